@@ -1,0 +1,579 @@
+//! [`Client`] and its builder: the one place in the SDK that speaks HTTP.
+//!
+//! One small method per endpoint. Every answer goes through [`Client::send`],
+//! which turns non-2xx statuses into typed [`Error`]s (keeping the contract's
+//! `code`, `error`, the raw body and `Retry-After`) and 2xx bodies into wire
+//! types (keeping the raw body when it does not decode).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use futures::Stream;
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, Error, Result};
+use crate::model::{
+    CancelJobResponse, CreateJobResponse, ErrorBody, Job, JobId, JobKind, JobPage, JobStatus,
+};
+
+/// The contract's default base URL.
+pub const DEFAULT_BASE_URL: &str = "http://localhost:4000/api/v1";
+
+/// A handle on the Vestis API. Cheap to clone: clones share one connection pool.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), vestis_client::Error> {
+/// use vestis_client::{ChatRequest, Client, JobKind, WaitOptions};
+///
+/// let client = Client::builder().token("my-token").build()?;
+/// let created = client.create(JobKind::Chat, &ChatRequest::new("a red dress")).await?;
+/// let job = client.wait(created.job_id, &WaitOptions::default()).await?;
+/// println!("{}", job.result.unwrap().image_url);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    base_url: String,
+    auth: Option<HeaderValue>,
+}
+
+/// Builds a [`Client`]. Every setting has a sane default.
+///
+/// reqwest has no timeouts by default, so the builder sets them: 10 s to
+/// connect, 30 s between reads, 60 s for a whole request.
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    base_url: String,
+    token: Option<String>,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    request_timeout: Duration,
+    user_agent: String,
+    http: Option<reqwest::Client>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            token: None,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(60),
+            user_agent: concat!("vestis-client/", env!("CARGO_PKG_VERSION")).to_owned(),
+            http: None,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// The API's base URL, e.g. `http://localhost:4000/api/v1`.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into();
+        self
+    }
+
+    /// The bearer token: the caller's identity; jobs belong to it.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// How long to wait for a TCP (and TLS) connection.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long to wait between two reads of an answer.
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// How long one whole request may take.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// The `User-Agent` header (default `vestis-client/<version>`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Uses a caller-configured `reqwest::Client` (its own timeouts, proxy,
+    /// TLS); the builder's timeouts and user agent are then not applied.
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Builds the client; fails on a base URL that is not `http(s)://…` or a
+    /// token that cannot be a header value.
+    pub fn build(self) -> Result<Client> {
+        let base_url = self.base_url.trim_end_matches('/').to_owned();
+        let parsed = reqwest::Url::parse(&base_url)
+            .map_err(|e| Error::Config(format!("invalid base URL {base_url:?}: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(Error::Config(format!(
+                "invalid base URL {base_url:?}: the scheme must be http or https"
+            )));
+        }
+        let auth = match self.token {
+            Some(token) => {
+                let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                    Error::Config("the token contains characters not allowed in a header".into())
+                })?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
+        let http = match self.http {
+            Some(http) => http,
+            None => reqwest::Client::builder()
+                .connect_timeout(self.connect_timeout)
+                .read_timeout(self.read_timeout)
+                .timeout(self.request_timeout)
+                .user_agent(self.user_agent)
+                .build()
+                .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?,
+        };
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base_url,
+                auth,
+            }),
+        })
+    }
+}
+
+/// Options for [`Client::create_with`].
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    idempotency_key: Option<String>,
+    send_idempotency_key: bool,
+    retries: usize,
+}
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        CreateOptions {
+            idempotency_key: None,
+            send_idempotency_key: true,
+            retries: 3,
+        }
+    }
+}
+
+impl CreateOptions {
+    /// Uses this `Idempotency-Key` instead of a fresh random one, e.g. to
+    /// replay a create whose answer was lost (the CLI's journal does this).
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self.send_idempotency_key = true;
+        self
+    }
+
+    /// Sends no `Idempotency-Key`. A create is then never retried, since a
+    /// retry could make a second job.
+    pub fn without_idempotency_key(mut self) -> Self {
+        self.idempotency_key = None;
+        self.send_idempotency_key = false;
+        self
+    }
+
+    /// How many times a transient failure is retried (default 3; only with a key).
+    pub fn retries(mut self, retries: usize) -> Self {
+        self.retries = retries;
+        self
+    }
+}
+
+/// Query of [`Client::list`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    /// Page number from 1 (server default 1).
+    pub page: Option<u32>,
+    /// Jobs per page, 1..=100 (server default 20).
+    pub page_size: Option<u32>,
+    /// Only jobs with this status.
+    pub status: Option<JobStatus>,
+}
+
+impl ListOptions {
+    /// Page `page` of `page_size` jobs.
+    pub fn page(page: u32, page_size: u32) -> Self {
+        ListOptions {
+            page: Some(page),
+            page_size: Some(page_size),
+            status: None,
+        }
+    }
+
+    /// Only jobs with `status`.
+    pub fn status(mut self, status: JobStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+}
+
+impl Client {
+    /// A builder with the contract's defaults.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client for `VESTIS_API_URL` (default the contract's) with `VESTIS_TOKEN`.
+    pub fn from_env() -> Result<Client> {
+        let mut builder = Client::builder();
+        if let Ok(url) = std::env::var("VESTIS_API_URL") {
+            builder = builder.base_url(url);
+        }
+        if let Ok(token) = std::env::var("VESTIS_TOKEN") {
+            builder = builder.token(token);
+        }
+        builder.build()
+    }
+
+    /// The base URL requests go to (no trailing slash).
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.inner.base_url, path)
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let mut req = self.inner.http.request(method, self.url(path));
+        if let Some(auth) = &self.inner.auth {
+            req = req.header(reqwest::header::AUTHORIZATION, auth.clone());
+        }
+        req
+    }
+
+    /// Sends a request and decodes a 2xx body as `T`; anything else is a typed error.
+    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
+        let response = req.send().await.map_err(Error::Transport)?;
+        let status = response.status().as_u16();
+        tracing::debug!(status, url = %response.url(), "vestis response");
+        let retry_after = retry_after(response.headers());
+        let body = response.text().await.map_err(Error::Transport)?;
+        if (200..300).contains(&status) {
+            return serde_json::from_str(&body).map_err(|source| Error::Decode {
+                status,
+                body,
+                source,
+            });
+        }
+        Err(Error::from_api(api_error(status, body, retry_after)))
+    }
+
+    /// Creates a job with a fresh `Idempotency-Key`, retrying transient
+    /// failures up to 3 times (the key makes the retries safe).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: vestis_client::Client) -> Result<(), vestis_client::Error> {
+    /// use vestis_client::{FlatlayRequest, JobKind};
+    /// let req = FlatlayRequest::new("1", "2", vec![serde_json::json!({"sku": "A1"})]);
+    /// let created = client.create(JobKind::Flatlay, &req).await?;
+    /// println!("queued job {}", created.job_id);
+    /// # Ok(()) }
+    /// ```
+    pub async fn create<P: Serialize + ?Sized>(
+        &self,
+        kind: JobKind,
+        payload: &P,
+    ) -> Result<CreateJobResponse> {
+        self.create_with(kind, payload, &CreateOptions::default())
+            .await
+    }
+
+    /// Creates a job with explicit [`CreateOptions`].
+    #[tracing::instrument(level = "debug", skip_all, fields(kind = %kind))]
+    pub async fn create_with<P: Serialize + ?Sized>(
+        &self,
+        kind: JobKind,
+        payload: &P,
+        options: &CreateOptions,
+    ) -> Result<CreateJobResponse> {
+        let body = serde_json::to_vec(payload)
+            .map_err(|e| Error::Config(format!("the payload cannot be serialised: {e}")))?;
+        let path = match kind.query_flag() {
+            Some(flag) => format!("/generate?{flag}=true"),
+            None => "/generate".to_owned(),
+        };
+        let key = match (&options.idempotency_key, options.send_idempotency_key) {
+            (_, false) => None,
+            (Some(key), true) => Some(key.clone()),
+            (None, true) => Some(uuid::Uuid::new_v4().to_string()),
+        };
+        let attempt = || async {
+            let mut req = self
+                .request(reqwest::Method::POST, &path)
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/json; charset=utf-8",
+                )
+                .body(body.clone());
+            if let Some(key) = &key {
+                req = req.header("Idempotency-Key", key.as_str());
+            }
+            self.send::<CreateJobResponse>(req).await
+        };
+        if key.is_none() || options.retries == 0 {
+            return attempt().await;
+        }
+        attempt
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(500))
+                    .with_max_delay(Duration::from_secs(5))
+                    .with_max_times(options.retries)
+                    .with_jitter(),
+            )
+            .when(Error::is_transient)
+            .adjust(|err, delay| match (err.retry_after(), delay) {
+                (Some(after), Some(delay)) => Some(after.max(delay)),
+                (_, delay) => delay,
+            })
+            .notify(|err, delay| tracing::debug!(%err, ?delay, "retrying create"))
+            .await
+    }
+
+    /// Fetches one job.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: vestis_client::Client) -> Result<(), vestis_client::Error> {
+    /// let job = client.get(vestis_client::JobId(123)).await?;
+    /// println!("{} is {}", job.job_id, job.status);
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn get(&self, id: JobId) -> Result<Job> {
+        self.send(self.request(reqwest::Method::GET, &format!("/jobs/{id}")))
+            .await
+    }
+
+    /// Fetches one page of the caller's jobs, newest first.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: vestis_client::Client) -> Result<(), vestis_client::Error> {
+    /// use vestis_client::{JobStatus, ListOptions};
+    /// let page = client.list(&ListOptions::page(1, 10).status(JobStatus::Pending)).await?;
+    /// println!("{} pending jobs", page.metadata.total);
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn list(&self, options: &ListOptions) -> Result<JobPage> {
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(page) = options.page {
+            query.push(("page", page.to_string()));
+        }
+        if let Some(size) = options.page_size {
+            query.push(("page_size", size.to_string()));
+        }
+        if let Some(status) = &options.status {
+            query.push(("status", status.to_string()));
+        }
+        self.send(self.request(reqwest::Method::GET, "/jobs").query(&query))
+            .await
+    }
+
+    /// Every job of the caller, newest first, fetched page by page (100 a page).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: vestis_client::Client) -> Result<(), vestis_client::Error> {
+    /// use futures::TryStreamExt;
+    /// let all: Vec<_> = client.list_all(None).try_collect().await?;
+    /// println!("{} jobs", all.len());
+    /// # Ok(()) }
+    /// ```
+    pub fn list_all(&self, status: Option<JobStatus>) -> impl Stream<Item = Result<Job>> + use<> {
+        let client = self.clone();
+        let pages = futures::stream::try_unfold(Some(1u32), move |next| {
+            let client = client.clone();
+            let status = status.clone();
+            async move {
+                let Some(page) = next else { return Ok(None) };
+                let mut options = ListOptions::page(page, 100);
+                options.status = status;
+                let got = client.list(&options).await?;
+                let more = u64::from(page) < got.metadata.total_pages && !got.jobs.is_empty();
+                let next = if more { Some(page + 1) } else { None };
+                Ok(Some((
+                    futures::stream::iter(got.jobs.into_iter().map(Ok)),
+                    next,
+                )))
+            }
+        });
+        futures::TryStreamExt::try_flatten(pages)
+    }
+
+    /// Cancels a pending job. A job already processing or finished: [`Error::Conflict`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: vestis_client::Client) -> Result<(), vestis_client::Error> {
+    /// match client.cancel(vestis_client::JobId(123)).await {
+    ///     Ok(done) => println!("job {} {}", done.job_id, done.status),
+    ///     Err(vestis_client::Error::Conflict(e)) => println!("too late: {}", e.message),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn cancel(&self, id: JobId) -> Result<CancelJobResponse> {
+        self.send(self.request(reqwest::Method::DELETE, &format!("/jobs/{id}")))
+            .await
+    }
+
+    /// Downloads a result image. No credentials are sent: image URLs are
+    /// public by contract and may live on another host.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: vestis_client::Client, job: vestis_client::Job) -> Result<(), vestis_client::Error> {
+    /// if let Some(result) = &job.result {
+    ///     let png = client.download(&result.image_url).await?;
+    ///     std::fs::write("out.png", &png).unwrap();
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn download(&self, url: &str) -> Result<Vec<u8>> {
+        let response = self
+            .inner
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(Error::Transport)?;
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers());
+        if !(200..300).contains(&status) {
+            let body = response.text().await.unwrap_or_default();
+            return Err(Error::from_api(api_error(status, body, retry_after)));
+        }
+        let bytes = response.bytes().await.map_err(Error::Transport)?;
+        Ok(bytes.to_vec())
+    }
+}
+
+/// Builds an [`ApiError`] from a non-2xx answer, keeping the raw body when it
+/// is not the contract's JSON.
+fn api_error(status: u16, body: String, retry_after: Option<Duration>) -> ApiError {
+    match serde_json::from_str::<ErrorBody>(&body) {
+        Ok(parsed) => ApiError {
+            status,
+            code: Some(parsed.code),
+            message: parsed.error,
+            body: None,
+            retry_after,
+        },
+        Err(_) => ApiError {
+            status,
+            code: None,
+            message: reqwest::StatusCode::from_u16(status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("unexpected status")
+                .to_owned(),
+            body: Some(body),
+            retry_after,
+        },
+    }
+}
+
+/// `Retry-After-Ms` (milliseconds) wins over `Retry-After` (whole seconds).
+/// The HTTP-date form of `Retry-After` is not used by the contract and is ignored.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let number = |name: &str| {
+        headers
+            .get(name)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
+    if let Some(ms) = number("retry-after-ms") {
+        return Some(Duration::from_secs_f64((ms / 1000.0).min(86_400.0)));
+    }
+    number("retry-after").map(|s| Duration::from_secs_f64(s.min(86_400.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_milliseconds() {
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert("retry-after", HeaderValue::from_static("3"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        h.insert("retry-after-ms", HeaderValue::from_static("250"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
+        h.insert("retry-after-ms", HeaderValue::from_static("-5"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn api_error_keeps_contract_fields_or_the_raw_body() {
+        let e = api_error(
+            404,
+            r#"{"success":false,"error":"Job not found","code":"not_found"}"#.into(),
+            None,
+        );
+        assert_eq!(e.message, "Job not found");
+        assert_eq!(e.body, None);
+        let e = api_error(502, "<html>bad gateway</html>".into(), None);
+        assert_eq!(e.code, None);
+        assert_eq!(e.body.as_deref(), Some("<html>bad gateway</html>"));
+        assert_eq!(e.message, "Bad Gateway");
+    }
+
+    #[test]
+    fn builder_rejects_bad_urls_and_tokens() {
+        assert!(Client::builder().base_url("ftp://x").build().is_err());
+        assert!(Client::builder().base_url("not a url").build().is_err());
+        assert!(Client::builder().token("bad\ntoken").build().is_err());
+        let c = Client::builder()
+            .base_url("http://127.0.0.1:9/api/v1/")
+            .build()
+            .unwrap();
+        assert_eq!(c.base_url(), "http://127.0.0.1:9/api/v1");
+    }
+}

@@ -1,0 +1,40 @@
+//! Typed async SDK for the Vestis image-generation job API.
+//!
+//! Create a job, wait for it the way the API's frontend guide prescribes
+//! (fixed 2 s polling or a 1 s ×1.2 back-off capped at 5 s, within a
+//! 5-minute deadline), and get the image — with `Retry-After` honoured,
+//! transient failures tolerated, and every failure a typed [`Error`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), vestis_client::Error> {
+//! use vestis_client::{ChatRequest, Client, JobKind, WaitOptions};
+//!
+//! let client = Client::builder().base_url("http://localhost:4000/api/v1").token("dev").build()?;
+//! let created = client.create(JobKind::Chat, &ChatRequest::new("a linen summer dress")).await?;
+//! let job = client.wait(created.job_id, &WaitOptions::default()).await?;
+//! println!("{}", job.result.map(|r| r.image_url).unwrap_or_default());
+//! # Ok(()) }
+//! ```
+//!
+//! # Modules
+//!
+//! - [`model`]: wire types shared with the mock server (`JobId`, `JobKind`,
+//!   `JobStatus`, `Job`, payloads, the error body).
+//! - `client`: [`Client`], its builder, one method per endpoint; the only
+//!   code that speaks HTTP.
+//! - `wait`: [`PollStrategy`], [`WaitOptions`], [`WaitEvent`] streams and
+//!   many-job waits.
+//! - `error`: [`Error`], the crate's one error type.
+
+mod client;
+mod error;
+pub mod model;
+mod wait;
+
+pub use client::{Client, ClientBuilder, CreateOptions, DEFAULT_BASE_URL, ListOptions};
+pub use error::{ApiError, Error, Result};
+pub use model::{
+    CancelJobResponse, ChatRequest, CreateJobResponse, ErrorBody, ErrorCode, FlatlayRequest, Job,
+    JobId, JobKind, JobPage, JobResult, JobStatus, PageMetadata, Timestamp, validate_payload,
+};
+pub use wait::{PollStrategy, WaitEvent, WaitOptions, WaitStream};
