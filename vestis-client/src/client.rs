@@ -134,9 +134,12 @@ impl ClientBuilder {
         }
         let auth = match self.token {
             Some(token) => {
-                let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-                    Error::Config("the token contains characters not allowed in a header".into())
-                })?;
+                let mut value =
+                    HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                        Error::Config(
+                            "the token contains characters not allowed in a header".into(),
+                        )
+                    })?;
                 value.set_sensitive(true);
                 Some(value)
             }

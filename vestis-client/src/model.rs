@@ -216,9 +216,7 @@ impl fmt::Display for JobStatus {
 
 /// Why a string is not one of the contract's five statuses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown job status {0:?} (expected pending, processing, completed, failed or cancelled)"
-)]
+#[error("unknown job status {0:?} (expected pending, processing, completed, failed or cancelled)")]
 pub struct ParseJobStatusError(pub String);
 
 impl FromStr for JobStatus {

@@ -365,8 +365,7 @@ async fn run_wait(
             && until > Instant::now()
         {
             if deadline.is_some_and(|d| until >= d) {
-                return finish_timeout(client, id, options, emit, timed_out(polls, last))
-                    .await;
+                return finish_timeout(client, id, options, emit, timed_out(polls, last)).await;
             }
             tokio::time::sleep_until(until).await;
         }
@@ -383,10 +382,7 @@ async fn run_wait(
             Some(d) => match tokio::time::timeout_at(d, poll).await {
                 Ok(answer) => answer,
                 Err(_) => {
-                    return finish_timeout(client, id, options, emit,
-                        timed_out(polls, last),
-                    )
-                    .await;
+                    return finish_timeout(client, id, options, emit, timed_out(polls, last)).await;
                 }
             },
             None => poll.await,
@@ -420,10 +416,8 @@ async fn run_wait(
                 match delays.next() {
                     Some(delay) => delay,
                     None => {
-                        return finish_timeout(client, id, options, emit,
-                            timed_out(polls, last),
-                        )
-                        .await;
+                        return finish_timeout(client, id, options, emit, timed_out(polls, last))
+                            .await;
                     }
                 }
             }
@@ -434,10 +428,7 @@ async fn run_wait(
                     return Err(err);
                 }
                 let Some(scheduled) = delays.next() else {
-                    return finish_timeout(client, id, options, emit,
-                        timed_out(polls, last),
-                    )
-                    .await;
+                    return finish_timeout(client, id, options, emit, timed_out(polls, last)).await;
                 };
                 let delay = scheduled.max(err.retry_after().unwrap_or_default());
                 if let (Some(shared), Error::RateLimited { .. }) = (shared, &err) {
@@ -459,8 +450,7 @@ async fn run_wait(
             && wake >= d
         {
             tokio::time::sleep_until(d).await;
-            return finish_timeout(client, id, options, emit, timed_out(polls, last))
-                .await;
+            return finish_timeout(client, id, options, emit, timed_out(polls, last)).await;
         }
         tokio::time::sleep_until(wake).await;
     }
@@ -476,8 +466,7 @@ async fn finish_timeout(
 ) -> Result<Job> {
     if options.cancel_on_timeout {
         // Bounded: the wait is already over, the cancel must not hang it.
-        let outcome = match tokio::time::timeout(Duration::from_secs(10), client.cancel(id)).await
-        {
+        let outcome = match tokio::time::timeout(Duration::from_secs(10), client.cancel(id)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("the cancel request timed out".to_owned()),
@@ -653,12 +642,8 @@ impl Client {
         let shared = Arc::new(Shared::new(options.max_in_flight));
         let mut all = SelectAll::new();
         for id in ids {
-            let stream = WaitStream::new(
-                self.clone(),
-                id,
-                options.clone(),
-                Some(Arc::clone(&shared)),
-            );
+            let stream =
+                WaitStream::new(self.clone(), id, options.clone(), Some(Arc::clone(&shared)));
             all.push(futures::StreamExt::map(stream, move |event| (id, event)));
         }
         all

@@ -1,1 +1,304 @@
-//! mock
+//! An in-memory mock of the Vestis job API, for contract testing.
+//!
+//! A real HTTP server (axum) over a real job queue with workers: it behaves
+//! like the production contract (`CONTRACT.md`), is deterministic when
+//! seeded, and injects the faults a real backend produces.
+//!
+//! Start it in-process on a free port:
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use vestis_mock_server::{Config, MockServer};
+//!
+//! let server = MockServer::start(Config::default()).await?;
+//! println!("API at {}", server.api_url()); // http://127.0.0.1:PORT/api/v1
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # Modules
+//!
+//! - [`config`]: flags, durations, fault settings.
+//! - [`queue`]: the job state machine and workers; no HTTP.
+//! - `routes`: `/api/v1` handlers and their middleware (auth, rate limit,
+//!   injected errors, latency).
+//! - `admin`: `/__admin` control routes.
+//! - `errors`: the contract's JSON error bodies.
+//! - `openapi`, `image`: the OpenAPI document and the PNG renderer.
+
+pub mod config;
+pub mod queue;
+
+mod admin;
+mod errors;
+mod image;
+mod openapi;
+mod routes;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderValue, Method, Response, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::{JoinHandle, JoinSet};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnFailure, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use vestis_client::ErrorCode;
+
+pub use config::{Args, Config, DurationRange, Faults};
+pub use queue::Queue;
+
+use errors::{ApiError, json_response};
+use routes::RateLimiter;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub(crate) struct AppState {
+    pub(crate) queue: Queue,
+    pub(crate) config: Arc<Config>,
+    pub(crate) limiter: Arc<RateLimiter>,
+    rng: Arc<Mutex<fastrand::Rng>>,
+    pub(crate) local_addr: Arc<OnceLock<SocketAddr>>,
+}
+
+impl AppState {
+    /// `true` with probability `p`, from the server's (seedable) generator.
+    pub(crate) fn chance(&self, p: f64) -> bool {
+        self.rng
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .f64()
+            < p
+    }
+}
+
+/// The application: its router, its queue, and the workers running jobs.
+///
+/// Tests can drive [`App::router`] with `tower::ServiceExt::oneshot`,
+/// without a socket. The workers stop when the `App` is dropped.
+#[derive(Debug)]
+pub struct App {
+    router: Router,
+    state: AppState,
+    _workers: JoinSet<()>,
+}
+
+impl App {
+    /// Builds the app and spawns its workers; must run inside a tokio runtime.
+    pub fn new(config: Config) -> App {
+        let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
+        let queue = Queue::new(config.faults.clone(), seed, config.max_jobs);
+        let workers = queue.spawn_workers(config.workers);
+        let state = AppState {
+            queue,
+            config: Arc::new(config),
+            limiter: Arc::default(),
+            // A different stream from the jobs' draws, but fixed by the same seed.
+            rng: Arc::new(Mutex::new(fastrand::Rng::with_seed(seed ^ 0x5eed_e770))),
+            local_addr: Arc::default(),
+        };
+        App {
+            router: build_router(state.clone()),
+            state,
+            _workers: workers,
+        }
+    }
+
+    /// The router, for `oneshot` tests or a custom server.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// The job queue behind the routes.
+    pub fn queue(&self) -> &Queue {
+        &self.state.queue
+    }
+}
+
+fn cors(config: &Config) -> CorsLayer {
+    let origin = if config.cors_origins.is_empty() {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            config
+                .cors_origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()),
+        )
+    };
+    CorsLayer::new()
+        .allow_origin(origin)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::DELETE,
+            Method::PUT,
+            Method::PATCH,
+            Method::OPTIONS,
+        ])
+        // Mirrors whatever the preflight asks for: Authorization, Content-Type,
+        // Idempotency-Key and the X-Mock-* headers among them.
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers([header::LOCATION, header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+fn build_router(state: AppState) -> Router {
+    let mut router = Router::new()
+        .route("/images/{file}", get(image))
+        .route("/health", get(health))
+        .route("/openapi.json", get(openapi_json))
+        .fallback(not_found)
+        .with_state(state.clone())
+        .nest("/api/v1", routes::router(state.clone()));
+    if state.config.admin {
+        router = router.nest("/__admin", admin::router(state.clone()));
+    }
+    // The last layer added runs first: trace, then CORS (so even rewritten
+    // errors carry its headers), then the JSON safety net, then the rest.
+    router
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(ErrorCode::Internal, "Internal server error").into_response()
+        }))
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(state.config.max_body))
+        .layer(axum::middleware::map_response(errors::json_errors))
+        .layer(cors(&state.config))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::DEBUG))
+                .on_response(DefaultOnResponse::new().level(Level::DEBUG))
+                .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
+        )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "Route not found")
+}
+
+async fn health() -> Response<Body> {
+    json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+}
+
+async fn openapi_json() -> Response<Body> {
+    json_response(StatusCode::OK, &openapi::document())
+}
+
+/// `GET /images/{id}.png`: the PNG of a completed job, no auth.
+async fn image(State(state): State<AppState>, Path(file): Path<String>) -> Response<Body> {
+    let seed = file
+        .strip_suffix(".png")
+        .and_then(|id| id.parse::<vestis_client::JobId>().ok())
+        .and_then(|id| state.queue.image_seed(id.0));
+    let Some(seed) = seed else {
+        return ApiError::new(ErrorCode::NotFound, "Image not found").into_response();
+    };
+    match image::render(seed) {
+        Ok(png) => {
+            let mut response = Response::new(Body::from(png));
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+            // A completed job never changes, so neither does its image.
+            headers.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=31536000, immutable"),
+            );
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "PNG encoding failed");
+            ApiError::new(ErrorCode::Internal, "Could not render the image").into_response()
+        }
+    }
+}
+
+/// Serves the mock API on `listener` until `shutdown` resolves, then stops
+/// accepting, lets in-flight requests finish, and returns.
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let app = App::new(config);
+    if let Ok(addr) = listener.local_addr() {
+        let _ = app.state.local_addr.set(addr);
+    }
+    axum::serve(listener, app.router())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// A mock server running in-process, for tests and the CLI's `--mock`.
+///
+/// Dropping it stops it too; [`MockServer::shutdown`] also waits for the stop.
+#[derive(Debug)]
+pub struct MockServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<io::Result<()>>,
+}
+
+impl MockServer {
+    /// Starts a server on `127.0.0.1` and a free port.
+    pub async fn start(config: Config) -> io::Result<MockServer> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        MockServer::start_on(listener, config)
+    }
+
+    /// Starts a server on an already bound listener.
+    pub fn start_on(listener: TcpListener, config: Config) -> io::Result<MockServer> {
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, config, async move {
+            // A dropped sender stops the server as well.
+            let _ = stopped.await;
+        }));
+        Ok(MockServer {
+            addr,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT/api/v1`: the base URL for clients.
+    pub fn api_url(&self) -> String {
+        format!("{}/api/v1", self.url())
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits for the stop.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
