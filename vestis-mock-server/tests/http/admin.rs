@@ -1,0 +1,150 @@
+//! The `/__admin` control routes.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::util::{Harness, expect_error, fast, json};
+
+fn slow() -> vestis_mock_server::Config {
+    let mut config = fast();
+    config.faults.processing_time = "1h".parse().unwrap();
+    config
+}
+
+#[tokio::test]
+async fn lists_every_job_of_every_token_with_owner_and_payload() {
+    let h = Harness::start(slow()).await;
+    h.chat("alice").await;
+    h.create("bob", "", json!({"note": 1})).await;
+    let (status, all) = json(h.raw(Method::GET, "/__admin/jobs").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(all["total"], 2);
+    assert_eq!(all["jobs"][0]["owner"], "bob");
+    assert_eq!(all["jobs"][0]["payload"], json!({"note": 1}));
+    assert_eq!(all["jobs"][1]["owner"], "alice");
+    assert_eq!(all["jobs"][1]["job_type"], "chat");
+}
+
+#[tokio::test]
+async fn forces_jobs_to_complete_or_fail_now() {
+    let h = Harness::start(slow()).await;
+    let processing = h.chat("t").await;
+    let res = h
+        .raw(
+            Method::POST,
+            &format!("/__admin/jobs/{processing}/complete"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, job) = json(res).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(job["status"], "completed");
+    assert!(job["result"]["image_url"].is_string());
+    let (_, seen) = h.get("t", processing).await;
+    assert_eq!(seen["status"], "completed");
+
+    let other = h.chat("t").await;
+    let res = h
+        .raw(Method::POST, &format!("/__admin/jobs/{other}/fail"))
+        .json(&json!({"error": "Model crashed"}))
+        .send()
+        .await
+        .unwrap();
+    let (_, job) = json(res).await;
+    assert_eq!(job["status"], "failed");
+    assert_eq!(job["error"], "Model crashed");
+    // Terminal jobs never change, even through the admin API.
+    let res = h
+        .raw(Method::POST, &format!("/__admin/jobs/{other}/complete"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, 409, "conflict").await;
+    let res = h
+        .raw(Method::POST, "/__admin/jobs/999/fail")
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, 404, "not_found").await;
+    let res = h
+        .raw(Method::POST, "/__admin/jobs/x/fail")
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, 400, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn reads_and_changes_fault_settings_at_run_time() {
+    let h = Harness::start(fast()).await;
+    let (_, config) = json(h.raw(Method::GET, "/__admin/config").send().await.unwrap()).await;
+    assert_eq!(config["max_attempts"], 3);
+    assert_eq!(config["processing_time"], "20ms");
+    let res = h
+        .raw(Method::PATCH, "/__admin/config")
+        .json(&json!({"failure_rate": 1.0, "max_attempts": 1, "latency": "5ms"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, changed) = json(res).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(changed["failure_rate"], 1.0);
+    assert_eq!(changed["latency"], "5ms");
+    let id = h.chat("t").await;
+    let job = h.until_terminal("t", id).await;
+    assert_eq!(job["status"], "failed");
+    assert_eq!(job["attempts"], 1);
+    for bad in [
+        json!({"failure_rate": 2}),
+        json!({"max_attempts": 0}),
+        json!({"nonsense": 1}),
+        json!({"latency": "soon"}),
+        json!([1]),
+    ] {
+        let res = h
+            .raw(Method::PATCH, "/__admin/config")
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        expect_error(res, 400, "invalid_request").await;
+    }
+}
+
+#[tokio::test]
+async fn reset_forgets_jobs_and_restores_settings() {
+    let h = Harness::start(fast()).await;
+    h.chat("t").await;
+    h.raw(Method::PATCH, "/__admin/config")
+        .json(&json!({"max_attempts": 9}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _) = json(h.raw(Method::POST, "/__admin/reset").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, all) = json(h.raw(Method::GET, "/__admin/jobs").send().await.unwrap()).await;
+    assert_eq!(all["total"], 0);
+    let (_, config) = json(h.raw(Method::GET, "/__admin/config").send().await.unwrap()).await;
+    assert_eq!(config["max_attempts"], 3);
+    assert_eq!(h.chat("t").await, 1, "ids restart after a reset");
+}
+
+#[tokio::test]
+async fn admin_can_be_disabled() {
+    let mut config = fast();
+    config.admin = false;
+    let h = Harness::start(config).await;
+    expect_error(
+        h.raw(Method::GET, "/__admin/jobs").send().await.unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        h.raw(Method::POST, "/__admin/reset").send().await.unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+}

@@ -1,0 +1,214 @@
+//! Fault injection: failure rate, retries, per-request overrides, rate
+//! limits, random 503s, latency, retention, and seeded determinism.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::util::{Harness, expect_error, fast, json};
+
+#[tokio::test]
+async fn failure_rate_one_fails_every_job_after_max_attempts() {
+    let mut config = fast();
+    config.faults.failure_rate = 1.0;
+    config.faults.max_attempts = 2;
+    let h = Harness::start(config).await;
+    let id = h.chat("t").await;
+    let job = h.until_terminal("t", id).await;
+    assert_eq!(job["status"], "failed");
+    assert_eq!(job["attempts"], 2);
+    assert!(!job["error"].as_str().unwrap().is_empty());
+    assert!(job["result"].is_null());
+    assert!(job["completed_at"].is_string());
+}
+
+#[tokio::test]
+async fn mock_outcome_and_duration_headers_steer_one_job() {
+    let mut config = fast();
+    config.faults.failure_rate = 1.0;
+    let h = Harness::start(config).await;
+    let res = h
+        .api("t", Method::POST, "/generate?chat=true")
+        .header("x-mock-outcome", "complete")
+        .header("x-mock-duration", "30ms")
+        .json(&json!({"prompt": "x"}))
+        .send()
+        .await
+        .unwrap();
+    let id = json(res).await.1["job_id"].as_u64().unwrap();
+    let job = h.until_terminal("t", id).await;
+    assert_eq!(job["status"], "completed");
+    let started: vestis_client::Timestamp =
+        serde_json::from_value(job["started_at"].clone()).unwrap();
+    let ended: vestis_client::Timestamp =
+        serde_json::from_value(job["completed_at"].clone()).unwrap();
+    assert!(ended.duration_since(started) >= Duration::from_millis(30));
+
+    let res = h
+        .api("t", Method::POST, "/generate")
+        .header("x-mock-outcome", "fail")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let id = json(res).await.1["job_id"].as_u64().unwrap();
+    let job = h.until_terminal("t", id).await;
+    assert_eq!(job["status"], "failed");
+    assert_eq!(job["attempts"], 3);
+
+    for (name, value) in [("x-mock-outcome", "explode"), ("x-mock-duration", "soon")] {
+        let res = h
+            .api("t", Method::POST, "/generate")
+            .header(name, value)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(res, 400, "invalid_request").await;
+    }
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_retry_after_per_token() {
+    let mut config = fast();
+    config.faults.rate_limit = Some(3);
+    let h = Harness::start(config).await;
+    let mut limited = None;
+    for _ in 0..10 {
+        let res = h.api("t", Method::GET, "/jobs").send().await.unwrap();
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(res);
+            break;
+        }
+    }
+    let res = limited.expect("the 4th request within a second is limited");
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=1).contains(&retry));
+    expect_error(res, 429, "rate_limited").await;
+    // Another token has its own budget.
+    let res = h.api("other", Method::GET, "/jobs").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn http_error_rate_answers_503_with_retry_after() {
+    let mut config = fast();
+    config.faults.http_error_rate = 1.0;
+    let h = Harness::start(config).await;
+    let res = h.api("t", Method::GET, "/jobs").send().await.unwrap();
+    assert_eq!(res.headers()["retry-after"], "1");
+    expect_error(res, 503, "unavailable").await;
+    // Only /api/v1 is affected.
+    assert_eq!(
+        h.raw(Method::GET, "/health").send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn http_error_rate_is_reproducible_with_a_seed() {
+    let run = || async {
+        let mut config = fast();
+        config.faults.http_error_rate = 0.5;
+        config.seed = Some(99);
+        let h = Harness::start(config).await;
+        let mut statuses = Vec::new();
+        for _ in 0..30 {
+            statuses.push(
+                h.api("t", Method::GET, "/jobs")
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16(),
+            );
+        }
+        statuses
+    };
+    let a = run().await;
+    assert_eq!(a, run().await);
+    assert!(a.contains(&503) && a.contains(&200), "{a:?}");
+}
+
+#[tokio::test]
+async fn seeded_servers_reproduce_durations_and_outcomes() {
+    let run = || async {
+        let mut config = fast();
+        config.seed = Some(1234);
+        config.faults.processing_time = "10ms..60ms".parse().unwrap();
+        config.faults.failure_rate = 0.5;
+        config.faults.max_attempts = 1;
+        let h = Harness::start(config).await;
+        let mut outcomes = Vec::new();
+        for _ in 0..12 {
+            let id = h.chat("t").await;
+            let job = h.until_terminal("t", id).await;
+            let started: vestis_client::Timestamp =
+                serde_json::from_value(job["started_at"].clone()).unwrap();
+            let ended: vestis_client::Timestamp =
+                serde_json::from_value(job["completed_at"].clone()).unwrap();
+            // Round to 10 ms: the timer fires on or a little after the drawn duration.
+            outcomes.push((
+                job["status"].as_str().unwrap().to_owned(),
+                ended.duration_since(started).as_millis() / 10,
+            ));
+        }
+        outcomes
+    };
+    let a = run().await;
+    let statuses: Vec<&str> = a.iter().map(|(s, _)| s.as_str()).collect();
+    assert!(statuses.contains(&"failed") && statuses.contains(&"completed"));
+    let b = run().await;
+    let statuses_b: Vec<&str> = b.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(statuses, statuses_b);
+}
+
+#[tokio::test]
+async fn latency_is_added_to_api_responses() {
+    let mut config = fast();
+    config.faults.latency = Duration::from_millis(150);
+    let h = Harness::start(config).await;
+    let start = Instant::now();
+    let res = h.api("t", Method::GET, "/jobs").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(start.elapsed() >= Duration::from_millis(150));
+}
+
+#[tokio::test]
+async fn a_full_store_evicts_old_finished_jobs_or_answers_503() {
+    let mut config = fast();
+    config.max_jobs = 2;
+    config.faults.processing_time = "1h".parse().unwrap();
+    config.workers = 1;
+    let h = Harness::start(config).await;
+    let first = h.chat("t").await;
+    h.chat("t").await;
+    let res = h
+        .api("t", Method::POST, "/generate?chat=true")
+        .json(&json!({"prompt": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().contains_key("retry-after"));
+    expect_error(res, 503, "unavailable").await;
+    h.raw(Method::POST, &format!("/__admin/jobs/{first}/complete"))
+        .send()
+        .await
+        .unwrap();
+    let third = h.chat("t").await;
+    assert_eq!(third, 3);
+    expect_error(
+        h.api("t", Method::GET, &format!("/jobs/{first}"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+}

@@ -1,0 +1,9 @@
+//! HTTP tests of the mock server: the real server on `127.0.0.1:0`, driven
+//! with reqwest, one module per area of the contract.
+
+mod admin;
+mod concurrency;
+mod contract;
+mod faults;
+mod openapi;
+mod util;
