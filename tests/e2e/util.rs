@@ -1,0 +1,36 @@
+//! Shared helpers: an in-process mock server with fast jobs, and a client for it.
+
+use std::time::Duration;
+
+use vestis_client::{Client, PollStrategy, WaitOptions};
+use vestis_mock_server::{Config, DurationRange, MockServer};
+
+/// A seeded config whose attempts take 30 ms.
+pub(crate) fn fast() -> Config {
+    let mut config = Config::default();
+    config.seed = Some(11);
+    config.faults.processing_time = DurationRange::fixed(Duration::from_millis(30));
+    config
+}
+
+pub(crate) async fn server(config: Config) -> MockServer {
+    MockServer::start(config).await.expect("mock server starts")
+}
+
+pub(crate) fn client(server: &MockServer, token: &str) -> Client {
+    Client::builder()
+        .base_url(server.api_url())
+        .token(token)
+        .build()
+        .expect("client builds")
+}
+
+/// The guide's fixed schedule, shrunk to 20 ms polls for tests.
+pub(crate) fn quick() -> WaitOptions {
+    WaitOptions::new(
+        PollStrategy::fixed()
+            .interval(Duration::from_millis(20))
+            .max_polls(500),
+    )
+    .deadline(Duration::from_secs(20))
+}
