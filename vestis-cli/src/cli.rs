@@ -1,0 +1,284 @@
+//! The command line: clap definitions only, no behaviour.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use vestis_client::{JobId, JobKind, JobStatus};
+
+/// Exit codes, shown in `--help`.
+pub(crate) const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  1    a job failed or was cancelled
+  2    usage error or invalid input
+  3    timed out waiting
+  4    authentication rejected
+  5    job not found
+  6    server or network unavailable
+  130  interrupted (Ctrl-C); the job keeps running: re-attach with `vestis wait ID`";
+
+/// Generate images with the Vestis API from the terminal.
+#[derive(Debug, Parser)]
+#[command(
+    name = "vestis",
+    version,
+    about = "Generate images with the Vestis API: create jobs, watch them, and get the PNG.",
+    after_help = EXIT_CODES,
+    propagate_version = true
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// The API's base URL.
+    #[arg(
+        long,
+        env = "VESTIS_API_URL",
+        default_value = vestis_client::DEFAULT_BASE_URL,
+        global = true
+    )]
+    pub(crate) api_url: String,
+    /// Bearer token (your identity; jobs belong to it).
+    #[arg(long, env = "VESTIS_TOKEN", global = true, hide_env_values = true)]
+    pub(crate) token: Option<String>,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// Print nothing on stderr but errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+    /// Log every request and poll to stderr.
+    #[arg(short, long, global = true)]
+    pub(crate) verbose: bool,
+    /// No progress bars: one plain line per status change.
+    #[arg(long, global = true)]
+    pub(crate) no_progress: bool,
+    /// Start the bundled mock server in-process and use it (no backend needed).
+    #[arg(long, global = true)]
+    pub(crate) mock: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create a generation job and (by default) wait for its image.
+    Generate(GenerateArgs),
+    /// Wait for existing jobs (any number, concurrently).
+    Wait(WaitArgs),
+    /// Show a job once, without waiting.
+    Status(StatusArgs),
+    /// List your jobs, newest first.
+    List(ListArgs),
+    /// Cancel pending jobs.
+    Cancel(CancelArgs),
+    /// Wait for every unfinished job this machine started (after a crash or closed terminal).
+    Resume(ResumeArgs),
+    /// Show the jobs this machine started, from the local journal.
+    History(HistoryArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+/// The job kinds, as the command line spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum KindArg {
+    Chat,
+    Flatlay,
+    Mdoli,
+    Onmodel,
+    Background,
+    Legacy,
+}
+
+impl From<KindArg> for JobKind {
+    fn from(kind: KindArg) -> JobKind {
+        match kind {
+            KindArg::Chat => JobKind::Chat,
+            KindArg::Flatlay => JobKind::Flatlay,
+            KindArg::Mdoli => JobKind::Mdoli,
+            KindArg::Onmodel => JobKind::Onmodel,
+            KindArg::Background => JobKind::Background,
+            KindArg::Legacy => JobKind::Legacy,
+        }
+    }
+}
+
+/// The polling strategies of the guide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StrategyArg {
+    /// Every 2 s (or --interval), at most 150 polls.
+    Fixed,
+    /// 1 s (or --interval), ×1.2 each time, at most 5 s apart, at most 150 polls.
+    Backoff,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{e} (write durations like 500ms, 90s or 5m)"))
+        .and_then(|d| {
+            if d.is_zero() {
+                Err("must be longer than zero".to_owned())
+            } else {
+                Ok(d)
+            }
+        })
+}
+
+fn parse_job_id(s: &str) -> Result<JobId, String> {
+    s.parse::<JobId>().map_err(|e| e.to_string())
+}
+
+fn parse_status(s: &str) -> Result<JobStatus, String> {
+    s.parse::<JobStatus>().map_err(|e| e.to_string())
+}
+
+/// How to wait: shared by `generate`, `wait` and `resume`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct WaitFlags {
+    /// Polling strategy.
+    #[arg(long, value_enum, default_value_t = StrategyArg::Fixed)]
+    pub(crate) strategy: StrategyArg,
+    /// Poll interval (fixed) or first delay (backoff), e.g. 500ms.
+    #[arg(long, value_parser = parse_duration)]
+    pub(crate) interval: Option<Duration>,
+    /// Give up waiting after this long, e.g. 90s or 10m.
+    #[arg(long, value_parser = parse_duration, default_value = "5m")]
+    pub(crate) timeout: Duration,
+    /// Cancel the job on the server when the wait times out.
+    #[arg(long)]
+    pub(crate) cancel_on_timeout: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GenerateArgs {
+    /// What to generate.
+    #[arg(value_enum)]
+    pub(crate) kind: KindArg,
+    /// The prompt (chat needs one).
+    #[arg(long)]
+    pub(crate) prompt: Option<String>,
+    /// A reference image: a URL, or a local file sent as a data URI (repeatable).
+    #[arg(long = "image", value_name = "URL|FILE")]
+    pub(crate) images: Vec<String>,
+    /// Flatlay: the model id.
+    #[arg(long)]
+    pub(crate) model_id: Option<String>,
+    /// Flatlay: the background id.
+    #[arg(long)]
+    pub(crate) background_id: Option<String>,
+    /// Flatlay: a product, as JSON or a plain id (repeatable).
+    #[arg(long = "product", value_name = "JSON|ID")]
+    pub(crate) products: Vec<String>,
+    /// The raw JSON payload from a file, or `-` for stdin (instead of the flags above).
+    #[arg(long, value_name = "FILE|-", conflicts_with_all = ["prompt", "images", "model_id", "background_id", "products"])]
+    pub(crate) payload: Option<String>,
+    /// Print the job id and exit without waiting.
+    #[arg(long, conflicts_with_all = ["output", "cancel_on_timeout"])]
+    pub(crate) no_wait: bool,
+    /// Save the PNG here (a file, or a directory for `job-ID.png`).
+    #[arg(short, long, value_name = "PATH")]
+    pub(crate) output: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) wait: WaitFlags,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WaitArgs {
+    /// The jobs to wait for.
+    #[arg(required = true, value_parser = parse_job_id, value_name = "ID")]
+    pub(crate) ids: Vec<JobId>,
+    /// Save each PNG into this directory as `job-ID.png`.
+    #[arg(short, long, value_name = "DIR")]
+    pub(crate) output: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) wait: WaitFlags,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// The job to show.
+    #[arg(value_parser = parse_job_id, value_name = "ID")]
+    pub(crate) id: JobId,
+    /// Exit 1 if the job failed or was cancelled (like `gh run view --exit-status`).
+    #[arg(long)]
+    pub(crate) exit_status: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// Page number, from 1.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) page: u32,
+    /// Jobs per page, 1 to 100.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub(crate) page_size: u32,
+    /// Only jobs with this status.
+    #[arg(long, value_parser = parse_status)]
+    pub(crate) status: Option<JobStatus>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CancelArgs {
+    /// The jobs to cancel.
+    #[arg(required = true, value_parser = parse_job_id, value_name = "ID")]
+    pub(crate) ids: Vec<JobId>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ResumeArgs {
+    #[command(flatten)]
+    pub(crate) wait: WaitFlags,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HistoryArgs {
+    /// Show at most this many records, newest first.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn payload_conflicts_with_field_flags() {
+        let r = Cli::try_parse_from([
+            "vestis",
+            "generate",
+            "chat",
+            "--prompt",
+            "x",
+            "--payload",
+            "-",
+        ]);
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn durations_need_units_and_must_be_positive() {
+        assert!(Cli::try_parse_from(["vestis", "wait", "1", "--timeout", "90s"]).is_ok());
+        assert!(Cli::try_parse_from(["vestis", "wait", "1", "--timeout", "90"]).is_err());
+        assert!(Cli::try_parse_from(["vestis", "wait", "1", "--interval", "0s"]).is_err());
+        assert!(Cli::try_parse_from(["vestis", "wait", "0"]).is_err());
+    }
+}

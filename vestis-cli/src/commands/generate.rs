@@ -1,0 +1,232 @@
+//! `vestis generate KIND`: build the payload, journal it, create the job,
+//! and (by default) wait for it and save the PNG.
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use serde_json::{Map, Value, json};
+use vestis_client::{CreateOptions, JobKind, Timestamp, validate_payload};
+
+use crate::Failure;
+use crate::cli::GenerateArgs;
+use crate::commands::{Context, Report, Target, wait_for, wait_options};
+use crate::journal::{Record, SUBMITTING};
+
+pub(crate) async fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()> {
+    let kind = JobKind::from(args.kind);
+    let payload = payload(kind, &args)?;
+    validate_payload(kind, &payload)
+        .map_err(|e| Failure::usage(format!("invalid {kind} payload: {e}")))?;
+    let client = ctx.client()?;
+    let journal = ctx.journal()?;
+
+    // Journal first: if this process dies mid-POST, `vestis resume` replays
+    // the create with the same idempotency key instead of losing the job.
+    let key = uuid::Uuid::new_v4().to_string();
+    let now = Timestamp::now();
+    let output = args.output.as_ref().map(|p| absolute(p));
+    journal.add(Record {
+        key: key.clone(),
+        api_url: ctx.api_url.clone(),
+        identity: ctx.identity(),
+        job_id: None,
+        kind,
+        summary: summary(&payload),
+        created_at: now,
+        updated_at: now,
+        status: SUBMITTING.to_owned(),
+        attempts: 0,
+        image_url: None,
+        error: None,
+        output: output.clone(),
+        downloaded_to: None,
+        payload: Some(payload.clone()),
+    })?;
+
+    let options = CreateOptions::default().idempotency_key(&key);
+    let create = client.create_with(kind, &payload, &options);
+    let created = tokio::select! {
+        created = create => created,
+        _ = tokio::signal::ctrl_c() => {
+            return Err(Failure::new(130, "interrupted while creating the job; `vestis resume` will finish creating it").into());
+        }
+    };
+    let created = match created {
+        Ok(created) => created,
+        Err(e) => {
+            if !e.is_transient() {
+                // The server refused it: there is no job to resume.
+                journal.update(|records| records.retain(|r| r.key != key))?;
+            }
+            return Err(e.into());
+        }
+    };
+    let id = created.job_id;
+    journal.modify(&key, |r| {
+        r.job_id = Some(id);
+        r.status = created.status.to_string();
+        r.payload = None;
+        r.updated_at = Timestamp::now();
+    })?;
+
+    if args.no_wait {
+        if ctx.out.json {
+            ctx.out.document(&created)?;
+        } else {
+            ctx.out.human(&id.to_string())?;
+        }
+        return Ok(());
+    }
+    wait_for(
+        ctx,
+        &client,
+        Some(&journal),
+        vec![Target { id, output }],
+        &wait_options(&args.wait),
+        Report::Document,
+    )
+    .await
+}
+
+fn absolute(path: &Path) -> std::path::PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// The JSON payload from `--payload` or from the kind's flags.
+fn payload(kind: JobKind, args: &GenerateArgs) -> anyhow::Result<Value> {
+    if let Some(source) = &args.payload {
+        let text = if source == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("could not read the payload from stdin")?;
+            text
+        } else {
+            std::fs::read_to_string(source)
+                .map_err(|e| Failure::usage(format!("cannot read payload file {source}: {e}")))?
+        };
+        return serde_json::from_str(&text)
+            .map_err(|e| Failure::usage(format!("the payload is not valid JSON: {e}")).into());
+    }
+    let mut map = Map::new();
+    if let Some(prompt) = &args.prompt {
+        map.insert("prompt".into(), json!(prompt));
+    }
+    if !args.images.is_empty() || kind == JobKind::Chat {
+        let images = args
+            .images
+            .iter()
+            .map(|i| image_reference(i))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        map.insert("images".into(), json!(images));
+    }
+    if let Some(id) = &args.model_id {
+        map.insert("modelId".into(), json!(id));
+    }
+    if let Some(id) = &args.background_id {
+        map.insert("backgroundId".into(), json!(id));
+    }
+    if !args.products.is_empty() || kind == JobKind::Flatlay {
+        let products: Vec<Value> = args
+            .products
+            .iter()
+            .map(|p| serde_json::from_str(p).unwrap_or_else(|_| json!(p)))
+            .collect();
+        map.insert("products".into(), json!(products));
+    }
+    if kind != JobKind::Flatlay && (args.model_id.is_some() || args.background_id.is_some()) {
+        return Err(Failure::usage("--model-id and --background-id are for flatlay jobs").into());
+    }
+    Ok(Value::Object(map))
+}
+
+/// A URL or `data:` URI as is; a local file as a `data:` URI.
+fn image_reference(arg: &str) -> anyhow::Result<String> {
+    let lower = arg.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("data:") {
+        return Ok(arg.to_owned());
+    }
+    let bytes =
+        std::fs::read(arg).map_err(|e| Failure::usage(format!("cannot read image {arg}: {e}")))?;
+    let mime = match Path::new(arg)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("webp") => "image/webp",
+        Some("gif") => "image/gif",
+        _ => "application/octet-stream",
+    };
+    Ok(format!(
+        "data:{mime};base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    ))
+}
+
+/// A one-line summary of a payload for the journal: the prompt, or the flatlay ids.
+fn summary(payload: &Value) -> String {
+    let text = if let Some(prompt) = payload.get("prompt").and_then(Value::as_str) {
+        prompt.to_owned()
+    } else if let (Some(m), Some(b)) = (payload.get("modelId"), payload.get("backgroundId")) {
+        let n = payload
+            .get("products")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        format!(
+            "model {m}, background {b}, {n} product{}",
+            if n == 1 { "" } else { "s" }
+        )
+    } else {
+        let keys: Vec<&str> = payload
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        if keys.is_empty() {
+            "(empty payload)".to_owned()
+        } else {
+            format!("fields: {}", keys.join(", "))
+        }
+    };
+    let mut short: String = text.chars().take(60).collect();
+    if text.chars().count() > 60 {
+        short.push('…');
+    }
+    short
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_are_short_and_useful() {
+        assert_eq!(summary(&json!({"prompt": "a red dress"})), "a red dress");
+        assert_eq!(
+            summary(&json!({"modelId": "1", "backgroundId": 2, "products": [1, 2]})),
+            "model \"1\", background 2, 2 products"
+        );
+        assert_eq!(summary(&json!({})), "(empty payload)");
+        assert!(summary(&json!({"prompt": "x".repeat(100)})).ends_with('…'));
+    }
+
+    #[test]
+    fn local_images_become_data_uris() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ref.png");
+        std::fs::write(&file, [1u8, 2, 3]).unwrap();
+        assert_eq!(
+            image_reference(file.to_str().unwrap()).unwrap(),
+            "data:image/png;base64,AQID"
+        );
+        assert_eq!(
+            image_reference("https://x/y.png").unwrap(),
+            "https://x/y.png"
+        );
+        assert!(image_reference("/no/such/file.png").is_err());
+    }
+}

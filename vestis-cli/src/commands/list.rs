@@ -1,0 +1,22 @@
+//! `vestis list`: a page of your jobs as a table, or the page as JSON.
+
+use vestis_client::ListOptions;
+
+use crate::cli::ListArgs;
+use crate::commands::Context;
+use crate::output::table;
+
+pub(crate) async fn run(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
+    let options = ListOptions {
+        page: Some(args.page),
+        page_size: Some(args.page_size),
+        status: args.status,
+    };
+    let page = ctx.client()?.list(&options).await?;
+    if ctx.out.json {
+        ctx.out.document(&page)?;
+    } else {
+        ctx.out.human(&table(&page))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! `vestis wait ID...`: attach to existing jobs and wait for all of them at once.
+
+use crate::cli::WaitArgs;
+use crate::commands::{Context, Report, Target, wait_for, wait_options};
+
+pub(crate) async fn run(ctx: &Context, args: WaitArgs) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    // The journal is optional here: jobs from elsewhere are waited on all the same.
+    let journal = ctx.journal().ok();
+    let mut ids = args.ids;
+    ids.dedup();
+    let targets = ids
+        .into_iter()
+        .map(|id| Target {
+            id,
+            output: args.output.as_ref().map(|dir| dir.join("")),
+        })
+        .collect();
+    wait_for(
+        ctx,
+        &client,
+        journal.as_ref(),
+        targets,
+        &wait_options(&args.wait),
+        Report::Lines,
+    )
+    .await
+}

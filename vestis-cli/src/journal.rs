@@ -1,0 +1,465 @@
+//! The on-disk job journal: what this machine started, so no job is lost.
+//!
+//! One JSON file, `journal.json`, in `$VESTIS_HOME` or the platform's local
+//! data directory (`…/vestis/`). A record is written before the create's
+//! POST (with its idempotency key and payload), completed with the job id
+//! right after the 202, and updated on every status change and at the end:
+//! a kill at any instant loses nothing, and a create whose answer was lost
+//! is replayed with the same key by `vestis resume`.
+//!
+//! Every change is a read-modify-write under an exclusive lock on
+//! `journal.lock` (std `File::lock`), written to a temporary file in the
+//! same directory, fsynced and renamed over the journal: two CLI processes
+//! never lose each other's records and a crash never leaves half a file.
+//! Files are mode 0600. The token is never stored, only a fingerprint.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use vestis_client::{Job, JobId, JobKind, JobStatus, Timestamp};
+
+/// The status of a record whose create has not been answered yet.
+pub(crate) const SUBMITTING: &str = "submitting";
+
+/// One job this machine created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Record {
+    /// The create's idempotency key; identifies the record before the job has an id.
+    pub(crate) key: String,
+    /// The API base URL the job lives on.
+    pub(crate) api_url: String,
+    /// A fingerprint of the token (never the token itself).
+    pub(crate) identity: String,
+    /// The job id, once the server answered.
+    pub(crate) job_id: Option<JobId>,
+    pub(crate) kind: JobKind,
+    /// A short, human summary of the payload.
+    pub(crate) summary: String,
+    pub(crate) created_at: Timestamp,
+    pub(crate) updated_at: Timestamp,
+    /// `submitting`, or the job's last known status.
+    pub(crate) status: String,
+    #[serde(default)]
+    pub(crate) attempts: u32,
+    #[serde(default)]
+    pub(crate) image_url: Option<String>,
+    #[serde(default)]
+    pub(crate) error: Option<String>,
+    /// Where the user asked for the PNG (`-o`), so `resume` can save it too.
+    #[serde(default)]
+    pub(crate) output: Option<PathBuf>,
+    /// Where the PNG was saved.
+    #[serde(default)]
+    pub(crate) downloaded_to: Option<PathBuf>,
+    /// The full payload, kept only until the server has answered the create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) payload: Option<serde_json::Value>,
+}
+
+impl Record {
+    /// Whether the job reached a terminal status (so the record may be pruned).
+    pub(crate) fn is_finished(&self) -> bool {
+        JobStatus::from_wire(&self.status).is_terminal()
+    }
+
+    /// Takes the job's latest state.
+    pub(crate) fn observe(&mut self, job: &Job) {
+        self.job_id = Some(job.job_id);
+        self.status = job.status.to_string();
+        self.attempts = job.attempts;
+        if let Some(result) = &job.result {
+            self.image_url = Some(result.image_url.clone());
+        }
+        if job.error.is_some() {
+            self.error.clone_from(&job.error);
+        }
+        self.updated_at = Timestamp::now();
+        self.payload = None;
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct JournalFile {
+    version: u32,
+    records: Vec<Record>,
+}
+
+/// How much history to keep: finished records beyond `max_records`, or
+/// older than `max_age`, are pruned. Unfinished records are never pruned.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Retention {
+    pub(crate) max_records: usize,
+    pub(crate) max_age: Duration,
+}
+
+impl Retention {
+    /// 1000 records and 30 days, or `VESTIS_JOURNAL_MAX` / `VESTIS_JOURNAL_DAYS`.
+    pub(crate) fn from_env() -> Retention {
+        let number = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        Retention {
+            max_records: number("VESTIS_JOURNAL_MAX").map_or(1000, |n| n as usize),
+            max_age: Duration::from_secs(number("VESTIS_JOURNAL_DAYS").unwrap_or(30) * 86_400),
+        }
+    }
+}
+
+/// The journal in one directory.
+#[derive(Debug, Clone)]
+pub(crate) struct Journal {
+    dir: PathBuf,
+    retention: Retention,
+}
+
+/// Journal failures, each naming the file and what to do.
+#[derive(Debug)]
+pub(crate) enum JournalError {
+    Io { path: PathBuf, source: io::Error },
+    Corrupt { path: PathBuf, reason: String },
+}
+
+impl std::fmt::Display for JournalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JournalError::Io { path, source } => {
+                write!(
+                    f,
+                    "cannot use the job journal at {}: {source}",
+                    path.display()
+                )
+            }
+            JournalError::Corrupt { path, reason } => write!(
+                f,
+                "the job journal at {} is corrupt ({reason}); move it aside (it is kept as is) and run again to start a new one",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for JournalError {}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
+    move |source| JournalError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// A lowercase-hex FNV-1a fingerprint: stable across versions and
+/// platforms, and never the token itself.
+pub(crate) fn fingerprint(token: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in token.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+impl Journal {
+    /// The journal in `$VESTIS_HOME`, else the platform's local data directory.
+    pub(crate) fn locate() -> Result<Journal, JournalError> {
+        let dir = match std::env::var_os("VESTIS_HOME") {
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+            _ => dirs::data_local_dir()
+                .map(|d| d.join("vestis"))
+                .ok_or_else(|| JournalError::Io {
+                    path: PathBuf::from("vestis"),
+                    source: io::Error::new(
+                        io::ErrorKind::NotFound,
+                        "no local data directory: set VESTIS_HOME",
+                    ),
+                })?,
+        };
+        Ok(Journal::at(dir, Retention::from_env()))
+    }
+
+    pub(crate) fn at(dir: PathBuf, retention: Retention) -> Journal {
+        Journal { dir, retention }
+    }
+
+    pub(crate) fn path(&self) -> PathBuf {
+        self.dir.join("journal.json")
+    }
+
+    fn ensure_dir(&self) -> Result<(), JournalError> {
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&self.dir).map_err(io_err(&self.dir))
+    }
+
+    fn open_private(path: &Path, write: bool) -> io::Result<File> {
+        let mut options = OpenOptions::new();
+        options.read(true);
+        if write {
+            options.write(true).create(true).truncate(true);
+        } else {
+            options.write(true).create(true).truncate(false);
+        }
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(path)
+    }
+
+    /// Holds the exclusive lock while `f` runs.
+    fn locked<R>(&self, f: impl FnOnce() -> Result<R, JournalError>) -> Result<R, JournalError> {
+        self.ensure_dir()?;
+        let lock_path = self.dir.join("journal.lock");
+        let lock = Journal::open_private(&lock_path, false).map_err(io_err(&lock_path))?;
+        lock.lock().map_err(io_err(&lock_path))?;
+        let result = f();
+        // Dropping the file releases the lock too; unlocking first is explicit.
+        let _ = lock.unlock();
+        result
+    }
+
+    fn read(&self) -> Result<Vec<Record>, JournalError> {
+        let path = self.path();
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let file: JournalFile = serde_json::from_str(&text).map_err(|e| JournalError::Corrupt {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        if file.version != 1 {
+            return Err(JournalError::Corrupt {
+                path,
+                reason: format!("unknown version {}", file.version),
+            });
+        }
+        Ok(file.records)
+    }
+
+    fn write(&self, records: Vec<Record>) -> Result<(), JournalError> {
+        let path = self.path();
+        let tmp = self
+            .dir
+            .join(format!(".journal.{}.tmp", std::process::id()));
+        let body = serde_json::to_vec_pretty(&JournalFile {
+            version: 1,
+            records,
+        })
+        .map_err(|e| io_err(&path)(io::Error::other(e)))?;
+        {
+            let mut file = Journal::open_private(&tmp, true).map_err(io_err(&tmp))?;
+            file.write_all(&body).map_err(io_err(&tmp))?;
+            file.sync_all().map_err(io_err(&tmp))?;
+        }
+        fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        // Make the rename itself durable.
+        if let Ok(dir) = File::open(&self.dir) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+
+    /// Every record, oldest first.
+    pub(crate) fn records(&self) -> Result<Vec<Record>, JournalError> {
+        self.locked(|| self.read())
+    }
+
+    /// Changes the records atomically: read, `f`, prune, write, all under the lock.
+    pub(crate) fn update<R>(
+        &self,
+        f: impl FnOnce(&mut Vec<Record>) -> R,
+    ) -> Result<R, JournalError> {
+        self.locked(|| {
+            let mut records = self.read()?;
+            let out = f(&mut records);
+            self.prune(&mut records);
+            self.write(records)?;
+            Ok(out)
+        })
+    }
+
+    /// Adds a record.
+    pub(crate) fn add(&self, record: Record) -> Result<(), JournalError> {
+        self.update(|records| records.push(record))
+    }
+
+    /// Changes the record with `key`, if it is still there.
+    pub(crate) fn modify(
+        &self,
+        key: &str,
+        f: impl FnOnce(&mut Record),
+    ) -> Result<(), JournalError> {
+        self.update(|records| {
+            if let Some(record) = records.iter_mut().find(|r| r.key == key) {
+                f(record);
+            }
+        })
+    }
+
+    /// Records the latest state of `job` on every record of it for `api_url`.
+    pub(crate) fn observe(&self, api_url: &str, job: &Job) -> Result<(), JournalError> {
+        self.update(|records| {
+            for r in records
+                .iter_mut()
+                .filter(|r| r.job_id == Some(job.job_id) && r.api_url == api_url)
+            {
+                r.observe(job);
+            }
+        })
+    }
+
+    fn prune(&self, records: &mut Vec<Record>) {
+        let now = Timestamp::now();
+        records.retain(|r| {
+            !r.is_finished() || now.duration_since(r.updated_at) <= self.retention.max_age
+        });
+        let finished = records.iter().filter(|r| r.is_finished()).count();
+        let mut excess = finished.saturating_sub(self.retention.max_records);
+        // Oldest first: drop the oldest finished records.
+        records.retain(|r| {
+            if excess > 0 && r.is_finished() {
+                excess -= 1;
+                false
+            } else {
+                true
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(key: &str, status: &str) -> Record {
+        Record {
+            key: key.into(),
+            api_url: "http://x/api/v1".into(),
+            identity: fingerprint("t"),
+            job_id: None,
+            kind: JobKind::Chat,
+            summary: "prompt".into(),
+            created_at: Timestamp::now(),
+            updated_at: Timestamp::now(),
+            status: status.into(),
+            attempts: 0,
+            image_url: None,
+            error: None,
+            output: None,
+            downloaded_to: None,
+            payload: Some(serde_json::json!({"prompt": "x"})),
+        }
+    }
+
+    fn journal(dir: &Path) -> Journal {
+        Journal::at(
+            dir.to_owned(),
+            Retention {
+                max_records: 3,
+                max_age: Duration::from_secs(3600),
+            },
+        )
+    }
+
+    #[test]
+    fn records_survive_and_update_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = journal(dir.path());
+        assert!(j.records().unwrap().is_empty());
+        j.add(record("a", SUBMITTING)).unwrap();
+        j.modify("a", |r| r.status = "pending".into()).unwrap();
+        let all = j.records().unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].status, "pending");
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let j = journal(dir.path());
+        j.add(record("a", SUBMITTING)).unwrap();
+        let mode = fs::metadata(j.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_corrupt_journal_is_an_error_naming_the_file_and_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = journal(dir.path());
+        fs::write(j.path(), "{not json").unwrap();
+        let err = j.records().unwrap_err().to_string();
+        assert!(
+            err.contains("journal.json") && err.contains("corrupt"),
+            "{err}"
+        );
+        assert!(j.add(record("a", SUBMITTING)).is_err());
+        assert_eq!(
+            fs::read_to_string(j.path()).unwrap(),
+            "{not json",
+            "never silently emptied"
+        );
+    }
+
+    #[test]
+    fn pruning_keeps_unfinished_records_and_the_newest_finished_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = journal(dir.path());
+        for i in 0..5 {
+            j.add(record(&format!("done-{i}"), "completed")).unwrap();
+        }
+        j.add(record("open", "processing")).unwrap();
+        let mut old = record("old", "failed");
+        old.updated_at = Timestamp(std::time::SystemTime::now() - Duration::from_secs(7200));
+        j.add(old).unwrap();
+        let keys: Vec<String> = j.records().unwrap().into_iter().map(|r| r.key).collect();
+        assert_eq!(keys, ["done-2", "done-3", "done-4", "open"]);
+    }
+
+    #[test]
+    fn concurrent_writers_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::at(
+            dir.path().to_owned(),
+            Retention {
+                max_records: 10_000,
+                max_age: Duration::from_secs(3600),
+            },
+        );
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let j = j.clone();
+                std::thread::spawn(move || {
+                    for i in 0..20 {
+                        j.add(record(&format!("{t}-{i}"), SUBMITTING)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(j.records().unwrap().len(), 160);
+    }
+
+    #[test]
+    fn fingerprints_are_stable_and_hide_the_token() {
+        assert_eq!(fingerprint("secret"), fingerprint("secret"));
+        assert_ne!(fingerprint("secret"), fingerprint("secret2"));
+        assert!(!fingerprint("secret").contains("secret"));
+        assert_eq!(fingerprint(""), "cbf29ce484222325");
+    }
+}
