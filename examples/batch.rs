@@ -12,8 +12,10 @@ use vestis_mock_server::{Config, MockServer};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut config = Config::default();
-    config.workers = 16;
+    let mut config = Config {
+        workers: 16,
+        ..Config::default()
+    };
     config.faults.processing_time = "500ms..2s".parse().map_err(anyhow::Error::msg)?;
     config.faults.failure_rate = 0.2;
     config.faults.max_attempts = 1;

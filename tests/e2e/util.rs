@@ -7,8 +7,10 @@ use vestis_mock_server::{Config, DurationRange, MockServer};
 
 /// A seeded config whose attempts take 30 ms.
 pub(crate) fn fast() -> Config {
-    let mut config = Config::default();
-    config.seed = Some(11);
+    let mut config = Config {
+        seed: Some(11),
+        ..Config::default()
+    };
     config.faults.processing_time = DurationRange::fixed(Duration::from_millis(30));
     config
 }

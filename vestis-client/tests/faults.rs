@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 //! The SDK against a misbehaving server (wiremock): every fault a real
 //! backend produces ends in recovery or a typed error, never a hang.
 //!

@@ -20,7 +20,7 @@ pub(crate) fn render(seed: u64) -> Result<Vec<u8>, png::EncodingError> {
             let t = (x + y) as f32 / (2 * (SIZE - 1)) as f32;
             let (dx, dy) = (i64::from(x) - centre, i64::from(y) - centre);
             let r = ((dx * dx + dy * dy) as f64).sqrt() as u32;
-            let ring = (r / (SIZE / 2 / rings).max(1)) % 2 == 0 && r < SIZE / 2;
+            let ring = (r / (SIZE / 2 / rings).max(1)).is_multiple_of(2) && r < SIZE / 2;
             for c in 0..3 {
                 let base = f32::from(a[c]) * (1.0 - t) + f32::from(b[c]) * t;
                 let v = if ring {

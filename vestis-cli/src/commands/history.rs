@@ -35,16 +35,13 @@ pub(crate) fn run(ctx: &Context, args: HistoryArgs) -> anyhow::Result<()> {
             (None, None, Some(e)) => e.clone(),
             _ => String::new(),
         };
-        ctx.out.human(
-            &format!(
-                "{id:>6}  {:<10}  {:<10}  {created}  {}  {outcome}",
-                r.kind.to_string(),
-                r.status,
-                r.summary
-            )
-            .trim_end()
-            .to_owned(),
-        )?;
+        let line = format!(
+            "{id:>6}  {:<10}  {:<10}  {created}  {}  {outcome}",
+            r.kind.to_string(),
+            r.status,
+            r.summary
+        );
+        ctx.out.human(line.trim_end())?;
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! HTTP tests of the mock server: the real server on `127.0.0.1:0`, driven
 //! with reqwest, one module per area of the contract.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod admin;
 mod concurrency;
 mod contract;

@@ -1,0 +1,232 @@
+//! Crash safety: a job started from the CLI is never lost.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::{Env, config, read_records, texts};
+
+/// Waits until the journal has a record with a job id (bounded).
+fn wait_for_job_id(env: &Env) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if env.records().iter().any(|r| r["job_id"].is_u64()) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the CLI never journaled a job id");
+}
+
+fn spawn_generate(env: &Env, output: &std::path::Path) -> std::process::Child {
+    Command::new(assert_cmd::cargo::cargo_bin("vestis"))
+        .env("VESTIS_HOME", env.home.path())
+        .env("VESTIS_API_URL", &env.api)
+        .env("VESTIS_TOKEN", "me")
+        .args([
+            "generate",
+            "chat",
+            "--prompt",
+            "survive me",
+            "--interval",
+            "50ms",
+            "-o",
+        ])
+        .arg(output)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn sigkill_mid_wait_then_resume_finishes_the_job_and_records_the_image() {
+    let env = Env::start(config(1500));
+    let png = env.home.path().join("survivor.png");
+    let mut child = spawn_generate(&env, &png);
+    wait_for_job_id(&env);
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    let record = &env.records()[0];
+    assert!(
+        matches!(record["status"].as_str(), Some("pending" | "processing")),
+        "{record}"
+    );
+    assert!(!png.exists());
+
+    let out = env
+        .vestis()
+        .args(["resume", "--interval", "50ms"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("job 1 completed"), "{stdout}");
+    let record = &env.records()[0];
+    assert_eq!(record["status"], "completed");
+    assert!(
+        record["image_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/images/1.png")
+    );
+    assert_eq!(
+        record["downloaded_to"].as_str().unwrap(),
+        png.to_str().unwrap()
+    );
+    assert_eq!(&std::fs::read(&png).unwrap()[..4], b"\x89PNG");
+
+    // Nothing left: a second resume has nothing to do.
+    let out = env.vestis().args(["resume"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(texts(&out).1.contains("Nothing to resume"));
+}
+
+#[test]
+fn a_create_whose_answer_was_lost_is_replayed_with_its_key() {
+    let env = Env::start(config(50));
+    // Simulate a kill between the journal write and the server's answer:
+    // the record has a key and a payload but no job id.
+    let now = "2026-11-28T10:00:00.000Z";
+    let journal = serde_json::json!({"version": 1, "records": [{
+        "key": "lost-answer-key", "api_url": env.api, "identity": fingerprint_of("me"),
+        "job_id": null, "kind": "chat", "summary": "lost", "created_at": now, "updated_at": now,
+        "status": "submitting", "payload": {"prompt": "lost"}
+    }]});
+    std::fs::write(env.journal_path(), journal.to_string()).unwrap();
+    // The POST had in fact reached the server:
+    let created = env.api_post(
+        "/generate?chat=true",
+        &[("Idempotency-Key", "lost-answer-key")],
+        serde_json::json!({"prompt": "lost"}),
+    );
+    assert_eq!(created["job_id"], 1);
+
+    let out = env
+        .vestis()
+        .args(["resume", "--interval", "50ms"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", texts(&out).1);
+    let records = env.records();
+    assert_eq!(records[0]["job_id"], 1, "the replay found the original job");
+    assert_eq!(records[0]["status"], "completed");
+    let out = env.vestis().args(["--json", "list"]).output().unwrap();
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page["metadata"]["total"], 1, "no second job");
+}
+
+/// The journal's token fingerprint (FNV-1a, as the CLI computes it).
+fn fingerprint_of(token: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in token.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+#[test]
+fn two_processes_generating_at_once_both_end_up_in_the_journal() {
+    let env = Env::start(config(200));
+    let children: Vec<_> = (0..2)
+        .map(|i| {
+            Command::new(assert_cmd::cargo::cargo_bin("vestis"))
+                .env("VESTIS_HOME", env.home.path())
+                .env("VESTIS_API_URL", &env.api)
+                .env("VESTIS_TOKEN", "me")
+                .args([
+                    "generate",
+                    "chat",
+                    "--prompt",
+                    &format!("process {i}"),
+                    "--interval",
+                    "50ms",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let records = read_records(&env.journal_path());
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().all(|r| r["status"] == "completed"));
+    let mut summaries: Vec<&str> = records
+        .iter()
+        .map(|r| r["summary"].as_str().unwrap())
+        .collect();
+    summaries.sort();
+    assert_eq!(summaries, ["process 0", "process 1"]);
+}
+
+#[test]
+fn a_corrupt_journal_is_reported_and_left_alone() {
+    let env = Env::start(config(20));
+    std::fs::write(env.journal_path(), "{ this is not json").unwrap();
+    let out = env
+        .vestis()
+        .args(["generate", "chat", "--prompt", "x"])
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("journal.json")
+            && stderr.contains("corrupt")
+            && stderr.contains("move it aside"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1);
+    assert_eq!(
+        std::fs::read_to_string(env.journal_path()).unwrap(),
+        "{ this is not json"
+    );
+    let out = env.vestis().args(["--json", "list"]).output().unwrap();
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        page["metadata"]["total"], 0,
+        "no job was created without a journal record"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_waiting_keeps_the_job_and_exits_130() {
+    let env = Env::start(config(60_000));
+    let png = env.home.path().join("later.png");
+    let child = spawn_generate(&env, &png);
+    wait_for_job_id(&env);
+    std::thread::sleep(Duration::from_millis(200));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr
+            .trim_end()
+            .ends_with("re-attach with `vestis wait 1`"),
+        "{stderr}"
+    );
+    let record = &env.records()[0];
+    assert!(matches!(
+        record["status"].as_str(),
+        Some("pending" | "processing")
+    ));
+    // The job is still there, and `resume` can pick it up once it finishes.
+    env.admin_post("/jobs/1/complete");
+    let out = env
+        .vestis()
+        .args(["resume", "--interval", "50ms"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", texts(&out).1);
+    assert!(png.exists());
+}

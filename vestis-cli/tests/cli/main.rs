@@ -1,0 +1,9 @@
+//! The real `vestis` binary (assert_cmd) against the mock server running
+//! in this test process, each test with its own temporary `VESTIS_HOME`.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod commands;
+mod journal;
+mod output;
+mod util;

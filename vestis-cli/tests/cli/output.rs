@@ -1,0 +1,120 @@
+//! Output stability: non-TTY progress lines and tables are snapshot-tested;
+//! a run in a pseudo-terminal draws a spinner and leaves a clean final line.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::util::{Env, config, texts};
+
+#[test]
+fn progress_lines_without_a_terminal_are_stable() {
+    let mut cfg = config(1000);
+    cfg.workers = 1;
+    let env = Env::start(cfg);
+    // Occupy the only worker for a second so the job is seen pending, then processing.
+    env.api_post("/generate", &[("X-Mock-Duration", "1s")], json!({}));
+    let out = env
+        .vestis()
+        .args([
+            "generate",
+            "chat",
+            "--prompt",
+            "a red dress",
+            "--interval",
+            "100ms",
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    insta::with_settings!({filters => vec![(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT")]}, {
+        insta::assert_snapshot!("generate_stdout", stdout);
+        insta::assert_snapshot!("generate_stderr", stderr);
+    });
+}
+
+#[test]
+fn quiet_mode_prints_only_data() {
+    let env = Env::start(config(20));
+    let out = env
+        .vestis()
+        .args([
+            "-q",
+            "generate",
+            "chat",
+            "--prompt",
+            "x",
+            "--interval",
+            "50ms",
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(stderr, "");
+    assert!(stdout.starts_with("job 1 completed"));
+}
+
+#[test]
+fn tables_and_job_views_are_stable() {
+    let env = Env::start(config(20));
+    env.vestis()
+        .args(["generate", "chat", "--prompt", "one", "--interval", "50ms"])
+        .assert()
+        .success();
+    env.vestis()
+        .args(["generate", "legacy", "--no-wait"])
+        .assert()
+        .success();
+    std::thread::sleep(Duration::from_millis(300));
+    let list = texts(&env.vestis().args(["list"]).output().unwrap()).0;
+    let status = texts(&env.vestis().args(["status", "1"]).output().unwrap()).0;
+    insta::with_settings!({filters => vec![
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:PORT"),
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", "TIMESTAMP"),
+        (r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "DATETIME"),
+        (r"took:      \d+ms", "took:      DURATION"),
+        (r"\d+ms\n", "DURATION\n"),
+    ]}, {
+        insta::assert_snapshot!("list_table", list);
+        insta::assert_snapshot!("status_view", status);
+    });
+}
+
+#[cfg(unix)]
+#[test]
+fn a_terminal_shows_the_spinner_and_a_clean_final_line() {
+    let env = Env::start(config(800));
+    let bin = assert_cmd::cargo::cargo_bin("vestis");
+    let command = format!(
+        "{} generate chat --prompt 'in a pty' --interval 100ms",
+        bin.display()
+    );
+    // `script` (util-linux) runs the command in a pseudo-terminal.
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("VESTIS_HOME", env.home.path())
+        .env("VESTIS_API_URL", &env.api)
+        .env("VESTIS_TOKEN", "me")
+        .env("TERM", "xterm")
+        .output()
+        .expect("`script` from util-linux runs the TTY test");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(screen.contains("Generating your image"), "{screen}");
+    assert!(
+        screen.contains('\u{1b}'),
+        "drawn with terminal escapes: {screen:?}"
+    );
+    // The last drawn line is the finished bar, not a spinner frame.
+    let final_bar = screen
+        .split(['\r', '\n'])
+        .map(|l| l.replace("\u{1b}[2K", "").replace("\u{1b}[1A", ""))
+        .rfind(|l| l.contains("job 1"))
+        .unwrap_or_default();
+    assert!(
+        final_bar.contains("✔ job 1 Generation complete!"),
+        "{final_bar:?}"
+    );
+    assert!(screen.contains("job 1 completed: http://127.0.0.1:"));
+}

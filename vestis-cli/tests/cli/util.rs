@@ -1,0 +1,108 @@
+//! A mock server on a background runtime, and the `vestis` command wired to it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use vestis_mock_server::{Config, DurationRange, MockServer};
+
+/// A running mock server and a private `VESTIS_HOME`.
+pub(crate) struct Env {
+    pub(crate) server: Option<MockServer>,
+    pub(crate) api: String,
+    pub(crate) home: tempfile::TempDir,
+    runtime: tokio::runtime::Runtime,
+}
+
+/// A seeded config whose attempts take `ms` milliseconds.
+pub(crate) fn config(ms: u64) -> Config {
+    let mut config = Config {
+        seed: Some(5),
+        ..Config::default()
+    };
+    config.faults.processing_time = DurationRange::fixed(Duration::from_millis(ms));
+    config
+}
+
+impl Env {
+    pub(crate) fn start(config: Config) -> Env {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = runtime.block_on(MockServer::start(config)).unwrap();
+        Env {
+            api: server.api_url(),
+            server: Some(server),
+            home: tempfile::tempdir().unwrap(),
+            runtime,
+        }
+    }
+
+    /// `vestis` for this server and home, with token `me`, no terminal.
+    pub(crate) fn vestis(&self) -> Command {
+        let mut cmd = Command::cargo_bin("vestis").unwrap();
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("VESTIS_HOME", self.home.path())
+            .env("VESTIS_API_URL", &self.api)
+            .env("VESTIS_TOKEN", "me")
+            .timeout(Duration::from_secs(60));
+        cmd
+    }
+
+    pub(crate) fn journal_path(&self) -> PathBuf {
+        self.home.path().join("journal.json")
+    }
+
+    /// The journal's records (empty if there is no journal yet).
+    pub(crate) fn records(&self) -> Vec<Value> {
+        read_records(&self.journal_path())
+    }
+
+    /// Sends a raw API request as `me` (for setting up states the CLI cannot).
+    pub(crate) fn api_post(&self, path: &str, headers: &[(&str, &str)], body: Value) -> Value {
+        let url = format!("{}{path}", self.api);
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.runtime.block_on(async move {
+            let mut req = reqwest::Client::new()
+                .post(url)
+                .bearer_auth("me")
+                .json(&body);
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            req.send().await.unwrap().json().await.unwrap()
+        })
+    }
+
+    pub(crate) fn admin_post(&self, path: &str) {
+        let url = format!("{}/__admin{path}", self.server.as_ref().unwrap().url());
+        self.runtime.block_on(async move {
+            reqwest::Client::new().post(url).send().await.unwrap();
+        });
+    }
+}
+
+pub(crate) fn read_records(path: &Path) -> Vec<Value> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str::<Value>(&text).unwrap()["records"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// stdout and stderr of a finished command, as text.
+pub(crate) fn texts(output: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
