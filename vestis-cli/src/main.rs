@@ -78,14 +78,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         return commands::completions::run(args);
     }
     let ctx = Context::new(&cli.global).await?;
-    match cli.command {
-        Command::Generate(args) => commands::generate::run(&ctx, args).await,
-        Command::Wait(args) => commands::wait::run(&ctx, args).await,
-        Command::Status(args) => commands::status::run(&ctx, args).await,
-        Command::List(args) => commands::list::run(&ctx, args).await,
-        Command::Cancel(args) => commands::cancel::run(&ctx, args).await,
-        Command::Resume(args) => commands::resume::run(&ctx, args).await,
-        Command::History(args) => commands::history::run(&ctx, args),
+    // One Ctrl-C handler for the whole command, installed before any work:
+    // the command's future is dropped and the context says how to resume.
+    tokio::select! {
+        result = dispatch(&ctx, cli.command) => result,
+        _ = tokio::signal::ctrl_c() => Err(Failure::new(130, ctx.interrupt_message()).into()),
+    }
+}
+
+async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Generate(args) => commands::generate::run(ctx, args).await,
+        Command::Wait(args) => commands::wait::run(ctx, args).await,
+        Command::Status(args) => commands::status::run(ctx, args).await,
+        Command::List(args) => commands::list::run(ctx, args).await,
+        Command::Cancel(args) => commands::cancel::run(ctx, args).await,
+        Command::Resume(args) => commands::resume::run(ctx, args).await,
+        Command::History(args) => commands::history::run(ctx, args),
         Command::Completions(_) => Ok(()),
     }
 }

@@ -187,13 +187,21 @@ impl Progress {
         }
     }
 
-    /// Stops every live spinner where it is (Ctrl-C).
-    pub(crate) fn abandon(&mut self) {
+    /// Stops every live spinner where it is.
+    fn abandon(&mut self) {
         for bar in self.bars.values() {
             if !bar.is_finished() {
                 bar.abandon();
             }
         }
+    }
+}
+
+impl Drop for Progress {
+    /// Leaves unfinished spinners where they are (e.g. on Ctrl-C) instead of
+    /// letting them vanish mid-line.
+    fn drop(&mut self) {
+        self.abandon();
     }
 }
 

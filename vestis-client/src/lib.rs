@@ -38,3 +38,8 @@ pub use model::{
     JobId, JobKind, JobPage, JobResult, JobStatus, PageMetadata, Timestamp, validate_payload,
 };
 pub use wait::{PollStrategy, WaitEvent, WaitOptions, WaitStream};
+
+/// The README's Rust snippets, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -45,15 +45,12 @@ pub(crate) async fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()>
         payload: Some(payload.clone()),
     })?;
 
+    ctx.on_interrupt(
+        "interrupted while creating the job; run `vestis resume` to finish creating and waiting for it"
+            .to_owned(),
+    );
     let options = CreateOptions::default().idempotency_key(&key);
-    let create = client.create_with(kind, &payload, &options);
-    let created = tokio::select! {
-        created = create => created,
-        _ = tokio::signal::ctrl_c() => {
-            return Err(Failure::new(130, "interrupted while creating the job; `vestis resume` will finish creating it").into());
-        }
-    };
-    let created = match created {
+    let created = match client.create_with(kind, &payload, &options).await {
         Ok(created) => created,
         Err(e) => {
             if !e.is_transient() {

@@ -13,6 +13,7 @@ pub(crate) mod wait;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use anyhow::Context as _;
 use futures::StreamExt;
@@ -32,6 +33,8 @@ pub(crate) struct Context {
     token: Option<String>,
     pub(crate) out: Output,
     pub(crate) mode: Mode,
+    /// What Ctrl-C should say: how to pick up where the command stopped.
+    interrupt: Mutex<Option<String>>,
     /// Keeps the `--mock` server alive for the command's duration.
     _mock: Option<MockServer>,
 }
@@ -60,8 +63,26 @@ impl Context {
             token,
             out: Output { json: global.json },
             mode: Mode::choose(global.quiet, global.no_progress),
+            interrupt: Mutex::new(None),
             _mock: mock,
         })
+    }
+
+    /// Sets the message shown if the user presses Ctrl-C from now on.
+    pub(crate) fn on_interrupt(&self, message: String) {
+        *self
+            .interrupt
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(message);
+    }
+
+    /// The message for Ctrl-C: how to resume, or just "interrupted".
+    pub(crate) fn interrupt_message(&self) -> String {
+        self.interrupt
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .unwrap_or_else(|| "interrupted".to_owned())
     }
 
     /// A client for the API; a token is required.
@@ -208,12 +229,19 @@ pub(crate) async fn wait_for(
     };
     let mut open = ids.len();
 
-    let interrupted = loop {
-        let next = tokio::select! {
-            next = events.next() => next,
-            _ = tokio::signal::ctrl_c() => break true,
+    let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    ctx.on_interrupt(format!(
+        "stopped waiting; the job{} keep{} running: re-attach with `vestis wait {}`",
+        if ids.len() == 1 { "" } else { "s" },
+        if ids.len() == 1 { "s" } else { "" },
+        list.join(" ")
+    ));
+    // Ctrl-C is handled in `main`, which drops this future; dropping
+    // `progress` stops the spinners where they are.
+    loop {
+        let Some((id, event)) = events.next().await else {
+            break;
         };
-        let Some((id, event)) = next else { break false };
         progress.event(id, &event);
         match event {
             WaitEvent::StatusChanged { job, .. } => {
@@ -245,23 +273,8 @@ pub(crate) async fn wait_for(
             _ => {}
         }
         if open == 0 {
-            break false;
+            break;
         }
-    };
-
-    if interrupted {
-        progress.abandon();
-        let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
-        return Err(Failure::new(
-            130,
-            format!(
-                "stopped waiting; the job{} keep{} running: re-attach with `vestis wait {}`",
-                if ids.len() == 1 { "" } else { "s" },
-                if ids.len() == 1 { "s" } else { "" },
-                list.join(" ")
-            ),
-        )
-        .into());
     }
     match failures.len() {
         0 => Ok(()),

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod admin;
+mod binary;
 mod concurrency;
 mod contract;
 mod faults;

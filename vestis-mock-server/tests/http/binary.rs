@@ -1,0 +1,78 @@
+//! The `vestis-mock-server` binary: one line on stdout when ready, flags and
+//! env vars, one-line errors, and a graceful exit 0 on SIGTERM/SIGINT.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+fn start(args: &[&str], envs: &[(&str, &str)]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vestis-mock-server"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line)
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn prints_its_address_serves_and_stops_gracefully() {
+    let (child, line) = start(
+        &["--port", "0", "--processing-time", "10ms"],
+        &[("VESTIS_MOCK_SEED", "3")],
+    );
+    let url = line
+        .trim_end()
+        .strip_prefix("vestis-mock-server listening on http://127.0.0.1:")
+        .map(|port| format!("http://127.0.0.1:{port}"))
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let res = reqwest::get(format!("{url}/health")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let config: serde_json::Value = reqwest::get(format!("{url}/__admin/config"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["processing_time"], "10ms");
+    signal(&child, "-TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty(), "exactly one line on stdout");
+
+    let (child, _) = start(&["--port", "0"], &[]);
+    signal(&child, "-INT");
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(0));
+}
+
+#[test]
+fn bad_flags_and_busy_ports_fail_with_one_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vestis-mock-server"))
+        .args(["--failure-rate", "7"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_vestis-mock-server"))
+        .args(["--port", &port])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot listen"), "{stderr}");
+}
