@@ -3,6 +3,9 @@
 //! Every error becomes one readable line on stderr and a documented exit
 //! code (see `cli::EXIT_CODES`); a closed stdout pipe exits 0 quietly.
 
+// Tests may unwrap: a failed unwrap is a failed test.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 mod cli;
 mod commands;
 mod journal;

@@ -26,6 +26,9 @@
 //!   many-job waits.
 //! - `error`: [`Error`], the crate's one error type.
 
+// Tests may unwrap: a failed unwrap is a failed test.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 mod client;
 mod error;
 pub mod model;

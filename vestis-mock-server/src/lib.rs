@@ -26,6 +26,9 @@
 //! - `errors`: the contract's JSON error bodies.
 //! - `openapi`, `image`: the OpenAPI document and the PNG renderer.
 
+// Tests may unwrap: a failed unwrap is a failed test.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod config;
 pub mod queue;
 
