@@ -50,6 +50,12 @@ impl Context {
                 .token
                 .clone()
                 .unwrap_or_else(|| "mock-user".to_owned());
+            if !global.quiet {
+                crate::say(&format!(
+                    "Using the bundled mock server at {} (it stops when this command ends)",
+                    server.api_url()
+                ));
+            }
             (server.api_url(), Some(token), Some(server))
         } else {
             (
