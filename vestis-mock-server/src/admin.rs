@@ -4,6 +4,8 @@
 //! server, see every job of every token, read and change the fault settings
 //! at run time, and finish a job now. Disabled with `--no-admin`.
 
+use std::sync::atomic::Ordering;
+
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
@@ -24,6 +26,7 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/reset", post(reset))
         .route("/jobs", get(all_jobs))
+        .route("/stats", get(stats))
         .route("/jobs/{id}/complete", post(complete))
         .route("/jobs/{id}/fail", post(fail))
         .route(
@@ -36,6 +39,7 @@ pub(crate) fn router(state: AppState) -> Router {
 async fn reset(State(state): State<AppState>) -> Response<Body> {
     state.queue.reset();
     state.limiter.clear();
+    state.requests.store(0, Ordering::Relaxed);
     json_response(
         StatusCode::OK,
         &json!({"success": true, "message": "Server reset"}),
@@ -58,6 +62,18 @@ async fn all_jobs(State(state): State<AppState>, headers: HeaderMap) -> Response
         })
         .collect();
     json_response(StatusCode::OK, &json!({"total": jobs.len(), "jobs": jobs}))
+}
+
+/// Counters for tests and benchmarks: how many `/api/v1` requests were
+/// answered (every poll counts), and how many jobs are stored.
+async fn stats(State(state): State<AppState>) -> Response<Body> {
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "api_requests": state.requests.load(Ordering::Relaxed),
+            "jobs_stored": state.queue.len(),
+        }),
+    )
 }
 
 fn parse_id(raw: &str) -> Result<u64, ApiError> {

@@ -41,6 +41,7 @@ mod routes;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use axum::Router;
@@ -71,6 +72,8 @@ pub(crate) struct AppState {
     pub(crate) queue: Queue,
     pub(crate) config: Arc<Config>,
     pub(crate) limiter: Arc<RateLimiter>,
+    /// `/api/v1` requests answered since start (or the last reset).
+    pub(crate) requests: Arc<AtomicU64>,
     rng: Arc<Mutex<fastrand::Rng>>,
     pub(crate) local_addr: Arc<OnceLock<SocketAddr>>,
 }
@@ -107,6 +110,7 @@ impl App {
             queue,
             config: Arc::new(config),
             limiter: Arc::default(),
+            requests: Arc::default(),
             // A different stream from the jobs' draws, but fixed by the same seed.
             rng: Arc::new(Mutex::new(fastrand::Rng::with_seed(seed ^ 0x5eed_e770))),
             local_addr: Arc::default(),

@@ -6,6 +6,7 @@
 //! bad value is answered with the contract's JSON error, never axum's text.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -187,6 +188,7 @@ async fn inject_errors(State(state): State<AppState>, req: Request, next: Next) 
 }
 
 async fn latency(State(state): State<AppState>, req: Request, next: Next) -> Response<Body> {
+    state.requests.fetch_add(1, Ordering::Relaxed);
     let delay = state.queue.faults().latency;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;

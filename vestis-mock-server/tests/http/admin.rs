@@ -131,6 +131,20 @@ async fn reset_forgets_jobs_and_restores_settings() {
 }
 
 #[tokio::test]
+async fn stats_count_api_requests_and_stored_jobs() {
+    let h = Harness::start(fast()).await;
+    h.chat("t").await;
+    h.get("t", 1).await;
+    h.api("t", Method::GET, "/jobs/999").send().await.unwrap();
+    let (status, stats) = json(h.raw(Method::GET, "/__admin/stats").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stats, json!({"api_requests": 3, "jobs_stored": 1}));
+    h.raw(Method::POST, "/__admin/reset").send().await.unwrap();
+    let (_, stats) = json(h.raw(Method::GET, "/__admin/stats").send().await.unwrap()).await;
+    assert_eq!(stats, json!({"api_requests": 0, "jobs_stored": 0}));
+}
+
+#[tokio::test]
 async fn admin_can_be_disabled() {
     let mut config = fast();
     config.admin = false;
