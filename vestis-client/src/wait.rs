@@ -403,7 +403,10 @@ async fn run_wait<S: JobSource>(
                 Some(s) => Some(s.in_flight.acquire().await),
                 None => None,
             };
-            client.fetch(id).await
+            // Boxed: a request's state (over a kilobyte) exists only while it
+            // is in flight, so an idle wait stays small; a many-job wait
+            // holds thousands of idle waits.
+            Box::pin(client.fetch(id)).await
         };
         let answer = match deadline {
             Some(d) => match tokio::time::timeout_at(d, poll).await {
@@ -494,7 +497,9 @@ async fn finish_timeout<S: JobSource>(
     if options.cancel_on_timeout {
         // Bounded: the wait is already over, the cancel must not hang it.
         let outcome =
-            match tokio::time::timeout(Duration::from_secs(10), client.cancel_job(id)).await {
+            match tokio::time::timeout(Duration::from_secs(10), Box::pin(client.cancel_job(id)))
+                .await
+            {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(_) => Err("the cancel request timed out".to_owned()),
@@ -549,10 +554,14 @@ impl WaitStream {
     }
 
     fn next_buffered(&self) -> Option<WaitEvent> {
-        self.events
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop_front()
+        let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+        let event = events.pop_front();
+        if events.is_empty() && events.capacity() > 0 {
+            // Between polls a wait holds no buffer: with thousands of waits
+            // in a many-job wait, idle buffers would dominate their memory.
+            *events = VecDeque::new();
+        }
+        event
     }
 }
 
