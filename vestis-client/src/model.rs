@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -277,11 +277,41 @@ impl fmt::Display for Timestamp {
 impl FromStr for Timestamp {
     type Err = humantime::TimestampError;
 
+    /// Reads the contract's form (`Z`, with or without fractional seconds)
+    /// and, leniently, a numeric offset such as `+02:00`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        // `weak` accepts the contract's form with or without fractional
-        // seconds; the `Z` suffix is optional there too.
+        let s = s.trim();
+        if let Some((base, sign, hours, minutes)) = split_offset(s) {
+            let utc = humantime::parse_rfc3339_weak(base)?;
+            let offset = Duration::from_secs(hours * 3600 + minutes * 60);
+            let adjusted = if sign == '+' {
+                utc.checked_sub(offset)
+            } else {
+                utc.checked_add(offset)
+            };
+            return adjusted
+                .map(Timestamp)
+                .ok_or(humantime::TimestampError::OutOfRange);
+        }
         humantime::parse_rfc3339_weak(s).map(Timestamp)
     }
+}
+
+/// Splits `2026-11-28T10:00:00+02:00` into its local part and `+`, 2, 0.
+fn split_offset(s: &str) -> Option<(&str, char, u64, u64)> {
+    let (base, offset) = s.split_at_checked(s.len().checked_sub(6)?)?;
+    let bytes = offset.as_bytes();
+    let sign = match bytes[0] {
+        b'+' => '+',
+        b'-' => '-',
+        _ => return None,
+    };
+    if bytes[3] != b':' || !base.contains('T') && !base.contains(' ') {
+        return None;
+    }
+    let hours = offset.get(1..3)?.parse().ok()?;
+    let minutes = offset.get(4..6)?.parse().ok()?;
+    Some((base, sign, hours, minutes))
 }
 
 impl Serialize for Timestamp {
@@ -659,6 +689,19 @@ mod tests {
             assert_eq!(s.as_str().parse::<JobStatus>().unwrap(), s);
         }
         assert!("aborted".parse::<JobStatus>().is_err());
+    }
+
+    #[test]
+    fn timestamps_accept_z_and_numeric_offsets() {
+        let z: Timestamp = "2026-11-28T10:00:00.123Z".parse().unwrap();
+        let plus: Timestamp = "2026-11-28T12:00:00.123+02:00".parse().unwrap();
+        let minus: Timestamp = "2026-11-28T05:30:00.123-04:30".parse().unwrap();
+        let no_fraction: Timestamp = "2026-11-28T10:00:00Z".parse().unwrap();
+        assert_eq!(z, plus);
+        assert_eq!(z, minus);
+        assert_eq!(no_fraction.to_string(), "2026-11-28T10:00:00.000Z");
+        assert!("yesterday".parse::<Timestamp>().is_err());
+        assert!("2026-11-28".parse::<Timestamp>().is_err());
     }
 
     #[test]
