@@ -137,48 +137,43 @@ impl PollStrategy {
 
     /// The delays between polls: `max_polls - 1` of them, to the millisecond.
     pub fn delays(&self) -> Box<dyn Iterator<Item = Duration> + Send> {
-        // backon computes in f32 seconds (1.2 s comes out as 1.2000000477 s);
-        // rounding to whole milliseconds gives the guide's exact sequence.
-        Box::new(
-            self.raw_delays()
-                .map(|d| Duration::from_millis((d.as_secs_f64() * 1000.0).round() as u64)),
-        )
-    }
-
-    fn raw_delays(&self) -> Box<dyn Iterator<Item = Duration> + Send> {
         let sleeps = (self.max_polls as usize).saturating_sub(1);
-        match self.shape {
-            Shape::Fixed { interval } => {
-                let mut b = ConstantBuilder::new()
+        let base: Box<dyn Iterator<Item = Duration> + Send> = match self.shape {
+            Shape::Fixed { interval } => Box::new(
+                ConstantBuilder::new()
                     .with_delay(interval)
-                    .with_max_times(sleeps);
-                if let Some(seed) = self.jitter {
-                    b = b.with_jitter();
-                    if let Some(seed) = seed {
-                        b = b.with_jitter_seed(seed);
-                    }
-                }
-                Box::new(b.build())
-            }
+                    .with_max_times(sleeps)
+                    .build(),
+            ),
             Shape::Backoff {
                 initial,
                 factor,
                 max,
-            } => {
-                let mut b = ExponentialBuilder::new()
+            } => Box::new(
+                ExponentialBuilder::new()
                     .with_min_delay(initial)
                     .with_factor(factor)
                     .with_max_delay(max)
-                    .with_max_times(sleeps);
-                if let Some(seed) = self.jitter {
-                    b = b.with_jitter();
-                    if let Some(seed) = seed {
-                        b = b.with_jitter_seed(seed);
-                    }
-                }
-                Box::new(b.build())
-            }
-        }
+                    .with_max_times(sleeps)
+                    .build(),
+            ),
+        };
+        // Jitter as backon applies it (a random extra in [0, delay)), but
+        // from one generator for both shapes, seedable for tests.
+        let mut rng = self.jitter.map(|seed| match seed {
+            Some(seed) => fastrand::Rng::with_seed(seed),
+            None => fastrand::Rng::new(),
+        });
+        Box::new(base.map(move |d| {
+            // backon computes in f32 seconds (1.2 s comes out as
+            // 1.2000000477 s); whole milliseconds give the guide's exact sequence.
+            let ms = (d.as_secs_f64() * 1000.0).round() as u64;
+            let extra = match rng.as_mut() {
+                Some(rng) if ms > 0 => rng.u64(0..ms),
+                _ => 0,
+            };
+            Duration::from_millis(ms + extra)
+        }))
     }
 }
 

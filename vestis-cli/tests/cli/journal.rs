@@ -1,6 +1,6 @@
 //! Crash safety: a job started from the CLI is never lost.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::util::{Env, config, read_records, texts};
@@ -18,25 +18,17 @@ fn wait_for_job_id(env: &Env) {
 }
 
 fn spawn_generate(env: &Env, output: &std::path::Path) -> std::process::Child {
-    Command::new(assert_cmd::cargo::cargo_bin("vestis"))
-        .env("VESTIS_HOME", env.home.path())
-        .env("VESTIS_API_URL", &env.api)
-        .env("VESTIS_TOKEN", "me")
-        .args([
-            "generate",
-            "chat",
-            "--prompt",
-            "survive me",
-            "--interval",
-            "50ms",
-            "-o",
-        ])
-        .arg(output)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    let output = output.to_str().unwrap();
+    env.spawn_vestis(&[
+        "generate",
+        "chat",
+        "--prompt",
+        "survive me",
+        "--interval",
+        "50ms",
+        "-o",
+        output,
+    ])
 }
 
 #[test]
@@ -131,22 +123,15 @@ fn two_processes_generating_at_once_both_end_up_in_the_journal() {
     let env = Env::start(config(200));
     let children: Vec<_> = (0..2)
         .map(|i| {
-            Command::new(assert_cmd::cargo::cargo_bin("vestis"))
-                .env("VESTIS_HOME", env.home.path())
-                .env("VESTIS_API_URL", &env.api)
-                .env("VESTIS_TOKEN", "me")
-                .args([
-                    "generate",
-                    "chat",
-                    "--prompt",
-                    &format!("process {i}"),
-                    "--interval",
-                    "50ms",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap()
+            let prompt = format!("process {i}");
+            env.spawn_vestis(&[
+                "generate",
+                "chat",
+                "--prompt",
+                &prompt,
+                "--interval",
+                "50ms",
+            ])
         })
         .collect();
     for mut child in children {

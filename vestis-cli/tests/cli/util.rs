@@ -53,6 +53,20 @@ impl Env {
         cmd
     }
 
+    /// The same, as a plain `std::process::Command` (to spawn and signal it).
+    pub(crate) fn spawn_vestis(&self, args: &[&str]) -> std::process::Child {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("vestis"))
+            .env("VESTIS_HOME", self.home.path())
+            .env("VESTIS_API_URL", &self.api)
+            .env("VESTIS_TOKEN", "me")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     pub(crate) fn journal_path(&self) -> PathBuf {
         self.home.path().join("journal.json")
     }
