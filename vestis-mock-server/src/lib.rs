@@ -66,19 +66,22 @@ pub use queue::Queue;
 use errors::{ApiError, json_response};
 use routes::RateLimiter;
 
-/// What every handler shares.
-#[derive(Debug, Clone)]
-pub(crate) struct AppState {
+/// What every handler shares: one `Arc`, so each middleware layer clones
+/// a single pointer per request.
+pub(crate) type AppState = Arc<Shared>;
+
+#[derive(Debug)]
+pub(crate) struct Shared {
     pub(crate) queue: Queue,
-    pub(crate) config: Arc<Config>,
-    pub(crate) limiter: Arc<RateLimiter>,
+    pub(crate) config: Config,
+    pub(crate) limiter: RateLimiter,
     /// `/api/v1` requests answered since start (or the last reset).
-    pub(crate) requests: Arc<AtomicU64>,
-    rng: Arc<Mutex<fastrand::Rng>>,
-    pub(crate) local_addr: Arc<OnceLock<SocketAddr>>,
+    pub(crate) requests: AtomicU64,
+    rng: Mutex<fastrand::Rng>,
+    pub(crate) local_addr: OnceLock<SocketAddr>,
 }
 
-impl AppState {
+impl Shared {
     /// `true` with probability `p`, from the server's (seedable) generator.
     pub(crate) fn chance(&self, p: f64) -> bool {
         self.rng
@@ -106,15 +109,15 @@ impl App {
         let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
         let queue = Queue::new(config.faults.clone(), seed, config.max_jobs);
         let workers = queue.spawn_workers(config.workers);
-        let state = AppState {
+        let state = Arc::new(Shared {
             queue,
-            config: Arc::new(config),
-            limiter: Arc::default(),
-            requests: Arc::default(),
+            config,
+            limiter: RateLimiter::default(),
+            requests: AtomicU64::new(0),
             // A different stream from the jobs' draws, but fixed by the same seed.
-            rng: Arc::new(Mutex::new(fastrand::Rng::with_seed(seed ^ 0x5eed_e770))),
-            local_addr: Arc::default(),
-        };
+            rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0x5eed_e770)),
+            local_addr: OnceLock::new(),
+        });
         App {
             router: build_router(state.clone()),
             state,
