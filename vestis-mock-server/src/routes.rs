@@ -213,8 +213,10 @@ fn selected_kind(pairs: &[(String, String)]) -> Result<JobKind, ApiError> {
         else {
             continue; // unknown query parameters are ignored
         };
-        match value.as_str() {
-            "true" | "1" => {
+        // Case-insensitive, and a bare `?chat` selects too: forgiving of
+        // hand-written URLs without changing what the guide sends.
+        match value.to_ascii_lowercase().as_str() {
+            "true" | "1" | "" => {
                 if !selected.contains(&kind) {
                     selected.push(kind);
                 }
@@ -492,6 +494,9 @@ mod tests {
         );
         assert!(selected_kind(&pairs("chat=true&flatlay=true")).is_err());
         assert!(selected_kind(&pairs("chat=yes")).is_err());
+        assert_eq!(selected_kind(&pairs("chat=TRUE")).unwrap(), JobKind::Chat);
+        assert_eq!(selected_kind(&pairs("background")).unwrap(), JobKind::Background);
+        assert_eq!(selected_kind(&pairs("chat=False")).unwrap(), JobKind::Legacy);
         assert!(selected_kind(&pairs("legacy=true")).is_ok());
     }
 
