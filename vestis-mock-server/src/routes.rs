@@ -495,8 +495,14 @@ mod tests {
         assert!(selected_kind(&pairs("chat=true&flatlay=true")).is_err());
         assert!(selected_kind(&pairs("chat=yes")).is_err());
         assert_eq!(selected_kind(&pairs("chat=TRUE")).unwrap(), JobKind::Chat);
-        assert_eq!(selected_kind(&pairs("background")).unwrap(), JobKind::Background);
-        assert_eq!(selected_kind(&pairs("chat=False")).unwrap(), JobKind::Legacy);
+        assert_eq!(
+            selected_kind(&pairs("background")).unwrap(),
+            JobKind::Background
+        );
+        assert_eq!(
+            selected_kind(&pairs("chat=False")).unwrap(),
+            JobKind::Legacy
+        );
         assert!(selected_kind(&pairs("legacy=true")).is_ok());
     }
 

@@ -318,11 +318,28 @@ async fn finished(
         && let Some(url) = job.result.as_ref().map(|r| r.image_url.clone())
     {
         let file = output_file(path, id);
-        let bytes = client.download(&url).await.with_context(|| {
-            format!("job {id} completed but its image could not be downloaded from {url}")
-        })?;
-        save_png(&file, &bytes)
-            .with_context(|| format!("could not save the image to {}", file.display()))?;
+        // A failed download (exit 6) or save (exit 2: the path) fails this job's outcome, not
+        // the other jobs of a many-job wait; the journal keeps the image URL.
+        let bytes = match client.download(&url).await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                return Ok(Err((
+                    6,
+                    format!(
+                        "job {id} completed but its image could not be downloaded from {url}: {e}"
+                    ),
+                )));
+            }
+        };
+        if let Err(e) = save_png(&file, &bytes) {
+            return Ok(Err((
+                2,
+                format!(
+                    "job {id} completed but its image could not be saved to {}: {e}",
+                    file.display()
+                ),
+            )));
+        }
         if let Some(journal) = journal {
             let _ = journal.update(|records| {
                 for r in records

@@ -7,8 +7,9 @@ pub(crate) async fn run(ctx: &Context, args: WaitArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;
     // The journal is optional here: jobs from elsewhere are waited on all the same.
     let journal = ctx.journal().ok();
+    let mut seen = std::collections::HashSet::new();
     let mut ids = args.ids;
-    ids.dedup();
+    ids.retain(|id| seen.insert(*id));
     let targets = ids
         .into_iter()
         .map(|id| Target {

@@ -65,6 +65,33 @@ fn generate_waits_saves_the_png_and_prints_the_url() {
 }
 
 #[test]
+fn an_unwritable_output_path_exits_2_and_keeps_the_job() {
+    let env = Env::start(config(20));
+    let blocker = env.home.path().join("a-file");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let out = env
+        .vestis()
+        .args([
+            "generate",
+            "chat",
+            "--prompt",
+            "x",
+            "--interval",
+            "50ms",
+            "-o",
+        ])
+        .arg(blocker.join("dress.png"))
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("could not be saved"), "{stderr}");
+    let records = env.records();
+    assert_eq!(records[0]["status"], "completed");
+    assert!(records[0]["image_url"].is_string(), "the image URL is kept");
+}
+
+#[test]
 fn generate_json_prints_the_final_job() {
     let env = Env::start(config(20));
     let out = env
