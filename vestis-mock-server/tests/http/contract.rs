@@ -757,3 +757,69 @@ async fn health_answers_ok() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!({"status": "ok"}));
 }
+
+#[tokio::test]
+async fn garbage_in_always_gets_a_contract_json_answer() {
+    let h = Harness::start(fast()).await;
+    let mut rng = fastrand::Rng::with_seed(2026);
+    let paths = [
+        "/api/v1/generate",
+        "/api/v1/generate?chat=true",
+        "/api/v1/generate?flatlay=1&chat=0",
+        "/api/v1/jobs",
+        "/api/v1/jobs?page=%FF&page_size=%00",
+        "/api/v1/jobs/1",
+        "/api/v1/jobs/%E2%82%AC",
+        "/images/%2e%2e.png",
+        "/__admin/config",
+        "/__admin/jobs/1/fail",
+    ];
+    let content_types = [
+        "application/json",
+        "text/plain",
+        "application/json; charset=latin1",
+        "",
+        "multipart/form-data",
+    ];
+    for _ in 0..300 {
+        let method = [
+            Method::GET,
+            Method::POST,
+            Method::DELETE,
+            Method::PATCH,
+            Method::PUT,
+        ][rng.usize(..5)]
+        .clone();
+        let path = paths[rng.usize(..paths.len())];
+        let len = rng.usize(..200);
+        let body: Vec<u8> = match rng.u8(..4) {
+            0 => (0..len).map(|_| rng.u8(..)).collect(),
+            1 => b"{\"prompt\": \"\\ud800\"}".to_vec(),
+            2 => format!("{{\"prompt\": {}}}", "[".repeat(len)).into_bytes(),
+            _ => serde_json::to_vec(
+                &json!({"prompt": "x", "images": [rng.u32(..)], "modelId": null}),
+            )
+            .unwrap(),
+        };
+        let mut req = h.raw(method, path).bearer_auth("t").body(body);
+        let ct = content_types[rng.usize(..content_types.len())];
+        if !ct.is_empty() {
+            req = req.header("content-type", ct);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let is_json = res
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.to_str().unwrap_or("").starts_with("application/json"));
+        let text = res.text().await.unwrap();
+        if status.is_client_error() || status.is_server_error() {
+            assert!(is_json, "{status} {path}: {text}");
+            let body: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(body["success"], false);
+            assert_ne!(status.as_u16(), 500, "no internal errors: {text}");
+        }
+    }
+    let (status, _) = json(h.raw(Method::GET, "/health").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "still serving");
+}
