@@ -37,6 +37,17 @@ async fn every_kind_runs_end_to_end_and_its_image_downloads() {
 }
 
 #[tokio::test]
+async fn generate_creates_and_waits_in_one_call() {
+    let server = server(fast()).await;
+    let job = client(&server, "t")
+        .generate(JobKind::Chat, &ChatRequest::new("x"), &quick())
+        .await
+        .unwrap();
+    assert_eq!(job.status, JobStatus::Completed);
+    assert!(job.image_url().unwrap().ends_with("/images/1.png"));
+}
+
+#[tokio::test]
 async fn invalid_payloads_are_typed_errors_with_the_servers_message() {
     let server = server(fast()).await;
     let c = client(&server, "t");

@@ -356,6 +356,11 @@ pub struct Job {
 }
 
 impl Job {
+    /// The generated image's URL, once completed.
+    pub fn image_url(&self) -> Option<&str> {
+        self.result.as_ref().map(|r| r.image_url.as_str())
+    }
+
     /// Time from the first attempt's start (or creation) to completion, once terminal.
     pub fn run_time(&self) -> Option<std::time::Duration> {
         let end = self.completed_at?;

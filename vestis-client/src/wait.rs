@@ -611,6 +611,29 @@ impl Client {
         run_wait(self, id, options, None, &mut |_| {}).await
     }
 
+    /// Creates a job and waits for it: [`Client::create`] then [`Client::wait`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: vestis_client::Client) -> Result<(), vestis_client::Error> {
+    /// use vestis_client::{ChatRequest, JobKind, WaitOptions};
+    /// let job = client
+    ///     .generate(JobKind::Chat, &ChatRequest::new("a red dress"), &WaitOptions::default())
+    ///     .await?;
+    /// println!("{}", job.image_url().unwrap_or_default());
+    /// # Ok(()) }
+    /// ```
+    pub async fn generate<P: serde::Serialize + ?Sized>(
+        &self,
+        kind: crate::JobKind,
+        payload: &P,
+        options: &WaitOptions,
+    ) -> Result<Job> {
+        let created = self.create(kind, payload).await?;
+        self.wait(created.job_id, options).await
+    }
+
     /// Like [`Client::wait`], calling `on_event` for each event (the guide's `onProgress`).
     ///
     /// # Examples
