@@ -24,6 +24,10 @@ use vestis_client::{Job, JobId, JobKind, JobStatus, Timestamp};
 /// The status of a record whose create has not been answered yet.
 pub(crate) const SUBMITTING: &str = "submitting";
 
+/// The status of a record whose job the server no longer knows (404), e.g.
+/// after a mock server restarted: finished, so `resume` stops trying.
+pub(crate) const GONE: &str = "gone";
+
 /// One job this machine created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Record {
@@ -62,7 +66,7 @@ pub(crate) struct Record {
 impl Record {
     /// Whether the job reached a terminal status (so the record may be pruned).
     pub(crate) fn is_finished(&self) -> bool {
-        JobStatus::from_wire(&self.status).is_terminal()
+        self.status == GONE || JobStatus::from_wire(&self.status).is_terminal()
     }
 
     /// Takes the job's latest state.

@@ -380,6 +380,17 @@ async fn finished(
         }
         Err(error) => {
             let code = exit_code(&error);
+            if let (Some(journal), Error::NotFound(_)) = (journal, &error) {
+                let _ = journal.update(|records| {
+                    for r in records
+                        .iter_mut()
+                        .filter(|r| r.job_id == Some(id) && r.api_url == ctx.api_url)
+                    {
+                        r.status = crate::journal::GONE.to_owned();
+                        r.error = Some("the server no longer knows this job".to_owned());
+                    }
+                });
+            }
             if ctx.out.json {
                 match &error {
                     Error::JobFailed(job) | Error::JobCancelled(job) => {

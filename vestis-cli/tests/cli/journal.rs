@@ -119,6 +119,26 @@ fn fingerprint_of(token: &str) -> String {
 }
 
 #[test]
+fn jobs_the_server_forgot_are_marked_gone_and_not_resumed_again() {
+    let env = Env::start(config(60_000));
+    env.vestis()
+        .args(["generate", "legacy", "--no-wait"])
+        .assert()
+        .success();
+    env.admin_post("/reset"); // the server forgets job 1
+    let out = env
+        .vestis()
+        .args(["resume", "--interval", "50ms"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", texts(&out).1);
+    assert_eq!(env.records()[0]["status"], "gone");
+    let out = env.vestis().args(["resume"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(texts(&out).1.contains("Nothing to resume"));
+}
+
+#[test]
 fn two_processes_generating_at_once_both_end_up_in_the_journal() {
     let env = Env::start(config(200));
     let children: Vec<_> = (0..2)
