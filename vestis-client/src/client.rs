@@ -211,7 +211,7 @@ impl CreateOptions {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListOptions {
     /// Page number from 1 (server default 1).
-    pub page: Option<u32>,
+    pub page: Option<u64>,
     /// Jobs per page, 1..=100 (server default 20).
     pub page_size: Option<u32>,
     /// Only jobs with this status.
@@ -220,7 +220,7 @@ pub struct ListOptions {
 
 impl ListOptions {
     /// Page `page` of `page_size` jobs.
-    pub fn page(page: u32, page_size: u32) -> Self {
+    pub fn page(page: u64, page_size: u32) -> Self {
         ListOptions {
             page: Some(page),
             page_size: Some(page_size),
@@ -417,7 +417,7 @@ impl Client {
     /// ```
     pub fn list_all(&self, status: Option<JobStatus>) -> impl Stream<Item = Result<Job>> + use<> {
         let client = self.clone();
-        let pages = futures::stream::try_unfold(Some(1u32), move |next| {
+        let pages = futures::stream::try_unfold(Some(1u64), move |next| {
             let client = client.clone();
             let status = status.clone();
             async move {
@@ -425,7 +425,7 @@ impl Client {
                 let mut options = ListOptions::page(page, 100);
                 options.status = status;
                 let got = client.list(&options).await?;
-                let more = u64::from(page) < got.metadata.total_pages && !got.jobs.is_empty();
+                let more = page < got.metadata.total_pages && !got.jobs.is_empty();
                 let next = if more { Some(page + 1) } else { None };
                 Ok(Some((
                     futures::stream::iter(got.jobs.into_iter().map(Ok)),

@@ -392,7 +392,7 @@ pub struct JobPage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageMetadata {
     /// This page's number, from 1.
-    pub page: u32,
+    pub page: u64,
     /// The requested page size.
     pub page_size: u32,
     /// How many jobs match in all.

@@ -63,13 +63,13 @@ pub(crate) fn document() -> Value {
     generate_params.extend([
         json!({"name": "Idempotency-Key", "in": "header", "required": false,
                "description": "1 to 255 printable ASCII characters. A repeat from the same token answers the same job; the same key with another type or payload is 409.",
-               "schema": {"type": "string", "minLength": 1, "maxLength": 255}}),
+               "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"}}),
         json!({"name": "X-Mock-Outcome", "in": "header", "required": false,
                "description": "Mock server only: every attempt of the job completes or fails.",
                "schema": {"type": "string", "enum": ["complete", "fail"]}}),
         json!({"name": "X-Mock-Duration", "in": "header", "required": false,
-               "description": "Mock server only: every attempt takes this long, e.g. `500ms`.",
-               "schema": {"type": "string"}}),
+               "description": "Mock server only: every attempt takes this long, e.g. `500ms` or `2m 30s`.",
+               "schema": {"type": "string", "pattern": "^[0-9]{1,9}(ms|s|m|h)( [0-9]{1,9}(ms|s|m|h))*$"}}),
     ]);
 
     json!({
@@ -114,7 +114,7 @@ pub(crate) fn document() -> Value {
                     "operationId": "listJobs",
                     "summary": "The caller's jobs, newest first",
                     "parameters": [
-                        {"name": "page", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "default": 1}},
+                        {"name": "page", "in": "query", "required": false, "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 9_223_372_036_854_775_807_i64, "default": 1}},
                         {"name": "page_size", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
                         {"name": "status", "in": "query", "required": false, "schema": {"$ref": "#/components/schemas/JobStatus"}}
                     ],

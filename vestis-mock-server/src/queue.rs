@@ -553,7 +553,7 @@ impl Queue {
     pub fn list(
         &self,
         owner: &str,
-        page: u32,
+        page: u64,
         page_size: u32,
         status: Option<&JobStatus>,
     ) -> (Vec<JobSnapshot>, u64) {
@@ -566,7 +566,9 @@ impl Queue {
             None if status.is_some() => return (Vec::new(), 0),
             None => &index.all,
         };
-        let skip = (page.saturating_sub(1) as usize).saturating_mul(page_size as usize);
+        let skip = usize::try_from(page.saturating_sub(1))
+            .unwrap_or(usize::MAX)
+            .saturating_mul(page_size as usize);
         let jobs = ids
             .iter()
             .rev()

@@ -390,14 +390,14 @@ async fn get_job(
 fn positive(
     pairs: &[(String, String)],
     name: &str,
-    default: u32,
-    max: u32,
-) -> Result<u32, ApiError> {
+    default: u64,
+    max: u64,
+) -> Result<u64, ApiError> {
     match pairs.iter().rev().find(|(k, _)| k == name) {
         None => Ok(default),
-        Some((_, v)) => match v.parse::<u32>() {
+        Some((_, v)) => match v.parse::<u64>() {
             Ok(n) if (1..=max).contains(&n) && !v.starts_with('+') => Ok(n),
-            _ => Err(ApiError::invalid(if max == u32::MAX {
+            _ => Err(ApiError::invalid(if max > 100 {
                 format!("{name} must be a positive integer, got {v:?}")
             } else {
                 format!("{name} must be an integer from 1 to {max}, got {v:?}")
@@ -413,8 +413,10 @@ async fn list_jobs(
     headers: HeaderMap,
 ) -> Result<Response<Body>, ApiError> {
     let pairs = query_pairs(query.as_deref());
-    let page = positive(&pairs, "page", 1, u32::MAX)?;
-    let page_size = positive(&pairs, "page_size", 20, 100)?;
+    // The OpenAPI document's int64 bound.
+    let page = positive(&pairs, "page", 1, i64::MAX as u64)?;
+    // At most 100, so it fits a u32.
+    let page_size = positive(&pairs, "page_size", 20, 100)? as u32;
     let status = match pairs.iter().rev().find(|(k, _)| k == "status") {
         None => None,
         Some((_, v)) => Some(

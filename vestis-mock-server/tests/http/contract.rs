@@ -494,6 +494,9 @@ async fn pagination_defaults_bounds_and_edges() {
     let (_, last) = page("?page=3&page_size=20").await;
     assert_eq!(last["jobs"].as_array().unwrap().len(), 5);
     assert_eq!(last["jobs"][4]["job_id"], 1);
+    let (status, far) = page("?page=9223372036854775807").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(far["jobs"], json!([]));
     let (status, past) = page("?page=9").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(past["jobs"], json!([]));
@@ -510,6 +513,7 @@ async fn pagination_defaults_bounds_and_edges() {
         "?page_size=",
         "?status=done",
         "?status=PENDING",
+        "?page=9223372036854775808",
     ] {
         let res = h
             .api("t", Method::GET, &format!("/jobs{bad}"))
