@@ -99,7 +99,11 @@ pub(crate) fn document() -> Value {
                         "202": {
                             "description": "The job is stored and queued.",
                             "headers": {"Location": {"description": "`/api/v1/jobs/{id}`", "schema": {"type": "string"}}},
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateJobResponse"}}}
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateJobResponse"}}},
+                            "links": {
+                                "GetJob": {"operationId": "getJob", "parameters": {"id": "$response.body#/job_id"}},
+                                "CancelJob": {"operationId": "cancelJob", "parameters": {"id": "$response.body#/job_id"}}
+                            }
                         },
                         "400": error_response("Malformed JSON, not an object, two job types, or a payload that fails validation (`invalid_request`).", false),
                         "405": error_response("Wrong method (`method_not_allowed`).", false),
