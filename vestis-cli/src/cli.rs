@@ -36,13 +36,15 @@ pub(crate) struct Cli {
 
 /// Options every command takes.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub(crate) struct Global {
     /// The API's base URL.
     #[arg(
         long,
         env = "VESTIS_API_URL",
         default_value = vestis_client::DEFAULT_BASE_URL,
-        global = true
+        global = true,
+        hide_env_values = true
     )]
     pub(crate) api_url: String,
     /// Bearer token (your identity; jobs belong to it).
