@@ -234,6 +234,12 @@ pub(crate) async fn wait_for(
         }
     };
     let mut open = ids.len();
+    let sink = Sink {
+        ctx,
+        client,
+        journal,
+        report,
+    };
 
     let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
     ctx.on_interrupt(format!(
@@ -260,17 +266,9 @@ pub(crate) async fn wait_for(
             WaitEvent::Finished(result) => {
                 open -= 1;
                 let output = outputs.get(&id).cloned().flatten();
-                let code = finished(
-                    ctx,
-                    client,
-                    journal,
-                    id,
-                    result,
-                    output.as_deref(),
-                    report,
-                    &progress,
-                )
-                .await?;
+                let code = sink
+                    .finished(id, result, output.as_deref(), &progress)
+                    .await?;
                 if let Err(message) = code {
                     worst = worst.max(message.0);
                     failures.push(message.1);
@@ -289,121 +287,134 @@ pub(crate) async fn wait_for(
     }
 }
 
-/// Handles one finished wait: journal, download, stdout. `Ok(Err((code,
-/// message)))` is a job that did not complete; `Err` is a local failure.
-#[allow(clippy::too_many_arguments)]
-async fn finished(
-    ctx: &Context,
-    client: &Client,
-    journal: Option<&Journal>,
-    id: JobId,
-    result: Result<Job, Error>,
-    output: Option<&Path>,
+/// Where a finished wait's outcome goes: the journal, the image file, stdout.
+#[derive(Clone, Copy)]
+struct Sink<'a> {
+    ctx: &'a Context,
+    client: &'a Client,
+    journal: Option<&'a Journal>,
     report: Report,
-    progress: &Progress,
-) -> anyhow::Result<Result<(), (u8, String)>> {
-    let job: Option<&Job> = match &result {
-        Ok(job) => Some(job),
-        Err(Error::JobFailed(job) | Error::JobCancelled(job)) => Some(&**job),
-        _ => None,
-    };
-    if let (Some(journal), Some(job)) = (journal, job)
-        && let Err(e) = journal.observe(&ctx.api_url, job)
-    {
-        progress.note(&format!("warning: {e}"));
-    }
+}
 
-    let mut saved: Option<PathBuf> = None;
-    if let (Ok(job), Some(path)) = (&result, output)
-        && let Some(url) = job.result.as_ref().map(|r| r.image_url.clone())
-    {
-        let file = output_file(path, id);
-        // A failed download (exit 6) or save (exit 2: the path) fails this job's outcome, not
-        // the other jobs of a many-job wait; the journal keeps the image URL.
-        let bytes = match client.download(&url).await {
-            Ok(bytes) => bytes,
-            Err(e) => {
+impl Sink<'_> {
+    /// Handles one finished wait. `Ok(Err((code, message)))` is a job that
+    /// did not complete; `Err` is a local failure (stdout closed).
+    async fn finished(
+        &self,
+        id: JobId,
+        result: Result<Job, Error>,
+        output: Option<&Path>,
+        progress: &Progress,
+    ) -> anyhow::Result<Result<(), (u8, String)>> {
+        let Sink {
+            ctx,
+            client,
+            journal,
+            report,
+        } = *self;
+        let job: Option<&Job> = match &result {
+            Ok(job) => Some(job),
+            Err(Error::JobFailed(job) | Error::JobCancelled(job)) => Some(&**job),
+            _ => None,
+        };
+        if let (Some(journal), Some(job)) = (journal, job)
+            && let Err(e) = journal.observe(&ctx.api_url, job)
+        {
+            progress.note(&format!("warning: {e}"));
+        }
+
+        let mut saved: Option<PathBuf> = None;
+        if let (Ok(job), Some(path)) = (&result, output)
+            && let Some(url) = job.result.as_ref().map(|r| r.image_url.clone())
+        {
+            let file = output_file(path, id);
+            // A failed download (exit 6) or save (exit 2: the path) fails this job's outcome, not
+            // the other jobs of a many-job wait; the journal keeps the image URL.
+            let bytes = match client.download(&url).await {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    return Ok(Err((
+                        6,
+                        format!(
+                            "job {id} completed but its image could not be downloaded from {url}: {e}"
+                        ),
+                    )));
+                }
+            };
+            if let Err(e) = save_png(&file, &bytes) {
                 return Ok(Err((
-                    6,
+                    2,
                     format!(
-                        "job {id} completed but its image could not be downloaded from {url}: {e}"
+                        "job {id} completed but its image could not be saved to {}: {e}",
+                        file.display()
                     ),
                 )));
             }
-        };
-        if let Err(e) = save_png(&file, &bytes) {
-            return Ok(Err((
-                2,
-                format!(
-                    "job {id} completed but its image could not be saved to {}: {e}",
-                    file.display()
-                ),
-            )));
-        }
-        if let Some(journal) = journal {
-            let _ = journal.update(|records| {
-                for r in records
-                    .iter_mut()
-                    .filter(|r| r.job_id == Some(id) && r.api_url == ctx.api_url)
-                {
-                    r.downloaded_to = Some(file.clone());
-                }
-            });
-        }
-        saved = Some(file);
-    }
-
-    let print = |value: &serde_json::Value| match report {
-        Report::Document => ctx.out.document(value),
-        Report::Lines => ctx.out.json_line(value),
-    };
-    match result {
-        Ok(job) => {
-            if ctx.out.json {
-                let mut value = serde_json::to_value(&job)?;
-                if let Some(path) = &saved {
-                    value["output_path"] = json!(path);
-                }
-                print(&value)?;
-            } else {
-                let url = job
-                    .result
-                    .as_ref()
-                    .map(|r| r.image_url.as_str())
-                    .unwrap_or("");
-                ctx.out.human(&format!("job {id} completed: {url}"))?;
-                if let Some(path) = &saved {
-                    ctx.out.human(&format!("saved to {}", path.display()))?;
-                }
-            }
-            Ok(Ok(()))
-        }
-        Err(error) => {
-            let code = exit_code(&error);
-            if let (Some(journal), Error::NotFound(_)) = (journal, &error) {
+            if let Some(journal) = journal {
                 let _ = journal.update(|records| {
                     for r in records
                         .iter_mut()
                         .filter(|r| r.job_id == Some(id) && r.api_url == ctx.api_url)
                     {
-                        r.status = crate::journal::GONE.to_owned();
-                        r.error = Some("the server no longer knows this job".to_owned());
+                        r.downloaded_to = Some(file.clone());
                     }
                 });
             }
-            if ctx.out.json {
-                match &error {
-                    Error::JobFailed(job) | Error::JobCancelled(job) => {
-                        print(&serde_json::to_value(job)?)?
+            saved = Some(file);
+        }
+
+        let print = |value: &serde_json::Value| match report {
+            Report::Document => ctx.out.document(value),
+            Report::Lines => ctx.out.json_line(value),
+        };
+        match result {
+            Ok(job) => {
+                if ctx.out.json {
+                    let mut value = serde_json::to_value(&job)?;
+                    if let Some(path) = &saved {
+                        value["output_path"] = json!(path);
                     }
-                    other => print(&json!({
-                        "job_id": id,
-                        "error": other.to_string(),
-                        "code": error_code_name(other),
-                    }))?,
+                    print(&value)?;
+                } else {
+                    let url = job
+                        .result
+                        .as_ref()
+                        .map(|r| r.image_url.as_str())
+                        .unwrap_or("");
+                    ctx.out.human(&format!("job {id} completed: {url}"))?;
+                    if let Some(path) = &saved {
+                        ctx.out.human(&format!("saved to {}", path.display()))?;
+                    }
                 }
+                Ok(Ok(()))
             }
-            Ok(Err((code, error.to_string())))
+            Err(error) => {
+                let code = exit_code(&error);
+                if let (Some(journal), Error::NotFound(_)) = (journal, &error) {
+                    let _ = journal.update(|records| {
+                        for r in records
+                            .iter_mut()
+                            .filter(|r| r.job_id == Some(id) && r.api_url == ctx.api_url)
+                        {
+                            r.status = crate::journal::GONE.to_owned();
+                            r.error = Some("the server no longer knows this job".to_owned());
+                        }
+                    });
+                }
+                if ctx.out.json {
+                    match &error {
+                        Error::JobFailed(job) | Error::JobCancelled(job) => {
+                            print(&serde_json::to_value(job)?)?
+                        }
+                        other => print(&json!({
+                            "job_id": id,
+                            "error": other.to_string(),
+                            "code": error_code_name(other),
+                        }))?,
+                    }
+                }
+                Ok(Err((code, error.to_string())))
+            }
         }
     }
 }
