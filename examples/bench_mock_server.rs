@@ -18,6 +18,8 @@
 //! The load generator shares the process (and the 2 cores) with the
 //! servers, so absolute figures are conservative; the ratios are the point.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -31,18 +33,6 @@ fn env_usize(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
 }
 
 /// Sends `n` GETs to `url`, `CONCURRENCY` at a time; returns requests per second.
@@ -189,10 +179,10 @@ async fn main() -> anyhow::Result<()> {
     bench_jobs(&http, empty.api_url()).await?;
     let loaded = vestis_server(4).await?;
     bench_jobs(&http, loaded.api_url()).await?;
-    let rss_before = rss_bytes();
+    let rss_before = support::rss_bytes();
     create(&http, &loaded.api_url(), stored, 1000).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_after = rss_bytes();
+    let rss_after = support::rss_bytes();
     // Listing as token-0: 100 jobs on the empty server, 100 + stored/1000
     // on the loaded one; page 1 of 20 either way.
     let list_url = |api: &str| format!("{api}/jobs?page=1&page_size=20");

@@ -11,6 +11,8 @@
 //! implied count, and the peak growth of the process's resident memory
 //! during the wait, then the SDK/baseline ratios.
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -23,19 +25,6 @@ const INTERVAL: Duration = Duration::from_secs(1);
 const PROCESSING: Duration = Duration::from_secs(3);
 const IN_FLIGHT: usize = 64;
 
-/// Resident memory of this process, in bytes (Linux `/proc`; 0 elsewhere).
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
 /// Samples RSS every 5 ms on a thread until stopped; returns the peak.
 struct PeakRss {
     stop: Arc<AtomicBool>,
@@ -46,11 +35,11 @@ struct PeakRss {
 impl PeakRss {
     fn start() -> PeakRss {
         let stop = Arc::new(AtomicBool::new(false));
-        let peak = Arc::new(AtomicU64::new(rss_bytes()));
+        let peak = Arc::new(AtomicU64::new(support::rss_bytes()));
         let (s, p) = (Arc::clone(&stop), Arc::clone(&peak));
         let thread = std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
-                p.fetch_max(rss_bytes(), Ordering::Relaxed);
+                p.fetch_max(support::rss_bytes(), Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(5));
             }
         });
@@ -154,7 +143,7 @@ async fn measure(
 ) -> anyhow::Result<Measure> {
     let ids = create_jobs(client, n).await?;
     let before_requests = api_requests(server).await?;
-    let rss_before = rss_bytes();
+    let rss_before = support::rss_bytes();
     let peak = PeakRss::start();
     let start = Instant::now();
     let completed = if sdk_wait {

@@ -349,8 +349,8 @@ async fn configured_tokens_restrict_who_may_call() {
     let mut config = fast();
     config.tokens = vec!["alice".into()];
     let h = Harness::start(config).await;
-    let res = h.api("mallory", Method::GET, "/jobs").send().await.unwrap();
-    expect_error(res, 401, "unauthorized").await;
+    h.api_error("mallory", Method::GET, "/jobs", 401, "unauthorized")
+        .await;
     let res = h.api("alice", Method::GET, "/jobs").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
@@ -359,31 +359,22 @@ async fn configured_tokens_restrict_who_may_call() {
 async fn jobs_of_another_token_are_indistinguishable_from_missing_ones() {
     let h = Harness::start(fast()).await;
     let id = h.chat("alice").await;
-    let missing = expect_error(
-        h.api("bob", Method::GET, "/jobs/999").send().await.unwrap(),
-        404,
-        "not_found",
-    )
-    .await;
-    let foreign = expect_error(
-        h.api("bob", Method::GET, &format!("/jobs/{id}"))
-            .send()
-            .await
-            .unwrap(),
-        404,
-        "not_found",
-    )
-    .await;
+    let missing = h
+        .api_error("bob", Method::GET, "/jobs/999", 404, "not_found")
+        .await;
+    let foreign = h
+        .api_error("bob", Method::GET, &format!("/jobs/{id}"), 404, "not_found")
+        .await;
     assert_eq!(missing, foreign);
-    let foreign_cancel = expect_error(
-        h.api("bob", Method::DELETE, &format!("/jobs/{id}"))
-            .send()
-            .await
-            .unwrap(),
-        404,
-        "not_found",
-    )
-    .await;
+    let foreign_cancel = h
+        .api_error(
+            "bob",
+            Method::DELETE,
+            &format!("/jobs/{id}"),
+            404,
+            "not_found",
+        )
+        .await;
     assert_eq!(foreign_cancel, missing);
     let (_, page) = json(h.api("bob", Method::GET, "/jobs").send().await.unwrap()).await;
     assert_eq!(page["metadata"]["total"], 0);
@@ -412,29 +403,14 @@ async fn bad_job_ids_are_400_and_unknown_ones_404() {
     let h = Harness::start(fast()).await;
     for bad in ["abc", "0", "-1", "1.5", "+3", "99999999999999999999999"] {
         for method in [Method::GET, Method::DELETE] {
-            let res = h
-                .api("t", method, &format!("/jobs/{bad}"))
-                .send()
-                .await
-                .unwrap();
-            expect_error(res, 400, "invalid_request").await;
+            h.api_error("t", method, &format!("/jobs/{bad}"), 400, "invalid_request")
+                .await;
         }
     }
-    expect_error(
-        h.api("t", Method::GET, "/jobs/12345").send().await.unwrap(),
-        404,
-        "not_found",
-    )
-    .await;
-    expect_error(
-        h.api("t", Method::DELETE, "/jobs/12345")
-            .send()
-            .await
-            .unwrap(),
-        404,
-        "not_found",
-    )
-    .await;
+    h.api_error("t", Method::GET, "/jobs/12345", 404, "not_found")
+        .await;
+    h.api_error("t", Method::DELETE, "/jobs/12345", 404, "not_found")
+        .await;
 }
 
 #[tokio::test]
@@ -449,12 +425,14 @@ async fn unknown_routes_are_404_and_wrong_methods_405_as_json() {
         .await;
     }
     for path in ["/api/v1/nope", "/api/v1/jobs/1/extra"] {
-        let res = h
-            .api("t", Method::GET, path.trim_start_matches("/api/v1"))
-            .send()
-            .await
-            .unwrap();
-        expect_error(res, 404, "not_found").await;
+        h.api_error(
+            "t",
+            Method::GET,
+            path.trim_start_matches("/api/v1"),
+            404,
+            "not_found",
+        )
+        .await;
     }
     for (method, path) in [
         (Method::GET, "/generate"),
@@ -463,8 +441,8 @@ async fn unknown_routes_are_404_and_wrong_methods_405_as_json() {
         (Method::PATCH, "/jobs/1"),
         (Method::POST, "/jobs/1"),
     ] {
-        let res = h.api("t", method, path).send().await.unwrap();
-        expect_error(res, 405, "method_not_allowed").await;
+        h.api_error("t", method, path, 405, "method_not_allowed")
+            .await;
     }
 }
 
@@ -515,12 +493,14 @@ async fn pagination_defaults_bounds_and_edges() {
         "?status=PENDING",
         "?page=9223372036854775808",
     ] {
-        let res = h
-            .api("t", Method::GET, &format!("/jobs{bad}"))
-            .send()
-            .await
-            .unwrap();
-        expect_error(res, 400, "invalid_request").await;
+        h.api_error(
+            "t",
+            Method::GET,
+            &format!("/jobs{bad}"),
+            400,
+            "invalid_request",
+        )
+        .await;
     }
 }
 
@@ -590,22 +570,26 @@ async fn cancel_a_pending_job_then_it_never_runs_and_cannot_be_cancelled_again()
     // The processing job cannot be cancelled and is unchanged.
     let (_, before) = h.get("t", running).await;
     assert_eq!(before["status"], "processing");
-    let res = h
-        .api("t", Method::DELETE, &format!("/jobs/{running}"))
-        .send()
-        .await
-        .unwrap();
-    expect_error(res, 409, "conflict").await;
+    h.api_error(
+        "t",
+        Method::DELETE,
+        &format!("/jobs/{running}"),
+        409,
+        "conflict",
+    )
+    .await;
     let done = h.until_terminal("t", running).await;
     assert_eq!(done["status"], "completed");
     let (_, still) = h.get("t", queued).await;
     assert_eq!(still, job, "a cancelled job never starts");
-    let res = h
-        .api("t", Method::DELETE, &format!("/jobs/{running}"))
-        .send()
-        .await
-        .unwrap();
-    expect_error(res, 409, "conflict").await;
+    h.api_error(
+        "t",
+        Method::DELETE,
+        &format!("/jobs/{running}"),
+        409,
+        "conflict",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -202,11 +202,10 @@ async fn a_full_store_evicts_old_finished_jobs_or_answers_503() {
         .unwrap();
     let third = h.chat("t").await;
     assert_eq!(third, 3);
-    expect_error(
-        h.api("t", Method::GET, &format!("/jobs/{first}"))
-            .send()
-            .await
-            .unwrap(),
+    h.api_error(
+        "t",
+        Method::GET,
+        &format!("/jobs/{first}"),
         404,
         "not_found",
     )

@@ -66,6 +66,23 @@ impl Harness {
         .await
     }
 
+    /// Sends an authenticated `/api/v1` request with no body and asserts a contract error.
+    pub(crate) async fn api_error(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        status: u16,
+        code: &str,
+    ) -> Value {
+        expect_error(
+            self.api(token, method, path).send().await.unwrap(),
+            status,
+            code,
+        )
+        .await
+    }
+
     pub(crate) async fn get(&self, token: &str, id: u64) -> (StatusCode, Value) {
         json(
             self.api(token, Method::GET, &format!("/jobs/{id}"))
