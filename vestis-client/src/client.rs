@@ -52,6 +52,23 @@ struct Inner {
 ///
 /// reqwest has no timeouts by default, so the builder sets them: 10 s to
 /// connect, 30 s between reads, 60 s for a whole request.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use vestis_client::Client;
+///
+/// let client = Client::builder()
+///     .base_url("https://api.example.com/api/v1")
+///     .token("secret")
+///     .connect_timeout(Duration::from_secs(3))
+///     .request_timeout(Duration::from_secs(20))
+///     .build()?;
+/// assert_eq!(client.base_url(), "https://api.example.com/api/v1");
+/// assert!(Client::builder().base_url("ftp://nope").build().is_err());
+/// # Ok::<(), vestis_client::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     base_url: String,
@@ -166,6 +183,17 @@ impl ClientBuilder {
 }
 
 /// Options for [`Client::create_with`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(client: vestis_client::Client) -> Result<(), vestis_client::Error> {
+/// use vestis_client::{ChatRequest, CreateOptions, JobKind};
+/// // A key derived from your own order id: a retry after a crash finds the same job.
+/// let options = CreateOptions::default().idempotency_key("order-1234").retries(5);
+/// let created = client.create_with(JobKind::Chat, &ChatRequest::new("x"), &options).await?;
+/// # let _ = created; Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct CreateOptions {
     idempotency_key: Option<String>,

@@ -96,6 +96,23 @@ impl Shared {
 ///
 /// Tests can drive [`App::router`] with `tower::ServiceExt::oneshot`,
 /// without a socket. The workers stop when the `App` is dropped.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use axum::body::Body;
+/// use axum::http::{Request, StatusCode};
+/// use tower::ServiceExt;
+/// use vestis_mock_server::{App, Config};
+///
+/// let app = App::new(Config::default());
+/// let request = Request::get("/api/v1/jobs").body(Body::empty()).unwrap();
+/// let response = app.router().oneshot(request).await.unwrap();
+/// assert_eq!(response.status(), StatusCode::UNAUTHORIZED); // no token
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct App {
     router: Router,
@@ -235,6 +252,18 @@ async fn image(State(state): State<AppState>, Path(file): Path<String>) -> Respo
 
 /// Serves the mock API on `listener` until `shutdown` resolves, then stops
 /// accepting, lets in-flight requests finish, and returns.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:4000").await?;
+/// let shutdown = async {
+///     let _ = tokio::signal::ctrl_c().await;
+/// };
+/// vestis_mock_server::serve(listener, vestis_mock_server::Config::default(), shutdown).await
+/// # }
+/// ```
 pub async fn serve(
     listener: TcpListener,
     config: Config,
