@@ -87,28 +87,12 @@ pub(crate) enum Command {
     Completions(CompletionsArgs),
 }
 
-/// The job kinds, as the command line spells them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum KindArg {
-    Chat,
-    Flatlay,
-    Mdoli,
-    Onmodel,
-    Background,
-    Legacy,
-}
-
-impl From<KindArg> for JobKind {
-    fn from(kind: KindArg) -> JobKind {
-        match kind {
-            KindArg::Chat => JobKind::Chat,
-            KindArg::Flatlay => JobKind::Flatlay,
-            KindArg::Mdoli => JobKind::Mdoli,
-            KindArg::Onmodel => JobKind::Onmodel,
-            KindArg::Background => JobKind::Background,
-            KindArg::Legacy => JobKind::Legacy,
-        }
-    }
+/// The job kinds, parsed by the SDK's own `JobKind` (its wire names), with
+/// those names listed in `--help`.
+fn kind_parser() -> impl clap::builder::TypedValueParser<Value = JobKind> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(JobKind::ALL.map(JobKind::as_str))
+        .try_map(|s| s.parse::<JobKind>())
 }
 
 /// The polling strategies of the guide.
@@ -160,8 +144,8 @@ pub(crate) struct WaitFlags {
 #[derive(Debug, Args)]
 pub(crate) struct GenerateArgs {
     /// What to generate.
-    #[arg(value_enum)]
-    pub(crate) kind: KindArg,
+    #[arg(value_parser = kind_parser())]
+    pub(crate) kind: JobKind,
     /// The prompt (chat needs one).
     #[arg(long)]
     pub(crate) prompt: Option<String>,

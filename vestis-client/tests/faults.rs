@@ -50,6 +50,14 @@ fn quick() -> WaitOptions {
     .deadline(Duration::from_secs(10))
 }
 
+/// Answers every POST with `response`.
+async fn always_post(server: &MockServer, response: ResponseTemplate) {
+    Mock::given(method("POST"))
+        .respond_with(response)
+        .mount(server)
+        .await;
+}
+
 async fn mount_sequence(server: &MockServer, responses: Vec<ResponseTemplate>) {
     let last = responses.len() - 1;
     for (i, response) in responses.into_iter().enumerate() {
@@ -268,10 +276,7 @@ async fn create_retries_a_5xx_with_the_same_idempotency_key() {
 #[tokio::test]
 async fn create_without_a_key_is_never_retried() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(error(503, "unavailable"))
-        .mount(&server)
-        .await;
+    always_post(&server, error(503, "unavailable")).await;
     let result = client(&server.uri())
         .create_with(
             JobKind::Legacy,
@@ -291,10 +296,7 @@ async fn create_without_a_key_is_never_retried() {
 #[tokio::test]
 async fn create_gives_up_after_its_retries() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(error(502, "internal"))
-        .mount(&server)
-        .await;
+    always_post(&server, error(502, "internal")).await;
     let result = client(&server.uri())
         .create_with(
             JobKind::Legacy,
@@ -315,10 +317,7 @@ async fn create_gives_up_after_its_retries() {
 #[tokio::test]
 async fn a_400_on_create_is_not_retried() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(error(400, "invalid_request"))
-        .mount(&server)
-        .await;
+    always_post(&server, error(400, "invalid_request")).await;
     let result = client(&server.uri())
         .create(JobKind::Chat, &ChatRequest::new(""))
         .await;

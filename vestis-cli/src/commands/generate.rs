@@ -15,7 +15,7 @@ use crate::commands::{Context, Report, Target, wait_for, wait_options};
 use crate::journal::{Record, SUBMITTING};
 
 pub(crate) async fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()> {
-    let kind = JobKind::from(args.kind);
+    let kind = args.kind;
     let payload = payload(kind, &args)?;
     validate_payload(kind, &payload)
         .map_err(|e| Failure::usage(format!("invalid {kind} payload: {e}")))?;

@@ -225,10 +225,7 @@ fn status_shows_one_job_and_can_exit_on_its_status() {
     cfg.faults.failure_rate = 1.0;
     cfg.faults.max_attempts = 1;
     let env = Env::start(cfg);
-    env.vestis()
-        .args(["generate", "legacy", "--no-wait"])
-        .assert()
-        .success();
+    env.queue_jobs(1);
     std::thread::sleep(std::time::Duration::from_millis(300));
     let out = env.vestis().args(["status", "1"]).output().unwrap();
     let (stdout, _) = texts(&out);
@@ -282,12 +279,7 @@ fn a_failed_job_exits_1() {
 #[test]
 fn list_shows_a_table_or_the_page() {
     let env = Env::start(config(20));
-    for _ in 0..3 {
-        env.vestis()
-            .args(["generate", "legacy", "--no-wait"])
-            .assert()
-            .success();
-    }
+    env.queue_jobs(3);
     let out = env
         .vestis()
         .args(["list", "--page-size", "2"])
@@ -325,12 +317,7 @@ fn cancel_pending_jobs_and_report_conflicts() {
     let mut cfg = config(60_000);
     cfg.workers = 1;
     let env = Env::start(cfg);
-    for _ in 0..3 {
-        env.vestis()
-            .args(["generate", "legacy", "--no-wait"])
-            .assert()
-            .success();
-    }
+    env.queue_jobs(3);
     let out = env.vestis().args(["cancel", "2"]).output().unwrap();
     assert_eq!(texts(&out).0, "Cancelled job 2\n");
     let out = env
@@ -357,12 +344,7 @@ fn cancel_pending_jobs_and_report_conflicts() {
 #[test]
 fn wait_attaches_to_several_jobs_and_prints_json_lines() {
     let env = Env::start(config(100));
-    for _ in 0..3 {
-        env.vestis()
-            .args(["generate", "legacy", "--no-wait"])
-            .assert()
-            .success();
-    }
+    env.queue_jobs(3);
     let out = env
         .vestis()
         .args(["--json", "wait", "1", "2", "3", "--interval", "50ms"])
@@ -390,14 +372,7 @@ fn wait_times_out_with_exit_3_and_can_cancel() {
     let mut cfg = config(60_000);
     cfg.workers = 1;
     let env = Env::start(cfg);
-    env.vestis()
-        .args(["generate", "legacy", "--no-wait"])
-        .assert()
-        .success();
-    env.vestis()
-        .args(["generate", "legacy", "--no-wait"])
-        .assert()
-        .success();
+    env.queue_jobs(2);
     let out = env
         .vestis()
         .args(["wait", "1", "--timeout", "300ms", "--interval", "100ms"])

@@ -121,10 +121,7 @@ fn fingerprint_of(token: &str) -> String {
 #[test]
 fn jobs_the_server_forgot_are_marked_gone_and_not_resumed_again() {
     let env = Env::start(config(60_000));
-    env.vestis()
-        .args(["generate", "legacy", "--no-wait"])
-        .assert()
-        .success();
+    env.queue_jobs(1);
     env.admin_post("/reset"); // the server forgets job 1
     let out = env
         .vestis()

@@ -62,10 +62,7 @@ fn tables_and_job_views_are_stable() {
         .args(["generate", "chat", "--prompt", "one", "--interval", "50ms"])
         .assert()
         .success();
-    env.vestis()
-        .args(["generate", "legacy", "--no-wait"])
-        .assert()
-        .success();
+    env.queue_jobs(1);
     std::thread::sleep(Duration::from_millis(300));
     let list = texts(&env.vestis().args(["list"]).output().unwrap()).0;
     let status = texts(&env.vestis().args(["status", "1"]).output().unwrap()).0;

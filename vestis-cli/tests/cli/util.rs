@@ -53,6 +53,16 @@ impl Env {
         cmd
     }
 
+    /// Queues `n` legacy jobs with `vestis generate legacy --no-wait`.
+    pub(crate) fn queue_jobs(&self, n: usize) {
+        for _ in 0..n {
+            self.vestis()
+                .args(["generate", "legacy", "--no-wait"])
+                .assert()
+                .success();
+        }
+    }
+
     /// The same, as a plain `std::process::Command` (to spawn and signal it).
     pub(crate) fn spawn_vestis(&self, args: &[&str]) -> std::process::Child {
         std::process::Command::new(assert_cmd::cargo::cargo_bin("vestis"))
