@@ -266,9 +266,7 @@ pub(crate) async fn wait_for(
             WaitEvent::Finished(result) => {
                 open -= 1;
                 let output = outputs.get(&id).cloned().flatten();
-                let code = sink
-                    .finished(id, result, output.as_deref(), &progress)
-                    .await?;
+                let code = sink.finished(id, result, output.as_deref()).await?;
                 if let Err(message) = code {
                     worst = worst.max(message.0);
                     failures.push(message.1);
@@ -304,7 +302,6 @@ impl Sink<'_> {
         id: JobId,
         result: Result<Job, Error>,
         output: Option<&Path>,
-        progress: &Progress,
     ) -> anyhow::Result<Result<(), (u8, String)>> {
         let Sink {
             ctx,
@@ -312,17 +309,9 @@ impl Sink<'_> {
             journal,
             report,
         } = *self;
-        let job: Option<&Job> = match &result {
-            Ok(job) => Some(job),
-            Err(Error::JobFailed(job) | Error::JobCancelled(job)) => Some(&**job),
-            _ => None,
-        };
-        if let (Some(journal), Some(job)) = (journal, job)
-            && let Err(e) = journal.observe(&ctx.api_url, job)
-        {
-            progress.note(&format!("warning: {e}"));
-        }
-
+        // The journal already has the final state: every wait ends with a
+        // `StatusChanged` to it (the terminal status always differs from
+        // the one before, or is the first seen), which `wait_for` recorded.
         let mut saved: Option<PathBuf> = None;
         if let (Ok(job), Some(path)) = (&result, output)
             && let Some(url) = job.result.as_ref().map(|r| r.image_url.clone())
