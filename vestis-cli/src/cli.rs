@@ -6,25 +6,13 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use vestis_client::{JobId, JobKind, JobStatus};
 
-/// Exit codes, shown in `--help`.
-pub(crate) const EXIT_CODES: &str = "\
-Exit codes:
-  0    success
-  1    a job failed or was cancelled
-  2    usage error or invalid input
-  3    timed out waiting
-  4    authentication rejected
-  5    job not found
-  6    server or network unavailable
-  130  interrupted (Ctrl-C); the job keeps running: re-attach with `vestis wait ID`";
-
 /// Generate images with the Vestis API from the terminal.
 #[derive(Debug, Parser)]
 #[command(
     name = "vestis",
     version,
     about = "Generate images with the Vestis API: create jobs, watch them, and get the PNG.",
-    after_help = EXIT_CODES,
+    after_help = crate::exit::HELP,
     propagate_version = true
 )]
 pub(crate) struct Cli {

@@ -21,12 +21,74 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use vestis_client::{Job, JobId, JobKind, JobStatus, Timestamp};
 
-/// The status of a record whose create has not been answered yet.
-pub(crate) const SUBMITTING: &str = "submitting";
+/// Where a record's job stands. Stored as one string: `submitting`,
+/// `not_sent`, `gone`, or the job's own status (`pending`, `completed`, …),
+/// so journals written before this type existed read unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RecordStatus {
+    /// The create was sent but not answered: the job may or may not exist,
+    /// and `vestis resume` replays the create with its idempotency key.
+    Submitting,
+    /// The create provably never left this machine (connection refused,
+    /// DNS failure): there is no job, and none is ever made behind the user's back.
+    NotSent,
+    /// The job's last known status.
+    Job(JobStatus),
+    /// The server no longer has this record's job (404, or a different job
+    /// under the same id after a reset): finished, so `resume` stops trying.
+    Gone,
+}
 
-/// The status of a record whose job the server no longer knows (404), e.g.
-/// after a mock server restarted: finished, so `resume` stops trying.
-pub(crate) const GONE: &str = "gone";
+impl RecordStatus {
+    /// The stored (and displayed) name.
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            RecordStatus::Submitting => "submitting",
+            RecordStatus::NotSent => "not_sent",
+            RecordStatus::Job(status) => status.as_str(),
+            RecordStatus::Gone => "gone",
+        }
+    }
+
+    /// Whether nothing more will happen to the record's job.
+    pub(crate) fn is_finished(&self) -> bool {
+        match self {
+            RecordStatus::Submitting => false,
+            RecordStatus::NotSent | RecordStatus::Gone => true,
+            RecordStatus::Job(status) => status.is_terminal(),
+        }
+    }
+}
+
+impl From<&str> for RecordStatus {
+    fn from(s: &str) -> RecordStatus {
+        match s {
+            "submitting" => RecordStatus::Submitting,
+            "not_sent" => RecordStatus::NotSent,
+            "gone" => RecordStatus::Gone,
+            other => RecordStatus::Job(JobStatus::from_wire(other)),
+        }
+    }
+}
+
+impl std::fmt::Display for RecordStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for RecordStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        Ok(RecordStatus::from(s.as_str()))
+    }
+}
 
 /// One job this machine created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,8 +106,7 @@ pub(crate) struct Record {
     pub(crate) summary: String,
     pub(crate) created_at: Timestamp,
     pub(crate) updated_at: Timestamp,
-    /// `submitting`, or the job's last known status.
-    pub(crate) status: String,
+    pub(crate) status: RecordStatus,
     #[serde(default)]
     pub(crate) attempts: u32,
     #[serde(default)]
@@ -66,13 +127,13 @@ pub(crate) struct Record {
 impl Record {
     /// Whether the job reached a terminal status (so the record may be pruned).
     pub(crate) fn is_finished(&self) -> bool {
-        self.status == GONE || JobStatus::from_wire(&self.status).is_terminal()
+        self.status.is_finished()
     }
 
     /// Takes the job's latest state.
     pub(crate) fn observe(&mut self, job: &Job) {
         self.job_id = Some(job.job_id);
-        self.status = job.status.to_string();
+        self.status = RecordStatus::Job(job.status.clone());
         self.attempts = job.attempts;
         if let Some(result) = &job.result {
             self.image_url = Some(result.image_url.clone());
@@ -306,16 +367,27 @@ impl Journal {
         })
     }
 
-    /// Records the latest state of `job` on every record of it for `api_url`.
-    pub(crate) fn observe(&self, api_url: &str, job: &Job) -> Result<(), JournalError> {
+    /// Changes every record of job `id` on `api_url`: the one place that
+    /// finds a job's records.
+    pub(crate) fn update_job(
+        &self,
+        api_url: &str,
+        id: JobId,
+        mut f: impl FnMut(&mut Record),
+    ) -> Result<(), JournalError> {
         self.update(|records| {
             for r in records
                 .iter_mut()
-                .filter(|r| r.job_id == Some(job.job_id) && r.api_url == api_url)
+                .filter(|r| r.job_id == Some(id) && r.api_url == api_url)
             {
-                r.observe(job);
+                f(r);
             }
         })
+    }
+
+    /// Records the latest state of `job` on its records for `api_url`.
+    pub(crate) fn observe(&self, api_url: &str, job: &Job) -> Result<(), JournalError> {
+        self.update_job(api_url, job.job_id, |r| r.observe(job))
     }
 
     fn prune(&self, records: &mut Vec<Record>) {
@@ -341,7 +413,7 @@ impl Journal {
 mod tests {
     use super::*;
 
-    fn record(key: &str, status: &str) -> Record {
+    fn record(key: &str, status: RecordStatus) -> Record {
         Record {
             key: key.into(),
             api_url: "http://x/api/v1".into(),
@@ -351,7 +423,7 @@ mod tests {
             summary: "prompt".into(),
             created_at: Timestamp::now(),
             updated_at: Timestamp::now(),
-            status: status.into(),
+            status,
             attempts: 0,
             image_url: None,
             error: None,
@@ -376,11 +448,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let j = journal(dir.path());
         assert!(j.records().unwrap().is_empty());
-        j.add(record("a", SUBMITTING)).unwrap();
-        j.modify("a", |r| r.status = "pending".into()).unwrap();
+        j.add(record("a", RecordStatus::Submitting)).unwrap();
+        j.modify("a", |r| r.status = RecordStatus::Job(JobStatus::Pending))
+            .unwrap();
         let all = j.records().unwrap();
         assert_eq!(all.len(), 1);
-        assert_eq!(all[0].status, "pending");
+        assert_eq!(all[0].status, RecordStatus::Job(JobStatus::Pending));
         let leftovers: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .filter_map(|e| e.ok())
@@ -395,7 +468,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let j = journal(dir.path());
-        j.add(record("a", SUBMITTING)).unwrap();
+        j.add(record("a", RecordStatus::Submitting)).unwrap();
         let mode = fs::metadata(j.path()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
@@ -410,7 +483,7 @@ mod tests {
             err.contains("journal.json") && err.contains("corrupt"),
             "{err}"
         );
-        assert!(j.add(record("a", SUBMITTING)).is_err());
+        assert!(j.add(record("a", RecordStatus::Submitting)).is_err());
         assert_eq!(
             fs::read_to_string(j.path()).unwrap(),
             "{not json",
@@ -423,10 +496,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let j = journal(dir.path());
         for i in 0..5 {
-            j.add(record(&format!("done-{i}"), "completed")).unwrap();
+            j.add(record(
+                &format!("done-{i}"),
+                RecordStatus::Job(JobStatus::Completed),
+            ))
+            .unwrap();
         }
-        j.add(record("open", "processing")).unwrap();
-        let mut old = record("old", "failed");
+        j.add(record("open", RecordStatus::Job(JobStatus::Processing)))
+            .unwrap();
+        let mut old = record("old", RecordStatus::Job(JobStatus::Failed));
         old.updated_at = Timestamp(std::time::SystemTime::now() - Duration::from_secs(7200));
         j.add(old).unwrap();
         let keys: Vec<String> = j.records().unwrap().into_iter().map(|r| r.key).collect();
@@ -448,7 +526,8 @@ mod tests {
                 let j = j.clone();
                 std::thread::spawn(move || {
                     for i in 0..20 {
-                        j.add(record(&format!("{t}-{i}"), SUBMITTING)).unwrap();
+                        j.add(record(&format!("{t}-{i}"), RecordStatus::Submitting))
+                            .unwrap();
                     }
                 })
             })
@@ -457,6 +536,25 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(j.records().unwrap().len(), 160);
+    }
+
+    #[test]
+    fn statuses_read_old_and_new_names() {
+        for (text, status) in [
+            ("submitting", RecordStatus::Submitting),
+            ("not_sent", RecordStatus::NotSent),
+            ("gone", RecordStatus::Gone),
+            ("completed", RecordStatus::Job(JobStatus::Completed)),
+            ("pending", RecordStatus::Job(JobStatus::Pending)),
+        ] {
+            let parsed: RecordStatus = serde_json::from_value(serde_json::json!(text)).unwrap();
+            assert_eq!(parsed, status);
+            assert_eq!(serde_json::to_value(&status).unwrap(), text);
+        }
+        assert!(!RecordStatus::Submitting.is_finished());
+        assert!(RecordStatus::NotSent.is_finished() && RecordStatus::Gone.is_finished());
+        assert!(!RecordStatus::Job(JobStatus::Processing).is_finished());
+        assert!(RecordStatus::Job(JobStatus::from_wire("archived")) != RecordStatus::Gone);
     }
 
     #[test]

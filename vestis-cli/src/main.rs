@@ -1,16 +1,19 @@
 //! `vestis`: parse -> run -> exit code. The only place errors are printed.
 //!
-//! Every error becomes one readable line on stderr and a documented exit
-//! code (see `cli::EXIT_CODES`); a closed stdout pipe exits 0 quietly.
+//! Every error becomes one readable line on stderr (after the per-job lines
+//! that explain it) and the exit code `exit::Exit::of` picks for it; a
+//! closed stdout pipe ends the command quietly.
 
 // Tests may unwrap: a failed unwrap is a failed test.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod cli;
 mod commands;
+mod exit;
 mod journal;
 mod output;
 mod progress;
+mod waiting;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -19,35 +22,7 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 use crate::commands::Context;
-
-/// A failure with its exit code, for errors that are not the SDK's.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    code: u8,
-    message: String,
-}
-
-impl Failure {
-    pub(crate) fn new(code: u8, message: impl Into<String>) -> Failure {
-        Failure {
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// Exit 2: the user's input is wrong.
-    pub(crate) fn usage(message: impl Into<String>) -> Failure {
-        Failure::new(2, message)
-    }
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Failure {}
+use crate::exit::{Exit, Failure};
 
 /// Writes a line to stderr, ignoring a closed stderr (unlike `eprintln!`, which panics).
 pub(crate) fn say(text: &str) {
@@ -67,7 +42,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             say(&format!("vestis: cannot start the async runtime: {e}"));
-            return ExitCode::from(6);
+            return ExitCode::from(Exit::Unavailable.code());
         }
     };
     match runtime.block_on(run(cli)) {
@@ -85,7 +60,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // the command's future is dropped and the context says how to resume.
     tokio::select! {
         result = dispatch(&ctx, cli.command) => result,
-        _ = tokio::signal::ctrl_c() => Err(Failure::new(130, ctx.interrupt_message()).into()),
+        _ = tokio::signal::ctrl_c() => Err(Failure::new(Exit::Interrupted, ctx.interrupt_message()).into()),
     }
 }
 
@@ -144,26 +119,20 @@ fn usage_error(e: clap::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Prints an error as one line and picks its exit code.
+/// Prints an error as one line (after its per-job details) and picks its exit code.
 fn report(error: &anyhow::Error) -> ExitCode {
-    if error
-        .chain()
-        .filter_map(|e| e.downcast_ref::<std::io::Error>())
-        .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    {
+    let exit = Exit::of(error);
+    if exit == Exit::Success {
+        // stdout was closed: nothing to say, and stderr may be gone too.
         return ExitCode::SUCCESS;
     }
-    let code = if let Some(f) = error.downcast_ref::<Failure>() {
-        f.code
-    } else if let Some(e) = error.downcast_ref::<vestis_client::Error>() {
-        commands::exit_code(e)
-    } else if error.downcast_ref::<journal::JournalError>().is_some() {
-        2
-    } else {
-        6
-    };
+    if let Some(failure) = error.downcast_ref::<Failure>() {
+        for line in failure.details() {
+            say(&format!("vestis: {}", line.replace('\n', " ")));
+        }
+    }
     // `{:#}` joins anyhow's context chain on one line: "outer: inner".
     let message = format!("{error:#}").replace('\n', " ");
     say(&format!("vestis: {message}"));
-    ExitCode::from(code)
+    ExitCode::from(exit.code())
 }

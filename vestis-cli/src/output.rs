@@ -28,21 +28,29 @@ impl Output {
         out.flush()
     }
 
-    /// One pretty JSON document (a command's whole answer).
+    /// One pretty JSON document (a command's whole answer), fields in the
+    /// order the API sends them.
     pub(crate) fn document(&self, value: &impl Serialize) -> io::Result<()> {
-        let mut out = io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, value).map_err(io::Error::other)?;
-        writeln!(out)?;
-        out.flush()
+        let mut text = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+        text.push(b'\n');
+        write_stdout(&text)
     }
 
-    /// One compact JSON object on its own line (streams of results).
+    /// One compact JSON object on its own line (streams of results, one
+    /// per job as it finishes).
     pub(crate) fn json_line(&self, value: &impl Serialize) -> io::Result<()> {
-        let mut out = io::stdout().lock();
-        serde_json::to_writer(&mut out, value).map_err(io::Error::other)?;
-        writeln!(out)?;
-        out.flush()
+        let mut text = serde_json::to_vec(value).map_err(io::Error::other)?;
+        text.push(b'\n');
+        write_stdout(&text)
     }
+}
+
+/// Writes and flushes, keeping the error's kind (a closed pipe stays
+/// `BrokenPipe`, which `main` turns into a quiet exit).
+fn write_stdout(bytes: &[u8]) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()
 }
 
 /// A job as a few labelled lines.

@@ -9,10 +9,11 @@ use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use vestis_client::{CreateOptions, JobKind, Timestamp, validate_payload};
 
-use crate::Failure;
 use crate::cli::GenerateArgs;
-use crate::commands::{Context, Report, Target, wait_for, wait_options};
-use crate::journal::{Record, SUBMITTING};
+use crate::commands::Context;
+use crate::exit::Failure;
+use crate::journal::{Record, RecordStatus};
+use crate::waiting::{Report, Target, wait_for, wait_options};
 
 pub(crate) async fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()> {
     let kind = args.kind;
@@ -36,7 +37,7 @@ pub(crate) async fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()>
         summary: summary(&payload),
         created_at: now,
         updated_at: now,
-        status: SUBMITTING.to_owned(),
+        status: RecordStatus::Submitting,
         attempts: 0,
         image_url: None,
         error: None,
@@ -63,7 +64,7 @@ pub(crate) async fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()>
     let id = created.job_id;
     journal.modify(&key, |r| {
         r.job_id = Some(id);
-        r.status = created.status.to_string();
+        r.status = RecordStatus::Job(created.status.clone());
         r.payload = None;
         r.updated_at = Timestamp::now();
     })?;

@@ -5,8 +5,9 @@
 use vestis_client::{CreateOptions, JobId};
 
 use crate::cli::ResumeArgs;
-use crate::commands::{Context, Report, Target, wait_for, wait_options};
-use crate::journal::SUBMITTING;
+use crate::commands::Context;
+use crate::journal::RecordStatus;
+use crate::waiting::{Report, Target, wait_for, wait_options};
 
 pub(crate) async fn run(ctx: &Context, args: ResumeArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;
@@ -31,14 +32,14 @@ pub(crate) async fn run(ctx: &Context, args: ResumeArgs) -> anyhow::Result<()> {
     for record in open {
         let id: JobId = match (record.job_id, &record.payload) {
             (Some(id), _) => id,
-            (None, Some(payload)) if record.status == SUBMITTING => {
+            (None, Some(payload)) if record.status == RecordStatus::Submitting => {
                 // The create may or may not have reached the server: the same
                 // key makes the replay answer the original job if it did.
                 let options = CreateOptions::default().idempotency_key(&record.key);
                 let created = client.create_with(record.kind, payload, &options).await?;
                 journal.modify(&record.key, |r| {
                     r.job_id = Some(created.job_id);
-                    r.status = created.status.to_string();
+                    r.status = RecordStatus::Job(created.status.clone());
                     r.payload = None;
                 })?;
                 created.job_id

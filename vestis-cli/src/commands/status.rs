@@ -2,9 +2,9 @@
 
 use vestis_client::JobStatus;
 
-use crate::Failure;
 use crate::cli::StatusArgs;
 use crate::commands::Context;
+use crate::exit::{Exit, Failure};
 use crate::output::describe;
 
 pub(crate) async fn run(ctx: &Context, args: StatusArgs) -> anyhow::Result<()> {
@@ -19,7 +19,11 @@ pub(crate) async fn run(ctx: &Context, args: StatusArgs) -> anyhow::Result<()> {
         ctx.out.human(&describe(&job))?;
     }
     if args.exit_status && matches!(job.status, JobStatus::Failed | JobStatus::Cancelled) {
-        return Err(Failure::new(1, format!("job {} is {}", job.job_id, job.status)).into());
+        return Err(Failure::new(
+            Exit::JobFailed,
+            format!("job {} is {}", job.job_id, job.status),
+        )
+        .into());
     }
     Ok(())
 }

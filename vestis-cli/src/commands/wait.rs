@@ -1,7 +1,8 @@
 //! `vestis wait ID...`: attach to existing jobs and wait for all of them at once.
 
 use crate::cli::WaitArgs;
-use crate::commands::{Context, Report, Target, wait_for, wait_options};
+use crate::commands::Context;
+use crate::waiting::{Report, Target, wait_for, wait_options};
 
 pub(crate) async fn run(ctx: &Context, args: WaitArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;

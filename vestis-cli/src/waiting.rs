@@ -1,0 +1,309 @@
+//! Waiting for jobs and reporting how each ended: shared by `generate`,
+//! `wait` and `resume`.
+//!
+//! [`wait_for`] drives the SDK's many-job wait, renders its events, keeps
+//! the journal current, and hands every finished job to a [`Sink`], which
+//! saves the image and prints the result. Each job ends in an [`Outcome`];
+//! the command's exit code is the worst of them (`Failure::of_many`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::json;
+use vestis_client::{Client, Error, Job, JobId, PollStrategy, WaitEvent, WaitOptions};
+
+use crate::cli::{StrategyArg, WaitFlags};
+use crate::commands::Context;
+use crate::exit::{Exit, Failure, json_code};
+use crate::journal::{Journal, RecordStatus};
+use crate::progress::Progress;
+
+/// The SDK's wait options for these flags.
+pub(crate) fn wait_options(flags: &WaitFlags) -> WaitOptions {
+    let strategy = match (flags.strategy, flags.interval) {
+        (StrategyArg::Fixed, None) => PollStrategy::fixed(),
+        (StrategyArg::Fixed, Some(interval)) => PollStrategy::fixed().interval(interval),
+        (StrategyArg::Backoff, None) => PollStrategy::backoff(),
+        (StrategyArg::Backoff, Some(first)) => PollStrategy::backoff().exponential(
+            first,
+            1.2,
+            std::time::Duration::from_secs(5).max(first),
+        ),
+    };
+    // The poll count never ends a CLI wait before --timeout does.
+    let polls =
+        flags.timeout.as_millis() / flags.interval.map_or(1000, |i| i.as_millis().max(1)) + 2;
+    WaitOptions::new(strategy.max_polls(u32::try_from(polls).unwrap_or(u32::MAX).max(150)))
+        .deadline(flags.timeout)
+        .cancel_on_timeout(flags.cancel_on_timeout)
+}
+
+/// One job to wait for, and where its image goes.
+pub(crate) struct Target {
+    pub(crate) id: JobId,
+    pub(crate) output: Option<PathBuf>,
+}
+
+/// How finished jobs are reported on stdout with `--json`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Report {
+    /// One JSON document (a single `generate`).
+    Document,
+    /// One JSON object per line as each job finishes (`wait`, `resume`).
+    Lines,
+}
+
+/// How one waited job ended.
+pub(crate) enum Outcome {
+    /// Completed, its result printed and its image saved if asked.
+    Completed,
+    /// Did not complete (failed, cancelled, timed out, gone, or its image
+    /// could not be saved): why, and which exit code that means.
+    NotCompleted(Failure),
+}
+
+/// Waits for `targets` concurrently: renders progress, keeps the journal
+/// current, downloads images, prints each outcome as it arrives. Ctrl-C
+/// stops waiting (the jobs keep running) and exits 130.
+///
+/// A closed stdout stops the wait: the command then exits with the worst
+/// outcome seen so far, or quietly with 0 if every job so far completed.
+pub(crate) async fn wait_for(
+    ctx: &Context,
+    client: &Client,
+    journal: Option<&Journal>,
+    targets: Vec<Target>,
+    options: &WaitOptions,
+    report: Report,
+) -> anyhow::Result<()> {
+    let mut progress = Progress::new(ctx.mode);
+    let outputs: HashMap<JobId, Option<PathBuf>> =
+        targets.iter().map(|t| (t.id, t.output.clone())).collect();
+    let ids: Vec<JobId> = targets.iter().map(|t| t.id).collect();
+    for id in &ids {
+        progress.start(*id, "Checking status...");
+    }
+    ctx.on_interrupt(reattach_hint(&ids));
+    let sink = Sink {
+        ctx,
+        client,
+        journal,
+        report,
+    };
+    let mut events = client.wait_many_stream(ids.clone(), options);
+    let mut failures = Vec::new();
+    let mut journal_warned = false;
+    let mut open = ids.len();
+    // Ctrl-C is handled in `main`, which drops this future; dropping
+    // `progress` stops the spinners where they are.
+    while open > 0 {
+        let Some((id, event)) = events.next().await else {
+            break;
+        };
+        progress.event(id, &event);
+        match event {
+            WaitEvent::StatusChanged { job, .. } => {
+                if let Some(journal) = journal
+                    && let Err(e) = journal.observe(&ctx.api_url, &job)
+                    && !std::mem::replace(&mut journal_warned, true)
+                {
+                    progress.note(&format!("warning: {e}"));
+                }
+            }
+            WaitEvent::Finished(result) => {
+                open -= 1;
+                let output = outputs.get(&id).cloned().flatten();
+                match sink.finished(id, result, output.as_deref()).await {
+                    Ok(Outcome::Completed) => {}
+                    Ok(Outcome::NotCompleted(failure)) => failures.push(failure),
+                    Err(e) => return Err(stopped_early(e, failures, ids.len())),
+                }
+            }
+            _ => {}
+        }
+    }
+    match Failure::of_many(failures, ids.len(), "did not complete") {
+        None => Ok(()),
+        Some(failure) => Err(failure.into()),
+    }
+}
+
+/// What Ctrl-C says during a wait: the jobs keep running, and how to re-attach.
+fn reattach_hint(ids: &[JobId]) -> String {
+    let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    format!(
+        "stopped waiting; the job{} keep{} running: re-attach with `vestis wait {}`",
+        if ids.len() == 1 { "" } else { "s" },
+        if ids.len() == 1 { "s" } else { "" },
+        list.join(" ")
+    )
+}
+
+/// The error that ends a wait early (stdout closed, or failed to write):
+/// the failures seen so far still decide the exit code.
+fn stopped_early(error: anyhow::Error, failures: Vec<Failure>, total: usize) -> anyhow::Error {
+    if !crate::exit::is_broken_pipe(&error) {
+        return error;
+    }
+    match Failure::of_many(failures, total, "did not complete") {
+        Some(failure) => failure.into(),
+        None => error,
+    }
+}
+
+/// Where a finished wait's outcome goes: the journal, the image file, stdout.
+#[derive(Clone, Copy)]
+struct Sink<'a> {
+    ctx: &'a Context,
+    client: &'a Client,
+    journal: Option<&'a Journal>,
+    report: Report,
+}
+
+/// A completed job as `--json` prints it: the API's fields in the API's
+/// order, then where its image was saved.
+#[derive(Serialize)]
+struct Saved<'a> {
+    #[serde(flatten)]
+    job: &'a Job,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_path: Option<&'a Path>,
+}
+
+impl Sink<'_> {
+    /// Handles one finished wait. `Err` is a local failure that ends the
+    /// whole wait (stdout closed).
+    async fn finished(
+        &self,
+        id: JobId,
+        result: Result<Job, Error>,
+        output: Option<&Path>,
+    ) -> anyhow::Result<Outcome> {
+        // The journal already has the final state: every wait ends with a
+        // `StatusChanged` to it, which `wait_for` recorded.
+        match result {
+            Ok(job) => {
+                let saved = match output {
+                    Some(path) => match self.save_image(&job, path).await {
+                        Ok(saved) => saved,
+                        Err(failure) => return Ok(Outcome::NotCompleted(failure)),
+                    },
+                    None => None,
+                };
+                self.print_completed(&job, saved.as_deref())?;
+                Ok(Outcome::Completed)
+            }
+            Err(error) => {
+                if let (Some(journal), Error::NotFound(_)) = (self.journal, &error) {
+                    let _ = journal.update_job(&self.ctx.api_url, id, |r| {
+                        r.status = RecordStatus::Gone;
+                        r.error = Some("the server no longer knows this job".to_owned());
+                    });
+                }
+                self.print_error(id, &error)?;
+                Ok(Outcome::NotCompleted(Failure::new(
+                    Exit::of_client(&error),
+                    error.to_string(),
+                )))
+            }
+        }
+    }
+
+    /// Downloads a completed job's image to `path` (or `path/job-ID.png`).
+    /// A failed download (exit 6) or save (exit 2: the path) fails this
+    /// job's outcome, not the other jobs of a many-job wait; the journal
+    /// keeps the image URL either way.
+    async fn save_image(&self, job: &Job, path: &Path) -> Result<Option<PathBuf>, Failure> {
+        let id = job.job_id;
+        let Some(url) = job.image_url() else {
+            return Ok(None);
+        };
+        let file = output_file(path, id);
+        let bytes = self.client.download(url).await.map_err(|e| {
+            Failure::new(
+                Exit::Unavailable,
+                format!("job {id} completed but its image could not be downloaded from {url}: {e}"),
+            )
+        })?;
+        save_png(&file, &bytes).map_err(|e| {
+            Failure::usage(format!(
+                "job {id} completed but its image could not be saved to {}: {e}",
+                file.display()
+            ))
+        })?;
+        if let Some(journal) = self.journal {
+            let _ = journal.update_job(&self.ctx.api_url, id, |r| {
+                r.downloaded_to = Some(file.clone());
+            });
+        }
+        Ok(Some(file))
+    }
+
+    fn print_completed(&self, job: &Job, saved: Option<&Path>) -> std::io::Result<()> {
+        let out = &self.ctx.out;
+        if out.json {
+            return self.print_json(&Saved {
+                job,
+                output_path: saved,
+            });
+        }
+        let url = job.image_url().unwrap_or_default();
+        out.human(&format!("job {} completed: {url}", job.job_id))?;
+        if let Some(path) = saved {
+            out.human(&format!("saved to {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// With `--json`, a job that did not complete is printed too: the job
+    /// itself when it failed or was cancelled, else the error.
+    fn print_error(&self, id: JobId, error: &Error) -> std::io::Result<()> {
+        if !self.ctx.out.json {
+            return Ok(());
+        }
+        match error {
+            Error::JobFailed(job) | Error::JobCancelled(job) => self.print_json(job.as_ref()),
+            other => self.print_json(&json!({
+                "job_id": id,
+                "error": other.to_string(),
+                "code": json_code(other),
+            })),
+        }
+    }
+
+    fn print_json(&self, value: &impl Serialize) -> std::io::Result<()> {
+        match self.report {
+            Report::Document => self.ctx.out.document(value),
+            Report::Lines => self.ctx.out.json_line(value),
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temp file in the same directory, then rename).
+fn save_png(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("image"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Where job `id`'s image goes for `-o PATH`: the path itself, or
+/// `PATH/job-ID.png` when it is a directory (or ends with `/`).
+pub(crate) fn output_file(path: &Path, id: JobId) -> PathBuf {
+    let as_dir = path.is_dir() || path.as_os_str().to_string_lossy().ends_with('/');
+    if as_dir {
+        path.join(format!("job-{id}.png"))
+    } else {
+        path.to_owned()
+    }
+}
