@@ -215,6 +215,12 @@ pub(crate) struct HistoryArgs {
     /// Show at most this many records, newest first.
     #[arg(long, default_value_t = 20)]
     pub(crate) limit: usize,
+    /// Forget these jobs' records (for the current API URL); `resume` will not pick them up.
+    #[arg(long, value_parser = parse_job_id, value_name = "ID", num_args = 1.., conflicts_with = "clear")]
+    pub(crate) forget: Vec<JobId>,
+    /// Forget every record in the journal, finished or not.
+    #[arg(long)]
+    pub(crate) clear: bool,
 }
 
 #[derive(Debug, Args)]

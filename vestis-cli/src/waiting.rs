@@ -6,6 +6,7 @@
 //! saves the image and prints the result. Each job ends in an [`Outcome`];
 //! the command's exit code is the worst of them (`Failure::of_many`).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -17,8 +18,8 @@ use vestis_client::{Client, Error, Job, JobId, PollStrategy, WaitEvent, WaitOpti
 use crate::cli::{StrategyArg, WaitFlags};
 use crate::commands::Context;
 use crate::exit::{Exit, Failure, json_code};
-use crate::journal::{Journal, RecordStatus};
-use crate::progress::Progress;
+use crate::journal::{Journal, Record, RecordStatus};
+use crate::progress::{Mode, Progress};
 
 /// The SDK's wait options for these flags.
 pub(crate) fn wait_options(flags: &WaitFlags) -> WaitOptions {
@@ -40,10 +41,22 @@ pub(crate) fn wait_options(flags: &WaitFlags) -> WaitOptions {
         .cancel_on_timeout(flags.cancel_on_timeout)
 }
 
-/// One job to wait for, and where its image goes.
+/// One job to wait for: where its image goes, and its journal record
+/// (held here, so each change is one appended line, not a search).
 pub(crate) struct Target {
     pub(crate) id: JobId,
+    /// Where to save the image: `-o`, else where its record first asked.
     pub(crate) output: Option<PathBuf>,
+    pub(crate) record: Option<Record>,
+}
+
+impl Target {
+    /// A target for job `id`, with its journal record if it has one. An
+    /// explicit `output` wins over the record's.
+    pub(crate) fn new(id: JobId, output: Option<PathBuf>, record: Option<Record>) -> Target {
+        let output = output.or_else(|| record.as_ref().and_then(|r| r.output.clone()));
+        Target { id, output, record }
+    }
 }
 
 /// How finished jobs are reported on stdout with `--json`.
@@ -64,9 +77,9 @@ pub(crate) enum Outcome {
     NotCompleted(Failure),
 }
 
-/// Waits for `targets` concurrently: renders progress, keeps the journal
-/// current, downloads images, prints each outcome as it arrives. Ctrl-C
-/// stops waiting (the jobs keep running) and exits 130.
+/// Waits for `targets` concurrently: renders progress, keeps their journal
+/// records current, downloads images, prints each outcome as it arrives.
+/// Ctrl-C stops waiting (the jobs keep running) and exits 130.
 ///
 /// A closed stdout stops the wait: the command then exits with the worst
 /// outcome seen so far, or quietly with 0 if every job so far completed.
@@ -79,22 +92,25 @@ pub(crate) async fn wait_for(
     report: Report,
 ) -> anyhow::Result<()> {
     let mut progress = Progress::new(ctx.mode);
-    let outputs: HashMap<JobId, Option<PathBuf>> =
-        targets.iter().map(|t| (t.id, t.output.clone())).collect();
     let ids: Vec<JobId> = targets.iter().map(|t| t.id).collect();
-    for id in &ids {
-        progress.start(*id, "Checking status...");
+    let mut targets: HashMap<JobId, Target> = targets.into_iter().map(|t| (t.id, t)).collect();
+    // A spinner needs a line from the start; plain lines wait for the
+    // first real status instead of saying nothing new.
+    if ctx.mode == Mode::Bars {
+        for id in &ids {
+            progress.start(*id, "Looking up the job...");
+        }
     }
-    ctx.on_interrupt(reattach_hint(&ids));
+    ctx.on_interrupt(interrupt_hint(ctx, &ids));
     let sink = Sink {
         ctx,
         client,
         journal,
         report,
+        journal_warned: Cell::new(false),
     };
     let mut events = client.wait_many_stream(ids.clone(), options);
     let mut failures = Vec::new();
-    let mut journal_warned = false;
     let mut open = ids.len();
     // Ctrl-C is handled in `main`, which drops this future; dropping
     // `progress` stops the spinners where they are.
@@ -103,19 +119,14 @@ pub(crate) async fn wait_for(
             break;
         };
         progress.event(id, &event);
+        let Some(target) = targets.get_mut(&id) else {
+            continue;
+        };
         match event {
-            WaitEvent::StatusChanged { job, .. } => {
-                if let Some(journal) = journal
-                    && let Err(e) = journal.observe(&ctx.api_url, &job)
-                    && !std::mem::replace(&mut journal_warned, true)
-                {
-                    progress.note(&format!("warning: {e}"));
-                }
-            }
+            WaitEvent::StatusChanged { job, .. } => sink.observed(&progress, target, &job),
             WaitEvent::Finished(result) => {
                 open -= 1;
-                let output = outputs.get(&id).cloned().flatten();
-                match sink.finished(id, result, output.as_deref()).await {
+                match sink.finished(&progress, target, result).await {
                     Ok(Outcome::Completed) => {}
                     Ok(Outcome::NotCompleted(failure)) => failures.push(failure),
                     Err(e) => return Err(stopped_early(e, failures, ids.len())),
@@ -130,8 +141,13 @@ pub(crate) async fn wait_for(
     }
 }
 
-/// What Ctrl-C says during a wait: the jobs keep running, and how to re-attach.
-fn reattach_hint(ids: &[JobId]) -> String {
+/// What Ctrl-C says during a wait: the jobs keep running, and how to
+/// re-attach (unless they ran on `--mock`'s server, which stops too).
+fn interrupt_hint(ctx: &Context, ids: &[JobId]) -> String {
+    if ctx.is_mock() {
+        return "stopped waiting; the bundled mock server stopped with this command, and its jobs with it"
+            .to_owned();
+    }
     let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
     format!(
         "stopped waiting; the job{} keep{} running: re-attach with `vestis wait {}`",
@@ -153,13 +169,14 @@ fn stopped_early(error: anyhow::Error, failures: Vec<Failure>, total: usize) -> 
     }
 }
 
-/// Where a finished wait's outcome goes: the journal, the image file, stdout.
-#[derive(Clone, Copy)]
+/// Where a wait's news goes: the journal, the image file, stdout.
 struct Sink<'a> {
     ctx: &'a Context,
     client: &'a Client,
     journal: Option<&'a Journal>,
     report: Report,
+    /// A journal that cannot be written is said once, not on every change.
+    journal_warned: Cell<bool>,
 }
 
 /// A completed job as `--json` prints it: the API's fields in the API's
@@ -173,42 +190,72 @@ struct Saved<'a> {
 }
 
 impl Sink<'_> {
+    /// A new state of the target's job: recorded, if it is its record's job.
+    /// A job that is not (the server was reset and reused the id) leaves
+    /// the record's data alone, is reported, and gets no image from it.
+    fn observed(&self, progress: &Progress, target: &mut Target, job: &Job) {
+        let Some(record) = &mut target.record else {
+            return;
+        };
+        let same = record.apply(job);
+        self.save(progress, record);
+        if !same {
+            progress.note(&format!(
+                "job {}: not the job {} this machine created on {} (the server was reset or restored); its journal record is left alone",
+                job.job_id, job.job_id, record.created_at
+            ));
+            if target.output == record.output {
+                target.output = None;
+            }
+            target.record = None;
+        }
+    }
+
+    fn save(&self, progress: &Progress, record: &Record) {
+        if let Some(journal) = self.journal
+            && let Err(e) = journal.save(record)
+            && !self.journal_warned.replace(true)
+        {
+            progress.note(&format!("warning: {e}"));
+        }
+    }
+
     /// Handles one finished wait. `Err` is a local failure that ends the
     /// whole wait (stdout closed).
     async fn finished(
         &self,
-        id: JobId,
+        progress: &Progress,
+        target: &mut Target,
         result: Result<Job, Error>,
-        output: Option<&Path>,
     ) -> anyhow::Result<Outcome> {
-        // The journal already has the final state: every wait ends with a
-        // `StatusChanged` to it, which `wait_for` recorded.
-        match result {
-            Ok(job) => {
-                let saved = match output {
-                    Some(path) => match self.save_image(&job, path).await {
-                        Ok(saved) => saved,
-                        Err(failure) => return Ok(Outcome::NotCompleted(failure)),
-                    },
-                    None => None,
-                };
-                self.print_completed(&job, saved.as_deref())?;
-                Ok(Outcome::Completed)
-            }
+        // The record already has the final state: every wait ends with a
+        // `StatusChanged` to it, which `observed` recorded.
+        let job = match result {
+            Ok(job) => job,
             Err(error) => {
-                if let (Some(journal), Error::NotFound(_)) = (self.journal, &error) {
-                    let _ = journal.update_job(&self.ctx.api_url, id, |r| {
-                        r.status = RecordStatus::Gone;
-                        r.error = Some("the server no longer knows this job".to_owned());
-                    });
+                if let (Some(record), Error::NotFound(_)) = (&mut target.record, &error) {
+                    record.status = RecordStatus::Gone;
+                    record.error = Some("the server no longer knows this job".to_owned());
+                    self.save(progress, record);
                 }
-                self.print_error(id, &error)?;
-                Ok(Outcome::NotCompleted(Failure::new(
-                    Exit::of_client(&error),
-                    error.to_string(),
-                )))
+                self.print_error(target.id, &error)?;
+                let failure = Failure::new(Exit::of_client(&error), error.to_string());
+                return Ok(Outcome::NotCompleted(failure));
+            }
+        };
+        let mut saved = None;
+        if let Some(path) = &target.output {
+            match self.save_image(&job, path).await {
+                Ok(file) => saved = file,
+                Err(failure) => return Ok(Outcome::NotCompleted(failure)),
             }
         }
+        if let (Some(record), Some(file)) = (&mut target.record, &saved) {
+            record.downloaded_to = Some(file.clone());
+            self.save(progress, record);
+        }
+        self.print_completed(&job, saved.as_deref())?;
+        Ok(Outcome::Completed)
     }
 
     /// Downloads a completed job's image to `path` (or `path/job-ID.png`).
@@ -233,11 +280,6 @@ impl Sink<'_> {
                 file.display()
             ))
         })?;
-        if let Some(journal) = self.journal {
-            let _ = journal.update_job(&self.ctx.api_url, id, |r| {
-                r.downloaded_to = Some(file.clone());
-            });
-        }
         Ok(Some(file))
     }
 

@@ -5,7 +5,6 @@ use vestis_client::JobId;
 use crate::cli::CancelArgs;
 use crate::commands::Context;
 use crate::exit::{Exit, Failure};
-use crate::journal::RecordStatus;
 
 pub(crate) async fn run(ctx: &Context, args: CancelArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;
@@ -20,10 +19,12 @@ pub(crate) async fn run(ctx: &Context, args: CancelArgs) -> anyhow::Result<()> {
                 continue;
             }
         };
-        if let Some(journal) = &journal {
-            let _ = journal.update_job(&ctx.api_url, id, |r| {
-                r.status = RecordStatus::Job(response.status.clone());
-            });
+        // The cancelled job itself (with `completed_at`) for its journal
+        // record, found by its creation time like every other update.
+        if let Some(journal) = &journal
+            && let Ok(job) = client.get(id).await
+        {
+            let _ = journal.update_job(&ctx.api_url, &job, |_| {});
         }
         if ctx.out.json {
             ctx.out.json_line(&response)?;

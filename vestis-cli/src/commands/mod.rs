@@ -32,7 +32,7 @@ pub(crate) struct Context {
     /// What Ctrl-C should say: how to pick up where the command stopped.
     interrupt: Mutex<Option<String>>,
     /// Keeps the `--mock` server alive for the command's duration.
-    _mock: Option<MockServer>,
+    mock: Option<MockServer>,
 }
 
 impl Context {
@@ -66,8 +66,20 @@ impl Context {
             out: Output { json: global.json },
             mode: Mode::choose(global.quiet, global.no_progress),
             interrupt: Mutex::new(None),
-            _mock: mock,
+            mock,
         })
+    }
+
+    /// Whether the API is the bundled `--mock` server of this command.
+    pub(crate) fn is_mock(&self) -> bool {
+        self.mock.is_some()
+    }
+
+    /// A line of human chatter on stderr (nothing with `-q`).
+    pub(crate) fn note(&self, text: &str) {
+        if self.mode != Mode::Quiet {
+            crate::say(text);
+        }
     }
 
     /// Sets the message shown if the user presses Ctrl-C from now on.

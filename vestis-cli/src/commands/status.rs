@@ -9,9 +9,16 @@ use crate::output::describe;
 
 pub(crate) async fn run(ctx: &Context, args: StatusArgs) -> anyhow::Result<()> {
     let job = ctx.client()?.get(args.id).await?;
-    if let Ok(journal) = ctx.journal() {
-        // Best effort: keep the journal's view fresh for jobs this machine started.
-        let _ = journal.observe(&ctx.api_url, &job);
+    // Best effort: keep the journal's view fresh for jobs this machine started.
+    if let Ok(journal) = ctx.journal()
+        && let Ok(update) = journal.update_job(&ctx.api_url, &job, |_| {})
+    {
+        for record in update.replaced {
+            ctx.note(&format!(
+                "note: this is not the job {} created here on {} (the server was reset or restored); that record is now marked gone",
+                job.job_id, record.created_at
+            ));
+        }
     }
     if ctx.out.json {
         ctx.out.document(&job)?;
@@ -21,9 +28,17 @@ pub(crate) async fn run(ctx: &Context, args: StatusArgs) -> anyhow::Result<()> {
     if args.exit_status && matches!(job.status, JobStatus::Failed | JobStatus::Cancelled) {
         return Err(Failure::new(
             Exit::JobFailed,
-            format!("job {} is {}", job.job_id, job.status),
+            format!("job {} {}", job.job_id, ended(&job.status)),
         )
         .into());
     }
     Ok(())
+}
+
+/// "failed" / "was cancelled", for `--exit-status`'s message.
+fn ended(status: &JobStatus) -> &'static str {
+    match status {
+        JobStatus::Cancelled => "was cancelled",
+        _ => "failed",
+    }
 }

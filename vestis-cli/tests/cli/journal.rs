@@ -85,7 +85,8 @@ fn a_create_whose_answer_was_lost_is_replayed_with_its_key() {
         "job_id": null, "kind": "chat", "summary": "lost", "created_at": now, "updated_at": now,
         "status": "submitting", "payload": {"prompt": "lost"}
     }]});
-    std::fs::write(env.journal_path(), journal.to_string()).unwrap();
+    // A version-1 journal (one JSON document), as CLIs before the log wrote it.
+    std::fs::write(env.home.path().join("journal.json"), journal.to_string()).unwrap();
     // The POST had in fact reached the server:
     let created = env.api_post(
         "/generate?chat=true",

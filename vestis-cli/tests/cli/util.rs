@@ -78,7 +78,7 @@ impl Env {
     }
 
     pub(crate) fn journal_path(&self) -> PathBuf {
-        self.home.path().join("journal.json")
+        self.home.path().join("journal.jsonl")
     }
 
     /// The journal's records (empty if there is no journal yet).
@@ -113,14 +113,24 @@ impl Env {
     }
 }
 
+/// The journal's records, replayed from its log as the README describes
+/// it: a header line, then record snapshots, the last per `key` winning.
 pub(crate) fn read_records(path: &Path) -> Vec<Value> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str::<Value>(&text).unwrap()["records"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let mut lines = text.lines();
+    let header: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(header["vestis_journal"], 2, "{header}");
+    let mut records: Vec<Value> = Vec::new();
+    for line in lines {
+        let record: Value = serde_json::from_str(line).unwrap();
+        match records.iter_mut().find(|r| r["key"] == record["key"]) {
+            Some(old) => *old = record,
+            None => records.push(record),
+        }
     }
+    records
 }
 
 /// stdout and stderr of a finished command, as text.

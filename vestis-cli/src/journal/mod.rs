@@ -1,21 +1,19 @@
 //! The on-disk job journal: what this machine started, so no job is lost.
 //!
-//! One JSON file, `journal.json`, in `$VESTIS_HOME` or the platform's local
-//! data directory (`…/vestis/`). A record is written before the create's
-//! POST (with its idempotency key and payload), completed with the job id
-//! right after the 202, and updated on every status change and at the end:
-//! a kill at any instant loses nothing, and a create whose answer was lost
-//! is replayed with the same key by `vestis resume`.
-//!
-//! Every change is a read-modify-write under an exclusive lock on
-//! `journal.lock` (std `File::lock`), written to a temporary file in the
-//! same directory, fsynced and renamed over the journal: two CLI processes
-//! never lose each other's records and a crash never leaves half a file.
-//! Files are mode 0600. The token is never stored, only a fingerprint.
+//! A record is written before the create's POST (with its idempotency key
+//! and payload), completed with the job id right after the 202, and saved
+//! again on every status change and at the end: a kill at any instant loses
+//! nothing, and a create whose answer was lost is replayed with the same key
+//! by `vestis resume`. A record belongs to one job: the server's
+//! `created_at` for it is pinned on first sight, and a job that comes back
+//! under the same id with another `created_at` (a server reset, a restored
+//! database) never updates it. The file format, locking and crash safety
+//! are in [`log`]. The token is never stored, only a fingerprint.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+mod log;
+
+use std::io;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -101,6 +99,13 @@ pub(crate) struct Record {
     pub(crate) identity: String,
     /// The job id, once the server answered.
     pub(crate) job_id: Option<JobId>,
+    /// The server's `created_at` of the job, pinned the first time it is
+    /// seen: ids repeat across server lifetimes, creation times do not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) job_created_at: Option<Timestamp>,
+    /// Created on a `--mock` server, which stopped with its command: never resumable.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) mock: bool,
     pub(crate) kind: JobKind,
     /// A short, human summary of the payload.
     pub(crate) summary: String,
@@ -130,9 +135,50 @@ impl Record {
         self.status.is_finished()
     }
 
+    /// Whether this record is for job `id` on `api_url` (any of its lifetimes).
+    pub(crate) fn has_id(&self, api_url: &str, id: JobId) -> bool {
+        self.api_url == api_url && self.job_id == Some(id)
+    }
+
+    /// Whether `vestis resume` should pick this record up: unfinished, and
+    /// not from a `--mock` server (it stopped with its command).
+    pub(crate) fn is_resumable(&self) -> bool {
+        !self.is_finished() && !self.mock
+    }
+
+    /// Whether `job` is this record's job: same id, and the same server
+    /// creation time once that is pinned.
+    pub(crate) fn is_for(&self, job: &Job) -> bool {
+        self.job_id == Some(job.job_id)
+            && self
+                .job_created_at
+                .is_none_or(|t| t.to_string() == job.created_at.to_string())
+    }
+
+    /// What the server says about this record's job id: takes `job`'s state
+    /// if it is this record's job and returns `true`; otherwise leaves the
+    /// record's data alone, marks an unfinished record `gone` (its job can
+    /// no longer be on this server) and returns `false`.
+    pub(crate) fn apply(&mut self, job: &Job) -> bool {
+        if self.is_for(job) {
+            self.observe(job);
+            return true;
+        }
+        if !self.is_finished() {
+            self.status = RecordStatus::Gone;
+            self.error = Some(format!(
+                "the server's job {} is another job (created {}): the server was reset or restored",
+                job.job_id, job.created_at
+            ));
+            self.updated_at = Timestamp::now();
+        }
+        false
+    }
+
     /// Takes the job's latest state.
-    pub(crate) fn observe(&mut self, job: &Job) {
+    fn observe(&mut self, job: &Job) {
         self.job_id = Some(job.job_id);
+        self.job_created_at.get_or_insert(job.created_at);
         self.status = RecordStatus::Job(job.status.clone());
         self.attempts = job.attempts;
         if let Some(result) = &job.result {
@@ -146,14 +192,8 @@ impl Record {
     }
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct JournalFile {
-    version: u32,
-    records: Vec<Record>,
-}
-
 /// How much history to keep: finished records beyond `max_records`, or
-/// older than `max_age`, are pruned. Unfinished records are never pruned.
+/// older than `max_age`, are pruned. Resumable records are never pruned.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Retention {
     pub(crate) max_records: usize,
@@ -178,8 +218,17 @@ impl Retention {
 /// The journal in one directory.
 #[derive(Debug, Clone)]
 pub(crate) struct Journal {
-    dir: PathBuf,
+    log: log::Log,
     retention: Retention,
+}
+
+/// What [`Journal::update_job`] did.
+#[derive(Debug, Default)]
+pub(crate) struct JobUpdate {
+    /// Records of this job that were updated.
+    pub(crate) updated: usize,
+    /// Unfinished records with the same id whose job is another one: now `gone`.
+    pub(crate) replaced: Vec<Record>,
 }
 
 /// Journal failures, each naming the file and what to do.
@@ -209,13 +258,6 @@ impl std::fmt::Display for JournalError {
 }
 
 impl std::error::Error for JournalError {}
-
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
-    move |source| JournalError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
 
 /// A lowercase-hex FNV-1a fingerprint: stable across versions and
 /// platforms, and never the token itself.
@@ -247,159 +289,105 @@ impl Journal {
     }
 
     pub(crate) fn at(dir: PathBuf, retention: Retention) -> Journal {
-        Journal { dir, retention }
+        Journal {
+            log: log::Log::new(dir),
+            retention,
+        }
     }
 
+    /// The log file.
     pub(crate) fn path(&self) -> PathBuf {
-        self.dir.join("journal.json")
-    }
-
-    fn ensure_dir(&self) -> Result<(), JournalError> {
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(&self.dir).map_err(io_err(&self.dir))
-    }
-
-    fn open_private(path: &Path, write: bool) -> io::Result<File> {
-        let mut options = OpenOptions::new();
-        options.read(true);
-        if write {
-            options.write(true).create(true).truncate(true);
-        } else {
-            options.write(true).create(true).truncate(false);
-        }
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        options.open(path)
-    }
-
-    /// Holds the exclusive lock while `f` runs.
-    fn locked<R>(&self, f: impl FnOnce() -> Result<R, JournalError>) -> Result<R, JournalError> {
-        self.ensure_dir()?;
-        let lock_path = self.dir.join("journal.lock");
-        let lock = Journal::open_private(&lock_path, false).map_err(io_err(&lock_path))?;
-        lock.lock().map_err(io_err(&lock_path))?;
-        let result = f();
-        // Dropping the file releases the lock too; unlocking first is explicit.
-        let _ = lock.unlock();
-        result
-    }
-
-    fn read(&self) -> Result<Vec<Record>, JournalError> {
-        let path = self.path();
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err(&path)(e)),
-        };
-        let file: JournalFile = serde_json::from_str(&text).map_err(|e| JournalError::Corrupt {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        if file.version != 1 {
-            return Err(JournalError::Corrupt {
-                path,
-                reason: format!("unknown version {}", file.version),
-            });
-        }
-        Ok(file.records)
-    }
-
-    fn write(&self, records: Vec<Record>) -> Result<(), JournalError> {
-        let path = self.path();
-        let tmp = self
-            .dir
-            .join(format!(".journal.{}.tmp", std::process::id()));
-        let body = serde_json::to_vec_pretty(&JournalFile {
-            version: 1,
-            records,
-        })
-        .map_err(|e| io_err(&path)(io::Error::other(e)))?;
-        {
-            let mut file = Journal::open_private(&tmp, true).map_err(io_err(&tmp))?;
-            file.write_all(&body).map_err(io_err(&tmp))?;
-            file.sync_all().map_err(io_err(&tmp))?;
-        }
-        fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        // Make the rename itself durable.
-        if let Ok(dir) = File::open(&self.dir) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
+        self.log.path()
     }
 
     /// Every record, oldest first.
     pub(crate) fn records(&self) -> Result<Vec<Record>, JournalError> {
-        self.locked(|| self.read())
-    }
-
-    /// Changes the records atomically: read, `f`, prune, write, all under the lock.
-    pub(crate) fn update<R>(
-        &self,
-        f: impl FnOnce(&mut Vec<Record>) -> R,
-    ) -> Result<R, JournalError> {
-        self.locked(|| {
-            let mut records = self.read()?;
-            let out = f(&mut records);
+        self.log.locked(|| {
+            let mut records = self.log.read()?;
             self.prune(&mut records);
-            self.write(records)?;
-            Ok(out)
+            Ok(records)
         })
     }
 
-    /// Adds a record.
-    pub(crate) fn add(&self, record: Record) -> Result<(), JournalError> {
-        self.update(|records| records.push(record))
-    }
-
-    /// Changes the record with `key`, if it is still there.
-    pub(crate) fn modify(
-        &self,
-        key: &str,
-        f: impl FnOnce(&mut Record),
-    ) -> Result<(), JournalError> {
-        self.update(|records| {
-            if let Some(record) = records.iter_mut().find(|r| r.key == key) {
-                f(record);
+    /// Saves `record` (new, or a newer state of one): one appended line,
+    /// whatever the journal's size.
+    pub(crate) fn save(&self, record: &Record) -> Result<(), JournalError> {
+        self.log.locked(|| {
+            if self.log.append(record)? {
+                let mut records = self.log.read()?;
+                self.prune(&mut records);
+                self.log.rewrite(&records)?;
             }
+            Ok(())
         })
     }
 
-    /// Changes every record of job `id` on `api_url`: the one place that
-    /// finds a job's records.
+    /// Applies what the server says about `job` (see [`Record::apply`]) to
+    /// every record of its id on `api_url`, then `f` to those that are its
+    /// records: the one place that finds a job's records.
     pub(crate) fn update_job(
         &self,
         api_url: &str,
-        id: JobId,
+        job: &Job,
         mut f: impl FnMut(&mut Record),
-    ) -> Result<(), JournalError> {
-        self.update(|records| {
-            for r in records
-                .iter_mut()
-                .filter(|r| r.job_id == Some(id) && r.api_url == api_url)
-            {
-                f(r);
+    ) -> Result<JobUpdate, JournalError> {
+        self.log.locked(|| {
+            let mut update = JobUpdate::default();
+            for mut record in self.log.read()? {
+                if !record.has_id(api_url, job.job_id) {
+                    continue;
+                }
+                let was_finished = record.is_finished();
+                if record.apply(job) {
+                    f(&mut record);
+                    update.updated += 1;
+                } else if was_finished {
+                    continue;
+                } else {
+                    update.replaced.push(record.clone());
+                }
+                self.log.append(&record)?;
             }
+            Ok(update)
         })
     }
 
-    /// Records the latest state of `job` on its records for `api_url`.
-    pub(crate) fn observe(&self, api_url: &str, job: &Job) -> Result<(), JournalError> {
-        self.update_job(api_url, job.job_id, |r| r.observe(job))
+    /// The newest record of job `id` on `api_url`, if any (whether it is
+    /// for the job the server has under that id now is for
+    /// [`Record::apply`] to say once the job is seen).
+    pub(crate) fn find(records: &[Record], api_url: &str, id: JobId) -> Option<Record> {
+        records
+            .iter()
+            .rev()
+            .find(|r| r.has_id(api_url, id))
+            .cloned()
+    }
+
+    /// Removes the records `forget` picks (rewriting the log); returns how many.
+    pub(crate) fn forget(
+        &self,
+        mut forget: impl FnMut(&Record) -> bool,
+    ) -> Result<usize, JournalError> {
+        self.log.locked(|| {
+            let mut records = self.log.read()?;
+            let before = records.len();
+            records.retain(|r| !forget(r));
+            self.prune(&mut records);
+            self.log.rewrite(&records)?;
+            Ok(before - records.len())
+        })
     }
 
     fn prune(&self, records: &mut Vec<Record>) {
         let now = Timestamp::now();
         records.retain(|r| {
-            !r.is_finished() || now.duration_since(r.updated_at) <= self.retention.max_age
+            r.is_resumable() || now.duration_since(r.updated_at) <= self.retention.max_age
         });
-        let finished = records.iter().filter(|r| r.is_finished()).count();
+        let finished = records.iter().filter(|r| !r.is_resumable()).count();
         let mut excess = finished.saturating_sub(self.retention.max_records);
         // Oldest first: drop the oldest finished records.
         records.retain(|r| {
-            if excess > 0 && r.is_finished() {
+            if excess > 0 && !r.is_resumable() {
                 excess -= 1;
                 false
             } else {
@@ -410,15 +398,20 @@ impl Journal {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
+    use std::fs;
+    use std::path::Path;
+
     use super::*;
 
-    fn record(key: &str, status: RecordStatus) -> Record {
+    pub(in crate::journal) fn record(key: &str, status: RecordStatus) -> Record {
         Record {
             key: key.into(),
             api_url: "http://x/api/v1".into(),
             identity: fingerprint("t"),
             job_id: None,
+            job_created_at: None,
+            mock: false,
             kind: JobKind::Chat,
             summary: "prompt".into(),
             created_at: Timestamp::now(),
@@ -448,9 +441,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let j = journal(dir.path());
         assert!(j.records().unwrap().is_empty());
-        j.add(record("a", RecordStatus::Submitting)).unwrap();
-        j.modify("a", |r| r.status = RecordStatus::Job(JobStatus::Pending))
-            .unwrap();
+        let mut a = record("a", RecordStatus::Submitting);
+        j.save(&a).unwrap();
+        a.status = RecordStatus::Job(JobStatus::Pending);
+        j.save(&a).unwrap();
         let all = j.records().unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].status, RecordStatus::Job(JobStatus::Pending));
@@ -468,7 +462,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let j = journal(dir.path());
-        j.add(record("a", RecordStatus::Submitting)).unwrap();
+        j.save(&record("a", RecordStatus::Submitting)).unwrap();
         let mode = fs::metadata(j.path()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
@@ -483,7 +477,7 @@ mod tests {
             err.contains("journal.json") && err.contains("corrupt"),
             "{err}"
         );
-        assert!(j.add(record("a", RecordStatus::Submitting)).is_err());
+        assert!(j.save(&record("a", RecordStatus::Submitting)).is_err());
         assert_eq!(
             fs::read_to_string(j.path()).unwrap(),
             "{not json",
@@ -496,17 +490,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let j = journal(dir.path());
         for i in 0..5 {
-            j.add(record(
+            j.save(&record(
                 &format!("done-{i}"),
                 RecordStatus::Job(JobStatus::Completed),
             ))
             .unwrap();
         }
-        j.add(record("open", RecordStatus::Job(JobStatus::Processing)))
+        j.save(&record("open", RecordStatus::Job(JobStatus::Processing)))
             .unwrap();
         let mut old = record("old", RecordStatus::Job(JobStatus::Failed));
         old.updated_at = Timestamp(std::time::SystemTime::now() - Duration::from_secs(7200));
-        j.add(old).unwrap();
+        j.save(&old).unwrap();
         let keys: Vec<String> = j.records().unwrap().into_iter().map(|r| r.key).collect();
         assert_eq!(keys, ["done-2", "done-3", "done-4", "open"]);
     }
@@ -526,7 +520,7 @@ mod tests {
                 let j = j.clone();
                 std::thread::spawn(move || {
                     for i in 0..20 {
-                        j.add(record(&format!("{t}-{i}"), RecordStatus::Submitting))
+                        j.save(&record(&format!("{t}-{i}"), RecordStatus::Submitting))
                             .unwrap();
                     }
                 })
