@@ -152,8 +152,8 @@ pub(crate) struct GenerateArgs {
     /// The raw JSON payload from a file, or `-` for stdin (instead of the flags above).
     #[arg(long, value_name = "FILE|-", conflicts_with_all = ["prompt", "images", "model_id", "background_id", "products"])]
     pub(crate) payload: Option<String>,
-    /// Print the job id and exit without waiting.
-    #[arg(long, conflicts_with_all = ["output", "cancel_on_timeout"])]
+    /// Print the job id and exit without waiting (`-o` is remembered for `vestis wait ID`).
+    #[arg(long, conflicts_with = "cancel_on_timeout")]
     pub(crate) no_wait: bool,
     /// Save the PNG here (a file, or a directory for `job-ID.png`).
     #[arg(short, long, value_name = "PATH")]
@@ -223,7 +223,23 @@ pub(crate) struct HistoryArgs {
     pub(crate) clear: bool,
 }
 
+/// How to install each shell's completion script, shown by `completions --help`.
+const COMPLETIONS_SETUP: &str = "\
+The script goes to stdout; vestis writes no files. Install it once:
+
+  bash        mkdir -p ~/.local/share/bash-completion/completions
+              vestis completions bash > ~/.local/share/bash-completion/completions/vestis
+              (needs the bash-completion package; open a new shell)
+  zsh         mkdir -p ~/.zfunc && vestis completions zsh > ~/.zfunc/_vestis
+              then in ~/.zshrc, before any compinit:
+                fpath=(~/.zfunc $fpath); autoload -Uz compinit && compinit
+  fish        mkdir -p ~/.config/fish/completions
+              vestis completions fish > ~/.config/fish/completions/vestis.fish
+  powershell  vestis completions powershell >> $PROFILE
+  elvish      vestis completions elvish >> ~/.config/elvish/rc.elv";
+
 #[derive(Debug, Args)]
+#[command(after_help = COMPLETIONS_SETUP)]
 pub(crate) struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]

@@ -131,8 +131,57 @@ fn report(error: &anyhow::Error) -> ExitCode {
             say(&format!("vestis: {}", line.replace('\n', " ")));
         }
     }
-    // `{:#}` joins anyhow's context chain on one line: "outer: inner".
-    let message = format!("{error:#}").replace('\n', " ");
-    say(&format!("vestis: {message}"));
+    say(&format!("vestis: {}", one_line(error)));
     ExitCode::from(exit.code())
+}
+
+/// The error and its causes on one line, "outer: inner", each cause once:
+/// an error that already shows its source's text (as the SDK's transport
+/// errors do) does not repeat it.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error whose text already includes its source's, like the SDK's
+    /// `transport error: {0}` over a `reqwest::Error`.
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "transport error: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let inner =
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        let error = anyhow::Error::from(Outer(inner)).context("could not create the job");
+        assert_eq!(
+            one_line(&error),
+            "could not create the job: transport error: connection refused"
+        );
+    }
 }

@@ -19,7 +19,7 @@ use crate::cli::{StrategyArg, WaitFlags};
 use crate::commands::Context;
 use crate::exit::{Exit, Failure, json_code};
 use crate::journal::{Journal, Record, RecordStatus};
-use crate::progress::{Mode, Progress};
+use crate::progress::{Mode, Progress, human_duration};
 
 /// The SDK's wait options for these flags.
 pub(crate) fn wait_options(flags: &WaitFlags) -> WaitOptions {
@@ -48,6 +48,8 @@ pub(crate) struct Target {
     /// Where to save the image: `-o`, else where its record first asked.
     pub(crate) output: Option<PathBuf>,
     pub(crate) record: Option<Record>,
+    /// Cancelled on the server when the wait timed out (`--cancel-on-timeout`).
+    cancelled: bool,
 }
 
 impl Target {
@@ -55,7 +57,12 @@ impl Target {
     /// explicit `output` wins over the record's.
     pub(crate) fn new(id: JobId, output: Option<PathBuf>, record: Option<Record>) -> Target {
         let output = output.or_else(|| record.as_ref().and_then(|r| r.output.clone()));
-        Target { id, output, record }
+        Target {
+            id,
+            output,
+            record,
+            cancelled: false,
+        }
     }
 }
 
@@ -124,12 +131,15 @@ pub(crate) async fn wait_for(
         };
         match event {
             WaitEvent::StatusChanged { job, .. } => sink.observed(&progress, target, &job),
+            WaitEvent::CancelledOnTimeout(Ok(())) => target.cancelled = true,
             WaitEvent::Finished(result) => {
                 open -= 1;
-                match sink.finished(&progress, target, result).await {
-                    Ok(Outcome::Completed) => {}
-                    Ok(Outcome::NotCompleted(failure)) => failures.push(failure),
-                    Err(e) => return Err(stopped_early(e, failures, ids.len())),
+                let (outcome, printed) = sink.finished(&progress, target, result).await;
+                if let Outcome::NotCompleted(failure) = outcome {
+                    failures.push(failure);
+                }
+                if let Err(e) = printed {
+                    return Err(stopped_early(e.into(), failures, ids.len()));
                 }
             }
             _ => {}
@@ -155,6 +165,30 @@ fn interrupt_hint(ctx: &Context, ids: &[JobId]) -> String {
         if ids.len() == 1 { "s" } else { "" },
         list.join(" ")
     )
+}
+
+/// Why a job did not complete, as the one line `main` prints. A timeout
+/// says how long in words, and that the job keeps running (unless it was
+/// cancelled, or ran on `--mock`'s server) and how to re-attach.
+fn not_completed(target: &Target, error: &Error, mock: bool) -> String {
+    let id = target.id;
+    let Error::TimedOut { elapsed, last, .. } = error else {
+        return error.to_string();
+    };
+    let waited = human_duration(*elapsed);
+    let status = last
+        .as_ref()
+        .map(|job| format!(" (still {})", job.status))
+        .unwrap_or_default();
+    if target.cancelled {
+        format!("job {id} did not finish within {waited}{status} and was cancelled on the server")
+    } else if mock {
+        format!("job {id} did not finish within {waited}{status}")
+    } else {
+        format!(
+            "job {id} did not finish within {waited}{status}; it keeps running on the server: re-attach with `vestis wait {id}`"
+        )
+    }
 }
 
 /// The error that ends a wait early (stdout closed, or failed to write):
@@ -220,14 +254,14 @@ impl Sink<'_> {
         }
     }
 
-    /// Handles one finished wait. `Err` is a local failure that ends the
-    /// whole wait (stdout closed).
+    /// Handles one finished wait: its outcome, and whether printing it
+    /// worked (a closed stdout ends the whole wait, but the outcome counts).
     async fn finished(
         &self,
         progress: &Progress,
         target: &mut Target,
         result: Result<Job, Error>,
-    ) -> anyhow::Result<Outcome> {
+    ) -> (Outcome, std::io::Result<()>) {
         // The record already has the final state: every wait ends with a
         // `StatusChanged` to it, which `observed` recorded.
         let job = match result {
@@ -238,24 +272,31 @@ impl Sink<'_> {
                     record.error = Some("the server no longer knows this job".to_owned());
                     self.save(progress, record);
                 }
-                self.print_error(target.id, &error)?;
-                let failure = Failure::new(Exit::of_client(&error), error.to_string());
-                return Ok(Outcome::NotCompleted(failure));
+                let failure = Failure::new(
+                    Exit::of_client(&error),
+                    not_completed(target, &error, self.ctx.is_mock()),
+                );
+                return (
+                    Outcome::NotCompleted(failure),
+                    self.print_error(target.id, &error),
+                );
             }
         };
         let mut saved = None;
         if let Some(path) = &target.output {
             match self.save_image(&job, path).await {
                 Ok(file) => saved = file,
-                Err(failure) => return Ok(Outcome::NotCompleted(failure)),
+                Err(failure) => return (Outcome::NotCompleted(failure), Ok(())),
             }
         }
         if let (Some(record), Some(file)) = (&mut target.record, &saved) {
             record.downloaded_to = Some(file.clone());
             self.save(progress, record);
         }
-        self.print_completed(&job, saved.as_deref())?;
-        Ok(Outcome::Completed)
+        (
+            Outcome::Completed,
+            self.print_completed(&job, saved.as_deref()),
+        )
     }
 
     /// Downloads a completed job's image to `path` (or `path/job-ID.png`).

@@ -168,6 +168,21 @@ fn generate_sends_payload_files_and_local_images() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", texts(&out).1);
+    // What the server stored, newest first.
+    let jobs = env.admin_get("/jobs")["jobs"].clone();
+    assert_eq!(
+        jobs[2]["payload"],
+        json!({"prompt": "from a file", "extra": 1})
+    );
+    assert_eq!(
+        jobs[1]["payload"],
+        json!({"prompt": "x", "images": ["data:image/png;base64,iVBORw=="]})
+    );
+    assert_eq!(jobs[0]["job_type"], "onmodel");
+    assert_eq!(
+        jobs[0]["payload"],
+        json!({"images": ["https://example.com/a.png"]})
+    );
 }
 
 #[test]
@@ -246,6 +261,7 @@ fn status_shows_one_job_and_can_exit_on_its_status() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+    assert_eq!(texts(&out).1, "vestis: job 1 failed\n");
     let out = env.vestis().args(["status", "99"]).output().unwrap();
     assert_eq!(out.status.code(), Some(5));
     assert_eq!(
@@ -309,7 +325,12 @@ fn list_shows_a_table_or_the_page() {
         .args(["list", "--status", "cancelled"])
         .output()
         .unwrap();
-    assert!(texts(&out).0.starts_with("No jobs."));
+    assert_eq!(texts(&out).0, "No jobs.\nPage 1 of 1 (0 jobs)\n");
+    let out = env.vestis().args(["list", "--page", "3"]).output().unwrap();
+    assert_eq!(
+        texts(&out).0,
+        "No jobs on page 3.\nPage 3 is past the last page (1); 3 jobs in all\n"
+    );
 }
 
 #[test]
@@ -380,7 +401,14 @@ fn wait_times_out_with_exit_3_and_can_cancel() {
         .unwrap();
     let (_, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("timed out"), "{stderr}");
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with("vestis: job 1 did not finish within 3")
+            && last.ends_with(
+                "ms (still processing); it keeps running on the server: re-attach with `vestis wait 1`"
+            ),
+        "a human duration, and how to re-attach: {stderr}"
+    );
     let out = env
         .vestis()
         .args([
@@ -395,10 +423,12 @@ fn wait_times_out_with_exit_3_and_can_cancel() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
+    let stderr = texts(&out).1;
     assert!(
-        texts(&out).1.contains("cancelled on the server"),
-        "{}",
-        texts(&out).1
+        stderr
+            .trim_end()
+            .ends_with("ms (still pending) and was cancelled on the server"),
+        "{stderr}"
     );
     let out = env
         .vestis()
@@ -445,6 +475,11 @@ fn an_unreachable_server_exits_6() {
     let (_, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(6), "{stderr}");
     assert_eq!(stderr.lines().count(), 1);
+    assert_eq!(
+        stderr.matches("error sending request").count(),
+        1,
+        "each cause once: {stderr}"
+    );
 }
 
 #[test]
@@ -518,13 +553,34 @@ fn history_forgets_one_job_or_everything() {
 }
 
 #[test]
-fn completions_are_printed() {
+fn completions_are_printed_and_their_set_up_is_documented() {
     let env = Env::start(config(20));
-    for shell in ["bash", "zsh", "fish"] {
+    for (shell, marker) in [
+        ("bash", "complete -F _vestis"),
+        ("zsh", "#compdef vestis"),
+        ("fish", "complete -c vestis"),
+    ] {
         let out = env.vestis().args(["completions", shell]).output().unwrap();
         assert_eq!(out.status.code(), Some(0));
-        assert!(texts(&out).0.contains("vestis"));
+        assert!(texts(&out).0.contains(marker), "{shell}");
     }
+    let out = env
+        .vestis()
+        .args(["completions", "--help"])
+        .output()
+        .unwrap();
+    let (help, _) = texts(&out);
+    for line in [
+        "mkdir -p ~/.zfunc && vestis completions zsh > ~/.zfunc/_vestis",
+        "fpath=(~/.zfunc $fpath)",
+        "mkdir -p ~/.local/share/bash-completion/completions",
+        "~/.config/fish/completions/vestis.fish",
+        "writes no files",
+    ] {
+        assert!(help.contains(line), "{line}: {help}");
+    }
+    let before: Vec<_> = std::fs::read_dir(env.home.path()).unwrap().collect();
+    assert!(before.is_empty(), "completions created nothing");
 }
 
 #[test]

@@ -6,4 +6,5 @@
 mod commands;
 mod journal;
 mod output;
+mod pipes;
 mod util;

@@ -77,6 +77,27 @@ impl Env {
             .unwrap()
     }
 
+    /// Runs `vestis ARGS` with its stdout already closed (a pipe whose
+    /// reader is gone, as after `| head -1`): its exit code and stderr.
+    pub(crate) fn run_with_closed_stdout(&self, args: &[&str]) -> (Option<i32>, String) {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("vestis"))
+            .env("VESTIS_HOME", self.home.path())
+            .env("VESTIS_API_URL", &self.api)
+            .env("VESTIS_TOKEN", "me")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     pub(crate) fn journal_path(&self) -> PathBuf {
         self.home.path().join("journal.jsonl")
     }
@@ -103,6 +124,13 @@ impl Env {
             }
             req.send().await.unwrap().json().await.unwrap()
         })
+    }
+
+    /// `GET /__admin{path}` as JSON.
+    pub(crate) fn admin_get(&self, path: &str) -> Value {
+        let url = format!("{}/__admin{path}", self.server.as_ref().unwrap().url());
+        self.runtime
+            .block_on(async move { reqwest::get(url).await.unwrap().json().await.unwrap() })
     }
 
     pub(crate) fn admin_post(&self, path: &str) {
