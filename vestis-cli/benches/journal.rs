@@ -76,7 +76,9 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(40);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let server = runtime.block_on(MockServer::start(Config::default())).unwrap();
+    let server = runtime
+        .block_on(MockServer::start(Config::default()))
+        .unwrap();
     let api = server.api_url();
     // Warm up the binary and the page cache.
     measure(&api, 10, 3);

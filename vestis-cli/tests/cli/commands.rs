@@ -241,7 +241,11 @@ fn status_shows_one_job_and_can_exit_on_its_status() {
     cfg.faults.max_attempts = 1;
     let env = Env::start(cfg);
     env.queue_jobs(1);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Until it has failed (no sleeping on a guess).
+    env.vestis()
+        .args(["wait", "1", "--interval", "20ms"])
+        .assert()
+        .code(1);
     let out = env.vestis().args(["status", "1"]).output().unwrap();
     let (stdout, _) = texts(&out);
     assert_eq!(out.status.code(), Some(0));

@@ -17,6 +17,23 @@ fn wait_for_job_id(env: &Env) {
     panic!("the CLI never journaled a job id");
 }
 
+/// Waits until the CLI has seen its job on the server (the record is
+/// pinned to it): it is then in its wait loop.
+fn wait_until_watching(env: &Env) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if env
+            .records()
+            .iter()
+            .any(|r| r["job_created_at"].is_string())
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the CLI never saw its job");
+}
+
 fn spawn_generate(env: &Env, output: &std::path::Path) -> std::process::Child {
     let output = output.to_str().unwrap();
     env.spawn_vestis(&[
@@ -207,8 +224,7 @@ fn ctrl_c_stops_waiting_keeps_the_job_and_exits_130() {
     let env = Env::start(config(60_000));
     let png = env.home.path().join("later.png");
     let child = spawn_generate(&env, &png);
-    wait_for_job_id(&env);
-    std::thread::sleep(Duration::from_millis(200));
+    wait_until_watching(&env);
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -259,7 +275,7 @@ fn wait_after_ctrl_c_saves_where_generate_was_asked() {
     let env = Env::start(config(60_000));
     let png = env.home.path().join("ctrlc.png");
     let child = spawn_generate(&env, &png);
-    wait_for_job_id(&env);
+    wait_until_watching(&env);
     let (code, stderr) = interrupt(child);
     assert_eq!(code, Some(130), "{stderr}");
     env.admin_post("/jobs/1/complete");
