@@ -141,24 +141,27 @@ impl Failure {
     }
 
     /// The combined outcome of several jobs, `None` if every one succeeded:
-    /// one failure is itself; more exit with the worst code, each explained.
-    pub(crate) fn of_many(mut failures: Vec<Failure>, total: usize, what: &str) -> Option<Failure> {
-        match failures.len() {
-            0 => None,
-            1 if total == 1 => failures.pop(),
-            n => {
-                let exit = failures
-                    .iter()
-                    .map(|f| f.exit)
-                    .max()
-                    .unwrap_or(Exit::Success);
-                Some(Failure {
-                    exit,
-                    message: format!("{n} of {total} jobs {what}"),
-                    details: failures.into_iter().map(|f| f.message).collect(),
-                })
+    /// one job's failure is itself; more exit with the worst code, each
+    /// job's line kept (a failure that already combines several, such as a
+    /// whole wait's, contributes its per-job lines).
+    pub(crate) fn of_many(failures: Vec<Failure>, total: usize, what: &str) -> Option<Failure> {
+        let exit = failures.iter().map(|f| f.exit).max()?;
+        let mut lines = Vec::new();
+        for failure in failures {
+            if failure.details.is_empty() {
+                lines.push(failure.message);
+            } else {
+                lines.extend(failure.details);
             }
         }
+        if total == 1 && lines.len() == 1 {
+            return Some(Failure::new(exit, lines.remove(0)));
+        }
+        Some(Failure {
+            exit,
+            message: format!("{} of {total} jobs {what}", lines.len()),
+            details: lines,
+        })
     }
 }
 
@@ -190,6 +193,15 @@ mod tests {
         assert_eq!(many.details(), ["job 1 failed", "job 2: not found"]);
         let one = Failure::of_many(vec![Failure::usage("bad")], 1, "x").unwrap();
         assert_eq!((one.exit, one.to_string()), (Exit::Usage, "bad".to_owned()));
+        let nested = Failure::of_many(
+            vec![many, Failure::new(Exit::JobFailed, "job 4 failed")],
+            4,
+            "could not be resumed",
+        )
+        .unwrap();
+        assert_eq!(nested.to_string(), "3 of 4 jobs could not be resumed");
+        assert_eq!(nested.exit, Exit::NotFound);
+        assert_eq!(nested.details().len(), 3);
         assert!(Failure::of_many(Vec::new(), 2, "x").is_none());
     }
 

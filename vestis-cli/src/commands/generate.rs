@@ -25,27 +25,8 @@ pub(crate) async fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()>
 
     // Journal first: if this process dies mid-POST, `vestis resume` replays
     // the create with the same idempotency key instead of losing the job.
-    let now = Timestamp::now();
     let output = args.output.as_ref().map(|p| absolute(p));
-    let mut record = Record {
-        key: uuid::Uuid::new_v4().to_string(),
-        api_url: ctx.api_url.clone(),
-        identity: ctx.identity(),
-        job_id: None,
-        job_created_at: None,
-        mock: ctx.is_mock(),
-        kind,
-        summary: summary(&payload),
-        created_at: now,
-        updated_at: now,
-        status: RecordStatus::Submitting,
-        attempts: 0,
-        image_url: None,
-        error: None,
-        output: output.clone(),
-        downloaded_to: None,
-        payload: Some(payload.clone()),
-    };
+    let mut record = new_record(ctx, kind, &payload, output.clone());
     journal.save(&record)?;
 
     ctx.on_interrupt(if ctx.is_mock() {
@@ -89,6 +70,35 @@ pub(crate) async fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()>
         Report::Document,
     )
     .await
+}
+
+/// The record of a create about to be sent: its key, payload and `-o` path.
+fn new_record(
+    ctx: &Context,
+    kind: JobKind,
+    payload: &Value,
+    output: Option<std::path::PathBuf>,
+) -> Record {
+    let now = Timestamp::now();
+    Record {
+        key: uuid::Uuid::new_v4().to_string(),
+        api_url: ctx.api_url.clone(),
+        identity: ctx.identity(),
+        job_id: None,
+        job_created_at: None,
+        mock: ctx.is_mock(),
+        kind,
+        summary: summary(payload),
+        created_at: now,
+        updated_at: now,
+        status: RecordStatus::Submitting,
+        attempts: 0,
+        image_url: None,
+        error: None,
+        output,
+        downloaded_to: None,
+        payload: Some(payload.clone()),
+    }
 }
 
 /// Records what a failed create means for its journal record, and says it:

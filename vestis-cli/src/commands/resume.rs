@@ -56,21 +56,17 @@ pub(crate) async fn run(ctx: &Context, args: ResumeArgs) -> anyhow::Result<()> {
             targets.len(),
             if targets.len() == 1 { "" } else { "s" }
         ));
+        let options = wait_options(&args.wait);
         let waited = wait_for(
             ctx,
             &client,
             Some(&journal),
             targets,
-            &wait_options(&args.wait),
+            &options,
             Report::Lines,
-        )
-        .await;
-        match waited {
-            Ok(()) => {}
-            Err(e) => match e.downcast::<Failure>() {
-                Ok(failure) => failures.push(failure),
-                Err(e) => return Err(e),
-            },
+        );
+        if let Err(e) = waited.await {
+            failures.push(e.downcast::<Failure>()?);
         }
     }
     match Failure::of_many(failures, total, "could not be resumed") {
