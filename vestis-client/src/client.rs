@@ -140,6 +140,12 @@ impl ClientBuilder {
 
     /// Builds the client; fails on a base URL that is not `http(s)://…` or a
     /// token that cannot be a header value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a base URL that is not `http(s)://…`, a token
+    /// with characters a header cannot carry, or an HTTP client that cannot
+    /// be built (no TLS roots).
     pub fn build(self) -> Result<Client> {
         let base_url = self.base_url.trim_end_matches('/').to_owned();
         let parsed = reqwest::Url::parse(&base_url)
@@ -270,6 +276,11 @@ impl Client {
     }
 
     /// A client for `VESTIS_API_URL` (default the contract's) with `VESTIS_TOKEN`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`], as [`ClientBuilder::build`], when `VESTIS_API_URL`
+    /// or `VESTIS_TOKEN` holds an unusable value.
     pub fn from_env() -> Result<Client> {
         let mut builder = Client::builder();
         if let Ok(url) = std::env::var("VESTIS_API_URL") {
@@ -318,6 +329,15 @@ impl Client {
     /// Creates a job with a fresh `Idempotency-Key`, retrying transient
     /// failures up to 3 times (the key makes the retries safe).
     ///
+    /// # Errors
+    ///
+    /// The answer's typed error: [`Error::Unauthorized`] (401/403),
+    /// [`Error::InvalidRequest`], [`Error::RateLimited`],
+    /// [`Error::Server`], [`Error::Api`]; [`Error::Transport`] when no answer
+    /// came; [`Error::Decode`] for a 2xx body that is not the contract's.
+    /// A transient failure ([`Error::is_transient`]) is returned after the
+    /// retries are spent.
+    ///
     /// # Examples
     ///
     /// ```no_run
@@ -338,6 +358,12 @@ impl Client {
     }
 
     /// Creates a job with explicit [`CreateOptions`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::create`], plus [`Error::Conflict`] when the idempotency
+    /// key was used before for a different request, and [`Error::Config`]
+    /// when the payload cannot be serialised.
     #[tracing::instrument(level = "debug", skip_all, fields(kind = %kind))]
     pub async fn create_with<P: Serialize + ?Sized>(
         &self,
@@ -391,6 +417,13 @@ impl Client {
 
     /// Fetches one job.
     ///
+    /// # Errors
+    ///
+    /// The answer's typed error: [`Error::Unauthorized`] (401/403),
+    /// [`Error::NotFound`] (no such job for this token), [`Error::InvalidRequest`], [`Error::RateLimited`],
+    /// [`Error::Server`], [`Error::Api`]; [`Error::Transport`] when no answer
+    /// came; [`Error::Decode`] for a 2xx body that is not the contract's.
+    ///
     /// # Examples
     ///
     /// ```no_run
@@ -406,6 +439,13 @@ impl Client {
     }
 
     /// Fetches one page of the caller's jobs, newest first.
+    ///
+    /// # Errors
+    ///
+    /// The answer's typed error: [`Error::Unauthorized`] (401/403),
+    /// [`Error::NotFound`], [`Error::InvalidRequest`] (a page size outside 1..=100), [`Error::RateLimited`],
+    /// [`Error::Server`], [`Error::Api`]; [`Error::Transport`] when no answer
+    /// came; [`Error::Decode`] for a 2xx body that is not the contract's.
     ///
     /// # Examples
     ///
@@ -433,6 +473,11 @@ impl Client {
     }
 
     /// Every job of the caller, newest first, fetched page by page (100 a page).
+    ///
+    /// # Errors
+    ///
+    /// The stream yields one `Err`, as [`Client::list`] returns it, for the
+    /// page that failed, and ends there.
     ///
     /// # Examples
     ///
@@ -466,6 +511,13 @@ impl Client {
 
     /// Cancels a pending job. A job already processing or finished: [`Error::Conflict`].
     ///
+    /// # Errors
+    ///
+    /// The answer's typed error: [`Error::Unauthorized`] (401/403),
+    /// [`Error::Conflict`] (the job is no longer pending), [`Error::NotFound`], [`Error::InvalidRequest`], [`Error::RateLimited`],
+    /// [`Error::Server`], [`Error::Api`]; [`Error::Transport`] when no answer
+    /// came; [`Error::Decode`] for a 2xx body that is not the contract's.
+    ///
     /// # Examples
     ///
     /// ```no_run
@@ -485,6 +537,12 @@ impl Client {
 
     /// Downloads a result image. No credentials are sent: image URLs are
     /// public by contract and may live on another host.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] (no image for that job) or another typed error
+    /// for a non-2xx answer; [`Error::Transport`] when no answer (or not the
+    /// whole body) came.
     ///
     /// # Examples
     ///

@@ -50,13 +50,15 @@ pub enum Error {
         /// The server's `Retry-After`, if any.
         retry_after: Option<Duration>,
     },
-    /// 400, 405, 413, 415: the request itself is wrong; retrying will not help.
+    /// 400, 405, 413, 415, 422: the request itself is wrong; retrying will not help.
     #[error("invalid request: {0}")]
     InvalidRequest(ApiError),
-    /// 5xx: the server failed or is overloaded (503 carries `retry_after`).
+    /// 500–599: the server failed or is overloaded (a 503 usually carries
+    /// [`ApiError::retry_after`]). Only 500, 502, 503 and 504 are transient.
     #[error("server error: {0}")]
     Server(ApiError),
-    /// Any other non-2xx answer.
+    /// Any other non-2xx answer (a 3xx that was not followed, or a 4xx the
+    /// contract does not use, such as 408 or 410).
     #[error("unexpected response: {0}")]
     Api(ApiError),
     /// The request never got an answer: connection refused or reset, DNS, TLS, timeout.
@@ -90,7 +92,9 @@ pub enum Error {
         /// The last job state seen, if any poll succeeded.
         last: Option<Box<Job>>,
     },
-    /// The client was configured with something unusable (a bad URL or header value).
+    /// Something unusable was handed to the SDK before any request: a base
+    /// URL that is not `http(s)://`, a token that cannot be a header value,
+    /// a payload that cannot be serialised.
     #[error("invalid configuration: {0}")]
     Config(String),
 }

@@ -37,8 +37,9 @@ mod wait;
 pub use client::{Client, ClientBuilder, CreateOptions, DEFAULT_BASE_URL, ListOptions};
 pub use error::{ApiError, Error, Result};
 pub use model::{
-    CancelJobResponse, ChatRequest, CreateJobResponse, ErrorBody, ErrorCode, FlatlayRequest, Job,
-    JobId, JobKind, JobPage, JobResult, JobStatus, PageMetadata, Timestamp, validate_payload,
+    CancelJobResponse, ChatRequest, CreateJobResponse, ErrorBody, ErrorCode, FlatlayRequest,
+    InvalidPayload, Job, JobId, JobKind, JobPage, JobResult, JobStatus, PageMetadata, Timestamp,
+    validate_payload,
 };
 pub use wait::{CancelOnTimeoutError, PollStrategy, WaitEvent, WaitOptions, WaitStream};
 

@@ -163,10 +163,18 @@ pub enum CancelOnTimeoutError {
 impl Client {
     /// Polls a job until it completes, per `options`.
     ///
-    /// `Ok` holds the completed job (with its `result`). A failed or
-    /// cancelled job is [`Error::JobFailed`] / [`Error::JobCancelled`]; a
-    /// wait past its deadline or polls is [`Error::TimedOut`]; 400/401/403/404
-    /// end the wait at once.
+    /// `Ok` holds the completed job (with its `result`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::JobFailed`] / [`Error::JobCancelled`]: the job ended
+    ///   `failed` / `cancelled` (the error holds the job).
+    /// - [`Error::TimedOut`]: the deadline passed, or the strategy's polls ran
+    ///   out, first (with the last job seen).
+    /// - [`Error::NotFound`], [`Error::Unauthorized`], [`Error::InvalidRequest`]
+    ///   and other non-transient errors: at once, from the poll that got them.
+    /// - A transient error ([`Error::is_transient`]) when more than
+    ///   [`WaitOptions::max_transient_errors`] came in a row.
     ///
     /// # Examples
     ///
@@ -182,6 +190,11 @@ impl Client {
     }
 
     /// Creates a job and waits for it: [`Client::create`] then [`Client::wait`].
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Client::create`] (no job was made, or its id is unknown),
+    /// then those of [`Client::wait`].
     ///
     /// # Examples
     ///
@@ -205,6 +218,10 @@ impl Client {
     }
 
     /// Like [`Client::wait`], calling `on_event` for each event (the guide's `onProgress`).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Client::wait`].
     ///
     /// # Examples
     ///
