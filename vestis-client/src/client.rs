@@ -18,6 +18,7 @@ use crate::error::{ApiError, Error, Result};
 use crate::model::{
     CancelJobResponse, CreateJobResponse, ErrorBody, Job, JobId, JobKind, JobPage, JobStatus,
 };
+use crate::net::{self, Routes};
 
 /// The contract's default base URL.
 pub const DEFAULT_BASE_URL: &str = "http://localhost:4000/api/v1";
@@ -43,8 +44,10 @@ pub struct Client {
 
 #[derive(Debug)]
 struct Inner {
-    http: reqwest::Client,
+    routes: Routes,
     base_url: String,
+    /// Whether requests to the API skip the proxy (a loopback base URL).
+    api_http: reqwest::Client,
     auth: Option<HeaderValue>,
 }
 
@@ -132,7 +135,8 @@ impl ClientBuilder {
     }
 
     /// Uses a caller-configured `reqwest::Client` (its own timeouts, proxy,
-    /// TLS); the builder's timeouts and user agent are then not applied.
+    /// TLS) for every request; the builder's timeouts and user agent are then
+    /// not applied, nor the SDK's rule that loopback never goes through a proxy.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self
@@ -168,19 +172,21 @@ impl ClientBuilder {
             }
             None => None,
         };
-        let http = match self.http {
-            Some(http) => http,
-            None => reqwest::Client::builder()
-                .connect_timeout(self.connect_timeout)
-                .read_timeout(self.read_timeout)
-                .timeout(self.request_timeout)
-                .user_agent(self.user_agent)
-                .build()
-                .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?,
+        let routes = match self.http {
+            Some(http) => Routes::caller(http),
+            None => Routes::new(|| {
+                reqwest::Client::builder()
+                    .connect_timeout(self.connect_timeout)
+                    .read_timeout(self.read_timeout)
+                    .timeout(self.request_timeout)
+                    .user_agent(self.user_agent.clone())
+            })
+            .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?,
         };
         Ok(Client {
             inner: Arc::new(Inner {
-                http,
+                api_http: routes.client_for(&parsed).clone(),
+                routes,
                 base_url,
                 auth,
             }),
@@ -302,7 +308,7 @@ impl Client {
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let mut req = self.inner.http.request(method, self.url(path));
+        let mut req = self.inner.api_http.request(method, self.url(path));
         if let Some(auth) = &self.inner.auth {
             req = req.header(reqwest::header::AUTHORIZATION, auth.clone());
         }
@@ -311,19 +317,35 @@ impl Client {
 
     /// Sends a request and decodes a 2xx body as `T`; anything else is a typed error.
     async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
-        let response = req.send().await.map_err(Error::Transport)?;
+        let (status, body) = self.exchange(req).await?;
+        serde_json::from_slice(&body).map_err(|source| Error::Decode {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            source,
+        })
+    }
+
+    /// Sends a request and reads the whole answer: `Ok` with a 2xx status
+    /// and the body, a typed error for anything else.
+    async fn exchange(&self, req: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>)> {
+        let (http, request) = req.build_split();
+        let request =
+            request.map_err(|e| Error::Config(format!("could not build the request: {e}")))?;
+        let url = request.url().clone();
+        let started = std::time::Instant::now();
+        let routes = &self.inner.routes;
+        let failed = |e| net::transport_error(e, &url, routes.proxy_for(&url), started.elapsed());
+        let response = http.execute(request).await.map_err(failed)?;
         let status = response.status().as_u16();
-        tracing::debug!(status, url = %response.url(), "vestis response");
+        tracing::debug!(status, %url, "vestis response");
         let retry_after = retry_after(response.headers());
-        let body = response.text().await.map_err(Error::Transport)?;
+        let body = response.bytes().await.map_err(failed)?;
         if (200..300).contains(&status) {
-            return serde_json::from_str(&body).map_err(|source| Error::Decode {
-                status,
-                body,
-                source,
-            });
+            return Ok((status, body.to_vec()));
         }
-        Err(Error::from_api(api_error(status, body, retry_after)))
+        let body = String::from_utf8_lossy(&body).into_owned();
+        let proxy = routes.proxy_for(&url);
+        Err(Error::from_api(api_error(status, body, retry_after, proxy)))
     }
 
     /// Creates a job with a fresh `Idempotency-Key`, retrying transient
@@ -556,27 +578,22 @@ impl Client {
     /// ```
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn download(&self, url: &str) -> Result<Vec<u8>> {
-        let response = self
-            .inner
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(Error::Transport)?;
-        let status = response.status().as_u16();
-        let retry_after = retry_after(response.headers());
-        if !(200..300).contains(&status) {
-            let body = response.text().await.unwrap_or_default();
-            return Err(Error::from_api(api_error(status, body, retry_after)));
-        }
-        let bytes = response.bytes().await.map_err(Error::Transport)?;
-        Ok(bytes.to_vec())
+        let url = reqwest::Url::parse(url)
+            .map_err(|e| Error::Config(format!("invalid image URL {url:?}: {e}")))?;
+        let req = self.inner.routes.client_for(&url).get(url);
+        self.exchange(req).await.map(|(_, body)| body)
     }
 }
 
 /// Builds an [`ApiError`] from a non-2xx answer, keeping the raw body when it
-/// is not the contract's JSON.
-fn api_error(status: u16, body: String, retry_after: Option<Duration>) -> ApiError {
+/// is not the contract's JSON, and then naming the `proxy` the request went
+/// through, which most likely wrote it.
+fn api_error(
+    status: u16,
+    body: String,
+    retry_after: Option<Duration>,
+    proxy: Option<String>,
+) -> ApiError {
     match serde_json::from_str::<ErrorBody>(&body) {
         Ok(parsed) => ApiError {
             status,
@@ -584,6 +601,7 @@ fn api_error(status: u16, body: String, retry_after: Option<Duration>) -> ApiErr
             message: parsed.error,
             body: None,
             retry_after,
+            proxy: None,
         },
         Err(_) => ApiError {
             status,
@@ -595,6 +613,7 @@ fn api_error(status: u16, body: String, retry_after: Option<Duration>) -> ApiErr
                 .to_owned(),
             body: Some(body),
             retry_after,
+            proxy,
         },
     }
 }
@@ -645,10 +664,21 @@ mod tests {
             404,
             r#"{"success":false,"error":"Job not found","code":"not_found"}"#.into(),
             None,
+            Some("http://proxy.example:3128".into()),
         );
         assert_eq!(e.message, "Job not found");
+        assert_eq!(e.proxy, None, "the contract's JSON came from the API");
         assert_eq!(e.body, None);
-        let e = api_error(502, "<html>bad gateway</html>".into(), None);
+        let e = api_error(
+            502,
+            "<html>bad gateway</html>".into(),
+            None,
+            Some("http://proxy.example:3128".into()),
+        );
+        assert_eq!(
+            e.to_string(),
+            "Bad Gateway (HTTP 502 from the proxy http://proxy.example:3128, not from the API)"
+        );
         assert_eq!(e.code, None);
         assert_eq!(e.body.as_deref(), Some("<html>bad gateway</html>"));
         assert_eq!(e.message, "Bad Gateway");

@@ -73,6 +73,7 @@ fn http_error(status: u16, retry_after: Option<Duration>) -> Error {
         message: "scripted".into(),
         body: None,
         retry_after,
+        proxy: None,
     })
 }
 
