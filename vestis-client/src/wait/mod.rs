@@ -83,8 +83,10 @@ impl WaitOptions {
         self
     }
 
-    /// Transient failures (connection errors, timeouts, 429, 500, 502, 503,
-    /// 504) tolerated in a row before the wait gives up with that error (default 10).
+    /// Transient failures (connection errors, timeouts, 500, 502, 503, 504,
+    /// a 429 without `Retry-After`) tolerated in a row before the wait gives
+    /// up with that error (default 10). A 429 with `Retry-After` is the
+    /// server pacing the client: it is honoured and never counted.
     pub fn max_transient_errors(mut self, errors: u32) -> WaitOptions {
         self.max_transient_errors = errors;
         self
@@ -129,15 +131,18 @@ pub enum WaitEvent {
         /// The status before, `None` on the first poll.
         previous: Option<JobStatus>,
     },
-    /// A poll failed transiently; the next one comes after `delay`.
+    /// A poll failed transiently, or the server asked to slow down (429);
+    /// the next poll comes after `delay`.
     RetryScheduled {
-        /// How long until the next poll.
+        /// How long until the next poll, never past the wait's deadline (a
+        /// longer `Retry-After` is announced as the time left).
         delay: Duration,
         /// What went wrong.
         cause: String,
         /// The HTTP status, if the server answered.
         status: Option<u16>,
-        /// Transient failures in a row so far.
+        /// Transient failures in a row so far (a 429 with `Retry-After` is
+        /// pacing, not a failure, and leaves it unchanged).
         errors_in_a_row: u32,
     },
     /// The wait timed out and the job was cancelled on the server (`Ok`), or

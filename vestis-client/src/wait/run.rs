@@ -24,6 +24,9 @@ pub(super) type Emit<'a> = &'a mut (dyn FnMut(WaitEvent) + Send);
 /// cancel must not hang it.
 const CANCEL_BUDGET: Duration = Duration::from_secs(10);
 
+/// The shortest pause after a 429, whatever its `Retry-After` says.
+const MIN_RATE_LIMIT_PAUSE: Duration = Duration::from_millis(100);
+
 /// What the wait loop needs from the API: [`Client`] in production, a
 /// scripted fake in the paused-time tests (a real socket would let tokio's
 /// paused clock jump ahead while a response is in flight).
@@ -103,13 +106,6 @@ enum Next {
 impl<S: JobSource> Waiter<'_, S> {
     async fn run(&mut self) -> Ending {
         loop {
-            // A many-job wait pauses every waiter while the server rate-limits.
-            if let Some(until) = self.batch.and_then(Batch::paused_until)
-                && until > Instant::now()
-                && !sleep_within(self.deadline, until).await
-            {
-                return Ending::OutOfTime;
-            }
             let Some(answer) = self.poll().await else {
                 return Ending::OutOfTime;
             };
@@ -133,6 +129,10 @@ impl<S: JobSource> Waiter<'_, S> {
         self.polls += 1;
         let (client, id, batch) = (self.client, self.id, self.batch);
         let request = async move {
+            if let Some(batch) = batch {
+                // A many-job wait waits its turn while the server paces it.
+                batch.wait_turn().await;
+            }
             let _permit = match batch {
                 Some(batch) => Some(batch.in_flight.acquire().await),
                 None => None,
@@ -151,6 +151,9 @@ impl<S: JobSource> Waiter<'_, S> {
     /// Reports a job the server returned and decides whether to go on.
     fn on_job(&mut self, job: Job) -> Next {
         self.errors_in_a_row = 0;
+        if let Some(batch) = self.batch {
+            batch.answered();
+        }
         tracing::debug!(job = %self.id, status = %job.status, poll = self.polls, "polled");
         let previous = self.last.as_ref().map(|j| j.status.clone());
         (self.emit)(WaitEvent::Polled {
@@ -188,20 +191,35 @@ impl<S: JobSource> Waiter<'_, S> {
         if !err.is_transient() {
             return Next::End(Ending::Done(Err(err)));
         }
-        self.errors_in_a_row += 1;
-        tracing::debug!(job = %self.id, %err, errors_in_a_row = self.errors_in_a_row, "transient poll failure");
-        if self.errors_in_a_row > self.options.max_transient_errors {
-            return Next::End(Ending::Done(Err(err)));
-        }
-        let Some(scheduled) = self.delays.next() else {
-            return Next::End(Ending::OutOfTime);
+        let delay = match (&err, err.retry_after()) {
+            // The server pacing the client, not a failure: wait as asked,
+            // spending neither the error budget nor a scheduled poll.
+            (Error::RateLimited { .. }, Some(after)) => {
+                // A floor, so that `Retry-After: 0` cannot make a busy loop.
+                let after = after.max(MIN_RATE_LIMIT_PAUSE);
+                if let Some(batch) = self.batch {
+                    batch.rate_limited(Instant::now(), after);
+                }
+                after
+            }
+            _ => {
+                self.errors_in_a_row += 1;
+                tracing::debug!(job = %self.id, %err, errors_in_a_row = self.errors_in_a_row, "transient poll failure");
+                if self.errors_in_a_row > self.options.max_transient_errors {
+                    return Next::End(Ending::Done(Err(err)));
+                }
+                let Some(scheduled) = self.delays.next() else {
+                    return Next::End(Ending::OutOfTime);
+                };
+                scheduled.max(err.retry_after().unwrap_or_default())
+            }
         };
-        let delay = scheduled.max(err.retry_after().unwrap_or_default());
-        if let (Some(batch), Error::RateLimited { .. }) = (self.batch, &err) {
-            batch.pause_until(Instant::now() + delay);
-        }
+        // The notice never promises a wait past the deadline.
+        let left = self
+            .deadline
+            .map_or(delay, |d| d.saturating_duration_since(Instant::now()));
         (self.emit)(WaitEvent::RetryScheduled {
-            delay,
+            delay: delay.min(left),
             cause: err.to_string(),
             status: err.status(),
             errors_in_a_row: self.errors_in_a_row,

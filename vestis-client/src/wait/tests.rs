@@ -161,8 +161,15 @@ async fn the_deadline_is_honoured_to_the_millisecond_even_against_retry_after() 
         matches!(result, Err(Error::TimedOut { polls: 2, .. })),
         "{result:?}"
     );
-    assert!(events.iter().any(|e| matches!(e,
-        WaitEvent::RetryScheduled { delay, status: Some(429), .. } if *delay == Duration::from_secs(60))));
+    // The notice promises no wait past the deadline: 8.5 s were left, not 60.
+    let announced: Vec<Duration> = events
+        .iter()
+        .filter_map(|e| match e {
+            WaitEvent::RetryScheduled { delay, .. } => Some(*delay),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(announced, [Duration::from_millis(8_500)]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -194,13 +201,48 @@ async fn the_deadline_also_bounds_a_slow_request() {
 async fn retry_after_longer_than_the_schedule_delays_the_next_poll() {
     let fake = Fake::new(vec![
         Answer::Http(503, Some(Duration::from_secs(7))),
-        Answer::Http(429, Some(Duration::from_secs(1))),
+        Answer::Http(503, Some(Duration::from_secs(1))),
         Answer::Status("completed"),
     ]);
     let (result, _) = wait(&fake, &WaitOptions::default()).await;
     assert!(result.is_ok());
     // 7 s (longer than 2 s), then 2 s (the schedule beats a 1 s Retry-After).
     assert_eq!(fake.poll_millis(), [0, 7000, 9000]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_with_retry_after_paces_the_wait_and_spends_no_error_budget() {
+    let mut script = vec![Answer::Http(429, Some(Duration::from_secs(3))); 12];
+    script.push(Answer::Status("completed"));
+    let fake = Fake::new(script);
+    // Not one transient error tolerated, and only 5 polls scheduled: neither
+    // may be spent by the server pacing the client.
+    let options = WaitOptions::new(PollStrategy::fixed().max_polls(5)).max_transient_errors(0);
+    let (result, events) = wait(&fake, &options).await;
+    assert_eq!(result.unwrap().status, JobStatus::Completed);
+    assert_eq!(
+        fake.poll_millis(),
+        (0..13).map(|i| i * 3000).collect::<Vec<u128>>()
+    );
+    assert!(events.iter().all(|e| !matches!(
+        e,
+        WaitEvent::RetryScheduled { errors_in_a_row, .. } if *errors_in_a_row > 0
+    )));
+    // Without Retry-After a 429 is an ordinary transient error.
+    let fake = Fake::new(vec![Answer::Http(429, None)]);
+    let (result, _) = wait(&fake, &options).await;
+    assert!(
+        matches!(result, Err(Error::RateLimited { .. })),
+        "{result:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_zero_retry_after_cannot_make_a_busy_loop() {
+    let fake = Fake::new(vec![Answer::Http(429, Some(Duration::ZERO))]);
+    let options = WaitOptions::default().deadline(Duration::from_secs(1));
+    let _ = wait(&fake, &options).await;
+    assert_eq!(fake.poll_times().len(), 10, "one poll per 100 ms");
 }
 
 #[tokio::test(start_paused = true)]
@@ -340,37 +382,116 @@ async fn events_report_polls_and_status_changes_in_order() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_rate_limited_batch_pauses_every_waiter() {
-    let shared = Batch::new(8);
+async fn a_rate_limited_batch_pauses_every_waiter_then_takes_turns() {
+    let batch = Batch::new(8);
     let limited = Fake::new(vec![
         Answer::Http(429, Some(Duration::from_secs(10))),
         Answer::Status("completed"),
     ]);
     let others: Vec<Fake> = (0..3)
-        .map(|_| {
-            Fake::new(vec![
-                Answer::Status("pending"),
-                Answer::Status("pending"),
-                Answer::Status("completed"),
-            ])
-        })
+        .map(|_| Fake::new(vec![Answer::Status("pending"), Answer::Status("completed")]))
         .collect();
     let options = WaitOptions::default();
     let mut noop = |_: WaitEvent| {};
-    let first = run_wait(&limited, JobId(1), &options, Some(&shared), &mut noop);
+    let first = run_wait(&limited, JobId(1), &options, Some(&batch), &mut noop);
     let rest = others.iter().map(|f| {
-        let (options, shared) = (&options, &shared);
+        let (options, batch) = (&options, &batch);
         async move {
             let mut noop = |_: WaitEvent| {};
-            run_wait(f, JobId(2), options, Some(shared), &mut noop).await
+            run_wait(f, JobId(2), options, Some(batch), &mut noop).await
         }
     });
     let (first, rest) = futures::future::join(first, futures::future::join_all(rest)).await;
     assert!(first.is_ok());
     assert!(rest.iter().all(Result::is_ok));
-    for f in &others {
-        // The first 429 came before their first poll: each waited for
-        // the pause to end at 10 s, then kept its own 2 s schedule.
-        assert_eq!(f.poll_millis(), [10_000, 12_000, 14_000]);
+    let mut all: Vec<u128> = others.iter().flat_map(Fake::poll_millis).collect();
+    all.extend(limited.poll_millis());
+    all.sort_unstable();
+    // The 429 came before anyone else's first poll: nobody polled during
+    // the pause, and after it the batch took turns a quarter second apart.
+    assert_eq!(all[0], 0);
+    assert_eq!(all[1], 10_000);
+    assert!(
+        all.windows(2).skip(1).all(|w| w[1] - w[0] >= 200),
+        "polls after the pause bunched up: {all:?}"
+    );
+}
+
+/// A server that allows one request per second (fixed windows, like the
+/// mock server's `--rate-limit 1`) and whose jobs take 2 s.
+struct Limited {
+    start: Instant,
+    window: Mutex<(u64, u32)>,
+    answered: AtomicU32,
+    refused: AtomicU32,
+}
+
+impl JobSource for Limited {
+    async fn fetch(&self, id: JobId) -> Result<Job> {
+        let elapsed = self.start.elapsed();
+        {
+            let mut window = self.window.lock().unwrap();
+            let second = elapsed.as_secs();
+            if window.0 != second {
+                *window = (second, 0);
+            }
+            if window.1 >= 1 {
+                self.refused.fetch_add(1, Ordering::SeqCst);
+                return Err(http_error(429, Some(Duration::from_secs(1))));
+            }
+            window.1 += 1;
+        }
+        self.answered.fetch_add(1, Ordering::SeqCst);
+        let status = if elapsed >= Duration::from_secs(2) {
+            "completed"
+        } else {
+            "processing"
+        };
+        Ok(Job {
+            job_id: id,
+            ..job(status)
+        })
     }
+
+    async fn cancel_job(&self, _id: JobId) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_against_one_request_a_second_finishes_every_job_in_time() {
+    let server = Limited {
+        start: Instant::now(),
+        window: Mutex::new((0, 0)),
+        answered: AtomicU32::new(0),
+        refused: AtomicU32::new(0),
+    };
+    let batch = Batch::new(32);
+    // No error budget at all: a single 429 counted as a failure ends a wait.
+    let options = WaitOptions::default()
+        .deadline(Duration::from_secs(120))
+        .max_transient_errors(0);
+    let waits = (1..=20).map(|n| {
+        let (server, options, batch) = (&server, &options, &batch);
+        async move {
+            let mut noop = |_: WaitEvent| {};
+            let result = run_wait(server, JobId(n), options, Some(batch), &mut noop).await;
+            (result, server.start.elapsed())
+        }
+    });
+    let outcomes = futures::future::join_all(waits).await;
+    for (result, elapsed) in &outcomes {
+        assert_eq!(result.as_ref().unwrap().status, JobStatus::Completed);
+        assert!(*elapsed < Duration::from_secs(120));
+    }
+    let (answered, refused) = (
+        server.answered.load(Ordering::SeqCst),
+        server.refused.load(Ordering::SeqCst),
+    );
+    // Paced, the batch earns few 429s (5 to 22 answers when written; 90
+    // when turns reserved before a 429 were still taken).
+    assert!(
+        refused < answered / 2,
+        "answered {answered}, refused {refused}"
+    );
 }
