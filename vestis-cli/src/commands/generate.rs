@@ -110,7 +110,7 @@ fn create_failed(ctx: &Context, journal: &Journal, mut record: Record, e: Error)
         let key = record.key.clone();
         let _ = journal.forget(|r| r.key == key);
         return e.into();
-    } else if never_sent(&e) {
+    } else if e.is_request_unsent() {
         record.status = RecordStatus::NotSent;
         record.payload = None;
         "the request never reached a server, so no job was created"
@@ -126,12 +126,6 @@ fn create_failed(ctx: &Context, journal: &Journal, mut record: Record, e: Error)
         return anyhow::Error::from(journal_error);
     }
     anyhow::Error::from(e).context(format!("could not create the job ({outcome})"))
-}
-
-/// Whether a failed request provably never left this machine: the
-/// connection itself failed (refused, DNS, unreachable), so no server saw it.
-fn never_sent(error: &Error) -> bool {
-    matches!(error, Error::Transport(e) if e.is_connect())
 }
 
 fn absolute(path: &Path) -> std::path::PathBuf {

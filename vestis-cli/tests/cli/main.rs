@@ -8,3 +8,4 @@ mod journal;
 mod output;
 mod pipes;
 mod util;
+mod verify;
