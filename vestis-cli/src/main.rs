@@ -139,19 +139,22 @@ fn report(error: &anyhow::Error) -> ExitCode {
 }
 
 /// The error and its causes on one line, "outer: inner", each cause once:
-/// an error that already shows its source's text (as the SDK's transport
-/// errors do) does not repeat it.
+/// a cause whose text is already shown is skipped, and the chain stops at
+/// the SDK's error, whose message already says every cause (its sources are
+/// there for `-v` debugging, in reqwest's words).
 fn one_line(error: &anyhow::Error) -> String {
     let mut message = String::new();
     for cause in error.chain() {
         let text = cause.to_string();
-        if text.is_empty() || message.contains(&text) {
-            continue;
+        if !text.is_empty() && !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
         }
-        if !message.is_empty() {
-            message.push_str(": ");
+        if cause.is::<vestis_client::Error>() {
+            break;
         }
-        message.push_str(&text);
     }
     message.replace('\n', " ")
 }
@@ -175,6 +178,16 @@ mod tests {
         fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
             Some(&self.0)
         }
+    }
+
+    #[test]
+    fn the_sdk_error_is_the_last_cause_said() {
+        let sdk = vestis_client::Error::Config("bad URL".into());
+        let error = anyhow::Error::from(sdk).context("could not create the job");
+        assert_eq!(
+            one_line(&error),
+            "could not create the job: invalid configuration: bad URL"
+        );
     }
 
     #[test]
