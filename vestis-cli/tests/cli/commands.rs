@@ -362,6 +362,19 @@ fn cancel_pending_jobs_and_report_conflicts() {
     assert_eq!(out.status.code(), Some(5));
     let out = env.vestis().args(["cancel", "1", "42"]).output().unwrap();
     assert_eq!(out.status.code(), Some(5), "the largest per-job code");
+    let stderr = texts(&out).1;
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        3,
+        "one line per job, then the summary: {stderr}"
+    );
+    assert!(lines[0].starts_with("vestis: job 1: conflict"), "{stderr}");
+    assert!(
+        lines[1].starts_with("vestis: job 42: not found"),
+        "{stderr}"
+    );
+    assert_eq!(lines[2], "vestis: 2 of 2 jobs could not be cancelled");
     let records = env.records();
     assert_eq!(records[1]["status"], "cancelled");
 }
