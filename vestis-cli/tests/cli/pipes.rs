@@ -20,6 +20,8 @@ fn a_closed_stdout_ends_every_command_quietly() {
         vec!["--json", "wait", "1", "--interval", "50ms"],
         vec!["--json", "history"],
         vec!["completions", "bash"],
+        vec!["--json", "verify", "--dry-run"],
+        vec!["verify", "--dry-run"],
     ] {
         let (code, stderr) = env.run_with_closed_stdout(&args);
         assert_eq!(code, Some(0), "{args:?}: {stderr}");
