@@ -532,6 +532,80 @@ pub(super) mod tests {
         assert_eq!(j.records().unwrap().len(), 160);
     }
 
+    fn job(id: u64, created_at: &str, status: &str) -> Job {
+        serde_json::from_value(serde_json::json!({
+            "job_id": id, "status": status, "job_type": "chat", "created_at": created_at,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_record_takes_only_its_own_jobs_state() {
+        let mut r = record("a", RecordStatus::Job(JobStatus::Pending));
+        r.job_id = Some(JobId(1));
+        assert!(r.apply(&job(1, "2026-11-28T10:00:00.000Z", "processing")));
+        assert_eq!(r.status, RecordStatus::Job(JobStatus::Processing));
+        assert!(r.job_created_at.is_some(), "pinned on first sight");
+        // The same id on a reset server: another job.
+        let other = job(1, "2026-11-28T11:00:00.000Z", "completed");
+        assert!(!r.is_for(&other));
+        assert!(!r.apply(&other));
+        assert_eq!(r.status, RecordStatus::Gone, "unfinished: its job is gone");
+        assert!(r.image_url.is_none(), "nothing taken from the other job");
+        // A finished record is left exactly as it was.
+        let mut done = record("b", RecordStatus::Job(JobStatus::Completed));
+        done.job_id = Some(JobId(1));
+        done.job_created_at = Some("2026-11-28T10:00:00.000Z".parse().unwrap());
+        let before = done.clone();
+        assert!(!done.apply(&other));
+        assert_eq!(done, before);
+    }
+
+    #[test]
+    fn update_job_updates_its_records_and_reports_replaced_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = journal(dir.path());
+        let mut old = record("old", RecordStatus::Job(JobStatus::Pending));
+        old.job_id = Some(JobId(1));
+        old.job_created_at = Some("2026-11-28T10:00:00.000Z".parse().unwrap());
+        let mut new = record("new", RecordStatus::Job(JobStatus::Pending));
+        new.job_id = Some(JobId(1));
+        j.save(&old).unwrap();
+        j.save(&new).unwrap();
+        let current = job(1, "2026-11-28T11:00:00.000Z", "completed");
+        let update = j
+            .update_job("http://x/api/v1", &current, |r| r.attempts = 7)
+            .unwrap();
+        assert_eq!(update.updated, 1);
+        assert_eq!(update.replaced.len(), 1);
+        assert_eq!(update.replaced[0].key, "old");
+        let all = j.records().unwrap();
+        assert_eq!(all[0].status, RecordStatus::Gone);
+        assert_eq!(all[1].status, RecordStatus::Job(JobStatus::Completed));
+        assert_eq!(all[1].attempts, 7);
+        assert_eq!(
+            j.update_job("http://other/api/v1", &current, |_| {})
+                .unwrap()
+                .updated,
+            0,
+            "another server's job 1 is not this one"
+        );
+    }
+
+    #[test]
+    fn forgetting_removes_only_what_is_picked() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = journal(dir.path());
+        for key in ["a", "b", "c"] {
+            j.save(&record(key, RecordStatus::Submitting)).unwrap();
+        }
+        assert_eq!(j.forget(|r| r.key == "b").unwrap(), 1);
+        let keys: Vec<String> = j.records().unwrap().into_iter().map(|r| r.key).collect();
+        assert_eq!(keys, ["a", "c"]);
+        assert_eq!(j.forget(|_| true).unwrap(), 2);
+        assert!(j.records().unwrap().is_empty());
+    }
+
     #[test]
     fn statuses_read_old_and_new_names() {
         for (text, status) in [
