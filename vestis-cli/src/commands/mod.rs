@@ -9,6 +9,7 @@ pub(crate) mod history;
 pub(crate) mod list;
 pub(crate) mod resume;
 pub(crate) mod status;
+pub(crate) mod verify;
 pub(crate) mod wait;
 
 use std::collections::HashMap;
