@@ -6,25 +6,13 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use vestis_client::{JobId, JobKind, JobStatus};
 
-/// Exit codes, shown in `--help`.
-pub(crate) const EXIT_CODES: &str = "\
-Exit codes:
-  0    success
-  1    a job failed or was cancelled
-  2    usage error or invalid input
-  3    timed out waiting
-  4    authentication rejected
-  5    job not found
-  6    server or network unavailable
-  130  interrupted (Ctrl-C); the job keeps running: re-attach with `vestis wait ID`";
-
 /// Generate images with the Vestis API from the terminal.
 #[derive(Debug, Parser)]
 #[command(
     name = "vestis",
     version,
     about = "Generate images with the Vestis API: create jobs, watch them, and get the PNG.",
-    after_help = EXIT_CODES,
+    after_help = crate::exit::HELP,
     propagate_version = true
 )]
 pub(crate) struct Cli {
@@ -167,8 +155,8 @@ pub(crate) struct GenerateArgs {
     /// The raw JSON payload from a file, or `-` for stdin (instead of the flags above).
     #[arg(long, value_name = "FILE|-", conflicts_with_all = ["prompt", "images", "model_id", "background_id", "products"])]
     pub(crate) payload: Option<String>,
-    /// Print the job id and exit without waiting.
-    #[arg(long, conflicts_with_all = ["output", "cancel_on_timeout"])]
+    /// Print the job id and exit without waiting (`-o` is remembered for `vestis wait ID`).
+    #[arg(long, conflicts_with = "cancel_on_timeout")]
     pub(crate) no_wait: bool,
     /// Save the PNG here (a file, or a directory for `job-ID.png`).
     #[arg(short, long, value_name = "PATH")]
@@ -230,7 +218,28 @@ pub(crate) struct HistoryArgs {
     /// Show at most this many records, newest first.
     #[arg(long, default_value_t = 20)]
     pub(crate) limit: usize,
+    /// Forget these jobs' records (for the current API URL); `resume` will not pick them up.
+    #[arg(long, value_parser = parse_job_id, value_name = "ID", num_args = 1.., conflicts_with = "clear")]
+    pub(crate) forget: Vec<JobId>,
+    /// Forget every record in the journal, finished or not.
+    #[arg(long)]
+    pub(crate) clear: bool,
 }
+
+/// How to install each shell's completion script, shown by `completions --help`.
+const COMPLETIONS_SETUP: &str = "\
+The script goes to stdout; vestis writes no files. Install it once:
+
+  bash        mkdir -p ~/.local/share/bash-completion/completions
+              vestis completions bash > ~/.local/share/bash-completion/completions/vestis
+              (needs the bash-completion package; open a new shell)
+  zsh         mkdir -p ~/.zfunc && vestis completions zsh > ~/.zfunc/_vestis
+              then in ~/.zshrc, before any compinit:
+                fpath=(~/.zfunc $fpath); autoload -Uz compinit && compinit
+  fish        mkdir -p ~/.config/fish/completions
+              vestis completions fish > ~/.config/fish/completions/vestis.fish
+  powershell  vestis completions powershell >> $PROFILE
+  elvish      vestis completions elvish >> ~/.config/elvish/rc.elv";
 
 /// `vestis verify`'s own exit codes.
 const VERIFY_EXIT_CODES: &str = "\
@@ -261,6 +270,7 @@ pub(crate) struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = COMPLETIONS_SETUP)]
 pub(crate) struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]

@@ -1,16 +1,19 @@
 //! `vestis`: parse -> run -> exit code. The only place errors are printed.
 //!
-//! Every error becomes one readable line on stderr and a documented exit
-//! code (see `cli::EXIT_CODES`); a closed stdout pipe exits 0 quietly.
+//! Every error becomes one readable line on stderr (after the per-job lines
+//! that explain it) and the exit code `exit::Exit::of` picks for it; a
+//! closed stdout pipe ends the command quietly.
 
 // Tests may unwrap: a failed unwrap is a failed test.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod cli;
 mod commands;
+mod exit;
 mod journal;
 mod output;
 mod progress;
+mod waiting;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -19,35 +22,7 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 use crate::commands::Context;
-
-/// A failure with its exit code, for errors that are not the SDK's.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    code: u8,
-    message: String,
-}
-
-impl Failure {
-    pub(crate) fn new(code: u8, message: impl Into<String>) -> Failure {
-        Failure {
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// Exit 2: the user's input is wrong.
-    pub(crate) fn usage(message: impl Into<String>) -> Failure {
-        Failure::new(2, message)
-    }
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Failure {}
+use crate::exit::{Exit, Failure};
 
 /// Writes a line to stderr, ignoring a closed stderr (unlike `eprintln!`, which panics).
 pub(crate) fn say(text: &str) {
@@ -67,7 +42,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             say(&format!("vestis: cannot start the async runtime: {e}"));
-            return ExitCode::from(6);
+            return ExitCode::from(Exit::Unavailable.code());
         }
     };
     match runtime.block_on(run(cli)) {
@@ -88,7 +63,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // the command's future is dropped and the context says how to resume.
     tokio::select! {
         result = dispatch(&ctx, command) => result,
-        _ = tokio::signal::ctrl_c() => Err(Failure::new(130, ctx.interrupt_message()).into()),
+        _ = tokio::signal::ctrl_c() => Err(Failure::new(Exit::Interrupted, ctx.interrupt_message()).into()),
     }
 }
 
@@ -147,26 +122,82 @@ fn usage_error(e: clap::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Prints an error as one line and picks its exit code.
+/// Prints an error as one line (after its per-job details) and picks its exit code.
 fn report(error: &anyhow::Error) -> ExitCode {
-    if error
-        .chain()
-        .filter_map(|e| e.downcast_ref::<std::io::Error>())
-        .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    {
+    let exit = Exit::of(error);
+    if exit == Exit::Success {
+        // stdout was closed: nothing to say, and stderr may be gone too.
         return ExitCode::SUCCESS;
     }
-    let code = if let Some(f) = error.downcast_ref::<Failure>() {
-        f.code
-    } else if let Some(e) = error.downcast_ref::<vestis_client::Error>() {
-        commands::exit_code(e)
-    } else if error.downcast_ref::<journal::JournalError>().is_some() {
-        2
-    } else {
-        6
-    };
-    // `{:#}` joins anyhow's context chain on one line: "outer: inner".
-    let message = format!("{error:#}").replace('\n', " ");
-    say(&format!("vestis: {message}"));
-    ExitCode::from(code)
+    if let Some(failure) = error.downcast_ref::<Failure>() {
+        for line in failure.details() {
+            say(&format!("vestis: {}", line.replace('\n', " ")));
+        }
+    }
+    say(&format!("vestis: {}", one_line(error)));
+    ExitCode::from(exit.code())
+}
+
+/// The error and its causes on one line, "outer: inner", each cause once:
+/// a cause whose text is already shown is skipped, and the chain stops at
+/// the SDK's error, whose message already says every cause (its sources are
+/// there for `-v` debugging, in reqwest's words).
+fn one_line(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !text.is_empty() && !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+        }
+        if cause.is::<vestis_client::Error>() {
+            break;
+        }
+    }
+    message.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error whose text already includes its source's, like the SDK's
+    /// `transport error: {0}` over a `reqwest::Error`.
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "transport error: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn the_sdk_error_is_the_last_cause_said() {
+        let sdk = vestis_client::Error::Config("bad URL".into());
+        let error = anyhow::Error::from(sdk).context("could not create the job");
+        assert_eq!(
+            one_line(&error),
+            "could not create the job: invalid configuration: bad URL"
+        );
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let inner =
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        let error = anyhow::Error::from(Outer(inner)).context("could not create the job");
+        assert_eq!(
+            one_line(&error),
+            "could not create the job: transport error: connection refused"
+        );
+    }
 }

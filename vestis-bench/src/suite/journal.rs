@@ -76,7 +76,11 @@ fn seed(home: &Path, size: usize) -> anyhow::Result<()> {
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()
         .context("the journal is neither one JSON document nor JSON lines")?;
-    let first = lines.first().context("empty journal")?;
+    // A log's first line is its header, not a record: copy the first record.
+    let first = lines
+        .iter()
+        .find(|v| v.get("key").is_some())
+        .context("no record in the journal")?;
     let mut out = text.clone();
     for i in lines.len()..size {
         out += &copy(first, i).to_string();

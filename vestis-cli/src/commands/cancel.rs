@@ -1,8 +1,10 @@
 //! `vestis cancel ID...`: cancel pending jobs.
 
-use crate::Failure;
+use vestis_client::JobId;
+
 use crate::cli::CancelArgs;
-use crate::commands::{Context, exit_code};
+use crate::commands::Context;
+use crate::exit::{Exit, Failure};
 
 pub(crate) async fn run(ctx: &Context, args: CancelArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;
@@ -10,39 +12,38 @@ pub(crate) async fn run(ctx: &Context, args: CancelArgs) -> anyhow::Result<()> {
     let total = args.ids.len();
     let mut failures = Vec::new();
     for id in args.ids {
-        match client.cancel(id).await {
-            Ok(response) => {
-                if let Some(journal) = &journal {
-                    let _ = journal.update(|records| {
-                        for r in records
-                            .iter_mut()
-                            .filter(|r| r.job_id == Some(id) && r.api_url == ctx.api_url)
-                        {
-                            r.status = response.status.to_string();
-                        }
-                    });
-                }
-                if ctx.out.json {
-                    ctx.out.json_line(&response)?;
-                } else {
-                    ctx.out.human(&format!("Cancelled job {id}"))?;
-                }
-            }
-            Err(e) if total == 1 => return Err(e.into()),
+        let response = match client.cancel(id).await {
+            Ok(response) => response,
             Err(e) => {
-                if ctx.mode != crate::progress::Mode::Quiet {
-                    crate::say(&format!("vestis: job {id}: {e}"));
-                }
-                failures.push(exit_code(&e));
+                failures.push(Failure::new(Exit::of_client(&e), describe(id, total, &e)));
+                continue;
             }
+        };
+        // The cancelled job itself (with `completed_at`) for its journal
+        // record, found by its creation time like every other update.
+        if let Some(journal) = &journal
+            && let Ok(job) = client.get(id).await
+        {
+            let _ = journal.update_job(&ctx.api_url, &job, |_| {});
+        }
+        if ctx.out.json {
+            ctx.out.json_line(&response)?;
+        } else {
+            ctx.out.human(&format!("Cancelled job {id}"))?;
         }
     }
-    match failures.iter().max() {
+    match Failure::of_many(failures, total, "could not be cancelled") {
         None => Ok(()),
-        Some(code) => Err(Failure::new(
-            *code,
-            format!("{} of {total} jobs could not be cancelled", failures.len()),
-        )
-        .into()),
+        Some(failure) => Err(failure.into()),
+    }
+}
+
+/// Why job `id` could not be cancelled: the error alone for one job, with
+/// the id when there are several.
+fn describe(id: JobId, total: usize, error: &vestis_client::Error) -> String {
+    if total == 1 {
+        error.to_string()
+    } else {
+        format!("job {id}: {error}")
     }
 }

@@ -7,12 +7,13 @@ use std::path::Path;
 use anyhow::Context as _;
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
-use vestis_client::{CreateOptions, JobKind, Timestamp, validate_payload};
+use vestis_client::{CreateOptions, Error, JobKind, Timestamp, validate_payload};
 
-use crate::Failure;
 use crate::cli::GenerateArgs;
-use crate::commands::{Context, Report, Target, wait_for, wait_options};
-use crate::journal::{Record, SUBMITTING};
+use crate::commands::Context;
+use crate::exit::Failure;
+use crate::journal::{Journal, Record, RecordStatus};
+use crate::waiting::{Report, Target, wait_for, wait_options};
 
 pub(crate) async fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()> {
     let kind = args.kind;
@@ -24,51 +25,35 @@ pub(crate) async fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()>
 
     // Journal first: if this process dies mid-POST, `vestis resume` replays
     // the create with the same idempotency key instead of losing the job.
-    let key = uuid::Uuid::new_v4().to_string();
-    let now = Timestamp::now();
     let output = args.output.as_ref().map(|p| absolute(p));
-    journal.add(Record {
-        key: key.clone(),
-        api_url: ctx.api_url.clone(),
-        identity: ctx.identity(),
-        job_id: None,
-        kind,
-        summary: summary(&payload),
-        created_at: now,
-        updated_at: now,
-        status: SUBMITTING.to_owned(),
-        attempts: 0,
-        image_url: None,
-        error: None,
-        output: output.clone(),
-        downloaded_to: None,
-        payload: Some(payload.clone()),
-    })?;
+    let mut record = new_record(ctx, kind, &payload, output.clone());
+    journal.save(&record)?;
 
-    ctx.on_interrupt(
+    ctx.on_interrupt(if ctx.is_mock() {
+        "interrupted while creating the job".to_owned()
+    } else {
         "interrupted while creating the job; run `vestis resume` to finish creating and waiting for it"
-            .to_owned(),
-    );
-    let options = CreateOptions::default().idempotency_key(&key);
+            .to_owned()
+    });
+    let options = CreateOptions::default().idempotency_key(&record.key);
     let created = match client.create_with(kind, &payload, &options).await {
         Ok(created) => created,
-        Err(e) => {
-            if !e.is_transient() {
-                // The server refused it: there is no job to resume.
-                journal.update(|records| records.retain(|r| r.key != key))?;
-            }
-            return Err(e.into());
-        }
+        Err(e) => return Err(create_failed(ctx, &journal, record, e)),
     };
     let id = created.job_id;
-    journal.modify(&key, |r| {
-        r.job_id = Some(id);
-        r.status = created.status.to_string();
-        r.payload = None;
-        r.updated_at = Timestamp::now();
-    })?;
+    record.job_id = Some(id);
+    record.status = RecordStatus::Job(created.status.clone());
+    record.payload = None;
+    record.updated_at = Timestamp::now();
+    journal.save(&record)?;
 
     if args.no_wait {
+        // One look pins the server's creation time to the record, so a
+        // later server reusing this id is told apart (best effort).
+        if let Ok(job) = client.get(id).await {
+            record.apply(&job);
+            journal.save(&record)?;
+        }
         if ctx.out.json {
             ctx.out.document(&created)?;
         } else {
@@ -80,11 +65,67 @@ pub(crate) async fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()>
         ctx,
         &client,
         Some(&journal),
-        vec![Target { id, output }],
+        vec![Target::new(id, output, Some(record))],
         &wait_options(&args.wait),
         Report::Document,
     )
     .await
+}
+
+/// The record of a create about to be sent: its key, payload and `-o` path.
+fn new_record(
+    ctx: &Context,
+    kind: JobKind,
+    payload: &Value,
+    output: Option<std::path::PathBuf>,
+) -> Record {
+    let now = Timestamp::now();
+    Record {
+        key: uuid::Uuid::new_v4().to_string(),
+        api_url: ctx.api_url.clone(),
+        identity: ctx.identity(),
+        job_id: None,
+        job_created_at: None,
+        mock: ctx.is_mock(),
+        kind,
+        summary: summary(payload),
+        created_at: now,
+        updated_at: now,
+        status: RecordStatus::Submitting,
+        attempts: 0,
+        image_url: None,
+        error: None,
+        output,
+        downloaded_to: None,
+        payload: Some(payload.clone()),
+    }
+}
+
+/// Records what a failed create means for its journal record, and says it:
+/// a request that provably never left is `not_sent` (never replayed); one
+/// whose answer was lost stays `submitting` for `vestis resume` to replay
+/// with its key; one the server refused has no job, so no record.
+fn create_failed(ctx: &Context, journal: &Journal, mut record: Record, e: Error) -> anyhow::Error {
+    let outcome = if !e.is_transient() {
+        let key = record.key.clone();
+        let _ = journal.forget(|r| r.key == key);
+        return e.into();
+    } else if e.is_request_unsent() {
+        record.status = RecordStatus::NotSent;
+        record.payload = None;
+        "the request never reached a server, so no job was created"
+    } else if ctx.is_mock() {
+        "no job was created"
+    } else {
+        // Unknown outcome: the server may have created the job.
+        "the server may or may not have created the job: `vestis resume` asks again with the same idempotency key, which never makes a second job"
+    };
+    record.error = Some(e.to_string());
+    record.updated_at = Timestamp::now();
+    if let Err(journal_error) = journal.save(&record) {
+        return anyhow::Error::from(journal_error);
+    }
+    anyhow::Error::from(e).context(format!("could not create the job ({outcome})"))
 }
 
 fn absolute(path: &Path) -> std::path::PathBuf {

@@ -1,11 +1,18 @@
-//! `vestis history`: the jobs this machine started, from the local journal.
+//! `vestis history`: the jobs this machine started, from the local journal,
+//! and `--forget ID` / `--clear` to drop records from it.
+
+use serde_json::json;
 
 use crate::cli::HistoryArgs;
 use crate::commands::Context;
-use crate::journal::Record;
+use crate::journal::{Journal, Record};
+use crate::output::{columns, short_time};
 
 pub(crate) fn run(ctx: &Context, args: HistoryArgs) -> anyhow::Result<()> {
     let journal = ctx.journal()?;
+    if args.clear || !args.forget.is_empty() {
+        return forget(ctx, &journal, &args);
+    }
     let mut records: Vec<Record> = journal.records()?;
     records.reverse();
     records.truncate(args.limit);
@@ -23,25 +30,62 @@ pub(crate) fn run(ctx: &Context, args: HistoryArgs) -> anyhow::Result<()> {
         ))?;
         return Ok(());
     }
-    for r in &records {
-        let id = r.job_id.map_or_else(|| "-".to_owned(), |id| id.to_string());
-        let created = r.created_at.to_string();
-        let created = created
-            .get(..19)
-            .map_or(created.clone(), |s| s.replace('T', " "));
-        let outcome = match (&r.downloaded_to, &r.image_url, &r.error) {
+    ctx.out
+        .human(&table(&records).join("\n"))
+        .map_err(Into::into)
+}
+
+/// The records as a table, newest first, with a header.
+fn table(records: &[Record]) -> Vec<String> {
+    let mut rows = vec![
+        [
+            "ID",
+            "KIND",
+            "STATUS",
+            "CREATED (UTC)",
+            "API URL",
+            "SUMMARY",
+            "RESULT",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for r in records {
+        let result = match (&r.downloaded_to, &r.image_url, &r.error) {
             (Some(path), _, _) => path.display().to_string(),
             (None, Some(url), _) => url.clone(),
             (None, None, Some(e)) => e.clone(),
             _ => String::new(),
         };
-        let line = format!(
-            "{id:>6}  {:<10}  {:<10}  {created}  {}  {outcome}",
+        rows.push(vec![
+            r.job_id.map_or_else(|| "-".to_owned(), |id| id.to_string()),
             r.kind.to_string(),
-            r.status,
-            r.summary
-        );
-        ctx.out.human(line.trim_end())?;
+            r.status.to_string(),
+            short_time(&r.created_at),
+            if r.mock {
+                format!("{} (--mock)", r.api_url)
+            } else {
+                r.api_url.clone()
+            },
+            r.summary.clone(),
+            result,
+        ]);
+    }
+    columns(&rows)
+}
+
+/// `--clear` or `--forget ID...`: drops records and says how many.
+fn forget(ctx: &Context, journal: &Journal, args: &HistoryArgs) -> anyhow::Result<()> {
+    let forgotten = journal
+        .forget(|r| args.clear || args.forget.iter().any(|id| r.has_id(&ctx.api_url, *id)))?;
+    if ctx.out.json {
+        ctx.out.document(&json!({ "forgotten": forgotten }))?;
+    } else {
+        ctx.out.human(&format!(
+            "Forgot {forgotten} record{} ({}).",
+            if forgotten == 1 { "" } else { "s" },
+            journal.path().display()
+        ))?;
     }
     Ok(())
 }

@@ -11,8 +11,9 @@ use anyhow::Context as _;
 use vestis_mock_server::MockServer;
 use vestis_verify::{CATALOG, Config, Error, JOBS_AT_MOST, JOBS_PLANNED, Needs, Report};
 
-use crate::Failure;
 use crate::cli::{Global, VerifyArgs};
+use crate::exit::{Exit, Failure};
+use crate::output::Output;
 
 pub(crate) async fn run(global: &Global, args: VerifyArgs) -> anyhow::Result<()> {
     if args.dry_run {
@@ -59,12 +60,12 @@ pub(crate) async fn run(global: &Global, args: VerifyArgs) -> anyhow::Result<()>
     })
     .await
     .map_err(|e| {
-        let code = match e {
-            Error::Unauthorized { .. } => 4,
-            Error::Connection { .. } => 6,
-            _ => 2,
+        let exit = match e {
+            Error::Unauthorized { .. } => Exit::Unauthorized,
+            Error::Connection { .. } => Exit::Unavailable,
+            _ => Exit::Usage,
         };
-        Failure::new(code, e.to_string())
+        Failure::new(exit, e.to_string())
     })?;
     if let Some(path) = &args.junit {
         std::fs::write(path, report.to_junit())
@@ -76,7 +77,7 @@ pub(crate) async fn run(global: &Global, args: VerifyArgs) -> anyhow::Result<()>
     } else {
         let failed = report.failed();
         Err(Failure::new(
-            1,
+            Exit::JobFailed,
             format!(
                 "{} of {} checks failed: {}",
                 failed.len(),
@@ -89,13 +90,12 @@ pub(crate) async fn run(global: &Global, args: VerifyArgs) -> anyhow::Result<()>
 }
 
 fn print(json: bool, report: &Report) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &report.to_json()).map_err(std::io::Error::other)?;
-        writeln!(out)?;
-    } else {
-        out.write_all(report.to_text().as_bytes())?;
+        // Through `Output`, so a closed stdout stays a quiet `BrokenPipe`.
+        return Output { json }.document(&report.to_json());
     }
+    let mut out = std::io::stdout().lock();
+    out.write_all(report.to_text().as_bytes())?;
     out.flush()
 }
 
@@ -108,7 +108,6 @@ fn dry_run(global: &Global, args: &VerifyArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    let mut out = std::io::stdout().lock();
     if global.json {
         let checks: Vec<_> = CATALOG
             .iter()
@@ -123,9 +122,9 @@ fn dry_run(global: &Global, args: &VerifyArgs) -> anyhow::Result<()> {
             "jobs_at_most": JOBS_AT_MOST,
             "checks": checks,
         });
-        serde_json::to_writer_pretty(&mut out, &doc).map_err(std::io::Error::other)?;
-        writeln!(out)?;
+        Output { json: true }.document(&doc)?;
     } else {
+        let mut out = std::io::stdout().lock();
         let width = CATALOG.iter().map(|c| c.id.len()).max().unwrap_or(0);
         for c in CATALOG {
             let note = skipped(c.needs)
@@ -138,7 +137,7 @@ fn dry_run(global: &Global, args: &VerifyArgs) -> anyhow::Result<()> {
             "{} checks; a run creates {JOBS_PLANNED} jobs (at most {JOBS_AT_MOST}) and cancels what is still pending at the end",
             CATALOG.len()
         )?;
+        out.flush()?;
     }
-    out.flush()?;
     Ok(())
 }

@@ -168,6 +168,21 @@ fn generate_sends_payload_files_and_local_images() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", texts(&out).1);
+    // What the server stored, newest first.
+    let jobs = env.admin_get("/jobs")["jobs"].clone();
+    assert_eq!(
+        jobs[2]["payload"],
+        json!({"prompt": "from a file", "extra": 1})
+    );
+    assert_eq!(
+        jobs[1]["payload"],
+        json!({"prompt": "x", "images": ["data:image/png;base64,iVBORw=="]})
+    );
+    assert_eq!(jobs[0]["job_type"], "onmodel");
+    assert_eq!(
+        jobs[0]["payload"],
+        json!({"images": ["https://example.com/a.png"]})
+    );
 }
 
 #[test]
@@ -226,7 +241,11 @@ fn status_shows_one_job_and_can_exit_on_its_status() {
     cfg.faults.max_attempts = 1;
     let env = Env::start(cfg);
     env.queue_jobs(1);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Until it has failed (no sleeping on a guess).
+    env.vestis()
+        .args(["wait", "1", "--interval", "20ms"])
+        .assert()
+        .code(1);
     let out = env.vestis().args(["status", "1"]).output().unwrap();
     let (stdout, _) = texts(&out);
     assert_eq!(out.status.code(), Some(0));
@@ -246,6 +265,7 @@ fn status_shows_one_job_and_can_exit_on_its_status() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+    assert_eq!(texts(&out).1, "vestis: job 1 failed\n");
     let out = env.vestis().args(["status", "99"]).output().unwrap();
     assert_eq!(out.status.code(), Some(5));
     assert_eq!(
@@ -309,7 +329,12 @@ fn list_shows_a_table_or_the_page() {
         .args(["list", "--status", "cancelled"])
         .output()
         .unwrap();
-    assert!(texts(&out).0.starts_with("No jobs."));
+    assert_eq!(texts(&out).0, "No jobs.\nPage 1 of 1 (0 jobs)\n");
+    let out = env.vestis().args(["list", "--page", "3"]).output().unwrap();
+    assert_eq!(
+        texts(&out).0,
+        "No jobs on page 3.\nPage 3 is past the last page (1); 3 jobs in all\n"
+    );
 }
 
 #[test]
@@ -337,6 +362,19 @@ fn cancel_pending_jobs_and_report_conflicts() {
     assert_eq!(out.status.code(), Some(5));
     let out = env.vestis().args(["cancel", "1", "42"]).output().unwrap();
     assert_eq!(out.status.code(), Some(5), "the largest per-job code");
+    let stderr = texts(&out).1;
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        3,
+        "one line per job, then the summary: {stderr}"
+    );
+    assert!(lines[0].starts_with("vestis: job 1: conflict"), "{stderr}");
+    assert!(
+        lines[1].starts_with("vestis: job 42: not found"),
+        "{stderr}"
+    );
+    assert_eq!(lines[2], "vestis: 2 of 2 jobs could not be cancelled");
     let records = env.records();
     assert_eq!(records[1]["status"], "cancelled");
 }
@@ -380,7 +418,14 @@ fn wait_times_out_with_exit_3_and_can_cancel() {
         .unwrap();
     let (_, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("timed out"), "{stderr}");
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with("vestis: job 1 did not finish within 3")
+            && last.ends_with(
+                "ms (still processing); it keeps running on the server: re-attach with `vestis wait 1`"
+            ),
+        "a human duration, and how to re-attach: {stderr}"
+    );
     let out = env
         .vestis()
         .args([
@@ -395,10 +440,12 @@ fn wait_times_out_with_exit_3_and_can_cancel() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
+    let stderr = texts(&out).1;
     assert!(
-        texts(&out).1.contains("cancelled on the server"),
-        "{}",
-        texts(&out).1
+        stderr
+            .trim_end()
+            .ends_with("ms (still pending) and was cancelled on the server"),
+        "{stderr}"
     );
     let out = env
         .vestis()
@@ -445,6 +492,11 @@ fn an_unreachable_server_exits_6() {
     let (_, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(6), "{stderr}");
     assert_eq!(stderr.lines().count(), 1);
+    assert_eq!(
+        stderr,
+        format!("vestis: cannot connect to 127.0.0.1:{port}: connection refused\n"),
+        "each cause once"
+    );
 }
 
 #[test]
@@ -461,11 +513,20 @@ fn history_lists_what_this_machine_started() {
     let out = env.vestis().args(["history"]).output().unwrap();
     let (stdout, _) = texts(&out);
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2);
+    assert_eq!(lines.len(), 3, "{stdout}");
     assert!(
-        lines[0].contains("second look") && lines[1].contains("first look"),
+        lines[0].starts_with("ID  KIND  STATUS") && lines[0].contains("API URL"),
+        "a header: {stdout}"
+    );
+    assert!(
+        lines[1].starts_with("2 ") && lines[1].contains("second look"),
         "{stdout}"
     );
+    assert!(
+        lines[2].starts_with("1 ") && lines[2].contains("first look"),
+        "{stdout}"
+    );
+    assert!(lines[1].contains(&env.api), "the API URL: {stdout}");
     let out = env
         .vestis()
         .args(["--json", "history", "--limit", "1"])
@@ -477,13 +538,66 @@ fn history_lists_what_this_machine_started() {
 }
 
 #[test]
-fn completions_are_printed() {
+fn history_forgets_one_job_or_everything() {
     let env = Env::start(config(20));
-    for shell in ["bash", "zsh", "fish"] {
+    env.queue_jobs(3);
+    let out = env
+        .vestis()
+        .args(["history", "--forget", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", texts(&out).1);
+    assert!(
+        texts(&out).0.starts_with("Forgot 1 record "),
+        "{}",
+        texts(&out).0
+    );
+    let ids: Vec<u64> = env
+        .records()
+        .iter()
+        .map(|r| r["job_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 3]);
+    let out = env
+        .vestis()
+        .args(["--json", "history", "--clear"])
+        .output()
+        .unwrap();
+    assert_eq!(json_of(&out.stdout), json!({"forgotten": 2}));
+    assert!(env.records().is_empty());
+    let out = env.vestis().args(["history"]).output().unwrap();
+    assert!(texts(&out).0.starts_with("No jobs in the journal"));
+}
+
+#[test]
+fn completions_are_printed_and_their_set_up_is_documented() {
+    let env = Env::start(config(20));
+    for (shell, marker) in [
+        ("bash", "complete -F _vestis"),
+        ("zsh", "#compdef vestis"),
+        ("fish", "complete -c vestis"),
+    ] {
         let out = env.vestis().args(["completions", shell]).output().unwrap();
         assert_eq!(out.status.code(), Some(0));
-        assert!(texts(&out).0.contains("vestis"));
+        assert!(texts(&out).0.contains(marker), "{shell}");
     }
+    let out = env
+        .vestis()
+        .args(["completions", "--help"])
+        .output()
+        .unwrap();
+    let (help, _) = texts(&out);
+    for line in [
+        "mkdir -p ~/.zfunc && vestis completions zsh > ~/.zfunc/_vestis",
+        "fpath=(~/.zfunc $fpath)",
+        "mkdir -p ~/.local/share/bash-completion/completions",
+        "~/.config/fish/completions/vestis.fish",
+        "writes no files",
+    ] {
+        assert!(help.contains(line), "{line}: {help}");
+    }
+    let before: Vec<_> = std::fs::read_dir(env.home.path()).unwrap().collect();
+    assert!(before.is_empty(), "completions created nothing");
 }
 
 #[test]

@@ -6,5 +6,6 @@
 mod commands;
 mod journal;
 mod output;
+mod pipes;
 mod util;
 mod verify;

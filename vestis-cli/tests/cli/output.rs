@@ -1,8 +1,6 @@
 //! Output stability: non-TTY progress lines and tables are snapshot-tested;
 //! a run in a pseudo-terminal draws a spinner and leaves a clean final line.
 
-use std::time::Duration;
-
 use serde_json::json;
 
 use crate::util::{Env, config, texts};
@@ -63,7 +61,10 @@ fn tables_and_job_views_are_stable() {
         .assert()
         .success();
     env.queue_jobs(1);
-    std::thread::sleep(Duration::from_millis(300));
+    env.vestis()
+        .args(["wait", "2", "--interval", "20ms"])
+        .assert()
+        .success();
     let list = texts(&env.vestis().args(["list"]).output().unwrap()).0;
     let status = texts(&env.vestis().args(["status", "1"]).output().unwrap()).0;
     insta::with_settings!({filters => vec![

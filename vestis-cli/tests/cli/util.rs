@@ -77,8 +77,29 @@ impl Env {
             .unwrap()
     }
 
+    /// Runs `vestis ARGS` with its stdout already closed (a pipe whose
+    /// reader is gone, as after `| head -1`): its exit code and stderr.
+    pub(crate) fn run_with_closed_stdout(&self, args: &[&str]) -> (Option<i32>, String) {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("vestis"))
+            .env("VESTIS_HOME", self.home.path())
+            .env("VESTIS_API_URL", &self.api)
+            .env("VESTIS_TOKEN", "me")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     pub(crate) fn journal_path(&self) -> PathBuf {
-        self.home.path().join("journal.json")
+        self.home.path().join("journal.jsonl")
     }
 
     /// The journal's records (empty if there is no journal yet).
@@ -105,6 +126,13 @@ impl Env {
         })
     }
 
+    /// `GET /__admin{path}` as JSON.
+    pub(crate) fn admin_get(&self, path: &str) -> Value {
+        let url = format!("{}/__admin{path}", self.server.as_ref().unwrap().url());
+        self.runtime
+            .block_on(async move { reqwest::get(url).await.unwrap().json().await.unwrap() })
+    }
+
     pub(crate) fn admin_post(&self, path: &str) {
         let url = format!("{}/__admin{path}", self.server.as_ref().unwrap().url());
         self.runtime.block_on(async move {
@@ -113,14 +141,24 @@ impl Env {
     }
 }
 
+/// The journal's records, replayed from its log as the README describes
+/// it: a header line, then record snapshots, the last per `key` winning.
 pub(crate) fn read_records(path: &Path) -> Vec<Value> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str::<Value>(&text).unwrap()["records"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let mut lines = text.lines();
+    let header: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(header["vestis_journal"], 2, "{header}");
+    let mut records: Vec<Value> = Vec::new();
+    for line in lines {
+        let record: Value = serde_json::from_str(line).unwrap();
+        match records.iter_mut().find(|r| r["key"] == record["key"]) {
+            Some(old) => *old = record,
+            None => records.push(record),
+        }
     }
+    records
 }
 
 /// stdout and stderr of a finished command, as text.

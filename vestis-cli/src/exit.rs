@@ -1,0 +1,216 @@
+//! Every exit code and every rule that picks one, in one place.
+//!
+//! Commands return errors; `main` asks [`Exit::of`] which code an error
+//! means and prints it. A [`Failure`] is an error the CLI itself decided on
+//! (bad input, a job that did not complete, several jobs' worst outcome).
+
+use vestis_client::Error;
+
+/// The documented exit codes, ordered from best to worst: with several
+/// jobs the command exits with the largest code among them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Exit {
+    /// 0: everything asked for happened (or stdout was closed early).
+    Success,
+    /// 1: a job failed or was cancelled.
+    JobFailed,
+    /// 2: the user's input is wrong, or a local file could not be used.
+    Usage,
+    /// 3: the wait's `--timeout` passed first.
+    TimedOut,
+    /// 4: the server rejected the token.
+    Unauthorized,
+    /// 5: the server does not know the job.
+    NotFound,
+    /// 6: the server or the network is unavailable (or answered nonsense).
+    Unavailable,
+    /// 130: Ctrl-C.
+    Interrupted,
+}
+
+/// The exit codes, as `--help` shows them.
+pub(crate) const HELP: &str = "\
+Exit codes:
+  0    success
+  1    a job failed or was cancelled
+  2    usage error or invalid input
+  3    timed out waiting
+  4    authentication rejected
+  5    job not found
+  6    server or network unavailable
+  130  interrupted (Ctrl-C); the job keeps running: re-attach with `vestis wait ID`";
+
+impl Exit {
+    /// The process exit code.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::JobFailed => 1,
+            Exit::Usage => 2,
+            Exit::TimedOut => 3,
+            Exit::Unauthorized => 4,
+            Exit::NotFound => 5,
+            Exit::Unavailable => 6,
+            Exit::Interrupted => 130,
+        }
+    }
+
+    /// What an SDK error means for the exit code. 409 is a usage error: the
+    /// request does not fit the job's state.
+    pub(crate) fn of_client(error: &Error) -> Exit {
+        match error {
+            Error::JobFailed(_) | Error::JobCancelled(_) => Exit::JobFailed,
+            Error::InvalidRequest(_) | Error::Conflict(_) | Error::Config(_) => Exit::Usage,
+            Error::TimedOut { .. } => Exit::TimedOut,
+            Error::Unauthorized(_) => Exit::Unauthorized,
+            Error::NotFound(_) => Exit::NotFound,
+            _ => Exit::Unavailable,
+        }
+    }
+
+    /// What any error a command returned means. A closed stdout is success:
+    /// nobody is reading any more, as with `vestis list | head -1`.
+    pub(crate) fn of(error: &anyhow::Error) -> Exit {
+        if let Some(f) = error.downcast_ref::<Failure>() {
+            f.exit
+        } else if is_broken_pipe(error) {
+            Exit::Success
+        } else if let Some(e) = error.downcast_ref::<Error>() {
+            Exit::of_client(e)
+        } else if error
+            .downcast_ref::<crate::journal::JournalError>()
+            .is_some()
+        {
+            Exit::Usage
+        } else {
+            Exit::Unavailable
+        }
+    }
+}
+
+/// Whether `error` is (or was caused by) a write to a closed pipe.
+pub(crate) fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// The machine-readable `code` of an error in `--json` output.
+pub(crate) fn json_code(error: &Error) -> &'static str {
+    match error {
+        Error::JobFailed(_) => "job_failed",
+        Error::JobCancelled(_) => "job_cancelled",
+        Error::TimedOut { .. } => "timed_out",
+        Error::Unauthorized(_) => "unauthorized",
+        Error::NotFound(_) => "not_found",
+        Error::InvalidRequest(_) | Error::Config(_) => "invalid_request",
+        Error::Conflict(_) => "conflict",
+        Error::RateLimited { .. } => "rate_limited",
+        Error::Decode { .. } => "bad_response",
+        _ => "unavailable",
+    }
+}
+
+/// An outcome the CLI decided on: an exit code, the line to print, and
+/// the per-job lines that explain it (printed first, one per line).
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) exit: Exit,
+    message: String,
+    details: Vec<String>,
+}
+
+impl Failure {
+    pub(crate) fn new(exit: Exit, message: impl Into<String>) -> Failure {
+        Failure {
+            exit,
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
+    /// Exit 2: the user's input is wrong.
+    pub(crate) fn usage(message: impl Into<String>) -> Failure {
+        Failure::new(Exit::Usage, message)
+    }
+
+    /// The lines printed before the message.
+    pub(crate) fn details(&self) -> &[String] {
+        &self.details
+    }
+
+    /// The combined outcome of several jobs, `None` if every one succeeded:
+    /// one job's failure is itself; more exit with the worst code, each
+    /// job's line kept (a failure that already combines several, such as a
+    /// whole wait's, contributes its per-job lines).
+    pub(crate) fn of_many(failures: Vec<Failure>, total: usize, what: &str) -> Option<Failure> {
+        let exit = failures.iter().map(|f| f.exit).max()?;
+        let mut lines = Vec::new();
+        for failure in failures {
+            if failure.details.is_empty() {
+                lines.push(failure.message);
+            } else {
+                lines.extend(failure.details);
+            }
+        }
+        if total == 1 && lines.len() == 1 {
+            return Some(Failure::new(exit, lines.remove(0)));
+        }
+        Some(Failure {
+            exit,
+            message: format!("{} of {total} jobs {what}", lines.len()),
+            details: lines,
+        })
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worst_of_several_failures_decides() {
+        let many = Failure::of_many(
+            vec![
+                Failure::new(Exit::JobFailed, "job 1 failed"),
+                Failure::new(Exit::NotFound, "job 2: not found"),
+            ],
+            3,
+            "did not complete",
+        )
+        .unwrap();
+        assert_eq!(many.exit, Exit::NotFound);
+        assert_eq!(many.to_string(), "2 of 3 jobs did not complete");
+        assert_eq!(many.details(), ["job 1 failed", "job 2: not found"]);
+        let one = Failure::of_many(vec![Failure::usage("bad")], 1, "x").unwrap();
+        assert_eq!((one.exit, one.to_string()), (Exit::Usage, "bad".to_owned()));
+        let nested = Failure::of_many(
+            vec![many, Failure::new(Exit::JobFailed, "job 4 failed")],
+            4,
+            "could not be resumed",
+        )
+        .unwrap();
+        assert_eq!(nested.to_string(), "3 of 4 jobs could not be resumed");
+        assert_eq!(nested.exit, Exit::NotFound);
+        assert_eq!(nested.details().len(), 3);
+        assert!(Failure::of_many(Vec::new(), 2, "x").is_none());
+    }
+
+    #[test]
+    fn a_broken_pipe_is_success_unless_a_failure_was_decided() {
+        let pipe = anyhow::Error::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert_eq!(Exit::of(&pipe), Exit::Success);
+        let failed = anyhow::Error::from(Failure::new(Exit::JobFailed, "job 2 failed"));
+        assert_eq!(Exit::of(&failed), Exit::JobFailed);
+        assert_eq!(Exit::of(&anyhow::anyhow!("other")), Exit::Unavailable);
+    }
+}
