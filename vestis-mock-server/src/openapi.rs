@@ -2,7 +2,7 @@
 //!
 //! Kept in this one file, written out by hand: the contract is small and a
 //! hand-written document reads like the contract. A test in
-//! `tests/http.rs` proves it matches the routes and methods the router
+//! `tests/http/openapi.rs` proves it matches the routes and methods the router
 //! actually serves, so the two cannot drift silently.
 
 use serde_json::{Value, json};

@@ -138,10 +138,16 @@ async fn stats_count_api_requests_and_stored_jobs() {
     h.api("t", Method::GET, "/jobs/999").send().await.unwrap();
     let (status, stats) = json(h.raw(Method::GET, "/__admin/stats").send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(stats, json!({"api_requests": 3, "jobs_stored": 1}));
+    assert_eq!(
+        stats,
+        json!({"api_requests": 3, "jobs_stored": 1, "journal_entries": 3})
+    );
     h.raw(Method::POST, "/__admin/reset").send().await.unwrap();
     let (_, stats) = json(h.raw(Method::GET, "/__admin/stats").send().await.unwrap()).await;
-    assert_eq!(stats, json!({"api_requests": 0, "jobs_stored": 0}));
+    assert_eq!(
+        stats,
+        json!({"api_requests": 0, "jobs_stored": 0, "journal_entries": 0})
+    );
 }
 
 #[tokio::test]

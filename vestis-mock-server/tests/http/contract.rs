@@ -447,6 +447,36 @@ async fn unknown_routes_are_404_and_wrong_methods_405_as_json() {
 }
 
 #[tokio::test]
+async fn wrong_methods_are_405_before_auth() {
+    let mut config = fast();
+    config.tokens = vec!["right".into()];
+    let h = Harness::start(config).await;
+    for (method, path) in [
+        (Method::PUT, "/api/v1/jobs/1"),
+        (Method::GET, "/api/v1/generate"),
+        (Method::DELETE, "/api/v1/jobs"),
+    ] {
+        let res = h.raw(method.clone(), path).send().await.unwrap();
+        assert!(res.headers().contains_key("allow"), "{method} {path}");
+        expect_error(res, 405, "method_not_allowed").await;
+        let res = h
+            .raw(method, path)
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap();
+        expect_error(res, 405, "method_not_allowed").await;
+    }
+    // A right method still needs a token.
+    expect_error(
+        h.raw(Method::GET, "/api/v1/jobs/1").send().await.unwrap(),
+        401,
+        "unauthorized",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn pagination_defaults_bounds_and_edges() {
     let h = Harness::start(fast()).await;
     for _ in 0..45 {
