@@ -145,108 +145,132 @@ fn field_error(entry: usize, field: &str, reason: impl Into<String>) -> FixtureE
     }
 }
 
+/// One entry of the array, read field by field.
+struct Entry<'a> {
+    index: usize,
+    map: &'a Map<String, Value>,
+}
+
+impl Entry<'_> {
+    fn err(&self, field: &str, reason: impl Into<String>) -> FixtureError {
+        field_error(self.index, field, reason)
+    }
+
+    /// The field's value, `None` when absent or null.
+    fn get(&self, field: &str) -> Option<&Value> {
+        self.map.get(field).filter(|v| !v.is_null())
+    }
+
+    fn owner(&self) -> Result<Arc<str>, FixtureError> {
+        let (field, value) = match (self.get("token"), self.get("owner")) {
+            (Some(t), _) => ("token", t),
+            (None, Some(o)) => ("owner", o),
+            (None, None) => return Err(self.err("token", "is required (the job's owner)")),
+        };
+        match value.as_str() {
+            Some(t) if !t.is_empty() && !t.contains(char::is_whitespace) => Ok(Arc::from(t)),
+            _ => Err(self.err(field, "must be a non-empty token without spaces")),
+        }
+    }
+
+    fn state(&self) -> Result<State, FixtureError> {
+        self.get("status")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<JobStatus>().ok())
+            .and_then(|s| State::from_public(&s))
+            .ok_or_else(|| {
+                self.err(
+                    "status",
+                    format!(
+                        "expected one of pending, processing, completed, failed, cancelled, got {}",
+                        self.map.get("status").unwrap_or(&Value::Null)
+                    ),
+                )
+            })
+    }
+
+    fn kind(&self) -> Result<JobKind, FixtureError> {
+        match self.get("job_type") {
+            None => Ok(JobKind::Legacy),
+            Some(v) => v
+                .as_str()
+                .and_then(|s| s.parse::<JobKind>().ok())
+                .ok_or_else(|| self.err("job_type", format!("not a job type: {v}"))),
+        }
+    }
+
+    fn attempts(&self, state: State) -> Result<Option<u32>, FixtureError> {
+        let Some(v) = self.get("attempts") else {
+            return Ok(None);
+        };
+        let n = v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| {
+                self.err(
+                    "attempts",
+                    format!("must be a non-negative integer, got {v}"),
+                )
+            })?;
+        if state == State::Processing && n == 0 {
+            return Err(self.err("attempts", "a processing job has at least 1"));
+        }
+        Ok(Some(n))
+    }
+
+    fn error(&self) -> Result<Option<String>, FixtureError> {
+        match self.get("error") {
+            None => Ok(None),
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.clone())),
+            Some(v) => Err(self.err("error", format!("must be a non-empty string, got {v}"))),
+        }
+    }
+
+    fn id(&self) -> Result<Option<JobId>, FixtureError> {
+        let Some(v) = self.get("job_id") else {
+            return Ok(None);
+        };
+        v.as_u64()
+            .filter(|n| *n > 0 && *n < u64::MAX / 2)
+            .map(|n| Some(JobId(n)))
+            .ok_or_else(|| self.err("job_id", format!("must be a positive integer, got {v}")))
+    }
+}
+
 /// One entry, checked field by field.
-fn entry_of(entry: usize, job: &Value) -> Result<Loaded, FixtureError> {
-    let err = |field: &str, reason: String| field_error(entry, field, reason);
+fn entry_of(index: usize, job: &Value) -> Result<Loaded, FixtureError> {
     let Value::Object(map) = job else {
-        return Err(err("(entry)", "must be a JSON object".into()));
+        return Err(field_error(index, "(entry)", "must be a JSON object"));
     };
+    let e = Entry { index, map };
     if let Some(unknown) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(err(
+        return Err(e.err(
             unknown,
             format!("unknown field (known: {})", FIELDS.join(", ")),
         ));
     }
-    let (owner_field, owner) = match (map.get("token"), map.get("owner")) {
-        (Some(t), _) => ("token", t),
-        (None, Some(o)) => ("owner", o),
-        (None, None) => return Err(err("token", "is required (the job's owner)".into())),
-    };
-    let owner = match owner.as_str() {
-        Some(t) if !t.is_empty() && !t.contains(char::is_whitespace) => Arc::from(t),
-        _ => {
-            return Err(err(
-                owner_field,
-                "must be a non-empty token without spaces".into(),
-            ));
-        }
-    };
-    let state = match map.get("status").and_then(Value::as_str) {
-        Some(s) => s
-            .parse::<JobStatus>()
-            .ok()
-            .and_then(|s| State::from_public(&s)),
-        None => None,
+    let state = e.state()?;
+    let kind = e.kind()?;
+    let payload = e
+        .get("payload")
+        .cloned()
+        .unwrap_or(Value::Object(Map::new()));
+    validate_payload(kind, &payload).map_err(|reason| e.err("payload", reason))?;
+    if e.get("result").is_some_and(|r| !r.is_object()) {
+        return Err(e.err("result", "must be an object or null"));
     }
-    .ok_or_else(|| {
-        err(
-            "status",
-            format!(
-                "expected one of pending, processing, completed, failed, cancelled, got {}",
-                map.get("status").unwrap_or(&Value::Null)
-            ),
-        )
-    })?;
-    let kind = match map.get("job_type") {
-        None | Some(Value::Null) => JobKind::Legacy,
-        Some(v) => v
-            .as_str()
-            .and_then(|s| s.parse::<JobKind>().ok())
-            .ok_or_else(|| err("job_type", format!("not a job type: {v}")))?,
-    };
-    let payload = match map.get("payload") {
-        None | Some(Value::Null) => Value::Object(Map::new()),
-        Some(p) => p.clone(),
-    };
-    validate_payload(kind, &payload).map_err(|e| err("payload", e))?;
-    let times = times(entry, map)?;
-    let attempts = match map.get("attempts") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| {
-                    err(
-                        "attempts",
-                        format!("must be a non-negative integer, got {v}"),
-                    )
-                })?,
-        ),
-    };
-    if state == State::Processing && attempts == Some(0) {
-        return Err(err("attempts", "a processing job has at least 1".into()));
-    }
-    let error = match map.get("error") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
-        Some(v) => return Err(err("error", format!("must be a non-empty string, got {v}"))),
-    };
-    if map
-        .get("result")
-        .is_some_and(|r| !r.is_object() && !r.is_null())
-    {
-        return Err(err("result", "must be an object or null".into()));
-    }
-    let id = match map.get("job_id") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_u64()
-                .filter(|n| *n > 0 && *n < u64::MAX / 2)
-                .map(JobId)
-                .ok_or_else(|| err("job_id", format!("must be a positive integer, got {v}")))?,
-        ),
-    };
+    let [created_at, started_at, completed_at] = times(index, map)?;
     Ok(Loaded {
-        id,
-        owner,
+        id: e.id()?,
+        owner: e.owner()?,
         kind,
         state,
         payload,
-        created_at: times[0],
-        started_at: times[1],
-        completed_at: times[2],
-        attempts,
-        error,
+        created_at,
+        started_at,
+        completed_at,
+        attempts: e.attempts(state)?,
+        error: e.error()?,
     })
 }
 

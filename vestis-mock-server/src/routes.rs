@@ -141,18 +141,16 @@ fn json_body(
     serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("Malformed JSON: {e}")))
 }
 
-async fn create_job(
-    State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response<Body>, ApiError> {
-    let kind = selected_kind(&query_pairs(query.as_deref()))?;
-    let payload = json_body(&headers, body)?;
-    validate_payload(kind, &payload).map_err(ApiError::invalid)?;
-
-    let idempotency_key = match header_str(&headers, "idempotency-key")? {
+/// The create's headers read into a [`NewJob`]: `Idempotency-Key` and the
+/// mock's per-job overrides (`X-Mock-Outcome`, `-Duration`, `-Polls`).
+fn new_job(
+    caller: Caller,
+    kind: JobKind,
+    payload: serde_json::Value,
+    headers: &HeaderMap,
+    default_polls: Option<u32>,
+) -> Result<NewJob, ApiError> {
+    let idempotency_key = match header_str(headers, "idempotency-key")? {
         None => None,
         Some(key)
             if (1..=255).contains(&key.len()) && key.bytes().all(|b| (0x20..0x7f).contains(&b)) =>
@@ -165,7 +163,7 @@ async fn create_job(
             ));
         }
     };
-    let outcome = match header_str(&headers, "x-mock-outcome")? {
+    let outcome = match header_str(headers, "x-mock-outcome")? {
         None => None,
         Some("complete") => Some(Outcome::Complete),
         Some("fail") => Some(Outcome::Fail),
@@ -175,11 +173,11 @@ async fn create_job(
             )));
         }
     };
-    let duration = header_str(&headers, "x-mock-duration")?
+    let duration = header_str(headers, "x-mock-duration")?
         .map(|d| parse_duration(d).map_err(|e| ApiError::invalid(format!("X-Mock-Duration: {e}"))))
         .transpose()?;
-    let polls = match header_str(&headers, "x-mock-polls")? {
-        None => state.config.polls,
+    let polls = match header_str(headers, "x-mock-polls")? {
+        None => default_polls,
         Some(raw) => Some(
             raw.trim()
                 .parse::<u32>()
@@ -193,28 +191,40 @@ async fn create_job(
         ),
     };
 
-    let created = state
-        .queue
-        .create(NewJob {
-            owner: caller.0,
-            kind,
-            payload,
-            idempotency_key,
-            outcome,
-            duration,
-            polls,
-        })
-        .map_err(|e| match e {
-            CreateError::IdempotencyMismatch => ApiError::new(
-                ErrorCode::Conflict,
-                "Idempotency-Key was already used for a different request",
-            ),
-            CreateError::Full => ApiError::new(
-                ErrorCode::Unavailable,
-                "Job queue is full: every stored job is still pending or processing",
-            )
-            .retry_after(5),
-        })?;
+    Ok(NewJob {
+        owner: caller.0,
+        kind,
+        payload,
+        idempotency_key,
+        outcome,
+        duration,
+        polls,
+    })
+}
+
+async fn create_job(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response<Body>, ApiError> {
+    let kind = selected_kind(&query_pairs(query.as_deref()))?;
+    let payload = json_body(&headers, body)?;
+    validate_payload(kind, &payload).map_err(ApiError::invalid)?;
+
+    let new = new_job(caller, kind, payload, &headers, state.config.polls)?;
+    let created = state.queue.create(new).map_err(|e| match e {
+        CreateError::IdempotencyMismatch => ApiError::new(
+            ErrorCode::Conflict,
+            "Idempotency-Key was already used for a different request",
+        ),
+        CreateError::Full => ApiError::new(
+            ErrorCode::Unavailable,
+            "Job queue is full: every stored job is still pending or processing",
+        )
+        .retry_after(5),
+    })?;
 
     let id = created.job.id;
     let mut response = json_response(

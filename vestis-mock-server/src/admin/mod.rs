@@ -107,10 +107,10 @@ async fn patch_config(
     Ok(json_response(StatusCode::OK, &faults))
 }
 
+/// The current settings with `patch`'s fields replaced, validated; an
+/// error names the offending field.
 fn merge(current: &Faults, patch: serde_json::Map<String, Value>) -> Result<Faults, ApiError> {
-    let mut value = serde_json::to_value(current)
-        .map_err(|e| ApiError::new(vestis_client::ErrorCode::Internal, e.to_string()))?;
-    let Value::Object(fields) = &mut value else {
+    let Ok(Value::Object(mut fields)) = serde_json::to_value(current) else {
         return Err(ApiError::new(
             vestis_client::ErrorCode::Internal,
             "settings are not an object",
@@ -124,10 +124,15 @@ fn merge(current: &Faults, patch: serde_json::Map<String, Value>) -> Result<Faul
                 known.join(", ")
             )));
         }
+        // Checked one field at a time, so the error can name it.
+        let mut alone = fields.clone();
+        alone.insert(key.clone(), v.clone());
+        serde_json::from_value::<Faults>(Value::Object(alone))
+            .map_err(|e| ApiError::invalid(format!("{key}: {e}")))?;
         fields.insert(key, v);
     }
-    let faults: Faults =
-        serde_json::from_value(value).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let faults: Faults = serde_json::from_value(Value::Object(fields))
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
     faults
         .validate()
         .map_err(|e| ApiError::invalid(e.to_string()))?;

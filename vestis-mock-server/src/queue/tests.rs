@@ -360,3 +360,26 @@ async fn reset_forgets_everything_and_restarts_ids() {
     // The old worker's attempt must not have finished the new job 1 early.
     assert_eq!(status(&q, JobId(1)), JobStatus::Processing);
 }
+
+#[test]
+fn concurrent_fault_updates_never_lose_each_other() {
+    let q = Queue::new(settings(faults(10), 1, 100, 1));
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                for _ in 0..500 {
+                    q.update_faults(|f| {
+                        let mut next = f.clone();
+                        next.max_attempts += 1;
+                        Ok::<_, ()>(next)
+                    })
+                    .unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(q.faults().max_attempts, 3 + 8 * 500);
+    // A refused change changes nothing.
+    assert!(q.update_faults(|_| Err::<Faults, _>("no")).is_err());
+    assert_eq!(q.faults().max_attempts, 3 + 8 * 500);
+}

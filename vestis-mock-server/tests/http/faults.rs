@@ -1,7 +1,7 @@
 //! Fault injection: failure rate, retries, per-request overrides, rate
 //! limits, random 503s, latency, retention, and seeded determinism.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -43,7 +43,8 @@ async fn mock_outcome_and_duration_headers_steer_one_job() {
         serde_json::from_value(job["started_at"].clone()).unwrap();
     let ended: vestis_client::Timestamp =
         serde_json::from_value(job["completed_at"].clone()).unwrap();
-    assert!(ended.duration_since(started) >= Duration::from_millis(30));
+    // Exact: the mock's timestamps are the attempt's start and its drawn end.
+    assert_eq!(ended.duration_since(started), Duration::from_millis(30));
 
     let res = h
         .api("t", Method::POST, "/generate")
@@ -216,15 +217,39 @@ const PINNED_OUTCOMES: [(&str, u128); 6] = [
 ];
 const PINNED_PNG: (usize, u64) = (41_637, 5_196_563_521_641_503_475);
 
-#[tokio::test]
+/// On paused tokio time, through the router without a socket: the added
+/// latency is exactly what the clock shows, with no timing flakiness.
+#[tokio::test(start_paused = true)]
 async fn latency_is_added_to_api_responses() {
+    use tower::ServiceExt;
+
     let mut config = fast();
     config.faults.latency = Duration::from_millis(150);
-    let h = Harness::start(config).await;
-    let start = Instant::now();
-    let res = h.api("t", Method::GET, "/jobs").send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    assert!(start.elapsed() >= Duration::from_millis(150));
+    let app = vestis_mock_server::App::new(config);
+    let request = || {
+        axum::http::Request::get("/api/v1/jobs")
+            .header("authorization", "Bearer t")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let start = tokio::time::Instant::now();
+    let res = app.router().oneshot(request()).await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(start.elapsed(), Duration::from_millis(150));
+    // Patched at run time, the next response follows.
+    let res = app
+        .router()
+        .oneshot(
+            axum::http::Request::patch("/__admin/config")
+                .body(axum::body::Body::from(r#"{"latency": "0s"}"#))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let start = tokio::time::Instant::now();
+    app.router().oneshot(request()).await.unwrap();
+    assert_eq!(start.elapsed(), Duration::ZERO);
 }
 
 #[tokio::test]
