@@ -255,7 +255,7 @@ fn entry_of(index: usize, job: &Value) -> Result<Loaded, FixtureError> {
         .get("payload")
         .cloned()
         .unwrap_or(Value::Object(Map::new()));
-    validate_payload(kind, &payload).map_err(|reason| e.err("payload", reason))?;
+    validate_payload(kind, &payload).map_err(|reason| e.err("payload", reason.to_string()))?;
     if e.get("result").is_some_and(|r| !r.is_object()) {
         return Err(e.err("result", "must be an object or null"));
     }

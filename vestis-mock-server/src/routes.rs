@@ -211,7 +211,7 @@ async fn create_job(
 ) -> Result<Response<Body>, ApiError> {
     let kind = selected_kind(&query_pairs(query.as_deref()))?;
     let payload = json_body(&headers, body)?;
-    validate_payload(kind, &payload).map_err(ApiError::invalid)?;
+    validate_payload(kind, &payload).map_err(|e| ApiError::invalid(e.to_string()))?;
 
     let new = new_job(caller, kind, payload, &headers, state.config.polls)?;
     let created = state.queue.create(new).map_err(|e| match e {

@@ -1,0 +1,195 @@
+//! GET one job and POST /generate on the three servers: throughput at 64
+//! connections, server CPU per request, p99 latency. Every run starts a
+//! fresh server; the arms take turns.
+
+use std::collections::HashMap;
+
+use vestis_bench::stats::{Table, median, micros, ratio, thousands};
+use vestis_bench::wrk::{Load, Report};
+
+use super::{Arm, Suite};
+
+const TOKEN: &str = "bench";
+const BODY: &str = r#"{"prompt":"a red dress on a hanger"}"#;
+
+/// One measured wrk run, with the server's CPU time over it.
+struct Sample {
+    report: Report,
+    cpu_us_per_request: f64,
+}
+
+/// Medians per arm for one route.
+#[derive(Default)]
+struct Medians {
+    rps: f64,
+    cpu_us: f64,
+    p99_us: f64,
+    non_2xx: u64,
+}
+
+fn medians(samples: &[Sample]) -> Medians {
+    let pick = |f: &dyn Fn(&Sample) -> f64| median(&samples.iter().map(f).collect::<Vec<_>>());
+    Medians {
+        rps: pick(&|s| s.report.rps),
+        cpu_us: pick(&|s| s.cpu_us_per_request),
+        p99_us: pick(&|s| s.report.p99.as_secs_f64() * 1e6),
+        non_2xx: samples
+            .iter()
+            .map(|s| s.report.non_2xx.max(s.report.unexpected) + s.report.socket_errors)
+            .sum(),
+    }
+}
+
+/// Runs `load` against `server` (after a warm-up) and reads its CPU time.
+fn measure(
+    suite: &Suite,
+    server: &vestis_bench::server::Server,
+    load: &Load,
+) -> anyhow::Result<Sample> {
+    suite.warm_up(load)?;
+    let before = server.cpu()?;
+    let report = load.run()?;
+    let cpu = server.cpu()?.saturating_sub(before);
+    Ok(Sample {
+        cpu_us_per_request: cpu.as_secs_f64() * 1e6 / report.requests.max(1) as f64,
+        report,
+    })
+}
+
+/// A fresh server of `arm` and a GET of one completed job on it.
+async fn get_job(suite: &Suite, arm: Arm) -> anyhow::Result<Sample> {
+    let server = suite.start(arm, &["--processing-time", "0s"])?;
+    let id = match arm {
+        Arm::Vestis => {
+            let id = suite.create(&server.base, TOKEN).await?;
+            suite.completed(&server.base, TOKEN, id).await?;
+            id
+        }
+        _ => 1,
+    };
+    let url = format!("{}/api/v1/jobs/{id}", server.base);
+    measure(suite, &server, &Load::get(&url, TOKEN, suite.duration))
+}
+
+/// A fresh server of `arm` and POSTs that must all be `202`. The mock
+/// server's store is sized so that no answer is a "store full" 503.
+fn post(suite: &Suite, arm: Arm) -> anyhow::Result<Sample> {
+    let server = suite.start(arm, &["--max-jobs", "20000000"])?;
+    let path = match arm {
+        Arm::Vestis => "/api/v1/generate?chat=true",
+        _ => "/api/v1/generate",
+    };
+    let url = format!("{}{path}", server.base);
+    measure(
+        suite,
+        &server,
+        &Load::post(&url, TOKEN, suite.duration, BODY, 202),
+    )
+}
+
+pub(crate) async fn run(suite: &mut Suite) -> anyhow::Result<Table> {
+    let mut gets: HashMap<&str, Vec<Sample>> = HashMap::new();
+    let mut posts: HashMap<&str, Vec<Sample>> = HashMap::new();
+    for run in 0..suite.runs {
+        // Interleaved: every arm once per run, the order rotating between runs.
+        for k in 0..Arm::ALL.len() {
+            let arm = Arm::ALL[(k + run) % Arm::ALL.len()];
+            gets.entry(arm.name())
+                .or_default()
+                .push(get_job(suite, arm).await?);
+            posts.entry(arm.name()).or_default().push(post(suite, arm)?);
+        }
+    }
+    let get = |arm: Arm| medians(&gets[arm.name()]);
+    let post = |arm: Arm| medians(&posts[arm.name()]);
+    let (ga, gw, gv) = (get(Arm::Axum), get(Arm::Wiremock), get(Arm::Vestis));
+    let (pa, pw, pv) = (post(Arm::Axum), post(Arm::Wiremock), post(Arm::Vestis));
+    for (arm, m, route) in [
+        (Arm::Axum, &ga, "GET"),
+        (Arm::Wiremock, &gw, "GET"),
+        (Arm::Vestis, &gv, "GET"),
+        (Arm::Axum, &pa, "POST"),
+        (Arm::Wiremock, &pw, "POST"),
+        (Arm::Vestis, &pv, "POST"),
+    ] {
+        suite.check(m.non_2xx == 0 && m.rps > 0.0, || {
+            format!(
+                "{route} on {}: {} unexpected answers or errors",
+                arm.name(),
+                m.non_2xx
+            )
+        });
+    }
+    let us = micros;
+    let mut table = Table::new(
+        &format!(
+            "HTTP: wrk -t2 -c64, {} s per run, median of {} interleaved runs, a fresh server per run",
+            suite.duration.as_secs(),
+            suite.runs
+        ),
+        &[
+            "measure",
+            "bare axum",
+            "wiremock-rs",
+            "vestis-mock-server",
+            "vestis / axum",
+            "vestis / wiremock",
+            "target",
+        ],
+    );
+    table.row(vec![
+        "GET /api/v1/jobs/{id} req/s".into(),
+        thousands(ga.rps),
+        thousands(gw.rps),
+        thousands(gv.rps),
+        ratio(gv.rps, ga.rps, thousands),
+        ratio(gv.rps, gw.rps, thousands),
+        "≥ 0.80 of axum; > wiremock".into(),
+    ]);
+    table.row(vec![
+        "server CPU per GET".into(),
+        us(ga.cpu_us),
+        us(gw.cpu_us),
+        us(gv.cpu_us),
+        ratio(gv.cpu_us, ga.cpu_us, us),
+        ratio(gv.cpu_us, gw.cpu_us, us),
+        "≤ 1.5× axum".into(),
+    ]);
+    table.row(vec![
+        "GET p99 latency".into(),
+        us(ga.p99_us),
+        us(gw.p99_us),
+        us(gv.p99_us),
+        ratio(gv.p99_us, ga.p99_us, us),
+        ratio(gv.p99_us, gw.p99_us, us),
+        "≤ 1.5× axum".into(),
+    ]);
+    table.row(vec![
+        "POST /api/v1/generate req/s (all 202)".into(),
+        thousands(pa.rps),
+        thousands(pw.rps),
+        thousands(pv.rps),
+        ratio(pv.rps, pa.rps, thousands),
+        ratio(pv.rps, pw.rps, thousands),
+        "≥ 0.60 of axum".into(),
+    ]);
+    table.row(vec![
+        "server CPU per POST".into(),
+        us(pa.cpu_us),
+        us(pw.cpu_us),
+        us(pv.cpu_us),
+        ratio(pv.cpu_us, pa.cpu_us, us),
+        ratio(pv.cpu_us, pw.cpu_us, us),
+        "".into(),
+    ]);
+    table.row(vec![
+        "non-2xx answers or socket errors (all runs, GET + POST)".into(),
+        (ga.non_2xx + pa.non_2xx).to_string(),
+        (gw.non_2xx + pw.non_2xx).to_string(),
+        (gv.non_2xx + pv.non_2xx).to_string(),
+        "".into(),
+        "".into(),
+        "0".into(),
+    ]);
+    Ok(table)
+}
