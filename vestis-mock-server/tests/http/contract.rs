@@ -572,6 +572,8 @@ async fn listing_filters_by_status() {
 async fn cancel_a_pending_job_then_it_never_runs_and_cannot_be_cancelled_again() {
     let mut config = fast();
     config.workers = 1;
+    // A manual clock: the running job stays processing until the test moves time.
+    config.clock = vestis_mock_server::ClockMode::Manual;
     config.faults.processing_time = "300ms".parse().unwrap();
     let h = Harness::start(config).await;
     let running = h.chat("t").await;
@@ -608,7 +610,17 @@ async fn cancel_a_pending_job_then_it_never_runs_and_cannot_be_cancelled_again()
         "conflict",
     )
     .await;
-    let done = h.until_terminal("t", running).await;
+    assert_eq!(
+        h.get("t", running).await.1,
+        before,
+        "a refused cancel changes nothing"
+    );
+    h.raw(Method::POST, "/__admin/clock/advance")
+        .json(&json!({"by": "1s"}))
+        .send()
+        .await
+        .unwrap();
+    let (_, done) = h.get("t", running).await;
     assert_eq!(done["status"], "completed");
     let (_, still) = h.get("t", queued).await;
     assert_eq!(still, job, "a cancelled job never starts");
