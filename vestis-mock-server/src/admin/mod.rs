@@ -8,6 +8,7 @@
 
 mod control;
 mod jobs;
+mod openapi;
 
 use std::sync::atomic::Ordering;
 
@@ -45,7 +46,12 @@ pub(crate) fn router(state: AppState) -> Router {
             "/requests",
             get(control::requests).delete(control::clear_requests),
         )
+        .route("/openapi.json", get(openapi_json))
         .with_state(state)
+}
+
+async fn openapi_json() -> Response<Body> {
+    json_response(StatusCode::OK, &openapi::document())
 }
 
 /// An admin body: JSON of type `T`, whatever the content type (so a bare
