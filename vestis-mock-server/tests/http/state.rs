@@ -88,7 +88,11 @@ async fn fixtures_with_every_status_load_and_list_page_by_page() {
         (10, "completed"),
     ];
     assert_eq!(seen, expected.map(|(id, s)| (id, s.to_owned())));
+}
 
+#[tokio::test]
+async fn loaded_jobs_keep_their_fields_behave_like_others_and_reload_on_reset() {
+    let h = Harness::start(with_fixtures(EVERY_STATUS)).await;
     let (_, done) = h.get("alice", 10).await;
     assert_eq!(done["created_at"], "2026-01-01T10:00:00.000Z");
     assert_eq!(done["result"]["generated_at"], "2026-01-01T10:02:31.000Z");
@@ -247,6 +251,15 @@ async fn the_journal_records_what_was_sent_newest_first_without_tokens() {
     );
     assert_eq!(entries[1]["query"], "page=1&page_size=5");
     assert!(entries[0]["headers"].get("authorization").is_none());
+}
+
+#[tokio::test]
+async fn the_journal_filters_by_method_path_and_job_and_clears() {
+    let h = Harness::start(fast()).await;
+    let id = h.chat("t").await;
+    h.get("t", id).await;
+    h.api("t", Method::GET, "/jobs").send().await.unwrap();
+    h.raw(Method::GET, "/api/v1/jobs").send().await.unwrap();
 
     let (_, by_job) = admin_get(&h, &format!("/__admin/requests?job_id={id}")).await;
     assert_eq!(by_job["total"], 2);
