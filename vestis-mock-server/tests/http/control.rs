@@ -319,3 +319,22 @@ async fn reset_restores_the_clock_the_pause_and_the_journal() {
     .await;
     assert_eq!(journal["total"], 0);
 }
+
+#[tokio::test]
+async fn advancing_a_real_clock_finishes_what_the_span_covers() {
+    let mut config = fast();
+    config.faults.processing_time = "1h".parse().unwrap();
+    let h = Harness::start(config).await;
+    let id = h.chat("t").await;
+    let (_, before) = json(h.raw(Method::GET, "/__admin/clock").send().await.unwrap()).await;
+    assert_eq!(before["mode"], "real");
+    post(&h, "/__admin/clock/advance", json!({"by": "59m"})).await;
+    assert_eq!(h.get("t", id).await.1["status"], "processing");
+    post(&h, "/__admin/clock/advance", json!({"by": "1m"})).await;
+    let (_, job) = h.get("t", id).await;
+    assert_eq!(job["status"], "completed");
+    let took = time(&job["completed_at"]).duration_since(time(&job["started_at"]));
+    assert_eq!(took, Duration::from_secs(3600));
+    let (_, after) = json(h.raw(Method::GET, "/__admin/clock").send().await.unwrap()).await;
+    assert!(time(&after["now"]).duration_since(time(&before["now"])) >= Duration::from_secs(3600));
+}
