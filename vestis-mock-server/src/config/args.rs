@@ -133,6 +133,18 @@ impl Args {
     /// [`ConfigError::Fixtures`] when the fixtures file cannot be read or
     /// holds a bad entry; [`ConfigError::InvalidSetting`] as
     /// [`Config::validate`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clap::Parser;
+    /// use vestis_mock_server::{Args, ClockMode};
+    ///
+    /// let args = Args::try_parse_from(["vestis-mock-server", "--clock", "manual", "--paused"]).unwrap();
+    /// let config = args.config().unwrap();
+    /// assert_eq!(config.clock, ClockMode::Manual);
+    /// assert!(config.paused);
+    /// ```
     pub fn config(&self) -> Result<Config, ConfigError> {
         let fixtures = match &self.fixtures {
             Some(path) => Fixtures::from_file(path)?,

@@ -176,6 +176,25 @@ impl Faults {
 }
 
 /// Everything the server needs to run.
+///
+/// # Examples
+///
+/// A server for a UI test: a manual clock, the guide's 2–3 minute jobs,
+/// and a job history loaded at start.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use vestis_mock_server::{ClockMode, Config, Fixtures, MockServer};
+/// use vestis_mock_server::config::REALISTIC_PROCESSING_TIME;
+///
+/// let mut config = Config::default();
+/// config.clock = ClockMode::Manual;
+/// config.faults.processing_time = REALISTIC_PROCESSING_TIME;
+/// config.fixtures = Fixtures::parse(r#"[{"token": "dev", "status": "completed"}]"#)?;
+/// config.validate()?;
+/// let server = MockServer::start(config).await?;
+/// # drop(server); Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Workers processing jobs concurrently.
@@ -231,6 +250,17 @@ impl Default for Config {
 
 impl Config {
     /// Checks what a programmatic config could get wrong.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vestis_mock_server::Config;
+    ///
+    /// let mut config = Config::default();
+    /// assert!(config.validate().is_ok());
+    /// config.polls = Some(0);
+    /// assert_eq!(config.validate().unwrap_err().to_string(), "polls must be from 1 to 10000");
+    /// ```
     ///
     /// # Errors
     ///

@@ -10,7 +10,17 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-/// How the mock's clock moves.
+/// How the mock's clock moves (`--clock real|manual`).
+///
+/// # Examples
+///
+/// ```
+/// use clap::ValueEnum;
+/// use vestis_mock_server::ClockMode;
+///
+/// assert_eq!(ClockMode::from_str("manual", false), Ok(ClockMode::Manual));
+/// assert_eq!(ClockMode::default().as_str(), "real");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ClockMode {
     /// Follows real (tokio) time, plus any admin advance.
