@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use vestis_client::{ChatRequest, Client, Error, JobKind, PollStrategy, WaitOptions};
-use vestis_mock_server::{Config, MockServer};
+use vestis_mock_server::{Config, DurationRange, MockServer};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -16,7 +16,10 @@ async fn main() -> anyhow::Result<()> {
         workers: 16,
         ..Config::default()
     };
-    config.faults.processing_time = "500ms..2s".parse().map_err(anyhow::Error::msg)?;
+    config.faults.processing_time = DurationRange {
+        min: Duration::from_millis(500),
+        max: Duration::from_secs(2),
+    };
     config.faults.failure_rate = 0.2;
     config.faults.max_attempts = 1;
     let server = MockServer::start(config).await?;

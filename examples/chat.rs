@@ -4,13 +4,15 @@
 //! nothing else: `cargo run --example chat`. To use a real backend, drop the
 //! mock server and build the client with `Client::from_env()` instead.
 
+use std::time::Duration;
+
 use vestis_client::{ChatRequest, Client, JobKind, WaitOptions};
-use vestis_mock_server::{Config, MockServer};
+use vestis_mock_server::{Config, DurationRange, MockServer};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut config = Config::default();
-    config.faults.processing_time = "1s".parse().map_err(anyhow::Error::msg)?;
+    config.faults.processing_time = DurationRange::fixed(Duration::from_secs(1));
     let server = MockServer::start(config).await?;
 
     let client = Client::builder()

@@ -4,14 +4,16 @@
 //! `cargo run --example event_stream` (uses the in-process mock server,
 //! with random 503s injected so retries show up).
 
+use std::time::Duration;
+
 use futures::StreamExt;
 use vestis_client::{ChatRequest, Client, JobKind, WaitEvent, WaitOptions};
-use vestis_mock_server::{Config, MockServer};
+use vestis_mock_server::{Config, DurationRange, MockServer};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut config = Config::default();
-    config.faults.processing_time = "3s".parse().map_err(anyhow::Error::msg)?;
+    config.faults.processing_time = DurationRange::fixed(Duration::from_secs(3));
     config.faults.http_error_rate = 0.3;
     config.seed = Some(7);
     let server = MockServer::start(config).await?;

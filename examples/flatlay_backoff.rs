@@ -7,12 +7,15 @@ use std::time::Duration;
 
 use serde_json::json;
 use vestis_client::{Client, FlatlayRequest, JobKind, PollStrategy, WaitOptions};
-use vestis_mock_server::{Config, MockServer};
+use vestis_mock_server::{Config, DurationRange, MockServer};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut config = Config::default();
-    config.faults.processing_time = "2s..4s".parse().map_err(anyhow::Error::msg)?;
+    config.faults.processing_time = DurationRange {
+        min: Duration::from_secs(2),
+        max: Duration::from_secs(4),
+    };
     let server = MockServer::start(config).await?;
     let client = Client::builder()
         .base_url(server.api_url())

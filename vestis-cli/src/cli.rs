@@ -85,6 +85,9 @@ pub(crate) enum Command {
     History(HistoryArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Check that a server honours the API contract (for backend CI; creates a few jobs).
+    #[command(after_help = VERIFY_EXIT_CODES)]
+    Verify(VerifyArgs),
 }
 
 /// The job kinds, parsed by the SDK's own `JobKind` (its wire names), with
@@ -227,6 +230,34 @@ pub(crate) struct HistoryArgs {
     /// Show at most this many records, newest first.
     #[arg(long, default_value_t = 20)]
     pub(crate) limit: usize,
+}
+
+/// `vestis verify`'s own exit codes.
+const VERIFY_EXIT_CODES: &str = "\
+Exit codes:
+  0    every check passed or was skipped
+  1    a check failed
+  2    usage error (or the JUnit file cannot be written)
+  4    the server rejected a token
+  6    the server could not be reached";
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// A second token, for the isolation checks (skipped without one).
+    #[arg(long, env = "VESTIS_SECOND_TOKEN", hide_env_values = true)]
+    pub(crate) second_token: Option<String>,
+    /// How long checks that need a started or finished job wait for one, e.g. 90s or 10m.
+    #[arg(long, value_parser = parse_duration, default_value = "5m")]
+    pub(crate) job_timeout: Duration,
+    /// Only the checks that need no finished job.
+    #[arg(long)]
+    pub(crate) quick: bool,
+    /// List the checks and what they need without sending anything.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Also write a JUnit XML report to FILE (one test case per check).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

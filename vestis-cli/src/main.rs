@@ -77,14 +77,17 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Completions(args) = cli.command {
-        return commands::completions::run(args);
-    }
+    let command = match cli.command {
+        Command::Completions(args) => return commands::completions::run(args),
+        // Verify speaks raw HTTP through its own crate: no SDK client, no journal.
+        Command::Verify(args) => return commands::verify::run(&cli.global, args).await,
+        command => command,
+    };
     let ctx = Context::new(&cli.global).await?;
     // One Ctrl-C handler for the whole command, installed before any work:
     // the command's future is dropped and the context says how to resume.
     tokio::select! {
-        result = dispatch(&ctx, cli.command) => result,
+        result = dispatch(&ctx, command) => result,
         _ = tokio::signal::ctrl_c() => Err(Failure::new(130, ctx.interrupt_message()).into()),
     }
 }
@@ -98,7 +101,7 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<()> {
         Command::Cancel(args) => commands::cancel::run(ctx, args).await,
         Command::Resume(args) => commands::resume::run(ctx, args).await,
         Command::History(args) => commands::history::run(ctx, args),
-        Command::Completions(_) => Ok(()),
+        Command::Completions(_) | Command::Verify(_) => Ok(()),
     }
 }
 

@@ -18,6 +18,7 @@ use crate::error::{ApiError, Error, Result};
 use crate::model::{
     CancelJobResponse, CreateJobResponse, ErrorBody, Job, JobId, JobKind, JobPage, JobStatus,
 };
+use crate::net::{self, Routes};
 
 /// The contract's default base URL.
 pub const DEFAULT_BASE_URL: &str = "http://localhost:4000/api/v1";
@@ -43,8 +44,10 @@ pub struct Client {
 
 #[derive(Debug)]
 struct Inner {
-    http: reqwest::Client,
+    routes: Routes,
     base_url: String,
+    /// Whether requests to the API skip the proxy (a loopback base URL).
+    api_http: reqwest::Client,
     auth: Option<HeaderValue>,
 }
 
@@ -132,7 +135,8 @@ impl ClientBuilder {
     }
 
     /// Uses a caller-configured `reqwest::Client` (its own timeouts, proxy,
-    /// TLS); the builder's timeouts and user agent are then not applied.
+    /// TLS) for every request; the builder's timeouts and user agent are then
+    /// not applied, nor the SDK's rule that loopback never goes through a proxy.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self
@@ -140,6 +144,12 @@ impl ClientBuilder {
 
     /// Builds the client; fails on a base URL that is not `http(s)://…` or a
     /// token that cannot be a header value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a base URL that is not `http(s)://…`, a token
+    /// with characters a header cannot carry, or an HTTP client that cannot
+    /// be built (no TLS roots).
     pub fn build(self) -> Result<Client> {
         let base_url = self.base_url.trim_end_matches('/').to_owned();
         let parsed = reqwest::Url::parse(&base_url)
@@ -162,19 +172,21 @@ impl ClientBuilder {
             }
             None => None,
         };
-        let http = match self.http {
-            Some(http) => http,
-            None => reqwest::Client::builder()
-                .connect_timeout(self.connect_timeout)
-                .read_timeout(self.read_timeout)
-                .timeout(self.request_timeout)
-                .user_agent(self.user_agent)
-                .build()
-                .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?,
+        let routes = match self.http {
+            Some(http) => Routes::caller(http),
+            None => Routes::new(|| {
+                reqwest::Client::builder()
+                    .connect_timeout(self.connect_timeout)
+                    .read_timeout(self.read_timeout)
+                    .timeout(self.request_timeout)
+                    .user_agent(self.user_agent.clone())
+            })
+            .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?,
         };
         Ok(Client {
             inner: Arc::new(Inner {
-                http,
+                api_http: routes.client_for(&parsed).clone(),
+                routes,
                 base_url,
                 auth,
             }),
@@ -270,6 +282,11 @@ impl Client {
     }
 
     /// A client for `VESTIS_API_URL` (default the contract's) with `VESTIS_TOKEN`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`], as [`ClientBuilder::build`], when `VESTIS_API_URL`
+    /// or `VESTIS_TOKEN` holds an unusable value.
     pub fn from_env() -> Result<Client> {
         let mut builder = Client::builder();
         if let Ok(url) = std::env::var("VESTIS_API_URL") {
@@ -291,7 +308,7 @@ impl Client {
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let mut req = self.inner.http.request(method, self.url(path));
+        let mut req = self.inner.api_http.request(method, self.url(path));
         if let Some(auth) = &self.inner.auth {
             req = req.header(reqwest::header::AUTHORIZATION, auth.clone());
         }
@@ -300,23 +317,48 @@ impl Client {
 
     /// Sends a request and decodes a 2xx body as `T`; anything else is a typed error.
     async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
-        let response = req.send().await.map_err(Error::Transport)?;
+        let (status, body) = self.exchange(req).await?;
+        serde_json::from_slice(&body).map_err(|source| Error::Decode {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            source,
+        })
+    }
+
+    /// Sends a request and reads the whole answer: `Ok` with a 2xx status
+    /// and the body, a typed error for anything else.
+    async fn exchange(&self, req: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>)> {
+        let (http, request) = req.build_split();
+        let request =
+            request.map_err(|e| Error::Config(format!("could not build the request: {e}")))?;
+        let url = request.url().clone();
+        let started = std::time::Instant::now();
+        let routes = &self.inner.routes;
+        let failed = |e| net::transport_error(e, &url, routes.proxy_for(&url), started.elapsed());
+        let response = http.execute(request).await.map_err(failed)?;
         let status = response.status().as_u16();
-        tracing::debug!(status, url = %response.url(), "vestis response");
+        tracing::debug!(status, %url, "vestis response");
         let retry_after = retry_after(response.headers());
-        let body = response.text().await.map_err(Error::Transport)?;
+        let body = response.bytes().await.map_err(failed)?;
         if (200..300).contains(&status) {
-            return serde_json::from_str(&body).map_err(|source| Error::Decode {
-                status,
-                body,
-                source,
-            });
+            return Ok((status, body.to_vec()));
         }
-        Err(Error::from_api(api_error(status, body, retry_after)))
+        let body = String::from_utf8_lossy(&body).into_owned();
+        let proxy = routes.proxy_for(&url);
+        Err(Error::from_api(api_error(status, body, retry_after, proxy)))
     }
 
     /// Creates a job with a fresh `Idempotency-Key`, retrying transient
     /// failures up to 3 times (the key makes the retries safe).
+    ///
+    /// # Errors
+    ///
+    /// The answer's typed error: [`Error::Unauthorized`] (401/403),
+    /// [`Error::InvalidRequest`], [`Error::RateLimited`],
+    /// [`Error::Server`], [`Error::Api`]; [`Error::Transport`] when no answer
+    /// came; [`Error::Decode`] for a 2xx body that is not the contract's.
+    /// A transient failure ([`Error::is_transient`]) is returned after the
+    /// retries are spent.
     ///
     /// # Examples
     ///
@@ -338,6 +380,12 @@ impl Client {
     }
 
     /// Creates a job with explicit [`CreateOptions`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::create`], plus [`Error::Conflict`] when the idempotency
+    /// key was used before for a different request, and [`Error::Config`]
+    /// when the payload cannot be serialised.
     #[tracing::instrument(level = "debug", skip_all, fields(kind = %kind))]
     pub async fn create_with<P: Serialize + ?Sized>(
         &self,
@@ -391,6 +439,13 @@ impl Client {
 
     /// Fetches one job.
     ///
+    /// # Errors
+    ///
+    /// The answer's typed error: [`Error::Unauthorized`] (401/403),
+    /// [`Error::NotFound`] (no such job for this token), [`Error::InvalidRequest`], [`Error::RateLimited`],
+    /// [`Error::Server`], [`Error::Api`]; [`Error::Transport`] when no answer
+    /// came; [`Error::Decode`] for a 2xx body that is not the contract's.
+    ///
     /// # Examples
     ///
     /// ```no_run
@@ -406,6 +461,13 @@ impl Client {
     }
 
     /// Fetches one page of the caller's jobs, newest first.
+    ///
+    /// # Errors
+    ///
+    /// The answer's typed error: [`Error::Unauthorized`] (401/403),
+    /// [`Error::NotFound`], [`Error::InvalidRequest`] (a page size outside 1..=100), [`Error::RateLimited`],
+    /// [`Error::Server`], [`Error::Api`]; [`Error::Transport`] when no answer
+    /// came; [`Error::Decode`] for a 2xx body that is not the contract's.
     ///
     /// # Examples
     ///
@@ -433,6 +495,11 @@ impl Client {
     }
 
     /// Every job of the caller, newest first, fetched page by page (100 a page).
+    ///
+    /// # Errors
+    ///
+    /// The stream yields one `Err`, as [`Client::list`] returns it, for the
+    /// page that failed, and ends there.
     ///
     /// # Examples
     ///
@@ -466,6 +533,13 @@ impl Client {
 
     /// Cancels a pending job. A job already processing or finished: [`Error::Conflict`].
     ///
+    /// # Errors
+    ///
+    /// The answer's typed error: [`Error::Unauthorized`] (401/403),
+    /// [`Error::Conflict`] (the job is no longer pending), [`Error::NotFound`], [`Error::InvalidRequest`], [`Error::RateLimited`],
+    /// [`Error::Server`], [`Error::Api`]; [`Error::Transport`] when no answer
+    /// came; [`Error::Decode`] for a 2xx body that is not the contract's.
+    ///
     /// # Examples
     ///
     /// ```no_run
@@ -486,6 +560,12 @@ impl Client {
     /// Downloads a result image. No credentials are sent: image URLs are
     /// public by contract and may live on another host.
     ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] (no image for that job) or another typed error
+    /// for a non-2xx answer; [`Error::Transport`] when no answer (or not the
+    /// whole body) came.
+    ///
     /// # Examples
     ///
     /// ```no_run
@@ -498,27 +578,22 @@ impl Client {
     /// ```
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn download(&self, url: &str) -> Result<Vec<u8>> {
-        let response = self
-            .inner
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(Error::Transport)?;
-        let status = response.status().as_u16();
-        let retry_after = retry_after(response.headers());
-        if !(200..300).contains(&status) {
-            let body = response.text().await.unwrap_or_default();
-            return Err(Error::from_api(api_error(status, body, retry_after)));
-        }
-        let bytes = response.bytes().await.map_err(Error::Transport)?;
-        Ok(bytes.to_vec())
+        let url = reqwest::Url::parse(url)
+            .map_err(|e| Error::Config(format!("invalid image URL {url:?}: {e}")))?;
+        let req = self.inner.routes.client_for(&url).get(url);
+        self.exchange(req).await.map(|(_, body)| body)
     }
 }
 
 /// Builds an [`ApiError`] from a non-2xx answer, keeping the raw body when it
-/// is not the contract's JSON.
-fn api_error(status: u16, body: String, retry_after: Option<Duration>) -> ApiError {
+/// is not the contract's JSON, and then naming the `proxy` the request went
+/// through, which most likely wrote it.
+fn api_error(
+    status: u16,
+    body: String,
+    retry_after: Option<Duration>,
+    proxy: Option<String>,
+) -> ApiError {
     match serde_json::from_str::<ErrorBody>(&body) {
         Ok(parsed) => ApiError {
             status,
@@ -526,6 +601,7 @@ fn api_error(status: u16, body: String, retry_after: Option<Duration>) -> ApiErr
             message: parsed.error,
             body: None,
             retry_after,
+            proxy: None,
         },
         Err(_) => ApiError {
             status,
@@ -537,6 +613,7 @@ fn api_error(status: u16, body: String, retry_after: Option<Duration>) -> ApiErr
                 .to_owned(),
             body: Some(body),
             retry_after,
+            proxy,
         },
     }
 }
@@ -587,10 +664,21 @@ mod tests {
             404,
             r#"{"success":false,"error":"Job not found","code":"not_found"}"#.into(),
             None,
+            Some("http://proxy.example:3128".into()),
         );
         assert_eq!(e.message, "Job not found");
+        assert_eq!(e.proxy, None, "the contract's JSON came from the API");
         assert_eq!(e.body, None);
-        let e = api_error(502, "<html>bad gateway</html>".into(), None);
+        let e = api_error(
+            502,
+            "<html>bad gateway</html>".into(),
+            None,
+            Some("http://proxy.example:3128".into()),
+        );
+        assert_eq!(
+            e.to_string(),
+            "Bad Gateway (HTTP 502 from the proxy http://proxy.example:3128, not from the API)"
+        );
         assert_eq!(e.code, None);
         assert_eq!(e.body.as_deref(), Some("<html>bad gateway</html>"));
         assert_eq!(e.message, "Bad Gateway");

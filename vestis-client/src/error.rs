@@ -21,12 +21,125 @@ pub struct ApiError {
     pub body: Option<String>,
     /// The server's `Retry-After` (or `Retry-After-Ms`), if it sent one.
     pub retry_after: Option<Duration>,
+    /// The proxy the request went through (e.g. `http://10.0.0.1:3128`),
+    /// set when the answer was not the contract's JSON: the proxy, not the
+    /// API, most likely wrote it (a 502 from a proxy that cannot reach the API).
+    pub proxy: Option<String>,
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (HTTP {})", self.message, self.status)
+        match &self.proxy {
+            Some(proxy) => write!(
+                f,
+                "{} (HTTP {} from the proxy {proxy}, not from the API)",
+                self.message, self.status
+            ),
+            None => write!(f, "{} (HTTP {})", self.message, self.status),
+        }
     }
+}
+
+/// What kind of failure left a request without an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportKind {
+    /// The host name did not resolve. Nothing was sent.
+    Resolve,
+    /// No connection (refused, unreachable, TLS handshake failed, connect
+    /// timeout), to the server or to the proxy. Nothing was sent.
+    Connect,
+    /// No answer in time after the request was (perhaps) sent: the server
+    /// may have acted on it.
+    Timeout,
+    /// The connection broke after the request was (perhaps) sent, or while
+    /// the answer was read: the server may have acted on it.
+    Interrupted,
+    /// Anything else reqwest reports (a redirect loop, a bad proxy URL).
+    Other,
+}
+
+/// A request that got no (whole) answer: where it was going, through which
+/// proxy, and the innermost cause, said once.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(client: vestis_client::Client) {
+/// use vestis_client::{ChatRequest, Error, JobKind};
+/// match client.create(JobKind::Chat, &ChatRequest::new("x")).await {
+///     // e.g. "cannot connect to 127.0.0.1:9: connection refused"
+///     Err(Error::Transport(e)) if e.is_request_unsent() => eprintln!("{e}: nothing was created"),
+///     Err(e) => eprintln!("{e}: the job may exist; replay with the same Idempotency-Key"),
+///     Ok(created) => println!("job {}", created.job_id),
+/// }
+/// # }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct TransportError {
+    pub(crate) kind: TransportKind,
+    pub(crate) target: String,
+    pub(crate) proxy: Option<String>,
+    pub(crate) cause: String,
+    pub(crate) elapsed: Duration,
+    #[source]
+    pub(crate) source: reqwest::Error,
+}
+
+impl TransportError {
+    /// What kind of failure this was.
+    pub fn kind(&self) -> TransportKind {
+        self.kind
+    }
+
+    /// Where the request was going: `host:port`.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The proxy the request went through, if any (without credentials).
+    pub fn proxy(&self) -> Option<&str> {
+        self.proxy.as_deref()
+    }
+
+    /// Whether the request provably never left this machine (the name did
+    /// not resolve, or no connection was made): a create that failed so made
+    /// no job and can be forgotten. `false` means the outcome is unknown.
+    pub fn is_request_unsent(&self) -> bool {
+        matches!(self.kind, TransportKind::Resolve | TransportKind::Connect)
+    }
+
+    fn describe(&self) -> String {
+        let via = match &self.proxy {
+            Some(proxy) => format!(" through the proxy {proxy}"),
+            None => String::new(),
+        };
+        let (target, cause) = (&self.target, &self.cause);
+        match self.kind {
+            TransportKind::Resolve => format!("cannot resolve {target}{via}: {cause}"),
+            TransportKind::Connect => format!("cannot connect to {target}{via}: {cause}"),
+            TransportKind::Timeout => format!(
+                "no answer from {target}{via} after {}",
+                human_duration(self.elapsed)
+            ),
+            TransportKind::Interrupted => {
+                format!("the connection to {target}{via} broke off: {cause}")
+            }
+            TransportKind::Other => format!("request to {target}{via} failed: {cause}"),
+        }
+    }
+}
+
+/// A duration as people write it: whole seconds from 1 s up (`1s`,
+/// `1m 30s`), milliseconds below (`250ms`).
+pub(crate) fn human_duration(d: Duration) -> humantime::FormattedDuration {
+    let rounded = if d >= Duration::from_secs(1) {
+        Duration::from_secs(d.as_secs() + u64::from(d.subsec_millis() >= 500))
+    } else {
+        Duration::from_millis(u64::try_from(d.as_micros().div_ceil(1000)).unwrap_or(u64::MAX))
+    };
+    humantime::format_duration(rounded)
 }
 
 /// Everything that can go wrong talking to the Vestis API.
@@ -50,18 +163,22 @@ pub enum Error {
         /// The server's `Retry-After`, if any.
         retry_after: Option<Duration>,
     },
-    /// 400, 405, 413, 415: the request itself is wrong; retrying will not help.
+    /// 400, 405, 413, 415, 422: the request itself is wrong; retrying will not help.
     #[error("invalid request: {0}")]
     InvalidRequest(ApiError),
-    /// 5xx: the server failed or is overloaded (503 carries `retry_after`).
+    /// 500–599: the server failed or is overloaded (a 503 usually carries
+    /// [`ApiError::retry_after`]). Only 500, 502, 503 and 504 are transient.
     #[error("server error: {0}")]
     Server(ApiError),
-    /// Any other non-2xx answer.
+    /// Any other non-2xx answer (a 3xx that was not followed, or a 4xx the
+    /// contract does not use, such as 408 or 410).
     #[error("unexpected response: {0}")]
     Api(ApiError),
-    /// The request never got an answer: connection refused or reset, DNS, TLS, timeout.
-    #[error("transport error: {0}")]
-    Transport(#[source] reqwest::Error),
+    /// The request got no (whole) answer: DNS, connection refused or reset,
+    /// TLS, timeout. [`TransportError::is_request_unsent`] tells whether it
+    /// provably never left this machine.
+    #[error(transparent)]
+    Transport(TransportError),
     /// A 2xx answer whose body is not what the contract promises.
     #[error("could not decode the server's answer (HTTP {status}): {source}")]
     Decode {
@@ -80,7 +197,7 @@ pub enum Error {
     #[error("job {} was cancelled", .0.job_id)]
     JobCancelled(Box<Job>),
     /// The wait's deadline passed, or its polls ran out, before the job finished.
-    #[error("timed out after {elapsed:?} and {polls} polls waiting for the job{}",
+    #[error("timed out after {} and {polls} polls waiting for the job{}", human_duration(*elapsed),
         last.as_ref().map(|j| format!(" (last status: {})", j.status)).unwrap_or_default())]
     TimedOut {
         /// How long the wait lasted.
@@ -90,7 +207,9 @@ pub enum Error {
         /// The last job state seen, if any poll succeeded.
         last: Option<Box<Job>>,
     },
-    /// The client was configured with something unusable (a bad URL or header value).
+    /// Something unusable was handed to the SDK before any request: a base
+    /// URL that is not `http(s)://`, a token that cannot be a header value,
+    /// a payload that cannot be serialised.
     #[error("invalid configuration: {0}")]
     Config(String),
 }
@@ -152,6 +271,26 @@ impl Error {
         }
     }
 
+    /// Whether the request provably never left this machine (DNS failure,
+    /// no connection): see [`TransportError::is_request_unsent`]. `false`
+    /// for every other error, including those whose outcome is unknown.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: vestis_client::Client) {
+    /// use vestis_client::{ChatRequest, JobKind};
+    /// if let Err(e) = client.create(JobKind::Chat, &ChatRequest::new("x")).await {
+    ///     if e.is_request_unsent() {
+    ///         println!("no job was made: {e}");
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn is_request_unsent(&self) -> bool {
+        matches!(self, Error::Transport(e) if e.is_request_unsent())
+    }
+
     /// The delay the server asked for (`Retry-After`), if any.
     pub fn retry_after(&self) -> Option<Duration> {
         self.api_error().and_then(|e| e.retry_after)
@@ -160,3 +299,27 @@ impl Error {
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        let human = |d| human_duration(d).to_string();
+        assert_eq!(human(Duration::from_nanos(1_001_090_587)), "1s");
+        assert_eq!(human(Duration::from_millis(1_500)), "2s");
+        assert_eq!(human(Duration::from_secs(300)), "5m");
+        assert_eq!(human(Duration::from_millis(90_400)), "1m 30s");
+        assert_eq!(human(Duration::from_micros(250_300)), "251ms");
+        let timed_out = Error::TimedOut {
+            elapsed: Duration::from_nanos(1_001_090_587),
+            polls: 3,
+            last: None,
+        };
+        assert_eq!(
+            timed_out.to_string(),
+            "timed out after 1s and 3 polls waiting for the job"
+        );
+    }
+}

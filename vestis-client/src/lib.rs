@@ -24,6 +24,8 @@
 //!   code that speaks HTTP.
 //! - `wait`: [`PollStrategy`], [`WaitOptions`], [`WaitEvent`] streams and
 //!   many-job waits.
+//! - `net`: which requests go through a proxy (never loopback ones) and
+//!   what a request without an answer means ([`TransportError`]).
 //! - `error`: [`Error`], the crate's one error type.
 
 // Tests may unwrap: a failed unwrap is a failed test.
@@ -32,15 +34,17 @@
 mod client;
 mod error;
 pub mod model;
+mod net;
 mod wait;
 
 pub use client::{Client, ClientBuilder, CreateOptions, DEFAULT_BASE_URL, ListOptions};
-pub use error::{ApiError, Error, Result};
+pub use error::{ApiError, Error, Result, TransportError, TransportKind};
 pub use model::{
-    CancelJobResponse, ChatRequest, CreateJobResponse, ErrorBody, ErrorCode, FlatlayRequest, Job,
-    JobId, JobKind, JobPage, JobResult, JobStatus, PageMetadata, Timestamp, validate_payload,
+    CancelJobResponse, ChatRequest, CreateJobResponse, ErrorBody, ErrorCode, FlatlayRequest,
+    InvalidPayload, Job, JobId, JobKind, JobPage, JobResult, JobStatus, PageMetadata, Timestamp,
+    validate_payload,
 };
-pub use wait::{PollStrategy, WaitEvent, WaitOptions, WaitStream};
+pub use wait::{CancelOnTimeoutError, PollStrategy, WaitEvent, WaitOptions, WaitStream};
 
 /// The README's Rust snippets, compiled as doctests so they cannot rot.
 #[cfg(doctest)]

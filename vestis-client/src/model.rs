@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -270,48 +270,50 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_rfc3339_millis(self.0))
+        // jiff covers the years -9999..=9999; a `SystemTime` outside them
+        // (never seen on the wire) prints as the nearest end of that range.
+        let instant = jiff::Timestamp::try_from(self.0).unwrap_or_else(|_| {
+            if self.0 > SystemTime::UNIX_EPOCH {
+                jiff::Timestamp::MAX
+            } else {
+                jiff::Timestamp::MIN
+            }
+        });
+        // `{:.3}`: always three fractional digits, truncated, and `Z`.
+        write!(f, "{instant:.3}")
     }
 }
 
+/// Why a string is not an RFC 3339 timestamp with a `Z` or a numeric offset.
+///
+/// # Examples
+///
+/// ```
+/// use vestis_client::Timestamp;
+/// let err = "yesterday".parse::<Timestamp>().unwrap_err();
+/// assert!(err.to_string().starts_with("invalid RFC 3339 timestamp \"yesterday\""));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("invalid RFC 3339 timestamp {input:?}: {source}")]
+pub struct ParseTimestampError {
+    input: String,
+    #[source]
+    source: jiff::Error,
+}
+
 impl FromStr for Timestamp {
-    type Err = humantime::TimestampError;
+    type Err = ParseTimestampError;
 
     /// Reads the contract's form (`Z`, with or without fractional seconds)
     /// and, leniently, a numeric offset such as `+02:00`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        if let Some((base, sign, hours, minutes)) = split_offset(s) {
-            let utc = humantime::parse_rfc3339_weak(base)?;
-            let offset = Duration::from_secs(hours * 3600 + minutes * 60);
-            let adjusted = if sign == '+' {
-                utc.checked_sub(offset)
-            } else {
-                utc.checked_add(offset)
-            };
-            return adjusted
-                .map(Timestamp)
-                .ok_or(humantime::TimestampError::OutOfRange);
-        }
-        humantime::parse_rfc3339_weak(s).map(Timestamp)
+        let error = |source| ParseTimestampError {
+            input: s.to_owned(),
+            source,
+        };
+        let instant: jiff::Timestamp = s.trim().parse().map_err(error)?;
+        Ok(Timestamp(SystemTime::from(instant)))
     }
-}
-
-/// Splits `2026-11-28T10:00:00+02:00` into its local part and `+`, 2, 0.
-fn split_offset(s: &str) -> Option<(&str, char, u64, u64)> {
-    let (base, offset) = s.split_at_checked(s.len().checked_sub(6)?)?;
-    let bytes = offset.as_bytes();
-    let sign = match bytes[0] {
-        b'+' => '+',
-        b'-' => '-',
-        _ => return None,
-    };
-    if bytes[3] != b':' || !base.contains('T') && !base.contains(' ') {
-        return None;
-    }
-    let hours = offset.get(1..3)?.parse().ok()?;
-    let minutes = offset.get(4..6)?.parse().ok()?;
-    Some((base, sign, hours, minutes))
 }
 
 impl Serialize for Timestamp {
@@ -575,74 +577,108 @@ impl FlatlayRequest {
     }
 }
 
+/// Why a payload breaks the contract's rules for its job kind. Its text is
+/// what the mock server sends as `error` with `400 invalid_request`, e.g.
+/// `prompt is required`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidPayload {
+    /// The payload is not a JSON object.
+    #[error("request body must be a JSON object")]
+    NotAnObject,
+    /// A required field is absent, null or blank.
+    #[error("{0} is required")]
+    Missing(&'static str),
+    /// A field that must be a string is something else.
+    #[error("{0} must be a string")]
+    NotAString(&'static str),
+    /// A field that must be an array of strings is something else.
+    #[error("{0} must be an array of strings")]
+    NotStrings(&'static str),
+    /// A flat-lay id that is not a non-empty string or a number.
+    #[error("{0} is required and must be a non-empty string or a number")]
+    BadId(&'static str),
+    /// A flat-lay without products.
+    #[error("{0} is required and must be a non-empty array")]
+    EmptyArray(&'static str),
+}
+
+impl InvalidPayload {
+    /// The field at fault, `None` when the payload as a whole is wrong.
+    pub fn field(&self) -> Option<&'static str> {
+        match *self {
+            InvalidPayload::NotAnObject => None,
+            InvalidPayload::Missing(field)
+            | InvalidPayload::NotAString(field)
+            | InvalidPayload::NotStrings(field)
+            | InvalidPayload::BadId(field)
+            | InvalidPayload::EmptyArray(field) => Some(field),
+        }
+    }
+}
+
 /// Checks a payload against the contract's rules for `kind`.
 ///
 /// The mock server answers `400 invalid_request` with this message; the SDK
 /// and CLI use it to reject bad input before sending anything.
 ///
+/// # Errors
+///
+/// [`InvalidPayload`] naming the first rule the payload breaks: not an
+/// object; a chat without a non-blank `prompt`; a `prompt` that is not a
+/// string; `images` that are not strings; a flat-lay without `modelId`,
+/// `backgroundId` or `products`.
+///
 /// # Examples
 ///
 /// ```
-/// use vestis_client::{validate_payload, JobKind};
+/// use vestis_client::{validate_payload, InvalidPayload, JobKind};
 /// use serde_json::json;
 /// assert!(validate_payload(JobKind::Chat, &json!({"prompt": "hi"})).is_ok());
-/// assert_eq!(
-///     validate_payload(JobKind::Chat, &json!({"prompt": "  "})).unwrap_err(),
-///     "prompt is required"
-/// );
+/// let err = validate_payload(JobKind::Chat, &json!({"prompt": "  "})).unwrap_err();
+/// assert_eq!(err, InvalidPayload::Missing("prompt"));
+/// assert_eq!(err.to_string(), "prompt is required");
 /// ```
-pub fn validate_payload(kind: JobKind, payload: &serde_json::Value) -> Result<(), String> {
+pub fn validate_payload(kind: JobKind, payload: &serde_json::Value) -> Result<(), InvalidPayload> {
     use serde_json::Value;
     let Some(obj) = payload.as_object() else {
-        return Err("request body must be a JSON object".to_owned());
+        return Err(InvalidPayload::NotAnObject);
     };
-    let images_ok = |v: Option<&Value>| match v {
-        None | Some(Value::Null) => true,
-        Some(Value::Array(items)) => items.iter().all(Value::is_string),
-        Some(_) => false,
+    let prompt = |required: bool| match obj.get("prompt") {
+        Some(Value::String(s)) if !required || !s.trim().is_empty() => Ok(()),
+        Some(Value::String(_)) => Err(InvalidPayload::Missing("prompt")),
+        None | Some(Value::Null) if required => Err(InvalidPayload::Missing("prompt")),
+        None | Some(Value::Null) => Ok(()),
+        Some(_) => Err(InvalidPayload::NotAString("prompt")),
     };
-    let id_ok = |v: Option<&Value>| match v {
-        Some(Value::String(s)) => !s.trim().is_empty(),
-        Some(Value::Number(_)) => true,
-        _ => false,
+    let images = || match obj.get("images") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => Ok(()),
+        Some(_) => Err(InvalidPayload::NotStrings("images")),
     };
     match kind {
         JobKind::Chat => {
-            match obj.get("prompt") {
-                Some(Value::String(s)) if !s.trim().is_empty() => {}
-                Some(Value::String(_)) | None | Some(Value::Null) => {
-                    return Err("prompt is required".to_owned());
-                }
-                Some(_) => return Err("prompt must be a string".to_owned()),
-            }
-            if !images_ok(obj.get("images")) {
-                return Err("images must be an array of strings".to_owned());
-            }
+            prompt(true)?;
+            images()
         }
         JobKind::Flatlay => {
             for field in ["modelId", "backgroundId"] {
-                if !id_ok(obj.get(field)) {
-                    return Err(format!(
-                        "{field} is required and must be a non-empty string or a number"
-                    ));
+                match obj.get(field) {
+                    Some(Value::String(s)) if !s.trim().is_empty() => {}
+                    Some(Value::Number(_)) => {}
+                    _ => return Err(InvalidPayload::BadId(field)),
                 }
             }
             match obj.get("products") {
-                Some(Value::Array(items)) if !items.is_empty() => {}
-                _ => return Err("products is required and must be a non-empty array".to_owned()),
+                Some(Value::Array(items)) if !items.is_empty() => Ok(()),
+                _ => Err(InvalidPayload::EmptyArray("products")),
             }
         }
         JobKind::Mdoli | JobKind::Onmodel | JobKind::Background | JobKind::Legacy => {
-            match obj.get("prompt") {
-                None | Some(Value::Null) | Some(Value::String(_)) => {}
-                Some(_) => return Err("prompt must be a string".to_owned()),
-            }
-            if !images_ok(obj.get("images")) {
-                return Err("images must be an array of strings".to_owned());
-            }
+            prompt(false)?;
+            images()
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -705,7 +741,19 @@ mod tests {
         assert_eq!(z, plus);
         assert_eq!(z, minus);
         assert_eq!(no_fraction.to_string(), "2026-11-28T10:00:00.000Z");
+        // Output is always UTC with `Z` and exactly three digits, truncated.
+        assert_eq!(plus.to_string(), "2026-11-28T10:00:00.123Z");
+        let micros: Timestamp = "2026-11-28T10:00:00.123999Z".parse().unwrap();
+        assert_eq!(micros.to_string(), "2026-11-28T10:00:00.123Z");
+        assert_eq!(
+            serde_json::to_value(minus).unwrap(),
+            json!("2026-11-28T10:00:00.123Z")
+        );
         assert!("yesterday".parse::<Timestamp>().is_err());
+        assert!(
+            "2026-11-28T10:00:00".parse::<Timestamp>().is_err(),
+            "no offset"
+        );
         assert!("2026-11-28".parse::<Timestamp>().is_err());
     }
 
@@ -760,5 +808,35 @@ mod tests {
         assert!(ok(JobKind::Onmodel, json!({"anything": true})));
         assert!(!ok(JobKind::Background, json!({"prompt": false})));
         assert!(!ok(JobKind::Mdoli, json!("text")));
+
+        // The texts are the mock server's 400 messages: each names its field.
+        let why = |k, v: Value| validate_payload(k, &v).unwrap_err().to_string();
+        assert_eq!(why(JobKind::Chat, json!({})), "prompt is required");
+        assert_eq!(
+            why(JobKind::Chat, json!({"prompt": 3})),
+            "prompt must be a string"
+        );
+        assert_eq!(
+            why(JobKind::Legacy, json!({"images": "a"})),
+            "images must be an array of strings"
+        );
+        assert_eq!(
+            why(JobKind::Flatlay, json!({"modelId": 1, "products": [1]})),
+            "backgroundId is required and must be a non-empty string or a number"
+        );
+        assert_eq!(
+            why(JobKind::Flatlay, json!({"modelId": 1, "backgroundId": 2})),
+            "products is required and must be a non-empty array"
+        );
+        assert_eq!(
+            why(JobKind::Chat, json!(null)),
+            "request body must be a JSON object"
+        );
+        assert_eq!(
+            validate_payload(JobKind::Chat, &json!({"prompt": ""}))
+                .unwrap_err()
+                .field(),
+            Some("prompt")
+        );
     }
 }

@@ -297,7 +297,7 @@ async fn create_job(
 ) -> Result<Response<Body>, ApiError> {
     let kind = selected_kind(&query_pairs(query.as_deref()))?;
     let payload = json_body(&headers, body)?;
-    validate_payload(kind, &payload).map_err(ApiError::invalid)?;
+    validate_payload(kind, &payload).map_err(|e| ApiError::invalid(e.to_string()))?;
 
     let idempotency_key = match header_str(&headers, "idempotency-key")? {
         None => None,

@@ -9,6 +9,7 @@ pub(crate) mod history;
 pub(crate) mod list;
 pub(crate) mod resume;
 pub(crate) mod status;
+pub(crate) mod verify;
 pub(crate) mod wait;
 
 use std::collections::HashMap;
@@ -116,22 +117,17 @@ impl Context {
     }
 }
 
-/// The SDK's wait options for these flags.
+/// The SDK's wait options for these flags: the guide's schedules (with
+/// `--interval` as the interval or the back-off's first delay), no poll
+/// limit, and `--timeout` as the deadline.
 pub(crate) fn wait_options(flags: &WaitFlags) -> WaitOptions {
     let strategy = match (flags.strategy, flags.interval) {
         (StrategyArg::Fixed, None) => PollStrategy::fixed(),
         (StrategyArg::Fixed, Some(interval)) => PollStrategy::fixed().interval(interval),
         (StrategyArg::Backoff, None) => PollStrategy::backoff(),
-        (StrategyArg::Backoff, Some(first)) => PollStrategy::backoff().exponential(
-            first,
-            1.2,
-            std::time::Duration::from_secs(5).max(first),
-        ),
+        (StrategyArg::Backoff, Some(first)) => PollStrategy::backoff().first_delay(first),
     };
-    // The poll count never ends a CLI wait before --timeout does.
-    let polls =
-        flags.timeout.as_millis() / flags.interval.map_or(1000, |i| i.as_millis().max(1)) + 2;
-    WaitOptions::new(strategy.max_polls(u32::try_from(polls).unwrap_or(u32::MAX).max(150)))
+    WaitOptions::new(strategy.until_deadline())
         .deadline(flags.timeout)
         .cancel_on_timeout(flags.cancel_on_timeout)
 }

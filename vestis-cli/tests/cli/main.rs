@@ -7,3 +7,4 @@ mod commands;
 mod journal;
 mod output;
 mod util;
+mod verify;

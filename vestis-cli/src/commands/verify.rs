@@ -1,0 +1,144 @@
+//! `vestis verify`: run the contract checks of `vestis-verify` against a
+//! server and report them (text, `--json`, `--junit FILE`).
+//!
+//! A thin wrapper: flags to a `vestis_verify::Config`, the report to stdout,
+//! progress to stderr, and the run's outcome to an exit code (0 all passed
+//! or skipped, 1 a check failed, 2 usage, 4 token rejected, 6 unreachable).
+
+use std::io::Write;
+
+use anyhow::Context as _;
+use vestis_mock_server::MockServer;
+use vestis_verify::{CATALOG, Config, Error, JOBS_AT_MOST, JOBS_PLANNED, Needs, Report};
+
+use crate::Failure;
+use crate::cli::{Global, VerifyArgs};
+
+pub(crate) async fn run(global: &Global, args: VerifyArgs) -> anyhow::Result<()> {
+    if args.dry_run {
+        return dry_run(global, &args);
+    }
+    // `--mock`: verify the bundled mock server, with two tokens of its own.
+    let mock = if global.mock {
+        Some(
+            MockServer::start(vestis_mock_server::Config::default())
+                .await
+                .context("could not start the bundled mock server")?,
+        )
+    } else {
+        None
+    };
+    let (api_url, token, second) = match &mock {
+        Some(server) => (
+            server.api_url(),
+            global
+                .token
+                .clone()
+                .unwrap_or_else(|| "mock-user".to_owned()),
+            args.second_token.clone().or(Some("mock-user-2".to_owned())),
+        ),
+        None => (
+            global.api_url.clone(),
+            global
+                .token
+                .clone()
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| Failure::usage("no API token: pass --token or set VESTIS_TOKEN"))?,
+            args.second_token.clone().filter(|t| !t.is_empty()),
+        ),
+    };
+    let mut config = Config::new(api_url, token)
+        .job_timeout(args.job_timeout)
+        .quick(args.quick);
+    config.second_token = second;
+    let quiet = global.quiet;
+    let report = vestis_verify::run(&config, |line| {
+        if !quiet {
+            crate::say(&format!("verify: {line}"));
+        }
+    })
+    .await
+    .map_err(|e| {
+        let code = match e {
+            Error::Unauthorized { .. } => 4,
+            Error::Connection { .. } => 6,
+            _ => 2,
+        };
+        Failure::new(code, e.to_string())
+    })?;
+    if let Some(path) = &args.junit {
+        std::fs::write(path, report.to_junit())
+            .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
+    }
+    print(global.json, &report)?;
+    if report.passed() {
+        Ok(())
+    } else {
+        let failed = report.failed();
+        Err(Failure::new(
+            1,
+            format!(
+                "{} of {} checks failed: {}",
+                failed.len(),
+                report.checks.len(),
+                failed.join(", ")
+            ),
+        )
+        .into())
+    }
+}
+
+fn print(json: bool, report: &Report) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &report.to_json()).map_err(std::io::Error::other)?;
+        writeln!(out)?;
+    } else {
+        out.write_all(report.to_text().as_bytes())?;
+    }
+    out.flush()
+}
+
+/// The checks, what each needs, and what a run would create; nothing is sent.
+fn dry_run(global: &Global, args: &VerifyArgs) -> anyhow::Result<()> {
+    let skipped = |needs: Needs| match needs {
+        Needs::FinishedJob if args.quick => Some("skipped: --quick"),
+        Needs::SecondToken if args.second_token.is_none() && !global.mock => {
+            Some("skipped: needs --second-token")
+        }
+        _ => None,
+    };
+    let mut out = std::io::stdout().lock();
+    if global.json {
+        let checks: Vec<_> = CATALOG
+            .iter()
+            .map(|c| {
+                let mut value = serde_json::to_value(c).unwrap_or_default();
+                value["would_skip"] = skipped(c.needs).into();
+                value
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "jobs_planned": JOBS_PLANNED,
+            "jobs_at_most": JOBS_AT_MOST,
+            "checks": checks,
+        });
+        serde_json::to_writer_pretty(&mut out, &doc).map_err(std::io::Error::other)?;
+        writeln!(out)?;
+    } else {
+        let width = CATALOG.iter().map(|c| c.id.len()).max().unwrap_or(0);
+        for c in CATALOG {
+            let note = skipped(c.needs)
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default();
+            writeln!(out, "{:width$}  {}{note}", c.id, c.title)?;
+        }
+        writeln!(
+            out,
+            "{} checks; a run creates {JOBS_PLANNED} jobs (at most {JOBS_AT_MOST}) and cancels what is still pending at the end",
+            CATALOG.len()
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! `vestis verify`: exit codes, the JUnit file, `--json`, `--dry-run`
+//! sending nothing, and clean-up of the jobs it created.
+
+use serde_json::Value;
+use vestis_mock_server::{Config, MockServer};
+
+use crate::util::{Env, config, texts};
+
+/// A GET on the mock server's admin API.
+fn admin(env: &Env, path: &str) -> Value {
+    let url = format!("{}/__admin{path}", env.server.as_ref().unwrap().url());
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async move { reqwest::get(url).await.unwrap().json().await.unwrap() })
+}
+
+#[test]
+fn the_mock_server_passes_with_a_junit_file_and_json() {
+    let env = Env::start(config(50));
+    let junit = env.home.path().join("verify.xml");
+    let out = env
+        .vestis()
+        .args(["verify", "--second-token", "other", "--json", "--junit"])
+        .arg(&junit)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["passed"], true);
+    let checks = report["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), vestis_verify::CATALOG.len());
+    assert!(checks.iter().all(|c| c["status"] == "ok"), "{stdout}");
+    // Up front, on stderr: how many jobs it will create.
+    assert!(stderr.contains("creates 8 jobs (at most 10)"), "{stderr}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), checks.len());
+    assert!(xml.contains("failures=\"0\" skipped=\"0\""), "{xml}");
+}
+
+#[test]
+fn a_failed_check_exits_1_and_names_it() {
+    // The server writes image URLs that point at another server, where they are 404.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let elsewhere = runtime
+        .block_on(MockServer::start(Config::default()))
+        .unwrap();
+    let mut broken = config(50);
+    broken.public_url = Some(elsewhere.url());
+    let env = Env::start(broken);
+    let junit = env.home.path().join("verify.xml");
+    let out = env
+        .vestis()
+        .args(["verify", "--second-token", "other", "--junit"])
+        .arg(&junit)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("FAIL  lifecycle.image_url"), "{stdout}");
+    assert!(stdout.contains("38 ok, 1 failed, 0 skipped"), "{stdout}");
+    assert!(
+        stderr.contains("1 of 39 checks failed: lifecycle.image_url"),
+        "{stderr}"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("failures=\"1\""), "{xml}");
+    assert!(
+        xml.contains("name=\"lifecycle.image_url\">\n      <failure"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn quick_skips_the_waits_and_cancels_what_is_left() {
+    let mut slow = config(50);
+    slow.workers = 1;
+    let env = Env::start(slow);
+    let out = env
+        .vestis()
+        .args(["verify", "--quick", "--json"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let skipped: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "skip")
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert!(skipped.contains(&"lifecycle.image_url"));
+    assert!(
+        skipped.contains(&"isolation.foreign_job"),
+        "no --second-token"
+    );
+    assert!(!report["jobs_cancelled"].as_array().unwrap().is_empty());
+    // Nothing it created is left waiting in the queue.
+    let jobs = admin(&env, "/jobs");
+    let pending = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["status"] == "pending")
+        .count();
+    assert_eq!(pending, 0, "{jobs}");
+}
+
+#[test]
+fn a_rejected_token_exits_4_before_creating_anything() {
+    let mut strict = config(50);
+    strict.tokens = vec!["me".to_owned()];
+    let env = Env::start(strict);
+    let out = env
+        .vestis()
+        .args(["verify", "--second-token", "stranger"])
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("rejected --second-token"), "{stderr}");
+    assert_eq!(admin(&env, "/stats")["jobs_stored"], 0);
+}
+
+#[test]
+fn an_unreachable_server_exits_6() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env = Env::start(config(50));
+    let out = env
+        .vestis()
+        .args(["verify", "--quick", "--api-url"])
+        .arg(format!("http://127.0.0.1:{port}/api/v1"))
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("could not reach the server"), "{stderr}");
+}
+
+#[test]
+fn dry_run_lists_every_check_and_sends_nothing() {
+    let env = Env::start(config(50));
+    let out = env
+        .vestis()
+        .env_remove("VESTIS_TOKEN")
+        .args(["verify", "--dry-run", "--quick"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for check in vestis_verify::CATALOG {
+        assert!(stdout.contains(check.id), "{} missing:\n{stdout}", check.id);
+    }
+    assert!(stdout.contains("lifecycle.image_url"));
+    assert!(stdout.contains("(skipped: --quick)"));
+    assert!(stdout.contains("a run creates 8 jobs"));
+    assert_eq!(admin(&env, "/stats")["api_requests"], 0);
+}
