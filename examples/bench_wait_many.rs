@@ -4,15 +4,22 @@
 //! same cap on requests in flight).
 //!
 //! Run: `cargo run --release --example bench_wait_many` (`BENCH_JOBS=N` to
-//! change the number of jobs). It starts the mock server in-process, with
-//! enough workers that every job completes 3 s after it is created, and
-//! polls every second. For each approach it reports wall time, requests per
-//! job (counted by the server, `/__admin/stats`) against the schedule's
-//! implied count, and the peak growth of the process's resident memory
-//! during the wait, then the SDK/baseline ratios.
+//! change the number of jobs, `BENCH_RUNS=N` the runs per approach).
+//!
+//! The mock server runs in a child process (every job completes 3 s after it
+//! is created; the client polls every second), and each measured wait runs in
+//! a fresh child process of its own, the two approaches taking turns first.
+//! So each approach's memory is its own process's resident-set growth, on a
+//! heap no earlier run grew, and nothing the server holds is counted. For
+//! each approach it reports the medians of wall time, requests per job
+//! (counted by the server, `/__admin/stats`, which does not count itself)
+//! against the schedule's implied count, and peak RSS growth, then the
+//! SDK/baseline ratios.
 
 mod support;
 
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -20,6 +27,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use vestis_client::{Client, JobId, JobKind, JobStatus, PollStrategy, WaitOptions};
 use vestis_mock_server::{Config, DurationRange, MockServer};
+
+const ROLE: &str = "BENCH_ROLE";
 
 const INTERVAL: Duration = Duration::from_secs(1);
 const PROCESSING: Duration = Duration::from_secs(3);
@@ -59,16 +68,17 @@ impl PeakRss {
     }
 }
 
+/// What one wait measured.
 struct Measure {
-    name: &'static str,
     seconds: f64,
     requests_per_job: f64,
     rss_growth: u64,
     completed: usize,
 }
 
-async fn api_requests(server: &MockServer) -> anyhow::Result<u64> {
-    let stats: serde_json::Value = reqwest::get(format!("{}/__admin/stats", server.url()))
+/// `/api/v1` requests the server answered so far.
+async fn api_requests(server_url: &str) -> anyhow::Result<u64> {
+    let stats: serde_json::Value = reqwest::get(format!("{server_url}/__admin/stats"))
         .await?
         .json()
         .await?;
@@ -135,14 +145,13 @@ async fn sdk(client: &Client, ids: Vec<JobId>) -> usize {
 }
 
 async fn measure(
-    name: &'static str,
-    server: &MockServer,
+    server_url: &str,
     client: &Client,
     n: usize,
     sdk_wait: bool,
 ) -> anyhow::Result<Measure> {
     let ids = create_jobs(client, n).await?;
-    let before_requests = api_requests(server).await?;
+    let before_requests = api_requests(server_url).await?;
     let rss_before = support::rss_bytes();
     let peak = PeakRss::start();
     let start = Instant::now();
@@ -153,9 +162,10 @@ async fn measure(
     };
     let seconds = start.elapsed().as_secs_f64();
     let rss_peak = peak.finish();
-    let requests = api_requests(server).await? - before_requests - 1;
+    let requests = api_requests(server_url)
+        .await?
+        .saturating_sub(before_requests);
     Ok(Measure {
-        name,
         seconds,
         requests_per_job: requests as f64 / n as f64,
         rss_growth: rss_peak.saturating_sub(rss_before),
@@ -163,63 +173,150 @@ async fn measure(
     })
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let n: usize = std::env::var("BENCH_JOBS")
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
-    let config = Config {
+        .unwrap_or(default)
+}
+
+/// Child role `server`: the mock server, until the parent closes stdin.
+async fn serve(n: usize) -> anyhow::Result<()> {
+    let mut config = Config {
         workers: n,
-        max_jobs: 4 * n,
+        max_jobs: 20 * n,
         seed: Some(1),
         ..Config::default()
     };
-    let mut config = config;
     config.faults.processing_time = DurationRange::fixed(PROCESSING);
     let server = MockServer::start(config).await?;
+    println!("{}", server.url());
+    tokio::task::spawn_blocking(|| std::io::stdin().read_to_end(&mut Vec::new())).await??;
+    server.shutdown().await;
+    Ok(())
+}
+
+/// Child roles `baseline` and `sdk`: one warm-up and one measured wait,
+/// printed as one line for the parent.
+async fn wait_role(server_url: &str, n: usize, sdk_wait: bool) -> anyhow::Result<()> {
     let client = Client::builder()
-        .base_url(server.api_url())
+        .base_url(format!("{server_url}/api/v1"))
         .token("bench")
         .build()?;
+    // Warm-up: connections, allocator, with the approach being measured.
+    measure(server_url, &client, 200, sdk_wait).await?;
+    let m = measure(server_url, &client, n, sdk_wait).await?;
+    println!(
+        "{} {} {} {}",
+        m.seconds, m.requests_per_job, m.rss_growth, m.completed
+    );
+    Ok(())
+}
 
-    // Warm-up: connections, allocator.
-    measure("warm-up", &server, &client, 200, true).await?;
-    let baseline = measure(
-        "baseline (task per job, sleep loop)",
-        &server,
-        &client,
-        n,
-        false,
-    )
-    .await?;
-    let ours = measure("vestis-client wait_many", &server, &client, n, true).await?;
+/// Runs this program again as `role` and returns its first stdout line.
+fn child(role: &str, envs: &[(&str, &str)]) -> anyhow::Result<(std::process::Child, String)> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .env(ROLE, role)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    anyhow::ensure!(!line.is_empty(), "the {role} process printed nothing");
+    Ok((child, line.trim().to_owned()))
+}
+
+fn parse_measure(line: &str) -> anyhow::Result<Measure> {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    anyhow::ensure!(f.len() == 4, "unexpected result line {line:?}");
+    Ok(Measure {
+        seconds: f[0].parse()?,
+        requests_per_job: f[1].parse()?,
+        rss_growth: f[2].parse()?,
+        completed: f[3].parse()?,
+    })
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let n = env_usize("BENCH_JOBS", 10_000);
+    match std::env::var(ROLE).as_deref() {
+        Ok("server") => return serve(n).await,
+        Ok(role @ ("baseline" | "sdk")) => {
+            let url = std::env::var("BENCH_SERVER")?;
+            return wait_role(&url, n, role == "sdk").await;
+        }
+        _ => {}
+    }
+    let runs = env_usize("BENCH_RUNS", 3).max(1);
+    let (mut server, server_url) = child("server", &[])?;
+    let (mut baseline, mut ours) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        // The approaches take turns going first.
+        let order = if run % 2 == 0 {
+            ["baseline", "sdk"]
+        } else {
+            ["sdk", "baseline"]
+        };
+        for role in order {
+            let (mut process, line) = child(role, &[("BENCH_SERVER", &server_url)])?;
+            process.wait()?;
+            let m = parse_measure(&line)?;
+            if role == "sdk" {
+                ours.push(m)
+            } else {
+                baseline.push(m)
+            }
+        }
+    }
+    drop(server.stdin.take()); // EOF: the server shuts down
+    server.wait()?;
 
     // Each job completes ~3 s after creation; creating all of them takes a
     // while, so the first jobs are done before the wait starts. At a 1 s
     // interval the schedule implies at most 3 + 1 polls per job.
     let implied_max = PROCESSING.as_secs_f64() / INTERVAL.as_secs_f64() + 1.0;
     println!(
-        "jobs: {n}, poll interval {INTERVAL:?}, processing {PROCESSING:?}, {IN_FLIGHT} requests in flight"
+        "jobs: {n}, poll interval {INTERVAL:?}, processing {PROCESSING:?}, {IN_FLIGHT} requests in flight, median of {runs} runs, each in a fresh process"
     );
     println!("schedule-implied polls per job: at most {implied_max:.0}");
-    for m in [&baseline, &ours] {
+    let summary = |ms: &[Measure]| {
+        (
+            median(ms.iter().map(|m| m.seconds).collect()),
+            median(ms.iter().map(|m| m.requests_per_job).collect()),
+            median(ms.iter().map(|m| m.rss_growth as f64).collect()),
+            ms.iter().map(|m| m.completed).min().unwrap_or(0),
+        )
+    };
+    let rows = [
+        ("baseline (task per job, sleep loop)", summary(&baseline)),
+        ("vestis-client wait_many", summary(&ours)),
+    ];
+    for (name, (seconds, requests, rss, completed)) in rows {
         println!(
-            "{:<40} {:>7.2} s  {:>5.2} requests/job  {:>8.1} MiB peak RSS growth ({:.0} bytes/job)  {} completed",
-            m.name,
-            m.seconds,
-            m.requests_per_job,
-            m.rss_growth as f64 / 1_048_576.0,
-            m.rss_growth as f64 / n as f64,
-            m.completed
+            "{name:<40} {seconds:>7.2} s  {requests:>5.2} requests/job  {:>8.1} MiB peak RSS growth ({:.0} bytes/job)  {completed} completed (fewest)",
+            rss / 1_048_576.0,
+            rss / n as f64,
         );
     }
+    let ((bs, br, bm, _), (os, or, om, _)) = (rows[0].1, rows[1].1);
     println!(
-        "ratios sdk/baseline: time {:.3}, requests {:.3}, memory {:.3}",
-        ours.seconds / baseline.seconds,
-        ours.requests_per_job / baseline.requests_per_job,
-        ours.rss_growth as f64 / baseline.rss_growth.max(1) as f64
+        "ratios sdk/baseline: time {:.3} ({os:.2} / {bs:.2} s), requests {:.3} ({or:.2} / {br:.2}), memory {:.3} ({:.1} / {:.1} MiB)",
+        os / bs,
+        or / br,
+        om / bm.max(1.0),
+        om / 1_048_576.0,
+        bm / 1_048_576.0
     );
-    server.shutdown().await;
     Ok(())
 }

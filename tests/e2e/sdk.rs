@@ -188,10 +188,31 @@ async fn many_jobs_at_once_each_get_an_outcome() {
     assert!(completed > 0 && failed > 0);
 }
 
+/// Waits for `ids` with `options`, returning each job's outcome and how
+/// many 429s the waits were told about.
+async fn wait_counting_429s(
+    c: &vestis_client::Client,
+    ids: Vec<vestis_client::JobId>,
+    options: &vestis_client::WaitOptions,
+) -> (Vec<Result<vestis_client::Job, Error>>, usize) {
+    let mut events = std::pin::pin!(c.wait_many_stream(ids, options));
+    let (mut outcomes, mut limited) = (Vec::new(), 0);
+    while let Some((_, event)) = events.next().await {
+        match event {
+            WaitEvent::RetryScheduled {
+                status: Some(429), ..
+            } => limited += 1,
+            WaitEvent::Finished(result) => outcomes.push(result),
+            _ => {}
+        }
+    }
+    (outcomes, limited)
+}
+
 #[tokio::test]
 async fn a_rate_limited_batch_still_finishes() {
     let mut config = fast();
-    config.faults.rate_limit = Some(20);
+    config.faults.rate_limit = Some(5);
     let server = server(config).await;
     let c = client(&server, "t");
     let mut ids = Vec::new();
@@ -199,11 +220,49 @@ async fn a_rate_limited_batch_still_finishes() {
         ids.push(c.create(JobKind::Legacy, &json!({})).await.unwrap().job_id);
         tokio::time::sleep(Duration::from_millis(60)).await;
     }
-    let results: Vec<_> = c
-        .wait_many(ids, &quick().max_transient_errors(50))
-        .collect()
-        .await;
-    assert!(results.iter().all(|(_, r)| r.is_ok()), "{results:?}");
+    let (outcomes, limited) = wait_counting_429s(&c, ids, &quick()).await;
+    assert_eq!(outcomes.len(), 10);
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    assert!(limited > 0, "the server never rate-limited the batch");
+}
+
+/// Issue 7's case: a server allowing one request a second, 20 jobs of 2 s,
+/// the guide's default wait (2 s polls, 10 transient errors, 5 minutes).
+#[tokio::test]
+async fn twenty_jobs_under_one_request_a_second_all_complete_in_time() {
+    let mut config = fast();
+    config.workers = 20;
+    config.faults.processing_time =
+        vestis_mock_server::DurationRange::fixed(Duration::from_secs(2));
+    let server = server(config).await;
+    let c = client(&server, "t");
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        ids.push(
+            c.create(JobKind::Chat, &ChatRequest::new("x"))
+                .await
+                .unwrap()
+                .job_id,
+        );
+    }
+    // The limit starts once the jobs exist, so that the creates are not paced.
+    let patched = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .patch(format!("{}/__admin/config", server.url()))
+        .json(&json!({"rate_limit": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert!(patched.status().is_success());
+    let options = vestis_client::WaitOptions::default();
+    let (outcomes, limited) = wait_counting_429s(&c, ids, &options).await;
+    assert_eq!(outcomes.len(), 20);
+    for outcome in &outcomes {
+        assert_eq!(outcome.as_ref().unwrap().status, JobStatus::Completed);
+    }
+    assert!(limited > 0, "the server never rate-limited the batch");
 }
 
 #[tokio::test]

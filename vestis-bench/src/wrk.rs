@@ -108,7 +108,14 @@ impl Load {
         script.write_all(self.script().as_bytes())?;
         let seconds = self.duration.as_secs().max(1);
         let out = Command::new("wrk")
-            .args(["--latency", "-t", &self.threads.to_string()])
+            // A generous timeout: a slow, shared machine is measured, not failed.
+            .args([
+                "--latency",
+                "--timeout",
+                "10s",
+                "-t",
+                &self.threads.to_string(),
+            ])
             .args(["-c", &self.connections.to_string()])
             .args(["-d", &format!("{seconds}s"), "-s"])
             .arg(script.path())

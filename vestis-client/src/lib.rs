@@ -20,8 +20,9 @@
 //!
 //! - [`model`]: wire types shared with the mock server (`JobId`, `JobKind`,
 //!   `JobStatus`, `Job`, payloads, the error body).
-//! - `client`: [`Client`], its builder, one method per endpoint; the only
-//!   code that speaks HTTP.
+//! - `client`: [`Client`], one method per endpoint; the only code that
+//!   speaks HTTP.
+//! - `options`: [`ClientBuilder`], [`CreateOptions`], [`ListOptions`].
 //! - `wait`: [`PollStrategy`], [`WaitOptions`], [`WaitEvent`] streams and
 //!   many-job waits.
 //! - `net`: which requests go through a proxy (never loopback ones) and
@@ -35,15 +36,17 @@ mod client;
 mod error;
 pub mod model;
 mod net;
+mod options;
 mod wait;
 
-pub use client::{Client, ClientBuilder, CreateOptions, DEFAULT_BASE_URL, ListOptions};
+pub use client::Client;
 pub use error::{ApiError, Error, Result, TransportError, TransportKind};
 pub use model::{
     CancelJobResponse, ChatRequest, CreateJobResponse, ErrorBody, ErrorCode, FlatlayRequest,
     InvalidPayload, Job, JobId, JobKind, JobPage, JobResult, JobStatus, PageMetadata, Timestamp,
     validate_payload,
 };
+pub use options::{ClientBuilder, CreateOptions, DEFAULT_BASE_URL, ListOptions};
 pub use wait::{CancelOnTimeoutError, PollStrategy, WaitEvent, WaitOptions, WaitStream};
 
 /// The README's Rust snippets, compiled as doctests so they cannot rot.

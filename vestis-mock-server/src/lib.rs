@@ -18,24 +18,35 @@
 //!
 //! # Modules
 //!
-//! - [`config`]: flags, durations, fault settings.
-//! - [`queue`]: the job state machine and workers; no HTTP.
-//! - `routes`: `/api/v1` handlers and their middleware (auth, rate limit,
-//!   injected errors, latency).
-//! - `admin`: `/__admin` control routes.
+//! - [`config`]: flags, durations, byte sizes, fault settings, fixtures.
+//! - `queue`: the job store, its state machine, workers and the mock's
+//!   clock; no HTTP.
+//! - `routes`: the `/api/v1` handlers; `middleware`: auth, rate limit,
+//!   injected errors and latency in front of them; `render`: a job's wire
+//!   shape.
+//! - `admin`: `/__admin` control routes; `journal`: the request journal;
+//!   `fixtures`: jobs loaded from a file or the admin API.
+//! - `public`: images, health and the OpenAPI document, outside auth.
 //! - `errors`: the contract's JSON error bodies.
-//! - `openapi`, `image`: the OpenAPI document and the PNG renderer.
+//! - `openapi`, `image`, `hash`: the OpenAPI document, the PNG renderer,
+//!   and the fixed hash behind seeded determinism.
 
 // Tests may unwrap: a failed unwrap is a failed test.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;
-pub mod queue;
 
 mod admin;
 mod errors;
+mod fixtures;
+mod hash;
 mod image;
+mod journal;
+mod middleware;
 mod openapi;
+mod public;
+mod queue;
+mod render;
 mod routes;
 
 use std::future::Future;
@@ -45,9 +56,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderValue, Method, Response, StatusCode, header};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
@@ -60,11 +70,12 @@ use tower_http::trace::{DefaultMakeSpan, DefaultOnFailure, DefaultOnResponse, Tr
 use tracing::Level;
 use vestis_client::ErrorCode;
 
-pub use config::{Args, Config, DurationRange, Faults};
-pub use queue::Queue;
+pub use config::{Args, ClockMode, Config, ConfigError, DurationRange, Faults, Fixtures};
 
-use errors::{ApiError, json_response};
-use routes::RateLimiter;
+use errors::ApiError;
+use journal::Journal;
+use middleware::RateLimiter;
+use queue::{LoadError, Queue, Settings};
 
 /// What every handler shares: one `Arc`, so each middleware layer clones
 /// a single pointer per request.
@@ -77,6 +88,7 @@ pub(crate) struct Shared {
     pub(crate) limiter: RateLimiter,
     /// `/api/v1` requests answered since start (or the last reset).
     pub(crate) requests: AtomicU64,
+    pub(crate) journal: Journal,
     rng: Mutex<fastrand::Rng>,
     pub(crate) local_addr: OnceLock<SocketAddr>,
 }
@@ -121,13 +133,26 @@ pub struct App {
 }
 
 impl App {
-    /// Builds the app and spawns its workers; must run inside a tokio runtime.
+    /// Builds the app, loads its fixtures and spawns its workers; must run
+    /// inside a tokio runtime.
+    ///
+    /// A config that [`Config::validate`] refuses still builds (as tests
+    /// may want), with fixtures that do not fit logged and left out;
+    /// [`serve`] and [`MockServer::start`] refuse it instead.
     pub fn new(config: Config) -> App {
         let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
-        let queue = Queue::new(config.faults.clone(), seed, config.max_jobs);
-        let workers = queue.spawn_workers(config.workers);
+        let queue = Queue::new(Settings {
+            faults: config.faults.clone(),
+            seed,
+            max_jobs: config.max_jobs,
+            workers: config.workers,
+            clock: config.clock,
+            paused: config.paused,
+        });
+        let workers = queue.spawn_driver();
         let state = Arc::new(Shared {
             queue,
+            journal: Journal::new(config.journal_size),
             config,
             limiter: RateLimiter::default(),
             requests: AtomicU64::new(0),
@@ -135,6 +160,9 @@ impl App {
             rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0x5eed_e770)),
             local_addr: OnceLock::new(),
         });
+        if let Err(e) = load_fixtures(&state) {
+            tracing::error!(error = %e, "fixtures not loaded");
+        }
         App {
             router: build_router(state.clone()),
             state,
@@ -146,11 +174,16 @@ impl App {
     pub fn router(&self) -> Router {
         self.router.clone()
     }
+}
 
-    /// The job queue behind the routes.
-    pub fn queue(&self) -> &Queue {
-        &self.state.queue
+/// Loads the config's fixtures into the queue (at start and on reset);
+/// returns how many.
+pub(crate) fn load_fixtures(state: &AppState) -> Result<usize, LoadError> {
+    let fixtures = &state.config.fixtures;
+    if fixtures.is_empty() {
+        return Ok(0);
     }
+    state.queue.load(fixtures.0.clone()).map(|jobs| jobs.len())
 }
 
 fn cors(config: &Config) -> CorsLayer {
@@ -183,9 +216,9 @@ fn cors(config: &Config) -> CorsLayer {
 
 fn build_router(state: AppState) -> Router {
     let mut router = Router::new()
-        .route("/images/{file}", get(image))
-        .route("/health", get(health))
-        .route("/openapi.json", get(openapi_json))
+        .route("/images/{file}", get(public::image))
+        .route("/health", get(public::health))
+        .route("/openapi.json", get(public::openapi_json))
         .fallback(not_found)
         .with_state(state.clone())
         .nest("/api/v1", routes::router(state.clone()));
@@ -214,44 +247,13 @@ async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "Route not found")
 }
 
-async fn health() -> Response<Body> {
-    json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}))
-}
-
-async fn openapi_json() -> Response<Body> {
-    json_response(StatusCode::OK, &openapi::document())
-}
-
-/// `GET /images/{id}.png`: the PNG of a completed job, no auth.
-async fn image(State(state): State<AppState>, Path(file): Path<String>) -> Response<Body> {
-    let seed = file
-        .strip_suffix(".png")
-        .and_then(|id| id.parse::<vestis_client::JobId>().ok())
-        .and_then(|id| state.queue.image_seed(id.0));
-    let Some(seed) = seed else {
-        return ApiError::new(ErrorCode::NotFound, "Image not found").into_response();
-    };
-    match image::render(seed) {
-        Ok(png) => {
-            let mut response = Response::new(Body::from(png));
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
-            // A completed job never changes, so neither does its image.
-            headers.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=31536000, immutable"),
-            );
-            response
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "PNG encoding failed");
-            ApiError::new(ErrorCode::Internal, "Could not render the image").into_response()
-        }
-    }
-}
-
 /// Serves the mock API on `listener` until `shutdown` resolves, then stops
 /// accepting, lets in-flight requests finish, and returns.
+///
+/// # Errors
+///
+/// An [`io::ErrorKind::InvalidInput`] error when [`Config::validate`]
+/// refuses the config; otherwise the listener's I/O errors.
 ///
 /// # Examples
 ///
@@ -269,6 +271,9 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    config
+        .validate()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let app = App::new(config);
     if let Ok(addr) = listener.local_addr() {
         let _ = app.state.local_addr.set(addr);
@@ -290,13 +295,25 @@ pub struct MockServer {
 
 impl MockServer {
     /// Starts a server on `127.0.0.1` and a free port.
+    ///
+    /// # Errors
+    ///
+    /// When no port can be bound, or as [`MockServer::start_on`].
     pub async fn start(config: Config) -> io::Result<MockServer> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         MockServer::start_on(listener, config)
     }
 
     /// Starts a server on an already bound listener.
+    ///
+    /// # Errors
+    ///
+    /// An [`io::ErrorKind::InvalidInput`] error when [`Config::validate`]
+    /// refuses the config, or the listener's address cannot be read.
     pub fn start_on(listener: TcpListener, config: Config) -> io::Result<MockServer> {
+        config
+            .validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(listener, config, async move {

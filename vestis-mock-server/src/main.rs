@@ -9,6 +9,14 @@ use vestis_mock_server::{Args, serve};
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    // Before binding: a bad fixtures file means the server does not start.
+    let config = match args.config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("vestis-mock-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -44,7 +52,7 @@ async fn main() -> ExitCode {
     };
     println!("vestis-mock-server listening on http://{addr}");
 
-    match serve(listener, args.config(), shutdown).await {
+    match serve(listener, config, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vestis-mock-server: {e}");

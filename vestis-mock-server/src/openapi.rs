@@ -2,7 +2,7 @@
 //!
 //! Kept in this one file, written out by hand: the contract is small and a
 //! hand-written document reads like the contract. A test in
-//! `tests/http.rs` proves it matches the routes and methods the router
+//! `tests/http/openapi.rs` proves it matches the routes and methods the router
 //! actually serves, so the two cannot drift silently.
 
 use serde_json::{Value, json};
@@ -68,8 +68,11 @@ pub(crate) fn document() -> Value {
                "description": "Mock server only: every attempt of the job completes or fails.",
                "schema": {"type": "string", "enum": ["complete", "fail"]}}),
         json!({"name": "X-Mock-Duration", "in": "header", "required": false,
-               "description": "Mock server only: every attempt takes this long, e.g. `500ms` or `2m 30s`.",
-               "schema": {"type": "string", "pattern": "^[0-9]{1,9}(ms|s|m|h)( [0-9]{1,9}(ms|s|m|h))*$"}}),
+               "description": "Mock server only: every attempt takes this long, e.g. `500ms` or `2m`, at most one day (the server also reads compound forms such as `2m30s`).",
+               "schema": {"type": "string", "pattern": "^([0-9]{1,7}ms|[0-9]{1,4}s|[0-9]{1,3}m|(1[0-9]|2[0-4]|[0-9])h)$"}}),
+        json!({"name": "X-Mock-Polls", "in": "header", "required": false,
+               "description": "Mock server only: the job advances by its GETs instead of time and is terminal at the Nth.",
+               "schema": {"type": "integer", "minimum": 1, "maximum": 10000}}),
     ]);
 
     json!({

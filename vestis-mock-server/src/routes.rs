@@ -1,199 +1,52 @@
-//! The `/api/v1` routes and their middleware: HTTP in, queue calls, HTTP out.
+//! The `/api/v1` handlers: HTTP in, one queue call, HTTP out.
 //!
 //! Handlers parse and validate the request, call one [`Queue`] method and
-//! render its answer; the job logic itself lives in `queue.rs`. Request
-//! parts are taken raw (`Bytes`, `RawQuery`, path `String`) so that every
-//! bad value is answered with the contract's JSON error, never axum's text.
-
-use std::collections::HashMap;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+//! render its answer; the job logic lives in `queue`, the middleware in
+//! `middleware`. Request parts are taken raw (`Bytes`, `RawQuery`, path
+//! `String`) so that every bad value is answered with the contract's JSON
+//! error, never axum's text.
+//!
+//! [`Queue`]: crate::queue::Queue
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use tokio::time::Instant;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{MethodRouter, get, post};
 use vestis_client::{
-    CancelJobResponse, CreateJobResponse, ErrorCode, Job, JobId, JobKind, JobPage, JobResult,
-    JobStatus, PageMetadata, Timestamp, validate_payload,
+    CancelJobResponse, CreateJobResponse, ErrorCode, JobId, JobKind, JobPage, JobStatus,
+    PageMetadata, validate_payload,
 };
 
 use crate::AppState;
-use crate::config::parse_duration;
+use crate::config::{MAX_POLLS, parse_duration};
 use crate::errors::{ApiError, json_response};
-use crate::queue::{CancelError, CreateError, JobSnapshot, NewJob, Outcome};
-
-/// The caller's identity: the bearer token, checked by [`auth`].
-#[derive(Debug, Clone)]
-pub(crate) struct Caller(pub(crate) Arc<str>);
+use crate::journal::Touched;
+use crate::middleware::{Caller, auth, inject_errors, latency, rate_limit};
+use crate::queue::{CancelError, CreateError, NewJob, Outcome};
+use crate::render::{image_base, render_job};
 
 /// The `/api/v1` routes, with authentication, rate limiting, injected
 /// errors and latency in front of them.
 pub(crate) fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/generate", post(create_job))
-        .route("/jobs", get(list_jobs))
-        .route("/jobs/{id}", get(get_job).delete(cancel_job))
+    // Method-router `route_layer`s run only when the method matches too:
+    // a wrong method is 405 before any of them (no token needed).
+    let guarded = |route: MethodRouter<AppState>| {
         // Order: the last layer added runs first.
-        .route_layer(middleware::from_fn_with_state(state.clone(), inject_errors))
-        .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth))
-        .layer(middleware::from_fn_with_state(state.clone(), latency))
-        .with_state(state)
-}
-
-/// The job as the contract shows it; `image_base` prefixes a completed job's image URL.
-pub(crate) fn render_job(snap: &JobSnapshot, image_base: &str) -> Job {
-    let result = (snap.status == JobStatus::Completed).then(|| JobResult {
-        image_url: format!("{image_base}/images/{}.png", snap.id),
-        generated_at: Timestamp(snap.completed_at.unwrap_or(snap.created_at)),
-        message: "Image generated successfully".to_owned(),
-    });
-    Job {
-        job_id: JobId(snap.id),
-        status: snap.status.clone(),
-        job_type: snap.kind,
-        created_at: Timestamp(snap.created_at),
-        started_at: snap.started_at.map(Timestamp),
-        completed_at: snap.completed_at.map(Timestamp),
-        attempts: snap.attempts,
-        result,
-        error: match snap.status {
-            JobStatus::Failed | JobStatus::Cancelled => snap.error.clone(),
-            _ => None,
-        },
-    }
-}
-
-/// Where images are served: `--public-url`, else the request's `Host`, else the bound address.
-pub(crate) fn image_base(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(url) = &state.config.public_url {
-        return url.clone();
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
-        });
-    match host {
-        Some(host) => format!("http://{host}"),
-        None => match state.local_addr.get() {
-            Some(addr) => format!("http://{addr}"),
-            None => "http://localhost:4000".to_owned(),
-        },
-    }
-}
-
-/// Checks `Authorization: Bearer <token>` and records the caller.
-async fn auth(State(state): State<AppState>, mut req: Request, next: Next) -> Response<Body> {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.trim().split_once(' ')?;
-            let token = token.trim();
-            (scheme.eq_ignore_ascii_case("bearer")
-                && !token.is_empty()
-                && !token.contains(char::is_whitespace))
-            .then_some(token)
-        });
-    let Some(token) = token else {
-        return ApiError::new(
-            ErrorCode::Unauthorized,
-            "Missing or malformed Authorization header: expected `Bearer <token>`",
-        )
-        .into_response();
+        route
+            .route_layer(from_fn_with_state(state.clone(), inject_errors))
+            .route_layer(from_fn_with_state(state.clone(), rate_limit))
+            .route_layer(from_fn_with_state(state.clone(), auth))
     };
-    if !state.config.tokens.is_empty() && !state.config.tokens.iter().any(|t| t == token) {
-        return ApiError::new(ErrorCode::Unauthorized, "Invalid token").into_response();
-    }
-    let caller = Caller(Arc::from(token));
-    req.extensions_mut().insert(caller);
-    next.run(req).await
-}
-
-/// Fixed one-second windows per token.
-#[derive(Debug, Default)]
-pub(crate) struct RateLimiter {
-    windows: Mutex<HashMap<Arc<str>, (Instant, u32)>>,
-}
-
-impl RateLimiter {
-    /// `Ok` if the request fits, else the seconds until the window ends.
-    fn check(&self, token: &Arc<str>, per_second: u32) -> Result<(), u64> {
-        let now = Instant::now();
-        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        if windows.len() > 10_000 {
-            // Bounded memory: forget windows that have ended.
-            windows.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(1));
-        }
-        let (start, count) = windows.entry(Arc::clone(token)).or_insert((now, 0));
-        if now.duration_since(*start) >= Duration::from_secs(1) {
-            *start = now;
-            *count = 0;
-        }
-        if *count >= per_second {
-            let left = Duration::from_secs(1).saturating_sub(now.duration_since(*start));
-            return Err(left.as_secs_f64().ceil().max(1.0) as u64);
-        }
-        *count += 1;
-        Ok(())
-    }
-
-    pub(crate) fn clear(&self) {
-        self.windows
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-    }
-}
-
-async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response<Body> {
-    if let (Some(limit), Some(caller)) = (
-        state.queue.faults().rate_limit,
-        req.extensions().get::<Caller>(),
-    ) && let Err(wait) = state.limiter.check(&caller.0, limit)
-    {
-        return ApiError::new(
-            ErrorCode::RateLimited,
-            format!("Rate limit exceeded: at most {limit} requests per second"),
-        )
-        .retry_after(wait)
-        .into_response();
-    }
-    next.run(req).await
-}
-
-async fn inject_errors(State(state): State<AppState>, req: Request, next: Next) -> Response<Body> {
-    let rate = state.queue.faults().http_error_rate;
-    if rate > 0.0 && state.chance(rate) {
-        return ApiError::new(
-            ErrorCode::Unavailable,
-            "Service temporarily unavailable (injected by --http-error-rate)",
-        )
-        .retry_after(1)
-        .into_response();
-    }
-    next.run(req).await
-}
-
-async fn latency(State(state): State<AppState>, req: Request, next: Next) -> Response<Body> {
-    state.requests.fetch_add(1, Ordering::Relaxed);
-    let delay = state.queue.faults().latency;
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    next.run(req).await
+    Router::new()
+        .route("/generate", guarded(post(create_job)))
+        .route("/jobs", guarded(get(list_jobs)))
+        .route("/jobs/{id}", guarded(get(get_job).delete(cancel_job)))
+        .layer(from_fn_with_state(state.clone(), latency))
+        .layer(from_fn_with_state(state.clone(), crate::journal::record))
+        .with_state(state)
 }
 
 /// The query string's pairs, percent-decoded (malformed escapes are kept as text).
@@ -288,18 +141,16 @@ fn json_body(
     serde_json::from_slice(&body).map_err(|e| ApiError::invalid(format!("Malformed JSON: {e}")))
 }
 
-async fn create_job(
-    State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response<Body>, ApiError> {
-    let kind = selected_kind(&query_pairs(query.as_deref()))?;
-    let payload = json_body(&headers, body)?;
-    validate_payload(kind, &payload).map_err(|e| ApiError::invalid(e.to_string()))?;
-
-    let idempotency_key = match header_str(&headers, "idempotency-key")? {
+/// The create's headers read into a [`NewJob`]: `Idempotency-Key` and the
+/// mock's per-job overrides (`X-Mock-Outcome`, `-Duration`, `-Polls`).
+fn new_job(
+    caller: Caller,
+    kind: JobKind,
+    payload: serde_json::Value,
+    headers: &HeaderMap,
+    default_polls: Option<u32>,
+) -> Result<NewJob, ApiError> {
+    let idempotency_key = match header_str(headers, "idempotency-key")? {
         None => None,
         Some(key)
             if (1..=255).contains(&key.len()) && key.bytes().all(|b| (0x20..0x7f).contains(&b)) =>
@@ -312,7 +163,7 @@ async fn create_job(
             ));
         }
     };
-    let outcome = match header_str(&headers, "x-mock-outcome")? {
+    let outcome = match header_str(headers, "x-mock-outcome")? {
         None => None,
         Some("complete") => Some(Outcome::Complete),
         Some("fail") => Some(Outcome::Fail),
@@ -322,38 +173,65 @@ async fn create_job(
             )));
         }
     };
-    let duration = header_str(&headers, "x-mock-duration")?
+    let duration = header_str(headers, "x-mock-duration")?
         .map(|d| parse_duration(d).map_err(|e| ApiError::invalid(format!("X-Mock-Duration: {e}"))))
         .transpose()?;
+    let polls = match header_str(headers, "x-mock-polls")? {
+        None => default_polls,
+        Some(raw) => Some(
+            raw.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_POLLS).contains(n))
+                .ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "X-Mock-Polls must be an integer from 1 to {MAX_POLLS}, got {raw:?}"
+                    ))
+                })?,
+        ),
+    };
 
-    let created = state
-        .queue
-        .create(NewJob {
-            owner: caller.0.to_string(),
-            kind,
-            payload,
-            idempotency_key,
-            outcome,
-            duration,
-        })
-        .map_err(|e| match e {
-            CreateError::IdempotencyMismatch => ApiError::new(
-                ErrorCode::Conflict,
-                "Idempotency-Key was already used for a different request",
-            ),
-            CreateError::Full => ApiError::new(
-                ErrorCode::Unavailable,
-                "Job queue is full: every stored job is still pending or processing",
-            )
-            .retry_after(5),
-        })?;
+    Ok(NewJob {
+        owner: caller.0,
+        kind,
+        payload,
+        idempotency_key,
+        outcome,
+        duration,
+        polls,
+    })
+}
+
+async fn create_job(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response<Body>, ApiError> {
+    let kind = selected_kind(&query_pairs(query.as_deref()))?;
+    let payload = json_body(&headers, body)?;
+    validate_payload(kind, &payload).map_err(|e| ApiError::invalid(e.to_string()))?;
+
+    let new = new_job(caller, kind, payload, &headers, state.config.polls)?;
+    let created = state.queue.create(new).map_err(|e| match e {
+        CreateError::IdempotencyMismatch => ApiError::new(
+            ErrorCode::Conflict,
+            "Idempotency-Key was already used for a different request",
+        ),
+        CreateError::Full => ApiError::new(
+            ErrorCode::Unavailable,
+            "Job queue is full: every stored job is still pending or processing",
+        )
+        .retry_after(5),
+    })?;
 
     let id = created.job.id;
     let mut response = json_response(
         StatusCode::ACCEPTED,
         &CreateJobResponse {
             success: true,
-            job_id: JobId(id),
+            job_id: id,
             status: created.job.status,
             message: "Job queued for processing".to_owned(),
         },
@@ -361,12 +239,13 @@ async fn create_job(
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/jobs/{id}")) {
         response.headers_mut().insert(header::LOCATION, location);
     }
+    response.extensions_mut().insert(Touched(id));
     Ok(response)
 }
 
-fn job_id(raw: &str) -> Result<u64, ApiError> {
+/// A path's job id: a positive integer, else 400.
+pub(crate) fn job_id(raw: &str) -> Result<JobId, ApiError> {
     raw.parse::<JobId>()
-        .map(|id| id.0)
         .map_err(|_| ApiError::invalid(format!("Job id must be a positive integer, got {raw:?}")))
 }
 
@@ -379,7 +258,7 @@ async fn get_job(
     let id = job_id(&raw)?;
     let snap = state
         .queue
-        .get(&caller.0, id)
+        .poll(&caller.0, id)
         .ok_or_else(ApiError::job_not_found)?;
     Ok(json_response(
         StatusCode::OK,
@@ -459,7 +338,7 @@ async fn cancel_job(
         StatusCode::OK,
         &CancelJobResponse {
             success: true,
-            job_id: JobId(snap.id),
+            job_id: snap.id,
             status: snap.status,
             message: "Job cancelled".to_owned(),
         },

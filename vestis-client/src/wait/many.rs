@@ -70,7 +70,12 @@ impl Batch {
     /// while it waited is void: the waiter queues again behind the pause.
     pub(super) async fn wait_turn(&self) {
         loop {
-            let (slot, epoch) = self.reserve(Instant::now());
+            let now = Instant::now();
+            let (slot, epoch) = self.reserve(now);
+            if slot <= now {
+                // Neither paused nor behind others: no timer for the common case.
+                return;
+            }
             tokio::time::sleep_until(slot).await;
             let current = self.pace().epoch;
             if current == epoch {

@@ -95,12 +95,15 @@ async fn reads_and_changes_fault_settings_at_run_time() {
     let job = h.until_terminal("t", id).await;
     assert_eq!(job["status"], "failed");
     assert_eq!(job["attempts"], 1);
-    for bad in [
-        json!({"failure_rate": 2}),
-        json!({"max_attempts": 0}),
-        json!({"nonsense": 1}),
-        json!({"latency": "soon"}),
-        json!([1]),
+    for (bad, named) in [
+        (json!({"failure_rate": 2}), "failure_rate"),
+        (json!({"max_attempts": 0}), "max_attempts"),
+        (json!({"max_attempts": -1}), "max_attempts"),
+        (json!({"nonsense": 1}), "nonsense"),
+        (json!({"latency": "soon"}), "latency"),
+        (json!({"latency": "99999999999999d"}), "latency"),
+        (json!({"processing_time": "2d..3d"}), "processing_time"),
+        (json!([1]), "JSON object"),
     ] {
         let res = h
             .raw(Method::PATCH, "/__admin/config")
@@ -108,8 +111,14 @@ async fn reads_and_changes_fault_settings_at_run_time() {
             .send()
             .await
             .unwrap();
-        expect_error(res, 400, "invalid_request").await;
+        let body = expect_error(res, 400, "invalid_request").await;
+        assert!(
+            body["error"].as_str().unwrap().contains(named),
+            "{named}: {body}"
+        );
     }
+    let (_, unchanged) = json(h.raw(Method::GET, "/__admin/config").send().await.unwrap()).await;
+    assert_eq!(unchanged, changed, "a refused patch changes nothing");
 }
 
 #[tokio::test]
@@ -138,10 +147,16 @@ async fn stats_count_api_requests_and_stored_jobs() {
     h.api("t", Method::GET, "/jobs/999").send().await.unwrap();
     let (status, stats) = json(h.raw(Method::GET, "/__admin/stats").send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(stats, json!({"api_requests": 3, "jobs_stored": 1}));
+    assert_eq!(
+        stats,
+        json!({"api_requests": 3, "jobs_stored": 1, "journal_entries": 3})
+    );
     h.raw(Method::POST, "/__admin/reset").send().await.unwrap();
     let (_, stats) = json(h.raw(Method::GET, "/__admin/stats").send().await.unwrap()).await;
-    assert_eq!(stats, json!({"api_requests": 0, "jobs_stored": 0}));
+    assert_eq!(
+        stats,
+        json!({"api_requests": 0, "jobs_stored": 0, "journal_entries": 0})
+    );
 }
 
 #[tokio::test]

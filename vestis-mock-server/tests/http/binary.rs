@@ -76,3 +76,47 @@ fn bad_flags_and_busy_ports_fail_with_one_line() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("cannot listen"), "{stderr}");
 }
+
+#[test]
+fn help_never_shows_the_secret_tokens() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vestis-mock-server"))
+        .arg("--help")
+        .env("VESTIS_MOCK_TOKENS", "s3cret-token")
+        .env("VESTIS_MOCK_PORT", "4123")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(help.contains("VESTIS_MOCK_TOKENS"), "{help}");
+    assert!(!help.contains("s3cret-token"), "{help}");
+    let short = Command::new(env!("CARGO_BIN_EXE_vestis-mock-server"))
+        .arg("-h")
+        .env("VESTIS_MOCK_TOKENS", "s3cret-token")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&short.stdout).contains("s3cret-token"));
+}
+
+#[test]
+fn a_bad_fixtures_file_names_its_entry_and_the_server_does_not_start() {
+    let dir = std::env::temp_dir().join(format!("vestis-fixtures-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.json");
+    std::fs::write(
+        &file,
+        r#"[{"token": "t", "status": "completed"}, {"token": "t", "status": "done"}]"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vestis-mock-server"))
+        .args(["--port", "0", "--fixtures"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty(), "it never listened");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("entry 1: status:"), "{stderr}");
+    assert!(stderr.contains("\"done\""), "{stderr}");
+}

@@ -447,6 +447,36 @@ async fn unknown_routes_are_404_and_wrong_methods_405_as_json() {
 }
 
 #[tokio::test]
+async fn wrong_methods_are_405_before_auth() {
+    let mut config = fast();
+    config.tokens = vec!["right".into()];
+    let h = Harness::start(config).await;
+    for (method, path) in [
+        (Method::PUT, "/api/v1/jobs/1"),
+        (Method::GET, "/api/v1/generate"),
+        (Method::DELETE, "/api/v1/jobs"),
+    ] {
+        let res = h.raw(method.clone(), path).send().await.unwrap();
+        assert!(res.headers().contains_key("allow"), "{method} {path}");
+        expect_error(res, 405, "method_not_allowed").await;
+        let res = h
+            .raw(method, path)
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap();
+        expect_error(res, 405, "method_not_allowed").await;
+    }
+    // A right method still needs a token.
+    expect_error(
+        h.raw(Method::GET, "/api/v1/jobs/1").send().await.unwrap(),
+        401,
+        "unauthorized",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn pagination_defaults_bounds_and_edges() {
     let h = Harness::start(fast()).await;
     for _ in 0..45 {
@@ -542,6 +572,8 @@ async fn listing_filters_by_status() {
 async fn cancel_a_pending_job_then_it_never_runs_and_cannot_be_cancelled_again() {
     let mut config = fast();
     config.workers = 1;
+    // A manual clock: the running job stays processing until the test moves time.
+    config.clock = vestis_mock_server::ClockMode::Manual;
     config.faults.processing_time = "300ms".parse().unwrap();
     let h = Harness::start(config).await;
     let running = h.chat("t").await;
@@ -578,7 +610,17 @@ async fn cancel_a_pending_job_then_it_never_runs_and_cannot_be_cancelled_again()
         "conflict",
     )
     .await;
-    let done = h.until_terminal("t", running).await;
+    assert_eq!(
+        h.get("t", running).await.1,
+        before,
+        "a refused cancel changes nothing"
+    );
+    h.raw(Method::POST, "/__admin/clock/advance")
+        .json(&json!({"by": "1s"}))
+        .send()
+        .await
+        .unwrap();
+    let (_, done) = h.get("t", running).await;
     assert_eq!(done["status"], "completed");
     let (_, still) = h.get("t", queued).await;
     assert_eq!(still, job, "a cancelled job never starts");

@@ -7,6 +7,8 @@ mod admin;
 mod binary;
 mod concurrency;
 mod contract;
+mod control;
 mod faults;
 mod openapi;
+mod state;
 mod util;

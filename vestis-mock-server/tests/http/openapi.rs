@@ -1,4 +1,5 @@
-//! `/openapi.json` describes exactly the routes the router serves.
+//! `/openapi.json` and `/__admin/openapi.json` describe exactly the routes
+//! and methods the routers serve.
 
 use std::collections::BTreeSet;
 
@@ -117,4 +118,46 @@ async fn served_bodies_have_the_documented_required_fields() {
         .as_array()
         .unwrap();
     assert!(codes.contains(&err["code"]));
+}
+
+#[tokio::test]
+async fn the_admin_document_matches_the_served_admin_routes() {
+    let h = Harness::start(fast()).await;
+    let (status, doc) = json(
+        h.raw(Method::GET, "/__admin/openapi.json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["servers"][0]["url"], "/__admin");
+    let paths = doc["paths"].as_object().unwrap();
+    assert_eq!(paths.len(), 14, "{:?}", paths.keys());
+    for (path, item) in paths {
+        let concrete = format!("/__admin{}", path.replace("{id}", "1"));
+        for method in METHODS {
+            let res = h
+                .raw(
+                    Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
+                    &concrete,
+                )
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            let served = res.status() != StatusCode::METHOD_NOT_ALLOWED;
+            let (_, body) = json(res).await;
+            assert_ne!(
+                body["error"], "Route not found",
+                "{method} {path} is not routed"
+            );
+            assert_eq!(
+                item.get(method).is_some(),
+                served,
+                "{method} {path}: documented vs served"
+            );
+        }
+    }
 }

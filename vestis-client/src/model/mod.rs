@@ -4,10 +4,12 @@
 //! cannot drift apart. Decoding is lenient where the contract asks for it:
 //! unknown fields are ignored and an unknown status string becomes
 //! [`JobStatus::Unknown`] instead of a decode error.
+//!
+//! Timestamps live in `time`, request payloads and their validation in
+//! `payload`; both are re-exported here.
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::SystemTime;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -244,90 +246,11 @@ impl<'de> Deserialize<'de> for JobStatus {
     }
 }
 
-/// An instant on the wire: RFC 3339 in UTC with a `Z` suffix and milliseconds.
-///
-/// # Examples
-///
-/// ```
-/// use vestis_client::Timestamp;
-/// let t: Timestamp = "2026-11-28T10:00:00.123Z".parse().unwrap();
-/// assert_eq!(t.to_string(), "2026-11-28T10:00:00.123Z");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Timestamp(pub SystemTime);
+mod payload;
+mod time;
 
-impl Timestamp {
-    /// The current wall-clock time.
-    pub fn now() -> Timestamp {
-        Timestamp(SystemTime::now())
-    }
-
-    /// How long after `earlier` this instant is (zero if it is not later).
-    pub fn duration_since(&self, earlier: Timestamp) -> std::time::Duration {
-        self.0.duration_since(earlier.0).unwrap_or_default()
-    }
-}
-
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // jiff covers the years -9999..=9999; a `SystemTime` outside them
-        // (never seen on the wire) prints as the nearest end of that range.
-        let instant = jiff::Timestamp::try_from(self.0).unwrap_or_else(|_| {
-            if self.0 > SystemTime::UNIX_EPOCH {
-                jiff::Timestamp::MAX
-            } else {
-                jiff::Timestamp::MIN
-            }
-        });
-        // `{:.3}`: always three fractional digits, truncated, and `Z`.
-        write!(f, "{instant:.3}")
-    }
-}
-
-/// Why a string is not an RFC 3339 timestamp with a `Z` or a numeric offset.
-///
-/// # Examples
-///
-/// ```
-/// use vestis_client::Timestamp;
-/// let err = "yesterday".parse::<Timestamp>().unwrap_err();
-/// assert!(err.to_string().starts_with("invalid RFC 3339 timestamp \"yesterday\""));
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[error("invalid RFC 3339 timestamp {input:?}: {source}")]
-pub struct ParseTimestampError {
-    input: String,
-    #[source]
-    source: jiff::Error,
-}
-
-impl FromStr for Timestamp {
-    type Err = ParseTimestampError;
-
-    /// Reads the contract's form (`Z`, with or without fractional seconds)
-    /// and, leniently, a numeric offset such as `+02:00`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let error = |source| ParseTimestampError {
-            input: s.to_owned(),
-            source,
-        };
-        let instant: jiff::Timestamp = s.trim().parse().map_err(error)?;
-        Ok(Timestamp(SystemTime::from(instant)))
-    }
-}
-
-impl Serialize for Timestamp {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Timestamp {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+pub use payload::{ChatRequest, FlatlayRequest, InvalidPayload, validate_payload};
+pub use time::{ParseTimestampError, Timestamp};
 
 /// A generation job as `GET /jobs/{id}` returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -504,183 +427,6 @@ pub struct ErrorBody {
     pub code: ErrorCode,
 }
 
-/// The payload of a `chat` job: a prompt and optional reference images.
-///
-/// # Examples
-///
-/// ```
-/// use vestis_client::ChatRequest;
-/// let req = ChatRequest::new("a linen summer dress").image("https://example.com/ref.png");
-/// let json = serde_json::to_value(&req).unwrap();
-/// assert_eq!(json["prompt"], "a linen summer dress");
-/// assert_eq!(json["images"][0], "https://example.com/ref.png");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChatRequest {
-    /// What to generate; must be non-empty after trimming.
-    pub prompt: String,
-    /// Reference images: URLs or `data:` URIs.
-    #[serde(default)]
-    pub images: Vec<String>,
-}
-
-impl ChatRequest {
-    /// A prompt with no reference images.
-    pub fn new(prompt: impl Into<String>) -> ChatRequest {
-        ChatRequest {
-            prompt: prompt.into(),
-            images: Vec::new(),
-        }
-    }
-
-    /// Adds a reference image (a URL or a `data:` URI).
-    pub fn image(mut self, image: impl Into<String>) -> ChatRequest {
-        self.images.push(image.into());
-        self
-    }
-}
-
-/// The payload of a `flatlay` job, serialised camelCase as the guide sends it.
-///
-/// # Examples
-///
-/// ```
-/// use vestis_client::FlatlayRequest;
-/// let req = FlatlayRequest::new("1", "2", vec![serde_json::json!({"sku": "A1"})]);
-/// let json = serde_json::to_value(&req).unwrap();
-/// assert_eq!(json["modelId"], "1");
-/// assert_eq!(json["backgroundId"], "2");
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FlatlayRequest {
-    /// The model to dress (a non-empty string or a number on the wire).
-    pub model_id: serde_json::Value,
-    /// The background to use (a non-empty string or a number on the wire).
-    pub background_id: serde_json::Value,
-    /// The products to lay out; must be non-empty.
-    pub products: Vec<serde_json::Value>,
-}
-
-impl FlatlayRequest {
-    /// A flat-lay of `products` on `model_id` against `background_id`.
-    pub fn new(
-        model_id: impl Into<serde_json::Value>,
-        background_id: impl Into<serde_json::Value>,
-        products: Vec<serde_json::Value>,
-    ) -> FlatlayRequest {
-        FlatlayRequest {
-            model_id: model_id.into(),
-            background_id: background_id.into(),
-            products,
-        }
-    }
-}
-
-/// Why a payload breaks the contract's rules for its job kind. Its text is
-/// what the mock server sends as `error` with `400 invalid_request`, e.g.
-/// `prompt is required`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum InvalidPayload {
-    /// The payload is not a JSON object.
-    #[error("request body must be a JSON object")]
-    NotAnObject,
-    /// A required field is absent, null or blank.
-    #[error("{0} is required")]
-    Missing(&'static str),
-    /// A field that must be a string is something else.
-    #[error("{0} must be a string")]
-    NotAString(&'static str),
-    /// A field that must be an array of strings is something else.
-    #[error("{0} must be an array of strings")]
-    NotStrings(&'static str),
-    /// A flat-lay id that is not a non-empty string or a number.
-    #[error("{0} is required and must be a non-empty string or a number")]
-    BadId(&'static str),
-    /// A flat-lay without products.
-    #[error("{0} is required and must be a non-empty array")]
-    EmptyArray(&'static str),
-}
-
-impl InvalidPayload {
-    /// The field at fault, `None` when the payload as a whole is wrong.
-    pub fn field(&self) -> Option<&'static str> {
-        match *self {
-            InvalidPayload::NotAnObject => None,
-            InvalidPayload::Missing(field)
-            | InvalidPayload::NotAString(field)
-            | InvalidPayload::NotStrings(field)
-            | InvalidPayload::BadId(field)
-            | InvalidPayload::EmptyArray(field) => Some(field),
-        }
-    }
-}
-
-/// Checks a payload against the contract's rules for `kind`.
-///
-/// The mock server answers `400 invalid_request` with this message; the SDK
-/// and CLI use it to reject bad input before sending anything.
-///
-/// # Errors
-///
-/// [`InvalidPayload`] naming the first rule the payload breaks: not an
-/// object; a chat without a non-blank `prompt`; a `prompt` that is not a
-/// string; `images` that are not strings; a flat-lay without `modelId`,
-/// `backgroundId` or `products`.
-///
-/// # Examples
-///
-/// ```
-/// use vestis_client::{validate_payload, InvalidPayload, JobKind};
-/// use serde_json::json;
-/// assert!(validate_payload(JobKind::Chat, &json!({"prompt": "hi"})).is_ok());
-/// let err = validate_payload(JobKind::Chat, &json!({"prompt": "  "})).unwrap_err();
-/// assert_eq!(err, InvalidPayload::Missing("prompt"));
-/// assert_eq!(err.to_string(), "prompt is required");
-/// ```
-pub fn validate_payload(kind: JobKind, payload: &serde_json::Value) -> Result<(), InvalidPayload> {
-    use serde_json::Value;
-    let Some(obj) = payload.as_object() else {
-        return Err(InvalidPayload::NotAnObject);
-    };
-    let prompt = |required: bool| match obj.get("prompt") {
-        Some(Value::String(s)) if !required || !s.trim().is_empty() => Ok(()),
-        Some(Value::String(_)) => Err(InvalidPayload::Missing("prompt")),
-        None | Some(Value::Null) if required => Err(InvalidPayload::Missing("prompt")),
-        None | Some(Value::Null) => Ok(()),
-        Some(_) => Err(InvalidPayload::NotAString("prompt")),
-    };
-    let images = || match obj.get("images") {
-        None | Some(Value::Null) => Ok(()),
-        Some(Value::Array(items)) if items.iter().all(Value::is_string) => Ok(()),
-        Some(_) => Err(InvalidPayload::NotStrings("images")),
-    };
-    match kind {
-        JobKind::Chat => {
-            prompt(true)?;
-            images()
-        }
-        JobKind::Flatlay => {
-            for field in ["modelId", "backgroundId"] {
-                match obj.get(field) {
-                    Some(Value::String(s)) if !s.trim().is_empty() => {}
-                    Some(Value::Number(_)) => {}
-                    _ => return Err(InvalidPayload::BadId(field)),
-                }
-            }
-            match obj.get("products") {
-                Some(Value::Array(items)) if !items.is_empty() => Ok(()),
-                _ => Err(InvalidPayload::EmptyArray("products")),
-            }
-        }
-        JobKind::Mdoli | JobKind::Onmodel | JobKind::Background | JobKind::Legacy => {
-            prompt(false)?;
-            images()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -733,31 +479,6 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_accept_z_and_numeric_offsets() {
-        let z: Timestamp = "2026-11-28T10:00:00.123Z".parse().unwrap();
-        let plus: Timestamp = "2026-11-28T12:00:00.123+02:00".parse().unwrap();
-        let minus: Timestamp = "2026-11-28T05:30:00.123-04:30".parse().unwrap();
-        let no_fraction: Timestamp = "2026-11-28T10:00:00Z".parse().unwrap();
-        assert_eq!(z, plus);
-        assert_eq!(z, minus);
-        assert_eq!(no_fraction.to_string(), "2026-11-28T10:00:00.000Z");
-        // Output is always UTC with `Z` and exactly three digits, truncated.
-        assert_eq!(plus.to_string(), "2026-11-28T10:00:00.123Z");
-        let micros: Timestamp = "2026-11-28T10:00:00.123999Z".parse().unwrap();
-        assert_eq!(micros.to_string(), "2026-11-28T10:00:00.123Z");
-        assert_eq!(
-            serde_json::to_value(minus).unwrap(),
-            json!("2026-11-28T10:00:00.123Z")
-        );
-        assert!("yesterday".parse::<Timestamp>().is_err());
-        assert!(
-            "2026-11-28T10:00:00".parse::<Timestamp>().is_err(),
-            "no offset"
-        );
-        assert!("2026-11-28".parse::<Timestamp>().is_err());
-    }
-
-    #[test]
     fn job_id_rejects_non_positive_and_signs() {
         for bad in ["", "0", "-1", "+1", "1.5", "abc", "99999999999999999999999"] {
             assert!(bad.parse::<JobId>().is_err(), "{bad}");
@@ -783,60 +504,5 @@ mod tests {
         let body: ErrorBody =
             serde_json::from_str(r#"{"success":false,"error":"x","code":"brand_new"}"#).unwrap();
         assert_eq!(body.code, ErrorCode::Other);
-    }
-
-    #[test]
-    fn validation_follows_the_contract_table() {
-        let ok = |k, v: Value| validate_payload(k, &v).is_ok();
-        assert!(ok(JobKind::Chat, json!({"prompt": "x", "images": ["a"]})));
-        assert!(!ok(JobKind::Chat, json!({"prompt": 3})));
-        assert!(!ok(JobKind::Chat, json!({"prompt": "x", "images": [1]})));
-        assert!(!ok(JobKind::Chat, json!([])));
-        assert!(ok(
-            JobKind::Flatlay,
-            json!({"modelId": 1, "backgroundId": "2", "products": [{}]})
-        ));
-        assert!(!ok(
-            JobKind::Flatlay,
-            json!({"modelId": "", "backgroundId": "2", "products": [{}]})
-        ));
-        assert!(!ok(
-            JobKind::Flatlay,
-            json!({"modelId": "1", "backgroundId": "2", "products": []})
-        ));
-        assert!(ok(JobKind::Legacy, json!({})));
-        assert!(ok(JobKind::Onmodel, json!({"anything": true})));
-        assert!(!ok(JobKind::Background, json!({"prompt": false})));
-        assert!(!ok(JobKind::Mdoli, json!("text")));
-
-        // The texts are the mock server's 400 messages: each names its field.
-        let why = |k, v: Value| validate_payload(k, &v).unwrap_err().to_string();
-        assert_eq!(why(JobKind::Chat, json!({})), "prompt is required");
-        assert_eq!(
-            why(JobKind::Chat, json!({"prompt": 3})),
-            "prompt must be a string"
-        );
-        assert_eq!(
-            why(JobKind::Legacy, json!({"images": "a"})),
-            "images must be an array of strings"
-        );
-        assert_eq!(
-            why(JobKind::Flatlay, json!({"modelId": 1, "products": [1]})),
-            "backgroundId is required and must be a non-empty string or a number"
-        );
-        assert_eq!(
-            why(JobKind::Flatlay, json!({"modelId": 1, "backgroundId": 2})),
-            "products is required and must be a non-empty array"
-        );
-        assert_eq!(
-            why(JobKind::Chat, json!(null)),
-            "request body must be a JSON object"
-        );
-        assert_eq!(
-            validate_payload(JobKind::Chat, &json!({"prompt": ""}))
-                .unwrap_err()
-                .field(),
-            Some("prompt")
-        );
     }
 }

@@ -1,0 +1,82 @@
+//! `GET /__admin/openapi.json`: the admin API as an OpenAPI 3 document, so
+//! tools can call it without reading the README. Kept apart from
+//! `/openapi.json`, which stays about the production contract (`/api/v1`).
+//! A test checks that it lists exactly the routes and methods served.
+
+use serde_json::{Value, json};
+
+fn ok(description: &str) -> Value {
+    json!({"200": {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}},
+           "400": {"description": "Invalid input: `{\"success\": false, \"error\": \"...\", \"code\": \"invalid_request\"}`, naming the field."}})
+}
+
+fn id_param() -> Value {
+    json!({"name": "id", "in": "path", "required": true,
+           "schema": {"type": "integer", "format": "int64", "minimum": 1}})
+}
+
+fn body(schema: Value) -> Value {
+    json!({"required": false, "content": {"application/json": {"schema": schema}}})
+}
+
+/// The document.
+pub(crate) fn document() -> Value {
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "vestis-mock-server admin API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Control routes for tests, outside /api/v1 auth. Bodies are JSON whatever their content type."
+        },
+        "servers": [{"url": "/__admin"}],
+        "paths": {
+            "/reset": {"post": {"operationId": "reset", "summary": "Forget every job, key and journal entry; restore settings, clock and pause; reload fixtures", "responses": ok("Reset")}},
+            "/stats": {"get": {"operationId": "stats", "summary": "api_requests, jobs_stored, journal_entries", "responses": ok("Counters")}},
+            "/config": {
+                "get": {"operationId": "getConfig", "summary": "The fault settings", "responses": ok("Settings")},
+                "patch": {"operationId": "patchConfig", "summary": "Change some settings in one atomic update; unknown fields are refused",
+                          "requestBody": body(json!({"type": "object", "properties": {
+                              "processing_time": {"type": "string", "example": "2m..3m"},
+                              "failure_rate": {"type": "number", "minimum": 0, "maximum": 1},
+                              "max_attempts": {"type": "integer", "minimum": 1},
+                              "rate_limit": {"type": "integer", "minimum": 1, "nullable": true},
+                              "http_error_rate": {"type": "number", "minimum": 0, "maximum": 1},
+                              "latency": {"type": "string", "example": "150ms"}},
+                              "additionalProperties": false})),
+                          "responses": ok("The new settings")},
+                "put": {"operationId": "putConfig", "summary": "Same as PATCH", "responses": ok("The new settings")}
+            },
+            "/jobs": {
+                "get": {"operationId": "allJobs", "summary": "Every job of every token, newest first, with owner and payload", "responses": ok("{total, jobs}")},
+                "post": {"operationId": "loadJobs", "summary": "Load jobs in any state (the --fixtures shape), all or none",
+                         "requestBody": body(json!({"type": "array", "items": {"type": "object", "required": ["token", "status"]}})),
+                         "responses": ok("201 {loaded, jobs}; 409 when an id is taken")}
+            },
+            "/jobs/{id}": {"get": {"operationId": "adminJob", "summary": "One job of any token, with owner and payload", "parameters": [id_param()], "responses": ok("The job")}},
+            "/jobs/{id}/complete": {"post": {"operationId": "completeJob", "summary": "Complete a pending or processing job now", "parameters": [id_param()], "responses": ok("The job")}},
+            "/jobs/{id}/fail": {"post": {"operationId": "failJob", "summary": "Fail a pending or processing job now", "parameters": [id_param()],
+                                         "requestBody": body(json!({"type": "object", "properties": {"error": {"type": "string"}}})),
+                                         "responses": ok("The job")}},
+            "/queue": {"get": {"operationId": "queueState", "summary": "{paused}", "responses": ok("Queue state")}},
+            "/queue/pause": {"post": {"operationId": "pause", "summary": "Start nothing until resumed (running attempts still end)", "responses": ok("{paused: true}")}},
+            "/queue/resume": {"post": {"operationId": "resume", "summary": "Start pending jobs on free workers at once", "responses": ok("{paused: false}")}},
+            "/clock": {"get": {"operationId": "clock", "summary": "{mode, now}: the mock's clock", "responses": ok("The clock")}},
+            "/clock/advance": {"post": {"operationId": "advanceClock", "summary": "Move the mock's clock forward, playing every event in the span in order",
+                                        "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                                            "type": "object", "required": ["by"], "additionalProperties": false,
+                                            "properties": {"by": {"type": "string", "example": "2m30s", "description": "At most 366 days"}}}}}},
+                                        "responses": ok("{mode, now, advanced}")}},
+            "/requests": {
+                "get": {"operationId": "requests", "summary": "The request journal, newest first",
+                        "parameters": [
+                            {"name": "method", "in": "query", "required": false, "schema": {"type": "string"}},
+                            {"name": "path", "in": "query", "required": false, "schema": {"type": "string", "example": "/api/v1/generate"}},
+                            {"name": "job_id", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1}}
+                        ],
+                        "responses": ok("{total, requests}")},
+                "delete": {"operationId": "clearRequests", "summary": "Empty the journal", "responses": ok("Cleared")}
+            },
+            "/openapi.json": {"get": {"operationId": "adminOpenapi", "summary": "This document", "responses": ok("OpenAPI 3")}}
+        }
+    })
+}

@@ -1,0 +1,240 @@
+//! The binary's flags (each also read from a `VESTIS_MOCK_*` variable) and
+//! the config they describe.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytesize::ByteSize;
+
+use super::{
+    ClockMode, Config, ConfigError, DEFAULT_PROCESSING_TIME, DurationRange, Faults, Fixtures,
+    MAX_POLLS, REALISTIC_PROCESSING_TIME, parse_duration,
+};
+
+fn parse_rate(s: &str) -> Result<f64, ConfigError> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(ConfigError::setting(
+            "rate",
+            format!("must be a probability between 0 and 1, got {s:?}"),
+        )),
+    }
+}
+
+/// A byte size in bytesize's syntax: `10MiB`, `512KiB`, `1048576`
+/// (`MB` and `KB` are decimal, `MiB` and `KiB` binary).
+fn parse_size(s: &str) -> Result<usize, ConfigError> {
+    let invalid = |reason: String| ConfigError::InvalidSize {
+        input: s.to_owned(),
+        reason,
+    };
+    let size: ByteSize = s.trim().parse().map_err(invalid)?;
+    usize::try_from(size.as_u64())
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| invalid("must be more than 0 bytes".to_owned()))
+}
+
+/// The binary's flags. Each also reads a `VESTIS_MOCK_*` variable.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "vestis-mock-server",
+    version,
+    about = "An in-memory mock of the Vestis job API for contract testing.",
+    long_about = "An in-memory mock of the Vestis job API for contract testing: the real HTTP \
+contract, a real job queue with workers, seeded determinism, and injectable faults. \
+Prints one line, `vestis-mock-server listening on http://HOST:PORT`, when ready."
+)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "VESTIS_MOCK_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port to listen on; 0 picks a free one.
+    #[arg(long, env = "VESTIS_MOCK_PORT", default_value_t = 4000)]
+    pub port: u16,
+    /// Workers processing jobs concurrently.
+    #[arg(long, env = "VESTIS_MOCK_WORKERS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub workers: u16,
+    /// How long one attempt takes: a duration or a range, e.g. `2s`, `200ms..400ms`, `2m..3m`.
+    #[arg(long, env = "VESTIS_MOCK_PROCESSING_TIME", default_value_t = DEFAULT_PROCESSING_TIME)]
+    pub processing_time: DurationRange,
+    /// The guide's realistic 2-3 minutes per attempt (overrides --processing-time).
+    #[arg(long, env = "VESTIS_MOCK_REALISTIC")]
+    pub realistic: bool,
+    /// Probability (0..1) that an attempt fails.
+    #[arg(long, env = "VESTIS_MOCK_FAILURE_RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    pub failure_rate: f64,
+    /// Attempts before a job ends failed.
+    #[arg(long, env = "VESTIS_MOCK_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: u32,
+    /// Seed for reproducible durations, failures and injected errors.
+    #[arg(long, env = "VESTIS_MOCK_SEED")]
+    pub seed: Option<u64>,
+    /// Requests per second per token on /api/v1; over it: 429 with Retry-After.
+    #[arg(long, env = "VESTIS_MOCK_RATE_LIMIT", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit: Option<u32>,
+    /// Probability (0..1) of a random 503 with Retry-After on /api/v1.
+    #[arg(long, env = "VESTIS_MOCK_HTTP_ERROR_RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    pub http_error_rate: f64,
+    /// Added to every /api/v1 response, e.g. `150ms` (at most 1 day).
+    #[arg(long, env = "VESTIS_MOCK_LATENCY", default_value = "0s", value_parser = parse_duration)]
+    pub latency: Duration,
+    /// Jobs kept in memory; the oldest finished ones are evicted past it.
+    #[arg(long, env = "VESTIS_MOCK_MAX_JOBS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_jobs: u64,
+    /// Largest request body, e.g. `10MiB`.
+    #[arg(long, env = "VESTIS_MOCK_MAX_BODY", default_value = "10MiB", value_parser = parse_size)]
+    pub max_body: usize,
+    /// Accept only this bearer token (repeatable); by default any non-empty token.
+    /// Never shown by `--help`, even when set in the environment: it is a secret.
+    #[arg(
+        long = "token",
+        env = "VESTIS_MOCK_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub tokens: Vec<String>,
+    /// Allow only this CORS origin (repeatable); by default any origin.
+    #[arg(
+        long = "cors-origin",
+        env = "VESTIS_MOCK_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+    /// Base URL written into image_url (default: from the request's Host header).
+    #[arg(long, env = "VESTIS_MOCK_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Do not serve the /__admin routes.
+    #[arg(long, env = "VESTIS_MOCK_NO_ADMIN")]
+    pub no_admin: bool,
+    /// The mock's clock: `real` time, or `manual` (moves only on POST /__admin/clock/advance).
+    #[arg(long, env = "VESTIS_MOCK_CLOCK", value_enum, default_value_t = ClockMode::Real)]
+    pub clock: ClockMode,
+    /// Start with the queue paused: jobs stay pending until POST /__admin/queue/resume.
+    #[arg(long, env = "VESTIS_MOCK_PAUSED")]
+    pub paused: bool,
+    /// Requests kept by the request journal (GET /__admin/requests); 0 turns it off.
+    #[arg(long, env = "VESTIS_MOCK_JOURNAL_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub journal_size: u32,
+    /// Every job advances by its GETs instead of time: terminal at the Nth (as X-Mock-Polls: N).
+    #[arg(long, env = "VESTIS_MOCK_POLLS", value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_POLLS)))]
+    pub polls: Option<u32>,
+    /// A JSON file of jobs to load at start and on every reset (see the README).
+    #[arg(long, env = "VESTIS_MOCK_FIXTURES")]
+    pub fixtures: Option<PathBuf>,
+}
+
+impl Args {
+    /// The server configuration these flags describe, with `--fixtures` read.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Fixtures`] when the fixtures file cannot be read or
+    /// holds a bad entry; [`ConfigError::InvalidSetting`] as
+    /// [`Config::validate`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use clap::Parser;
+    /// use vestis_mock_server::{Args, ClockMode};
+    ///
+    /// let args = Args::try_parse_from(["vestis-mock-server", "--clock", "manual", "--paused"]).unwrap();
+    /// let config = args.config().unwrap();
+    /// assert_eq!(config.clock, ClockMode::Manual);
+    /// assert!(config.paused);
+    /// ```
+    pub fn config(&self) -> Result<Config, ConfigError> {
+        let fixtures = match &self.fixtures {
+            Some(path) => Fixtures::from_file(path)?,
+            None => Fixtures::default(),
+        };
+        let config = Config {
+            workers: usize::from(self.workers),
+            seed: self.seed,
+            tokens: self
+                .tokens
+                .iter()
+                .filter(|t| !t.is_empty())
+                .cloned()
+                .collect(),
+            cors_origins: self.cors_origins.clone(),
+            max_jobs: usize::try_from(self.max_jobs).unwrap_or(usize::MAX),
+            max_body: self.max_body,
+            admin: !self.no_admin,
+            public_url: self
+                .public_url
+                .as_ref()
+                .map(|u| u.trim_end_matches('/').to_owned()),
+            faults: Faults {
+                processing_time: if self.realistic {
+                    REALISTIC_PROCESSING_TIME
+                } else {
+                    self.processing_time
+                },
+                failure_rate: self.failure_rate,
+                max_attempts: self.max_attempts,
+                rate_limit: self.rate_limit,
+                http_error_rate: self.http_error_rate,
+                latency: self.latency,
+            },
+            clock: self.clock,
+            paused: self.paused,
+            journal_size: self.journal_size as usize,
+            polls: self.polls,
+            fixtures,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn flags_build_the_config() {
+        let args = Args::try_parse_from([
+            "x",
+            "--port",
+            "0",
+            "--processing-time",
+            "1s..2s",
+            "--failure-rate",
+            "0.5",
+            "--token",
+            "a",
+            "--token",
+            "b",
+            "--max-body",
+            "1KiB",
+            "--latency",
+            "20ms",
+            "--no-admin",
+        ])
+        .unwrap();
+        let c = args.config().unwrap();
+        assert_eq!(c.tokens, ["a", "b"]);
+        assert_eq!(c.max_body, 1024);
+        assert!(!c.admin);
+        assert_eq!(c.faults.failure_rate, 0.5);
+        assert_eq!(c.faults.latency, Duration::from_millis(20));
+        let realistic = Args::try_parse_from(["x", "--realistic"])
+            .unwrap()
+            .config()
+            .unwrap();
+        assert_eq!(realistic.faults.processing_time, REALISTIC_PROCESSING_TIME);
+        assert!(Args::try_parse_from(["x", "--failure-rate", "2"]).is_err());
+        assert!(Args::try_parse_from(["x", "--workers", "0"]).is_err());
+        assert!(Args::try_parse_from(["x", "--max-body", "ten"]).is_err());
+        assert!(Args::try_parse_from(["x", "--latency", "99999999999999d"]).is_err());
+        let sized = |s: &str| Args::try_parse_from(["x", "--max-body", s]).map(|a| a.max_body);
+        assert_eq!(sized("512KiB").unwrap(), 512 * 1024);
+        assert_eq!(sized("1 MB").unwrap(), 1_000_000);
+        assert_eq!(sized("1048576").unwrap(), 1_048_576);
+        assert!(sized("0").is_err());
+    }
+}

@@ -1,0 +1,218 @@
+//! One duration syntax for flags, headers, admin bodies and messages:
+//! humantime's (`500ms`, `90s`, `2m30s`, `1h 30m`), bounded so that a typo
+//! like `99999999999999d` is refused instead of overflowing a timer.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::ConfigError;
+
+/// The longest duration a setting accepts (processing time, latency,
+/// `X-Mock-Duration`): one day.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The longest single clock advance: 366 days.
+pub const MAX_ADVANCE: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+
+/// Parses a duration such as `500ms`, `90s`, `2m30s` or `1h 30m`, at most
+/// [`MAX_DURATION`].
+///
+/// A bare number is refused: the unit is what makes `--latency 50` unambiguous.
+///
+/// # Errors
+///
+/// [`ConfigError::InvalidDuration`] for text humantime cannot read, and
+/// [`ConfigError::DurationTooLong`] past [`MAX_DURATION`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use vestis_mock_server::config::parse_duration;
+///
+/// assert_eq!(parse_duration("2m30s").unwrap(), Duration::from_secs(150));
+/// assert!(parse_duration("50").is_err());
+/// assert!(parse_duration("99999999999999d").is_err());
+/// ```
+pub fn parse_duration(s: &str) -> Result<Duration, ConfigError> {
+    parse_bounded(s, MAX_DURATION)
+}
+
+/// Like [`parse_duration`], with another upper bound.
+///
+/// # Errors
+///
+/// As [`parse_duration`], with `max` as the bound.
+pub fn parse_bounded(s: &str, max: Duration) -> Result<Duration, ConfigError> {
+    let d = humantime::parse_duration(s.trim()).map_err(|e| ConfigError::InvalidDuration {
+        input: s.to_owned(),
+        reason: e.to_string(),
+    })?;
+    if d > max {
+        return Err(ConfigError::DurationTooLong {
+            input: s.to_owned(),
+            max: format_duration(max),
+        });
+    }
+    Ok(d)
+}
+
+/// Formats a duration the way [`parse_duration`] reads it, e.g. `2m30s`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use vestis_mock_server::config::format_duration;
+///
+/// assert_eq!(format_duration(Duration::from_millis(150_500)), "2m30s500ms");
+/// assert_eq!(format_duration(Duration::ZERO), "0s");
+/// ```
+pub fn format_duration(d: Duration) -> String {
+    if d.is_zero() {
+        return "0s".to_owned();
+    }
+    humantime::format_duration(d).to_string().replace(' ', "")
+}
+
+/// A duration or a range of durations, written `500ms`, `2m`, `200ms..400ms`
+/// or `2m..3m`. Values are drawn uniformly from the range.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use vestis_mock_server::DurationRange;
+///
+/// let r: DurationRange = "2m..3m".parse().unwrap();
+/// assert_eq!(r.min, Duration::from_secs(120));
+/// assert_eq!(r.to_string(), "2m..3m");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationRange {
+    /// The shortest duration.
+    pub min: Duration,
+    /// The longest duration (equal to `min` for a single duration).
+    pub max: Duration,
+}
+
+impl DurationRange {
+    /// A range holding one duration.
+    pub fn fixed(d: Duration) -> DurationRange {
+        DurationRange { min: d, max: d }
+    }
+
+    /// A uniformly drawn duration, at millisecond resolution.
+    pub(crate) fn sample(&self, rng: &mut fastrand::Rng) -> Duration {
+        let (lo, hi) = (self.min.as_millis(), self.max.as_millis());
+        if hi <= lo {
+            return self.min;
+        }
+        let lo = u64::try_from(lo).unwrap_or(u64::MAX);
+        let hi = u64::try_from(hi).unwrap_or(u64::MAX);
+        Duration::from_millis(rng.u64(lo..=hi))
+    }
+}
+
+impl FromStr for DurationRange {
+    type Err = ConfigError;
+
+    /// # Errors
+    ///
+    /// As [`parse_duration`] for either end, and
+    /// [`ConfigError::InvalidRange`] when the end is shorter than the start.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (min, max) = match s.split_once("..") {
+            Some((a, b)) => (parse_duration(a)?, parse_duration(b)?),
+            None => {
+                let d = parse_duration(s)?;
+                (d, d)
+            }
+        };
+        if max < min {
+            return Err(ConfigError::InvalidRange {
+                input: s.to_owned(),
+            });
+        }
+        Ok(DurationRange { min, max })
+    }
+}
+
+impl fmt::Display for DurationRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.min == self.max {
+            f.write_str(&format_duration(self.min))
+        } else {
+            write!(
+                f,
+                "{}..{}",
+                format_duration(self.min),
+                format_duration(self.max)
+            )
+        }
+    }
+}
+
+impl Serialize for DurationRange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DurationRange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Serde for a `Duration` field written in [`parse_duration`]'s syntax.
+pub(crate) mod text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_duration(*d))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        super::parse_duration(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse_print_and_refuse_nonsense() {
+        let r: DurationRange = "200ms..400ms".parse().unwrap();
+        assert_eq!(r.min, Duration::from_millis(200));
+        assert_eq!(r.max, Duration::from_millis(400));
+        assert_eq!(r.to_string(), "200ms..400ms");
+        assert_eq!("2s".parse::<DurationRange>().unwrap().to_string(), "2s");
+        for bad in ["3s..1s", "fast", "50", "99999999999999d", "2d"] {
+            assert!(bad.parse::<DurationRange>().is_err(), "{bad}");
+        }
+        assert_eq!(parse_duration("1 day").unwrap(), MAX_DURATION);
+        assert!(parse_bounded("400days", MAX_ADVANCE).is_err());
+        assert!(parse_bounded("365days", MAX_ADVANCE).is_ok());
+    }
+
+    #[test]
+    fn samples_stay_in_range_and_follow_the_seed() {
+        let r: DurationRange = "100ms..200ms".parse().unwrap();
+        let mut a = fastrand::Rng::with_seed(7);
+        let mut b = fastrand::Rng::with_seed(7);
+        for _ in 0..1000 {
+            let d = r.sample(&mut a);
+            assert!(d >= r.min && d <= r.max);
+            assert_eq!(d, r.sample(&mut b));
+        }
+    }
+}

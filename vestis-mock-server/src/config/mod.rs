@@ -1,0 +1,315 @@
+//! The server's settings: what [`Config`] holds, the fault settings the
+//! admin API can change at run time, and the errors of reading them.
+//!
+//! Flags live in `args`, the duration syntax in `duration`.
+
+mod args;
+mod duration;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::fixtures::{FixtureError, Fixtures};
+pub use crate::queue::ClockMode;
+pub use args::Args;
+pub use duration::{
+    DurationRange, MAX_ADVANCE, MAX_DURATION, format_duration, parse_bounded, parse_duration,
+};
+
+/// The most polls `X-Mock-Polls` and `--polls` accept.
+pub const MAX_POLLS: u32 = 10_000;
+
+/// Why a setting, flag or fixtures file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Text that is not a duration.
+    #[error("invalid duration {input:?}: {reason} (write e.g. 500ms, 90s, 2m30s)")]
+    InvalidDuration {
+        /// What was given.
+        input: String,
+        /// humantime's reason.
+        reason: String,
+    },
+    /// A duration past its bound.
+    #[error("duration {input:?} is too long (at most {max})")]
+    DurationTooLong {
+        /// What was given.
+        input: String,
+        /// The bound, formatted.
+        max: String,
+    },
+    /// A range whose end is shorter than its start.
+    #[error("invalid range {input:?}: the end is shorter than the start")]
+    InvalidRange {
+        /// What was given.
+        input: String,
+    },
+    /// Text that is not a byte size.
+    #[error("invalid size {input:?}: {reason} (write e.g. 10MiB, 512KiB or 1048576)")]
+    InvalidSize {
+        /// What was given.
+        input: String,
+        /// Why.
+        reason: String,
+    },
+    /// A setting out of its range.
+    #[error("{name} {reason}")]
+    InvalidSetting {
+        /// The setting's name, as in `/__admin/config`.
+        name: &'static str,
+        /// What is wrong, e.g. "must be between 0 and 1, got 2".
+        reason: String,
+    },
+    /// A bad `--fixtures` file.
+    #[error(transparent)]
+    Fixtures(#[from] FixtureError),
+}
+
+impl ConfigError {
+    fn setting(name: &'static str, reason: impl Into<String>) -> ConfigError {
+        ConfigError::InvalidSetting {
+            name,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The default processing time: long enough to watch a progress bar, short
+/// enough for a pleasant demo.
+pub const DEFAULT_PROCESSING_TIME: DurationRange = DurationRange {
+    min: Duration::from_secs(3),
+    max: Duration::from_secs(6),
+};
+
+/// `--realistic`: the guide's "2-3 minutes".
+pub const REALISTIC_PROCESSING_TIME: DurationRange = DurationRange {
+    min: Duration::from_secs(120),
+    max: Duration::from_secs(180),
+};
+
+/// Behaviour that the admin API can change while the server runs
+/// (`GET`/`PATCH /__admin/config`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Faults {
+    /// How long one processing attempt takes.
+    pub processing_time: DurationRange,
+    /// The probability (0..=1) that an attempt fails.
+    pub failure_rate: f64,
+    /// Attempts before a job ends `failed` (at least 1).
+    pub max_attempts: u32,
+    /// Requests per second per token on `/api/v1`; `None` for no limit.
+    pub rate_limit: Option<u32>,
+    /// The probability (0..=1) that an `/api/v1` request is answered 503.
+    pub http_error_rate: f64,
+    /// Added to every `/api/v1` response (at most [`MAX_DURATION`]).
+    #[serde(with = "duration::text")]
+    pub latency: Duration,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            processing_time: DEFAULT_PROCESSING_TIME,
+            failure_rate: 0.0,
+            max_attempts: 3,
+            rate_limit: None,
+            http_error_rate: 0.0,
+            latency: Duration::ZERO,
+        }
+    }
+}
+
+impl Faults {
+    /// Checks the ranges a person could get wrong.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidSetting`] naming the first setting out of range.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vestis_mock_server::Faults;
+    ///
+    /// let bad = Faults { failure_rate: 2.0, ..Faults::default() };
+    /// assert_eq!(
+    ///     bad.validate().unwrap_err().to_string(),
+    ///     "failure_rate must be between 0 and 1, got 2"
+    /// );
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (name, rate) in [
+            ("failure_rate", self.failure_rate),
+            ("http_error_rate", self.http_error_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(ConfigError::setting(
+                    name,
+                    format!("must be between 0 and 1, got {rate}"),
+                ));
+            }
+        }
+        if self.max_attempts == 0 {
+            return Err(ConfigError::setting("max_attempts", "must be at least 1"));
+        }
+        if self.rate_limit == Some(0) {
+            return Err(ConfigError::setting(
+                "rate_limit",
+                "must be at least 1 request per second",
+            ));
+        }
+        for (name, d) in [
+            ("processing_time", self.processing_time.max),
+            ("latency", self.latency),
+        ] {
+            if d > MAX_DURATION {
+                return Err(ConfigError::setting(
+                    name,
+                    format!("must be at most {}", format_duration(MAX_DURATION)),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Everything the server needs to run.
+///
+/// # Examples
+///
+/// A server for a UI test: a manual clock, the guide's 2–3 minute jobs,
+/// and a job history loaded at start.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use vestis_mock_server::{ClockMode, Config, Fixtures, MockServer};
+/// use vestis_mock_server::config::REALISTIC_PROCESSING_TIME;
+///
+/// let mut config = Config::default();
+/// config.clock = ClockMode::Manual;
+/// config.faults.processing_time = REALISTIC_PROCESSING_TIME;
+/// config.fixtures = Fixtures::parse(r#"[{"token": "dev", "status": "completed"}]"#)?;
+/// config.validate()?;
+/// let server = MockServer::start(config).await?;
+/// # drop(server); Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Workers processing jobs concurrently.
+    pub workers: usize,
+    /// Seed for durations, failures and injected errors; `None` for a random one.
+    pub seed: Option<u64>,
+    /// Accepted bearer tokens; empty accepts any non-empty token.
+    pub tokens: Vec<String>,
+    /// Origins allowed by CORS; empty allows any origin.
+    pub cors_origins: Vec<String>,
+    /// Jobs kept in memory; past it the oldest terminal jobs are evicted.
+    pub max_jobs: usize,
+    /// Largest request body in bytes.
+    pub max_body: usize,
+    /// Whether `/__admin` routes are served.
+    pub admin: bool,
+    /// The base URL written into `image_url`; `None` uses the request's `Host`.
+    pub public_url: Option<String>,
+    /// The initial fault settings.
+    pub faults: Faults,
+    /// Whether the mock's clock follows real time or only admin advances.
+    pub clock: ClockMode,
+    /// Start with the queue paused: no job starts until `/__admin/queue/resume`.
+    pub paused: bool,
+    /// Requests kept in the request journal; 0 turns it off.
+    pub journal_size: usize,
+    /// Every job advances by its polls (`X-Mock-Polls` for all jobs).
+    pub polls: Option<u32>,
+    /// Jobs loaded at start and on every reset.
+    pub fixtures: Fixtures,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            workers: 4,
+            seed: None,
+            tokens: Vec::new(),
+            cors_origins: Vec::new(),
+            max_jobs: 100_000,
+            max_body: 10 * 1024 * 1024,
+            admin: true,
+            public_url: None,
+            faults: Faults::default(),
+            clock: ClockMode::Real,
+            paused: false,
+            journal_size: 1000,
+            polls: None,
+            fixtures: Fixtures::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Checks what a programmatic config could get wrong.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vestis_mock_server::Config;
+    ///
+    /// let mut config = Config::default();
+    /// assert!(config.validate().is_ok());
+    /// config.polls = Some(0);
+    /// assert_eq!(config.validate().unwrap_err().to_string(), "polls must be from 1 to 10000");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidSetting`] for faults out of range, more
+    /// fixtures than `max_jobs`, or `polls` outside `1..=MAX_POLLS`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.faults.validate()?;
+        if self.fixtures.len() > self.max_jobs {
+            return Err(ConfigError::setting(
+                "fixtures",
+                format!(
+                    "hold {} jobs, more than max_jobs ({})",
+                    self.fixtures.len(),
+                    self.max_jobs
+                ),
+            ));
+        }
+        if self.polls.is_some_and(|n| !(1..=MAX_POLLS).contains(&n)) {
+            return Err(ConfigError::setting(
+                "polls",
+                format!("must be from 1 to {MAX_POLLS}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_round_trip_as_json() {
+        let f = Faults {
+            latency: Duration::from_millis(150),
+            ..Faults::default()
+        };
+        let json = serde_json::to_value(&f).unwrap();
+        assert_eq!(json["latency"], "150ms");
+        assert_eq!(json["processing_time"], "3s..6s");
+        let back: Faults = serde_json::from_value(json).unwrap();
+        assert_eq!(back, f);
+        assert!(
+            Faults {
+                failure_rate: 1.5,
+                ..Faults::default()
+            }
+            .validate()
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! The request journal: the most recent `/api/v1` requests and their
+//! answers, so a UI test can check what its code actually sent
+//! (`GET /__admin/requests`).
+//!
+//! A bounded ring buffer (`--journal-size`, default 1000; 0 turns it off):
+//! memory stays flat under any load. Recording builds the entry outside the
+//! lock and holds it only for a push and maybe a pop; the JSON view is made
+//! only when someone reads the journal. Bearer tokens are never stored:
+//! the `Authorization` header keeps a fingerprint, enough to tell callers apart.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, Response, header};
+use axum::middleware::Next;
+use axum::response::IntoResponse;
+use serde_json::{Map, Value, json};
+use vestis_client::{ErrorCode, JobId};
+
+use crate::AppState;
+use crate::errors::ApiError;
+use crate::hash::stable_hash;
+use crate::middleware::bearer;
+use crate::render::wire_time;
+
+/// Bodies are kept up to this many bytes (then cut, and marked so).
+pub(crate) const MAX_BODY_KEPT: usize = 16 * 1024;
+
+/// The job a response was about, set by handlers whose path does not name it (create).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Touched(pub(crate) JobId);
+
+/// One recorded request and its answer.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    time: SystemTime,
+    method: Method,
+    path: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    body: Bytes,
+    truncated: bool,
+    status: u16,
+    job_id: Option<JobId>,
+}
+
+/// Which entries a reader wants.
+#[derive(Debug, Default)]
+pub(crate) struct Filter {
+    pub(crate) method: Option<Method>,
+    pub(crate) path: Option<String>,
+    pub(crate) job_id: Option<JobId>,
+}
+
+impl Filter {
+    fn matches(&self, e: &Entry) -> bool {
+        self.method.as_ref().is_none_or(|m| *m == e.method)
+            && self.path.as_ref().is_none_or(|p| *p == e.path)
+            && self.job_id.is_none_or(|id| Some(id) == e.job_id)
+    }
+}
+
+/// The ring buffer.
+#[derive(Debug)]
+pub(crate) struct Journal {
+    capacity: usize,
+    entries: Mutex<VecDeque<Arc<Entry>>>,
+}
+
+impl Journal {
+    pub(crate) fn new(capacity: usize) -> Journal {
+        Journal {
+            capacity,
+            entries: Mutex::new(VecDeque::with_capacity(capacity.min(4096))),
+        }
+    }
+
+    pub(crate) fn is_on(&self) -> bool {
+        self.capacity > 0
+    }
+
+    fn push(&self, entry: Entry) {
+        let entry = Arc::new(entry);
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= self.capacity {
+            entries.pop_front();
+        }
+        entries.push_back(entry);
+    }
+
+    /// The matching entries, newest first, as JSON.
+    pub(crate) fn list(&self, filter: &Filter) -> Vec<Value> {
+        // Copy the pointers out, then render without holding the lock.
+        let entries: Vec<Arc<Entry>> = self
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .rev()
+            .filter(|e| filter.matches(e))
+            .cloned()
+            .collect();
+        entries.iter().map(|e| render(e)).collect()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    pub(crate) fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+/// `Bearer fp:0123456789abcdef`: the token's stable hash, never the token.
+fn fingerprint(value: &HeaderValue) -> HeaderValue {
+    let raw = value.as_bytes();
+    let text = std::str::from_utf8(raw).ok();
+    let (prefix, secret) = match text.and_then(bearer) {
+        Some(token) => ("Bearer ", token.as_bytes()),
+        None => ("", raw),
+    };
+    let fp = format!("{prefix}fp:{:016x}", stable_hash(&[secret]));
+    HeaderValue::from_str(&fp).unwrap_or(HeaderValue::from_static("fp:?"))
+}
+
+fn render(e: &Entry) -> Value {
+    let mut headers = Map::new();
+    for (name, value) in &e.headers {
+        let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        headers.insert(name.as_str().to_owned(), Value::String(text));
+    }
+    let body = if e.body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&e.body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&e.body).into_owned()))
+    };
+    json!({
+        "time": wire_time(e.time),
+        "method": e.method.as_str(),
+        "path": e.path,
+        "query": e.query,
+        "headers": headers,
+        "body": body,
+        "body_truncated": e.truncated,
+        "status": e.status,
+        "job_id": e.job_id,
+    })
+}
+
+/// The job a path names: `/api/v1/jobs/{id}`.
+fn job_in_path(path: &str) -> Option<JobId> {
+    path.strip_prefix("/api/v1/jobs/")?.parse().ok()
+}
+
+/// Middleware on the `/api/v1` router: records the request and its response status in the journal.
+pub(crate) async fn record(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response<Body> {
+    if !state.journal.is_on() {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, state.config.max_body).await {
+        Ok(body) => body,
+        Err(_) => {
+            return ApiError::new(ErrorCode::PayloadTooLarge, "Request body is too large")
+                .into_response();
+        }
+    };
+    // Nested under `/api/v1`, this layer sees the path without the prefix.
+    let path = format!("/api/v1{}", parts.uri.path());
+    let query = parts.uri.query().map(str::to_owned);
+    let method = parts.method.clone();
+    let mut headers = parts.headers.clone();
+    if let Some(auth) = headers.get_mut(header::AUTHORIZATION) {
+        *auth = fingerprint(auth);
+    }
+    let truncated = body.len() > MAX_BODY_KEPT;
+    // A copy when cut: a slice would keep the whole (up to --max-body) buffer alive.
+    let kept = match truncated {
+        true => Bytes::copy_from_slice(&body[..MAX_BODY_KEPT]),
+        false => body.clone(),
+    };
+    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    let job_id = response
+        .extensions()
+        .get::<Touched>()
+        .map(|t| t.0)
+        .or_else(|| job_in_path(&path));
+    state.journal.push(Entry {
+        time: state.queue.now(),
+        method,
+        path,
+        query,
+        headers,
+        body: kept,
+        truncated,
+        status: response.status().as_u16(),
+        job_id,
+    });
+    response
+}

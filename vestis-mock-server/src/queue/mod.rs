@@ -1,0 +1,509 @@
+//! The job queue: a cheap, cloneable handle on the store, and the driver
+//! task that plays the store's events when real time reaches them. No HTTP.
+//!
+//! All state lives behind one `std::sync::Mutex`: every transition (create,
+//! start, finish, cancel, force, poll, clock advance, evict) happens in a
+//! single lock acquisition, so a cancel racing a worker's start has exactly
+//! one winner and no read-then-write can lose an update. The lock is never
+//! held across an `.await`: critical sections are short and synchronous,
+//! which is why a blocking mutex beats an async one here (as in
+//! mini-redis's `Db`).
+//!
+//! Costs are per token, never per store: each token has an index of its
+//! job ids, overall and by status, so listing a page does not scan other
+//! tokens' jobs.
+
+mod clock;
+mod load;
+mod store;
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use vestis_client::{JobId, JobKind, JobStatus};
+
+pub use clock::ClockMode;
+pub(crate) use load::{LoadError, Loaded};
+pub(crate) use store::State;
+use store::{Pacing, Rules, Store, Stored};
+
+use crate::config::Faults;
+use crate::hash::stable_hash;
+
+/// A per-request override of what every attempt of a job does (`X-Mock-Outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Every attempt succeeds.
+    Complete,
+    /// Every attempt fails, so the job ends `failed` after `max_attempts`.
+    Fail,
+}
+
+/// What a create asks for.
+#[derive(Debug, Clone)]
+pub(crate) struct NewJob {
+    /// The caller's token: the job's owner.
+    pub(crate) owner: Arc<str>,
+    pub(crate) kind: JobKind,
+    /// The validated payload, kept with the job (unknown fields included).
+    pub(crate) payload: serde_json::Value,
+    pub(crate) idempotency_key: Option<String>,
+    /// `X-Mock-Outcome`.
+    pub(crate) outcome: Option<Outcome>,
+    /// `X-Mock-Duration`: every attempt takes exactly this long.
+    pub(crate) duration: Option<Duration>,
+    /// `X-Mock-Polls` (or `--polls`): the job advances by its polls instead.
+    pub(crate) polls: Option<u32>,
+}
+
+/// A created (or idempotently replayed) job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Created {
+    pub(crate) job: JobSnapshot,
+    /// `true` when an `Idempotency-Key` matched an earlier create.
+    pub(crate) replayed: bool,
+}
+
+/// Why a create was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CreateError {
+    /// The `Idempotency-Key` was used before with a different kind or payload.
+    IdempotencyMismatch,
+    /// The store is at `max_jobs` and holds no finished job to evict.
+    Full,
+}
+
+/// Why a cancel was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CancelError {
+    /// No such job for this token.
+    NotFound,
+    /// The job is no longer pending (it is unchanged).
+    NotPending(JobStatus),
+}
+
+/// Why the admin API could not finish a job now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ForceError {
+    /// No such job, for any token.
+    NotFound,
+    /// The job is already terminal, and terminal jobs never change.
+    Terminal(JobStatus),
+}
+
+/// A copy of a job's state, taken under the lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct JobSnapshot {
+    pub(crate) id: JobId,
+    pub(crate) kind: JobKind,
+    pub(crate) status: JobStatus,
+    pub(crate) created_at: SystemTime,
+    pub(crate) started_at: Option<SystemTime>,
+    pub(crate) completed_at: Option<SystemTime>,
+    pub(crate) attempts: u32,
+    /// Why it failed (or was failed/cancelled by the admin API).
+    pub(crate) error: Option<String>,
+    /// Seeds the job's image (derived from its kind and payload).
+    pub(crate) image_seed: u64,
+}
+
+/// A job as the admin API shows it: its state, owner and payload.
+#[derive(Debug, Clone)]
+pub(crate) struct AdminJob {
+    pub(crate) job: JobSnapshot,
+    pub(crate) owner: Arc<str>,
+    pub(crate) payload: serde_json::Value,
+}
+
+/// What the queue starts with, and returns to on reset.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) faults: Faults,
+    pub(crate) seed: u64,
+    pub(crate) max_jobs: usize,
+    pub(crate) workers: usize,
+    pub(crate) clock: ClockMode,
+    pub(crate) paused: bool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    store: Mutex<Store>,
+    /// Wakes the driver: the next due time may have moved.
+    wake: Notify,
+    faults: RwLock<Faults>,
+    initial: Settings,
+}
+
+/// The job queue: a cheap, cloneable handle on the shared store.
+#[derive(Debug, Clone)]
+pub(crate) struct Queue {
+    shared: Arc<Shared>,
+}
+
+impl Queue {
+    /// A queue with these settings; the seed makes every job's durations
+    /// and outcomes reproducible.
+    pub(crate) fn new(mut initial: Settings) -> Queue {
+        initial.max_jobs = initial.max_jobs.max(1);
+        initial.workers = initial.workers.max(1);
+        Queue {
+            shared: Arc::new(Shared {
+                store: Mutex::new(Store::new(initial.clock, initial.paused)),
+                wake: Notify::new(),
+                faults: RwLock::new(initial.faults.clone()),
+                initial,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Store> {
+        // A panic while holding the lock would be a bug in this module; the
+        // store's invariants are restored at each transition's end, so the
+        // data is still usable and the server keeps serving.
+        self.shared
+            .store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the store after playing every event up to now.
+    fn with_settled<T>(&self, f: impl FnOnce(&mut Store, SystemTime, Rules<'_>) -> T) -> T {
+        let faults = self.faults();
+        let rules = self.rules(&faults);
+        let mut store = self.lock();
+        let now = store.clock.now();
+        store.settle(now, rules);
+        f(&mut store, now, rules)
+    }
+
+    fn rules<'a>(&self, faults: &'a Faults) -> Rules<'a> {
+        Rules {
+            faults,
+            seed: self.shared.initial.seed,
+            workers: self.shared.initial.workers,
+        }
+    }
+
+    fn wake(&self) {
+        self.shared.wake.notify_one();
+    }
+
+    /// The current fault settings.
+    pub(crate) fn faults(&self) -> Faults {
+        self.shared
+            .faults
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Changes the fault settings in one write: `change` sees the current
+    /// settings and returns the new ones (or an error, changing nothing),
+    /// all under the write lock, so concurrent changes never lose each other.
+    pub(crate) fn update_faults<E>(
+        &self,
+        change: impl FnOnce(&Faults) -> Result<Faults, E>,
+    ) -> Result<Faults, E> {
+        let mut faults = self
+            .shared
+            .faults
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let new = change(&faults)?;
+        *faults = new.clone();
+        drop(faults);
+        self.wake();
+        Ok(new)
+    }
+
+    /// Spawns the driver that ends attempts when real time reaches them; it
+    /// stops when the set is dropped.
+    pub(crate) fn spawn_driver(&self) -> JoinSet<()> {
+        let mut set = JoinSet::new();
+        let queue = self.clone();
+        set.spawn(async move { queue.drive().await });
+        set
+    }
+
+    async fn drive(self) {
+        loop {
+            // Registered before looking, so a change in between still wakes us.
+            let notified = self.shared.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let wait = self.with_settled(|store, _, _| {
+                store
+                    .next_due()
+                    .and_then(|due| store.clock.real_wait_until(due))
+            });
+            match wait {
+                Some(wait) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = notified => {}
+                    }
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    /// Stores a new pending job (or replays an idempotent create).
+    pub(crate) fn create(&self, new: NewJob) -> Result<Created, CreateError> {
+        let payload = new.payload.to_string();
+        let image_seed = stable_hash(&[new.kind.as_str().as_bytes(), payload.as_bytes()]);
+        let max_jobs = self.shared.initial.max_jobs;
+        let created = self.with_settled(|store, now, rules| {
+            if let Some(key) = &new.idempotency_key
+                && let Some(&id) = store
+                    .owners
+                    .get(&*new.owner)
+                    .and_then(|o| o.idempotency.get(key.as_str()))
+                && let Some(job) = store.jobs.get(&id)
+            {
+                // The stored request itself, not a hash of it: no collisions.
+                if *job.payload != *payload || job.kind != new.kind {
+                    return Err(CreateError::IdempotencyMismatch);
+                }
+                return Ok(Created {
+                    job: job.snapshot(id),
+                    replayed: true,
+                });
+            }
+            if !store.make_room(max_jobs) {
+                return Err(CreateError::Full);
+            }
+            let id = store.next_id;
+            let pacing = match new.polls {
+                Some(target) => Pacing::Polls { target, seen: 0 },
+                None => Pacing::Timed(new.duration),
+            };
+            let stored = Stored {
+                owner: new.owner,
+                kind: new.kind,
+                state: State::Pending,
+                created_at: now,
+                started_at: None,
+                completed_at: None,
+                attempts: 0,
+                error: None,
+                payload: payload.into_boxed_str(),
+                image_seed,
+                idempotency_key: new.idempotency_key.map(String::into_boxed_str),
+                outcome: new.outcome,
+                pacing,
+                running: None,
+            };
+            let job = stored.snapshot(id);
+            store.insert(id, stored, rules);
+            store.settle(now, rules);
+            Ok(Created {
+                job,
+                replayed: false,
+            })
+        })?;
+        self.wake();
+        Ok(created)
+    }
+
+    /// The job, if it exists and belongs to `owner` (not a poll).
+    #[cfg(test)]
+    pub(crate) fn get(&self, owner: &str, id: JobId) -> Option<JobSnapshot> {
+        self.with_settled(|store, _, _| {
+            let job = store.jobs.get(&id.0)?;
+            (*job.owner == *owner).then(|| job.snapshot(id.0))
+        })
+    }
+
+    /// A `GET` of the job by its owner: counts as a poll for a poll-driven
+    /// job (which may move it along), then returns it.
+    pub(crate) fn poll(&self, owner: &str, id: JobId) -> Option<JobSnapshot> {
+        self.with_settled(|store, now, _| {
+            let job = store.jobs.get(&id.0)?;
+            if *job.owner != *owner {
+                return None;
+            }
+            store.poll(id.0, now);
+            store.snapshot(id.0)
+        })
+    }
+
+    /// A page of `owner`'s jobs, newest first, and how many match in all.
+    pub(crate) fn list(
+        &self,
+        owner: &str,
+        page: u64,
+        page_size: u32,
+        status: Option<&JobStatus>,
+    ) -> (Vec<JobSnapshot>, u64) {
+        self.with_settled(|store, _, _| {
+            let Some(index) = store.owners.get(owner) else {
+                return (Vec::new(), 0);
+            };
+            let ids = match status.map(State::from_public) {
+                Some(Some(state)) => &index.by_state[state as usize],
+                Some(None) => return (Vec::new(), 0),
+                None => &index.all,
+            };
+            let skip = usize::try_from(page.saturating_sub(1))
+                .unwrap_or(usize::MAX)
+                .saturating_mul(page_size as usize);
+            let jobs = ids
+                .iter()
+                .rev()
+                .skip(skip)
+                .take(page_size as usize)
+                .filter_map(|id| store.snapshot(*id))
+                .collect();
+            (jobs, ids.len() as u64)
+        })
+    }
+
+    /// Cancels a pending job of `owner`; no worker can start it afterwards.
+    pub(crate) fn cancel(&self, owner: &str, id: JobId) -> Result<JobSnapshot, CancelError> {
+        self.with_settled(|store, now, _| {
+            let job = match store.jobs.get(&id.0) {
+                Some(job) if *job.owner == *owner => job,
+                _ => return Err(CancelError::NotFound),
+            };
+            if job.state != State::Pending {
+                return Err(CancelError::NotPending(job.state.public()));
+            }
+            store.transition(id.0, State::Cancelled, now);
+            store.snapshot(id.0).ok_or(CancelError::NotFound)
+        })
+    }
+
+    /// Admin: ends a non-terminal job now, completed or failed (with
+    /// `error`, or a default message), and frees its worker.
+    pub(crate) fn force(
+        &self,
+        id: JobId,
+        outcome: Outcome,
+        error: Option<String>,
+    ) -> Result<JobSnapshot, ForceError> {
+        let snap = self.with_settled(|store, now, rules| {
+            let Some(job) = store.jobs.get_mut(&id.0) else {
+                return Err(ForceError::NotFound);
+            };
+            if job.state.is_terminal() {
+                return Err(ForceError::Terminal(job.state.public()));
+            }
+            job.started_at.get_or_insert(now);
+            let to = match outcome {
+                Outcome::Complete => {
+                    job.error = None;
+                    State::Completed
+                }
+                Outcome::Fail => {
+                    let error = error.filter(|e| !e.trim().is_empty());
+                    job.error = Some(
+                        error
+                            .unwrap_or_else(|| "Image generation failed".to_owned())
+                            .into(),
+                    );
+                    State::Failed
+                }
+            };
+            store.transition(id.0, to, now);
+            store.settle(now, rules);
+            store.snapshot(id.0).ok_or(ForceError::NotFound)
+        })?;
+        self.wake();
+        Ok(snap)
+    }
+
+    /// Admin: every job of every token, newest first.
+    pub(crate) fn all_jobs(&self) -> Vec<AdminJob> {
+        self.with_settled(|store, _, _| {
+            let mut ids: Vec<u64> = store.jobs.keys().copied().collect();
+            ids.sort_unstable_by(|a, b| b.cmp(a));
+            ids.into_iter()
+                .filter_map(|id| admin_job(store, id))
+                .collect()
+        })
+    }
+
+    /// Admin: one job of any token, with its owner and payload.
+    pub(crate) fn admin_job(&self, id: JobId) -> Option<AdminJob> {
+        self.with_settled(|store, _, _| admin_job(store, id.0))
+    }
+
+    /// Admin: forgets every job and idempotency key, restarts ids at 1,
+    /// and restores the start's fault settings, clock and pause.
+    pub(crate) fn reset(&self) {
+        let initial = &self.shared.initial;
+        *self.lock() = Store::new(initial.clock, initial.paused);
+        self.update_faults(|_| Ok::<_, std::convert::Infallible>(initial.faults.clone()))
+            .unwrap_or_else(|never| match never {});
+    }
+
+    /// Admin: stops starting jobs (running attempts still end).
+    pub(crate) fn pause(&self) {
+        self.lock().paused = true;
+    }
+
+    /// Admin: starts jobs again, at once on every free worker.
+    pub(crate) fn resume(&self) {
+        self.with_settled(|store, now, rules| {
+            store.paused = false;
+            store.settle(now, rules);
+        });
+        self.wake();
+    }
+
+    /// Whether the queue is paused.
+    pub(crate) fn is_paused(&self) -> bool {
+        self.lock().paused
+    }
+
+    /// The time on the mock's clock (without playing due events).
+    pub(crate) fn now(&self) -> SystemTime {
+        self.lock().clock.now()
+    }
+
+    /// The mock's clock: its mode and the time it reads.
+    pub(crate) fn clock(&self) -> (ClockMode, SystemTime) {
+        self.with_settled(|store, now, _| (store.clock.mode(), now))
+    }
+
+    /// Moves the mock's clock forward by `by`, playing every event in that
+    /// span in order, as if the time had passed; returns the new time.
+    pub(crate) fn advance(&self, by: Duration) -> SystemTime {
+        let now = self.with_settled(|store, _, rules| {
+            store.clock.advance(by);
+            let now = store.clock.now();
+            store.settle(now, rules);
+            now
+        });
+        self.wake();
+        now
+    }
+
+    /// The seed of a completed job's image; `None` for any other job.
+    pub(crate) fn image_seed(&self, id: JobId) -> Option<u64> {
+        self.with_settled(|store, _, _| {
+            let job = store.jobs.get(&id.0)?;
+            (job.state == State::Completed).then_some(job.image_seed)
+        })
+    }
+
+    /// How many jobs are stored.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().jobs.len()
+    }
+}
+
+fn admin_job(store: &Store, id: u64) -> Option<AdminJob> {
+    let job = store.jobs.get(&id)?;
+    Some(AdminJob {
+        job: job.snapshot(id),
+        owner: Arc::clone(&job.owner),
+        payload: serde_json::from_str(&job.payload).unwrap_or_default(),
+    })
+}

@@ -1,0 +1,368 @@
+//! The job store and its state machine: every job, every index, the
+//! pending FIFO, the attempts in progress and the mock's clock.
+//!
+//! Workers are slots, not tasks: an attempt in progress is an entry
+//! `(due, id)` in `running`, and [`Store::settle`] plays every event up to
+//! a given time in order (an attempt ends at its due time, which frees a
+//! slot, which starts the next pending job at that same time). The driver
+//! task calls it when real time reaches the next due; an admin clock
+//! advance calls it with the advanced time. Both give the same history,
+//! so a manual clock reproduces what real time would have done.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use vestis_client::{JobId, JobKind, JobStatus};
+
+use super::clock::{Clock, ClockMode};
+use super::{JobSnapshot, Outcome};
+use crate::config::Faults;
+use crate::hash::attempt_seed;
+
+/// Internal status: `Copy`, and an index into each owner's per-status sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    Pending = 0,
+    Processing = 1,
+    Completed = 2,
+    Failed = 3,
+    Cancelled = 4,
+}
+
+impl State {
+    pub(crate) fn is_terminal(self) -> bool {
+        matches!(self, State::Completed | State::Failed | State::Cancelled)
+    }
+
+    pub(crate) fn public(self) -> JobStatus {
+        match self {
+            State::Pending => JobStatus::Pending,
+            State::Processing => JobStatus::Processing,
+            State::Completed => JobStatus::Completed,
+            State::Failed => JobStatus::Failed,
+            State::Cancelled => JobStatus::Cancelled,
+        }
+    }
+
+    pub(crate) fn from_public(status: &JobStatus) -> Option<State> {
+        Some(match status {
+            JobStatus::Pending => State::Pending,
+            JobStatus::Processing => State::Processing,
+            JobStatus::Completed => State::Completed,
+            JobStatus::Failed => State::Failed,
+            JobStatus::Cancelled => State::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+/// What moves a job forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pacing {
+    /// Workers and the clock; `Some` fixes every attempt's duration.
+    Timed(Option<Duration>),
+    /// The caller's polls (`X-Mock-Polls`): terminal at poll `target`.
+    Polls { target: u32, seen: u32 },
+}
+
+/// One stored job. The payload is kept as compact JSON text (serde_json's
+/// maps are sorted, so equal payloads print equally), which is also what
+/// an idempotent replay compares.
+#[derive(Debug)]
+pub(crate) struct Stored {
+    pub(crate) owner: Arc<str>,
+    pub(crate) kind: JobKind,
+    pub(crate) state: State,
+    pub(crate) created_at: SystemTime,
+    pub(crate) started_at: Option<SystemTime>,
+    pub(crate) completed_at: Option<SystemTime>,
+    pub(crate) attempts: u32,
+    pub(crate) error: Option<Box<str>>,
+    pub(crate) payload: Box<str>,
+    pub(crate) image_seed: u64,
+    pub(crate) idempotency_key: Option<Box<str>>,
+    pub(crate) outcome: Option<Outcome>,
+    pub(crate) pacing: Pacing,
+    /// While an attempt runs on a worker: when it ends, and whether it succeeds.
+    pub(crate) running: Option<(SystemTime, bool)>,
+}
+
+impl Stored {
+    pub(crate) fn snapshot(&self, id: u64) -> JobSnapshot {
+        JobSnapshot {
+            id: JobId(id),
+            kind: self.kind,
+            status: self.state.public(),
+            created_at: self.created_at,
+            started_at: self.started_at,
+            completed_at: self.completed_at,
+            attempts: self.attempts,
+            error: self.error.as_deref().map(str::to_owned),
+            image_seed: self.image_seed,
+        }
+    }
+}
+
+/// A token's jobs: all ids, and ids by status, each ordered so that the
+/// newest-first pages come from a reverse walk.
+#[derive(Debug, Default)]
+pub(crate) struct Owner {
+    pub(crate) all: BTreeSet<u64>,
+    pub(crate) by_state: [BTreeSet<u64>; 5],
+    pub(crate) idempotency: HashMap<Box<str>, u64>,
+}
+
+/// What `settle` needs from the settings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rules<'a> {
+    pub(crate) faults: &'a Faults,
+    pub(crate) seed: u64,
+    pub(crate) workers: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct Store {
+    pub(crate) clock: Clock,
+    /// While paused, no pending job starts (running attempts still end).
+    pub(crate) paused: bool,
+    pub(crate) next_id: u64,
+    pub(crate) jobs: HashMap<u64, Stored>,
+    pub(crate) owners: HashMap<Arc<str>, Owner>,
+    /// Pending job ids in FIFO order. A cancelled id stays until it is
+    /// popped and skipped, which keeps cancel O(1).
+    queue: VecDeque<u64>,
+    /// Attempts in progress, by due time (then id: ties end in id order).
+    running: BTreeSet<(SystemTime, u64)>,
+    /// Terminal job ids, oldest first: the eviction order.
+    terminal: BTreeSet<u64>,
+}
+
+impl Store {
+    pub(crate) fn new(mode: ClockMode, paused: bool) -> Store {
+        Store {
+            clock: Clock::new(mode),
+            paused,
+            next_id: 1,
+            jobs: HashMap::new(),
+            owners: HashMap::new(),
+            queue: VecDeque::new(),
+            running: BTreeSet::new(),
+            terminal: BTreeSet::new(),
+        }
+    }
+
+    /// Moves a job to `to`, keeping the owner's index, the running set and
+    /// the terminal set in step. The one place a job's state changes.
+    pub(crate) fn transition(&mut self, id: u64, to: State, now: SystemTime) {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        let from = job.state;
+        debug_assert!(!from.is_terminal(), "terminal jobs never change");
+        job.state = to;
+        if let Some((due, _)) = job.running.take() {
+            self.running.remove(&(due, id));
+        }
+        if to.is_terminal() {
+            job.completed_at = Some(now);
+            self.terminal.insert(id);
+        }
+        if let Some(owner) = self.owners.get_mut(&job.owner) {
+            owner.by_state[from as usize].remove(&id);
+            owner.by_state[to as usize].insert(id);
+        }
+    }
+
+    pub(crate) fn snapshot(&self, id: u64) -> Option<JobSnapshot> {
+        self.jobs.get(&id).map(|job| job.snapshot(id))
+    }
+
+    /// Adds a job under `id`, indexed, queued if pending and timed, and
+    /// counted as running if processing and timed.
+    pub(crate) fn insert(&mut self, id: u64, mut job: Stored, rules: Rules<'_>) {
+        let owner_key = match self.owners.get_key_value(&*job.owner) {
+            Some((key, _)) => Arc::clone(key),
+            None => Arc::clone(&job.owner),
+        };
+        job.owner = Arc::clone(&owner_key);
+        let owner = self.owners.entry(owner_key).or_default();
+        owner.all.insert(id);
+        owner.by_state[job.state as usize].insert(id);
+        if let Some(key) = &job.idempotency_key {
+            owner.idempotency.insert(key.clone(), id);
+        }
+        let timed = matches!(job.pacing, Pacing::Timed(_));
+        match job.state {
+            State::Pending if timed => self.queue.push_back(id),
+            State::Processing if timed => {
+                let start = job.started_at.unwrap_or(job.created_at);
+                let (duration, succeed) = draw(&job, id, rules);
+                let due = start + duration;
+                job.running = Some((due, succeed));
+                self.running.insert((due, id));
+            }
+            state if state.is_terminal() => {
+                self.terminal.insert(id);
+            }
+            _ => {}
+        }
+        self.next_id = self.next_id.max(id + 1);
+        self.jobs.insert(id, job);
+    }
+
+    pub(crate) fn remove(&mut self, id: u64) {
+        let Some(job) = self.jobs.remove(&id) else {
+            return;
+        };
+        self.terminal.remove(&id);
+        if let Some((due, _)) = job.running {
+            self.running.remove(&(due, id));
+        }
+        if let Some(owner) = self.owners.get_mut(&job.owner) {
+            owner.all.remove(&id);
+            owner.by_state[job.state as usize].remove(&id);
+            if let Some(key) = &job.idempotency_key {
+                owner.idempotency.remove(key);
+            }
+            if owner.all.is_empty() {
+                self.owners.remove(&job.owner);
+            }
+        }
+    }
+
+    /// Makes room for one more job by evicting the oldest terminal jobs;
+    /// `false` when the store is full of live jobs.
+    pub(crate) fn make_room(&mut self, max_jobs: usize) -> bool {
+        while self.jobs.len() >= max_jobs {
+            let Some(oldest) = self.terminal.first().copied() else {
+                return false;
+            };
+            self.remove(oldest);
+        }
+        true
+    }
+
+    /// Plays every event up to `now` in time order: each attempt due by
+    /// then ends at its due time, and each freed worker starts the next
+    /// pending job at that time. Then free workers start pending jobs now.
+    pub(crate) fn settle(&mut self, now: SystemTime, rules: Rules<'_>) {
+        while let Some(&(due, id)) = self.running.first()
+            && due <= now
+        {
+            self.finish_attempt(id, due, rules);
+            self.start_pending(due, rules);
+        }
+        self.start_pending(now, rules);
+    }
+
+    /// When the next attempt ends, if any runs.
+    pub(crate) fn next_due(&self) -> Option<SystemTime> {
+        self.running.first().map(|(due, _)| *due)
+    }
+
+    /// Starts the oldest pending jobs on free workers, at `at`.
+    fn start_pending(&mut self, at: SystemTime, rules: Rules<'_>) {
+        while !self.paused && self.running.len() < rules.workers {
+            let Some(id) = self.queue.pop_front() else {
+                return;
+            };
+            let Some(job) = self.jobs.get_mut(&id) else {
+                continue;
+            };
+            if job.state != State::Pending {
+                continue; // cancelled (or forced) while queued
+            }
+            job.attempts += 1;
+            job.started_at.get_or_insert(at);
+            let (duration, succeed) = draw(job, id, rules);
+            let due = at + duration;
+            self.transition(id, State::Processing, at);
+            if let Some(job) = self.jobs.get_mut(&id) {
+                job.running = Some((due, succeed));
+            }
+            self.running.insert((due, id));
+        }
+    }
+
+    /// Ends the running attempt of `id` at `at`: completed, re-queued at
+    /// the tail, or failed for good after the last allowed attempt.
+    fn finish_attempt(&mut self, id: u64, at: SystemTime, rules: Rules<'_>) {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        let Some((_, succeed)) = job.running else {
+            return;
+        };
+        if succeed {
+            job.error = None;
+            self.transition(id, State::Completed, at);
+        } else if job.attempts >= rules.faults.max_attempts {
+            job.error = Some(failure_message(job.attempts).into());
+            self.transition(id, State::Failed, at);
+        } else {
+            self.transition(id, State::Pending, at);
+            self.queue.push_back(id);
+        }
+    }
+
+    /// Counts one `GET` of a poll-driven job and moves it along: with a
+    /// target of N polls, polls `1..=(N-1)/2` show `pending`, the rest
+    /// before N show `processing`, and poll N shows the terminal status.
+    pub(crate) fn poll(&mut self, id: u64, now: SystemTime) {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        let Pacing::Polls { target, seen } = &mut job.pacing else {
+            return;
+        };
+        if job.state.is_terminal() {
+            return;
+        }
+        *seen += 1;
+        let (target, seen) = (*target, *seen);
+        let to = if seen >= target {
+            match job.outcome {
+                Some(Outcome::Fail) => {
+                    job.error = Some(failure_message(job.attempts.max(1)).into());
+                    State::Failed
+                }
+                _ => State::Completed,
+            }
+        } else if seen > (target - 1) / 2 {
+            State::Processing
+        } else {
+            return;
+        };
+        if job.state == State::Pending {
+            job.attempts += 1;
+            job.started_at.get_or_insert(now);
+        }
+        if to != job.state {
+            self.transition(id, to, now);
+        }
+    }
+}
+
+/// One attempt's duration and outcome: they depend only on (seed, job,
+/// attempt), never on which worker got there first, so seeded runs replay.
+fn draw(job: &Stored, id: u64, rules: Rules<'_>) -> (Duration, bool) {
+    let mut rng = fastrand::Rng::with_seed(attempt_seed(rules.seed, id, job.attempts));
+    let duration = match job.pacing {
+        Pacing::Timed(Some(fixed)) => fixed,
+        _ => rules.faults.processing_time.sample(&mut rng),
+    };
+    let succeed = match job.outcome {
+        Some(Outcome::Complete) => true,
+        Some(Outcome::Fail) => false,
+        None => rng.f64() >= rules.faults.failure_rate,
+    };
+    (duration, succeed)
+}
+
+pub(crate) fn failure_message(attempts: u32) -> String {
+    format!(
+        "Image generation failed after {attempts} attempt{}",
+        if attempts == 1 { "" } else { "s" }
+    )
+}
