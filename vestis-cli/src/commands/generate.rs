@@ -115,7 +115,7 @@ fn create_failed(ctx: &Context, journal: &Journal, mut record: Record, e: Error)
         record.payload = None;
         "the request never reached a server, so no job was created"
     } else if ctx.is_mock() {
-        "no job was created"
+        "nothing to resume: the bundled mock server stops with this command"
     } else {
         // Unknown outcome: the server may have created the job.
         "the server may or may not have created the job: `vestis resume` asks again with the same idempotency key, which never makes a second job"
