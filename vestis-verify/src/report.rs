@@ -251,11 +251,26 @@ pub fn abbrev(text: &str, max: usize) -> String {
     out
 }
 
+/// `text` as XML attribute or element content: markup characters as
+/// entities, and the characters XML 1.0 cannot carry at all (controls other
+/// than tab, newline and carriage return; U+FFFE, U+FFFF) written `\u{1b}`,
+/// so the file stays parseable whatever a caller or server put in it.
 fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if c < ' ' || c == '\u{fffe}' || c == '\u{ffff}' => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -305,6 +320,50 @@ mod tests {
         assert!(xml.contains("a=1&amp;b=2"));
         assert!(xml.contains("<skipped message=\"needs --second-token\"/>"));
         assert_eq!(xml.matches("<testcase ").count(), CATALOG.len());
+    }
+
+    #[test]
+    fn junit_is_well_formed_xml_whatever_the_text() {
+        let hostile = "\u{1b}[31m\0 ]]> <tag a=\"b\"> & '\u{ffff}";
+        let report = Report::from_outcomes(&format!("http://x/{hostile}"), |id| {
+            if id == "create.location" {
+                Outcome::Fail(Violation {
+                    problem: hostile.into(),
+                    sent: hostile.into(),
+                    received: hostile.into(),
+                    more: 0,
+                })
+            } else if id == "create.ids" {
+                Outcome::Skip {
+                    reason: hostile.into(),
+                }
+            } else {
+                Outcome::Ok { note: None }
+            }
+        });
+        let xml = report.to_junit();
+        let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+        let root = doc.root_element();
+        assert_eq!(root.tag_name().name(), "testsuites");
+        assert_eq!(root.attribute("tests"), Some(&*CATALOG.len().to_string()));
+        let cases: Vec<_> = root
+            .descendants()
+            .filter(|n| n.has_tag_name("testcase"))
+            .collect();
+        assert_eq!(cases.len(), CATALOG.len());
+        let failure = cases
+            .iter()
+            .find(|c| c.attribute("name") == Some("create.location"))
+            .and_then(|c| c.children().find(|n| n.has_tag_name("failure")))
+            .unwrap();
+        let message = failure.attribute("message").unwrap();
+        assert!(message.contains("\\u{1b}[31m\\u{0} ]]> <tag a=\"b\"> & '"), "{message}");
+        assert!(failure.text().unwrap().contains("contract: "));
+        let skipped = cases
+            .iter()
+            .find(|c| c.attribute("name") == Some("create.ids"))
+            .and_then(|c| c.children().find(|n| n.has_tag_name("skipped")));
+        assert!(skipped.is_some());
     }
 
     #[test]
