@@ -1,10 +1,38 @@
-//! `vestis verify`: exit codes, the JUnit file, `--json`, `--dry-run`
-//! sending nothing, and clean-up of the jobs it created.
+//! `vestis verify`: exit codes (0, 1, 2, 4, 6), the JUnit file, `--json`,
+//! `--dry-run` sending nothing, and clean-up of the jobs it created.
 
 use serde_json::Value;
 use vestis_mock_server::{Config, MockServer};
 
 use crate::util::{Env, config, texts};
+
+/// The JUnit file at `path`, parsed by an XML parser: (failures, skipped)
+/// of its one suite, and each test case's name with its `failure` or
+/// `skipped` child, if any.
+fn junit(path: &std::path::Path) -> ((String, String), Vec<(String, Option<String>)>) {
+    let xml = std::fs::read_to_string(path).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    let suite = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testsuite"))
+        .unwrap();
+    let counts = (
+        suite.attribute("failures").unwrap().to_owned(),
+        suite.attribute("skipped").unwrap().to_owned(),
+    );
+    let cases = suite
+        .children()
+        .filter(|n| n.has_tag_name("testcase"))
+        .map(|case| {
+            let verdict = case
+                .children()
+                .find(roxmltree::Node::is_element)
+                .map(|n| n.tag_name().name().to_owned());
+            (case.attribute("name").unwrap().to_owned(), verdict)
+        })
+        .collect();
+    (counts, cases)
+}
 
 /// A GET on the mock server's admin API.
 fn admin(env: &Env, path: &str) -> Value {
@@ -33,9 +61,10 @@ fn the_mock_server_passes_with_a_junit_file_and_json() {
     assert!(checks.iter().all(|c| c["status"] == "ok"), "{stdout}");
     // Up front, on stderr: how many jobs it will create.
     assert!(stderr.contains("creates 8 jobs (at most 10)"), "{stderr}");
-    let xml = std::fs::read_to_string(&junit).unwrap();
-    assert_eq!(xml.matches("<testcase ").count(), checks.len());
-    assert!(xml.contains("failures=\"0\" skipped=\"0\""), "{xml}");
+    let (counts, cases) = self::junit(&junit);
+    assert_eq!(counts, ("0".to_owned(), "0".to_owned()));
+    assert_eq!(cases.len(), checks.len());
+    assert!(cases.iter().all(|(_, verdict)| verdict.is_none()), "{cases:?}");
 }
 
 #[test]
@@ -63,12 +92,14 @@ fn a_failed_check_exits_1_and_names_it() {
         stderr.contains("1 of 39 checks failed: lifecycle.image_url"),
         "{stderr}"
     );
-    let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains("failures=\"1\""), "{xml}");
-    assert!(
-        xml.contains("name=\"lifecycle.image_url\">\n      <failure"),
-        "{xml}"
-    );
+    let (counts, cases) = self::junit(&junit);
+    assert_eq!(counts, ("1".to_owned(), "0".to_owned()));
+    let failed: Vec<&str> = cases
+        .iter()
+        .filter(|(_, verdict)| verdict.as_deref() == Some("failure"))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(failed, ["lifecycle.image_url"]);
 }
 
 #[test]
@@ -161,4 +192,50 @@ fn dry_run_lists_every_check_and_sends_nothing() {
     assert!(stdout.contains("(skipped: --quick)"));
     assert!(stdout.contains("a run creates 8 jobs"));
     assert_eq!(admin(&env, "/stats")["api_requests"], 0);
+}
+
+#[test]
+fn usage_problems_exit_2() {
+    let env = Env::start(config(50));
+    // No token.
+    let out = env
+        .vestis()
+        .env_remove("VESTIS_TOKEN")
+        .args(["verify", "--quick"])
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "vestis: no API token: pass --token or set VESTIS_TOKEN"
+    );
+    // The same token twice: the isolation checks need two identities.
+    let out = env
+        .vestis()
+        .args(["verify", "--quick", "--second-token", "me"])
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--second-token must differ"), "{stderr}");
+    // A flag value it cannot read.
+    let out = env
+        .vestis()
+        .args(["verify", "--job-timeout", "soon"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", texts(&out).1);
+    assert_eq!(admin(&env, "/stats")["jobs_stored"], 0, "nothing was created");
+    // A JUnit file that cannot be written: the run happened, its file did not.
+    let out = env
+        .vestis()
+        .args(["verify", "--quick", "--junit"])
+        .arg(env.home.path().join("no-such-dir/verify.xml"))
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot write"), "{stderr}");
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("vestis:")).count(), 1);
 }
