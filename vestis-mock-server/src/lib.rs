@@ -1,7 +1,7 @@
 //! An in-memory mock of the Vestis job API, for contract testing.
 //!
 //! A real HTTP server (axum) over a real job queue with workers: it behaves
-//! like the production contract (`CONTRACT.md`), is deterministic when
+//! like the production contract (`docs/contract.md`), is deterministic when
 //! seeded, and injects the faults a real backend produces.
 //!
 //! Start it in-process on a free port:

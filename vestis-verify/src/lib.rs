@@ -1,4 +1,4 @@
-//! Checks that a server honours the Vestis job API contract (`CONTRACT.md`),
+//! Checks that a server honours the Vestis job API contract (`docs/contract.md`),
 //! over plain HTTP, so a backend team can run the contract the frontend
 //! teams test against in its own CI, and the mock server can prove it on
 //! itself.
@@ -53,7 +53,7 @@ pub const JOBS_PLANNED: usize = 8;
 /// running, one more if the server ignores `Idempotency-Key`.
 pub const JOBS_AT_MOST: usize = 10;
 
-/// What to check and how long to wait.
+/// What to check and how long to wait: set the fields after [`Config::new`].
 ///
 /// # Examples
 ///
@@ -61,10 +61,10 @@ pub const JOBS_AT_MOST: usize = 10;
 /// use std::time::Duration;
 /// use vestis_verify::Config;
 ///
-/// let config = Config::new("http://127.0.0.1:4000/api/v1", "t")
-///     .job_timeout(Duration::from_secs(60))
-///     .quick(true);
-/// assert!(config.quick);
+/// let mut config = Config::new("http://127.0.0.1:4000/api/v1", "t").second_token("t2");
+/// config.job_timeout = Duration::from_secs(60);
+/// config.quick = true;
+/// assert_eq!(config.second_token.as_deref(), Some("t2"));
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -103,24 +103,6 @@ impl Config {
     /// Sets [`Config::second_token`].
     pub fn second_token(mut self, token: impl Into<String>) -> Config {
         self.second_token = Some(token.into());
-        self
-    }
-
-    /// Sets [`Config::job_timeout`].
-    pub fn job_timeout(mut self, timeout: Duration) -> Config {
-        self.job_timeout = timeout;
-        self
-    }
-
-    /// Sets [`Config::quick`].
-    pub fn quick(mut self, quick: bool) -> Config {
-        self.quick = quick;
-        self
-    }
-
-    /// Sets [`Config::poll_interval`].
-    pub fn poll_interval(mut self, interval: Duration) -> Config {
-        self.poll_interval = interval;
         self
     }
 }

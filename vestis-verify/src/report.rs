@@ -357,7 +357,10 @@ mod tests {
             .and_then(|c| c.children().find(|n| n.has_tag_name("failure")))
             .unwrap();
         let message = failure.attribute("message").unwrap();
-        assert!(message.contains("\\u{1b}[31m\\u{0} ]]> <tag a=\"b\"> & '"), "{message}");
+        assert!(
+            message.contains("\\u{1b}[31m\\u{0} ]]> <tag a=\"b\"> & '"),
+            "{message}"
+        );
         assert!(failure.text().unwrap().contains("contract: "));
         let skipped = cases
             .iter()

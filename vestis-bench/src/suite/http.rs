@@ -126,7 +126,7 @@ pub(crate) async fn run(suite: &mut Suite) -> anyhow::Result<Table> {
             )
         });
     }
-    let us = micros;
+    let us: fn(f64) -> String = micros;
     let mut table = Table::new(
         &format!(
             "HTTP: wrk -t2 -c64, {} s per run, median of {} interleaved runs, a fresh server per run",
@@ -143,51 +143,48 @@ pub(crate) async fn run(suite: &mut Suite) -> anyhow::Result<Table> {
             "target",
         ],
     );
-    table.row(vec![
-        "GET /api/v1/jobs/{id} req/s".into(),
-        thousands(ga.rps),
-        thousands(gw.rps),
-        thousands(gv.rps),
-        ratio(gv.rps, ga.rps, thousands),
-        ratio(gv.rps, gw.rps, thousands),
-        "≥ 0.80 of axum; > wiremock".into(),
-    ]);
-    table.row(vec![
-        "server CPU per GET".into(),
-        us(ga.cpu_us),
-        us(gw.cpu_us),
-        us(gv.cpu_us),
-        ratio(gv.cpu_us, ga.cpu_us, us),
-        ratio(gv.cpu_us, gw.cpu_us, us),
-        "≤ 1.5× axum".into(),
-    ]);
-    table.row(vec![
-        "GET p99 latency".into(),
-        us(ga.p99_us),
-        us(gw.p99_us),
-        us(gv.p99_us),
-        ratio(gv.p99_us, ga.p99_us, us),
-        ratio(gv.p99_us, gw.p99_us, us),
-        "≤ 1.5× axum".into(),
-    ]);
-    table.row(vec![
-        "POST /api/v1/generate req/s (all 202)".into(),
-        thousands(pa.rps),
-        thousands(pw.rps),
-        thousands(pv.rps),
-        ratio(pv.rps, pa.rps, thousands),
-        ratio(pv.rps, pw.rps, thousands),
-        "≥ 0.60 of axum".into(),
-    ]);
-    table.row(vec![
-        "server CPU per POST".into(),
-        us(pa.cpu_us),
-        us(pw.cpu_us),
-        us(pv.cpu_us),
-        ratio(pv.cpu_us, pa.cpu_us, us),
-        ratio(pv.cpu_us, pw.cpu_us, us),
-        "".into(),
-    ]);
+    // Each measure: its three values (axum, wiremock, vestis), how to show them, the target.
+    type Show = fn(f64) -> String;
+    let pick = |f: fn(&Medians) -> f64, [a, w, v]: [&Medians; 3]| [f(a), f(w), f(v)];
+    let (get_runs, post_runs) = ([&ga, &gw, &gv], [&pa, &pw, &pv]);
+    let measures: [(&str, [f64; 3], Show, &str); 5] = [
+        (
+            "GET /api/v1/jobs/{id} req/s",
+            pick(|m| m.rps, get_runs),
+            thousands,
+            "≥ 0.80 of axum; > wiremock",
+        ),
+        (
+            "server CPU per GET",
+            pick(|m| m.cpu_us, get_runs),
+            us,
+            "≤ 1.5× axum",
+        ),
+        (
+            "GET p99 latency",
+            pick(|m| m.p99_us, get_runs),
+            us,
+            "≤ 1.5× axum",
+        ),
+        (
+            "POST /api/v1/generate req/s (all 202)",
+            pick(|m| m.rps, post_runs),
+            thousands,
+            "≥ 0.60 of axum",
+        ),
+        ("server CPU per POST", pick(|m| m.cpu_us, post_runs), us, ""),
+    ];
+    for (name, [a, w, v], show, target) in measures {
+        table.row(vec![
+            name.into(),
+            show(a),
+            show(w),
+            show(v),
+            ratio(v, a, show),
+            ratio(v, w, show),
+            target.into(),
+        ]);
+    }
     let errors = |g: &Medians, p: &Medians| {
         format!(
             "{} / {}",

@@ -48,10 +48,10 @@ pub(crate) async fn run(global: &Global, args: VerifyArgs) -> anyhow::Result<()>
             args.second_token.clone().filter(|t| !t.is_empty()),
         ),
     };
-    let mut config = Config::new(api_url, token)
-        .job_timeout(args.job_timeout)
-        .quick(args.quick);
+    let mut config = Config::new(api_url, token);
     config.second_token = second;
+    config.job_timeout = args.job_timeout;
+    config.quick = args.quick;
     let quiet = global.quiet;
     let report = vestis_verify::run(&config, |line| {
         if !quiet {

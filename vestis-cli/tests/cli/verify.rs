@@ -64,7 +64,10 @@ fn the_mock_server_passes_with_a_junit_file_and_json() {
     let (counts, cases) = self::junit(&junit);
     assert_eq!(counts, ("0".to_owned(), "0".to_owned()));
     assert_eq!(cases.len(), checks.len());
-    assert!(cases.iter().all(|(_, verdict)| verdict.is_none()), "{cases:?}");
+    assert!(
+        cases.iter().all(|(_, verdict)| verdict.is_none()),
+        "{cases:?}"
+    );
 }
 
 #[test]
@@ -226,7 +229,11 @@ fn usage_problems_exit_2() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", texts(&out).1);
-    assert_eq!(admin(&env, "/stats")["jobs_stored"], 0, "nothing was created");
+    assert_eq!(
+        admin(&env, "/stats")["jobs_stored"],
+        0,
+        "nothing was created"
+    );
     // A JUnit file that cannot be written: the run happened, its file did not.
     let out = env
         .vestis()
@@ -237,5 +244,8 @@ fn usage_problems_exit_2() {
     let (_, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("cannot write"), "{stderr}");
-    assert_eq!(stderr.lines().filter(|l| l.starts_with("vestis:")).count(), 1);
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("vestis:")).count(),
+        1
+    );
 }

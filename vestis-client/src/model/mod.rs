@@ -1,4 +1,4 @@
-//! Wire types of the Vestis job API (`CONTRACT.md`).
+//! Wire types of the Vestis job API (`docs/contract.md`).
 //!
 //! The mock server serialises these very types, so the SDK and the server
 //! cannot drift apart. Decoding is lenient where the contract asks for it:

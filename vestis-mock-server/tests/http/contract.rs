@@ -1,4 +1,4 @@
-//! Every sentence of CONTRACT.md's `/api/v1` routes, errors and additions.
+//! Every sentence of docs/contract.md's `/api/v1` routes, errors and additions.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -46,7 +46,8 @@ async fn jobs_that_do_not_finish_in_time_are_skips_not_failures() {
     server.faults.processing_time = "1h".parse().unwrap();
     let app = App::new(server);
     let api_url = without_headers(&app, &["x-mock-"]).await;
-    let config = config(&api_url).job_timeout(Duration::from_secs(1));
+    let mut config = config(&api_url);
+    config.job_timeout = Duration::from_secs(1);
     let report = vestis_verify::run(&config, |_| {}).await.unwrap();
     assert!(report.passed(), "{}", explain(&report));
     assert_eq!(

@@ -8,10 +8,9 @@ use vestis_verify::{Config, Outcome, Report};
 
 /// A config for `api_url`: two tokens, quick polls, short mock jobs.
 pub(crate) fn config(api_url: &str) -> Config {
-    let mut config = Config::new(api_url, "verify-a")
-        .second_token("verify-b")
-        .job_timeout(Duration::from_secs(60))
-        .poll_interval(Duration::from_millis(100));
+    let mut config = Config::new(api_url, "verify-a").second_token("verify-b");
+    config.job_timeout = Duration::from_secs(60);
+    config.poll_interval = Duration::from_millis(100);
     config.mock_duration = Duration::from_millis(1500);
     config
 }
