@@ -2,12 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::util::{Env, config, texts};
-
-fn json_of(stdout: &[u8]) -> Value {
-    serde_json::from_slice(stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(stdout)))
-}
+use crate::util::{Env, config, json_of, texts};
 
 #[test]
 fn generate_waits_saves_the_png_and_prints_the_url() {
@@ -497,76 +492,6 @@ fn an_unreachable_server_exits_6() {
         format!("vestis: cannot connect to 127.0.0.1:{port}: connection refused\n"),
         "each cause once"
     );
-}
-
-#[test]
-fn history_lists_what_this_machine_started() {
-    let env = Env::start(config(20));
-    env.vestis()
-        .args(["generate", "chat", "--prompt", "first look", "--no-wait"])
-        .assert()
-        .success();
-    env.vestis()
-        .args(["generate", "chat", "--prompt", "second look", "--no-wait"])
-        .assert()
-        .success();
-    let out = env.vestis().args(["history"]).output().unwrap();
-    let (stdout, _) = texts(&out);
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 3, "{stdout}");
-    assert!(
-        lines[0].starts_with("ID  KIND  STATUS") && lines[0].contains("API URL"),
-        "a header: {stdout}"
-    );
-    assert!(
-        lines[1].starts_with("2 ") && lines[1].contains("second look"),
-        "{stdout}"
-    );
-    assert!(
-        lines[2].starts_with("1 ") && lines[2].contains("first look"),
-        "{stdout}"
-    );
-    assert!(lines[1].contains(&env.api), "the API URL: {stdout}");
-    let out = env
-        .vestis()
-        .args(["--json", "history", "--limit", "1"])
-        .output()
-        .unwrap();
-    let records = json_of(&out.stdout);
-    assert_eq!(records.as_array().unwrap().len(), 1);
-    assert_eq!(records[0]["summary"], "second look");
-}
-
-#[test]
-fn history_forgets_one_job_or_everything() {
-    let env = Env::start(config(20));
-    env.queue_jobs(3);
-    let out = env
-        .vestis()
-        .args(["history", "--forget", "2"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", texts(&out).1);
-    assert!(
-        texts(&out).0.starts_with("Forgot 1 record "),
-        "{}",
-        texts(&out).0
-    );
-    let ids: Vec<u64> = env
-        .records()
-        .iter()
-        .map(|r| r["job_id"].as_u64().unwrap())
-        .collect();
-    assert_eq!(ids, [1, 3]);
-    let out = env
-        .vestis()
-        .args(["--json", "history", "--clear"])
-        .output()
-        .unwrap();
-    assert_eq!(json_of(&out.stdout), json!({"forgotten": 2}));
-    assert!(env.records().is_empty());
-    let out = env.vestis().args(["history"]).output().unwrap();
-    assert!(texts(&out).0.starts_with("No jobs in the journal"));
 }
 
 #[test]

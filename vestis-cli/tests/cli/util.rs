@@ -161,6 +161,12 @@ pub(crate) fn read_records(path: &Path) -> Vec<Value> {
     records
 }
 
+/// `stdout` as one JSON document, or a panic showing what it was.
+pub(crate) fn json_of(stdout: &[u8]) -> Value {
+    serde_json::from_slice(stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(stdout)))
+}
+
 /// stdout and stderr of a finished command, as text.
 pub(crate) fn texts(output: &std::process::Output) -> (String, String) {
     (
