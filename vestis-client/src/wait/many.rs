@@ -168,7 +168,14 @@ impl Client {
     }
 
     /// Waits for many jobs at once and yields each job's outcome as it
-    /// finishes; each `Err` is one of those of [`Client::wait`].
+    /// finishes.
+    ///
+    /// # Errors
+    ///
+    /// The stream itself never fails; each job's `Err` is one of those of
+    /// [`Client::wait`] for that job (it did not complete, the deadline
+    /// passed, or the server or network failed past the error budget), and
+    /// the other jobs go on.
     ///
     /// # Examples
     ///
