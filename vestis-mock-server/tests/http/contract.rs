@@ -88,10 +88,29 @@ async fn a_pending_job_has_no_start_no_result_and_no_error() {
 async fn images_are_404_unless_the_job_completed() {
     let mut config = fast();
     config.faults.processing_time = "1h".parse().unwrap();
+    config.workers = 2;
     let h = Harness::start(config).await;
     let id = h.chat("t").await;
+    // A cancelled and a failed job have no image either (cancelled while
+    // both workers are busy, so it is still pending).
+    let failed = h.chat("t").await;
+    let cancelled = h.chat("t").await;
+    let res = h
+        .api("t", Method::DELETE, &format!("/jobs/{cancelled}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = h
+        .raw(Method::POST, &format!("/__admin/jobs/{failed}/fail"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
     for path in [
         format!("/images/{id}.png"),
+        format!("/images/{failed}.png"),
+        format!("/images/{cancelled}.png"),
         "/images/999.png".to_owned(),
         "/images/abc.png".to_owned(),
         format!("/images/{id}.jpg"),
@@ -104,6 +123,20 @@ async fn images_are_404_unless_the_job_completed() {
         )
         .await;
     }
+    // Once the job completes, the same path serves its PNG.
+    let res = h
+        .raw(Method::POST, &format!("/__admin/jobs/{id}/complete"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = h
+        .raw(Method::GET, &format!("/images/{id}.png"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "image/png");
 }
 
 #[tokio::test]
