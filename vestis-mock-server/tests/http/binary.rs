@@ -1,5 +1,6 @@
 //! The `vestis-mock-server` binary: one line on stdout when ready, flags and
-//! env vars, one-line errors, and a graceful exit 0 on SIGTERM/SIGINT.
+//! env vars (the time and state ones included), one-line errors, and a
+//! graceful exit 0 on SIGTERM/SIGINT.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -119,4 +120,94 @@ fn a_bad_fixtures_file_names_its_entry_and_the_server_does_not_start() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("entry 1: status:"), "{stderr}");
     assert!(stderr.contains("\"done\""), "{stderr}");
+}
+
+/// A GET or POST on the binary's admin API, as JSON.
+async fn admin(url: &str, method: reqwest::Method, path: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .request(method, format!("{url}/__admin{path}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_time_and_state_flags_reach_the_server() {
+    use reqwest::Method;
+    let dir = std::env::temp_dir().join(format!("vestis-flags-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixtures = dir.join("history.json");
+    std::fs::write(
+        &fixtures,
+        r#"[{"job_id": 41, "token": "t", "status": "failed"}, {"token": "t", "status": "pending"}]"#,
+    )
+    .unwrap();
+    let fixtures = fixtures.to_str().unwrap();
+    let (child, line) = start(
+        &[
+            "--port",
+            "0",
+            "--realistic",
+            "--clock",
+            "manual",
+            "--paused",
+            "--fixtures",
+            fixtures,
+            "--journal-size",
+            "2",
+        ],
+        &[("VESTIS_MOCK_POLLS", "2")],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let url = line
+        .trim_end()
+        .strip_prefix("vestis-mock-server listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    assert_eq!(admin(&url, Method::GET, "/clock").await["mode"], "manual");
+    assert_eq!(admin(&url, Method::GET, "/queue").await["paused"], true);
+    let jobs = admin(&url, Method::GET, "/jobs").await;
+    assert_eq!(jobs["total"], 2, "{jobs}");
+    assert_eq!(jobs["jobs"][0]["job_id"], 42, "{jobs}");
+    // --polls 2 (from the environment): a new job is processing on its
+    // first poll and completed on its second, paused queue or not.
+    let http = reqwest::Client::new();
+    let created: serde_json::Value = http
+        .post(format!("{url}/api/v1/generate?chat=true"))
+        .bearer_auth("t")
+        .json(&serde_json::json!({"prompt": "x"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["job_id"], 43, "ids continue after the fixtures");
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let job: serde_json::Value = http
+            .get(format!("{url}/api/v1/jobs/43"))
+            .bearer_auth("t")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        statuses.push(job["status"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(statuses, ["processing", "completed"]);
+    // --journal-size 2: three API requests, two kept.
+    assert_eq!(admin(&url, Method::GET, "/requests").await["total"], 2);
+    // --realistic: the fault settings say so.
+    assert_eq!(
+        admin(&url, Method::GET, "/config").await["processing_time"],
+        "2m..3m"
+    );
+    signal(&child, "-TERM");
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(0));
 }
