@@ -126,6 +126,11 @@ pub(crate) async fn run(suite: &mut Suite) -> anyhow::Result<Table> {
             )
         });
     }
+    Ok(table(suite, [&ga, &gw, &gv], [&pa, &pw, &pv]))
+}
+
+/// The table of medians: GET and POST, each as (axum, wiremock, vestis).
+fn table(suite: &Suite, get_runs: [&Medians; 3], post_runs: [&Medians; 3]) -> Table {
     let us: fn(f64) -> String = micros;
     let mut table = Table::new(
         &format!(
@@ -146,7 +151,6 @@ pub(crate) async fn run(suite: &mut Suite) -> anyhow::Result<Table> {
     // Each measure: its three values (axum, wiremock, vestis), how to show them, the target.
     type Show = fn(f64) -> String;
     let pick = |f: fn(&Medians) -> f64, [a, w, v]: [&Medians; 3]| [f(a), f(w), f(v)];
-    let (get_runs, post_runs) = ([&ga, &gw, &gv], [&pa, &pw, &pv]);
     let measures: [(&str, [f64; 3], Show, &str); 5] = [
         (
             "GET /api/v1/jobs/{id} req/s",
@@ -185,7 +189,8 @@ pub(crate) async fn run(suite: &mut Suite) -> anyhow::Result<Table> {
             target.into(),
         ]);
     }
-    let errors = |g: &Medians, p: &Medians| {
+    let errors = |k: usize| {
+        let (g, p) = (get_runs[k], post_runs[k]);
         format!(
             "{} / {}",
             g.unexpected + p.unexpected,
@@ -194,12 +199,12 @@ pub(crate) async fn run(suite: &mut Suite) -> anyhow::Result<Table> {
     };
     table.row(vec![
         "unexpected statuses / socket errors (all runs, GET + POST)".into(),
-        errors(&ga, &pa),
-        errors(&gw, &pw),
-        errors(&gv, &pv),
+        errors(0),
+        errors(1),
+        errors(2),
         "".into(),
         "".into(),
         "0 / 0".into(),
     ]);
-    Ok(table)
+    table
 }

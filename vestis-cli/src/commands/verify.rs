@@ -29,7 +29,50 @@ pub(crate) async fn run(global: &Global, args: VerifyArgs) -> anyhow::Result<()>
     } else {
         None
     };
-    let (api_url, token, second) = match &mock {
+    let config = config(global, &args, mock.as_ref())?;
+    let quiet = global.quiet;
+    let report = vestis_verify::run(&config, |line| {
+        if !quiet {
+            crate::say(&format!("verify: {line}"));
+        }
+    })
+    .await
+    .map_err(|e| {
+        let exit = match e {
+            Error::Unauthorized { .. } => Exit::Unauthorized,
+            Error::Connection { .. } => Exit::Unavailable,
+            _ => Exit::Usage,
+        };
+        Failure::new(exit, e.to_string())
+    })?;
+    if let Some(path) = &args.junit {
+        std::fs::write(path, report.to_junit())
+            .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
+    }
+    print(global.json, &report)?;
+    if report.passed() {
+        return Ok(());
+    }
+    let failed = report.failed();
+    Err(Failure::new(
+        Exit::JobFailed,
+        format!(
+            "{} of {} checks failed: {}",
+            failed.len(),
+            report.checks.len(),
+            failed.join(", ")
+        ),
+    )
+    .into())
+}
+
+/// The run's settings: the flags, or the bundled `mock` server and its tokens.
+fn config(
+    global: &Global,
+    args: &VerifyArgs,
+    mock: Option<&MockServer>,
+) -> Result<Config, Failure> {
+    let (api_url, token, second) = match mock {
         Some(server) => (
             server.api_url(),
             global
@@ -52,41 +95,7 @@ pub(crate) async fn run(global: &Global, args: VerifyArgs) -> anyhow::Result<()>
     config.second_token = second;
     config.job_timeout = args.job_timeout;
     config.quick = args.quick;
-    let quiet = global.quiet;
-    let report = vestis_verify::run(&config, |line| {
-        if !quiet {
-            crate::say(&format!("verify: {line}"));
-        }
-    })
-    .await
-    .map_err(|e| {
-        let exit = match e {
-            Error::Unauthorized { .. } => Exit::Unauthorized,
-            Error::Connection { .. } => Exit::Unavailable,
-            _ => Exit::Usage,
-        };
-        Failure::new(exit, e.to_string())
-    })?;
-    if let Some(path) = &args.junit {
-        std::fs::write(path, report.to_junit())
-            .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
-    }
-    print(global.json, &report)?;
-    if report.passed() {
-        Ok(())
-    } else {
-        let failed = report.failed();
-        Err(Failure::new(
-            Exit::JobFailed,
-            format!(
-                "{} of {} checks failed: {}",
-                failed.len(),
-                report.checks.len(),
-                failed.join(", ")
-            ),
-        )
-        .into())
-    }
+    Ok(config)
 }
 
 fn print(json: bool, report: &Report) -> std::io::Result<()> {

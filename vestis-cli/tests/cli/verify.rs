@@ -6,10 +6,15 @@ use vestis_mock_server::{Config, MockServer};
 
 use crate::util::{Env, config, texts};
 
-/// The JUnit file at `path`, parsed by an XML parser: (failures, skipped)
-/// of its one suite, and each test case's name with its `failure` or
-/// `skipped` child, if any.
-fn junit(path: &std::path::Path) -> ((String, String), Vec<(String, Option<String>)>) {
+/// A JUnit file read back by an XML parser.
+struct Junit {
+    /// The suite's `failures` and `skipped` attributes.
+    counts: (String, String),
+    /// Each test case's name, and the name of its `failure` or `skipped` child if any.
+    cases: Vec<(String, Option<String>)>,
+}
+
+fn junit(path: &std::path::Path) -> Junit {
     let xml = std::fs::read_to_string(path).unwrap();
     let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
     let suite = doc
@@ -31,7 +36,7 @@ fn junit(path: &std::path::Path) -> ((String, String), Vec<(String, Option<Strin
             (case.attribute("name").unwrap().to_owned(), verdict)
         })
         .collect();
-    (counts, cases)
+    Junit { counts, cases }
 }
 
 /// A GET on the mock server's admin API.
@@ -61,7 +66,7 @@ fn the_mock_server_passes_with_a_junit_file_and_json() {
     assert!(checks.iter().all(|c| c["status"] == "ok"), "{stdout}");
     // Up front, on stderr: how many jobs it will create.
     assert!(stderr.contains("creates 8 jobs (at most 10)"), "{stderr}");
-    let (counts, cases) = self::junit(&junit);
+    let Junit { counts, cases } = self::junit(&junit);
     assert_eq!(counts, ("0".to_owned(), "0".to_owned()));
     assert_eq!(cases.len(), checks.len());
     assert!(
@@ -95,7 +100,7 @@ fn a_failed_check_exits_1_and_names_it() {
         stderr.contains("1 of 39 checks failed: lifecycle.image_url"),
         "{stderr}"
     );
-    let (counts, cases) = self::junit(&junit);
+    let Junit { counts, cases } = self::junit(&junit);
     assert_eq!(counts, ("1".to_owned(), "0".to_owned()));
     let failed: Vec<&str> = cases
         .iter()

@@ -1,7 +1,8 @@
 //! Servers that honour the contract but cannot show everything: checks
 //! that cannot be observed are skipped, saying why, and nothing fails.
-//! Both are the real mock server's router with the request headers it
-//! would act on removed, as a server that does not know them would.
+//! Each is the real mock server's router with one change in front: the
+//! request headers it would act on removed, as a server that does not know
+//! them would, or an oversized body's answer lost in transit.
 
 use std::time::Duration;
 
@@ -95,5 +96,40 @@ async fn a_server_that_ignores_idempotency_keys_is_reported_not_failed() {
         report.jobs_created.len() <= JOBS_AT_MOST,
         "{:?}",
         report.jobs_created
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_413_whose_answer_is_lost_is_a_skip_not_an_unreachable_server() {
+    // A server that answers an oversized body at once and closes while the
+    // body still arrives: the reset loses its answer. Here, deterministically,
+    // the answer's body breaks off.
+    let lose = middleware::from_fn(|req: Request, next: Next| async move {
+        let oversized = req
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .is_some_and(|n| n > 10 * 1024 * 1024);
+        let response: Response = next.run(req).await;
+        if !oversized {
+            return response;
+        }
+        let (parts, _) = response.into_parts();
+        let broken = futures::stream::once(async {
+            Err::<axum::body::Bytes, _>(std::io::Error::other("connection reset"))
+        });
+        Response::from_parts(parts, axum::body::Body::from_stream(broken))
+    });
+    let app = App::new(Config::default());
+    let api_url = serve(app.router().layer(lose)).await;
+    let report = vestis_verify::run(&config(&api_url), |_| {})
+        .await
+        .unwrap_or_else(|e| panic!("the run stopped: {e}"));
+    assert!(report.passed(), "{}", explain(&report));
+    assert_eq!(report.skipped(), ["errors.payload_too_large"]);
+    assert!(
+        skip_reason(&report, "errors.payload_too_large").contains("could be read"),
+        "{}",
+        explain(&report)
     );
 }

@@ -25,7 +25,9 @@ pub(crate) async fn serve(router: Router) -> String {
 
 /// Runs every check against `api_url`.
 pub(crate) async fn verify(api_url: &str) -> Report {
-    vestis_verify::run(&config(api_url), |_| {}).await.unwrap()
+    vestis_verify::run(&config(api_url), |_| {})
+        .await
+        .unwrap_or_else(|e| panic!("{api_url}: {e}"))
 }
 
 /// The report's failures, with their evidence, for assertion messages.
