@@ -43,7 +43,10 @@ async fn the_guides_client_code_works_unchanged() {
     let server = server(config).await;
     let report = node(
         "guide-check.mjs",
-        vec![("REACT_APP_API_URL", server.api_url())],
+        vec![
+            ("REACT_APP_API_URL", server.api_url()),
+            ("MOCK_ADMIN_URL", format!("{}/__admin", server.url())),
+        ],
     )
     .await;
     let progress = report["chat"]["progress"].as_array().unwrap();

@@ -1,6 +1,6 @@
 // Drives the frontend guide's own client code (api.mjs, verbatim) against a
 // running vestis-mock-server, the way the guide's React hooks use it.
-// Run by tests/e2e/guide_js.rs with REACT_APP_API_URL set; prints one JSON
+// Run by tests/e2e/guide_js.rs with REACT_APP_API_URL and MOCK_ADMIN_URL set; prints one JSON
 // line of findings on success and exits non-zero on any failure.
 
 globalThis.localStorage = {
@@ -43,12 +43,14 @@ check(jobs[0].job_id > jobs[jobs.length - 1].job_id, 'newest first');
 check(jobs.every((j) => typeof j.job_type === 'string' && typeof j.created_at === 'string'), 'job cards have type and created_at');
 report.history = { total: metadata.total };
 
-// A job that stays pending long enough to cancel: the queue is busy.
-const blockers = [];
-for (let i = 0; i < 8; i++) blockers.push((await api.createGenerationJob('chat', { prompt: `busy ${i}` })).job_id);
+// A job that stays pending until it is cancelled, whatever the machine's
+// speed: the mock's queue is paused meanwhile, so no worker takes it first.
+const queue = async (action) => (await fetch(`${process.env.MOCK_ADMIN_URL}/queue/${action}`, { method: 'POST' })).json();
+check((await queue('pause')).paused === true, 'the queue pauses');
 const victim = await api.createGenerationJob('chat', { prompt: 'cancel me' });
 const cancelled = await api.cancelJob(victim.job_id);
 check(cancelled.success === true && cancelled.status === 'cancelled', 'cancel answers cancelled');
+check((await queue('resume')).paused === false, 'the queue resumes');
 
 // Errors surface through the guide's `error.error` handling.
 let message = null;
