@@ -91,6 +91,11 @@ pub(crate) struct Shared {
     pub(crate) journal: Journal,
     rng: Mutex<fastrand::Rng>,
     pub(crate) local_addr: OnceLock<SocketAddr>,
+    /// Set once the server shuts down (or the `App` is dropped): ends every
+    /// `/__admin/events` stream, so graceful shutdown never waits on one.
+    pub(crate) closing: tokio::sync::watch::Sender<bool>,
+    /// The last requests-per-second sample, for the dashboard.
+    pub(crate) rate: Mutex<admin::RateSample>,
 }
 
 impl Shared {
@@ -159,6 +164,8 @@ impl App {
             // A different stream from the jobs' draws, but fixed by the same seed.
             rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0x5eed_e770)),
             local_addr: OnceLock::new(),
+            closing: tokio::sync::watch::Sender::new(false),
+            rate: Mutex::new(admin::RateSample::default()),
         });
         if let Err(e) = load_fixtures(&state) {
             tracing::error!(error = %e, "fixtures not loaded");
@@ -173,6 +180,19 @@ impl App {
     /// The router, for `oneshot` tests or a custom server.
     pub fn router(&self) -> Router {
         self.router.clone()
+    }
+
+    /// Ends every open `/__admin/events` stream (and any opened later), so
+    /// a graceful shutdown does not wait on them; [`serve`] calls it when
+    /// its shutdown signal fires, and dropping the `App` does too.
+    pub fn close_streams(&self) {
+        self.state.closing.send_replace(true);
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.close_streams();
     }
 }
 
@@ -219,6 +239,7 @@ fn build_router(state: AppState) -> Router {
         .route("/images/{file}", get(public::image))
         .route("/health", get(public::health))
         .route("/openapi.json", get(public::openapi_json))
+        .route("/", get(admin::home))
         .fallback(not_found)
         .with_state(state.clone())
         .nest("/api/v1", routes::router(state.clone()));
@@ -278,8 +299,14 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         let _ = app.state.local_addr.set(addr);
     }
+    let closing = app.state.closing.clone();
     axum::serve(listener, app.router())
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Open event streams never end by themselves: end them, or the
+            // graceful shutdown would wait for them forever.
+            closing.send_replace(true);
+        })
         .await
 }
 
