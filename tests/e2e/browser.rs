@@ -57,7 +57,10 @@ async fn run(script: &str, env: Vec<(&'static str, String)>) -> Value {
     .unwrap_or_else(|e| panic!("node is needed for this test (or set VESTIS_SKIP_BROWSER=1): {e}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "browser test failed:\n{stdout}\n{stderr}");
+    assert!(
+        output.status.success(),
+        "browser test failed:\n{stdout}\n{stderr}"
+    );
     serde_json::from_str(stdout.trim()).unwrap()
 }
 
@@ -75,7 +78,10 @@ async fn the_dashboard_follows_and_drives_jobs_in_chromium() {
     }
     let report = run("dashboard.mjs", env).await;
     assert_eq!(report["problems"], 0, "{report}");
-    assert_eq!(report["live_states"], json!(["pending", "processing", "completed"]));
+    assert_eq!(
+        report["live_states"],
+        json!(["pending", "processing", "completed"])
+    );
     assert_eq!(report["thumbnail_width"], 256);
     assert_eq!(
         report["controls"],
@@ -90,9 +96,16 @@ async fn the_dashboard_follows_and_drives_jobs_in_chromium() {
             .unwrap()
             .contains("<img src=x onerror=alert(1)>")
     );
-    assert_eq!(hostile["error_text"], "<script>alert(2)</script><b>bold</b>");
     assert_eq!(
-        (&hostile["injected_img"], &hostile["injected_b"], &hostile["injected_script"]),
+        hostile["error_text"],
+        "<script>alert(2)</script><b>bold</b>"
+    );
+    assert_eq!(
+        (
+            &hostile["injected_img"],
+            &hostile["injected_b"],
+            &hostile["injected_script"]
+        ),
         (&json!(0), &json!(0), &json!(0))
     );
     assert!(report["failed_rows"].as_u64().unwrap() >= 2, "{report}");
@@ -103,7 +116,9 @@ async fn the_dashboard_follows_and_drives_jobs_in_chromium() {
 /// Serves the guide page, its script and the guide's `api.mjs` (verbatim)
 /// on a port of its own: another origin than the mock's.
 async fn static_site() -> (String, tokio::task::JoinHandle<()>) {
-    async fn file(axum::extract::Path(name): axum::extract::Path<String>) -> axum::response::Response {
+    async fn file(
+        axum::extract::Path(name): axum::extract::Path<String>,
+    ) -> axum::response::Response {
         let (path, kind) = match name.as_str() {
             "index.html" => ("tests/browser/guide/index.html", "text/html; charset=utf-8"),
             "app.mjs" => ("tests/browser/guide/app.mjs", "text/javascript"),
@@ -115,7 +130,9 @@ async fn static_site() -> (String, tokio::task::JoinHandle<()>) {
             Err(_) => StatusCode::NOT_FOUND.into_response(),
         }
     }
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let app = axum::Router::new().route("/{name}", axum::routing::get(file));
     let task = tokio::spawn(async move {
@@ -149,7 +166,12 @@ async fn the_guides_ui_flow_works_in_chromium() {
         ])
     );
     assert_eq!(report["image"]["naturalWidth"], 256);
-    assert!(report["image"]["src"].as_str().unwrap().starts_with(&mock.url()));
+    assert!(
+        report["image"]["src"]
+            .as_str()
+            .unwrap()
+            .starts_with(&mock.url())
+    );
     assert_eq!(
         report["cancelled"],
         json!({"badge": "cancelled", "api": "cancelled", "cancel_button": 0})

@@ -236,7 +236,7 @@ function row(job) {
   el('td', {}, job.job_type),
   el('td', {}, badge(job.status)),
   el('td', { class: 'prompt', title: prompt(job.payload) }, prompt(job.payload)),
-  el('td', { class: 'mono muted', title: job.token_fingerprint }, job.token_fingerprint.slice(0, 11)),
+  el('td', { class: 'token mono muted', title: job.token_fingerprint }, job.token_fingerprint.slice(0, 11)),
   el('td', { class: 'num' }, String(job.attempts)),
   el('td', { class: 'num', 'data-age': job.created_at }, age(job)),
   el('td', { class: 'num', 'data-duration': '' }, duration(job)));
@@ -293,6 +293,7 @@ async function loadDetail(id) {
     image.hidden = true;
   }
   $('detail-error').textContent = job.error ?? '–';
+  $('detail-error').classList.toggle('none', !job.error);
   $('detail-payload').textContent = JSON.stringify(job.payload, null, 2);
   const live = job.status === 'pending' || job.status === 'processing';
   for (const button of ['complete', 'cancel']) $(button).disabled = !live;

@@ -40,7 +40,10 @@ fn policy(state: &AppState) -> String {
         .config
         .public_url
         .as_deref()
-        .filter(|url| url.bytes().all(|b| b.is_ascii_graphic() && !b";,'\"".contains(&b)))
+        .filter(|url| {
+            url.bytes()
+                .all(|b| b.is_ascii_graphic() && !b";,'\"".contains(&b))
+        })
         .unwrap_or("");
     format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: {images}; \

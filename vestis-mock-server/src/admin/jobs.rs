@@ -97,10 +97,7 @@ pub(super) async fn all(
     let filter = filter(query.as_deref())?;
     let base = image_base(&state, &headers);
     let (page, total) = state.queue.admin_page(&filter);
-    let jobs: Vec<Value> = page
-        .into_iter()
-        .map(|job| admin_view(job, &base))
-        .collect();
+    let jobs: Vec<Value> = page.into_iter().map(|job| admin_view(job, &base)).collect();
     Ok(json_response(
         StatusCode::OK,
         &json!({

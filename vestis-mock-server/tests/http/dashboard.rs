@@ -40,11 +40,18 @@ async fn jobs_filter_by_status_kind_and_token_fingerprint_and_page() {
         h.chat("alice").await;
     }
     let flat = h
-        .create("bob", "?flatlay=true", json!({"modelId": "1", "backgroundId": "1", "products": [{"id": "p"}]}))
+        .create(
+            "bob",
+            "?flatlay=true",
+            json!({"modelId": "1", "backgroundId": "1", "products": [{"id": "p"}]}),
+        )
         .await;
     let (_, all) = admin(&h, Method::GET, "/__admin/jobs").await;
     assert_eq!(all["total"], 6);
-    let bob_fp = all["jobs"][0]["token_fingerprint"].as_str().unwrap().to_owned();
+    let bob_fp = all["jobs"][0]["token_fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(bob_fp.starts_with("fp:") && bob_fp.len() == 19, "{bob_fp}");
     assert!(!bob_fp.contains("bob"));
 
@@ -57,16 +64,32 @@ async fn jobs_filter_by_status_kind_and_token_fingerprint_and_page() {
     assert_eq!(ids(&running), [first]);
 
     let (_, page2) = admin(&h, Method::GET, "/__admin/jobs?page=2&page_size=4").await;
-    assert_eq!((page2["total"].as_u64(), page2["page"].as_u64()), (Some(6), Some(2)));
+    assert_eq!(
+        (page2["total"].as_u64(), page2["page"].as_u64()),
+        (Some(6), Some(2))
+    );
     assert_eq!(ids(&page2), [2, 1]);
     // Empty form fields are no filter; bad values are named.
     let (_, blank) = admin(&h, Method::GET, "/__admin/jobs?status=&kind=&token=").await;
     assert_eq!(blank["total"], 6);
-    for bad in ["status=done", "kind=video", "page=0", "page_size=100000", "owner=bob"] {
-        let res = h.raw(Method::GET, &format!("/__admin/jobs?{bad}")).send().await.unwrap();
+    for bad in [
+        "status=done",
+        "kind=video",
+        "page=0",
+        "page_size=100000",
+        "owner=bob",
+    ] {
+        let res = h
+            .raw(Method::GET, &format!("/__admin/jobs?{bad}"))
+            .send()
+            .await
+            .unwrap();
         let err = expect_error(res, 400, "invalid_request").await;
         let field = bad.split('=').next().unwrap();
-        assert!(err["error"].as_str().unwrap().contains(field), "{bad}: {err}");
+        assert!(
+            err["error"].as_str().unwrap().contains(field),
+            "{bad}: {err}"
+        );
     }
 }
 
@@ -76,8 +99,7 @@ async fn admin_cancel_ends_pending_and_processing_jobs_of_any_token() {
     let running = h.chat("t").await;
     let waiting = h.chat("t").await;
     for id in [running, waiting] {
-        let (status, job) =
-            admin(&h, Method::POST, &format!("/__admin/jobs/{id}/cancel")).await;
+        let (status, job) = admin(&h, Method::POST, &format!("/__admin/jobs/{id}/cancel")).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(job["status"], "cancelled");
         let (_, seen) = h.get("t", id).await;
@@ -93,7 +115,11 @@ async fn admin_cancel_ends_pending_and_processing_jobs_of_any_token() {
         .await
         .unwrap();
     expect_error(res, 409, "conflict").await;
-    let res = h.raw(Method::POST, "/__admin/jobs/99/cancel").send().await.unwrap();
+    let res = h
+        .raw(Method::POST, "/__admin/jobs/99/cancel")
+        .send()
+        .await
+        .unwrap();
     expect_error(res, 404, "not_found").await;
 }
 
@@ -114,7 +140,10 @@ async fn the_overview_counts_statuses_workers_and_tokens() {
         o["counts"],
         json!({"pending": 1, "processing": 2, "completed": 0, "failed": 1, "cancelled": 0})
     );
-    assert_eq!((o["total"].as_u64(), o["queue_depth"].as_u64()), (Some(4), Some(1)));
+    assert_eq!(
+        (o["total"].as_u64(), o["queue_depth"].as_u64()),
+        (Some(4), Some(1))
+    );
     assert_eq!(o["workers"], json!({"total": 2, "busy": 2, "idle": 0}));
     assert_eq!(o["paused"], false);
     assert_eq!(o["api_requests"], 4);
@@ -123,7 +152,11 @@ async fn the_overview_counts_statuses_workers_and_tokens() {
     let version = o["version"].as_u64().unwrap();
     admin(&h, Method::POST, "/__admin/jobs/2/complete").await;
     let (_, after) = admin(&h, Method::GET, "/__admin/overview").await;
-    assert_ne!(after["version"].as_u64().unwrap(), version, "a change moves the version");
+    assert_ne!(
+        after["version"].as_u64().unwrap(),
+        version,
+        "a change moves the version"
+    );
     // A reset never goes back to an old version, which a watcher could miss.
     admin(&h, Method::POST, "/__admin/reset").await;
     let (_, reset) = admin(&h, Method::GET, "/__admin/overview").await;
@@ -141,7 +174,10 @@ where
         if let Some(end) = buffer.find("\n\n") {
             let event: String = buffer.drain(..end + 2).collect();
             if event.contains("event: overview") {
-                let data = event.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+                let data = event
+                    .lines()
+                    .find_map(|l| l.strip_prefix("data: "))
+                    .unwrap();
                 return Some(serde_json::from_str(data).unwrap());
             }
             continue;
@@ -204,20 +240,45 @@ async fn the_page_and_its_assets_are_served_locked_down() {
     let res = h.raw(Method::GET, "/__admin/ui").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "text/html; charset=utf-8");
-    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
-    assert!(csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"), "{csp}");
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"),
+        "{csp}"
+    );
     let html = res.text().await.unwrap();
     assert!(html.contains("ui/dashboard.js") && html.contains("ui/dashboard.css"));
-    assert!(!html.contains("http://") && !html.contains("https://"), "no outside resource");
-    for (path, kind) in [("/__admin/ui/dashboard.js", "text/javascript"), ("/__admin/ui/dashboard.css", "text/css")] {
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no outside resource"
+    );
+    for (path, kind) in [
+        ("/__admin/ui/dashboard.js", "text/javascript"),
+        ("/__admin/ui/dashboard.css", "text/css"),
+    ] {
         let res = h.raw(Method::GET, path).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
-        assert!(res.headers()["content-type"].to_str().unwrap().starts_with(kind));
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(kind)
+        );
         let text = res.text().await.unwrap();
-        assert!(!text.contains("innerHTML") && !text.contains("@import"), "{path}");
+        assert!(
+            !text.contains("innerHTML") && !text.contains("@import"),
+            "{path}"
+        );
     }
     // `GET /` links to it for a browser, and stays a JSON 404 otherwise.
-    let res = h.raw(Method::GET, "/").header("accept", "text/html,*/*").send().await.unwrap();
+    let res = h
+        .raw(Method::GET, "/")
+        .header("accept", "text/html,*/*")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.text().await.unwrap().contains("href=\"__admin/ui\""));
     let res = h.raw(Method::GET, "/").send().await.unwrap();
@@ -229,10 +290,20 @@ async fn no_admin_turns_the_dashboard_and_its_events_off() {
     let mut config = fast();
     config.admin = false;
     let h = Harness::start(config).await;
-    for path in ["/__admin/ui", "/__admin/ui/dashboard.js", "/__admin/events", "/__admin/overview"] {
+    for path in [
+        "/__admin/ui",
+        "/__admin/ui/dashboard.js",
+        "/__admin/events",
+        "/__admin/overview",
+    ] {
         let res = h.raw(Method::GET, path).send().await.unwrap();
         expect_error(res, 404, "not_found").await;
     }
-    let res = h.raw(Method::GET, "/").header("accept", "text/html").send().await.unwrap();
+    let res = h
+        .raw(Method::GET, "/")
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
     expect_error(res, 404, "not_found").await;
 }

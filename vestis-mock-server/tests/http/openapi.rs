@@ -47,7 +47,10 @@ async fn the_document_matches_the_served_routes_and_methods() {
                 // The dashboard's page, assets and event stream (never read
                 // to its end: it has none while the server runs).
                 assert!(served && res.status().is_success(), "{method} {path}");
-                assert!(item.get(method).is_some(), "{method} {path} is not documented");
+                assert!(
+                    item.get(method).is_some(),
+                    "{method} {path} is not documented"
+                );
                 continue;
             }
             let (_, body) = json(res).await;
@@ -167,7 +170,10 @@ async fn the_admin_document_matches_the_served_admin_routes() {
                 // The dashboard's page, assets and event stream (never read
                 // to its end: it has none while the server runs).
                 assert!(served && res.status().is_success(), "{method} {path}");
-                assert!(item.get(method).is_some(), "{method} {path} is not documented");
+                assert!(
+                    item.get(method).is_some(),
+                    "{method} {path} is not documented"
+                );
                 continue;
             }
             let (_, body) = json(res).await;
