@@ -125,6 +125,22 @@ async function filters(page, report) {
   await page.waitForFunction(() => document.querySelectorAll('#jobs tbody tr').length > 2, null, WAIT);
 }
 
+/** With the event stream blocked, the page polls and still follows jobs. */
+async function fallback(context, report) {
+  const page = await context.newPage();
+  const guards = guard(page, [new URL(MOCK).origin]);
+  await page.route('**/__admin/events', (route) => route.abort());
+  await page.goto(`${MOCK}/__admin/ui`);
+  await page.waitForSelector('body[data-link="polling"]', WAIT);
+  const id = await create('seen by polling', { 'X-Mock-Polls': '100' });
+  await page.waitForSelector(`${row(id)}[data-status="pending"]`, WAIT);
+  report.fallback = await page.getAttribute('body', 'data-link');
+  // The aborted stream is the one error expected here.
+  const others = guards.problems.filter((p) => !/__admin\/events|ERR_FAILED/.test(p));
+  check(others.length === 0, others.join('\n'));
+  await page.close();
+}
+
 async function screenshots(context, dir) {
   for (const prompt of ['linen shirt, studio light', 'denim jacket on a model', 'silk scarf flat lay']) {
     const id = await create(prompt, { 'X-Mock-Polls': '100' });
@@ -159,6 +175,7 @@ main(() => withBrowser(async (context) => {
   await hostile(page, report);
   await filters(page, report);
   guards.check();
+  await fallback(context, report);
   report.problems = guards.problems.length;
   if (process.env.SCREENSHOTS) await screenshots(context, process.env.SCREENSHOTS);
   return report;

@@ -109,6 +109,10 @@ async fn the_dashboard_follows_and_drives_jobs_in_chromium() {
         (&json!(0), &json!(0), &json!(0))
     );
     assert!(report["failed_rows"].as_u64().unwrap() >= 2, "{report}");
+    assert_eq!(
+        report["fallback"], "polling",
+        "a blocked stream falls back to polling"
+    );
     eprintln!("a created job appeared in {} ms", report["appeared_ms"]);
     server.shutdown().await;
 }

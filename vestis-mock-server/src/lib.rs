@@ -185,6 +185,24 @@ impl App {
     /// Ends every open `/__admin/events` stream (and any opened later), so
     /// a graceful shutdown does not wait on them; [`serve`] calls it when
     /// its shutdown signal fires, and dropping the `App` does too.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// use vestis_mock_server::{App, Config};
+    ///
+    /// let app = App::new(Config::default());
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    /// let server = axum::serve(listener, app.router()).with_graceful_shutdown(async move {
+    ///     let _ = stopped.await;
+    ///     app.close_streams(); // or the shutdown would wait on open dashboards
+    /// });
+    /// # drop(stop);
+    /// server.await
+    /// # }
+    /// ```
     pub fn close_streams(&self) {
         self.state.closing.send_replace(true);
     }
