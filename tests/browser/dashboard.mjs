@@ -86,7 +86,17 @@ async function controls(page, report) {
   await page.click('#cancel');
   await rowStatus(page, cancelled, 'cancelled');
 
+  // The settings form sends only what changed, as PATCH /__admin/config.
+  await page.click('details.settings summary');
+  await page.fill('#config-fields input[name="failure_rate"]', '0.25');
+  await page.click('#config button[type="submit"]');
+  await page.waitForFunction(() => /Settings applied: failure_rate$/.test(document.getElementById('notice').textContent), null, WAIT);
+  const config = await http('GET', '/__admin/config');
+  await http('PATCH', '/__admin/config', { body: { failure_rate: 0 } });
+
   report.controls = {
+    config_failure_rate: config.failure_rate,
+    config_max_attempts: config.max_attempts,
     completed: (await adminJob(done)).status,
     failed: (await adminJob(failed)).status,
     failed_error: (await adminJob(failed)).error,

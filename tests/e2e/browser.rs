@@ -85,7 +85,8 @@ async fn the_dashboard_follows_and_drives_jobs_in_chromium() {
     assert_eq!(report["thumbnail_width"], 256);
     assert_eq!(
         report["controls"],
-        json!({"completed": "completed", "failed": "failed",
+        json!({"config_failure_rate": 0.25, "config_max_attempts": 3,
+               "completed": "completed", "failed": "failed",
                "failed_error": "GPU out of memory", "cancelled": "cancelled"})
     );
     let hostile = &report["hostile"];

@@ -24,7 +24,9 @@
 //! - `routes`: the `/api/v1` handlers; `middleware`: auth, rate limit,
 //!   injected errors and latency in front of them; `render`: a job's wire
 //!   shape.
-//! - `admin`: `/__admin` control routes; `journal`: the request journal;
+//! - `admin`: `/__admin` control routes, the dashboard (`/__admin/ui`,
+//!   its HTML, CSS and script from `ui/`) and its event stream;
+//!   `journal`: the request journal;
 //!   `fixtures`: jobs loaded from a file or the admin API.
 //! - `public`: images, health and the OpenAPI document, outside auth.
 //! - `errors`: the contract's JSON error bodies.

@@ -334,7 +334,8 @@ function configPatch() {
 
 // ---- wiring ----
 
-function wire() {
+/** The table's filters, pages and rows, and the detail's buttons. */
+function wireJobs() {
   $('filters').addEventListener('change', () => { state.page = 1; refresh(); });
   $('filters').addEventListener('submit', (e) => e.preventDefault());
   $('prev').addEventListener('click', () => { state.page = Math.max(1, state.page - 1); refresh(); });
@@ -358,16 +359,26 @@ function wire() {
     const error = $('fail-message').value.trim();
     act(`Job #${id} failed`, () => api(`jobs/${id}/fail`, { method: 'POST', body: error ? { error } : {} }));
   });
+}
+
+/** The header's queue, clock and reset controls, and the settings form. */
+function wireControls() {
   $('pause').addEventListener('click', () => {
     const paused = $('pause').dataset.paused === 'true';
-    act(paused ? 'Queue resumed' : 'Queue paused',
-      async () => applyOverviewAfter(await api(paused ? 'queue/resume' : 'queue/pause', { method: 'POST' })));
+    act(paused ? 'Queue resumed' : 'Queue paused', async () => {
+      await api(paused ? 'queue/resume' : 'queue/pause', { method: 'POST' });
+      await showOverview();
+    });
   });
   $('advance').addEventListener('submit', (e) => {
     e.preventDefault();
     const by = $('advance-by').value.trim();
-    act(`Clock advanced by ${by}`, async () => applyOverviewAfter(await api('clock/advance', { method: 'POST', body: { by } })));
+    act(`Clock advanced by ${by}`, async () => {
+      await api('clock/advance', { method: 'POST', body: { by } });
+      await showOverview();
+    });
   });
+  // Reset forgets everything: it takes a second click within 3 s.
   let armed = null;
   $('reset').addEventListener('click', () => {
     const button = $('reset');
@@ -382,7 +393,7 @@ function wire() {
     act('Server reset', async () => {
       await api('reset', { method: 'POST' });
       await loadConfig();
-      applyOverview(await api('overview'));
+      await showOverview();
     });
   });
   $('config').addEventListener('submit', (e) => {
@@ -396,11 +407,12 @@ function wire() {
   });
 }
 
-/** After a control that changes the overview, show it without waiting. */
-async function applyOverviewAfter() {
+/** After a control that changes the overview, shows it without waiting. */
+async function showOverview() {
   applyOverview(await api('overview'));
 }
 
-wire();
+wireJobs();
+wireControls();
 follow();
 loadConfig().catch((e) => notice(e.message, true));
