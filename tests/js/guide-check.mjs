@@ -43,12 +43,14 @@ check(jobs[0].job_id > jobs[jobs.length - 1].job_id, 'newest first');
 check(jobs.every((j) => typeof j.job_type === 'string' && typeof j.created_at === 'string'), 'job cards have type and created_at');
 report.history = { total: metadata.total };
 
-// A job that stays pending long enough to cancel: the queue is busy.
-const blockers = [];
-for (let i = 0; i < 8; i++) blockers.push((await api.createGenerationJob('chat', { prompt: `busy ${i}` })).job_id);
+// A job that stays pending until cancelled: the queue is paused through the
+// admin API (a busy queue alone races the cancel on a loaded machine).
+const admin = `${process.env.REACT_APP_API_URL.replace(/\/api\/v1\/?$/, '')}/__admin`;
+check((await fetch(`${admin}/queue/pause`, { method: 'POST' })).ok, 'queue paused');
 const victim = await api.createGenerationJob('chat', { prompt: 'cancel me' });
 const cancelled = await api.cancelJob(victim.job_id);
 check(cancelled.success === true && cancelled.status === 'cancelled', 'cancel answers cancelled');
+check((await fetch(`${admin}/queue/resume`, { method: 'POST' })).ok, 'queue resumed');
 
 // Errors surface through the guide's `error.error` handling.
 let message = null;
