@@ -41,20 +41,29 @@ pub(crate) struct RateSample {
     per_second: f64,
 }
 
+impl RateSample {
+    /// Takes `count` (the requests counted so far) at `now`: a new rate
+    /// once a second or more has passed since the last sample, else the
+    /// last rate; rounded to a tenth. A counter that went back (a reset)
+    /// counts from zero.
+    fn update(&mut self, now: Instant, count: u64) -> f64 {
+        match self.at {
+            Some(at) if now.duration_since(at) < HEARTBEAT => {}
+            Some(at) => {
+                let elapsed = now.duration_since(at).as_secs_f64();
+                self.per_second = count.saturating_sub(self.count) as f64 / elapsed;
+                (self.at, self.count) = (Some(now), count);
+            }
+            None => (self.at, self.count) = (Some(now), count),
+        }
+        (self.per_second * 10.0).round() / 10.0
+    }
+}
+
 fn requests_per_second(state: &AppState) -> f64 {
     let count = state.requests.load(Ordering::Relaxed);
-    let now = Instant::now();
     let mut sample = state.rate.lock().unwrap_or_else(PoisonError::into_inner);
-    match sample.at {
-        Some(at) if now.duration_since(at) < HEARTBEAT => {}
-        Some(at) => {
-            let elapsed = now.duration_since(at).as_secs_f64();
-            sample.per_second = count.saturating_sub(sample.count) as f64 / elapsed;
-            (sample.at, sample.count) = (Some(now), count);
-        }
-        None => (sample.at, sample.count) = (Some(now), count),
-    }
-    (sample.per_second * 10.0).round() / 10.0
+    sample.update(Instant::now(), count)
 }
 
 /// The overview's JSON (the README documents its shape).
@@ -148,4 +157,35 @@ pub(super) async fn events(State(state): State<AppState>) -> AxumResponse {
     let first = futures::stream::once(async move { Ok::<_, Infallible>(retry) });
     let stream = futures::StreamExt::chain(first, feed(state));
     Sse::new(stream).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_is_requests_over_the_time_since_the_last_sample() {
+        let start = Instant::now();
+        let mut sample = RateSample::default();
+        assert_eq!(
+            sample.update(start, 10),
+            0.0,
+            "no rate before a second sample"
+        );
+        let half = start + Duration::from_millis(500);
+        assert_eq!(
+            sample.update(half, 40),
+            0.0,
+            "under a second: the last rate"
+        );
+        assert_eq!(sample.update(start + Duration::from_secs(2), 35), 12.5);
+        let later = start + Duration::from_secs(5);
+        assert_eq!(sample.update(later, 35), 0.0, "nothing since");
+        let reset = later + Duration::from_secs(1);
+        assert_eq!(
+            sample.update(reset, 3),
+            0.0,
+            "a counter reset is not negative"
+        );
+    }
 }
