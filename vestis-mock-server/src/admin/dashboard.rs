@@ -9,7 +9,7 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Response, header};
 
 use crate::AppState;
 use crate::errors::ApiError;
@@ -80,7 +80,5 @@ pub(crate) async fn home(State(state): State<AppState>, headers: HeaderMap) -> R
             "Route not found",
         ));
     }
-    let mut response = asset(HOME, "text/html; charset=utf-8", &policy(&state));
-    *response.status_mut() = StatusCode::OK;
-    response
+    asset(HOME, "text/html; charset=utf-8", &policy(&state))
 }
