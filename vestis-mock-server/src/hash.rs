@@ -24,6 +24,13 @@ pub(crate) fn stable_hash(parts: &[&[u8]]) -> u64 {
     h.finish()
 }
 
+/// `fp:0123456789abcdef`: a token's stable hash, shown instead of the
+/// token (the journal's and the dashboard's fingerprint; equal tokens,
+/// equal fingerprints).
+pub(crate) fn token_fingerprint(token: &str) -> String {
+    format!("fp:{:016x}", stable_hash(&[token.as_bytes()]))
+}
+
 /// The seed of one processing attempt's draws: depends only on the server's
 /// seed, the job and the attempt number, never on timing or worker order.
 pub(crate) fn attempt_seed(seed: u64, job: u64, attempt: u32) -> u64 {

@@ -24,7 +24,9 @@
 //! - `routes`: the `/api/v1` handlers; `middleware`: auth, rate limit,
 //!   injected errors and latency in front of them; `render`: a job's wire
 //!   shape.
-//! - `admin`: `/__admin` control routes; `journal`: the request journal;
+//! - `admin`: `/__admin` control routes, the dashboard (`/__admin/ui`,
+//!   its HTML, CSS and script from `ui/`) and its event stream;
+//!   `journal`: the request journal;
 //!   `fixtures`: jobs loaded from a file or the admin API.
 //! - `public`: images, health and the OpenAPI document, outside auth.
 //! - `errors`: the contract's JSON error bodies.
@@ -91,6 +93,11 @@ pub(crate) struct Shared {
     pub(crate) journal: Journal,
     rng: Mutex<fastrand::Rng>,
     pub(crate) local_addr: OnceLock<SocketAddr>,
+    /// Set once the server shuts down (or the `App` is dropped): ends every
+    /// `/__admin/events` stream, so graceful shutdown never waits on one.
+    pub(crate) closing: tokio::sync::watch::Sender<bool>,
+    /// The last requests-per-second sample, for the dashboard.
+    pub(crate) rate: Mutex<admin::RateSample>,
 }
 
 impl Shared {
@@ -159,6 +166,8 @@ impl App {
             // A different stream from the jobs' draws, but fixed by the same seed.
             rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0x5eed_e770)),
             local_addr: OnceLock::new(),
+            closing: tokio::sync::watch::Sender::new(false),
+            rate: Mutex::new(admin::RateSample::default()),
         });
         if let Err(e) = load_fixtures(&state) {
             tracing::error!(error = %e, "fixtures not loaded");
@@ -173,6 +182,37 @@ impl App {
     /// The router, for `oneshot` tests or a custom server.
     pub fn router(&self) -> Router {
         self.router.clone()
+    }
+
+    /// Ends every open `/__admin/events` stream (and any opened later), so
+    /// a graceful shutdown does not wait on them; [`serve`] calls it when
+    /// its shutdown signal fires, and dropping the `App` does too.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// use vestis_mock_server::{App, Config};
+    ///
+    /// let app = App::new(Config::default());
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    /// let server = axum::serve(listener, app.router()).with_graceful_shutdown(async move {
+    ///     let _ = stopped.await;
+    ///     app.close_streams(); // or the shutdown would wait on open dashboards
+    /// });
+    /// # drop(stop);
+    /// server.await
+    /// # }
+    /// ```
+    pub fn close_streams(&self) {
+        self.state.closing.send_replace(true);
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.close_streams();
     }
 }
 
@@ -219,6 +259,7 @@ fn build_router(state: AppState) -> Router {
         .route("/images/{file}", get(public::image))
         .route("/health", get(public::health))
         .route("/openapi.json", get(public::openapi_json))
+        .route("/", get(admin::home))
         .fallback(not_found)
         .with_state(state.clone())
         .nest("/api/v1", routes::router(state.clone()));
@@ -278,8 +319,14 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         let _ = app.state.local_addr.set(addr);
     }
+    let closing = app.state.closing.clone();
     axum::serve(listener, app.router())
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Open event streams never end by themselves: end them, or the
+            // graceful shutdown would wait for them forever.
+            closing.send_replace(true);
+        })
         .await
 }
 

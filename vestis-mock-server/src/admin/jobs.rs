@@ -1,9 +1,10 @@
-//! `/__admin/jobs`: every job of every token, one job, loading jobs
-//! (the `--fixtures` shape), and finishing a job now.
+//! `/__admin/jobs`: every job of every token (filtered and paged for the
+//! dashboard), one job, loading jobs (the `--fixtures` shape), and
+//! finishing or cancelling a job now.
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -12,30 +13,100 @@ use vestis_client::ErrorCode;
 use crate::AppState;
 use crate::config::Fixtures;
 use crate::errors::{ApiError, json_response};
-use crate::queue::{AdminJob, ForceError, Outcome};
+use crate::hash::token_fingerprint;
+use crate::queue::{AdminJob, ForceError, JobFilter, JobSnapshot, Outcome, State as JobState};
 use crate::render::{image_base, render_job};
 use crate::routes::job_id;
 
-/// The API's job shape plus `owner` and `payload`.
+/// The most jobs one page of `GET /__admin/jobs` may hold.
+const MAX_PAGE_SIZE: usize = 1000;
+
+/// The API's job shape plus `owner`, `token_fingerprint` and `payload`.
 fn admin_view(job: AdminJob, base: &str) -> Value {
     let mut view = serde_json::to_value(render_job(&job.job, base)).unwrap_or_default();
     if let Value::Object(map) = &mut view {
         map.insert("owner".into(), Value::String(job.owner.to_string()));
+        map.insert(
+            "token_fingerprint".into(),
+            Value::String(token_fingerprint(&job.owner)),
+        );
         map.insert("payload".into(), job.payload);
     }
     view
 }
 
-/// `GET /__admin/jobs`: every job of every token, newest first.
-pub(super) async fn all(State(state): State<AppState>, headers: HeaderMap) -> Response<Body> {
+/// The filter from `?status=&kind=&token=fp:…&page=&page_size=`.
+fn filter(query: Option<&str>) -> Result<JobFilter, ApiError> {
+    let mut filter = JobFilter {
+        page: 1,
+        ..JobFilter::default()
+    };
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if value.is_empty() {
+            continue; // an empty form field: no filter
+        }
+        match &*key {
+            "status" => {
+                let state = value
+                    .parse()
+                    .ok()
+                    .as_ref()
+                    .and_then(JobState::from_public)
+                    .ok_or_else(|| ApiError::invalid(format!("status: unknown {value:?}")))?;
+                filter.status = Some(state);
+            }
+            "kind" => {
+                let kind = value
+                    .parse()
+                    .map_err(|_| ApiError::invalid(format!("kind: unknown {value:?}")))?;
+                filter.kind = Some(kind);
+            }
+            "token" => {
+                let fp = value.strip_prefix("fp:").unwrap_or(&value);
+                filter.token = Some(format!("fp:{}", fp.to_ascii_lowercase()));
+            }
+            "page" => filter.page = number(&key, &value, usize::MAX)?,
+            "page_size" => filter.page_size = Some(number(&key, &value, MAX_PAGE_SIZE)?),
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "Unknown filter {other:?} (known: status, kind, token, page, page_size)"
+                )));
+            }
+        }
+    }
+    Ok(filter)
+}
+
+fn number(key: &str, value: &str, max: usize) -> Result<usize, ApiError> {
+    match value.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::invalid(format!(
+            "{key}: expected an integer from 1 to {max}, got {value:?}"
+        ))),
+    }
+}
+
+/// `GET /__admin/jobs`: every job of every token, newest first; filtered
+/// by `status`, `kind` and `token` (a fingerprint), paged by `page` and
+/// `page_size` (without `page_size`, every matching job).
+pub(super) async fn all(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response<Body>, ApiError> {
+    let filter = filter(query.as_deref())?;
     let base = image_base(&state, &headers);
-    let jobs: Vec<Value> = state
-        .queue
-        .all_jobs()
-        .into_iter()
-        .map(|job| admin_view(job, &base))
-        .collect();
-    json_response(StatusCode::OK, &json!({"total": jobs.len(), "jobs": jobs}))
+    let (page, total) = state.queue.admin_page(&filter);
+    let jobs: Vec<Value> = page.into_iter().map(|job| admin_view(job, &base)).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "total": total,
+            "page": filter.page,
+            "page_size": filter.page_size,
+            "jobs": jobs,
+        }),
+    ))
 }
 
 /// `GET /__admin/jobs/{id}`: one job of any token.
@@ -74,23 +145,20 @@ pub(super) async fn load(
     ))
 }
 
-async fn force(
+/// The answer to a forced change: the job as the API now shows it, or
+/// 404 / 409.
+fn forced(
     state: &AppState,
     headers: &HeaderMap,
-    raw: &str,
-    outcome: Outcome,
-    error: Option<String>,
+    result: Result<JobSnapshot, ForceError>,
 ) -> Result<Response<Body>, ApiError> {
-    let snap = state
-        .queue
-        .force(job_id(raw)?, outcome, error)
-        .map_err(|e| match e {
-            ForceError::NotFound => ApiError::job_not_found(),
-            ForceError::Terminal(status) => ApiError::new(
-                ErrorCode::Conflict,
-                format!("The job is already {status}; terminal jobs never change"),
-            ),
-        })?;
+    let snap = result.map_err(|e| match e {
+        ForceError::NotFound => ApiError::job_not_found(),
+        ForceError::Terminal(status) => ApiError::new(
+            ErrorCode::Conflict,
+            format!("The job is already {status}; terminal jobs never change"),
+        ),
+    })?;
     Ok(json_response(
         StatusCode::OK,
         &render_job(&snap, &image_base(state, headers)),
@@ -103,7 +171,19 @@ pub(super) async fn complete(
     Path(raw): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response<Body>, ApiError> {
-    force(&state, &headers, &raw, Outcome::Complete, None).await
+    let result = state.queue.force(job_id(&raw)?, Outcome::Complete, None);
+    forced(&state, &headers, result)
+}
+
+/// `POST /__admin/jobs/{id}/cancel`: cancels a pending or processing job
+/// of any token now.
+pub(super) async fn cancel(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response<Body>, ApiError> {
+    let result = state.queue.admin_cancel(job_id(&raw)?);
+    forced(&state, &headers, result)
 }
 
 #[derive(Deserialize)]
@@ -120,5 +200,6 @@ pub(super) async fn fail(
     raw_body: Result<Bytes, BytesRejection>,
 ) -> Result<Response<Body>, ApiError> {
     let body: FailBody = super::body(raw_body, "{\"error\": \"...\"}")?;
-    force(&state, &headers, &raw, Outcome::Fail, body.error).await
+    let result = state.queue.force(job_id(&raw)?, Outcome::Fail, body.error);
+    forced(&state, &headers, result)
 }

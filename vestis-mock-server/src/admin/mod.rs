@@ -3,12 +3,19 @@
 //! They let a frontend team put the UI into any state on demand: reset the
 //! server, see and load jobs of every token, finish a job now, pause the
 //! queue, move the mock's clock, read the request journal, and read and
-//! change the fault settings at run time. Disabled with `--no-admin`.
+//! change the fault settings at run time; and watch it all live in the
+//! dashboard (`/__admin/ui`, fed by `/__admin/events`). Disabled with
+//! `--no-admin`.
 //! Every input is validated like API input: JSON errors, 400 naming the field.
 
 mod control;
+mod dashboard;
+mod events;
 mod jobs;
 mod openapi;
+
+pub(crate) use dashboard::home;
+pub(crate) use events::RateSample;
 
 use std::sync::atomic::Ordering;
 
@@ -37,6 +44,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/jobs/{id}", get(jobs::one))
         .route("/jobs/{id}/complete", post(jobs::complete))
         .route("/jobs/{id}/fail", post(jobs::fail))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/overview", get(events::get_overview))
+        .route("/events", get(events::events))
+        .route("/ui", get(dashboard::page))
+        .route("/ui/dashboard.css", get(dashboard::style))
+        .route("/ui/dashboard.js", get(dashboard::script))
         .route("/queue", get(control::queue))
         .route("/queue/pause", post(control::pause))
         .route("/queue/resume", post(control::resume))

@@ -47,7 +47,15 @@ pub(crate) fn document() -> Value {
                 "put": {"operationId": "putConfig", "summary": "Same as PATCH", "responses": ok("The new settings")}
             },
             "/jobs": {
-                "get": {"operationId": "allJobs", "summary": "Every job of every token, newest first, with owner and payload", "responses": ok("{total, jobs}")},
+                "get": {"operationId": "allJobs", "summary": "Every job of every token, newest first, with owner, token_fingerprint and payload; filtered and paged",
+                        "parameters": [
+                            {"name": "status", "in": "query", "required": false, "schema": {"type": "string", "enum": ["pending", "processing", "completed", "failed", "cancelled"]}},
+                            {"name": "kind", "in": "query", "required": false, "schema": {"type": "string", "enum": ["chat", "flatlay", "mdoli", "onmodel", "background", "legacy"]}},
+                            {"name": "token", "in": "query", "required": false, "schema": {"type": "string", "example": "fp:0123456789abcdef"}, "description": "A token's fingerprint"},
+                            {"name": "page", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "default": 1}},
+                            {"name": "page_size", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}, "description": "Without it, every matching job"}
+                        ],
+                        "responses": ok("{total, page, page_size, jobs}")},
                 "post": {"operationId": "loadJobs", "summary": "Load jobs in any state (the --fixtures shape), all or none",
                          "requestBody": body(json!({"type": "array", "items": {"type": "object", "required": ["token", "status"]}})),
                          "responses": ok("201 {loaded, jobs}; 409 when an id is taken")}
@@ -57,6 +65,13 @@ pub(crate) fn document() -> Value {
             "/jobs/{id}/fail": {"post": {"operationId": "failJob", "summary": "Fail a pending or processing job now", "parameters": [id_param()],
                                          "requestBody": body(json!({"type": "object", "properties": {"error": {"type": "string"}}})),
                                          "responses": ok("The job")}},
+            "/jobs/{id}/cancel": {"post": {"operationId": "cancelJob", "summary": "Cancel a pending or processing job of any token now", "parameters": [id_param()], "responses": ok("The job; 409 when already terminal")}},
+            "/overview": {"get": {"operationId": "overview", "summary": "Counts by status, queue depth, workers, pause, clock, requests per second, tokens (what each `overview` event carries)", "responses": ok("The overview")}},
+            "/events": {"get": {"operationId": "events", "summary": "Server-sent events: `overview` at once, when jobs change and at least every second",
+                                "responses": {"200": {"description": "An event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}}}},
+            "/ui": {"get": {"operationId": "dashboard", "summary": "The dashboard (HTML)", "responses": {"200": {"description": "The page", "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+            "/ui/dashboard.css": {"get": {"operationId": "dashboardStyle", "summary": "The dashboard's style sheet", "responses": {"200": {"description": "CSS", "content": {"text/css": {"schema": {"type": "string"}}}}}}},
+            "/ui/dashboard.js": {"get": {"operationId": "dashboardScript", "summary": "The dashboard's script", "responses": {"200": {"description": "JavaScript", "content": {"text/javascript": {"schema": {"type": "string"}}}}}}},
             "/queue": {"get": {"operationId": "queueState", "summary": "{paused}", "responses": ok("Queue state")}},
             "/queue/pause": {"post": {"operationId": "pause", "summary": "Start nothing until resumed (running attempts still end)", "responses": ok("{paused: true}")}},
             "/queue/resume": {"post": {"operationId": "resume", "summary": "Start pending jobs on free workers at once", "responses": ok("{paused: false}")}},

@@ -13,6 +13,7 @@
 //! job ids, overall and by status, so listing a page does not scan other
 //! tokens' jobs.
 
+mod admin;
 mod clock;
 mod load;
 mod store;
@@ -26,6 +27,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use vestis_client::{JobId, JobKind, JobStatus};
 
+pub(crate) use admin::JobFilter;
 pub use clock::ClockMode;
 pub(crate) use load::{LoadError, Loaded};
 pub(crate) use store::State;
@@ -418,17 +420,6 @@ impl Queue {
         Ok(snap)
     }
 
-    /// Admin: every job of every token, newest first.
-    pub(crate) fn all_jobs(&self) -> Vec<AdminJob> {
-        self.with_settled(|store, _, _| {
-            let mut ids: Vec<u64> = store.jobs.keys().copied().collect();
-            ids.sort_unstable_by(|a, b| b.cmp(a));
-            ids.into_iter()
-                .filter_map(|id| admin_job(store, id))
-                .collect()
-        })
-    }
-
     /// Admin: one job of any token, with its owner and payload.
     pub(crate) fn admin_job(&self, id: JobId) -> Option<AdminJob> {
         self.with_settled(|store, _, _| admin_job(store, id.0))
@@ -438,7 +429,12 @@ impl Queue {
     /// and restores the start's fault settings, clock and pause.
     pub(crate) fn reset(&self) {
         let initial = &self.shared.initial;
-        *self.lock() = Store::new(initial.clock, initial.paused);
+        let mut store = self.lock();
+        let version = store.version.wrapping_add(1);
+        *store = Store::new(initial.clock, initial.paused);
+        // Never back to an old version: a watcher would miss the reset.
+        store.version = version;
+        drop(store);
         self.update_faults(|_| Ok::<_, std::convert::Infallible>(initial.faults.clone()))
             .unwrap_or_else(|never| match never {});
     }

@@ -127,6 +127,10 @@ pub(crate) struct Store {
     /// While paused, no pending job starts (running attempts still end).
     pub(crate) paused: bool,
     pub(crate) next_id: u64,
+    /// Bumped by every insert, removal and transition: the dashboard's
+    /// event stream compares it to see that jobs changed (one add under
+    /// a lock already held, whoever listens or not).
+    pub(crate) version: u64,
     pub(crate) jobs: HashMap<u64, Stored>,
     pub(crate) owners: HashMap<Arc<str>, Owner>,
     /// Pending job ids in FIFO order. A cancelled id stays until it is
@@ -144,6 +148,7 @@ impl Store {
             clock: Clock::new(mode),
             paused,
             next_id: 1,
+            version: 0,
             jobs: HashMap::new(),
             owners: HashMap::new(),
             queue: VecDeque::new(),
@@ -158,6 +163,7 @@ impl Store {
         let Some(job) = self.jobs.get_mut(&id) else {
             return;
         };
+        self.version = self.version.wrapping_add(1);
         let from = job.state;
         debug_assert!(!from.is_terminal(), "terminal jobs never change");
         job.state = to;
@@ -208,6 +214,7 @@ impl Store {
             _ => {}
         }
         self.next_id = self.next_id.max(id + 1);
+        self.version = self.version.wrapping_add(1);
         self.jobs.insert(id, job);
     }
 
@@ -215,6 +222,7 @@ impl Store {
         let Some(job) = self.jobs.remove(&id) else {
             return;
         };
+        self.version = self.version.wrapping_add(1);
         self.terminal.remove(&id);
         if let Some((due, _)) = job.running {
             self.running.remove(&(due, id));
@@ -254,6 +262,11 @@ impl Store {
             self.start_pending(due, rules);
         }
         self.start_pending(now, rules);
+    }
+
+    /// How many attempts run on workers now.
+    pub(crate) fn busy(&self) -> usize {
+        self.running.len()
     }
 
     /// When the next attempt ends, if any runs.

@@ -8,6 +8,7 @@ mod binary;
 mod concurrency;
 mod contract;
 mod control;
+mod dashboard;
 mod edges;
 mod faults;
 mod listing;

@@ -1,0 +1,194 @@
+//! Headless Chromium tests: the mock server's dashboard, and the frontend
+//! guide's UI flow on a page served from another origin. The browser is
+//! Debian's `chromium`, driven by Playwright (`playwright-core` from npm,
+//! `tests/browser/package.json`, no browser download) from the Node scripts
+//! in `tests/browser/`; each prints one JSON report checked here.
+//!
+//! Set-up: `apt-get install chromium` and `npm ci --prefix tests/browser`
+//! (`.ci/run` does both when missing). Without them the tests fail, saying
+//! so, unless `VESTIS_SKIP_BROWSER=1` opts out. `VESTIS_SCREENSHOTS=docs`
+//! also saves the dashboard's screenshots there (for the README).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+use vestis_mock_server::MockServer;
+
+use crate::util::{fast, server};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn skipped() -> bool {
+    let skip = std::env::var("VESTIS_SKIP_BROWSER").as_deref() == Ok("1");
+    if skip {
+        eprintln!("skipped: VESTIS_SKIP_BROWSER=1");
+    }
+    skip
+}
+
+/// Runs `tests/browser/<script>` with Node and these variables; its report.
+async fn run(script: &str, env: Vec<(&'static str, String)>) -> Value {
+    let dir = root().join("tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "run `npm ci --prefix tests/browser` first (or set VESTIS_SKIP_BROWSER=1)"
+    );
+    let chromium = std::env::var("VESTIS_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: `apt-get install chromium` (or set VESTIS_SKIP_BROWSER=1)"
+    );
+    let script = dir.join(script);
+    let output: Output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script)
+            .current_dir(dir)
+            .env("VESTIS_CHROMIUM", chromium)
+            .envs(env)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap_or_else(|e| panic!("node is needed for this test (or set VESTIS_SKIP_BROWSER=1): {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "browser test failed:\n{stdout}\n{stderr}"
+    );
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_follows_and_drives_jobs_in_chromium() {
+    if skipped() {
+        return;
+    }
+    let mut config = fast();
+    config.workers = 2;
+    let server = server(config).await;
+    let mut env = vec![("MOCK_URL", server.url())];
+    if let Ok(dir) = std::env::var("VESTIS_SCREENSHOTS") {
+        env.push(("SCREENSHOTS", root().join(dir).display().to_string()));
+    }
+    let report = run("dashboard.mjs", env).await;
+    assert_eq!(report["problems"], 0, "{report}");
+    assert_eq!(
+        report["live_states"],
+        json!(["pending", "processing", "completed"])
+    );
+    assert_eq!(report["thumbnail_width"], 256);
+    assert_eq!(
+        report["controls"],
+        json!({"config_failure_rate": 0.25, "config_max_attempts": 3,
+               "completed": "completed", "failed": "failed",
+               "failed_error": "GPU out of memory", "cancelled": "cancelled"})
+    );
+    let hostile = &report["hostile"];
+    assert_eq!(hostile["prompt_cell"], "<img src=x onerror=alert(1)>");
+    assert!(
+        hostile["payload_text"]
+            .as_str()
+            .unwrap()
+            .contains("<img src=x onerror=alert(1)>")
+    );
+    assert_eq!(
+        hostile["error_text"],
+        "<script>alert(2)</script><b>bold</b>"
+    );
+    assert_eq!(
+        (
+            &hostile["injected_img"],
+            &hostile["injected_b"],
+            &hostile["injected_script"]
+        ),
+        (&json!(0), &json!(0), &json!(0))
+    );
+    assert!(report["failed_rows"].as_u64().unwrap() >= 2, "{report}");
+    assert_eq!(
+        report["fallback"], "polling",
+        "a blocked stream falls back to polling"
+    );
+    eprintln!("a created job appeared in {} ms", report["appeared_ms"]);
+    server.shutdown().await;
+}
+
+/// Serves the guide page, its script and the guide's `api.mjs` (verbatim)
+/// on a port of its own: another origin than the mock's.
+async fn static_site() -> (String, tokio::task::JoinHandle<()>) {
+    async fn file(
+        axum::extract::Path(name): axum::extract::Path<String>,
+    ) -> axum::response::Response {
+        let (path, kind) = match name.as_str() {
+            "index.html" => ("tests/browser/guide/index.html", "text/html; charset=utf-8"),
+            "app.mjs" => ("tests/browser/guide/app.mjs", "text/javascript"),
+            "api.mjs" => ("tests/js/api.mjs", "text/javascript"),
+            _ => return StatusCode::NOT_FOUND.into_response(),
+        };
+        match std::fs::read(root().join(path)) {
+            Ok(bytes) => ([(header::CONTENT_TYPE, kind)], bytes).into_response(),
+            Err(_) => StatusCode::NOT_FOUND.into_response(),
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().route("/{name}", axum::routing::get(file));
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (url, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guides_ui_flow_works_in_chromium() {
+    if skipped() {
+        return;
+    }
+    let mut config = fast();
+    config.polls = Some(3); // each job: pending, processing, then completed on its 3rd poll
+    let mock: MockServer = server(config).await;
+    let (site, site_task) = static_site().await;
+    let report = run(
+        "guide-ui.mjs",
+        vec![("MOCK_URL", mock.url()), ("PAGE_URL", site)],
+    )
+    .await;
+    assert_eq!(
+        report["messages"],
+        json!([
+            "Creating job...",
+            "Job created, waiting for processing...",
+            "Waiting in queue...",
+            "Generating your image... (this may take 2-3 minutes)",
+            "Generation complete!",
+        ])
+    );
+    assert_eq!(report["image"]["naturalWidth"], 256);
+    assert!(
+        report["image"]["src"]
+            .as_str()
+            .unwrap()
+            .starts_with(&mock.url())
+    );
+    assert_eq!(
+        report["cancelled"],
+        json!({"badge": "cancelled", "api": "cancelled", "cancel_button": 0})
+    );
+    assert_eq!(
+        report["pages"],
+        json!([
+            {"label": "Page 1 of 3", "cards": 10},
+            {"label": "Page 2 of 3", "cards": 10},
+            {"label": "Page 3 of 3", "cards": 3},
+        ])
+    );
+    site_task.abort();
+    mock.shutdown().await;
+}
