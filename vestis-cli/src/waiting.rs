@@ -120,6 +120,8 @@ pub(crate) async fn wait_for(
         let Some((id, event)) = events.next().await else {
             break;
         };
+        // Learnt from the server's answers (`X-Mock-Max-Attempts`), if it says.
+        progress.set_max_attempts(client.max_attempts());
         progress.event(id, &event);
         let Some(target) = targets.get_mut(&id) else {
             continue;
@@ -271,10 +273,8 @@ impl Sink<'_> {
                     Exit::of_client(&error),
                     not_completed(target, &error, self.ctx.is_mock()),
                 );
-                return (
-                    Outcome::NotCompleted(failure),
-                    self.print_error(target.id, &error),
-                );
+                let printed = progress.suspend(|| self.print_error(target.id, &error));
+                return (Outcome::NotCompleted(failure), printed);
             }
         };
         let mut saved = None;
@@ -288,10 +288,8 @@ impl Sink<'_> {
             record.downloaded_to = Some(file.clone());
             self.save(progress, record);
         }
-        (
-            Outcome::Completed,
-            self.print_completed(&job, saved.as_deref()),
-        )
+        let printed = progress.suspend(|| self.print_completed(&job, saved.as_deref()));
+        (Outcome::Completed, printed)
     }
 
     /// Downloads a completed job's image to `path` (or `path/job-ID.png`).

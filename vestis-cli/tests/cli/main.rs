@@ -7,5 +7,7 @@ mod commands;
 mod journal;
 mod output;
 mod pipes;
+mod pty;
+mod terminal;
 mod util;
 mod verify;
