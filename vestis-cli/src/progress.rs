@@ -16,12 +16,66 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 use vestis_client::{Error, Job, JobId, JobStatus, WaitEvent};
 
 /// Narrower than this, a spinner line cannot fit its fixed parts (mark, job
 /// id, elapsed time), so it would wrap and be redrawn wrong: plain lines.
 const MIN_LIVE_WIDTH: u16 = 20;
+
+/// Columns the live area leaves free at the right edge. indicatif pads
+/// every live line to the width it is given, which on the real width leaves
+/// the cursor at the edge: the next character the terminal echoes (the
+/// `^C` of Ctrl-C, a key typed while waiting) wraps onto a new line, the
+/// live area is a line taller than indicatif knows, and its redraws then
+/// leave spinner lines behind. Three columns absorb an echoed `^C`.
+const ECHO_MARGIN: u16 = 3;
+
+/// stderr as indicatif's terminal, [`ECHO_MARGIN`] columns narrower than it is.
+#[derive(Debug)]
+struct Narrowed(console::Term);
+
+impl TermLike for Narrowed {
+    fn width(&self) -> u16 {
+        live_width()
+    }
+    fn height(&self) -> u16 {
+        self.0.size().0
+    }
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_up(n)
+    }
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_down(n)
+    }
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_right(n)
+    }
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_left(n)
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_line(s)
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_str(s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.0.clear_line()
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// The columns a live line may use: the terminal's, less [`ECHO_MARGIN`].
+fn live_width() -> u16 {
+    console::Term::stderr()
+        .size()
+        .1
+        .saturating_sub(ECHO_MARGIN)
+        .max(1)
+}
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +160,11 @@ pub(crate) struct Progress {
 impl Progress {
     pub(crate) fn new(mode: Mode) -> Progress {
         let multi = MultiProgress::with_draw_target(match mode {
-            Mode::Bars => ProgressDrawTarget::stderr(),
+            // 20 redraws a second, as indicatif's own stderr target.
+            Mode::Bars => ProgressDrawTarget::term_like_with_hz(
+                Box::new(Narrowed(console::Term::buffered_stderr())),
+                20,
+            ),
             _ => ProgressDrawTarget::hidden(),
         });
         Progress {
@@ -123,9 +181,8 @@ impl Progress {
     }
 
     fn spinner_style() -> ProgressStyle {
-        // `wide_msg` takes what the rest leaves of the terminal's width and
-        // cuts the message to it, so a live line never wraps.
-        ProgressStyle::with_template("{spinner:.cyan} job {prefix:.bold} {wide_msg} {elapsed:.dim}")
+        // `show` cuts the message to the live width, with an ellipsis.
+        ProgressStyle::with_template("{spinner:.cyan} job {prefix:.bold} {msg} {elapsed:.dim}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner())
             .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ")
     }
@@ -163,8 +220,8 @@ impl Progress {
                 message: String::new(),
             }
         });
-        let columns = usize::from(console::Term::stderr().size().1);
-        // The spinner, "job", the id, the spaces and the elapsed time ("59s", "1m 5s").
+        let columns = usize::from(live_width());
+        // The spinner, "job", the id, the spaces, the elapsed time ("59s", "1m 5s").
         let fixed = 2 + 4 + id.to_string().len() + 1 + 1 + 6;
         let room = columns.saturating_sub(fixed);
         live.message = format!("{text}{suffix}");
@@ -348,7 +405,10 @@ mod tests {
     #[test]
     fn lines_fit_with_the_attempt_kept() {
         let text = "Generating your image...";
-        assert_eq!(fit(text, " (attempt 2/3)", 80), "Generating your image... (attempt 2/3)");
+        assert_eq!(
+            fit(text, " (attempt 2/3)", 80),
+            "Generating your image... (attempt 2/3)"
+        );
         assert_eq!(fit(text, " (attempt 2/3)", 25), "Generating… (attempt 2/3)");
         assert_eq!(fit(text, " (attempt 2/3)", 10), "Generatin…");
         assert_eq!(fit(text, "", 0), "");

@@ -24,9 +24,7 @@ use crate::AppState;
 use crate::config::{MAX_POLLS, parse_duration};
 use crate::errors::{ApiError, json_response};
 use crate::journal::Touched;
-use crate::middleware::{
-    Caller, advertise_max_attempts, auth, inject_errors, latency, rate_limit,
-};
+use crate::middleware::{Caller, advertise_max_attempts, auth, inject_errors, latency, rate_limit};
 use crate::queue::{CancelError, CreateError, NewJob, Outcome};
 use crate::render::{image_base, render_job};
 

@@ -1,5 +1,5 @@
-//! Output stability: non-TTY progress lines and tables are snapshot-tested;
-//! a run in a pseudo-terminal draws a spinner and leaves a clean final line.
+//! Output stability: non-TTY progress lines and tables are snapshot-tested
+//! (the live display on a terminal is tested in `terminal.rs`).
 
 use serde_json::json;
 
@@ -10,8 +10,9 @@ fn progress_lines_without_a_terminal_are_stable() {
     let mut cfg = config(1000);
     cfg.workers = 1;
     let env = Env::start(cfg);
-    // Occupy the only worker for a second so the job is seen pending, then processing.
-    env.api_post("/generate", &[("X-Mock-Duration", "1s")], json!({}));
+    // Occupy the only worker so the job is seen pending, then processing
+    // (3 s: long enough for a slow start of the binary on a loaded machine).
+    env.api_post("/generate", &[("X-Mock-Duration", "3s")], json!({}));
     let out = env
         .vestis()
         .args([

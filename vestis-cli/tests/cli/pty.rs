@@ -44,6 +44,8 @@ impl Terminal {
 /// stderr alike, as on a real terminal) is collected as it comes.
 pub(crate) struct OnTerminal {
     child: Child,
+    /// The keyboard side: what is written here is typed on the terminal.
+    keyboard: std::fs::File,
     bytes: Arc<Mutex<Vec<u8>>>,
     reader: Option<std::thread::JoinHandle<()>>,
     size: Terminal,
@@ -56,8 +58,12 @@ fn open_pty(size: Terminal) -> (std::fs::File, std::fs::File) {
     rustix::pty::grantpt(&controller).unwrap();
     rustix::pty::unlockpt(&controller).unwrap();
     let name = rustix::pty::ptsname(&controller, Vec::new()).unwrap();
-    let terminal = rustix::fs::open(name.as_c_str(), OFlags::RDWR | OFlags::NOCTTY, Mode::empty())
-        .unwrap();
+    let terminal = rustix::fs::open(
+        name.as_c_str(),
+        OFlags::RDWR | OFlags::NOCTTY,
+        Mode::empty(),
+    )
+    .unwrap();
     let winsize = Winsize {
         ws_row: size.rows,
         ws_col: size.columns,
@@ -72,8 +78,13 @@ impl OnTerminal {
     /// Starts `vestis ARGS` for `env`'s server and home on a new terminal.
     pub(crate) fn spawn(env: &Env, size: Terminal, args: &[&str]) -> OnTerminal {
         let (mut controller, terminal) = open_pty(size);
-        let mut command = Command::new(assert_cmd::cargo::cargo_bin("vestis"));
+        // `setsid --ctty` (util-linux) makes the terminal the command's
+        // controlling terminal, as a shell does: a typed Ctrl-C then
+        // reaches it as SIGINT, and the terminal echoes `^C`.
+        let mut command = Command::new("setsid");
         command
+            .arg("--ctty")
+            .arg(assert_cmd::cargo::cargo_bin("vestis"))
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("VESTIS_HOME", env.home.path())
@@ -89,6 +100,7 @@ impl OnTerminal {
         // child has it, so the controller reads end-of-file when it exits.
         let child = command.spawn().unwrap();
         drop(command);
+        let keyboard = controller.try_clone().unwrap();
         let bytes = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&bytes);
         let reader = std::thread::spawn(move || {
@@ -100,15 +112,17 @@ impl OnTerminal {
         });
         OnTerminal {
             child,
+            keyboard,
             bytes,
             reader: Some(reader),
             size,
         }
     }
 
-    /// The process id, to signal it.
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
+    /// Types Ctrl-C on the terminal.
+    pub(crate) fn press_ctrl_c(&mut self) {
+        use std::io::Write;
+        self.keyboard.write_all(b"\x03").unwrap();
     }
 
     /// Every byte written so far.
@@ -190,13 +204,4 @@ pub(crate) fn render(bytes: &[u8], size: Terminal) -> String {
 /// How many lines of `screen` start with `prefix`.
 pub(crate) fn count_lines(screen: &str, prefix: &str) -> usize {
     screen.lines().filter(|l| l.starts_with(prefix)).count()
-}
-
-/// Sends SIGINT, as Ctrl-C on the terminal does.
-pub(crate) fn ctrl_c(pid: u32) {
-    let status = Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }

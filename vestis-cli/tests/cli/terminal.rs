@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::pty::{OnTerminal, SPINNER, Terminal, count_lines, ctrl_c, render};
+use crate::pty::{OnTerminal, SPINNER, Terminal, count_lines, render};
 use crate::util::{Env, config};
 
 /// A server whose queue starts nothing until [`start_jobs`]: jobs run
@@ -136,33 +136,55 @@ fn a_retried_job_shows_its_attempt_out_of_the_servers_maximum() {
     assert!(has_spinner(&frame), "{frame}");
     let (status, screen) = run.finish();
     assert_eq!(status.code(), Some(1), "{screen}");
-    assert_eq!(count_lines(&screen, &format!("✘ job {id} Generation failed")), 1, "{screen}");
+    assert_eq!(
+        count_lines(&screen, &format!("✘ job {id} Generation failed")),
+        1,
+        "{screen}"
+    );
     assert!(!has_spinner(&screen), "{screen}");
 }
 
-#[test]
-fn ctrl_c_leaves_no_spinner_and_says_how_to_re_attach() {
+/// Ctrl-C typed on a terminal of `size` (which echoes `^C`) while two
+/// jobs run: exit 130, each job's spinner replaced by one plain line, the
+/// hint to re-attach, nothing stale.
+fn ctrl_c_on(size: Terminal) {
     let env = Env::start(config(1000));
     let (a, b) = (job(&env, "60s", false), job(&env, "60s", false));
-    let run = OnTerminal::spawn(&env, Terminal::xterm(80, 24), &["wait", &a, &b]);
+    let mut run = OnTerminal::spawn(&env, size, &["wait", &a, &b]);
+    // "Generating your…" at 40 columns.
     run.frame_where("both jobs are processing", |s| {
-        s.matches("Generating your image...").count() == 2
+        s.matches("Generating your").count() == 2
     });
-    ctrl_c(run.pid());
+    run.press_ctrl_c();
     let (status, screen) = run.finish();
     assert_eq!(status.code(), Some(130), "{screen}");
     assert!(!has_spinner(&screen), "a spinner was left:\n{screen}");
     for id in [&a, &b] {
         assert_eq!(
-            count_lines(&screen, &format!("- job {id} not finished: Generating your image...")),
+            count_lines(
+                &screen,
+                &format!("- job {id} not finished: Generating your image...")
+            ),
             1,
             "{screen}"
         );
     }
     assert!(
-        screen.contains(&format!("re-attach with `vestis wait {a} {b}`")),
+        screen
+            .replace('\n', "")
+            .contains(&format!("re-attach with `vestis wait {a} {b}`")),
         "{screen}"
     );
+}
+
+#[test]
+fn ctrl_c_leaves_no_spinner_and_says_how_to_re_attach() {
+    ctrl_c_on(Terminal::xterm(120, 30));
+}
+
+#[test]
+fn ctrl_c_on_a_40_column_terminal_leaves_no_spinner() {
+    ctrl_c_on(Terminal::xterm(40, 24));
 }
 
 #[test]
@@ -195,11 +217,18 @@ fn plain_lines_on(size: Terminal) {
     assert!(!has_spinner(&screen), "{screen}");
     assert!(!bytes.contains(&0x1b), "an escape sequence:\n{screen}");
     assert_eq!(
-        count_lines(&screen, &format!("job {id}: processing: Generating your image...")),
+        count_lines(
+            &screen,
+            &format!("job {id}: processing: Generating your image...")
+        ),
         1,
         "{screen}"
     );
-    assert_eq!(count_lines(&screen, &format!("job {id} completed: http")), 1, "{screen}");
+    assert_eq!(
+        count_lines(&screen, &format!("job {id} completed: http")),
+        1,
+        "{screen}"
+    );
 }
 
 #[test]

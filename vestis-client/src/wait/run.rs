@@ -158,7 +158,10 @@ impl<S: JobSource> Waiter<'_, S> {
         let previous = self.last.as_ref().map(|j| j.status.clone());
         // A retried attempt is news even when no poll saw its brief
         // `pending`: the status reads `processing` again, `attempts` grew.
-        let retried = self.last.as_ref().is_some_and(|j| j.attempts != job.attempts);
+        let retried = self
+            .last
+            .as_ref()
+            .is_some_and(|j| j.attempts != job.attempts);
         (self.emit)(WaitEvent::Polled {
             job: job.clone(),
             poll: self.polls,
