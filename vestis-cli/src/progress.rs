@@ -105,10 +105,14 @@ impl Mode {
 /// Whether stderr is a terminal that can show a live display: not a pipe
 /// or file, not `TERM=dumb` (or no `TERM`: nothing says it can move the
 /// cursor), and with a known width of at least [`MIN_LIVE_WIDTH`] columns
-/// (a live line must never wrap: it is redrawn in place).
+/// (a live line must never wrap: it is redrawn in place). stdout must be
+/// the terminal too, as in the GitHub CLI: the reader of a piped stdout
+/// (`| jq`) writes to the same screen, under the spinners, where no redraw
+/// can account for it.
 fn can_draw_live() -> bool {
     let term = console::Term::stderr();
     std::io::stderr().is_terminal()
+        && std::io::stdout().is_terminal()
         && !console::is_dumb()
         && term
             .size_checked()

@@ -44,6 +44,8 @@ impl Terminal {
 /// stderr alike, as on a real terminal) is collected as it comes.
 pub(crate) struct OnTerminal {
     child: Child,
+    /// Reads a piped stdout to its end.
+    piped: Option<std::thread::JoinHandle<String>>,
     /// The keyboard side: what is written here is typed on the terminal.
     keyboard: std::fs::File,
     bytes: Arc<Mutex<Vec<u8>>>,
@@ -77,6 +79,16 @@ fn open_pty(size: Terminal) -> (std::fs::File, std::fs::File) {
 impl OnTerminal {
     /// Starts `vestis ARGS` for `env`'s server and home on a new terminal.
     pub(crate) fn spawn(env: &Env, size: Terminal, args: &[&str]) -> OnTerminal {
+        OnTerminal::start(env, size, args, false)
+    }
+
+    /// The same with stdout a pipe (`vestis ... | jq`), stderr the terminal.
+    /// The pipe is read to its end by [`OnTerminal::finish_piped`].
+    pub(crate) fn spawn_piped(env: &Env, size: Terminal, args: &[&str]) -> OnTerminal {
+        OnTerminal::start(env, size, args, true)
+    }
+
+    fn start(env: &Env, size: Terminal, args: &[&str], piped: bool) -> OnTerminal {
         let (mut controller, terminal) = open_pty(size);
         // `setsid --ctty` (util-linux) makes the terminal the command's
         // controlling terminal, as a shell does: a typed Ctrl-C then
@@ -94,12 +106,23 @@ impl OnTerminal {
             .current_dir(env.home.path())
             .args(args)
             .stdin(Stdio::from(terminal.try_clone().unwrap()))
-            .stdout(Stdio::from(terminal.try_clone().unwrap()))
+            .stdout(if piped {
+                Stdio::piped()
+            } else {
+                Stdio::from(terminal.try_clone().unwrap())
+            })
             .stderr(Stdio::from(terminal));
         // `command` holds the terminal side until dropped: drop it once the
         // child has it, so the controller reads end-of-file when it exits.
-        let child = command.spawn().unwrap();
+        let mut child = command.spawn().unwrap();
         drop(command);
+        let piped = child.stdout.take().map(|mut stdout| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                stdout.read_to_string(&mut text).unwrap();
+                text
+            })
+        });
         let keyboard = controller.try_clone().unwrap();
         let bytes = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&bytes);
@@ -112,6 +135,7 @@ impl OnTerminal {
         });
         OnTerminal {
             child,
+            piped,
             keyboard,
             bytes,
             reader: Some(reader),
@@ -158,6 +182,15 @@ impl OnTerminal {
         let size = self.size;
         let (status, bytes) = self.finish_raw();
         (status, render(&bytes, size))
+    }
+
+    /// The same for [`OnTerminal::spawn_piped`]: the status, every byte on
+    /// the terminal, and what went down the pipe.
+    pub(crate) fn finish_piped(mut self) -> (ExitStatus, Vec<u8>, String) {
+        let piped = self.piped.take();
+        let (status, bytes) = self.finish_raw();
+        let text = piped.map(|t| t.join().unwrap()).unwrap_or_default();
+        (status, bytes, text)
     }
 
     /// The same, with every byte it wrote instead of the screen.

@@ -243,3 +243,29 @@ fn a_dumb_terminal_gets_plain_lines() {
 fn a_terminal_of_unknown_width_gets_plain_lines() {
     plain_lines_on(Terminal::xterm(0, 0));
 }
+
+#[test]
+fn a_piped_stdout_gets_plain_lines_on_the_terminal() {
+    // `vestis --json wait A B | jq`: jq writes to the same screen, where
+    // spinners would be redrawn over its lines.
+    let env = Env::start(config(1000));
+    let (a, b) = (job(&env, "700ms", false), job(&env, "1400ms", false));
+    let size = Terminal::xterm(80, 24);
+    let run = OnTerminal::spawn_piped(&env, size, &["--json", "wait", &a, &b]);
+    let (status, bytes, piped) = run.finish_piped();
+    let screen = render(&bytes, size);
+    assert!(status.success(), "{status}:\n{screen}");
+    assert!(!bytes.contains(&0x1b), "an escape sequence:\n{screen}");
+    for id in [&a, &b] {
+        assert_eq!(
+            count_lines(&screen, &format!("job {id}: completed: ")),
+            1,
+            "{screen}"
+        );
+    }
+    let lines: Vec<serde_json::Value> = piped
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{piped}");
+}
