@@ -207,10 +207,12 @@ fn resume_of_several_jobs_ends_with_every_line_once() {
 
 /// On a terminal that cannot draw a live display: one plain line per
 /// status change, no spinner, no cursor movement or colour.
-fn plain_lines_on(size: Terminal) {
+fn plain_lines_on(size: Terminal, flags: &[&str]) {
     let env = Env::start(config(1000));
     let id = job(&env, "1s", false);
-    let run = OnTerminal::spawn(&env, size, &["wait", &id]);
+    let mut args = flags.to_vec();
+    args.extend(["wait", id.as_str()]);
+    let run = OnTerminal::spawn(&env, size, &args);
     let (status, bytes) = run.finish_raw();
     let screen = render(&bytes, size);
     assert!(status.success(), "{status}:\n{screen}");
@@ -233,15 +235,40 @@ fn plain_lines_on(size: Terminal) {
 
 #[test]
 fn a_dumb_terminal_gets_plain_lines() {
-    plain_lines_on(Terminal {
-        term: "dumb",
-        ..Terminal::xterm(80, 24)
-    });
+    plain_lines_on(
+        Terminal {
+            term: "dumb",
+            ..Terminal::xterm(80, 24)
+        },
+        &[],
+    );
 }
 
 #[test]
 fn a_terminal_of_unknown_width_gets_plain_lines() {
-    plain_lines_on(Terminal::xterm(0, 0));
+    plain_lines_on(Terminal::xterm(0, 0), &[]);
+}
+
+#[test]
+fn debug_logs_get_plain_lines_not_spinners_to_land_under() {
+    let env = Env::start(config(1000));
+    let id = job(&env, "1s", false);
+    let size = Terminal::xterm(120, 30);
+    let run = OnTerminal::spawn(&env, size, &["-v", "wait", &id]);
+    let (status, bytes) = run.finish_raw();
+    let screen = render(&bytes, size);
+    assert!(status.success(), "{status}:\n{screen}");
+    // Not one spinner frame was ever drawn.
+    assert!(!has_spinner(&String::from_utf8_lossy(&bytes)), "{screen}");
+    assert!(screen.contains("polled"), "the debug logs:\n{screen}");
+    assert_eq!(
+        count_lines(
+            &screen,
+            &format!("job {id}: processing: Generating your image...")
+        ),
+        1,
+        "{screen}"
+    );
 }
 
 #[test]
