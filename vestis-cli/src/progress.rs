@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
@@ -24,47 +25,69 @@ use vestis_client::{Error, Job, JobId, JobStatus, WaitEvent};
 const MIN_LIVE_WIDTH: u16 = 20;
 
 /// Columns the live area leaves free at the right edge. indicatif pads
-/// every live line to the width it is given, which on the real width leaves
-/// the cursor at the edge: the next character the terminal echoes (the
-/// `^C` of Ctrl-C, a key typed while waiting) wraps onto a new line, the
-/// live area is a line taller than indicatif knows, and its redraws then
-/// leave spinner lines behind. Three columns absorb an echoed `^C`.
+/// every live line to the width it is given and relies on the terminal's
+/// wrap to reach the next line, which leaves the cursor at the edge: the
+/// next character the terminal echoes (the `^C` of Ctrl-C, a key typed
+/// while waiting) wraps onto a new line, the live area is a line taller
+/// than indicatif knows, and its redraws then leave spinner lines behind.
+/// Three free columns absorb an echoed `^C`.
 const ECHO_MARGIN: u16 = 3;
 
-/// stderr as indicatif's terminal, [`ECHO_MARGIN`] columns narrower than it is.
+/// stderr as indicatif's terminal, [`ECHO_MARGIN`] columns narrower than it
+/// is. Since a line padded to that width no longer wraps, the next line is
+/// started explicitly: a write of only spaces is indicatif's padding, which
+/// ends a line, and anything but a cursor move after it begins a new one.
 #[derive(Debug)]
-struct Narrowed(console::Term);
+struct Narrowed {
+    term: console::Term,
+    /// A line was padded and the cursor has not moved since.
+    padded: AtomicBool,
+}
+
+impl Narrowed {
+    fn moved(&self) -> &console::Term {
+        self.padded.store(false, Ordering::Relaxed);
+        &self.term
+    }
+}
 
 impl TermLike for Narrowed {
     fn width(&self) -> u16 {
         live_width()
     }
     fn height(&self) -> u16 {
-        self.0.size().0
+        self.term.size().0
     }
     fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
-        self.0.move_cursor_up(n)
+        self.moved().move_cursor_up(n)
     }
     fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
-        self.0.move_cursor_down(n)
+        self.moved().move_cursor_down(n)
     }
     fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
-        self.0.move_cursor_right(n)
+        self.moved().move_cursor_right(n)
     }
     fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
-        self.0.move_cursor_left(n)
+        self.moved().move_cursor_left(n)
     }
     fn write_line(&self, s: &str) -> std::io::Result<()> {
-        self.0.write_line(s)
+        self.moved().write_line(s)
     }
     fn write_str(&self, s: &str) -> std::io::Result<()> {
-        self.0.write_str(s)
+        if s.bytes().all(|b| b == b' ') {
+            self.padded.store(true, Ordering::Relaxed);
+            return self.term.write_str(s);
+        }
+        if self.padded.swap(false, Ordering::Relaxed) {
+            self.term.write_str("\r\n")?;
+        }
+        self.term.write_str(s)
     }
     fn clear_line(&self) -> std::io::Result<()> {
-        self.0.clear_line()
+        self.moved().clear_line()
     }
     fn flush(&self) -> std::io::Result<()> {
-        self.0.flush()
+        self.term.flush()
     }
 }
 
@@ -166,7 +189,10 @@ impl Progress {
         let multi = MultiProgress::with_draw_target(match mode {
             // 20 redraws a second, as indicatif's own stderr target.
             Mode::Bars => ProgressDrawTarget::term_like_with_hz(
-                Box::new(Narrowed(console::Term::buffered_stderr())),
+                Box::new(Narrowed {
+                    term: console::Term::buffered_stderr(),
+                    padded: AtomicBool::new(false),
+                }),
                 20,
             ),
             _ => ProgressDrawTarget::hidden(),

@@ -176,6 +176,23 @@ impl OnTerminal {
         }
     }
 
+    /// Waits until the screen's rows satisfy `ready`, and returns them.
+    pub(crate) fn rows_where(&self, what: &str, ready: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let rows = render_rows(&self.raw(), self.size);
+            if ready(&rows) {
+                return rows;
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "no frame where {what}; the screen:\n{}",
+                rows.join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits for the command to exit and for its last byte: its exit
     /// status and the final screen.
     pub(crate) fn finish(self) -> (ExitStatus, String) {
@@ -232,6 +249,16 @@ pub(crate) fn render(bytes: &[u8], size: Terminal) -> String {
     let mut parser = vt100::Parser::new(rows, columns, 0);
     parser.process(bytes);
     parser.screen().contents()
+}
+
+/// The rows a terminal of `size` shows after `bytes`, one string each
+/// (a wrapped line is two rows here).
+pub(crate) fn render_rows(bytes: &[u8], size: Terminal) -> Vec<String> {
+    let or = |n: u16, default: u16| NonZeroU16::new(n).or(NonZeroU16::new(default));
+    let mut parser =
+        vt100::Parser::new(or(size.rows, 24).unwrap(), or(size.columns, 80).unwrap(), 0);
+    parser.process(bytes);
+    parser.screen().rows(0, size.columns.max(1)).collect()
 }
 
 /// How many lines of `screen` start with `prefix`.
