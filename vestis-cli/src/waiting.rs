@@ -103,7 +103,8 @@ pub(crate) async fn wait_for(
             progress.start(*id, "Looking up the job...");
         }
     }
-    ctx.on_interrupt(interrupt_hint(ctx, &ids));
+    let mut running = ids.clone();
+    ctx.on_interrupt(interrupt_hint(ctx, &running));
     let sink = Sink {
         ctx,
         client,
@@ -131,6 +132,9 @@ pub(crate) async fn wait_for(
             WaitEvent::CancelledOnTimeout(Ok(())) => target.cancelled = true,
             WaitEvent::Finished(result) => {
                 open -= 1;
+                // Ctrl-C from now on names only the jobs still running.
+                running.retain(|r| *r != id);
+                ctx.on_interrupt(interrupt_hint(ctx, &running));
                 let (outcome, printed) = sink.finished(&progress, target, result).await;
                 if let Outcome::NotCompleted(failure) = outcome {
                     failures.push(failure);

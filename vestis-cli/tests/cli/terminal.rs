@@ -160,8 +160,12 @@ fn a_retried_job_shows_its_attempt_out_of_the_servers_maximum() {
 /// hint to re-attach, nothing stale.
 fn ctrl_c_on(size: Terminal) {
     let env = Env::start(config(1000));
+    let done = job(&env, "10ms", false);
     let (a, b) = (job(&env, "60s", false), job(&env, "60s", false));
-    let mut run = OnTerminal::spawn(&env, size, &["wait", &a, &b]);
+    let mut run = OnTerminal::spawn(&env, size, &["wait", &done, &a, &b]);
+    run.frame_where("the short job is done", |s| {
+        s.contains(&format!("✔ job {done}"))
+    });
     // "Generating your…" at 40 columns.
     run.frame_where("both jobs are processing", |s| {
         s.matches("Generating your").count() == 2
