@@ -1,18 +1,109 @@
 //! Rendering the SDK's wait events on stderr: indicatif spinners on a
-//! terminal (one per job, in a `MultiProgress`), one plain line per status
-//! change otherwise, nothing with `-q`.
+//! terminal that can draw them (one per job, in a `MultiProgress`), one
+//! plain line per status change otherwise, nothing with `-q`.
+//!
+//! The live area holds only the spinners of jobs still running. Everything
+//! else is written *above* it, once, through [`Progress::suspend`] (the
+//! bars are cleared, the text written, the bars redrawn below it): a job's
+//! final line when it ends, notes, and the result lines the command prints
+//! on stdout, which on a terminal is the same screen. Text written under
+//! live bars any other way is overdrawn by their next redraw, and a
+//! finished bar left in the live area is redrawn with the rest, so neither
+//! is done. On exit (or Ctrl-C) no spinner is left behind: a job still
+//! running gets a plain line saying where it was.
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 use vestis_client::{Error, Job, JobId, JobStatus, WaitEvent};
+
+/// Narrower than this, a spinner line cannot fit its fixed parts (mark, job
+/// id, elapsed time), so it would wrap and be redrawn wrong: plain lines.
+const MIN_LIVE_WIDTH: u16 = 20;
+
+/// Columns the live area leaves free at the right edge. indicatif pads
+/// every live line to the width it is given and relies on the terminal's
+/// wrap to reach the next line, which leaves the cursor at the edge: the
+/// next character the terminal echoes (the `^C` of Ctrl-C, a key typed
+/// while waiting) wraps onto a new line, the live area is a line taller
+/// than indicatif knows, and its redraws then leave spinner lines behind.
+/// Three free columns absorb an echoed `^C`.
+const ECHO_MARGIN: u16 = 3;
+
+/// stderr as indicatif's terminal, [`ECHO_MARGIN`] columns narrower than it
+/// is. Since a line padded to that width no longer wraps, the next line is
+/// started explicitly: a write of only spaces is indicatif's padding, which
+/// ends a line, and anything but a cursor move after it begins a new one.
+#[derive(Debug)]
+struct Narrowed {
+    term: console::Term,
+    /// A line was padded and the cursor has not moved since.
+    padded: AtomicBool,
+}
+
+impl Narrowed {
+    fn moved(&self) -> &console::Term {
+        self.padded.store(false, Ordering::Relaxed);
+        &self.term
+    }
+}
+
+impl TermLike for Narrowed {
+    fn width(&self) -> u16 {
+        live_width()
+    }
+    fn height(&self) -> u16 {
+        self.term.size().0
+    }
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.moved().move_cursor_up(n)
+    }
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.moved().move_cursor_down(n)
+    }
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.moved().move_cursor_right(n)
+    }
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.moved().move_cursor_left(n)
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.moved().write_line(s)
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        if s.bytes().all(|b| b == b' ') {
+            self.padded.store(true, Ordering::Relaxed);
+            return self.term.write_str(s);
+        }
+        if self.padded.swap(false, Ordering::Relaxed) {
+            self.term.write_str("\r\n")?;
+        }
+        self.term.write_str(s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.moved().clear_line()
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        self.term.flush()
+    }
+}
+
+/// The columns a live line may use: the terminal's, less [`ECHO_MARGIN`].
+fn live_width() -> u16 {
+    console::Term::stderr()
+        .size()
+        .1
+        .saturating_sub(ECHO_MARGIN)
+        .max(1)
+}
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
-    /// Live spinners (stderr is a terminal).
+    /// Live spinners (stderr is a terminal that can draw them).
     Bars,
     /// One line per status change.
     Lines,
@@ -21,16 +112,34 @@ pub(crate) enum Mode {
 }
 
 impl Mode {
-    /// Bars on a terminal unless `--no-progress`; nothing with `-q`.
+    /// Bars on a terminal that can redraw lines, unless `--no-progress`;
+    /// plain lines elsewhere; nothing with `-q`.
     pub(crate) fn choose(quiet: bool, no_progress: bool) -> Mode {
         if quiet {
             Mode::Quiet
-        } else if no_progress || !std::io::stderr().is_terminal() {
+        } else if no_progress || !can_draw_live() {
             Mode::Lines
         } else {
             Mode::Bars
         }
     }
+}
+
+/// Whether stderr is a terminal that can show a live display: not a pipe
+/// or file, not `TERM=dumb` (or no `TERM`: nothing says it can move the
+/// cursor), and with a known width of at least [`MIN_LIVE_WIDTH`] columns
+/// (a live line must never wrap: it is redrawn in place). stdout must be
+/// the terminal too, as in the GitHub CLI: the reader of a piped stdout
+/// (`| jq`) writes to the same screen, under the spinners, where no redraw
+/// can account for it.
+fn can_draw_live() -> bool {
+    let term = console::Term::stderr();
+    std::io::stderr().is_terminal()
+        && std::io::stdout().is_terminal()
+        && !console::is_dumb()
+        && term
+            .size_checked()
+            .is_some_and(|(_, columns)| columns >= MIN_LIVE_WIDTH)
 }
 
 /// The guide's user-facing status messages (`getStatusMessage`), plus cancelled.
@@ -48,64 +157,111 @@ pub(crate) fn status_message(status: &JobStatus) -> &'static str {
     }
 }
 
+/// ` (attempt 2/3)` once a job is past its first attempt; ` (attempt 2)`
+/// when the server's maximum is not known (the API does not say it; the
+/// mock server advertises it in `X-Mock-Max-Attempts`).
+pub(crate) fn attempt_label(attempts: u32, max: Option<u32>) -> String {
+    match max {
+        _ if attempts < 2 => String::new(),
+        Some(max) if max >= attempts => format!(" (attempt {attempts}/{max})"),
+        _ => format!(" (attempt {attempts})"),
+    }
+}
+
+/// One job's live spinner and what it says now (kept for the line that
+/// replaces it if the wait stops before the job ends).
+struct Live {
+    bar: ProgressBar,
+    message: String,
+}
+
 /// Progress for one or many jobs.
 pub(crate) struct Progress {
     mode: Mode,
     multi: MultiProgress,
-    bars: HashMap<JobId, ProgressBar>,
+    live: HashMap<JobId, Live>,
+    /// The server's maximum attempts per job, when it says (see [`attempt_label`]).
+    max_attempts: Option<u32>,
 }
 
 impl Progress {
     pub(crate) fn new(mode: Mode) -> Progress {
         let multi = MultiProgress::with_draw_target(match mode {
-            Mode::Bars => ProgressDrawTarget::stderr(),
+            // 20 redraws a second, as indicatif's own stderr target.
+            Mode::Bars => ProgressDrawTarget::term_like_with_hz(
+                Box::new(Narrowed {
+                    term: console::Term::buffered_stderr(),
+                    padded: AtomicBool::new(false),
+                }),
+                20,
+            ),
             _ => ProgressDrawTarget::hidden(),
         });
         Progress {
             mode,
             multi,
-            bars: HashMap::new(),
+            live: HashMap::new(),
+            max_attempts: None,
         }
     }
 
+    /// Sets the server's maximum attempts per job, shown as `attempt 2/3`.
+    pub(crate) fn set_max_attempts(&mut self, max: Option<u32>) {
+        self.max_attempts = max;
+    }
+
     fn spinner_style() -> ProgressStyle {
-        ProgressStyle::with_template("{spinner:.cyan} job {prefix:.bold} {wide_msg} {elapsed:.dim}")
+        // `show` cuts the message to the live width, with an ellipsis.
+        ProgressStyle::with_template("{spinner:.cyan} job {prefix:.bold} {msg} {elapsed:.dim}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner())
             .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ")
     }
 
-    fn final_style() -> ProgressStyle {
-        ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_spinner())
-    }
-
-    /// A line of text that does not disturb the bars.
-    pub(crate) fn note(&self, text: &str) {
-        match self.mode {
-            Mode::Bars => {
-                let _ = self.multi.println(text);
-            }
-            Mode::Lines => {
-                let _ = writeln!(std::io::stderr().lock(), "{text}");
-            }
-            Mode::Quiet => {}
+    /// Runs `write` with the live area cleared, then redraws it below what
+    /// was written: the only way text reaches the screen while spinners are
+    /// live (stdout included, which on a terminal shares their screen).
+    pub(crate) fn suspend<R>(&self, write: impl FnOnce() -> R) -> R {
+        if self.mode == Mode::Bars {
+            self.multi.suspend(write)
+        } else {
+            write()
         }
     }
 
-    fn bar(&mut self, id: JobId) -> &ProgressBar {
+    /// A line of text on stderr, above the live spinners.
+    pub(crate) fn note(&self, text: &str) {
+        if self.mode != Mode::Quiet {
+            self.suspend(|| crate::say(text));
+        }
+    }
+
+    /// Sets job `id`'s live message, adding its spinner if it has none:
+    /// `text` then `suffix` (the attempt), cut to the terminal's width
+    /// with an ellipsis in `text`, so the attempt always shows.
+    fn show(&mut self, id: JobId, text: &str, suffix: &str) {
         let multi = &self.multi;
-        self.bars.entry(id).or_insert_with(|| {
+        let live = self.live.entry(id).or_insert_with(|| {
             let bar = multi.add(ProgressBar::new_spinner());
             bar.set_style(Progress::spinner_style());
             bar.set_prefix(id.to_string());
             bar.enable_steady_tick(Duration::from_millis(100));
-            bar
-        })
+            Live {
+                bar,
+                message: String::new(),
+            }
+        });
+        let columns = usize::from(live_width());
+        // The spinner, "job", the id, the spaces, the elapsed time ("59s", "1m 5s").
+        let fixed = 2 + 4 + id.to_string().len() + 1 + 1 + 6;
+        let room = columns.saturating_sub(fixed);
+        live.message = format!("{text}{suffix}");
+        live.bar.set_message(fit(text, suffix, room));
     }
 
     /// Shows that job `id` exists and is being watched.
     pub(crate) fn start(&mut self, id: JobId, message: &str) {
         match self.mode {
-            Mode::Bars => self.bar(id).set_message(message.to_owned()),
+            Mode::Bars => self.show(id, message, ""),
             Mode::Lines => self.note(&format!("job {id}: {message}")),
             Mode::Quiet => {}
         }
@@ -115,22 +271,20 @@ impl Progress {
     pub(crate) fn event(&mut self, id: JobId, event: &WaitEvent) {
         match event {
             WaitEvent::StatusChanged { job, .. } => {
-                let attempts = if job.attempts > 1 {
-                    format!(" (attempt {})", job.attempts)
-                } else {
-                    String::new()
-                };
-                let message = format!("{}{attempts}", status_message(&job.status));
+                let text = status_message(&job.status);
+                let attempt = attempt_label(job.attempts, self.max_attempts);
                 match self.mode {
-                    Mode::Bars => self.bar(id).set_message(message),
-                    Mode::Lines => self.note(&format!("job {id}: {}: {message}", job.status)),
+                    Mode::Bars => self.show(id, text, &attempt),
+                    Mode::Lines => {
+                        self.note(&format!("job {id}: {}: {text}{attempt}", job.status));
+                    }
                     Mode::Quiet => {}
                 }
             }
             WaitEvent::RetryScheduled { delay, cause, .. } => {
                 let text = format!("retrying in {}: {cause}", human_duration(*delay));
                 match self.mode {
-                    Mode::Bars => self.bar(id).set_message(text),
+                    Mode::Bars => self.show(id, &text, ""),
                     Mode::Lines => self.note(&format!("job {id}: {text}")),
                     Mode::Quiet => {}
                 }
@@ -147,37 +301,16 @@ impl Progress {
         }
     }
 
-    /// Ends job `id`'s line with its outcome.
+    /// Ends job `id`: its spinner leaves the live area and its outcome is
+    /// written above it, once.
     pub(crate) fn finish(&mut self, id: JobId, result: &Result<Job, Error>) {
-        let (mark, text) = match result {
-            Ok(job) => (
-                "✔",
-                format!(
-                    "{}{}",
-                    status_message(&job.status),
-                    job.run_time()
-                        .map(|d| format!(" in {}", human_duration(d)))
-                        .unwrap_or_default()
-                ),
-            ),
-            Err(Error::JobFailed(job)) => (
-                "✘",
-                format!(
-                    "Generation failed: {}",
-                    job.error.as_deref().unwrap_or("no reason given")
-                ),
-            ),
-            Err(Error::JobCancelled(_)) => ("✘", "Job cancelled".to_owned()),
-            Err(Error::TimedOut { elapsed, .. }) => {
-                ("✘", format!("Timed out after {}", human_duration(*elapsed)))
-            }
-            Err(e) => ("✘", e.to_string()),
-        };
+        let (mark, text) = outcome_text(result);
         match self.mode {
             Mode::Bars => {
-                let bar = self.bar(id).clone();
-                bar.set_style(Progress::final_style());
-                bar.finish_with_message(format!("{mark} job {id} {text}"));
+                if let Some(live) = self.live.remove(&id) {
+                    self.retire(&live.bar);
+                }
+                self.note(&format!("{mark} job {id} {text}"));
             }
             // In line mode the status line already said it, except for errors.
             Mode::Lines
@@ -190,21 +323,75 @@ impl Progress {
         }
     }
 
-    /// Stops every live spinner where it is.
-    fn abandon(&mut self) {
-        for bar in self.bars.values() {
-            if !bar.is_finished() {
-                bar.abandon();
-            }
+    /// Takes a spinner off the screen for good.
+    fn retire(&self, bar: &ProgressBar) {
+        bar.finish_and_clear();
+        self.multi.remove(bar);
+    }
+
+    /// Replaces every spinner still live with a plain line saying where its
+    /// job was when the wait stopped (Ctrl-C, a closed stdout, an error).
+    fn stop_all(&mut self) {
+        let mut live: Vec<(JobId, Live)> = self.live.drain().collect();
+        live.sort_by_key(|(id, _)| *id);
+        for (_, job) in &live {
+            self.retire(&job.bar);
+        }
+        for (id, job) in live {
+            crate::say(&format!("- job {id} not finished: {}", job.message));
         }
     }
 }
 
 impl Drop for Progress {
-    /// Leaves unfinished spinners where they are (e.g. on Ctrl-C) instead of
-    /// letting them vanish mid-line.
+    /// No spinner outlives the command: unfinished jobs get a plain line.
     fn drop(&mut self) {
-        self.abandon();
+        self.stop_all();
+    }
+}
+
+/// `text` then `suffix` in at most `room` columns: `text` is cut with an
+/// ellipsis first, then the whole if even `suffix` does not fit.
+fn fit(text: &str, suffix: &str, room: usize) -> String {
+    let width = |s: &str| console::measure_text_width(s);
+    if room == 0 {
+        return String::new();
+    }
+    if width(text) + width(suffix) <= room {
+        return format!("{text}{suffix}");
+    }
+    let keep = room.saturating_sub(width(suffix));
+    if keep < 2 {
+        return console::truncate_str(&format!("{text}{suffix}"), room, "…").into_owned();
+    }
+    format!("{}{suffix}", console::truncate_str(text, keep, "…"))
+}
+
+/// A finished job's mark and words: `✔ Generation complete! in 2.1s`.
+fn outcome_text(result: &Result<Job, Error>) -> (&'static str, String) {
+    match result {
+        Ok(job) => (
+            "✔",
+            format!(
+                "{}{}",
+                status_message(&job.status),
+                job.run_time()
+                    .map(|d| format!(" in {}", human_duration(d)))
+                    .unwrap_or_default()
+            ),
+        ),
+        Err(Error::JobFailed(job)) => (
+            "✘",
+            format!(
+                "Generation failed: {}",
+                job.error.as_deref().unwrap_or("no reason given")
+            ),
+        ),
+        Err(Error::JobCancelled(_)) => ("✘", "Job cancelled".to_owned()),
+        Err(Error::TimedOut { elapsed, .. }) => {
+            ("✘", format!("Timed out after {}", human_duration(*elapsed)))
+        }
+        Err(e) => ("✘", e.to_string()),
     }
 }
 
@@ -243,6 +430,27 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(125)), "2m 5s");
         assert_eq!(human_duration(Duration::from_secs(300)), "5m");
         assert_eq!(human_duration(Duration::from_secs(3720)), "1h 2m");
+    }
+
+    #[test]
+    fn lines_fit_with_the_attempt_kept() {
+        let text = "Generating your image...";
+        assert_eq!(
+            fit(text, " (attempt 2/3)", 80),
+            "Generating your image... (attempt 2/3)"
+        );
+        assert_eq!(fit(text, " (attempt 2/3)", 25), "Generating… (attempt 2/3)");
+        assert_eq!(fit(text, " (attempt 2/3)", 10), "Generatin…");
+        assert_eq!(fit(text, "", 0), "");
+    }
+
+    #[test]
+    fn attempts_show_once_retried() {
+        assert_eq!(attempt_label(1, Some(3)), "");
+        assert_eq!(attempt_label(2, Some(3)), " (attempt 2/3)");
+        assert_eq!(attempt_label(2, None), " (attempt 2)");
+        // A maximum the server's own count has passed is not the maximum.
+        assert_eq!(attempt_label(4, Some(3)), " (attempt 4)");
     }
 
     #[test]

@@ -103,7 +103,8 @@ pub(crate) async fn wait_for(
             progress.start(*id, "Looking up the job...");
         }
     }
-    ctx.on_interrupt(interrupt_hint(ctx, &ids));
+    let mut running = ids.clone();
+    ctx.on_interrupt(interrupt_hint(ctx, &running));
     let sink = Sink {
         ctx,
         client,
@@ -120,6 +121,8 @@ pub(crate) async fn wait_for(
         let Some((id, event)) = events.next().await else {
             break;
         };
+        // Learnt from the server's answers (`X-Mock-Max-Attempts`), if it says.
+        progress.set_max_attempts(client.max_attempts());
         progress.event(id, &event);
         let Some(target) = targets.get_mut(&id) else {
             continue;
@@ -129,6 +132,9 @@ pub(crate) async fn wait_for(
             WaitEvent::CancelledOnTimeout(Ok(())) => target.cancelled = true,
             WaitEvent::Finished(result) => {
                 open -= 1;
+                // Ctrl-C from now on names only the jobs still running.
+                running.retain(|r| *r != id);
+                ctx.on_interrupt(interrupt_hint(ctx, &running));
                 let (outcome, printed) = sink.finished(&progress, target, result).await;
                 if let Outcome::NotCompleted(failure) = outcome {
                     failures.push(failure);
@@ -271,10 +277,8 @@ impl Sink<'_> {
                     Exit::of_client(&error),
                     not_completed(target, &error, self.ctx.is_mock()),
                 );
-                return (
-                    Outcome::NotCompleted(failure),
-                    self.print_error(target.id, &error),
-                );
+                let printed = progress.suspend(|| self.print_error(target.id, &error));
+                return (Outcome::NotCompleted(failure), printed);
             }
         };
         let mut saved = None;
@@ -288,10 +292,8 @@ impl Sink<'_> {
             record.downloaded_to = Some(file.clone());
             self.save(progress, record);
         }
-        (
-            Outcome::Completed,
-            self.print_completed(&job, saved.as_deref()),
-        )
+        let printed = progress.suspend(|| self.print_completed(&job, saved.as_deref()));
+        (Outcome::Completed, printed)
     }
 
     /// Downloads a completed job's image to `path` (or `path/job-ID.png`).

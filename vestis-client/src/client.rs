@@ -6,6 +6,7 @@
 //! types (keeping the raw body when it does not decode).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -47,7 +48,14 @@ struct Inner {
     /// The route API requests take (direct for a loopback base URL).
     api_http: reqwest::Client,
     auth: Option<HeaderValue>,
+    /// The server's `X-Mock-Max-Attempts` from its latest answer that had
+    /// one; 0 until then.
+    max_attempts: AtomicU32,
 }
+
+/// The header in which a server (the mock server does) says how many
+/// processing attempts a job gets; the contract has no field for it.
+const MAX_ATTEMPTS_HEADER: &str = "x-mock-max-attempts";
 
 impl Client {
     /// The client a [`ClientBuilder`] made: API requests go through the
@@ -64,6 +72,7 @@ impl Client {
                 routes,
                 base_url,
                 auth,
+                max_attempts: AtomicU32::new(0),
             }),
         }
     }
@@ -93,6 +102,26 @@ impl Client {
     /// The base URL requests go to (no trailing slash).
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
+    }
+
+    /// How many processing attempts the server gives a job, if it has said
+    /// so in an `X-Mock-Max-Attempts` header (the mock server does, on every
+    /// API answer); `None` before any such answer. The contract itself does
+    /// not expose it.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: vestis_client::Client) -> Result<(), vestis_client::Error> {
+    /// let job = client.get(vestis_client::JobId(7)).await?;
+    /// match client.max_attempts() {
+    ///     Some(max) => println!("attempt {} of {max}", job.attempts),
+    ///     None => println!("attempt {}", job.attempts),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn max_attempts(&self) -> Option<u32> {
+        Some(self.inner.max_attempts.load(Ordering::Relaxed)).filter(|&n| n > 0)
     }
 
     fn url(&self, path: &str) -> String {
@@ -131,6 +160,14 @@ impl Client {
         let status = response.status().as_u16();
         tracing::debug!(status, %url, "vestis response");
         let retry_after = retry_after(response.headers());
+        if let Some(max) = response
+            .headers()
+            .get(MAX_ATTEMPTS_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u32>().ok())
+        {
+            self.inner.max_attempts.store(max, Ordering::Relaxed);
+        }
         let body = response.bytes().await.map_err(failed)?;
         if (200..300).contains(&status) {
             return Ok((status, body.to_vec()));

@@ -343,3 +343,29 @@ async fn sends_the_user_agent_and_bearer_token() {
     let job = client(&server.uri()).get(JobId(1)).await.unwrap();
     assert_eq!(job.status, JobStatus::Pending);
 }
+
+#[tokio::test]
+async fn the_servers_max_attempts_is_learnt_from_its_header() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/jobs/1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(job("processing")))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/jobs/1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("X-Mock-Max-Attempts", "3")
+                .set_body_json(job("processing")),
+        )
+        .mount(&server)
+        .await;
+    let client = client(&server.uri());
+    client.get(JobId(1)).await.unwrap();
+    assert_eq!(client.max_attempts(), None, "not said yet");
+    client.get(JobId(1)).await.unwrap();
+    assert_eq!(client.max_attempts(), Some(3));
+    assert_eq!(client.clone().max_attempts(), Some(3), "clones share it");
+}

@@ -1,5 +1,6 @@
 //! What stands in front of the `/api/v1` handlers: authentication, the
-//! rate limit, injected 503s and added latency.
+//! rate limit, injected 503s, added latency, and the `X-Mock-Max-Attempts`
+//! header.
 //!
 //! Auth, rate limit and injected errors run only on a matched route and
 //! method (they are method-router `route_layer`s), so a wrong method on a
@@ -148,4 +149,23 @@ pub(crate) async fn latency(
         tokio::time::sleep(delay).await;
     }
     next.run(req).await
+}
+
+/// The mock's `X-Mock-Max-Attempts`, on every `/api/v1` answer.
+pub(crate) const MAX_ATTEMPTS_HEADER: &str = "x-mock-max-attempts";
+
+/// Says how many processing attempts a job gets (`--max-attempts`) in
+/// [`MAX_ATTEMPTS_HEADER`]: the contract has no field for it, and a client
+/// that shows `attempt 2/3` needs the 3.
+pub(crate) async fn advertise_max_attempts(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response<Body> {
+    let max = state.queue.faults().max_attempts;
+    let mut response = next.run(req).await;
+    response
+        .headers_mut()
+        .insert(MAX_ATTEMPTS_HEADER, header::HeaderValue::from(max));
+    response
 }

@@ -24,7 +24,7 @@ use crate::AppState;
 use crate::config::{MAX_POLLS, parse_duration};
 use crate::errors::{ApiError, json_response};
 use crate::journal::Touched;
-use crate::middleware::{Caller, auth, inject_errors, latency, rate_limit};
+use crate::middleware::{Caller, advertise_max_attempts, auth, inject_errors, latency, rate_limit};
 use crate::queue::{CancelError, CreateError, NewJob, Outcome};
 use crate::render::{image_base, render_job};
 
@@ -45,6 +45,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/jobs", guarded(get(list_jobs)))
         .route("/jobs/{id}", guarded(get(get_job).delete(cancel_job)))
         .layer(from_fn_with_state(state.clone(), latency))
+        .layer(from_fn_with_state(state.clone(), advertise_max_attempts))
         .layer(from_fn_with_state(state.clone(), crate::journal::record))
         .with_state(state)
 }

@@ -65,7 +65,14 @@ impl Context {
             api_url,
             token,
             out: Output { json: global.json },
-            mode: Mode::choose(global.quiet, global.no_progress),
+            // Debug logs (`-v`, `RUST_LOG`) go straight to stderr, where
+            // they would land under live spinners: plain lines with them.
+            mode: Mode::choose(
+                global.quiet,
+                global.no_progress
+                    || global.verbose
+                    || std::env::var_os("RUST_LOG").is_some_and(|v| !v.is_empty()),
+            ),
             interrupt: Mutex::new(None),
             mock,
         })

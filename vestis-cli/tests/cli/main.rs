@@ -8,5 +8,7 @@ mod history;
 mod journal;
 mod output;
 mod pipes;
+mod pty;
+mod terminal;
 mod util;
 mod verify;

@@ -1,5 +1,5 @@
-//! Output stability: non-TTY progress lines and tables are snapshot-tested;
-//! a run in a pseudo-terminal draws a spinner and leaves a clean final line.
+//! Output stability: non-TTY progress lines and tables are snapshot-tested
+//! (the live display on a terminal is tested in `terminal.rs`).
 
 use serde_json::json;
 
@@ -10,8 +10,9 @@ fn progress_lines_without_a_terminal_are_stable() {
     let mut cfg = config(1000);
     cfg.workers = 1;
     let env = Env::start(cfg);
-    // Occupy the only worker for a second so the job is seen pending, then processing.
-    env.api_post("/generate", &[("X-Mock-Duration", "1s")], json!({}));
+    // Occupy the only worker so the job is seen pending, then processing
+    // (3 s: long enough for a slow start of the binary on a loaded machine).
+    env.api_post("/generate", &[("X-Mock-Duration", "3s")], json!({}));
     let out = env
         .vestis()
         .args([
@@ -77,42 +78,4 @@ fn tables_and_job_views_are_stable() {
         insta::assert_snapshot!("list_table", list);
         insta::assert_snapshot!("status_view", status);
     });
-}
-
-#[cfg(unix)]
-#[test]
-fn a_terminal_shows_the_spinner_and_a_clean_final_line() {
-    let env = Env::start(config(800));
-    let bin = assert_cmd::cargo::cargo_bin("vestis");
-    let command = format!(
-        "{} generate chat --prompt 'in a pty' --interval 100ms",
-        bin.display()
-    );
-    // `script` (util-linux) runs the command in a pseudo-terminal.
-    let out = std::process::Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .env("VESTIS_HOME", env.home.path())
-        .env("VESTIS_API_URL", &env.api)
-        .env("VESTIS_TOKEN", "me")
-        .env("TERM", "xterm")
-        .output()
-        .expect("`script` from util-linux runs the TTY test");
-    let screen = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{screen}");
-    assert!(screen.contains("Generating your image"), "{screen}");
-    assert!(
-        screen.contains('\u{1b}'),
-        "drawn with terminal escapes: {screen:?}"
-    );
-    // The last drawn line is the finished bar, not a spinner frame.
-    let final_bar = screen
-        .split(['\r', '\n'])
-        .map(|l| l.replace("\u{1b}[2K", "").replace("\u{1b}[1A", ""))
-        .rfind(|l| l.contains("job 1"))
-        .unwrap_or_default();
-    assert!(
-        final_bar.contains("✔ job 1 Generation complete!"),
-        "{final_bar:?}"
-    );
-    assert!(screen.contains("job 1 completed: http://127.0.0.1:"));
 }

@@ -124,7 +124,9 @@ pub enum WaitEvent {
         /// Time since the wait started.
         elapsed: Duration,
     },
-    /// The job's status differs from the previous poll's (or this is the first poll).
+    /// The job's status or its `attempts` differs from the previous poll's
+    /// (or this is the first poll): a retry shows even when every poll saw
+    /// `processing`.
     StatusChanged {
         /// The job as the server reported it.
         job: Job,

@@ -156,12 +156,18 @@ impl<S: JobSource> Waiter<'_, S> {
         }
         tracing::debug!(job = %self.id, status = %job.status, poll = self.polls, "polled");
         let previous = self.last.as_ref().map(|j| j.status.clone());
+        // A retried attempt is news even when no poll saw its brief
+        // `pending`: the status reads `processing` again, `attempts` grew.
+        let retried = self
+            .last
+            .as_ref()
+            .is_some_and(|j| j.attempts != job.attempts);
         (self.emit)(WaitEvent::Polled {
             job: job.clone(),
             poll: self.polls,
             elapsed: self.start.elapsed(),
         });
-        if previous.as_ref() != Some(&job.status) {
+        if previous.as_ref() != Some(&job.status) || retried {
             (self.emit)(WaitEvent::StatusChanged {
                 job: job.clone(),
                 previous,

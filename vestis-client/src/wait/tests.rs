@@ -29,6 +29,8 @@ struct Fake {
 #[derive(Clone)]
 enum Answer {
     Status(&'static str),
+    /// A status at a given attempt count.
+    Attempt(&'static str, u32),
     Http(u16, Option<Duration>),
 }
 
@@ -90,6 +92,7 @@ impl JobSource for Fake {
         };
         match next {
             Answer::Status(s) => Ok(job(s)),
+            Answer::Attempt(s, attempts) => Ok(Job { attempts, ..job(s) }),
             Answer::Http(code, retry) => Err(http_error(code, retry)),
         }
     }
@@ -342,6 +345,34 @@ async fn cancel_on_timeout_cancels_the_job() {
     )
     .await;
     assert_eq!(fake.cancels.load(Ordering::SeqCst), 0, "off by default");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_no_poll_saw_pending_is_still_a_change() {
+    // Attempt 1 failed and attempt 2 started between two polls: every
+    // poll says `processing`, only `attempts` tells.
+    let fake = Fake::new(vec![
+        Answer::Attempt("processing", 1),
+        Answer::Attempt("processing", 1),
+        Answer::Attempt("processing", 2),
+        Answer::Attempt("completed", 2),
+    ]);
+    let (_, events) = wait(&fake, &WaitOptions::default()).await;
+    let changes: Vec<(String, u32)> = events
+        .iter()
+        .filter_map(|e| match e {
+            WaitEvent::StatusChanged { job, .. } => Some((job.status.to_string(), job.attempts)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("processing".into(), 1),
+            ("processing".into(), 2),
+            ("completed".into(), 2)
+        ]
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -24,6 +24,22 @@ async fn failure_rate_one_fails_every_job_after_max_attempts() {
 }
 
 #[tokio::test]
+async fn every_api_answer_says_the_max_attempts() {
+    let mut config = fast();
+    config.faults.max_attempts = 4;
+    let h = Harness::start(config).await;
+    let id = h.chat("t").await;
+    for (token, path) in [("t", format!("/jobs/{id}")), ("", "/jobs".into())] {
+        let res = h.api(token, Method::GET, &path).send().await.unwrap();
+        let max = res
+            .headers()
+            .get("x-mock-max-attempts")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(max.as_deref(), Some("4"), "{path} as {token:?}");
+    }
+}
+
+#[tokio::test]
 async fn mock_outcome_and_duration_headers_steer_one_job() {
     let mut config = fast();
     config.faults.failure_rate = 1.0;
