@@ -13,6 +13,7 @@ mod exit;
 mod journal;
 mod output;
 mod progress;
+mod safe;
 mod waiting;
 
 use std::io::Write;
@@ -24,9 +25,10 @@ use crate::cli::{Cli, Command};
 use crate::commands::Context;
 use crate::exit::{Exit, Failure};
 
-/// Writes a line to stderr, ignoring a closed stderr (unlike `eprintln!`, which panics).
+/// Writes a line to stderr, ignoring a closed stderr (unlike `eprintln!`,
+/// which panics), with control characters escaped ([`safe::terminal_safe`]).
 pub(crate) fn say(text: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{text}");
+    let _ = writeln!(std::io::stderr().lock(), "{}", safe::terminal_safe(text));
 }
 
 fn main() -> ExitCode {

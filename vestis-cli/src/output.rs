@@ -10,6 +10,7 @@ use serde::Serialize;
 use vestis_client::{Job, JobPage, Timestamp};
 
 use crate::progress::{human_duration, status_message};
+use crate::safe::terminal_safe;
 
 /// Where command results go.
 #[derive(Debug, Clone, Copy)]
@@ -18,13 +19,14 @@ pub(crate) struct Output {
 }
 
 impl Output {
-    /// One line of human text (ignored with `--json`).
+    /// One line of human text (ignored with `--json`), control characters
+    /// escaped ([`terminal_safe`]).
     pub(crate) fn human(&self, text: &str) -> io::Result<()> {
         if self.json {
             return Ok(());
         }
         let mut out = io::stdout().lock();
-        writeln!(out, "{text}")?;
+        writeln!(out, "{}", terminal_safe(text))?;
         out.flush()
     }
 

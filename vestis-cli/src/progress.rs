@@ -254,8 +254,10 @@ impl Progress {
         // The spinner, "job", the id, the spaces, the elapsed time ("59s", "1m 5s").
         let fixed = 2 + 4 + id.to_string().len() + 1 + 1 + 6;
         let room = columns.saturating_sub(fixed);
+        // Server text (a retry's cause) stays on its one line, escaped.
+        let text = crate::safe::one_line(text);
         live.message = format!("{text}{suffix}");
-        live.bar.set_message(fit(text, suffix, room));
+        live.bar.set_message(fit(&text, suffix, room));
     }
 
     /// Shows that job `id` exists and is being watched.

@@ -79,3 +79,33 @@ fn tables_and_job_views_are_stable() {
         insta::assert_snapshot!("status_view", status);
     });
 }
+
+/// A job error written by the server with terminal escapes in it: every
+/// human view shows the escapes as text, and no raw control byte reaches
+/// stdout or stderr (it could retitle the window, move the cursor or erase
+/// the screen).
+#[test]
+fn server_text_never_reaches_the_terminal_raw() {
+    let env = Env::start(config(5000));
+    let created = env.api_post("/generate", &[], json!({}));
+    let id = created["job_id"].to_string();
+    let hostile = "boom\u{1b}]0;owned\u{7}\u{1b}[2J\rgone";
+    env.admin_post_json(&format!("/jobs/{id}/fail"), json!({ "error": hostile }));
+    for args in [
+        vec!["status", id.as_str(), "--exit-status"],
+        vec!["wait", id.as_str()],
+    ] {
+        let out = env.vestis().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let (stdout, stderr) = texts(&out);
+        let all = format!("{stdout}{stderr}");
+        assert!(
+            all.contains(r"boom\u{1b}]0;owned\u{7}\u{1b}[2J\rgone"),
+            "{args:?}: {all:?}"
+        );
+        assert!(
+            !all.chars().any(|c| c.is_control() && c != '\n'),
+            "{args:?}: a raw control character in {all:?}"
+        );
+    }
+}

@@ -139,6 +139,20 @@ impl Env {
             reqwest::Client::new().post(url).send().await.unwrap();
         });
     }
+
+    /// `POST /__admin{path}` with a JSON body; panics unless it succeeded.
+    pub(crate) fn admin_post_json(&self, path: &str, body: Value) {
+        let url = format!("{}/__admin{path}", self.server.as_ref().unwrap().url());
+        self.runtime.block_on(async move {
+            let answer = reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(answer.status().is_success(), "{}", answer.status());
+        });
+    }
 }
 
 /// The journal's records, replayed from its log as the README describes
