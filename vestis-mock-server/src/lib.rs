@@ -49,12 +49,14 @@ mod queue;
 mod render;
 mod routes;
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
@@ -71,7 +73,10 @@ use tracing::Level;
 use vestis_client::ErrorCode;
 
 pub use config::{Args, ClockMode, Config, ConfigError, DurationRange, Faults, Fixtures};
+#[doc(hidden)]
+pub use queue::queue_engine_run;
 
+use config::HttpFaults;
 use errors::ApiError;
 use journal::Journal;
 use middleware::RateLimiter;
@@ -91,6 +96,11 @@ pub(crate) struct Shared {
     pub(crate) journal: Journal,
     rng: Mutex<fastrand::Rng>,
     pub(crate) local_addr: OnceLock<SocketAddr>,
+    /// Rate limit, error rate and latency: read on every request without
+    /// a lock (the queue holds its own share of the settings).
+    http_faults: ArcSwap<HttpFaults>,
+    /// Serialises changes to the settings, both shares at once.
+    faults_writer: Mutex<()>,
 }
 
 impl Shared {
@@ -101,6 +111,49 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
             .f64()
             < p
+    }
+
+    /// The HTTP fault settings now: one lock-free read.
+    pub(crate) fn http_faults(&self) -> HttpFaults {
+        **self.http_faults.load()
+    }
+
+    /// Every fault setting, as `/__admin/config` shows them.
+    pub(crate) fn faults(&self) -> Faults {
+        let _writer = self
+            .faults_writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Faults::join(self.queue.faults(), self.http_faults())
+    }
+
+    /// Changes the fault settings in one step: `change` sees the current
+    /// settings and returns the new ones (or an error, changing nothing),
+    /// under one lock, so concurrent changes never lose each other.
+    pub(crate) fn update_faults<E>(
+        &self,
+        change: impl FnOnce(&Faults) -> Result<Faults, E>,
+    ) -> Result<Faults, E> {
+        let _writer = self
+            .faults_writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let new = change(&Faults::join(self.queue.faults(), self.http_faults()))?;
+        let (queue, http) = new.split();
+        let _ = self.queue.update_faults(|_| Ok::<_, Infallible>(queue));
+        self.http_faults.store(Arc::new(http));
+        Ok(new)
+    }
+
+    /// Forgets every job and restores the start's settings, clock and pause.
+    pub(crate) fn reset(&self) {
+        let _writer = self
+            .faults_writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.queue.reset();
+        self.http_faults
+            .store(Arc::new(self.config.faults.split().1));
     }
 }
 
@@ -141,8 +194,9 @@ impl App {
     /// [`serve`] and [`MockServer::start`] refuse it instead.
     pub fn new(config: Config) -> App {
         let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
+        let (queue_faults, http_faults) = config.faults.split();
         let queue = Queue::new(Settings {
-            faults: config.faults.clone(),
+            faults: queue_faults,
             seed,
             max_jobs: config.max_jobs,
             workers: config.workers,
@@ -159,6 +213,8 @@ impl App {
             // A different stream from the jobs' draws, but fixed by the same seed.
             rng: Mutex::new(fastrand::Rng::with_seed(seed ^ 0x5eed_e770)),
             local_addr: OnceLock::new(),
+            http_faults: ArcSwap::from_pointee(http_faults),
+            faults_writer: Mutex::new(()),
         });
         if let Err(e) = load_fixtures(&state) {
             tracing::error!(error = %e, "fixtures not loaded");
