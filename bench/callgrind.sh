@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 bin="${CARGO_TARGET_DIR:-target}/release"
 seconds="${SECONDS_PER_LOAD:-4}"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
 # measure NAME PATH METHOD -- PROGRAM ARGS...: prints "NAME: N instructions per request".
 measure() {
@@ -50,11 +50,12 @@ measure() {
     kill "$pid"
     wait "$pid" 2>/dev/null || true
     local total
-    total="$(cat "$work/$name".out* | awk '/^summary:/ {s += $2} END {print s}')"
+    total="$(cat "$work/$name".out* | awk '/^totals:/ {s += $2} END {print s}')"
     echo "$name: $((total / requests)) instructions per request ($requests requests)"
 }
 
 measure axum-get /api/v1/jobs/1 GET -- "$bin/bench-axum"
 measure vestis-get /api/v1/jobs/1 GET -- "$bin/vestis-mock-server" --port 0 --processing-time 0s
+[ -n "${ONLY_GET:-}" ] && exit 0
 measure axum-post /api/v1/generate POST -- "$bin/bench-axum"
 measure vestis-post "/api/v1/generate?chat=true" POST -- "$bin/vestis-mock-server" --port 0 --max-jobs 20000000

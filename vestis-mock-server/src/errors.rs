@@ -108,7 +108,7 @@ fn default_message(status: StatusCode) -> &'static str {
 
 /// Rewrites any non-JSON error response into the contract's JSON body,
 /// keeping its status and headers (`Retry-After`, CORS, `Allow`).
-pub(crate) async fn json_errors(response: Response<Body>) -> Response<Body> {
+pub(crate) fn json_errors(response: Response<Body>) -> Response<Body> {
     let status = response.status();
     let is_json = response
         .headers()

@@ -57,14 +57,19 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use arc_swap::ArcSwap;
-use axum::Router;
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::Request;
+use axum::http::Response;
 use axum::http::{HeaderValue, Method, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::{Router, ServiceExt};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
+use tower::ServiceBuilder;
+use tower::util::{BoxCloneSyncService, MapResponseLayer};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -85,6 +90,9 @@ use queue::{LoadError, Queue, Settings};
 /// What every handler shares: one `Arc`, so each middleware layer clones
 /// a single pointer per request.
 pub(crate) type AppState = Arc<Shared>;
+
+/// The app with its outer layers, as `serve` runs it.
+type AppService = BoxCloneSyncService<Request, Response<Body>, Infallible>;
 
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -181,6 +189,7 @@ impl Shared {
 #[derive(Debug)]
 pub struct App {
     router: Router,
+    service: AppService,
     state: AppState,
     _workers: JoinSet<()>,
 }
@@ -219,8 +228,10 @@ impl App {
         if let Err(e) = load_fixtures(&state) {
             tracing::error!(error = %e, "fixtures not loaded");
         }
+        let service = build_service(&state, build_router(state.clone()));
         App {
-            router: build_router(state.clone()),
+            router: Router::new().fallback_service(service.clone()),
+            service,
             state,
             _workers: workers,
         }
@@ -281,22 +292,45 @@ fn build_router(state: AppState) -> Router {
     if state.config.admin {
         router = router.nest("/__admin", admin::router(state.clone()));
     }
-    // The last layer added runs first: trace, then CORS (so even rewritten
-    // errors carry its headers), then the JSON safety net, then the rest.
     router
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::new(ErrorCode::Internal, "Internal server error").into_response()
-        }))
-        .layer(DefaultBodyLimit::disable())
-        .layer(RequestBodyLimitLayer::new(state.config.max_body))
-        .layer(axum::middleware::map_response(errors::json_errors))
-        .layer(cors(&state.config))
+}
+
+/// The whole app as one service: the router inside the layers every
+/// request passes, outermost first: trace, CORS (so even rewritten errors
+/// carry its headers), the JSON safety net, the body limits, the panic net.
+///
+/// Wrapped around the router once rather than with `Router::layer`, which
+/// wraps every route in its own boxed copy of the stack, cloned (one
+/// allocation per layer) on every request.
+fn build_service(state: &AppState, router: Router) -> AppService {
+    let stack = ServiceBuilder::new()
+        .layer(MapResponseLayer::new(into_body))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::DEBUG))
                 .on_response(DefaultOnResponse::new().level(Level::DEBUG))
                 .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
         )
+        .layer(cors(&state.config))
+        .layer(MapResponseLayer::new(|response| {
+            errors::json_errors(into_body(response))
+        }))
+        .layer(RequestBodyLimitLayer::new(state.config.max_body))
+        .layer(DefaultBodyLimit::disable())
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(ErrorCode::Internal, "Internal server error").into_response()
+        }))
+        .service(router);
+    BoxCloneSyncService::new(stack)
+}
+
+/// A response with any body, as axum's `Body`.
+fn into_body<B>(response: Response<B>) -> Response<Body>
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    response.map(Body::new)
 }
 
 async fn not_found() -> ApiError {
@@ -334,7 +368,7 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         let _ = app.state.local_addr.set(addr);
     }
-    axum::serve(listener, app.router())
+    axum::serve(listener, app.service.clone().into_make_service())
         .with_graceful_shutdown(shutdown)
         .await
 }
