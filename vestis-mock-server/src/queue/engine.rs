@@ -16,8 +16,9 @@ use crate::config::{DurationRange, QueueFaults};
 /// `max_jobs`, so past that every create also evicts the oldest finished
 /// job, as under endless load.
 ///
-/// Returns the wall time of the whole run and how many jobs ended
-/// `completed` (all of them, unless the engine is broken).
+/// Returns the wall time of the whole run and how many jobs were created:
+/// `jobs` when the engine works, 0 when any job still stored did not end
+/// `completed` (the evicted ones had, or they could not have been evicted).
 ///
 /// # Examples
 ///
