@@ -55,6 +55,8 @@ enum Measure {
     Sdk,
     /// The CLI journal's per-create cost at two sizes.
     Journal,
+    /// The mock server's queue engine alone (no HTTP), on one thread.
+    Queue,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -74,6 +76,7 @@ async fn main() -> ExitCode {
         Measure::Startup,
         Measure::Sdk,
         Measure::Journal,
+        Measure::Queue,
     ];
     let selected = if args.only.is_empty() {
         all.to_vec()
@@ -88,6 +91,7 @@ async fn main() -> ExitCode {
             Measure::Startup => suite::startup::run(&mut suite),
             Measure::Sdk => suite::sdk::run(&mut suite).await,
             Measure::Journal => suite::journal::run(&mut suite).await,
+            Measure::Queue => suite::queue::run(&mut suite),
         };
         match result {
             Ok(table) => println!("{table}"),

@@ -53,9 +53,11 @@ pub(crate) const JSON: HeaderValue = HeaderValue::from_static("application/json;
 pub(crate) fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
     // Serialising the crate's own plain structs cannot fail; should it ever,
     // the answer is still JSON.
-    let body = serde_json::to_vec(value).unwrap_or_else(|_| {
-        br#"{"success":false,"error":"Internal server error","code":"internal"}"#.to_vec()
-    });
+    // Sized for a job or an error in one allocation (a page grows it).
+    let mut body = Vec::with_capacity(512);
+    if serde_json::to_writer(&mut body, value).is_err() {
+        body = br#"{"success":false,"error":"Internal server error","code":"internal"}"#.to_vec();
+    }
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, JSON);
@@ -106,7 +108,7 @@ fn default_message(status: StatusCode) -> &'static str {
 
 /// Rewrites any non-JSON error response into the contract's JSON body,
 /// keeping its status and headers (`Retry-After`, CORS, `Allow`).
-pub(crate) async fn json_errors(response: Response<Body>) -> Response<Body> {
+pub(crate) fn json_errors(response: Response<Body>) -> Response<Body> {
     let status = response.status();
     let is_json = response
         .headers()

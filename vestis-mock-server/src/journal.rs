@@ -13,9 +13,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, Response, header};
-use axum::middleware::Next;
 use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
 use vestis_client::{ErrorCode, JobId};
@@ -163,15 +162,13 @@ fn job_in_path(path: &str) -> Option<JobId> {
     path.strip_prefix("/api/v1/jobs/")?.parse().ok()
 }
 
-/// Middleware on the `/api/v1` router: records the request and its response status in the journal.
-pub(crate) async fn record(
-    State(state): State<AppState>,
+/// Runs the request and records it and its response status in the
+/// journal (called by the `/api/v1` front layer when the journal is on).
+pub(crate) async fn record<F: Future<Output = Response<Body>>>(
+    state: &AppState,
     req: Request,
-    next: Next,
+    next: impl FnOnce(Request) -> F,
 ) -> Response<Body> {
-    if !state.journal.is_on() {
-        return next.run(req).await;
-    }
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, state.config.max_body).await {
         Ok(body) => body,
@@ -194,7 +191,7 @@ pub(crate) async fn record(
         true => Bytes::copy_from_slice(&body[..MAX_BODY_KEPT]),
         false => body.clone(),
     };
-    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    let response = next(Request::from_parts(parts, Body::from(body))).await;
     let job_id = response
         .extensions()
         .get::<Touched>()

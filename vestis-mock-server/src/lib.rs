@@ -51,20 +51,27 @@ mod queue;
 mod render;
 mod routes;
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use axum::Router;
+use arc_swap::ArcSwap;
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::Request;
+use axum::http::Response;
 use axum::http::{HeaderValue, Method, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::{Router, ServiceExt};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
+use tower::ServiceBuilder;
+use tower::util::{BoxCloneSyncService, MapResponseLayer};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -73,7 +80,10 @@ use tracing::Level;
 use vestis_client::ErrorCode;
 
 pub use config::{Args, ClockMode, Config, ConfigError, DurationRange, Faults, Fixtures};
+#[doc(hidden)]
+pub use queue::queue_engine_run;
 
+use config::HttpFaults;
 use errors::ApiError;
 use journal::Journal;
 use middleware::RateLimiter;
@@ -82,6 +92,9 @@ use queue::{LoadError, Queue, Settings};
 /// What every handler shares: one `Arc`, so each middleware layer clones
 /// a single pointer per request.
 pub(crate) type AppState = Arc<Shared>;
+
+/// The app with its outer layers, as `serve` runs it.
+type AppService = BoxCloneSyncService<Request, Response<Body>, Infallible>;
 
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -98,6 +111,11 @@ pub(crate) struct Shared {
     pub(crate) closing: tokio::sync::watch::Sender<bool>,
     /// The last requests-per-second sample, for the dashboard.
     pub(crate) rate: Mutex<admin::RateSample>,
+    /// Rate limit, error rate and latency: read on every request without
+    /// a lock (the queue holds its own share of the settings).
+    http_faults: ArcSwap<HttpFaults>,
+    /// Serialises changes to the settings, both shares at once.
+    faults_writer: Mutex<()>,
 }
 
 impl Shared {
@@ -108,6 +126,49 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
             .f64()
             < p
+    }
+
+    /// The HTTP fault settings now: one lock-free read.
+    pub(crate) fn http_faults(&self) -> HttpFaults {
+        **self.http_faults.load()
+    }
+
+    /// Every fault setting, as `/__admin/config` shows them.
+    pub(crate) fn faults(&self) -> Faults {
+        let _writer = self
+            .faults_writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Faults::join(self.queue.faults(), self.http_faults())
+    }
+
+    /// Changes the fault settings in one step: `change` sees the current
+    /// settings and returns the new ones (or an error, changing nothing),
+    /// under one lock, so concurrent changes never lose each other.
+    pub(crate) fn update_faults<E>(
+        &self,
+        change: impl FnOnce(&Faults) -> Result<Faults, E>,
+    ) -> Result<Faults, E> {
+        let _writer = self
+            .faults_writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let new = change(&Faults::join(self.queue.faults(), self.http_faults()))?;
+        let (queue, http) = new.split();
+        let _ = self.queue.update_faults(|_| Ok::<_, Infallible>(queue));
+        self.http_faults.store(Arc::new(http));
+        Ok(new)
+    }
+
+    /// Forgets every job and restores the start's settings, clock and pause.
+    pub(crate) fn reset(&self) {
+        let _writer = self
+            .faults_writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.queue.reset();
+        self.http_faults
+            .store(Arc::new(self.config.faults.split().1));
     }
 }
 
@@ -135,6 +196,7 @@ impl Shared {
 #[derive(Debug)]
 pub struct App {
     router: Router,
+    service: AppService,
     state: AppState,
     _workers: JoinSet<()>,
 }
@@ -148,8 +210,9 @@ impl App {
     /// [`serve`] and [`MockServer::start`] refuse it instead.
     pub fn new(config: Config) -> App {
         let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
+        let (queue_faults, http_faults) = config.faults.split();
         let queue = Queue::new(Settings {
-            faults: config.faults.clone(),
+            faults: queue_faults,
             seed,
             max_jobs: config.max_jobs,
             workers: config.workers,
@@ -168,12 +231,16 @@ impl App {
             local_addr: OnceLock::new(),
             closing: tokio::sync::watch::Sender::new(false),
             rate: Mutex::new(admin::RateSample::default()),
+            http_faults: ArcSwap::from_pointee(http_faults),
+            faults_writer: Mutex::new(()),
         });
         if let Err(e) = load_fixtures(&state) {
             tracing::error!(error = %e, "fixtures not loaded");
         }
+        let service = build_service(&state, build_router(state.clone()));
         App {
-            router: build_router(state.clone()),
+            router: Router::new().fallback_service(service.clone()),
+            service,
             state,
             _workers: workers,
         }
@@ -266,22 +333,45 @@ fn build_router(state: AppState) -> Router {
     if state.config.admin {
         router = router.nest("/__admin", admin::router(state.clone()));
     }
-    // The last layer added runs first: trace, then CORS (so even rewritten
-    // errors carry its headers), then the JSON safety net, then the rest.
     router
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::new(ErrorCode::Internal, "Internal server error").into_response()
-        }))
-        .layer(DefaultBodyLimit::disable())
-        .layer(RequestBodyLimitLayer::new(state.config.max_body))
-        .layer(axum::middleware::map_response(errors::json_errors))
-        .layer(cors(&state.config))
+}
+
+/// The whole app as one service: the router inside the layers every
+/// request passes, outermost first: trace, CORS (so even rewritten errors
+/// carry its headers), the JSON safety net, the body limits, the panic net.
+///
+/// Wrapped around the router once rather than with `Router::layer`, which
+/// wraps every route in its own boxed copy of the stack, cloned (one
+/// allocation per layer) on every request.
+fn build_service(state: &AppState, router: Router) -> AppService {
+    let stack = ServiceBuilder::new()
+        .layer(MapResponseLayer::new(into_body))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::DEBUG))
                 .on_response(DefaultOnResponse::new().level(Level::DEBUG))
                 .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
         )
+        .layer(cors(&state.config))
+        .layer(MapResponseLayer::new(|response| {
+            errors::json_errors(into_body(response))
+        }))
+        .layer(RequestBodyLimitLayer::new(state.config.max_body))
+        .layer(DefaultBodyLimit::disable())
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(ErrorCode::Internal, "Internal server error").into_response()
+        }))
+        .service(router);
+    BoxCloneSyncService::new(stack)
+}
+
+/// A response with any body, as axum's `Body`.
+fn into_body<B>(response: Response<B>) -> Response<Body>
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    response.map(Body::new)
 }
 
 async fn not_found() -> ApiError {
@@ -320,7 +410,7 @@ pub async fn serve(
         let _ = app.state.local_addr.set(addr);
     }
     let closing = app.state.closing.clone();
-    axum::serve(listener, app.router())
+    axum::serve(listener, app.service.clone().into_make_service())
         .with_graceful_shutdown(async move {
             shutdown.await;
             // Open event streams never end by themselves: end them, or the

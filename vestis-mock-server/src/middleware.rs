@@ -3,8 +3,9 @@
 //! header.
 //!
 //! Auth, rate limit and injected errors run only on a matched route and
-//! method (they are method-router `route_layer`s), so a wrong method on a
-//! known route is 405 even without a token, as the README promises.
+//! method (they are the [`Caller`] extractor), so a wrong method on a
+//! known route is 405 even without a token, as the README promises. The
+//! latency, the request count and the journal are one layer ([`front`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -12,17 +13,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{Response, header};
 use axum::middleware::Next;
-use axum::response::IntoResponse;
 use tokio::time::Instant;
 use vestis_client::ErrorCode;
 
 use crate::AppState;
 use crate::errors::ApiError;
 
-/// The caller's identity: the bearer token, checked by [`auth`].
+/// The caller's identity: the bearer token (see the extractor below).
 #[derive(Debug, Clone)]
 pub(crate) struct Caller(pub(crate) Arc<str>);
 
@@ -36,30 +37,53 @@ pub(crate) fn bearer(value: &str) -> Option<&str> {
     .then_some(token)
 }
 
-/// Checks `Authorization: Bearer <token>` and records the caller.
-pub(crate) async fn auth(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response<Body> {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer);
-    let Some(token) = token else {
-        return ApiError::new(
-            ErrorCode::Unauthorized,
-            "Missing or malformed Authorization header: expected `Bearer <token>`",
-        )
-        .into_response();
-    };
-    if !state.config.tokens.is_empty() && !state.config.tokens.iter().any(|t| t == token) {
-        return ApiError::new(ErrorCode::Unauthorized, "Invalid token").into_response();
+/// The caller's identity, and the gate of every matched `/api/v1` route:
+/// extracting it checks `Authorization: Bearer <token>` (401), then the
+/// rate limit (429 with `Retry-After`), then the injected errors (503).
+///
+/// An extractor rather than a layer: it runs only once the route and the
+/// method matched (so a wrong method is 405 even without a token), costs
+/// no boxed service per request, and reads the HTTP fault settings once,
+/// without a lock.
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Unauthorized,
+                    "Missing or malformed Authorization header: expected `Bearer <token>`",
+                )
+            })?;
+        let tokens = &state.config.tokens;
+        if !tokens.is_empty() && !tokens.iter().any(|t| t == token) {
+            return Err(ApiError::new(ErrorCode::Unauthorized, "Invalid token"));
+        }
+        let faults = state.http_faults();
+        if let Some(limit) = faults.rate_limit
+            && let Err(wait) = state.limiter.check(token, limit)
+        {
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
+                format!("Rate limit exceeded: at most {limit} requests per second"),
+            )
+            .retry_after(wait));
+        }
+        let rate = faults.http_error_rate;
+        if rate > 0.0 && state.chance(rate) {
+            return Err(ApiError::new(
+                ErrorCode::Unavailable,
+                "Service temporarily unavailable (injected by --http-error-rate)",
+            )
+            .retry_after(1));
+        }
+        Ok(Caller(Arc::from(token)))
     }
-    let caller = Caller(Arc::from(token));
-    req.extensions_mut().insert(caller);
-    next.run(req).await
 }
 
 /// Fixed one-second windows per token.
@@ -70,14 +94,20 @@ pub(crate) struct RateLimiter {
 
 impl RateLimiter {
     /// `Ok` if the request fits, else the seconds until the window ends.
-    fn check(&self, token: &Arc<str>, per_second: u32) -> Result<(), u64> {
+    fn check(&self, token: &str, per_second: u32) -> Result<(), u64> {
         let now = Instant::now();
         let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
         if windows.len() > 10_000 {
             // Bounded memory: forget windows that have ended.
             windows.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(1));
         }
-        let (start, count) = windows.entry(Arc::clone(token)).or_insert((now, 0));
+        // A new token's key is allocated once, not on every request.
+        if !windows.contains_key(token) {
+            windows.insert(Arc::from(token), (now, 0));
+        }
+        let Some((start, count)) = windows.get_mut(token) else {
+            return Ok(());
+        };
         if now.duration_since(*start) >= Duration::from_secs(1) {
             *start = now;
             *count = 0;
@@ -98,74 +128,39 @@ impl RateLimiter {
     }
 }
 
-/// 429 with `Retry-After` past `rate_limit` requests per second per token.
-pub(crate) async fn rate_limit(
+/// The one layer on the whole `/api/v1` router (matched or not): records
+/// the request in the journal when it is on, counts it, and adds the
+/// configured latency.
+pub(crate) async fn front(
     State(state): State<AppState>,
     req: Request,
     next: Next,
 ) -> Response<Body> {
-    if let (Some(limit), Some(caller)) = (
-        state.queue.faults().rate_limit,
-        req.extensions().get::<Caller>(),
-    ) && let Err(wait) = state.limiter.check(&caller.0, limit)
-    {
-        return ApiError::new(
-            ErrorCode::RateLimited,
-            format!("Rate limit exceeded: at most {limit} requests per second"),
-        )
-        .retry_after(wait)
-        .into_response();
+    if state.journal.is_on() {
+        crate::journal::record(&state, req, |req| counted(&state, req, next)).await
+    } else {
+        counted(&state, req, next).await
     }
-    next.run(req).await
 }
 
-/// A random 503 with `Retry-After`, with probability `http_error_rate`.
-pub(crate) async fn inject_errors(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response<Body> {
-    let rate = state.queue.faults().http_error_rate;
-    if rate > 0.0 && state.chance(rate) {
-        return ApiError::new(
-            ErrorCode::Unavailable,
-            "Service temporarily unavailable (injected by --http-error-rate)",
-        )
-        .retry_after(1)
-        .into_response();
-    }
-    next.run(req).await
-}
-
-/// Counts the request and adds the configured latency before answering.
-pub(crate) async fn latency(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response<Body> {
+/// Counts the request, adds the configured latency before answering, and
+/// says how many attempts a job gets ([`MAX_ATTEMPTS_HEADER`]).
+async fn counted(state: &AppState, req: Request, next: Next) -> Response<Body> {
     state.requests.fetch_add(1, Ordering::Relaxed);
-    let delay = state.queue.faults().latency;
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+    let faults = state.http_faults();
+    if !faults.latency.is_zero() {
+        tokio::time::sleep(faults.latency).await;
     }
-    next.run(req).await
+    let mut response = next.run(req).await;
+    response.headers_mut().insert(
+        MAX_ATTEMPTS_HEADER,
+        header::HeaderValue::from(faults.advertised_max_attempts),
+    );
+    response
 }
 
-/// The mock's `X-Mock-Max-Attempts`, on every `/api/v1` answer.
+/// The mock's `X-Mock-Max-Attempts`, on every `/api/v1` answer: the
+/// contract has no field for it, and a client that shows `attempt 2/3`
+/// needs the 3.
 pub(crate) const MAX_ATTEMPTS_HEADER: &str = "x-mock-max-attempts";
 
-/// Says how many processing attempts a job gets (`--max-attempts`) in
-/// [`MAX_ATTEMPTS_HEADER`]: the contract has no field for it, and a client
-/// that shows `attempt 2/3` needs the 3.
-pub(crate) async fn advertise_max_attempts(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response<Body> {
-    let max = state.queue.faults().max_attempts;
-    let mut response = next.run(req).await;
-    response
-        .headers_mut()
-        .insert(MAX_ATTEMPTS_HEADER, header::HeaderValue::from(max));
-    response
-}

@@ -14,39 +14,30 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use axum::middleware::from_fn_with_state;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{get, post};
 use vestis_client::{
-    CancelJobResponse, CreateJobResponse, ErrorCode, JobId, JobKind, JobPage, JobStatus,
-    PageMetadata, validate_payload,
+    CancelJobResponse, CreateJobResponse, ErrorCode, JobId, JobKind, JobStatus, PageMetadata,
+    validate_payload,
 };
 
 use crate::AppState;
 use crate::config::{MAX_POLLS, parse_duration};
 use crate::errors::{ApiError, json_response};
 use crate::journal::Touched;
-use crate::middleware::{Caller, advertise_max_attempts, auth, inject_errors, latency, rate_limit};
+use crate::middleware::{Caller, front};
 use crate::queue::{CancelError, CreateError, NewJob, Outcome};
-use crate::render::{image_base, render_job};
+use crate::render::{Host, ImageBase, JobJson};
 
-/// The `/api/v1` routes, with authentication, rate limiting, injected
-/// errors and latency in front of them.
+/// The `/api/v1` routes. Authentication, the rate limit and injected
+/// errors are the [`Caller`] extractor (so a wrong method is 405 before
+/// them, no token needed); latency, counting and the journal are the one
+/// front layer.
 pub(crate) fn router(state: AppState) -> Router {
-    // Method-router `route_layer`s run only when the method matches too:
-    // a wrong method is 405 before any of them (no token needed).
-    let guarded = |route: MethodRouter<AppState>| {
-        // Order: the last layer added runs first.
-        route
-            .route_layer(from_fn_with_state(state.clone(), inject_errors))
-            .route_layer(from_fn_with_state(state.clone(), rate_limit))
-            .route_layer(from_fn_with_state(state.clone(), auth))
-    };
     Router::new()
-        .route("/generate", guarded(post(create_job)))
-        .route("/jobs", guarded(get(list_jobs)))
-        .route("/jobs/{id}", guarded(get(get_job).delete(cancel_job)))
-        .layer(from_fn_with_state(state.clone(), latency))
-        .layer(from_fn_with_state(state.clone(), advertise_max_attempts))
-        .layer(from_fn_with_state(state.clone(), crate::journal::record))
+        .route("/generate", post(create_job))
+        .route("/jobs", get(list_jobs))
+        .route("/jobs/{id}", get(get_job).delete(cancel_job))
+        .layer(from_fn_with_state(state.clone(), front))
         .with_state(state)
 }
 
@@ -205,7 +196,7 @@ fn new_job(
 
 async fn create_job(
     State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
+    caller: Caller,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -244,6 +235,13 @@ async fn create_job(
     Ok(response)
 }
 
+/// A page of jobs, in the SDK's `JobPage` field order, written straight from snapshots.
+#[derive(serde::Serialize)]
+struct PageJson<'a> {
+    jobs: Vec<JobJson<'a>>,
+    metadata: PageMetadata,
+}
+
 /// A path's job id: a positive integer, else 400.
 pub(crate) fn job_id(raw: &str) -> Result<JobId, ApiError> {
     raw.parse::<JobId>()
@@ -252,18 +250,19 @@ pub(crate) fn job_id(raw: &str) -> Result<JobId, ApiError> {
 
 async fn get_job(
     State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
+    caller: Caller,
     Path(raw): Path<String>,
-    headers: HeaderMap,
+    Host(host): Host,
 ) -> Result<Response<Body>, ApiError> {
     let id = job_id(&raw)?;
     let snap = state
         .queue
         .poll(&caller.0, id)
         .ok_or_else(ApiError::job_not_found)?;
+    let base = ImageBase::of(&state, host.as_ref());
     Ok(json_response(
         StatusCode::OK,
-        &render_job(&snap, &image_base(&state, &headers)),
+        &JobJson { snap: &snap, base },
     ))
 }
 
@@ -288,9 +287,9 @@ fn positive(
 
 async fn list_jobs(
     State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
+    caller: Caller,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    Host(host): Host,
 ) -> Result<Response<Body>, ApiError> {
     let pairs = query_pairs(query.as_deref());
     // The OpenAPI document's int64 bound.
@@ -307,11 +306,11 @@ async fn list_jobs(
     let (snaps, total) = state
         .queue
         .list(&caller.0, page, page_size, status.as_ref());
-    let base = image_base(&state, &headers);
+    let base = ImageBase::of(&state, host.as_ref());
     Ok(json_response(
         StatusCode::OK,
-        &JobPage {
-            jobs: snaps.iter().map(|s| render_job(s, &base)).collect(),
+        &PageJson {
+            jobs: snaps.iter().map(|snap| JobJson { snap, base }).collect(),
             metadata: PageMetadata {
                 page,
                 page_size,
@@ -324,7 +323,7 @@ async fn list_jobs(
 
 async fn cancel_job(
     State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
+    caller: Caller,
     Path(raw): Path<String>,
 ) -> Result<Response<Body>, ApiError> {
     let id = job_id(&raw)?;

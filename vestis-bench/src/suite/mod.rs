@@ -5,6 +5,7 @@
 pub(crate) mod http;
 pub(crate) mod journal;
 pub(crate) mod list;
+pub(crate) mod queue;
 pub(crate) mod sdk;
 pub(crate) mod startup;
 

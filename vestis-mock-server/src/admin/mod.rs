@@ -85,7 +85,7 @@ pub(super) fn body<T: DeserializeOwned>(
 /// Forgets every job, key and journal entry, and returns the settings,
 /// clock and pause to how the server started; then reloads `--fixtures`.
 async fn reset(State(state): State<AppState>) -> Result<Response<Body>, ApiError> {
-    state.queue.reset();
+    state.reset();
     state.limiter.clear();
     state.requests.store(0, Ordering::Relaxed);
     state.journal.clear();
@@ -110,7 +110,7 @@ async fn stats(State(state): State<AppState>) -> Response<Body> {
 }
 
 async fn get_config(State(state): State<AppState>) -> Response<Body> {
-    json_response(StatusCode::OK, &state.queue.faults())
+    json_response(StatusCode::OK, &state.faults())
 }
 
 /// Merges the given fields into the current settings in one write under
@@ -122,7 +122,7 @@ async fn patch_config(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response<Body>, ApiError> {
     let patch: serde_json::Map<String, Value> = body(raw, "a JSON object of settings")?;
-    let faults = state.queue.update_faults(|current| merge(current, patch))?;
+    let faults = state.update_faults(|current| merge(current, patch))?;
     Ok(json_response(StatusCode::OK, &faults))
 }
 

@@ -175,6 +175,62 @@ impl Faults {
     }
 }
 
+/// The queue's share of [`Faults`]: how attempts go. Nothing of HTTP.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct QueueFaults {
+    pub(crate) processing_time: DurationRange,
+    pub(crate) failure_rate: f64,
+    pub(crate) max_attempts: u32,
+}
+
+/// The HTTP share of [`Faults`]: what stands in front of `/api/v1`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(crate) struct HttpFaults {
+    pub(crate) rate_limit: Option<u32>,
+    pub(crate) http_error_rate: f64,
+    pub(crate) latency: Duration,
+    /// A copy of the queue's `max_attempts`, sent as `X-Mock-Max-Attempts`
+    /// on every answer without taking the queue's lock.
+    pub(crate) advertised_max_attempts: u32,
+}
+
+impl Faults {
+    /// The settings split between the queue and the HTTP layer.
+    pub(crate) fn split(&self) -> (QueueFaults, HttpFaults) {
+        (
+            QueueFaults {
+                processing_time: self.processing_time,
+                failure_rate: self.failure_rate,
+                max_attempts: self.max_attempts,
+            },
+            HttpFaults {
+                rate_limit: self.rate_limit,
+                http_error_rate: self.http_error_rate,
+                latency: self.latency,
+                advertised_max_attempts: self.max_attempts,
+            },
+        )
+    }
+
+    /// The two shares back together, as `/__admin/config` shows them.
+    pub(crate) fn join(queue: QueueFaults, http: HttpFaults) -> Faults {
+        Faults {
+            processing_time: queue.processing_time,
+            failure_rate: queue.failure_rate,
+            max_attempts: queue.max_attempts,
+            rate_limit: http.rate_limit,
+            http_error_rate: http.http_error_rate,
+            latency: http.latency,
+        }
+    }
+}
+
+impl Default for QueueFaults {
+    fn default() -> Self {
+        Faults::default().split().0
+    }
+}
+
 /// Everything the server needs to run.
 ///
 /// # Examples

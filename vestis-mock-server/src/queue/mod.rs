@@ -15,25 +15,29 @@
 
 mod admin;
 mod clock;
+mod engine;
 mod load;
 mod store;
 #[cfg(test)]
 mod tests;
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use arc_swap::ArcSwap;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use vestis_client::{JobId, JobKind, JobStatus};
 
 pub(crate) use admin::JobFilter;
+use clock::Clock;
 pub use clock::ClockMode;
+pub use engine::queue_engine_run;
 pub(crate) use load::{LoadError, Loaded};
 pub(crate) use store::State;
 use store::{Pacing, Rules, Store, Stored};
 
-use crate::config::Faults;
+use crate::config::QueueFaults;
 use crate::hash::stable_hash;
 
 /// A per-request override of what every attempt of a job does (`X-Mock-Outcome`).
@@ -124,7 +128,8 @@ pub(crate) struct AdminJob {
 /// What the queue starts with, and returns to on reset.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
-    pub(crate) faults: Faults,
+    /// Processing time, failure rate, attempts (the HTTP faults live elsewhere).
+    pub(crate) faults: QueueFaults,
     pub(crate) seed: u64,
     pub(crate) max_jobs: usize,
     pub(crate) workers: usize,
@@ -137,7 +142,9 @@ struct Shared {
     store: Mutex<Store>,
     /// Wakes the driver: the next due time may have moved.
     wake: Notify,
-    faults: RwLock<Faults>,
+    /// A copy of the store's clock, republished whenever it moves (advance,
+    /// reset), so reading the time takes no lock.
+    clock: ArcSwap<Clock>,
     initial: Settings,
 }
 
@@ -153,11 +160,12 @@ impl Queue {
     pub(crate) fn new(mut initial: Settings) -> Queue {
         initial.max_jobs = initial.max_jobs.max(1);
         initial.workers = initial.workers.max(1);
+        let store = Store::new(initial.clock, initial.paused, initial.faults);
         Queue {
             shared: Arc::new(Shared {
-                store: Mutex::new(Store::new(initial.clock, initial.paused)),
+                clock: ArcSwap::from_pointee(store.clock),
+                store: Mutex::new(store),
                 wake: Notify::new(),
-                faults: RwLock::new(initial.faults.clone()),
                 initial,
             }),
         }
@@ -175,15 +183,16 @@ impl Queue {
 
     /// Runs `f` on the store after playing every event up to now.
     fn with_settled<T>(&self, f: impl FnOnce(&mut Store, SystemTime, Rules<'_>) -> T) -> T {
-        let faults = self.faults();
-        let rules = self.rules(&faults);
         let mut store = self.lock();
+        // Read under the lock already held: no second lock per call.
+        let faults = store.faults;
+        let rules = self.rules(&faults);
         let now = store.clock.now();
         store.settle(now, rules);
         f(&mut store, now, rules)
     }
 
-    fn rules<'a>(&self, faults: &'a Faults) -> Rules<'a> {
+    fn rules<'a>(&self, faults: &'a QueueFaults) -> Rules<'a> {
         Rules {
             faults,
             seed: self.shared.initial.seed,
@@ -195,30 +204,22 @@ impl Queue {
         self.shared.wake.notify_one();
     }
 
-    /// The current fault settings.
-    pub(crate) fn faults(&self) -> Faults {
-        self.shared
-            .faults
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// The current queue settings (processing time, failure rate, attempts).
+    pub(crate) fn faults(&self) -> QueueFaults {
+        self.lock().faults
     }
 
     /// Changes the fault settings in one write: `change` sees the current
     /// settings and returns the new ones (or an error, changing nothing),
-    /// all under the write lock, so concurrent changes never lose each other.
+    /// all under the store's lock, so concurrent changes never lose each other.
     pub(crate) fn update_faults<E>(
         &self,
-        change: impl FnOnce(&Faults) -> Result<Faults, E>,
-    ) -> Result<Faults, E> {
-        let mut faults = self
-            .shared
-            .faults
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        let new = change(&faults)?;
-        *faults = new.clone();
-        drop(faults);
+        change: impl FnOnce(&QueueFaults) -> Result<QueueFaults, E>,
+    ) -> Result<QueueFaults, E> {
+        let mut store = self.lock();
+        let new = change(&store.faults)?;
+        store.faults = new;
+        drop(store);
         self.wake();
         Ok(new)
     }
@@ -426,17 +427,17 @@ impl Queue {
     }
 
     /// Admin: forgets every job and idempotency key, restarts ids at 1,
-    /// and restores the start's fault settings, clock and pause.
+    /// and restores the start's queue settings, clock and pause.
     pub(crate) fn reset(&self) {
         let initial = &self.shared.initial;
         let mut store = self.lock();
         let version = store.version.wrapping_add(1);
-        *store = Store::new(initial.clock, initial.paused);
+        *store = Store::new(initial.clock, initial.paused, initial.faults);
         // Never back to an old version: a watcher would miss the reset.
         store.version = version;
+        self.shared.clock.store(Arc::new(store.clock));
         drop(store);
-        self.update_faults(|_| Ok::<_, std::convert::Infallible>(initial.faults.clone()))
-            .unwrap_or_else(|never| match never {});
+        self.wake();
     }
 
     /// Admin: stops starting jobs (running attempts still end).
@@ -458,9 +459,10 @@ impl Queue {
         self.lock().paused
     }
 
-    /// The time on the mock's clock (without playing due events).
+    /// The time on the mock's clock (without playing due events), read
+    /// without the store's lock.
     pub(crate) fn now(&self) -> SystemTime {
-        self.lock().clock.now()
+        self.shared.clock.load().now()
     }
 
     /// The mock's clock: its mode and the time it reads.
@@ -473,6 +475,7 @@ impl Queue {
     pub(crate) fn advance(&self, by: Duration) -> SystemTime {
         let now = self.with_settled(|store, _, rules| {
             store.clock.advance(by);
+            self.shared.clock.store(Arc::new(store.clock));
             let now = store.clock.now();
             store.settle(now, rules);
             now

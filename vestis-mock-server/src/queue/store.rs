@@ -17,7 +17,7 @@ use vestis_client::{JobId, JobKind, JobStatus};
 
 use super::clock::{Clock, ClockMode};
 use super::{JobSnapshot, Outcome};
-use crate::config::Faults;
+use crate::config::QueueFaults;
 use crate::hash::attempt_seed;
 
 /// Internal status: `Copy`, and an index into each owner's per-status sets.
@@ -116,7 +116,7 @@ pub(crate) struct Owner {
 /// What `settle` needs from the settings.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Rules<'a> {
-    pub(crate) faults: &'a Faults,
+    pub(crate) faults: &'a QueueFaults,
     pub(crate) seed: u64,
     pub(crate) workers: usize,
 }
@@ -126,12 +126,16 @@ pub(crate) struct Store {
     pub(crate) clock: Clock,
     /// While paused, no pending job starts (running attempts still end).
     pub(crate) paused: bool,
+    /// The queue's settings, read under the same lock as the jobs.
+    pub(crate) faults: QueueFaults,
     pub(crate) next_id: u64,
     /// Bumped by every insert, removal and transition: the dashboard's
     /// event stream compares it to see that jobs changed (one add under
     /// a lock already held, whoever listens or not).
     pub(crate) version: u64,
-    pub(crate) jobs: HashMap<u64, Stored>,
+    /// Boxed: a map's table grows by doubling, and empty slots of a
+    /// pointer cost 8 bytes where empty slots of a whole job cost ~190.
+    pub(crate) jobs: HashMap<u64, Box<Stored>>,
     pub(crate) owners: HashMap<Arc<str>, Owner>,
     /// Pending job ids in FIFO order. A cancelled id stays until it is
     /// popped and skipped, which keeps cancel O(1).
@@ -143,10 +147,11 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    pub(crate) fn new(mode: ClockMode, paused: bool) -> Store {
+    pub(crate) fn new(mode: ClockMode, paused: bool, faults: QueueFaults) -> Store {
         Store {
             clock: Clock::new(mode),
             paused,
+            faults,
             next_id: 1,
             version: 0,
             jobs: HashMap::new(),
@@ -215,7 +220,7 @@ impl Store {
         }
         self.next_id = self.next_id.max(id + 1);
         self.version = self.version.wrapping_add(1);
-        self.jobs.insert(id, job);
+        self.jobs.insert(id, Box::new(job));
     }
 
     pub(crate) fn remove(&mut self, id: u64) {

@@ -3,17 +3,17 @@
 //! reset, pause, the manual clock and poll-driven jobs.
 
 use super::*;
-use crate::config::DurationRange;
+use crate::config::{DurationRange, QueueFaults};
 use serde_json::json;
 
-fn faults(ms: u64) -> Faults {
-    Faults {
+fn faults(ms: u64) -> QueueFaults {
+    QueueFaults {
         processing_time: DurationRange::fixed(Duration::from_millis(ms)),
-        ..Faults::default()
+        ..QueueFaults::default()
     }
 }
 
-fn settings(faults: Faults, seed: u64, max_jobs: usize, workers: usize) -> Settings {
+fn settings(faults: QueueFaults, seed: u64, max_jobs: usize, workers: usize) -> Settings {
     Settings {
         faults,
         seed,
@@ -25,7 +25,7 @@ fn settings(faults: Faults, seed: u64, max_jobs: usize, workers: usize) -> Setti
 }
 
 /// A queue and its driver (stopped when the set is dropped).
-fn queue(faults: Faults, seed: u64, max_jobs: usize, workers: usize) -> (Queue, JoinSet<()>) {
+fn queue(faults: QueueFaults, seed: u64, max_jobs: usize, workers: usize) -> (Queue, JoinSet<()>) {
     let q = Queue::new(settings(faults, seed, max_jobs, workers));
     let driver = q.spawn_driver();
     (q, driver)
@@ -108,26 +108,23 @@ async fn workers_run_concurrently_up_to_their_number() {
 async fn durations_come_from_the_range_and_the_seed() {
     let mut f = faults(0);
     f.processing_time = "100ms..900ms".parse().unwrap();
-    let run = |seed| {
-        let f = f.clone();
-        async move {
-            let (q, _w) = queue(f, seed, 100, 6);
-            for _ in 0..6 {
-                create(&q, "t");
-            }
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            settle().await;
-            ids(6)
-                .into_iter()
-                .map(|id| {
-                    let j = q.get("t", id).unwrap();
-                    j.completed_at
-                        .unwrap()
-                        .duration_since(j.started_at.unwrap())
-                        .unwrap()
-                })
-                .collect::<Vec<_>>()
+    let run = |seed| async move {
+        let (q, _w) = queue(f, seed, 100, 6);
+        for _ in 0..6 {
+            create(&q, "t");
         }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        settle().await;
+        ids(6)
+            .into_iter()
+            .map(|id| {
+                let j = q.get("t", id).unwrap();
+                j.completed_at
+                    .unwrap()
+                    .duration_since(j.started_at.unwrap())
+                    .unwrap()
+            })
+            .collect::<Vec<_>>()
     };
     let a = run(42).await;
     let b = run(42).await;
@@ -369,7 +366,7 @@ fn concurrent_fault_updates_never_lose_each_other() {
             s.spawn(|| {
                 for _ in 0..500 {
                     q.update_faults(|f| {
-                        let mut next = f.clone();
+                        let mut next = *f;
                         next.max_attempts += 1;
                         Ok::<_, ()>(next)
                     })
@@ -380,6 +377,6 @@ fn concurrent_fault_updates_never_lose_each_other() {
     });
     assert_eq!(q.faults().max_attempts, 3 + 8 * 500);
     // A refused change changes nothing.
-    assert!(q.update_faults(|_| Err::<Faults, _>("no")).is_err());
+    assert!(q.update_faults(|_| Err::<QueueFaults, _>("no")).is_err());
     assert_eq!(q.faults().max_attempts, 3 + 8 * 500);
 }
