@@ -16,12 +16,14 @@ use vestis_client::{JobId, JobKind, JobStatus, validate_payload};
 use crate::queue::{Loaded, State};
 use crate::render::parse_time;
 
-/// Fields an entry may have (`owner` is accepted for `token`, so the
-/// output of `GET /__admin/jobs` loads back).
-const FIELDS: [&str; 12] = [
+/// Fields an entry may have (`owner` is accepted for `token`, and
+/// `token_fingerprint` is ignored, so the output of `GET /__admin/jobs`
+/// loads back).
+const FIELDS: [&str; 13] = [
     "job_id",
     "token",
     "owner",
+    "token_fingerprint",
     "status",
     "job_type",
     "payload",

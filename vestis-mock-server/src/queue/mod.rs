@@ -397,6 +397,11 @@ impl Queue {
             if job.state.is_terminal() {
                 return Err(ForceError::Terminal(job.state.public()));
             }
+            // A job forced before any attempt started gets its one attempt
+            // now: the contract ties `started_at` to `attempts > 0`.
+            if job.attempts == 0 {
+                job.attempts = 1;
+            }
             job.started_at.get_or_insert(now);
             let to = match outcome {
                 Outcome::Complete => {

@@ -177,3 +177,76 @@ async fn admin_can_be_disabled() {
     )
     .await;
 }
+
+/// A pending job forced to an outcome counts its one attempt: the contract
+/// ties `started_at` to `attempts > 0`, and `vestis verify` checks it.
+#[tokio::test]
+async fn a_pending_job_forced_to_an_outcome_has_started_one_attempt() {
+    let mut config = slow();
+    config.paused = true;
+    let h = Harness::start(config).await;
+    for action in ["complete", "fail"] {
+        let id = h.chat("t").await;
+        let (_, before) = h.get("t", id).await;
+        assert_eq!(before["attempts"], 0, "{before}");
+        let res = h
+            .raw(Method::POST, &format!("/__admin/jobs/{id}/{action}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let (_, job) = h.get("t", id).await;
+        assert_eq!(job["attempts"], 1, "{action}: {job}");
+        assert!(job["started_at"].is_string(), "{action}: {job}");
+        assert_eq!(job["started_at"], job["completed_at"], "{action}: {job}");
+    }
+}
+
+/// `GET /__admin/jobs` output, fingerprints and all, loads back into a
+/// fresh server as fixtures, with the same jobs.
+#[tokio::test]
+async fn admin_jobs_output_loads_back_as_fixtures() {
+    let mut config = slow();
+    config.paused = true;
+    let h = Harness::start(config.clone()).await;
+    let done = h.chat("alice").await;
+    h.create("bob", "", json!({"note": 1})).await;
+    h.raw(Method::POST, &format!("/__admin/jobs/{done}/complete"))
+        .send()
+        .await
+        .unwrap();
+    let (_, all) = json(h.raw(Method::GET, "/__admin/jobs").send().await.unwrap()).await;
+    assert!(all["jobs"][0]["token_fingerprint"].is_string(), "{all}");
+
+    let fresh = Harness::start(config).await;
+    let res = fresh
+        .raw(Method::POST, "/__admin/jobs")
+        .json(&all["jobs"])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let (_, again) = json(
+        fresh
+            .raw(Method::GET, "/__admin/jobs")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    // The same jobs; only the image URL's host (the other server) differs.
+    let without_hosts = |jobs: &serde_json::Value| {
+        let mut jobs = jobs.clone();
+        for job in jobs.as_array_mut().unwrap() {
+            if let Some(result) = job["result"].as_object_mut() {
+                result.remove("image_url");
+            }
+        }
+        jobs
+    };
+    assert_eq!(without_hosts(&again["jobs"]), without_hosts(&all["jobs"]));
+    assert!(
+        again["jobs"][1]["result"]["image_url"].is_string(),
+        "{again}"
+    );
+}
