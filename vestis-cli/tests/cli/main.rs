@@ -5,6 +5,7 @@
 
 mod commands;
 mod journal;
+mod man;
 mod output;
 mod pipes;
 mod util;
