@@ -128,7 +128,7 @@ export interface MockServer {
   admin: MockAdmin;
   /** The server's process. */
   process: ChildProcess;
-  /** Stops it gracefully (SIGTERM); resolves to its exit code. Safe to call twice. */
+  /** Stops it gracefully (SIGTERM, then SIGKILL after 5 s); resolves to its exit code (0), or the signal's name. Safe to call twice. */
   stop(): Promise<number | string>;
 }
 

@@ -138,7 +138,11 @@ function startMockServer(options = {}) {
         process: child,
         stop() {
           if (!stopping) {
-            if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+            if (child.exitCode === null && child.signalCode === null) {
+              child.kill('SIGTERM');
+              // Graceful first; a server that has not exited 5 s later is killed.
+              setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+            }
             stopping = exited;
           }
           return stopping;
