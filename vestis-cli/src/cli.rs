@@ -51,8 +51,19 @@ pub(crate) struct Global {
     #[arg(long, global = true)]
     pub(crate) no_progress: bool,
     /// Start the bundled mock server in-process and use it (no backend needed).
+    #[cfg(feature = "mock")]
     #[arg(long, global = true)]
     pub(crate) mock: bool,
+}
+
+impl Global {
+    /// Whether `--mock` was given (never, in a build without the `mock` feature).
+    pub(crate) fn mock(&self) -> bool {
+        #[cfg(feature = "mock")]
+        return self.mock;
+        #[cfg(not(feature = "mock"))]
+        return false;
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +87,9 @@ pub(crate) enum Command {
     /// Check that a server honours the API contract (for backend CI; creates a few jobs).
     #[command(after_help = VERIFY_EXIT_CODES)]
     Verify(VerifyArgs),
+    /// Write the man pages, vestis.1 and one per subcommand, into a folder.
+    #[command(hide = true)]
+    Man(ManArgs),
 }
 
 /// The job kinds, parsed by the SDK's own `JobKind` (its wire names), with
@@ -275,6 +289,14 @@ pub(crate) struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub(crate) shell: clap_complete::Shell,
+}
+
+/// `vestis man --dir DIR`: for packagers and `make install`-style set-ups.
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// The folder to write the pages into (created if missing), e.g. ~/.local/share/man/man1.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: std::path::PathBuf,
 }
 
 #[cfg(test)]

@@ -56,6 +56,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let command = match cli.command {
         Command::Completions(args) => return commands::completions::run(args),
+        Command::Man(args) => return commands::man::run(&args),
         // Verify speaks raw HTTP through its own crate: no SDK client, no journal.
         Command::Verify(args) => return commands::verify::run(&cli.global, args).await,
         command => command,
@@ -78,7 +79,7 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<()> {
         Command::Cancel(args) => commands::cancel::run(ctx, args).await,
         Command::Resume(args) => commands::resume::run(ctx, args).await,
         Command::History(args) => commands::history::run(ctx, args),
-        Command::Completions(_) | Command::Verify(_) => Ok(()),
+        Command::Completions(_) | Command::Verify(_) | Command::Man(_) => Ok(()),
     }
 }
 

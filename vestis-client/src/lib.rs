@@ -28,7 +28,26 @@
 //! - `net`: which requests go through a proxy (never loopback ones) and
 //!   what a request without an answer means ([`TransportError`]).
 //! - `error`: [`Error`], the crate's one error type.
+//! - `tls`: the rustls crypto provider the features select.
+//!
+//! # Features
+//!
+//! - `rustls` (default): HTTPS through rustls with aws-lc-rs, reqwest's
+//!   default provider (`rustls-aws-lc`).
+//! - `rustls-ring`: ring instead, a fifth less CPU to build. It switches
+//!   reqwest to `rustls-no-provider` for the whole program: another reqwest
+//!   client built before this crate's first `Client` (and without a TLS
+//!   feature of its own) panics unless the program installs a provider
+//!   first, e.g. `rustls::crypto::ring::default_provider().install_default()`.
+//! - With neither (`default-features = false`), `http://` only; an
+//!   `https://` base URL is a [`Error::Config`] at build time.
+//!
+//! With `rustls-ring`, building a [`Client`] installs ring as the process's
+//! default rustls provider unless one is installed already; to use another,
+//! install it before the first `build()`.
 
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // Tests may unwrap: a failed unwrap is a failed test.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -37,6 +56,7 @@ mod error;
 pub mod model;
 mod net;
 mod options;
+mod tls;
 mod wait;
 
 pub use client::Client;
@@ -53,3 +73,8 @@ pub use wait::{CancelOnTimeoutError, PollStrategy, WaitEvent, WaitOptions, WaitS
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+/// This crate's README (its crates.io page), compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CrateReadme;

@@ -121,6 +121,12 @@ impl ClientBuilder {
                 "invalid base URL {base_url:?}: the scheme must be http or https"
             )));
         }
+        if parsed.scheme() == "https" && !crate::tls::HTTPS {
+            return Err(Error::Config(format!(
+                "invalid base URL {base_url:?}: https needs the `rustls` feature of vestis-client"
+            )));
+        }
+        crate::tls::install_provider();
         let auth = match self.token {
             Some(token) => {
                 let mut value =

@@ -32,11 +32,15 @@
 //! - `errors`: the contract's JSON error bodies.
 //! - `openapi`, `image`, `hash`: the OpenAPI document, the PNG renderer,
 //!   and the fixed hash behind seeded determinism.
+//! - [`probe`]: `--healthcheck`, the container image's health probe.
 
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // Tests may unwrap: a failed unwrap is a failed test.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;
+pub mod probe;
 
 mod admin;
 mod errors;
@@ -495,3 +499,8 @@ impl Drop for MockServer {
         }
     }
 }
+
+/// This crate's README (its crates.io page), compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CrateReadme;

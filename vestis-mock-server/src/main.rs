@@ -1,14 +1,26 @@
-//! `vestis-mock-server`: flags -> config -> bind -> serve. Nothing else.
+//! `vestis-mock-server`: flags -> config -> bind -> serve (or, with
+//! `--healthcheck`, probe a running one). Nothing else.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use tokio::net::TcpListener;
+use vestis_mock_server::probe::{PROBE_TIMEOUT, probe_address, probe_health};
 use vestis_mock_server::{Args, serve};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    if args.healthcheck {
+        let addr = probe_address(args.host, args.port);
+        return match probe_health(addr, PROBE_TIMEOUT) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("vestis-mock-server: unhealthy: http://{addr}/health: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     // Before binding: a bad fixtures file means the server does not start.
     let config = match args.config() {
         Ok(config) => config,

@@ -18,6 +18,19 @@ use serde_json::Value;
 use crate::Error;
 use crate::report::abbrev;
 
+/// Whether this build can speak HTTPS (a `rustls` feature is on).
+const HTTPS: bool = cfg!(any(feature = "rustls-ring", feature = "rustls-aws-lc"));
+
+/// Makes ring rustls's process default, as vestis-client does (see its
+/// `tls` module), unless a provider is installed already or aws-lc-rs is
+/// selected (reqwest then brings its own).
+fn install_tls_provider() {
+    #[cfg(all(feature = "rustls-ring", not(feature = "rustls-aws-lc")))]
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 /// Attempts per request while the server answers 429/502/503/504.
 const OVERLOAD_ATTEMPTS: u32 = 5;
 /// Attempts per request while the connection fails.
@@ -182,6 +195,12 @@ impl Http {
                 "--api-url {api_url:?} must start with http:// or https://"
             )));
         }
+        if parsed.scheme() == "https" && !HTTPS {
+            return Err(Error::Config(format!(
+                "--api-url {api_url:?}: https needs the `rustls` feature of vestis-verify"
+            )));
+        }
+        install_tls_provider();
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))

@@ -29,6 +29,8 @@
 //! - `session`: a run's state (jobs created, snapshots seen, verdicts).
 //! - `checks`: one module per contract section, and the job-object rules.
 
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // Tests may unwrap: a failed unwrap is a failed test.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -119,3 +121,8 @@ impl Config {
 pub async fn run(config: &Config, progress: impl FnMut(&str)) -> Result<Report, Error> {
     checks::run(config, progress).await
 }
+
+/// This crate's README (its crates.io page), compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CrateReadme;

@@ -7,6 +7,8 @@ pub(crate) mod completions;
 pub(crate) mod generate;
 pub(crate) mod history;
 pub(crate) mod list;
+pub(crate) mod man;
+pub(crate) mod mock;
 pub(crate) mod resume;
 pub(crate) mod status;
 pub(crate) mod verify;
@@ -14,11 +16,10 @@ pub(crate) mod wait;
 
 use std::sync::{Mutex, PoisonError};
 
-use anyhow::Context as _;
 use vestis_client::Client;
-use vestis_mock_server::MockServer;
 
 use crate::cli::Global;
+use crate::commands::mock::MockServer;
 use crate::exit::Failure;
 use crate::journal::{Journal, fingerprint};
 use crate::output::Output;
@@ -39,10 +40,8 @@ pub(crate) struct Context {
 impl Context {
     /// Starts the in-process mock server when `--mock` is given.
     pub(crate) async fn new(global: &Global) -> anyhow::Result<Context> {
-        let (api_url, token, mock) = if global.mock {
-            let server = MockServer::start(vestis_mock_server::Config::default())
-                .await
-                .context("could not start the bundled mock server")?;
+        let (api_url, token, mock) = if global.mock() {
+            let server = mock::start().await?;
             let token = global
                 .token
                 .clone()
@@ -110,9 +109,14 @@ impl Context {
     /// A client for the API; a token is required.
     pub(crate) fn client(&self) -> anyhow::Result<Client> {
         let Some(token) = &self.token else {
-            return Err(Failure::usage(
-                "no API token: pass --token or set VESTIS_TOKEN (or try --mock)",
-            )
+            let hint = if cfg!(feature = "mock") {
+                " (or try --mock)"
+            } else {
+                ""
+            };
+            return Err(Failure::usage(format!(
+                "no API token: pass --token or set VESTIS_TOKEN{hint}"
+            ))
             .into());
         };
         Ok(Client::builder()

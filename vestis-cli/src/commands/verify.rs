@@ -7,10 +7,9 @@
 
 use std::io::Write;
 
-use anyhow::Context as _;
-use vestis_mock_server::MockServer;
 use vestis_verify::{CATALOG, Config, Error, JOBS_AT_MOST, JOBS_PLANNED, Needs, Report};
 
+use super::mock::MockServer;
 use crate::cli::{Global, VerifyArgs};
 use crate::exit::{Exit, Failure};
 use crate::output::Output;
@@ -20,12 +19,8 @@ pub(crate) async fn run(global: &Global, args: VerifyArgs) -> anyhow::Result<()>
         return dry_run(global, &args);
     }
     // `--mock`: verify the bundled mock server, with two tokens of its own.
-    let mock = if global.mock {
-        Some(
-            MockServer::start(vestis_mock_server::Config::default())
-                .await
-                .context("could not start the bundled mock server")?,
-        )
+    let mock = if global.mock() {
+        Some(super::mock::start().await?)
     } else {
         None
     };
@@ -112,7 +107,7 @@ fn print(json: bool, report: &Report) -> std::io::Result<()> {
 fn dry_run(global: &Global, args: &VerifyArgs) -> anyhow::Result<()> {
     let skipped = |needs: Needs| match needs {
         Needs::FinishedJob if args.quick => Some("skipped: --quick"),
-        Needs::SecondToken if args.second_token.is_none() && !global.mock => {
+        Needs::SecondToken if args.second_token.is_none() && !global.mock() => {
             Some("skipped: needs --second-token")
         }
         _ => None,

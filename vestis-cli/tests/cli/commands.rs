@@ -501,6 +501,8 @@ fn completions_are_printed_and_their_set_up_is_documented() {
         ("bash", "complete -F _vestis"),
         ("zsh", "#compdef vestis"),
         ("fish", "complete -c vestis"),
+        ("powershell", "Register-ArgumentCompleter"),
+        ("elvish", "edit:completion:arg-completer"),
     ] {
         let out = env.vestis().args(["completions", shell]).output().unwrap();
         assert_eq!(out.status.code(), Some(0));
@@ -517,6 +519,8 @@ fn completions_are_printed_and_their_set_up_is_documented() {
         "fpath=(~/.zfunc $fpath)",
         "mkdir -p ~/.local/share/bash-completion/completions",
         "~/.config/fish/completions/vestis.fish",
+        "vestis completions powershell >> $PROFILE",
+        "vestis completions elvish >> ~/.config/elvish/rc.elv",
         "writes no files",
     ] {
         assert!(help.contains(line), "{line}: {help}");

@@ -6,6 +6,7 @@
 mod commands;
 mod history;
 mod journal;
+mod man;
 mod output;
 mod pipes;
 mod pty;

@@ -27,6 +27,9 @@ pub(crate) fn config(ms: u64) -> Config {
 
 impl Env {
     pub(crate) fn start(config: Config) -> Env {
+        // This crate builds vestis-client with ring, which leaves reqwest
+        // without a provider of its own: the tests' reqwest clients need one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

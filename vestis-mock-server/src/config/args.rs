@@ -123,6 +123,10 @@ pub struct Args {
     /// A JSON file of jobs to load at start and on every reset (see the README).
     #[arg(long, env = "VESTIS_MOCK_FIXTURES")]
     pub fixtures: Option<PathBuf>,
+    /// Do not serve: probe the server at --host/--port (GET /health) and exit 0 if it answers 200, else 1.
+    /// For a container's HEALTHCHECK (the image has no curl). No variable: the environment never turns the server into a probe.
+    #[arg(long)]
+    pub healthcheck: bool,
 }
 
 impl Args {

@@ -1,0 +1,2 @@
+// jest.global-teardown.cjs
+module.exports = () => globalThis.mock.stop();
