@@ -381,14 +381,30 @@ fn short(sent: &str) -> String {
 }
 
 /// An error and its causes on one line.
+/// What went wrong in transit, each cause once: reqwest's outer layers
+/// repeat the URL and "error sending request", so the message names the
+/// host and the innermost cause (`cannot connect to 127.0.0.1:9: connection
+/// refused`), as the SDK's transport errors do.
 fn chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+    let mut innermost: &dyn std::error::Error = error;
+    while let Some(cause) = innermost.source() {
+        innermost = cause;
     }
+    let cause = match innermost.downcast_ref::<std::io::Error>() {
+        Some(io) if io.kind() != std::io::ErrorKind::Other => io.kind().to_string(),
+        _ => innermost.to_string(),
+    };
+    let host = error
+        .url()
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+        .unwrap_or_else(|| "the server".to_owned());
+    let text = if error.is_connect() {
+        format!("cannot connect to {host}: {cause}")
+    } else if error.is_timeout() {
+        format!("no answer from {host} in time: {cause}")
+    } else {
+        format!("the exchange with {host} broke off: {cause}")
+    };
     abbrev(&text, 300)
 }
 

@@ -25,6 +25,17 @@ pub(crate) async fn run(global: &Global, args: VerifyArgs) -> anyhow::Result<()>
         None
     };
     let config = config(global, &args, mock.as_ref())?;
+    // An unwritable --junit file is a usage error before anything is sent,
+    // not after a run that created jobs.
+    let junit = args
+        .junit
+        .as_ref()
+        .map(|path| {
+            std::fs::File::create(path)
+                .map(|file| (path, file))
+                .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))
+        })
+        .transpose()?;
     let quiet = global.quiet;
     let report = vestis_verify::run(&config, |line| {
         if !quiet {
@@ -40,8 +51,8 @@ pub(crate) async fn run(global: &Global, args: VerifyArgs) -> anyhow::Result<()>
         };
         Failure::new(exit, e.to_string())
     })?;
-    if let Some(path) = &args.junit {
-        std::fs::write(path, report.to_junit())
+    if let Some((path, mut file)) = junit {
+        file.write_all(report.to_junit().as_bytes())
             .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
     }
     print(global.json, &report)?;

@@ -180,6 +180,14 @@ fn an_unreachable_server_exits_6() {
     let (_, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(6), "{stderr}");
     assert!(stderr.contains("could not reach the server"), "{stderr}");
+    // Each cause once, as the CLI's own transport errors say it.
+    assert!(
+        stderr.contains(&format!(
+            "cannot connect to 127.0.0.1:{port}: connection refused"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("error sending request"), "{stderr}");
 }
 
 #[test]
@@ -239,7 +247,7 @@ fn usage_problems_exit_2() {
         0,
         "nothing was created"
     );
-    // A JUnit file that cannot be written: the run happened, its file did not.
+    // A JUnit file that cannot be written: refused before anything is sent.
     let out = env
         .vestis()
         .args(["verify", "--quick", "--junit"])
@@ -252,5 +260,10 @@ fn usage_problems_exit_2() {
     assert_eq!(
         stderr.lines().filter(|l| l.starts_with("vestis:")).count(),
         1
+    );
+    assert_eq!(
+        admin(&env, "/stats")["api_requests"],
+        0,
+        "nothing was sent: {stderr}"
     );
 }
