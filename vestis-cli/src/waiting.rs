@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 use futures::StreamExt;
 use serde::Serialize;
-use serde_json::json;
 use vestis_client::{Client, Error, Job, JobId, PollStrategy, WaitEvent, WaitOptions};
 
 use crate::cli::{StrategyArg, WaitFlags};
@@ -20,6 +19,15 @@ use crate::commands::Context;
 use crate::exit::{Exit, Failure, json_code};
 use crate::journal::{Journal, Record, RecordStatus};
 use crate::progress::{Mode, Progress, human_duration};
+
+/// A job that did not finish (a timeout, a lost server) as `--json` prints
+/// it: `{"job_id", "error", "code"}`, in that order.
+#[derive(Serialize)]
+struct Unfinished {
+    job_id: JobId,
+    error: String,
+    code: &'static str,
+}
 
 /// The SDK's wait options for these flags: the guide's schedules (with
 /// `--interval` as the interval or the back-off's first delay), no poll
@@ -345,11 +353,11 @@ impl Sink<'_> {
         }
         match error {
             Error::JobFailed(job) | Error::JobCancelled(job) => self.print_json(job.as_ref()),
-            other => self.print_json(&json!({
-                "job_id": id,
-                "error": other.to_string(),
-                "code": json_code(other),
-            })),
+            other => self.print_json(&Unfinished {
+                job_id: id,
+                error: other.to_string(),
+                code: json_code(other),
+            }),
         }
     }
 

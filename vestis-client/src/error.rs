@@ -197,7 +197,8 @@ pub enum Error {
     #[error("job {} was cancelled", .0.job_id)]
     JobCancelled(Box<Job>),
     /// The wait's deadline passed, or its polls ran out, before the job finished.
-    #[error("timed out after {} and {polls} polls waiting for the job{}", human_duration(*elapsed),
+    #[error("timed out after {} and {polls} poll{} waiting for the job{}", human_duration(*elapsed),
+        if *polls == 1 { "" } else { "s" },
         last.as_ref().map(|j| format!(" (last status: {})", j.status)).unwrap_or_default())]
     TimedOut {
         /// How long the wait lasted.
@@ -320,6 +321,15 @@ mod tests {
         assert_eq!(
             timed_out.to_string(),
             "timed out after 1s and 3 polls waiting for the job"
+        );
+        let once = Error::TimedOut {
+            elapsed: Duration::from_secs(1),
+            polls: 1,
+            last: None,
+        };
+        assert_eq!(
+            once.to_string(),
+            "timed out after 1s and 1 poll waiting for the job"
         );
     }
 }

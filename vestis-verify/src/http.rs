@@ -7,7 +7,6 @@
 //! a busy staging server does not fail unrelated checks; every 429 and 503
 //! is recorded with its `Retry-After` for the overload check.
 
-use std::error::Error as _;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 

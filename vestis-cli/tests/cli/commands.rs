@@ -421,6 +421,27 @@ fn wait_times_out_with_exit_3_and_can_cancel() {
             ),
         "a human duration, and how to re-attach: {stderr}"
     );
+    // With --json, the unfinished job in the API's order: id, error, code.
+    let out = env
+        .vestis()
+        .args([
+            "--json",
+            "wait",
+            "1",
+            "--timeout",
+            "300ms",
+            "--interval",
+            "100ms",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        line.starts_with(r#"{"job_id":1,"error":"timed out after "#)
+            && line.trim_end().ends_with(r#","code":"timed_out"}"#),
+        "{line}"
+    );
     let out = env
         .vestis()
         .args([
