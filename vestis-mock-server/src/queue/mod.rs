@@ -15,6 +15,8 @@
 
 mod clock;
 mod load;
+#[cfg(test)]
+mod model;
 mod store;
 #[cfg(test)]
 mod tests;
