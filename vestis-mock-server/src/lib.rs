@@ -27,6 +27,8 @@
 //! - `admin`: `/__admin` control routes; `journal`: the request journal;
 //!   `fixtures`: jobs loaded from a file or the admin API.
 //! - `public`: images, health and the OpenAPI document, outside auth.
+//! - `conn`: the accept loop with its header-read timeout, and the
+//!   request-body deadline.
 //! - `errors`: the contract's JSON error bodies.
 //! - `openapi`, `image`, `hash`: the OpenAPI document, the PNG renderer,
 //!   and the fixed hash behind seeded determinism.
@@ -37,6 +39,7 @@
 pub mod config;
 
 mod admin;
+mod conn;
 mod errors;
 mod fixtures;
 mod hash;
@@ -232,6 +235,7 @@ fn build_router(state: AppState) -> Router {
             ApiError::new(ErrorCode::Internal, "Internal server error").into_response()
         }))
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(conn::body_deadline))
         .layer(RequestBodyLimitLayer::new(state.config.max_body))
         .layer(axum::middleware::map_response(errors::json_errors))
         .layer(cors(&state.config))
@@ -278,9 +282,7 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         let _ = app.state.local_addr.set(addr);
     }
-    axum::serve(listener, app.router())
-        .with_graceful_shutdown(shutdown)
-        .await
+    conn::serve_router(listener, app.router(), shutdown).await
 }
 
 /// A mock server running in-process, for tests and the CLI's `--mock`.

@@ -5,3 +5,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod fuzz;
+mod security;
+mod util;
