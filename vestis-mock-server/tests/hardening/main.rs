@@ -6,4 +6,5 @@
 
 mod fuzz;
 mod security;
+mod soak;
 mod util;
