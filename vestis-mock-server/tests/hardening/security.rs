@@ -405,7 +405,7 @@ async fn images_serve_only_completed_jobs_by_id() {
 #[test]
 fn the_server_binds_loopback_unless_told() {
     use clap::Parser;
-    // SAFETY-free: only read here; tests never set VESTIS_MOCK_HOST.
+    // The default, unless this environment overrides it.
     if std::env::var_os("VESTIS_MOCK_HOST").is_none() {
         let args = Args::try_parse_from(["vestis-mock-server"]).unwrap();
         assert_eq!(args.host.to_string(), "127.0.0.1");
