@@ -138,8 +138,8 @@ fn every_crash_point_resumes_to_exactly_one_saved_job() {
     let mut rows: Vec<Row> = POINTS.iter().map(|p| crash_at(p)).collect();
     rows.push(sigkill_during_post());
     eprintln!(
-        "{:<24} {:<26} {}",
-        "crash point", "journal after crash", "jobs on server after resume"
+        "{:<24} {:<26} jobs on server after resume",
+        "crash point", "journal after crash"
     );
     for row in &rows {
         eprintln!(

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 use vestis_client::{ErrorBody, ErrorCode};
 use vestis_mock_server::config::Fixtures;
-use vestis_mock_server::{App, ClockMode, Config};
+use vestis_mock_server::{App, ClockMode, Config, Faults};
 
 /// One generated request.
 #[derive(Debug, Clone)]
@@ -316,20 +316,32 @@ const APPS: usize = 3;
 /// Three servers: open with a manual clock and a tiny store; token-locked
 /// with polls and rate limit; no admin, with injected 503s.
 fn apps() -> Vec<App> {
-    let mut open = Config::default();
-    open.clock = ClockMode::Manual;
-    open.max_jobs = 8;
-    open.seed = Some(1);
-    let mut locked = Config::default();
-    locked.tokens = vec!["t1".into()];
-    locked.polls = Some(3);
-    locked.max_body = 256;
-    locked.faults.rate_limit = Some(1000);
-    locked.seed = Some(2);
-    let mut closed = Config::default();
-    closed.admin = false;
-    closed.faults.http_error_rate = 0.2;
-    closed.seed = Some(3);
+    let open = Config {
+        clock: ClockMode::Manual,
+        max_jobs: 8,
+        seed: Some(1),
+        ..Config::default()
+    };
+    let locked = Config {
+        tokens: vec!["t1".into()],
+        polls: Some(3),
+        max_body: 256,
+        faults: Faults {
+            rate_limit: Some(1000),
+            ..Faults::default()
+        },
+        seed: Some(2),
+        ..Config::default()
+    };
+    let closed = Config {
+        admin: false,
+        faults: Faults {
+            http_error_rate: 0.2,
+            ..Faults::default()
+        },
+        seed: Some(3),
+        ..Config::default()
+    };
     vec![App::new(open), App::new(locked), App::new(closed)]
 }
 
@@ -442,8 +454,10 @@ fn random_fixtures_parse_or_name_their_error_and_load_when_valid() {
         match Fixtures::parse(&text) {
             Ok(fixtures) => {
                 let n = fixtures.len();
-                let mut config = Config::default();
-                config.fixtures = fixtures;
+                let config = Config {
+                    fixtures,
+                    ..Config::default()
+                };
                 let _inside = runtime.enter();
                 let app = App::new(config);
                 let request = Request::get("/__admin/jobs")

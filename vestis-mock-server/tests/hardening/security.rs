@@ -37,9 +37,11 @@ async fn seen(res: reqwest::Response) -> (StatusCode, Vec<(String, String)>, Str
 
 #[tokio::test]
 async fn a_foreign_job_looks_exactly_like_a_missing_one_on_every_route() {
-    let mut config = Config::default();
-    config.clock = ClockMode::Manual;
-    config.workers = 1;
+    let config = Config {
+        clock: ClockMode::Manual,
+        workers: 1,
+        ..Config::default()
+    };
     let (server, http) = start(config).await;
     let api = server.api_url();
     let create = |outcome: &'static str, polls: Option<&'static str>| {
@@ -206,8 +208,10 @@ async fn no_token_reaches_the_logs_or_the_request_journal() {
 
 #[tokio::test]
 async fn oversize_bodies_are_refused_with_contract_json() {
-    let mut config = Config::default();
-    config.max_body = 1024;
+    let config = Config {
+        max_body: 1024,
+        ..Config::default()
+    };
     let (server, http) = start(config).await;
     let url = format!("{}/generate", server.api_url());
     let big = format!("{{\"prompt\":\"{}\"}}", "x".repeat(4096));
@@ -423,8 +427,10 @@ fn the_server_binds_loopback_unless_told() {
 
 #[tokio::test]
 async fn no_admin_removes_every_admin_route() {
-    let mut config = Config::default();
-    config.admin = false;
+    let config = Config {
+        admin: false,
+        ..Config::default()
+    };
     let (server, http) = start(config).await;
     let unknown = seen(
         http.get(format!("{}/no-such-route", server.url()))
