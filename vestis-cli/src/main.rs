@@ -10,6 +10,7 @@
 mod cli;
 mod commands;
 mod exit;
+mod failpoint;
 mod journal;
 mod output;
 mod progress;

@@ -242,6 +242,9 @@ impl Sink<'_> {
         };
         let same = record.apply(job);
         self.save(progress, record);
+        if !job.status.is_terminal() {
+            crate::failpoint::hit("mid-wait");
+        }
         if !same {
             progress.note(&format!(
                 "job {}: not the job {} this machine created on {} (the server was reset or restored); its journal record is left alone",
@@ -314,6 +317,7 @@ impl Sink<'_> {
             return Ok(None);
         };
         let file = output_file(path, id);
+        crate::failpoint::hit("before-download");
         let bytes = self.client.download(url).await.map_err(|e| {
             Failure::new(
                 Exit::Unavailable,
@@ -382,6 +386,7 @@ fn save_png(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::process::id()
     ));
     std::fs::write(&tmp, bytes)?;
+    crate::failpoint::hit("mid-save");
     std::fs::rename(&tmp, path)
 }
 

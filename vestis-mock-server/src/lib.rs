@@ -29,6 +29,8 @@
 //!   `journal`: the request journal;
 //!   `fixtures`: jobs loaded from a file or the admin API.
 //! - `public`: images, health and the OpenAPI document, outside auth.
+//! - `conn`: the accept loop with its header-read timeout, and the
+//!   request-body deadline.
 //! - `errors`: the contract's JSON error bodies.
 //! - `openapi`, `image`, `hash`: the OpenAPI document, the PNG renderer,
 //!   and the fixed hash behind seeded determinism.
@@ -43,6 +45,7 @@ pub mod config;
 pub mod probe;
 
 mod admin;
+mod conn;
 mod errors;
 mod fixtures;
 mod hash;
@@ -63,6 +66,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use arc_swap::ArcSwap;
+
+use axum::Router;
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
@@ -70,7 +75,6 @@ use axum::http::Response;
 use axum::http::{HeaderValue, Method, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Router, ServiceExt};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
@@ -342,7 +346,8 @@ fn build_router(state: AppState) -> Router {
 
 /// The whole app as one service: the router inside the layers every
 /// request passes, outermost first: trace, CORS (so even rewritten errors
-/// carry its headers), the JSON safety net, the body limits, the panic net.
+/// carry its headers), the JSON safety net, the body limits and the body's
+/// read deadline, the panic net.
 ///
 /// Wrapped around the router once rather than with `Router::layer`, which
 /// wraps every route in its own boxed copy of the stack, cloned (one
@@ -361,6 +366,8 @@ fn build_service(state: &AppState, router: Router) -> AppService {
             errors::json_errors(into_body(response))
         }))
         .layer(RequestBodyLimitLayer::new(state.config.max_body))
+        .map_request(|request: Request<tower_http::body::Limited<Body>>| request.map(Body::new))
+        .layer(axum::middleware::from_fn(conn::body_deadline))
         .layer(DefaultBodyLimit::disable())
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(ErrorCode::Internal, "Internal server error").into_response()
@@ -414,14 +421,13 @@ pub async fn serve(
         let _ = app.state.local_addr.set(addr);
     }
     let closing = app.state.closing.clone();
-    axum::serve(listener, app.service.clone().into_make_service())
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // Open event streams never end by themselves: end them, or the
-            // graceful shutdown would wait for them forever.
-            closing.send_replace(true);
-        })
-        .await
+    conn::serve(listener, app.service.clone(), async move {
+        shutdown.await;
+        // Open event streams never end by themselves: end them, or the
+        // graceful shutdown would wait for them forever.
+        closing.send_replace(true);
+    })
+    .await
 }
 
 /// A mock server running in-process, for tests and the CLI's `--mock`.

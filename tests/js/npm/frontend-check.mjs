@@ -66,7 +66,8 @@ check(/export function startMockServer\(options\?: MockServerOptions\): Promise<
 await require('./jest.global-setup.cjs')({}, {});
 const apiUrl = process.env.REACT_APP_API_URL;
 check(/^http:\/\/127\.0\.0\.1:\d+\/api\/v1$/.test(apiUrl), `jest setup set REACT_APP_API_URL, got ${apiUrl}`);
-const guide = await runNode('guide-check.mjs', {});
+// The guide check pauses the queue through the admin API for its cancel.
+const guide = await runNode('guide-check.mjs', { MOCK_ADMIN_URL: globalThis.mock.admin.url });
 check(guide.chat.progress.at(-1) === 'completed', 'the guide code completes a chat job');
 check(await require('./jest.global-teardown.cjs')() === 0, 'the server exits 0 on stop');
 check(await unreachable(`${apiUrl}/jobs`), 'stopped: nothing listens any more');

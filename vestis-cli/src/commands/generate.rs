@@ -36,16 +36,19 @@ pub(crate) async fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()>
             .to_owned()
     });
     let options = CreateOptions::default().idempotency_key(&record.key);
+    crate::failpoint::hit("before-create");
     let created = match client.create_with(kind, &payload, &options).await {
         Ok(created) => created,
         Err(e) => return Err(create_failed(ctx, &journal, record, e)),
     };
+    crate::failpoint::hit("after-create");
     let id = created.job_id;
     record.job_id = Some(id);
     record.status = RecordStatus::Job(created.status.clone());
     record.payload = None;
     record.updated_at = Timestamp::now();
     journal.save(&record)?;
+    crate::failpoint::hit("after-record");
 
     if args.no_wait {
         // One look pins the server's creation time to the record, so a

@@ -148,6 +148,12 @@ impl Log {
         };
         serde_json::to_writer(&mut line, record).map_err(|e| io_err(&path)(e.into()))?;
         line.push(b'\n');
+        if crate::failpoint::fires("journal-write") {
+            // A torn write: half the line on disk, then the process dies.
+            let _ = file.write_all(&line[..line.len() / 2]);
+            let _ = file.sync_data();
+            std::process::abort();
+        }
         file.write_all(&line).map_err(io_err(&path))?;
         file.sync_data().map_err(io_err(&path))?;
         let len = file.metadata().map_err(io_err(&path))?.len();

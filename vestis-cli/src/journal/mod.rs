@@ -140,10 +140,19 @@ impl Record {
         self.api_url == api_url && self.job_id == Some(id)
     }
 
-    /// Whether `vestis resume` should pick this record up: unfinished, and
-    /// not from a `--mock` server (it stopped with its command).
+    /// Whether `vestis resume` should pick this record up: unfinished, or
+    /// completed with its `-o` image not saved yet (the process died
+    /// during the download); and not from a `--mock` server (it stopped
+    /// with its command).
     pub(crate) fn is_resumable(&self) -> bool {
-        !self.is_finished() && !self.mock
+        !self.mock && (!self.is_finished() || self.awaits_image())
+    }
+
+    /// Completed, an image asked for with `-o`, and not saved yet.
+    pub(crate) fn awaits_image(&self) -> bool {
+        self.status == RecordStatus::Job(JobStatus::Completed)
+            && self.output.is_some()
+            && self.downloaded_to.is_none()
     }
 
     /// Whether `job` is this record's job: same id, and the same server

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod commands;
+mod crash;
 mod history;
 mod journal;
 mod man;

@@ -136,6 +136,20 @@ impl Env {
             .block_on(async move { reqwest::get(url).await.unwrap().json().await.unwrap() })
     }
 
+    /// `PATCH /__admin{path}` with a JSON body.
+    pub(crate) fn admin_patch(&self, path: &str, body: Value) {
+        let url = format!("{}/__admin{path}", self.server.as_ref().unwrap().url());
+        self.runtime.block_on(async move {
+            let res = reqwest::Client::new()
+                .patch(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+        });
+    }
+
     pub(crate) fn admin_post(&self, path: &str) {
         let url = format!("{}/__admin{path}", self.server.as_ref().unwrap().url());
         self.runtime.block_on(async move {

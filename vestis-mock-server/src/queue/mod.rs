@@ -17,6 +17,8 @@ mod admin;
 mod clock;
 mod engine;
 mod load;
+#[cfg(test)]
+mod model;
 mod store;
 #[cfg(test)]
 mod tests;
