@@ -55,6 +55,52 @@ fn write_stdout(bytes: &[u8]) -> io::Result<()> {
     out.flush()
 }
 
+/// Resolves once nobody reads stdout any more: it is a pipe whose reader
+/// exited (`vestis --json wait A B | head -1` after `head` took its line).
+/// A wait selects on it, so it ends then instead of at its next result,
+/// which may be minutes away. Never resolves for a terminal or a file, or
+/// off Unix.
+///
+/// A plain thread, not `spawn_blocking`: it may block for the whole run,
+/// and the runtime waits for blocking tasks when it shuts down.
+pub(crate) async fn stdout_closed() {
+    #[cfg(unix)]
+    {
+        use std::io::IsTerminal;
+        if !io::stdout().is_terminal() {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let watcher = std::thread::Builder::new()
+                .name("stdout-watch".to_owned())
+                .spawn(move || {
+                    if reader_gone() {
+                        let _ = tx.send(());
+                    }
+                });
+            if watcher.is_ok() && rx.await.is_ok() {
+                return;
+            }
+        }
+    }
+    std::future::pending::<()>().await;
+}
+
+/// Blocks until stdout reports an error or hang-up. poll(2) always reports
+/// those, even with no events asked for, and the write end of a pipe
+/// reports `POLLERR` once its last reader closed.
+#[cfg(unix)]
+fn reader_gone() -> bool {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let stdout = io::stdout();
+    let mut fds = [PollFd::new(&stdout, PollFlags::empty())];
+    loop {
+        match poll(&mut fds, None) {
+            Ok(_) if fds[0].revents().intersects(PollFlags::ERR | PollFlags::HUP) => return true,
+            Ok(_) | Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
 /// A job as a few labelled lines.
 pub(crate) fn describe(job: &Job) -> String {
     let mut lines = vec![

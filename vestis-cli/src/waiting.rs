@@ -125,8 +125,17 @@ pub(crate) async fn wait_for(
     let mut open = ids.len();
     // Ctrl-C is handled in `main`, which drops this future; dropping
     // `progress` stops the spinners where they are.
+    let mut closed = std::pin::pin!(crate::output::stdout_closed());
     while open > 0 {
-        let Some((id, event)) = events.next().await else {
+        let next = tokio::select! {
+            next = events.next() => next,
+            // Nobody reads the results any more: end now, as a write would.
+            () = &mut closed => {
+                let gone = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+                return Err(stopped_early(gone.into(), failures, ids.len()));
+            }
+        };
+        let Some((id, event)) = next else {
             break;
         };
         // Learnt from the server's answers (`X-Mock-Max-Attempts`), if it says.

@@ -2,7 +2,7 @@
 //! `--json` is one pretty document per command or one compact object per
 //! line for streams, fields in the API's order.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::util::{Env, config, texts};
 
@@ -34,10 +34,41 @@ fn a_closed_stdout_still_reports_a_failed_job_it_saw() {
     let mut cfg = config(20);
     cfg.faults.failure_rate = 1.0;
     cfg.faults.max_attempts = 1;
+    cfg.workers = 1;
     let env = Env::start(cfg);
     env.queue_jobs(1);
-    let (code, stderr) = env.run_with_closed_stdout(&["--json", "wait", "1", "--interval", "50ms"]);
-    assert_eq!(code, Some(1), "{stderr}");
+    // Job 2 then holds the only worker for an hour: it never finishes here.
+    env.api_post("/generate", &[("X-Mock-Duration", "1h")], json!({}));
+    // `| head -1`: read job 1's line, then close the pipe.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vestis"))
+        .env("VESTIS_HOME", env.home.path())
+        .env("VESTIS_API_URL", &env.api)
+        .env("VESTIS_TOKEN", "me")
+        .args([
+            "--json",
+            "wait",
+            "1",
+            "2",
+            "--interval",
+            "50ms",
+            "--timeout",
+            "60s",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert!(first.contains(r#""status":"failed""#), "{first}");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("vestis: job 1 failed"), "{stderr}");
     assert!(!stderr.contains("Broken pipe"), "{stderr}");
 }
@@ -120,4 +151,26 @@ fn streams_are_one_compact_object_per_line_in_the_api_order() {
         let job: Value = serde_json::from_str(line).unwrap();
         assert_eq!(job["status"], "completed");
     }
+}
+
+/// `vestis --json wait A B | head -1` with B far from done: the wait ends
+/// when `head` does, not at B's result (here never: the queue is paused,
+/// and without the fix the command would run to its 60 s timeout, exit 3).
+#[test]
+fn a_wait_ends_when_its_stdout_closes_without_waiting_for_the_next_result() {
+    let mut cfg = config(20);
+    cfg.paused = true;
+    let env = Env::start(cfg);
+    env.queue_jobs(1);
+    let (code, stderr) = env.run_with_closed_stdout(&[
+        "--json",
+        "wait",
+        "1",
+        "--interval",
+        "50ms",
+        "--timeout",
+        "60s",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("vestis:"), "{stderr}");
 }
