@@ -7,6 +7,7 @@ use crate::cli::HistoryArgs;
 use crate::commands::Context;
 use crate::journal::{Journal, Record};
 use crate::output::{columns, short_time};
+use crate::progress::Mode;
 
 pub(crate) fn run(ctx: &Context, args: HistoryArgs) -> anyhow::Result<()> {
     let journal = ctx.journal()?;
@@ -14,8 +15,15 @@ pub(crate) fn run(ctx: &Context, args: HistoryArgs) -> anyhow::Result<()> {
         return forget(ctx, &journal, &args);
     }
     let mut records: Vec<Record> = journal.records()?;
+    let total = records.len();
     records.reverse();
     records.truncate(args.limit);
+    if records.len() < total && ctx.mode != Mode::Quiet {
+        crate::say(&format!(
+            "showing the newest {} of {total} records (--limit N for more)",
+            records.len()
+        ));
+    }
     for r in &mut records {
         r.payload = None;
     }

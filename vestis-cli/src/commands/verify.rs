@@ -146,6 +146,13 @@ fn dry_run(global: &Global, args: &VerifyArgs) -> anyhow::Result<()> {
                 .map(|s| format!(" ({s})"))
                 .unwrap_or_default();
             writeln!(out, "{:width$}  {}{note}", c.id, c.title)?;
+            let needs = match c.needs {
+                Needs::FinishedJob => "jobs that start or finish within --job-timeout",
+                Needs::SecondToken => "--second-token",
+                _ => "nothing",
+            };
+            writeln!(out, "{:width$}    contract: {}", "", c.contract)?;
+            writeln!(out, "{:width$}    needs:    {needs}", "")?;
         }
         writeln!(
             out,

@@ -41,6 +41,12 @@ fn history_lists_what_this_machine_started() {
     let records = json_of(&out.stdout);
     assert_eq!(records.as_array().unwrap().len(), 1);
     assert_eq!(records[0]["summary"], "second look");
+    // A cut list says so (on stderr, so --json stays a document).
+    let (_, stderr) = texts(&out);
+    assert!(
+        stderr.contains("showing the newest 1 of 2 records (--limit N for more)"),
+        "{stderr}"
+    );
 }
 
 #[test]

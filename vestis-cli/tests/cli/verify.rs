@@ -203,6 +203,12 @@ fn dry_run_lists_every_check_and_sends_nothing() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     for check in vestis_verify::CATALOG {
         assert!(stdout.contains(check.id), "{} missing:\n{stdout}", check.id);
+        // With the sentence it holds the server to.
+        assert!(
+            stdout.contains(&format!("contract: {}", check.contract)),
+            "{}'s sentence missing:\n{stdout}",
+            check.id
+        );
     }
     assert!(stdout.contains("lifecycle.image_url"));
     assert!(stdout.contains("(skipped: --quick)"));
