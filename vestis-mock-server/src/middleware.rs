@@ -163,4 +163,3 @@ async fn counted(state: &AppState, req: Request, next: Next) -> Response<Body> {
 /// contract has no field for it, and a client that shows `attempt 2/3`
 /// needs the 3.
 pub(crate) const MAX_ATTEMPTS_HEADER: &str = "x-mock-max-attempts";
-
