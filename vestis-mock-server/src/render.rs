@@ -192,9 +192,10 @@ mod tests {
     #[test]
     fn job_json_matches_the_sdk_shape_byte_for_byte() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_764_000_000_123);
-        for status in JobStatus::KNOWN {
+        let ids = [JobId(7), JobId(10), JobId(1_234_567_890), JobId(u64::MAX)];
+        for (status, id) in JobStatus::KNOWN.iter().flat_map(|s| ids.map(|id| (s, id))) {
             let snap = JobSnapshot {
-                id: JobId(7),
+                id,
                 kind: JobKind::Chat,
                 status: status.clone(),
                 created_at: t,
@@ -206,7 +207,8 @@ mod tests {
             };
             for base in [
                 ImageBase::Host("h:1"),
-                ImageBase::Public("https://x/y"),
+                ImageBase::Public("https://x/\"y"),
+                ImageBase::Bound(([127, 0, 0, 1], 4321).into()),
                 ImageBase::Default,
             ] {
                 let expected =
