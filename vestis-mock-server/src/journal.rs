@@ -39,7 +39,10 @@ pub(crate) struct Entry {
     method: Method,
     path: String,
     query: Option<String>,
+    /// The request's headers, `Authorization` taken out.
     headers: HeaderMap,
+    /// The `Authorization` header's fingerprint, formatted only when read.
+    auth: Option<Fingerprint>,
     body: Bytes,
     truncated: bool,
     status: u16,
@@ -120,16 +123,34 @@ impl Journal {
     }
 }
 
-/// `Bearer fp:0123456789abcdef`: the token's stable hash, never the token.
-fn fingerprint(value: &HeaderValue) -> HeaderValue {
-    let raw = value.as_bytes();
-    let text = std::str::from_utf8(raw).ok();
-    let (prefix, secret) = match text.and_then(bearer) {
-        Some(token) => ("Bearer ", token.as_bytes()),
-        None => ("", raw),
-    };
-    let fp = format!("{prefix}fp:{:016x}", stable_hash(&[secret]));
-    HeaderValue::from_str(&fp).unwrap_or(HeaderValue::from_static("fp:?"))
+/// An `Authorization` header as the journal keeps it: the token's stable
+/// hash, never the token; shown as `Bearer fp:0123456789abcdef`.
+#[derive(Debug, Clone, Copy)]
+struct Fingerprint {
+    /// Whether the value was a bearer token (else the whole value is hashed).
+    bearer: bool,
+    hash: u64,
+}
+
+impl Fingerprint {
+    fn of(value: &HeaderValue) -> Fingerprint {
+        let raw = value.as_bytes();
+        match std::str::from_utf8(raw).ok().and_then(bearer) {
+            Some(token) => Fingerprint {
+                bearer: true,
+                hash: stable_hash(&[token.as_bytes()]),
+            },
+            None => Fingerprint {
+                bearer: false,
+                hash: stable_hash(&[raw]),
+            },
+        }
+    }
+
+    fn text(self) -> String {
+        let prefix = if self.bearer { "Bearer " } else { "" };
+        format!("{prefix}fp:{:016x}", self.hash)
+    }
 }
 
 fn render(e: &Entry) -> Value {
@@ -137,6 +158,10 @@ fn render(e: &Entry) -> Value {
     for (name, value) in &e.headers {
         let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
         headers.insert(name.as_str().to_owned(), Value::String(text));
+    }
+    if let Some(auth) = e.auth {
+        let name = header::AUTHORIZATION.as_str().to_owned();
+        headers.insert(name, Value::String(auth.text()));
     }
     let body = if e.body.is_empty() {
         Value::Null
@@ -182,9 +207,11 @@ pub(crate) async fn record<F: Future<Output = Response<Body>>>(
     let query = parts.uri.query().map(str::to_owned);
     let method = parts.method.clone();
     let mut headers = parts.headers.clone();
-    if let Some(auth) = headers.get_mut(header::AUTHORIZATION) {
-        *auth = fingerprint(auth);
-    }
+    // Every `Authorization` value goes; the first is kept as a fingerprint.
+    let auth = headers
+        .remove(header::AUTHORIZATION)
+        .as_ref()
+        .map(Fingerprint::of);
     let truncated = body.len() > MAX_BODY_KEPT;
     // A copy when cut: a slice would keep the whole (up to --max-body) buffer alive.
     let kept = match truncated {
@@ -203,6 +230,7 @@ pub(crate) async fn record<F: Future<Output = Response<Body>>>(
         path,
         query,
         headers,
+        auth,
         body: kept,
         truncated,
         status: response.status().as_u16(),

@@ -57,6 +57,7 @@ mod public;
 mod queue;
 mod render;
 mod routes;
+mod wire_time;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -351,16 +352,12 @@ fn build_router(state: AppState) -> Router {
 ///
 /// Wrapped around the router once rather than with `Router::layer`, which
 /// wraps every route in its own boxed copy of the stack, cloned (one
-/// allocation per layer) on every request.
+/// allocation per layer) on every request. The trace layer is there only
+/// when its events are enabled when the app is built (`RUST_LOG` with
+/// `tower_http=debug`, or a subscriber set before [`App::new`]): when
+/// they are off, its per-request work is saved.
 fn build_service(state: &AppState, router: Router) -> AppService {
-    let stack = ServiceBuilder::new()
-        .layer(MapResponseLayer::new(into_body))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::DEBUG))
-                .on_response(DefaultOnResponse::new().level(Level::DEBUG))
-                .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
-        )
+    let inner = ServiceBuilder::new()
         .layer(cors(&state.config))
         .layer(MapResponseLayer::new(|response| {
             errors::json_errors(into_body(response))
@@ -373,7 +370,27 @@ fn build_service(state: &AppState, router: Router) -> AppService {
             ApiError::new(ErrorCode::Internal, "Internal server error").into_response()
         }))
         .service(router);
-    BoxCloneSyncService::new(stack)
+    if !request_tracing_enabled() {
+        return BoxCloneSyncService::new(inner);
+    }
+    let traced = ServiceBuilder::new()
+        .layer(MapResponseLayer::new(into_body))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::DEBUG))
+                .on_response(DefaultOnResponse::new().level(Level::DEBUG))
+                .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
+        )
+        .service(inner);
+    BoxCloneSyncService::new(traced)
+}
+
+/// Whether the current subscriber takes the trace layer's debug spans or
+/// events (its targets are `tower_http::trace::*`).
+fn request_tracing_enabled() -> bool {
+    tracing::enabled!(target: "tower_http::trace::make_span", Level::DEBUG)
+        || tracing::enabled!(target: "tower_http::trace::on_response", Level::DEBUG)
+        || tracing::enabled!(target: "tower_http::trace::on_failure", Level::DEBUG)
 }
 
 /// A response with any body, as axum's `Body`.

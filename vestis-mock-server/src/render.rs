@@ -17,21 +17,22 @@ use vestis_client::{Job, JobId, JobResult, JobStatus, Timestamp};
 
 use crate::AppState;
 use crate::queue::JobSnapshot;
+use crate::wire_time::WireTime;
 
 /// The job as the contract shows it; `image_base` prefixes a completed job's image URL.
 pub(crate) fn render_job(snap: &JobSnapshot, image_base: &str) -> Job {
     let result = (snap.status == JobStatus::Completed).then(|| JobResult {
         image_url: format!("{image_base}/images/{}.png", snap.id),
-        generated_at: wire_time(snap.completed_at.unwrap_or(snap.created_at)),
+        generated_at: Timestamp(snap.completed_at.unwrap_or(snap.created_at)),
         message: "Image generated successfully".to_owned(),
     });
     Job {
         job_id: snap.id,
         status: snap.status.clone(),
         job_type: snap.kind,
-        created_at: wire_time(snap.created_at),
-        started_at: snap.started_at.map(wire_time),
-        completed_at: snap.completed_at.map(wire_time),
+        created_at: Timestamp(snap.created_at),
+        started_at: snap.started_at.map(Timestamp),
+        completed_at: snap.completed_at.map(Timestamp),
         attempts: snap.attempts,
         result,
         error: match snap.status {
@@ -168,9 +169,10 @@ impl Serialize for JobJson<'_> {
     }
 }
 
-/// A time of the mock's clock as the wire shows it (RFC 3339, `Z`).
-pub(crate) fn wire_time(t: SystemTime) -> Timestamp {
-    Timestamp(t)
+/// A time of the mock's clock as the wire shows it (RFC 3339, `Z`,
+/// milliseconds), written without jiff's printer.
+pub(crate) fn wire_time(t: SystemTime) -> WireTime {
+    WireTime(t)
 }
 
 /// A wire timestamp read back (fixtures), leniently as the SDK reads it.
@@ -190,9 +192,10 @@ mod tests {
     #[test]
     fn job_json_matches_the_sdk_shape_byte_for_byte() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_764_000_000_123);
-        for status in JobStatus::KNOWN {
+        let ids = [JobId(7), JobId(10), JobId(1_234_567_890), JobId(u64::MAX)];
+        for (status, id) in JobStatus::KNOWN.iter().flat_map(|s| ids.map(|id| (s, id))) {
             let snap = JobSnapshot {
-                id: JobId(7),
+                id,
                 kind: JobKind::Chat,
                 status: status.clone(),
                 created_at: t,
@@ -204,7 +207,8 @@ mod tests {
             };
             for base in [
                 ImageBase::Host("h:1"),
-                ImageBase::Public("https://x/y"),
+                ImageBase::Public("https://x/\"y"),
+                ImageBase::Bound(([127, 0, 0, 1], 4321).into()),
                 ImageBase::Default,
             ] {
                 let expected =
