@@ -61,6 +61,11 @@ enum Measure {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    // Built together with the CLI (bench/run.sh builds both), reqwest is in
+    // rustls-no-provider mode and panics on a client built with no provider
+    // installed. The suite speaks plain HTTP to 127.0.0.1, so any provider
+    // will do; one may be installed already, which is fine too.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
     let mut suite = suite::Suite::new(
         args.bin_dir,
