@@ -10,12 +10,11 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http_body_util::LengthLimitError;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -82,24 +81,46 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-/// Reads the whole request body within [`BODY_READ_TIMEOUT`] before the
-/// handlers run (they read it whole anyway). Past the deadline: 400 and
-/// `Connection: close`; over the body limit: 413.
-pub(crate) async fn body_deadline(request: Request, next: Next) -> Response {
+/// How many bytes past the body limit are read and dropped before a 413
+/// is sent, so that a client that writes its whole body before it reads
+/// (most do) sees the 413 rather than a reset connection. A body declared
+/// larger than the limit plus this is refused at once, unread.
+pub(crate) const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Reads the whole request body, at most `max` bytes, within
+/// [`BODY_READ_TIMEOUT`], before the handlers run (they read it whole
+/// anyway): the body is read once, here, and handed on as one buffer.
+///
+/// Over the limit: 413 `payload_too_large`, once the rest of the body
+/// (up to [`DRAIN_LIMIT`] more bytes) has been read and dropped, so the
+/// answer is not lost to a reset; when the rest is longer, or the client
+/// waits for `100 Continue` before sending it, the 413 goes at once with
+/// `Connection: close`. Past the deadline, or a body that breaks off:
+/// 400 and `Connection: close`.
+pub(crate) async fn read_body(max: usize, request: Request, next: Next) -> Response {
     use axum::body::HttpBody;
-    if request.body().size_hint().exact() == Some(0) {
+    let hint = request.body().size_hint();
+    if hint.exact() == Some(0) {
         return next.run(request).await;
     }
+    let limit = max as u64;
+    if hint.lower() > limit {
+        let waits = request
+            .headers()
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if waits || hint.lower() > limit.saturating_add(DRAIN_LIMIT) {
+            return closing(too_large());
+        }
+    }
     let (parts, body) = request.into_parts();
-    let read = tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, usize::MAX));
-    match read.await {
-        Ok(Ok(bytes)) => {
+    match tokio::time::timeout(BODY_READ_TIMEOUT, collect(body, limit)).await {
+        Ok(Ok(Collected::Whole(bytes))) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Ok(Err(e)) if too_large(&e) => {
-            ApiError::new(ErrorCode::PayloadTooLarge, "Request body is too large").into_response()
-        }
+        Ok(Ok(Collected::TooLarge { drained: true })) => too_large(),
+        Ok(Ok(Collected::TooLarge { drained: false })) => closing(too_large()),
         Ok(Err(e)) => closing(ApiError::invalid(format!(
             "Request body could not be read: {e}"
         ))),
@@ -110,18 +131,56 @@ pub(crate) async fn body_deadline(request: Request, next: Next) -> Response {
     }
 }
 
-fn too_large(e: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if s.is::<LengthLimitError>() {
-            return true;
-        }
-        source = s.source();
-    }
-    false
+/// What [`collect`] read.
+enum Collected {
+    /// The body, whole, within the limit.
+    Whole(Bytes),
+    /// Over the limit; `drained` when the rest was read to its end.
+    TooLarge { drained: bool },
 }
 
-fn closing(error: ApiError) -> Response {
+/// Reads `body` to its end: into one buffer while it is within `limit`
+/// bytes (a body that comes in one frame, as small ones do, is not
+/// copied), then, past it, dropping up to [`DRAIN_LIMIT`] more.
+async fn collect(mut body: Body, limit: u64) -> Result<Collected, axum::Error> {
+    use http_body_util::BodyExt;
+    let mut first: Option<Bytes> = None;
+    let mut joined: Vec<u8> = Vec::new();
+    let mut seen: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue; // trailers
+        };
+        seen += data.len() as u64;
+        if seen > limit {
+            if seen > limit.saturating_add(DRAIN_LIMIT) {
+                return Ok(Collected::TooLarge { drained: false });
+            }
+            first = None;
+            joined = Vec::new();
+            continue;
+        }
+        match first.take() {
+            None if joined.is_empty() => first = Some(data),
+            None => joined.extend_from_slice(&data),
+            Some(previous) => {
+                joined.reserve(previous.len() + data.len());
+                joined.extend_from_slice(&previous);
+                joined.extend_from_slice(&data);
+            }
+        }
+    }
+    if seen > limit {
+        return Ok(Collected::TooLarge { drained: true });
+    }
+    Ok(Collected::Whole(first.unwrap_or_else(|| joined.into())))
+}
+
+fn too_large() -> Response {
+    ApiError::new(ErrorCode::PayloadTooLarge, "Request body is too large").into_response()
+}
+
+fn closing(error: impl IntoResponse) -> Response {
     let mut response = error.into_response();
     response
         .headers_mut()

@@ -83,7 +83,6 @@ use tower::ServiceBuilder;
 use tower::util::{BoxCloneSyncService, MapResponseLayer};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use vestis_client::ErrorCode;
@@ -357,14 +356,15 @@ fn build_router(state: AppState) -> Router {
 /// `tower_http=debug`, or a subscriber set before [`App::new`]): when
 /// they are off, its per-request work is saved.
 fn build_service(state: &AppState, router: Router) -> AppService {
+    let max_body = state.config.max_body;
     let inner = ServiceBuilder::new()
         .layer(cors(&state.config))
         .layer(MapResponseLayer::new(|response| {
             errors::json_errors(into_body(response))
         }))
-        .layer(RequestBodyLimitLayer::new(state.config.max_body))
-        .map_request(|request: Request<tower_http::body::Limited<Body>>| request.map(Body::new))
-        .layer(axum::middleware::from_fn(conn::body_deadline))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            conn::read_body(max_body, request, next)
+        }))
         .layer(DefaultBodyLimit::disable())
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(ErrorCode::Internal, "Internal server error").into_response()

@@ -245,6 +245,67 @@ async fn oversize_bodies_are_refused_with_contract_json() {
     );
 }
 
+/// A client that writes its whole oversize body before it reads (as most
+/// do) must get the 413, not a reset connection: the server reads the
+/// rest of the body and drops it before it answers, and then the
+/// connection still serves the next request.
+#[tokio::test]
+async fn an_oversize_body_written_whole_before_reading_still_gets_its_413() {
+    let (server, _) = start(Config::default()).await;
+    let addr = server.addr();
+    let body = vec![b'x'; 11 * 1024 * 1024];
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/generate HTTP/1.1\r\nhost: x\r\nauthorization: Bearer t\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+        .write_all(&body)
+        .await
+        .expect("the server reads the whole body before it answers");
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server answers both requests and closes")
+        .expect("no reset");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    assert!(
+        answer.contains("\"code\":\"payload_too_large\""),
+        "{answer}"
+    );
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 2, "{answer}");
+    assert!(answer.contains("HTTP/1.1 200 "), "{answer}");
+}
+
+/// A body declared far over the limit, or one whose client waits for
+/// `100 Continue`, is refused at once without being read.
+#[tokio::test]
+async fn a_body_declared_far_too_large_is_refused_unread() {
+    let (server, _) = start(Config::default()).await;
+    for extra in ["", "expect: 100-continue\r\n"] {
+        let length = if extra.is_empty() {
+            1u64 << 30
+        } else {
+            11 << 20
+        };
+        let request = format!(
+            "POST /api/v1/generate HTTP/1.1\r\nhost: x\r\nauthorization: Bearer t\r\n\
+             content-type: application/json\r\n{extra}content-length: {length}\r\n\r\n"
+        );
+        let answer = exchange(server.addr(), request.as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 413 "), "{extra}: {answer}");
+        assert!(answer.contains("connection: close"), "{extra}: {answer}");
+        assert!(answer.contains("payload_too_large"), "{extra}: {answer}");
+    }
+}
+
 /// Sends raw bytes and reads until the server closes (or 64 KiB), under a guard.
 async fn exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).await.unwrap();
