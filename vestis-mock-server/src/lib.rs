@@ -46,6 +46,7 @@ pub mod probe;
 
 mod admin;
 mod conn;
+mod cors;
 mod errors;
 mod fixtures;
 mod hash;
@@ -73,7 +74,6 @@ use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
 use axum::http::Response;
-use axum::http::{HeaderValue, Method, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::net::TcpListener;
@@ -82,7 +82,6 @@ use tokio::task::{JoinHandle, JoinSet};
 use tower::ServiceBuilder;
 use tower::util::{BoxCloneSyncService, MapResponseLayer};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use vestis_client::ErrorCode;
@@ -301,34 +300,6 @@ pub(crate) fn load_fixtures(state: &AppState) -> Result<usize, LoadError> {
     state.queue.load(fixtures.0.clone()).map(|jobs| jobs.len())
 }
 
-fn cors(config: &Config) -> CorsLayer {
-    let origin = if config.cors_origins.is_empty() {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(
-            config
-                .cors_origins
-                .iter()
-                .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()),
-        )
-    };
-    CorsLayer::new()
-        .allow_origin(origin)
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::DELETE,
-            Method::PUT,
-            Method::PATCH,
-            Method::OPTIONS,
-        ])
-        // Mirrors whatever the preflight asks for: Authorization, Content-Type,
-        // Idempotency-Key and the X-Mock-* headers among them.
-        .allow_headers(AllowHeaders::mirror_request())
-        .expose_headers([header::LOCATION, header::RETRY_AFTER])
-        .max_age(std::time::Duration::from_secs(600))
-}
-
 fn build_router(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/images/{file}", get(public::image))
@@ -358,7 +329,7 @@ fn build_router(state: AppState) -> Router {
 fn build_service(state: &AppState, router: Router) -> AppService {
     let max_body = state.config.max_body;
     let inner = ServiceBuilder::new()
-        .layer(cors(&state.config))
+        .layer(cors::CorsLayer::new(&state.config.cors_origins))
         .layer(MapResponseLayer::new(|response| {
             errors::json_errors(into_body(response))
         }))
