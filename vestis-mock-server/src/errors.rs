@@ -58,6 +58,11 @@ pub(crate) fn json_response(status: StatusCode, value: &impl serde::Serialize) -
     if serde_json::to_writer(&mut body, value).is_err() {
         body = br#"{"success":false,"error":"Internal server error","code":"internal"}"#.to_vec();
     }
+    json_bytes(status, body)
+}
+
+/// A response with `status` and `body`, JSON already written.
+pub(crate) fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response<Body> {
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, JSON);

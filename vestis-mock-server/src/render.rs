@@ -12,8 +12,7 @@ use std::time::SystemTime;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
-use serde::ser::{Serialize, SerializeStruct, Serializer};
-use vestis_client::{Job, JobId, JobResult, JobStatus, Timestamp};
+use vestis_client::{Job, JobId, JobResult, JobStatus, PageMetadata, Timestamp};
 
 use crate::AppState;
 use crate::queue::JobSnapshot;
@@ -112,61 +111,128 @@ pub(crate) struct JobJson<'a> {
     pub(crate) base: ImageBase<'a>,
 }
 
-/// `{base}/images/{id}.png`, written in place.
-struct ImageUrl<'a>(ImageBase<'a>, JobId);
-
-impl fmt::Display for ImageUrl<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/images/{}.png", self.0, self.1)
-    }
-}
-
-/// A completed job's `result`, in [`JobResult`]'s field order.
-struct ResultJson<'a>(&'a JobSnapshot, ImageBase<'a>);
-
-impl Serialize for ResultJson<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let snap = self.0;
-        let mut out = serializer.serialize_struct("JobResult", 3)?;
-        out.serialize_field("image_url", &Collected(ImageUrl(self.1, snap.id)))?;
-        out.serialize_field(
-            "generated_at",
-            &wire_time(snap.completed_at.unwrap_or(snap.created_at)),
-        )?;
-        out.serialize_field("message", "Image generated successfully")?;
-        out.end()
-    }
-}
-
-/// Serialises a `Display` value as a JSON string.
-struct Collected<T>(T);
-
-impl<T: fmt::Display> Serialize for Collected<T> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.0)
-    }
-}
-
-impl Serialize for JobJson<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+impl JobJson<'_> {
+    /// Appends the job's JSON object to `out`, in [`Job`]'s field order.
+    ///
+    /// Written by hand rather than through serde: the keys, the statuses,
+    /// the job types and the timestamps are known to need no escaping,
+    /// so only the text that may (an error, an unknown status,
+    /// `--public-url`) goes through serde_json's string escaping, which
+    /// was a tenth of a GET's instructions.
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
         let snap = self.snap;
-        let result = (snap.status == JobStatus::Completed).then_some(ResultJson(snap, self.base));
-        let error = match snap.status {
-            JobStatus::Failed | JobStatus::Cancelled => snap.error.as_deref(),
-            _ => None,
-        };
-        let mut out = serializer.serialize_struct("Job", 9)?;
-        out.serialize_field("job_id", &snap.id)?;
-        out.serialize_field("status", &snap.status)?;
-        out.serialize_field("job_type", &snap.kind)?;
-        out.serialize_field("created_at", &wire_time(snap.created_at))?;
-        out.serialize_field("started_at", &snap.started_at.map(wire_time))?;
-        out.serialize_field("completed_at", &snap.completed_at.map(wire_time))?;
-        out.serialize_field("attempts", &snap.attempts)?;
-        out.serialize_field("result", &result)?;
-        out.serialize_field("error", &error)?;
-        out.end()
+        out.extend_from_slice(b"{\"job_id\":");
+        put_u64(out, snap.id.0);
+        out.extend_from_slice(b",\"status\":");
+        match &snap.status {
+            JobStatus::Unknown(other) => put_escaped(out, other),
+            known => put_plain(out, known.as_str()),
+        }
+        out.extend_from_slice(b",\"job_type\":");
+        put_plain(out, snap.kind.as_str());
+        out.extend_from_slice(b",\"created_at\":");
+        put_time(out, snap.created_at);
+        out.extend_from_slice(b",\"started_at\":");
+        put_optional_time(out, snap.started_at);
+        out.extend_from_slice(b",\"completed_at\":");
+        put_optional_time(out, snap.completed_at);
+        out.extend_from_slice(b",\"attempts\":");
+        put_u64(out, u64::from(snap.attempts));
+        out.extend_from_slice(b",\"result\":");
+        if snap.status == JobStatus::Completed {
+            out.extend_from_slice(b"{\"image_url\":");
+            put_image_url(out, self.base, snap.id);
+            out.extend_from_slice(b",\"generated_at\":");
+            put_time(out, snap.completed_at.unwrap_or(snap.created_at));
+            out.extend_from_slice(b",\"message\":\"Image generated successfully\"}");
+        } else {
+            out.extend_from_slice(b"null");
+        }
+        out.extend_from_slice(b",\"error\":");
+        match (&snap.status, &snap.error) {
+            (JobStatus::Failed | JobStatus::Cancelled, Some(error)) => put_escaped(out, error),
+            _ => out.extend_from_slice(b"null"),
+        }
+        out.push(b'}');
     }
+}
+
+/// A page of jobs as the SDK's `JobPage` shows it (`jobs`, then
+/// `metadata`), appended to `out`.
+pub(crate) fn write_page(out: &mut Vec<u8>, jobs: &[JobJson<'_>], metadata: &PageMetadata) {
+    out.extend_from_slice(b"{\"jobs\":[");
+    for (i, job) in jobs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        job.write(out);
+    }
+    out.extend_from_slice(b"],\"metadata\":");
+    // A struct of four integers: serialising it cannot fail.
+    let _ = serde_json::to_writer(&mut *out, metadata);
+    out.push(b'}');
+}
+
+fn put_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// A JSON string of text known to need no escaping (ASCII letters).
+fn put_plain(out: &mut Vec<u8>, text: &str) {
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
+}
+
+/// A JSON string of any text, escaped by serde_json.
+fn put_escaped(out: &mut Vec<u8>, text: &str) {
+    // Writing a `str` to a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+fn put_time(out: &mut Vec<u8>, t: SystemTime) {
+    match WireTime(t).fixed() {
+        // Digits and `-:.TZ` only: nothing to escape.
+        Some(bytes) => {
+            out.push(b'"');
+            out.extend_from_slice(&bytes);
+            out.push(b'"');
+        }
+        None => {
+            let _ = serde_json::to_writer(&mut *out, &Timestamp(t));
+        }
+    }
+}
+
+fn put_optional_time(out: &mut Vec<u8>, t: Option<SystemTime>) {
+    match t {
+        Some(t) => put_time(out, t),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// `"{base}/images/{id}.png"`. A `Host` base holds only the characters
+/// [`ImageBase::of`] lets through and a bound address only digits and
+/// `.:[]`, none of which JSON escapes; `--public-url` is escaped.
+fn put_image_url(out: &mut Vec<u8>, base: ImageBase<'_>, id: JobId) {
+    match base {
+        ImageBase::Public(url) => {
+            put_escaped(out, url);
+            out.pop(); // its closing quote: the path follows
+        }
+        ImageBase::Host(host) => {
+            out.extend_from_slice(b"\"http://");
+            out.extend_from_slice(host.as_bytes());
+        }
+        ImageBase::Bound(addr) => {
+            use std::io::Write as _;
+            let _ = write!(out, "\"http://{addr}");
+        }
+        ImageBase::Default => out.extend_from_slice(b"\"http://localhost:4000"),
+    }
+    out.extend_from_slice(b"/images/");
+    put_u64(out, id.0);
+    out.extend_from_slice(b".png\"");
 }
 
 /// A time of the mock's clock as the wire shows it (RFC 3339, `Z`,
@@ -213,8 +279,33 @@ mod tests {
             ] {
                 let expected =
                     serde_json::to_string(&render_job(&snap, &base.to_string())).unwrap();
-                let got = serde_json::to_string(&JobJson { snap: &snap, base }).unwrap();
-                assert_eq!(got, expected, "{status:?}");
+                let mut got = Vec::new();
+                JobJson { snap: &snap, base }.write(&mut got);
+                assert_eq!(
+                    String::from_utf8(got).unwrap(),
+                    expected,
+                    "{status:?} {base}"
+                );
+                // As a page of three, with the SDK's `JobPage` as the reference.
+                let job = render_job(&snap, &base.to_string());
+                let metadata = PageMetadata {
+                    page: 2,
+                    page_size: 3,
+                    total: 9,
+                    total_pages: 3,
+                };
+                let expected = serde_json::to_string(&vestis_client::JobPage {
+                    jobs: vec![job.clone(), job.clone(), job],
+                    metadata,
+                })
+                .unwrap();
+                let mut got = Vec::new();
+                write_page(&mut got, &[JobJson { snap: &snap, base }; 3], &metadata);
+                assert_eq!(
+                    String::from_utf8(got).unwrap(),
+                    expected,
+                    "{status:?} {base}"
+                );
             }
         }
     }

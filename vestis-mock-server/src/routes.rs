@@ -22,11 +22,11 @@ use vestis_client::{
 
 use crate::AppState;
 use crate::config::{MAX_POLLS, parse_duration};
-use crate::errors::{ApiError, json_response};
+use crate::errors::{ApiError, json_bytes, json_response};
 use crate::journal::Touched;
 use crate::middleware::{Caller, front};
 use crate::queue::{CancelError, CreateError, NewJob, Outcome};
-use crate::render::{Host, ImageBase, JobJson};
+use crate::render::{Host, ImageBase, JobJson, write_page};
 
 /// The `/api/v1` routes. Authentication, the rate limit and injected
 /// errors are the [`Caller`] extractor (so a wrong method is 405 before
@@ -235,13 +235,6 @@ async fn create_job(
     Ok(response)
 }
 
-/// A page of jobs, in the SDK's `JobPage` field order, written straight from snapshots.
-#[derive(serde::Serialize)]
-struct PageJson<'a> {
-    jobs: Vec<JobJson<'a>>,
-    metadata: PageMetadata,
-}
-
 /// A path's job id: a positive integer, else 400.
 pub(crate) fn job_id(raw: &str) -> Result<JobId, ApiError> {
     raw.parse::<JobId>()
@@ -260,10 +253,10 @@ async fn get_job(
         .poll(&caller.0, id)
         .ok_or_else(ApiError::job_not_found)?;
     let base = ImageBase::of(&state, host.as_ref());
-    Ok(json_response(
-        StatusCode::OK,
-        &JobJson { snap: &snap, base },
-    ))
+    // Room for a completed job with a long image URL, in one allocation.
+    let mut body = Vec::with_capacity(512);
+    JobJson { snap: &snap, base }.write(&mut body);
+    Ok(json_bytes(StatusCode::OK, body))
 }
 
 fn positive(
@@ -307,18 +300,16 @@ async fn list_jobs(
         .queue
         .list(&caller.0, page, page_size, status.as_ref());
     let base = ImageBase::of(&state, host.as_ref());
-    Ok(json_response(
-        StatusCode::OK,
-        &PageJson {
-            jobs: snaps.iter().map(|snap| JobJson { snap, base }).collect(),
-            metadata: PageMetadata {
-                page,
-                page_size,
-                total,
-                total_pages: total.div_ceil(u64::from(page_size)),
-            },
-        },
-    ))
+    let jobs: Vec<JobJson<'_>> = snaps.iter().map(|snap| JobJson { snap, base }).collect();
+    let metadata = PageMetadata {
+        page,
+        page_size,
+        total,
+        total_pages: total.div_ceil(u64::from(page_size)),
+    };
+    let mut body = Vec::with_capacity(128 + 400 * jobs.len());
+    write_page(&mut body, &jobs, &metadata);
+    Ok(json_bytes(StatusCode::OK, body))
 }
 
 async fn cancel_job(

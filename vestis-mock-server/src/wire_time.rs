@@ -38,7 +38,7 @@ pub(crate) struct WireTime(pub(crate) SystemTime);
 
 impl WireTime {
     /// The contract's 24 bytes for this instant, when it lies from 1970 to the SDK's maximum.
-    fn fixed(self) -> Option<[u8; 24]> {
+    pub(crate) fn fixed(self) -> Option<[u8; 24]> {
         let ms = u64::try_from(
             self.0
                 .duration_since(SystemTime::UNIX_EPOCH)
