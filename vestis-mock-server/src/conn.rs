@@ -6,26 +6,30 @@
 //! [`BODY_READ_TIMEOUT`], else the request is answered 400 and the
 //! connection closed.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::future::Either;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 use vestis_client::ErrorCode;
 
 use crate::AppService;
 use crate::errors::ApiError;
+use crate::journal::RequestBytes;
 
 /// How long a request head (line and headers) may take to arrive, from
 /// its first byte or from the end of the previous answer.
@@ -96,39 +100,89 @@ pub(crate) const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
 /// answer is not lost to a reset; when the rest is longer, or the client
 /// waits for `100 Continue` before sending it, the 413 goes at once with
 /// `Connection: close`. Past the deadline, or a body that breaks off:
-/// 400 and `Connection: close`.
-pub(crate) async fn read_body(max: usize, request: Request, next: Next) -> Response {
-    use axum::body::HttpBody;
-    let hint = request.body().size_hint();
-    if hint.exact() == Some(0) {
-        return next.run(request).await;
+/// 400 and `Connection: close`. The bytes read are also left in the
+/// request's extensions as [`RequestBytes`], for the journal.
+#[derive(Debug, Clone)]
+pub(crate) struct ReadBody<S> {
+    inner: S,
+    max: usize,
+}
+
+impl<S> ReadBody<S> {
+    /// `inner` behind a body limit of `max` bytes.
+    pub(crate) fn new(inner: S, max: usize) -> ReadBody<S> {
+        ReadBody { inner, max }
     }
+}
+
+/// An answer that waited for its body.
+type Read = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl<S> Service<Request> for ReadBody<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future, Read>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        use axum::body::HttpBody;
+        // No body (every GET): straight through, nothing boxed.
+        if request.body().size_hint().exact() == Some(0) {
+            return Either::Left(self.inner.call(request));
+        }
+        // The clone is the one made ready; it goes with the future.
+        let ready = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, ready);
+        Either::Right(Box::pin(read_body(inner, self.max, request)))
+    }
+}
+
+/// [`ReadBody`]'s work for a request with a body.
+async fn read_body<S>(mut inner: S, max: usize, request: Request) -> Result<Response, Infallible>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     let limit = max as u64;
-    if hint.lower() > limit {
+    let declared = {
+        use axum::body::HttpBody;
+        request.body().size_hint().lower()
+    };
+    if declared > limit {
         let waits = request
             .headers()
             .get(header::EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        if waits || hint.lower() > limit.saturating_add(DRAIN_LIMIT) {
-            return closing(too_large());
+        if waits || declared > limit.saturating_add(DRAIN_LIMIT) {
+            return Ok(closing(too_large()));
         }
     }
-    let (parts, body) = request.into_parts();
-    match tokio::time::timeout(BODY_READ_TIMEOUT, collect(body, limit)).await {
-        Ok(Ok(Collected::Whole(bytes))) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
-        Ok(Ok(Collected::TooLarge { drained: true })) => too_large(),
-        Ok(Ok(Collected::TooLarge { drained: false })) => closing(too_large()),
-        Ok(Err(e)) => closing(ApiError::invalid(format!(
-            "Request body could not be read: {e}"
-        ))),
-        Err(_) => closing(ApiError::invalid(format!(
-            "Request body not received within {}s",
-            BODY_READ_TIMEOUT.as_secs()
-        ))),
-    }
+    let (mut parts, body) = request.into_parts();
+    Ok(
+        match tokio::time::timeout(BODY_READ_TIMEOUT, collect(body, limit)).await {
+            Ok(Ok(Collected::Whole(bytes))) => {
+                parts.extensions.insert(RequestBytes(bytes.clone()));
+                return inner
+                    .call(Request::from_parts(parts, Body::from(bytes)))
+                    .await;
+            }
+            Ok(Ok(Collected::TooLarge { drained: true })) => too_large(),
+            Ok(Ok(Collected::TooLarge { drained: false })) => closing(too_large()),
+            Ok(Err(e)) => closing(ApiError::invalid(format!(
+                "Request body could not be read: {e}"
+            ))),
+            Err(_) => closing(ApiError::invalid(format!(
+                "Request body not received within {}s",
+                BODY_READ_TIMEOUT.as_secs()
+            ))),
+        },
+    )
 }
 
 /// What [`collect`] read.

@@ -15,12 +15,10 @@ use std::time::SystemTime;
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, Response, header};
-use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
-use vestis_client::{ErrorCode, JobId};
+use vestis_client::JobId;
 
 use crate::AppState;
-use crate::errors::ApiError;
 use crate::hash::stable_hash;
 use crate::middleware::bearer;
 use crate::render::wire_time;
@@ -187,26 +185,20 @@ fn job_in_path(path: &str) -> Option<JobId> {
     path.strip_prefix("/api/v1/jobs/")?.parse().ok()
 }
 
-/// Runs the request and records it and its response status in the
-/// journal (called by the `/api/v1` front layer when the journal is on).
-pub(crate) async fn record<F: Future<Output = Response<Body>>>(
-    state: &AppState,
-    req: Request,
-    next: impl FnOnce(Request) -> F,
-) -> Response<Body> {
-    let (parts, body) = req.into_parts();
-    let body = match axum::body::to_bytes(body, state.config.max_body).await {
-        Ok(body) => body,
-        Err(_) => {
-            return ApiError::new(ErrorCode::PayloadTooLarge, "Request body is too large")
-                .into_response();
-        }
-    };
-    // Nested under `/api/v1`, this layer sees the path without the prefix.
-    let path = format!("/api/v1{}", parts.uri.path());
-    let query = parts.uri.query().map(str::to_owned);
-    let method = parts.method.clone();
-    let mut headers = parts.headers.clone();
+/// The body the server read for a request (set by `conn::read_body`),
+/// so the journal can keep it without reading the body itself.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestBytes(pub(crate) Bytes);
+
+/// A request's journal entry, taken before the handlers run; [`finish`]
+/// adds its answer and records it.
+pub(crate) fn begin(req: &Request) -> Entry {
+    let body = req
+        .extensions()
+        .get::<RequestBytes>()
+        .map(|b| b.0.clone())
+        .unwrap_or_default();
+    let mut headers = req.headers().clone();
     // Every `Authorization` value goes; the first is kept as a fingerprint.
     let auth = headers
         .remove(header::AUTHORIZATION)
@@ -214,27 +206,33 @@ pub(crate) async fn record<F: Future<Output = Response<Body>>>(
         .map(Fingerprint::of);
     let truncated = body.len() > MAX_BODY_KEPT;
     // A copy when cut: a slice would keep the whole (up to --max-body) buffer alive.
-    let kept = match truncated {
+    let body = match truncated {
         true => Bytes::copy_from_slice(&body[..MAX_BODY_KEPT]),
-        false => body.clone(),
+        false => body,
     };
-    let response = next(Request::from_parts(parts, Body::from(body))).await;
-    let job_id = response
+    Entry {
+        time: SystemTime::UNIX_EPOCH,
+        method: req.method().clone(),
+        path: req.uri().path().to_owned(),
+        query: req.uri().query().map(str::to_owned),
+        headers,
+        auth,
+        body,
+        truncated,
+        status: 0,
+        job_id: None,
+    }
+}
+
+/// Records `entry` with its answer: the status, and the job it was about
+/// (the path's, or the one the handler created).
+pub(crate) fn finish(state: &AppState, mut entry: Entry, response: &Response<Body>) {
+    entry.time = state.queue.now();
+    entry.status = response.status().as_u16();
+    entry.job_id = response
         .extensions()
         .get::<Touched>()
         .map(|t| t.0)
-        .or_else(|| job_in_path(&path));
-    state.journal.push(Entry {
-        time: state.queue.now(),
-        method,
-        path,
-        query,
-        headers,
-        auth,
-        body: kept,
-        truncated,
-        status: response.status().as_u16(),
-        job_id,
-    });
-    response
+        .or_else(|| job_in_path(&entry.path));
+    state.journal.push(entry);
 }

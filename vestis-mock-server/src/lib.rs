@@ -75,7 +75,10 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
 use axum::http::Response;
 use axum::response::IntoResponse;
+use axum::routing::future::RouteFuture;
 use axum::routing::get;
+use middleware::{Front, FrontFuture};
+use std::task::{Context, Poll};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
@@ -244,7 +247,7 @@ impl App {
         if let Err(e) = load_fixtures(&state) {
             tracing::error!(error = %e, "fixtures not loaded");
         }
-        let service = build_service(&state, build_router(state.clone()));
+        let service = build_service(&state);
         App {
             router: Router::new().fallback_service(service.clone()),
             service,
@@ -300,19 +303,68 @@ pub(crate) fn load_fixtures(state: &AppState) -> Result<usize, LoadError> {
     state.queue.load(fixtures.0.clone()).map(|jobs| jobs.len())
 }
 
-fn build_router(state: AppState) -> Router {
+/// Everything but `/api/v1`: images, health, the OpenAPI document, the
+/// home page and (with `--admin`) `/__admin`.
+fn build_rest(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/images/{file}", get(public::image))
         .route("/health", get(public::health))
         .route("/openapi.json", get(public::openapi_json))
         .route("/", get(admin::home))
         .fallback(not_found)
-        .with_state(state.clone())
-        .nest("/api/v1", routes::router(state.clone()));
+        .with_state(state.clone());
     if state.config.admin {
         router = router.nest("/__admin", admin::router(state.clone()));
     }
-    router
+    // The body is read whole, within --max-body, before the router.
+    router.layer(DefaultBodyLimit::disable())
+}
+
+/// The routes: `/api/v1` (and anything under it) to its own router behind
+/// [`Front`], the rest to [`build_rest`]'s.
+///
+/// A prefix test rather than `Router::nest`, which rewrites every nested
+/// request's URI (a `format!` and a parse) and adds a routing level and
+/// a boxed service per request.
+#[derive(Debug, Clone)]
+struct Dispatch {
+    api: Front,
+    rest: Router,
+}
+
+impl Dispatch {
+    fn new(state: AppState) -> Dispatch {
+        Dispatch {
+            api: Front {
+                state: state.clone(),
+                api: routes::router(state.clone()),
+            },
+            rest: build_rest(state),
+        }
+    }
+}
+
+impl tower::Service<Request> for Dispatch {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = futures::future::Either<FrontFuture, RouteFuture<Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Both are always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let path = request.uri().path();
+        if path
+            .strip_prefix("/api/v1")
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        {
+            futures::future::Either::Left(self.api.call(request))
+        } else {
+            futures::future::Either::Right(self.rest.call(request))
+        }
+    }
 }
 
 /// The whole app as one service: the router inside the layers every
@@ -326,21 +378,19 @@ fn build_router(state: AppState) -> Router {
 /// when its events are enabled when the app is built (`RUST_LOG` with
 /// `tower_http=debug`, or a subscriber set before [`App::new`]): when
 /// they are off, its per-request work is saved.
-fn build_service(state: &AppState, router: Router) -> AppService {
+fn build_service(state: &AppState) -> AppService {
     let max_body = state.config.max_body;
     let inner = ServiceBuilder::new()
         .layer(cors::CorsLayer::new(&state.config.cors_origins))
         .layer(MapResponseLayer::new(|response| {
             errors::json_errors(into_body(response))
         }))
-        .layer(axum::middleware::from_fn(move |request, next| {
-            conn::read_body(max_body, request, next)
-        }))
-        .layer(DefaultBodyLimit::disable())
+        .layer_fn(move |inner| conn::ReadBody::new(inner, max_body))
+        .map_response(into_body)
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(ErrorCode::Internal, "Internal server error").into_response()
         }))
-        .service(router);
+        .service(Dispatch::new(state.clone()));
     if !request_tracing_enabled() {
         return BoxCloneSyncService::new(inner);
     }

@@ -5,19 +5,28 @@
 //! Auth, rate limit and injected errors run only on a matched route and
 //! method (they are the [`Caller`] extractor), so a wrong method on a
 //! known route is 405 even without a token, as the README promises. The
-//! latency, the request count and the journal are one layer ([`front`]).
+//! latency, the request count and the journal are one service ([`Front`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use axum::Router;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{Response, header};
-use axum::middleware::Next;
+use axum::routing::future::RouteFuture;
+use futures::future::Either;
+use pin_project_lite::pin_project;
 use tokio::time::Instant;
+use tower::Service;
 use vestis_client::ErrorCode;
 
 use crate::AppState;
@@ -128,35 +137,85 @@ impl RateLimiter {
     }
 }
 
-/// The one layer on the whole `/api/v1` router (matched or not): records
-/// the request in the journal when it is on, counts it, and adds the
-/// configured latency.
-pub(crate) async fn front(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response<Body> {
-    if state.journal.is_on() {
-        crate::journal::record(&state, req, |req| counted(&state, req, next)).await
-    } else {
-        counted(&state, req, next).await
+/// What stands in front of the whole `/api/v1` router (matched or not):
+/// counts the request, records it in the journal when that is on, adds
+/// the configured latency, and says how many attempts a job gets
+/// ([`MAX_ATTEMPTS_HEADER`]).
+///
+/// A hand-written service rather than a `from_fn` layer: with no latency
+/// configured (the usual case) it calls the router directly and finishes
+/// the answer in [`FrontFuture`], with no boxed future, no cloned inner
+/// service and no async state machine moved per request.
+#[derive(Debug, Clone)]
+pub(crate) struct Front {
+    pub(crate) state: AppState,
+    /// The `/api/v1` routes, with their fallback.
+    pub(crate) api: Router,
+}
+
+impl Service<Request> for Front {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = FrontFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // A `Router` is always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> FrontFuture {
+        let state = &self.state;
+        state.requests.fetch_add(1, Ordering::Relaxed);
+        let faults = state.http_faults();
+        let entry = state.journal.is_on().then(|| crate::journal::begin(&req));
+        let answer = if faults.latency.is_zero() {
+            Either::Left(self.api.call(req))
+        } else {
+            let mut api = self.api.clone();
+            let latency = faults.latency;
+            Either::Right(Box::pin(async move {
+                tokio::time::sleep(latency).await;
+                api.call(req).await
+            }) as Later)
+        };
+        FrontFuture {
+            answer,
+            entry,
+            state: state.clone(),
+            max_attempts: faults.advertised_max_attempts,
+        }
     }
 }
 
-/// Counts the request, adds the configured latency before answering, and
-/// says how many attempts a job gets ([`MAX_ATTEMPTS_HEADER`]).
-async fn counted(state: &AppState, req: Request, next: Next) -> Response<Body> {
-    state.requests.fetch_add(1, Ordering::Relaxed);
-    let faults = state.http_faults();
-    if !faults.latency.is_zero() {
-        tokio::time::sleep(faults.latency).await;
+/// An answer held back by `--latency`.
+type Later = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+pin_project! {
+    /// The answer of [`Front`]: the router's, then recorded and marked.
+    pub(crate) struct FrontFuture {
+        #[pin]
+        answer: Either<RouteFuture<Infallible>, Later>,
+        entry: Option<crate::journal::Entry>,
+        state: AppState,
+        max_attempts: u32,
     }
-    let mut response = next.run(req).await;
-    response.headers_mut().insert(
-        MAX_ATTEMPTS_HEADER,
-        header::HeaderValue::from(faults.advertised_max_attempts),
-    );
-    response
+}
+
+impl Future for FrontFuture {
+    type Output = Result<Response<Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(mut response) = ready!(this.answer.poll(cx));
+        if let Some(entry) = this.entry.take() {
+            crate::journal::finish(this.state, entry, &response);
+        }
+        response.headers_mut().insert(
+            MAX_ATTEMPTS_HEADER,
+            header::HeaderValue::from(*this.max_attempts),
+        );
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// The mock's `X-Mock-Max-Attempts`, on every `/api/v1` answer: the

@@ -11,9 +11,8 @@
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
-use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use vestis_client::{
     CancelJobResponse, CreateJobResponse, ErrorCode, JobId, JobKind, JobStatus, PageMetadata,
@@ -24,20 +23,27 @@ use crate::AppState;
 use crate::config::{MAX_POLLS, parse_duration};
 use crate::errors::{ApiError, json_bytes, json_response};
 use crate::journal::Touched;
-use crate::middleware::{Caller, front};
+use crate::middleware::Caller;
 use crate::queue::{CancelError, CreateError, NewJob, Outcome};
 use crate::render::{Host, ImageBase, JobJson, write_page};
 
-/// The `/api/v1` routes. Authentication, the rate limit and injected
+/// The `/api/v1` routes, full paths, with the contract's JSON 404 for
+/// any other `/api/v1` path. Authentication, the rate limit and injected
 /// errors are the [`Caller`] extractor (so a wrong method is 405 before
-/// them, no token needed); latency, counting and the journal are the one
-/// front layer.
+/// them, no token needed); latency, counting and the journal are
+/// [`Front`](crate::middleware::Front), around this router.
+///
+/// The body is read whole before the router (`conn::read_body`, bounded
+/// by `--max-body`), so axum's own 2 MB default limit is off for create.
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
-        .route("/generate", post(create_job))
-        .route("/jobs", get(list_jobs))
-        .route("/jobs/{id}", get(get_job).delete(cancel_job))
-        .layer(from_fn_with_state(state.clone(), front))
+        .route(
+            "/api/v1/generate",
+            post(create_job).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/v1/jobs", get(list_jobs))
+        .route("/api/v1/jobs/{id}", get(get_job).delete(cancel_job))
+        .fallback(crate::not_found)
         .with_state(state)
 }
 

@@ -214,7 +214,9 @@ async fn the_journal_records_what_was_sent_newest_first_without_tokens() {
         .await
         .unwrap();
     h.raw(Method::GET, "/api/v1/jobs").send().await.unwrap(); // 401 is recorded too
+    h.raw(Method::GET, "/api/v1/nope").send().await.unwrap(); // and an unknown API route
     h.raw(Method::GET, "/health").send().await.unwrap(); // not an API request
+    h.raw(Method::GET, "/api/v1x").send().await.unwrap(); // nor this
 
     let (status, journal) = admin_get(&h, "/__admin/requests").await;
     assert_eq!(status, StatusCode::OK);
@@ -233,24 +235,25 @@ async fn the_journal_records_what_was_sent_newest_first_without_tokens() {
     assert_eq!(
         summary,
         [
+            ("GET", "/api/v1/nope", 404),
             ("GET", "/api/v1/jobs", 401),
             ("GET", "/api/v1/jobs", 200),
             ("GET", &*format!("/api/v1/jobs/{id}"), 200),
             ("POST", "/api/v1/generate", 202),
         ]
     );
-    let create = &entries[3];
+    let create = &entries[4];
     assert_eq!(create["query"], "chat=true");
     assert_eq!(create["body"], json!({"prompt": "a red dress"}));
     assert_eq!(create["job_id"], id);
     let auth = create["headers"]["authorization"].as_str().unwrap();
     assert!(auth.starts_with("Bearer fp:"), "{auth}");
     assert_eq!(
-        entries[2]["headers"]["authorization"], auth,
+        entries[3]["headers"]["authorization"], auth,
         "same token, same fingerprint"
     );
-    assert_eq!(entries[1]["query"], "page=1&page_size=5");
-    assert!(entries[0]["headers"].get("authorization").is_none());
+    assert_eq!(entries[2]["query"], "page=1&page_size=5");
+    assert!(entries[1]["headers"].get("authorization").is_none());
 }
 
 #[tokio::test]
