@@ -27,7 +27,6 @@ use tokio::net::TcpListener;
 use tower::{Service, ServiceExt};
 use vestis_client::ErrorCode;
 
-use crate::AppService;
 use crate::errors::ApiError;
 use crate::journal::RequestBytes;
 
@@ -39,11 +38,15 @@ pub(crate) const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `service` (the whole app) on `listener` until `shutdown`
 /// resolves, then stops accepting and waits for in-flight requests to finish.
-pub(crate) async fn serve(
+pub(crate) async fn serve<S>(
     listener: TcpListener,
-    service: AppService,
+    service: S,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
+) -> io::Result<()>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
     let graceful = GracefulShutdown::new();
     // As `axum::serve` builds it, plus the timer the timeout needs.
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -164,25 +167,30 @@ where
         }
     }
     let (mut parts, body) = request.into_parts();
-    Ok(
-        match tokio::time::timeout(BODY_READ_TIMEOUT, collect(body, limit)).await {
-            Ok(Ok(Collected::Whole(bytes))) => {
-                parts.extensions.insert(RequestBytes(bytes.clone()));
-                return inner
-                    .call(Request::from_parts(parts, Body::from(bytes)))
-                    .await;
-            }
-            Ok(Ok(Collected::TooLarge { drained: true })) => too_large(),
-            Ok(Ok(Collected::TooLarge { drained: false })) => closing(too_large()),
-            Ok(Err(e)) => closing(ApiError::invalid(format!(
-                "Request body could not be read: {e}"
-            ))),
-            Err(_) => closing(ApiError::invalid(format!(
-                "Request body not received within {}s",
-                BODY_READ_TIMEOUT.as_secs()
-            ))),
-        },
-    )
+    // A small body has usually arrived with the head: read it without
+    // arming the deadline's timer, which only a body still on its way needs.
+    let mut read = std::pin::pin!(collect(body, limit));
+    let collected = match futures::poll!(read.as_mut()) {
+        Poll::Ready(collected) => Ok(collected),
+        Poll::Pending => tokio::time::timeout(BODY_READ_TIMEOUT, read).await,
+    };
+    Ok(match collected {
+        Ok(Ok(Collected::Whole(bytes))) => {
+            parts.extensions.insert(RequestBytes(bytes.clone()));
+            return inner
+                .call(Request::from_parts(parts, Body::from(bytes)))
+                .await;
+        }
+        Ok(Ok(Collected::TooLarge { drained: true })) => too_large(),
+        Ok(Ok(Collected::TooLarge { drained: false })) => closing(too_large()),
+        Ok(Err(e)) => closing(ApiError::invalid(format!(
+            "Request body could not be read: {e}"
+        ))),
+        Err(_) => closing(ApiError::invalid(format!(
+            "Request body not received within {}s",
+            BODY_READ_TIMEOUT.as_secs()
+        ))),
+    })
 }
 
 /// What [`collect`] read.

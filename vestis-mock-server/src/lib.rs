@@ -379,18 +379,7 @@ impl tower::Service<Request> for Dispatch {
 /// `tower_http=debug`, or a subscriber set before [`App::new`]): when
 /// they are off, its per-request work is saved.
 fn build_service(state: &AppState) -> AppService {
-    let max_body = state.config.max_body;
-    let inner = ServiceBuilder::new()
-        .layer(cors::CorsLayer::new(&state.config.cors_origins))
-        .layer(MapResponseLayer::new(|response| {
-            errors::json_errors(into_body(response))
-        }))
-        .layer_fn(move |inner| conn::ReadBody::new(inner, max_body))
-        .map_response(into_body)
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::new(ErrorCode::Internal, "Internal server error").into_response()
-        }))
-        .service(Dispatch::new(state.clone()));
+    let inner = plain_service(state);
     if !request_tracing_enabled() {
         return BoxCloneSyncService::new(inner);
     }
@@ -404,6 +393,33 @@ fn build_service(state: &AppState) -> AppService {
         )
         .service(inner);
     BoxCloneSyncService::new(traced)
+}
+
+/// [`build_service`]'s stack without the trace layer and unboxed: what
+/// [`serve`] runs when tracing is off, so no request's future is boxed.
+fn plain_service(
+    state: &AppState,
+) -> impl tower::Service<
+    Request,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static {
+    let max_body = state.config.max_body;
+    ServiceBuilder::new()
+        .layer(cors::CorsLayer::new(&state.config.cors_origins))
+        .layer(MapResponseLayer::new(|response| {
+            errors::json_errors(into_body(response))
+        }))
+        .layer_fn(move |inner| conn::ReadBody::new(inner, max_body))
+        .map_response(into_body)
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(ErrorCode::Internal, "Internal server error").into_response()
+        }))
+        .service(Dispatch::new(state.clone()))
 }
 
 /// Whether the current subscriber takes the trace layer's debug spans or
@@ -459,13 +475,18 @@ pub async fn serve(
         let _ = app.state.local_addr.set(addr);
     }
     let closing = app.state.closing.clone();
-    conn::serve(listener, app.service.clone(), async move {
+    let shutdown = async move {
         shutdown.await;
         // Open event streams never end by themselves: end them, or the
         // graceful shutdown would wait for them forever.
         closing.send_replace(true);
-    })
-    .await
+    };
+    if request_tracing_enabled() {
+        conn::serve(listener, app.service.clone(), shutdown).await
+    } else {
+        // The same stack, unboxed: no boxed future per request.
+        conn::serve(listener, plain_service(&app.state), shutdown).await
+    }
 }
 
 /// A mock server running in-process, for tests and the CLI's `--mock`.

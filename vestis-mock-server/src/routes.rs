@@ -10,19 +10,17 @@
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use axum::routing::{get, post};
 use vestis_client::{
-    CancelJobResponse, CreateJobResponse, ErrorCode, JobId, JobKind, JobStatus, PageMetadata,
-    validate_payload,
+    CancelJobResponse, ErrorCode, JobId, JobKind, JobStatus, PageMetadata, validate_payload,
 };
 
 use crate::AppState;
 use crate::config::{MAX_POLLS, parse_duration};
 use crate::errors::{ApiError, json_bytes, json_response};
-use crate::journal::Touched;
+use crate::journal::{RequestBytes, Touched};
 use crate::middleware::Caller;
 use crate::queue::{CancelError, CreateError, NewJob, Outcome};
 use crate::render::{Host, ImageBase, JobJson, write_page};
@@ -34,13 +32,10 @@ use crate::render::{Host, ImageBase, JobJson, write_page};
 /// [`Front`](crate::middleware::Front), around this router.
 ///
 /// The body is read whole before the router (`conn::read_body`, bounded
-/// by `--max-body`), so axum's own 2 MB default limit is off for create.
+/// by `--max-body`); create takes it from the request's extensions.
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
-        .route(
-            "/api/v1/generate",
-            post(create_job).layer(DefaultBodyLimit::disable()),
-        )
+        .route("/api/v1/generate", post(create_job))
         .route("/api/v1/jobs", get(list_jobs))
         .route("/api/v1/jobs/{id}", get(get_job).delete(cancel_job))
         .fallback(crate::not_found)
@@ -100,17 +95,7 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>,
 }
 
 /// Decodes a JSON request body after checking its content type.
-fn json_body(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<serde_json::Value, ApiError> {
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(ErrorCode::PayloadTooLarge, "Request body is too large")
-        } else {
-            ApiError::invalid(format!("Could not read the request body: {rejection}"))
-        }
-    })?;
+fn json_body(headers: &HeaderMap, body: Bytes) -> Result<serde_json::Value, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -204,14 +189,20 @@ async fn create_job(
     State(state): State<AppState>,
     caller: Caller,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Response<Body>, ApiError> {
     let kind = selected_kind(&query_pairs(query.as_deref()))?;
-    let payload = json_body(&headers, body)?;
+    let headers = request.headers();
+    // Read whole, within --max-body, before the router (`conn::read_body`).
+    let body = request
+        .extensions()
+        .get::<RequestBytes>()
+        .map(|b| b.0.clone())
+        .unwrap_or_default();
+    let payload = json_body(headers, body)?;
     validate_payload(kind, &payload).map_err(|e| ApiError::invalid(e.to_string()))?;
 
-    let new = new_job(caller, kind, payload, &headers, state.config.polls)?;
+    let new = new_job(caller, kind, payload, headers, state.config.polls)?;
     let created = state.queue.create(new).map_err(|e| match e {
         CreateError::IdempotencyMismatch => ApiError::new(
             ErrorCode::Conflict,
@@ -225,20 +216,31 @@ async fn create_job(
     })?;
 
     let id = created.job.id;
-    let mut response = json_response(
-        StatusCode::ACCEPTED,
-        &CreateJobResponse {
-            success: true,
-            job_id: id,
-            status: created.job.status,
-            message: "Job queued for processing".to_owned(),
-        },
-    );
-    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/jobs/{id}")) {
+    let mut response = json_bytes(StatusCode::ACCEPTED, created_json(id, &created.job.status));
+    let mut location = itoa::Buffer::new();
+    let location = [
+        b"/api/v1/jobs/".as_slice(),
+        location.format(id.0).as_bytes(),
+    ]
+    .concat();
+    if let Ok(location) = HeaderValue::from_maybe_shared(Bytes::from(location)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     response.extensions_mut().insert(Touched(id));
     Ok(response)
+}
+
+/// The `202`'s body: the SDK's `CreateJobResponse`, written by hand (no
+/// owned message, no serde for four fixed fields).
+fn created_json(id: JobId, status: &JobStatus) -> Vec<u8> {
+    let mut body = Vec::with_capacity(96);
+    body.extend_from_slice(b"{\"success\":true,\"job_id\":");
+    body.extend_from_slice(itoa::Buffer::new().format(id.0).as_bytes());
+    body.extend_from_slice(b",\"status\":");
+    // A status's name, or (never stored, but not assumed) escaped text.
+    let _ = serde_json::to_writer(&mut body, status);
+    body.extend_from_slice(b",\"message\":\"Job queued for processing\"}");
+    body
 }
 
 /// A path's job id: a positive integer, else 400.
@@ -344,7 +346,27 @@ async fn cancel_job(
 
 #[cfg(test)]
 mod tests {
+    use vestis_client::CreateJobResponse;
+
     use super::*;
+
+    #[test]
+    fn the_created_body_is_the_sdks_create_job_response() {
+        let statuses = JobStatus::KNOWN
+            .into_iter()
+            .chain([JobStatus::Unknown("odd \"one\"".into())]);
+        for (status, id) in statuses.zip([1, 10, 999, u64::MAX, 42, 7]) {
+            let expected = serde_json::to_string(&CreateJobResponse {
+                success: true,
+                job_id: JobId(id),
+                status: status.clone(),
+                message: "Job queued for processing".into(),
+            })
+            .unwrap();
+            let got = String::from_utf8(created_json(JobId(id), &status)).unwrap();
+            assert_eq!(got, expected);
+        }
+    }
 
     fn pairs(q: &str) -> Vec<(String, String)> {
         query_pairs(Some(q))
