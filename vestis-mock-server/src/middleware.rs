@@ -38,6 +38,34 @@ pub(crate) struct Caller(pub(crate) Arc<str>);
 
 /// The token of `Authorization: Bearer <token>`, if the header is well formed.
 pub(crate) fn bearer(value: &str) -> Option<&str> {
+    if value.is_ascii() {
+        bearer_ascii(value)
+    } else {
+        bearer_text(value)
+    }
+}
+
+/// [`bearer`] on ASCII (every header `HeaderValue::to_str` lets through):
+/// the same answer as [`bearer_text`], on bytes, for the per-request path.
+fn bearer_ascii(value: &str) -> Option<&str> {
+    // ASCII's `char::is_whitespace`, which `str::trim` uses.
+    let space = |b: &u8| matches!(b, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ');
+    let bytes = value.as_bytes();
+    let start = bytes.iter().position(|b| !space(b))?;
+    let end = bytes.iter().rposition(|b| !space(b))? + 1;
+    let trimmed = &bytes[start..end];
+    let gap = trimmed.iter().position(|&b| b == b' ')?;
+    let (scheme, rest) = (&trimmed[..gap], &trimmed[gap + 1..]);
+    let first = rest.iter().position(|b| !space(b))?;
+    let token = &rest[first..];
+    (scheme.eq_ignore_ascii_case(b"bearer") && !token.iter().any(space)).then(|| {
+        let offset = start + gap + 1 + first;
+        &value[offset..offset + token.len()]
+    })
+}
+
+/// [`bearer`] on any text.
+fn bearer_text(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer")
@@ -222,3 +250,47 @@ impl Future for FrontFuture {
 /// contract has no field for it, and a client that shows `attempt 2/3`
 /// needs the 3.
 pub(crate) const MAX_ATTEMPTS_HEADER: &str = "x-mock-max-attempts";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The byte path gives the text path's answer on every ASCII header.
+    #[test]
+    fn bearer_on_bytes_matches_bearer_on_text() {
+        let fixed = [
+            "Bearer t",
+            "bearer t",
+            "BEARER t",
+            "Bearer  t",
+            " Bearer t ",
+            "Bearer",
+            "Bearer ",
+            "Bearer t u",
+            "Basic t",
+            "Bearer\tt",
+            "\tBearer t\r\n",
+            "Bearer t\x0b",
+            "",
+            " ",
+            "Bearerx t",
+            "Bearer \x0ct",
+        ];
+        for value in fixed {
+            assert_eq!(bearer_ascii(value), bearer_text(value), "{value:?}");
+        }
+        let alphabet = b" \t\n\x0b\x0c\rBbEeAaRrt-x.";
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..50_000 {
+            let value: String = (0..rng.usize(0..14))
+                .map(|_| char::from(alphabet[rng.usize(..alphabet.len())]))
+                .collect();
+            let value = if rng.bool() {
+                format!("Bearer {value}")
+            } else {
+                value
+            };
+            assert_eq!(bearer_ascii(&value), bearer_text(&value), "{value:?}");
+        }
+    }
+}

@@ -48,26 +48,29 @@ impl WireTime {
         .ok()
         .filter(|&ms| ms < END_MS)?;
         let (year, month, day) = civil_from_days(ms / DAY_MS);
-        let in_day = ms % DAY_MS;
+        // Below a day's 86 400 000 ms, and the year below 10 000: both fit a u32.
+        let in_day = (ms % DAY_MS) as u32;
+        let year = year as u32;
         let mut out = *b"0000-00-00T00:00:00.000Z";
-        put(&mut out[0..4], year);
-        put(&mut out[5..7], month);
-        put(&mut out[8..10], day);
-        put(&mut out[11..13], in_day / 3_600_000);
-        put(&mut out[14..16], in_day / 60_000 % 60);
-        put(&mut out[17..19], in_day / 1_000 % 60);
-        put(&mut out[20..23], in_day % 1_000);
+        put2(&mut out[0..2], year / 100);
+        put2(&mut out[2..4], year % 100);
+        put2(&mut out[5..7], month as u32);
+        put2(&mut out[8..10], day as u32);
+        put2(&mut out[11..13], in_day / 3_600_000);
+        put2(&mut out[14..16], in_day / 60_000 % 60);
+        put2(&mut out[17..19], in_day / 1_000 % 60);
+        let millis = in_day % 1_000;
+        out[20] = b'0' + (millis / 100) as u8;
+        put2(&mut out[21..23], millis % 100);
         Some(out)
     }
 }
 
-/// Writes `value`'s last `digits.len()` decimal digits, zero-padded, into `digits`.
-fn put(digits: &mut [u8], mut value: u64) {
-    for digit in digits.iter_mut().rev() {
-        // `value % 10` is below 10, so the cast keeps it whole.
-        *digit = b'0' + (value % 10) as u8;
-        value /= 10;
-    }
+/// `value` (below 100) as two decimal digits into `digits`.
+fn put2(digits: &mut [u8], value: u32) {
+    // Below 100: both casts keep the digit whole.
+    digits[0] = b'0' + (value / 10) as u8;
+    digits[1] = b'0' + (value % 10) as u8;
 }
 
 /// The proleptic Gregorian (year, month, day) of a day counted from
