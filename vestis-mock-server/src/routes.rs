@@ -11,7 +11,7 @@
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, header};
 use axum::routing::{get, post};
 use vestis_client::{
     CancelJobResponse, ErrorCode, JobId, JobKind, JobStatus, PageMetadata, validate_payload,
@@ -84,7 +84,14 @@ fn selected_kind(pairs: &[(String, String)]) -> Result<JobKind, ApiError> {
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+/// The create request's optional headers, named once (a `&str` name is
+/// parsed and lower-cased on every lookup).
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+const X_MOCK_OUTCOME: HeaderName = HeaderName::from_static("x-mock-outcome");
+const X_MOCK_DURATION: HeaderName = HeaderName::from_static("x-mock-duration");
+const X_MOCK_POLLS: HeaderName = HeaderName::from_static("x-mock-polls");
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a str>, ApiError> {
     match headers.get(name) {
         None => Ok(None),
         Some(v) => v
@@ -133,7 +140,7 @@ fn new_job(
     headers: &HeaderMap,
     default_polls: Option<u32>,
 ) -> Result<NewJob, ApiError> {
-    let idempotency_key = match header_str(headers, "idempotency-key")? {
+    let idempotency_key = match header_str(headers, &IDEMPOTENCY_KEY)? {
         None => None,
         Some(key)
             if (1..=255).contains(&key.len()) && key.bytes().all(|b| (0x20..0x7f).contains(&b)) =>
@@ -146,7 +153,7 @@ fn new_job(
             ));
         }
     };
-    let outcome = match header_str(headers, "x-mock-outcome")? {
+    let outcome = match header_str(headers, &X_MOCK_OUTCOME)? {
         None => None,
         Some("complete") => Some(Outcome::Complete),
         Some("fail") => Some(Outcome::Fail),
@@ -156,10 +163,10 @@ fn new_job(
             )));
         }
     };
-    let duration = header_str(headers, "x-mock-duration")?
+    let duration = header_str(headers, &X_MOCK_DURATION)?
         .map(|d| parse_duration(d).map_err(|e| ApiError::invalid(format!("X-Mock-Duration: {e}"))))
         .transpose()?;
-    let polls = match header_str(headers, "x-mock-polls")? {
+    let polls = match header_str(headers, &X_MOCK_POLLS)? {
         None => default_polls,
         Some(raw) => Some(
             raw.trim()
