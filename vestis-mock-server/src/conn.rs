@@ -10,6 +10,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -100,10 +101,13 @@ pub(crate) const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
 ///
 /// Over the limit: 413 `payload_too_large`, once the rest of the body
 /// (up to [`DRAIN_LIMIT`] more bytes) has been read and dropped, so the
-/// answer is not lost to a reset; when the rest is longer, or the client
-/// waits for `100 Continue` before sending it, the 413 goes at once with
-/// `Connection: close`. Past the deadline, or a body that breaks off:
-/// 400 and `Connection: close`. The bytes read are also left in the
+/// answer is not lost to a reset. When the declared length is more than
+/// that over, or the client waits for `100 Continue` before sending the
+/// body, the 413 goes at once, unread; a chunked body is read up to
+/// [`DRAIN_LIMIT`] past the limit. Either way the 413 then carries
+/// `Connection: close`, as it does when the deadline passes while the
+/// rest is drained. Past the deadline within the limit, or a body that
+/// breaks off: 400 and `Connection: close`. The bytes read are also left in the
 /// request's extensions as [`RequestBytes`], for the journal.
 #[derive(Debug, Clone)]
 pub(crate) struct ReadBody<S> {
@@ -169,7 +173,10 @@ where
     let (mut parts, body) = request.into_parts();
     // A small body has usually arrived with the head: read it without
     // arming the deadline's timer, which only a body still on its way needs.
-    let mut read = std::pin::pin!(collect(body, limit));
+    // Set once the body is known to be over the limit: a deadline passed
+    // while the rest is drained is still a 413, not a slow body's 400.
+    let over = AtomicBool::new(declared > limit);
+    let mut read = std::pin::pin!(collect(body, limit, &over));
     let collected = match futures::poll!(read.as_mut()) {
         Poll::Ready(collected) => Ok(collected),
         Poll::Pending => tokio::time::timeout(BODY_READ_TIMEOUT, read).await,
@@ -186,6 +193,7 @@ where
         Ok(Err(e)) => closing(ApiError::invalid(format!(
             "Request body could not be read: {e}"
         ))),
+        Err(_) if over.load(Ordering::Relaxed) => closing(too_large()),
         Err(_) => closing(ApiError::invalid(format!(
             "Request body not received within {}s",
             BODY_READ_TIMEOUT.as_secs()
@@ -204,7 +212,7 @@ enum Collected {
 /// Reads `body` to its end: into one buffer while it is within `limit`
 /// bytes (a body that comes in one frame, as small ones do, is not
 /// copied), then, past it, dropping up to [`DRAIN_LIMIT`] more.
-async fn collect(mut body: Body, limit: u64) -> Result<Collected, axum::Error> {
+async fn collect(mut body: Body, limit: u64, over: &AtomicBool) -> Result<Collected, axum::Error> {
     use http_body_util::BodyExt;
     let mut first: Option<Bytes> = None;
     let mut joined: Vec<u8> = Vec::new();
@@ -215,6 +223,7 @@ async fn collect(mut body: Body, limit: u64) -> Result<Collected, axum::Error> {
         };
         seen += data.len() as u64;
         if seen > limit {
+            over.store(true, Ordering::Relaxed);
             if seen > limit.saturating_add(DRAIN_LIMIT) {
                 return Ok(Collected::TooLarge { drained: false });
             }

@@ -22,15 +22,16 @@
 //! - `queue`: the job store, its state machine, workers and the mock's
 //!   clock; no HTTP.
 //! - `routes`: the `/api/v1` handlers; `middleware`: auth, rate limit,
-//!   injected errors and latency in front of them; `render`: a job's wire
-//!   shape.
+//!   injected errors, latency and the journal in front of them; `render`:
+//!   a job's wire shape, written by hand.
 //! - `admin`: `/__admin` control routes, the dashboard (`/__admin/ui`,
 //!   its HTML, CSS and script from `ui/`) and its event stream;
 //!   `journal`: the request journal;
 //!   `fixtures`: jobs loaded from a file or the admin API.
 //! - `public`: images, health and the OpenAPI document, outside auth.
 //! - `conn`: the accept loop with its header-read timeout, and the
-//!   request-body deadline.
+//!   request body's reader (limit, drain, deadline); `cors`: CORS headers
+//!   built once.
 //! - `errors`: the contract's JSON error bodies.
 //! - `openapi`, `image`, `hash`: the OpenAPI document, the PNG renderer,
 //!   and the fixed hash behind seeded determinism.
@@ -367,14 +368,16 @@ impl tower::Service<Request> for Dispatch {
     }
 }
 
-/// The whole app as one service: the router inside the layers every
+/// The whole app as one service: the routes inside the layers every
 /// request passes, outermost first: trace, CORS (so even rewritten errors
-/// carry its headers), the JSON safety net, the body limits and the body's
-/// read deadline, the panic net.
+/// carry its headers), the JSON safety net, the body reader (limit and
+/// deadline), the panic net, then [`Dispatch`].
 ///
-/// Wrapped around the router once rather than with `Router::layer`, which
+/// Wrapped around the routes once rather than with `Router::layer`, which
 /// wraps every route in its own boxed copy of the stack, cloned (one
-/// allocation per layer) on every request. The trace layer is there only
+/// allocation per layer) on every request. (Only the routes outside
+/// `/api/v1` get one `Router::layer`, axum's body-limit switch, off the
+/// hot path.) The trace layer is there only
 /// when its events are enabled when the app is built (`RUST_LOG` with
 /// `tower_http=debug`, or a subscriber set before [`App::new`]): when
 /// they are off, its per-request work is saved.

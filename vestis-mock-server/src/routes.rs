@@ -2,9 +2,10 @@
 //!
 //! Handlers parse and validate the request, call one [`Queue`] method and
 //! render its answer; the job logic lives in `queue`, the middleware in
-//! `middleware`. Request parts are taken raw (`Bytes`, `RawQuery`, path
-//! `String`) so that every bad value is answered with the contract's JSON
-//! error, never axum's text.
+//! `middleware`. Request parts are taken raw (the body's bytes as
+//! `conn::read_body` kept them, `RawQuery`, the path's `String`) so that
+//! every bad value is answered with the contract's JSON error, never
+//! axum's text.
 //!
 //! [`Queue`]: crate::queue::Queue
 

@@ -416,6 +416,36 @@ async fn a_client_trickling_its_body_is_answered_400_and_closed() {
     assert!(answer.contains("\"code\":\"invalid_request\""), "{answer}");
 }
 
+/// Over the limit, and still arriving when the deadline passes: the
+/// answer is the 413 the body earned, not a slow body's 400, sized
+/// (declared over) or chunked (seen over while it streams).
+#[tokio::test(start_paused = true)]
+async fn a_slow_oversize_body_is_still_answered_413() {
+    let config = Config {
+        max_body: 1024,
+        ..Config::default()
+    };
+    let (server, _) = start(config).await;
+    let sized = b"POST /api/v1/generate HTTP/1.1\r\nhost: x\r\nauthorization: Bearer t\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{";
+    let chunk = format!("800\r\n{}\r\n", "x".repeat(0x800));
+    let chunked = format!(
+        "POST /api/v1/generate HTTP/1.1\r\nhost: x\r\nauthorization: Bearer t\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n{chunk}"
+    );
+    for (name, head, drip) in [
+        ("sized", sized.to_vec(), b" ".to_vec()),
+        ("chunked", chunked.into_bytes(), b"1\r\nx\r\n".to_vec()),
+    ] {
+        let (held, answer) = trickle(server.addr(), &head, &drip).await;
+        assert!(held <= Duration::from_secs(35), "{name}: held {held:?}");
+        assert!(answer.starts_with("HTTP/1.1 413"), "{name}: {answer}");
+        assert!(
+            answer.contains("\"code\":\"payload_too_large\""),
+            "{name}: {answer}"
+        );
+        assert!(answer.contains("connection: close"), "{name}: {answer}");
+    }
+}
+
 #[tokio::test]
 async fn images_serve_only_completed_jobs_by_id() {
     let mut config = util::fast();
