@@ -178,8 +178,15 @@ pub(crate) fn read_records(path: &Path) -> Vec<Value> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Vec::new();
     };
-    let mut lines = text.lines();
-    let header: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    // Only whole lines: a test that polls may read while the CLI is still
+    // writing the file (created, header not yet written; a record half
+    // written).
+    let whole = text.rfind('\n').map_or("", |end| &text[..=end]);
+    let mut lines = whole.lines();
+    let Some(header) = lines.next() else {
+        return Vec::new();
+    };
+    let header: Value = serde_json::from_str(header).unwrap();
     assert_eq!(header["vestis_journal"], 2, "{header}");
     let mut records: Vec<Value> = Vec::new();
     for line in lines {
