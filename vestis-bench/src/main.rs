@@ -59,6 +59,13 @@ enum Measure {
     Queue,
 }
 
+/// The mock server binary's allocator: the queue engine, measured here
+/// in-process, runs on what it runs on in the server. Both arms of the SDK
+/// measure share it; the bare axum and wiremock-rs binaries (`src/bin`)
+/// do not use it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     // Built together with the CLI (bench/run.sh builds both), reqwest is in
