@@ -269,7 +269,6 @@ mod tests {
                 completed_at: status.is_terminal().then_some(t + Duration::from_secs(4)),
                 attempts: 2,
                 error: Some("it \"broke\"\n".to_owned()),
-                image_seed: 1,
             };
             for base in [
                 ImageBase::Host("h:1"),

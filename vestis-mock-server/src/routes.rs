@@ -137,7 +137,7 @@ fn json_body(headers: &HeaderMap, body: Bytes) -> Result<serde_json::Value, ApiE
 fn new_job(
     caller: Caller,
     kind: JobKind,
-    payload: serde_json::Value,
+    payload: Box<str>,
     headers: &HeaderMap,
     default_polls: Option<u32>,
 ) -> Result<NewJob, ApiError> {
@@ -207,10 +207,16 @@ async fn create_job(
         .get::<RequestBytes>()
         .map(|b| b.0.clone())
         .unwrap_or_default();
-    let payload = json_body(headers, body)?;
+    let payload = json_body(headers, body.clone())?;
     validate_payload(kind, &payload).map_err(|e| ApiError::invalid(e.to_string()))?;
+    // The queue keeps the body's text as it came (it parsed, so it is JSON).
+    let text = match std::str::from_utf8(&body) {
+        Ok(text) => text.into(),
+        Err(_) => payload.to_string().into_boxed_str(),
+    };
+    drop(payload);
 
-    let new = new_job(caller, kind, payload, headers, state.config.polls)?;
+    let new = new_job(caller, kind, text, headers, state.config.polls)?;
     let created = state.queue.create(new).map_err(|e| match e {
         CreateError::IdempotencyMismatch => ApiError::new(
             ErrorCode::Conflict,

@@ -62,8 +62,8 @@ impl Queue {
                     continue;
                 }
                 match filter.status {
-                    Some(state) => ids.extend(&index.by_state[state as usize]),
-                    None => ids.extend(&index.all),
+                    Some(state) => ids.extend(index.by_state[state as usize].iter()),
+                    None => ids.extend(index.all.iter()),
                 }
             }
             let matching = ids.into_iter().rev().filter(|id| {

@@ -10,7 +10,6 @@ use vestis_client::{JobId, JobKind};
 
 use super::store::{Pacing, State, Store, Stored, failure_message};
 use super::{JobSnapshot, Queue};
-use crate::hash::stable_hash;
 
 /// A job loaded from fixtures, in any state, for any token.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,7 +109,6 @@ fn stored_from(job: Loaded, now: SystemTime) -> Stored {
         _ => None,
     };
     Stored {
-        image_seed: stable_hash(&[job.kind.as_str().as_bytes(), payload.as_bytes()]),
         owner: job.owner,
         kind: job.kind,
         state: job.state,

@@ -16,6 +16,7 @@
 mod admin;
 mod clock;
 mod engine;
+mod ids;
 mod load;
 #[cfg(test)]
 mod model;
@@ -57,8 +58,9 @@ pub(crate) struct NewJob {
     /// The caller's token: the job's owner.
     pub(crate) owner: Arc<str>,
     pub(crate) kind: JobKind,
-    /// The validated payload, kept with the job (unknown fields included).
-    pub(crate) payload: serde_json::Value,
+    /// The validated payload as the JSON text the request sent (unknown
+    /// fields included), kept with the job.
+    pub(crate) payload: Box<str>,
     pub(crate) idempotency_key: Option<String>,
     /// `X-Mock-Outcome`.
     pub(crate) outcome: Option<Outcome>,
@@ -115,8 +117,6 @@ pub(crate) struct JobSnapshot {
     pub(crate) attempts: u32,
     /// Why it failed (or was failed/cancelled by the admin API).
     pub(crate) error: Option<String>,
-    /// Seeds the job's image (derived from its kind and payload).
-    pub(crate) image_seed: u64,
 }
 
 /// A job as the admin API shows it: its state, owner and payload.
@@ -260,8 +260,7 @@ impl Queue {
 
     /// Stores a new pending job (or replays an idempotent create).
     pub(crate) fn create(&self, new: NewJob) -> Result<Created, CreateError> {
-        let payload = new.payload.to_string();
-        let image_seed = stable_hash(&[new.kind.as_str().as_bytes(), payload.as_bytes()]);
+        let payload = new.payload;
         let max_jobs = self.shared.initial.max_jobs;
         let created = self.with_settled(|store, now, rules| {
             if let Some(key) = &new.idempotency_key
@@ -272,7 +271,7 @@ impl Queue {
                 && let Some(job) = store.jobs.get(&id)
             {
                 // The stored request itself, not a hash of it: no collisions.
-                if *job.payload != *payload || job.kind != new.kind {
+                if job.kind != new.kind || !same_payload(&job.payload, &payload) {
                     return Err(CreateError::IdempotencyMismatch);
                 }
                 return Ok(Created {
@@ -297,8 +296,7 @@ impl Queue {
                 completed_at: None,
                 attempts: 0,
                 error: None,
-                payload: payload.into_boxed_str(),
-                image_seed,
+                payload,
                 idempotency_key: new.idempotency_key.map(String::into_boxed_str),
                 outcome: new.outcome,
                 pacing,
@@ -359,11 +357,8 @@ impl Queue {
                 .unwrap_or(usize::MAX)
                 .saturating_mul(page_size as usize);
             let jobs = ids
-                .iter()
-                .rev()
-                .skip(skip)
-                .take(page_size as usize)
-                .filter_map(|id| store.snapshot(*id))
+                .newest(skip, page_size as usize)
+                .filter_map(|id| store.snapshot(id))
                 .collect();
             (jobs, ids.len() as u64)
         })
@@ -492,11 +487,22 @@ impl Queue {
     }
 
     /// The seed of a completed job's image; `None` for any other job.
+    ///
+    /// The seed is the stable hash of the job's kind and the canonical
+    /// text of its payload (compact, keys sorted), so equal requests draw
+    /// equal images however their JSON was spaced or ordered. It is worked
+    /// out here, outside the lock, rather than on every create: only a
+    /// completed job's image needs it.
     pub(crate) fn image_seed(&self, id: JobId) -> Option<u64> {
-        self.with_settled(|store, _, _| {
+        let (kind, payload) = self.with_settled(|store, _, _| {
             let job = store.jobs.get(&id.0)?;
-            (job.state == State::Completed).then_some(job.image_seed)
-        })
+            (job.state == State::Completed).then(|| (job.kind, job.payload.clone()))
+        })?;
+        let canonical = canonical_payload(&payload);
+        Some(stable_hash(&[
+            kind.as_str().as_bytes(),
+            canonical.as_bytes(),
+        ]))
     }
 
     /// How many jobs are stored.
@@ -512,4 +518,21 @@ fn admin_job(store: &Store, id: u64) -> Option<AdminJob> {
         owner: Arc::clone(&job.owner),
         payload: serde_json::from_str(&job.payload).unwrap_or_default(),
     })
+}
+
+/// A payload's canonical text: serde_json's compact print of it, whose
+/// maps are sorted, so equal payloads print equally.
+fn canonical_payload(text: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(value) => value.to_string(),
+        // Stored payloads were parsed before they were stored.
+        Err(_) => text.to_owned(),
+    }
+}
+
+/// Whether two payload texts hold the same JSON (an idempotent replay's
+/// test): byte-equal, or equal once parsed, whatever their spacing and key
+/// order.
+fn same_payload(stored: &str, new: &str) -> bool {
+    stored == new || canonical_payload(stored) == canonical_payload(new)
 }

@@ -417,7 +417,9 @@ impl Harness {
                     } else {
                         JobKind::Chat
                     },
-                    payload: json!({ "prompt": format!("p{payload}") }),
+                    payload: json!({ "prompt": format!("p{payload}") })
+                        .to_string()
+                        .into(),
                     idempotency_key: key.map(|k| format!("key-{k}")),
                     outcome: outcome.map(|ok| if ok { Outcome::Complete } else { Outcome::Fail }),
                     duration: duration_ms.map(Duration::from_millis),

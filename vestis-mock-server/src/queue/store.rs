@@ -9,7 +9,7 @@
 //! advance calls it with the advanced time. Both give the same history,
 //! so a manual clock reproduces what real time would have done.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -17,6 +17,7 @@ use rustc_hash::FxHashMap;
 use vestis_client::{JobId, JobKind, JobStatus};
 
 use super::clock::{Clock, ClockMode};
+use super::ids::IdSet;
 use super::{JobSnapshot, Outcome};
 use crate::config::QueueFaults;
 use crate::hash::attempt_seed;
@@ -67,9 +68,11 @@ pub(crate) enum Pacing {
     Polls { target: u32, seen: u32 },
 }
 
-/// One stored job. The payload is kept as compact JSON text (serde_json's
-/// maps are sorted, so equal payloads print equally), which is also what
-/// an idempotent replay compares.
+/// One stored job. The payload is kept as the JSON text the create sent
+/// (or, for a fixture, serde_json's compact print of it): parsing it
+/// gives the payload back, and what depends on its canonical form (an
+/// idempotent replay's comparison, the image's seed) is worked out from
+/// it when it is needed, not on every create.
 #[derive(Debug)]
 pub(crate) struct Stored {
     pub(crate) owner: Arc<str>,
@@ -81,7 +84,6 @@ pub(crate) struct Stored {
     pub(crate) attempts: u32,
     pub(crate) error: Option<Box<str>>,
     pub(crate) payload: Box<str>,
-    pub(crate) image_seed: u64,
     pub(crate) idempotency_key: Option<Box<str>>,
     pub(crate) outcome: Option<Outcome>,
     pub(crate) pacing: Pacing,
@@ -100,19 +102,23 @@ impl Stored {
             completed_at: self.completed_at,
             attempts: self.attempts,
             error: self.error.as_deref().map(str::to_owned),
-            image_seed: self.image_seed,
         }
     }
 }
 
-/// A token's jobs: all ids, and ids by status, each ordered so that the
-/// newest-first pages come from a reverse walk.
+/// A token's jobs: all ids, and ids by status, each sorted so that a
+/// newest-first page is read from the end.
 #[derive(Debug, Default)]
 pub(crate) struct Owner {
-    pub(crate) all: BTreeSet<u64>,
-    pub(crate) by_state: [BTreeSet<u64>; 5],
-    pub(crate) idempotency: HashMap<Box<str>, u64>,
+    pub(crate) all: IdSet,
+    pub(crate) by_state: [IdSet; 5],
+    pub(crate) idempotency: TokenMap<Box<str>, u64>,
 }
+
+/// A map keyed by caller-chosen text (tokens, idempotency keys): foldhash,
+/// seeded per process, where std's SipHash was 8 % of the queue engine's
+/// instructions (a token is hashed on every state change of its jobs).
+pub(crate) type TokenMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// What `settle` needs from the settings.
 #[derive(Debug, Clone, Copy)]
@@ -139,14 +145,14 @@ pub(crate) struct Store {
     /// FxHash: the ids are the server's own, so no caller can pick
     /// colliding keys, and SipHash was a sixth of the engine's work.
     pub(crate) jobs: FxHashMap<u64, Box<Stored>>,
-    pub(crate) owners: HashMap<Arc<str>, Owner>,
+    pub(crate) owners: TokenMap<Arc<str>, Owner>,
     /// Pending job ids in FIFO order. A cancelled id stays until it is
     /// popped and skipped, which keeps cancel O(1).
     queue: VecDeque<u64>,
     /// Attempts in progress, by due time (then id: ties end in id order).
     running: BTreeSet<(SystemTime, u64)>,
     /// Terminal job ids, oldest first: the eviction order.
-    terminal: BTreeSet<u64>,
+    terminal: IdSet,
 }
 
 impl Store {
@@ -158,10 +164,10 @@ impl Store {
             next_id: 1,
             version: 0,
             jobs: FxHashMap::default(),
-            owners: HashMap::new(),
+            owners: TokenMap::default(),
             queue: VecDeque::new(),
             running: BTreeSet::new(),
-            terminal: BTreeSet::new(),
+            terminal: IdSet::default(),
         }
     }
 
@@ -183,7 +189,7 @@ impl Store {
             self.terminal.insert(id);
         }
         if let Some(owner) = self.owners.get_mut(&job.owner) {
-            owner.by_state[from as usize].remove(&id);
+            owner.by_state[from as usize].remove(id);
             owner.by_state[to as usize].insert(id);
         }
     }
@@ -231,13 +237,13 @@ impl Store {
             return;
         };
         self.version = self.version.wrapping_add(1);
-        self.terminal.remove(&id);
+        self.terminal.remove(id);
         if let Some((due, _)) = job.running {
             self.running.remove(&(due, id));
         }
         if let Some(owner) = self.owners.get_mut(&job.owner) {
-            owner.all.remove(&id);
-            owner.by_state[job.state as usize].remove(&id);
+            owner.all.remove(id);
+            owner.by_state[job.state as usize].remove(id);
             if let Some(key) = &job.idempotency_key {
                 owner.idempotency.remove(key);
             }
@@ -251,7 +257,7 @@ impl Store {
     /// `false` when the store is full of live jobs.
     pub(crate) fn make_room(&mut self, max_jobs: usize) -> bool {
         while self.jobs.len() >= max_jobs {
-            let Some(oldest) = self.terminal.first().copied() else {
+            let Some(oldest) = self.terminal.first() else {
                 return false;
             };
             self.remove(oldest);
@@ -367,16 +373,29 @@ impl Store {
 
 /// One attempt's duration and outcome: they depend only on (seed, job,
 /// attempt), never on which worker got there first, so seeded runs replay.
+///
+/// The attempt's random generator is seeded only when a draw needs it: a
+/// fixed duration takes none, and neither does the outcome when it is set
+/// or the failure rate is 0 (`f64()` is in `[0, 1)`, so it always
+/// succeeds). Skipping a draw that cannot change the answer keeps every
+/// seeded run as it was, and saves the seed's SipHash on every attempt of
+/// a `--processing-time 0s` run.
 fn draw(job: &Stored, id: u64, rules: Rules<'_>) -> (Duration, bool) {
-    let mut rng = fastrand::Rng::with_seed(attempt_seed(rules.seed, id, job.attempts));
+    // Seeded on first use: the draws come from the same sequence either way.
+    let seeded = || fastrand::Rng::with_seed(attempt_seed(rules.seed, id, job.attempts));
+    let mut rng = None;
+    let range = rules.faults.processing_time;
     let duration = match job.pacing {
         Pacing::Timed(Some(fixed)) => fixed,
-        _ => rules.faults.processing_time.sample(&mut rng),
+        // `sample` draws nothing for a single duration.
+        _ if range.max <= range.min => range.min,
+        _ => range.sample(rng.get_or_insert_with(seeded)),
     };
     let succeed = match job.outcome {
         Some(Outcome::Complete) => true,
         Some(Outcome::Fail) => false,
-        None => rng.f64() >= rules.faults.failure_rate,
+        None if rules.faults.failure_rate <= 0.0 => true,
+        None => rng.get_or_insert_with(seeded).f64() >= rules.faults.failure_rate,
     };
     (duration, succeed)
 }

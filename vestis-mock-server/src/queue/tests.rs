@@ -4,7 +4,6 @@
 
 use super::*;
 use crate::config::{DurationRange, QueueFaults};
-use serde_json::json;
 
 fn faults(ms: u64) -> QueueFaults {
     QueueFaults {
@@ -35,7 +34,7 @@ fn job(owner: &str) -> NewJob {
     NewJob {
         owner: owner.into(),
         kind: JobKind::Chat,
-        payload: json!({"prompt": "x"}),
+        payload: r#"{"prompt":"x"}"#.into(),
         idempotency_key: None,
         outcome: None,
         duration: None,
@@ -305,8 +304,17 @@ async fn idempotency_keys_replay_per_owner_and_reject_mismatches() {
     let again = q.create(a.clone()).unwrap();
     assert!(again.replayed);
     assert_eq!(again.job.id, first.job.id);
+    // The same JSON spaced and ordered otherwise is the same request.
+    let mut two = a.clone();
+    two.idempotency_key = Some("two".into());
+    two.payload = r#"{"prompt":"x","seed":7}"#.into();
+    let two_first = q.create(two.clone()).unwrap();
+    two.payload = "{ \"seed\" : 7 ,\n \"prompt\": \"\\u0078\" }".into();
+    let two_again = q.create(two).unwrap();
+    assert!(two_again.replayed);
+    assert_eq!(two_again.job.id, two_first.job.id);
     let mut other_payload = a.clone();
-    other_payload.payload = json!({"prompt": "y"});
+    other_payload.payload = r#"{"prompt":"y"}"#.into();
     assert_eq!(
         q.create(other_payload),
         Err(CreateError::IdempotencyMismatch)
@@ -317,7 +325,7 @@ async fn idempotency_keys_replay_per_owner_and_reject_mismatches() {
     let mut other_owner = a;
     other_owner.owner = "u".into();
     assert_ne!(q.create(other_owner).unwrap().job.id, first.job.id);
-    assert_eq!(q.len(), 2);
+    assert_eq!(q.len(), 3);
 }
 
 #[tokio::test(start_paused = true)]
