@@ -18,6 +18,9 @@
 
 use std::collections::VecDeque;
 
+/// Below this many slots a set keeps its memory when it empties.
+const MIN_CAPACITY: usize = 64;
+
 /// Job ids in ascending order, without repeats.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct IdSet {
@@ -46,21 +49,24 @@ impl IdSet {
 
     /// Removes `id`; `false` when it was not there.
     pub(crate) fn remove(&mut self, id: u64) -> bool {
-        if self.ids.front() == Some(&id) {
-            self.ids.pop_front();
-            return true;
-        }
-        if self.ids.back() == Some(&id) {
-            self.ids.pop_back();
-            return true;
-        }
-        match self.ids.binary_search(&id) {
-            Ok(at) => {
-                self.ids.remove(at);
-                true
+        let removed = if self.ids.front() == Some(&id) {
+            self.ids.pop_front().is_some()
+        } else if self.ids.back() == Some(&id) {
+            self.ids.pop_back().is_some()
+        } else {
+            match self.ids.binary_search(&id) {
+                Ok(at) => self.ids.remove(at).is_some(),
+                Err(_) => false,
             }
-            Err(_) => false,
+        };
+        // A set that emptied (a drained backlog) gives its memory back,
+        // halving at a quarter full so that it never shrinks and grows
+        // again on every other call.
+        let capacity = self.ids.capacity();
+        if removed && capacity > MIN_CAPACITY && self.ids.len() < capacity / 4 {
+            self.ids.shrink_to(capacity / 2);
         }
+        removed
     }
 
     /// The smallest id (the oldest job).
@@ -133,8 +139,26 @@ mod tests {
                 prop_assert_eq!(ours.is_empty(), model.is_empty());
                 prop_assert_eq!(ours.first(), model.first().copied());
                 prop_assert!(ours.iter().eq(model.iter().copied()));
+                prop_assert!(ours.ids.capacity() <= MIN_CAPACITY.max(4 * ours.len()) + 1);
             }
         }
+    }
+
+    #[test]
+    fn a_drained_set_gives_its_memory_back() {
+        let mut ids = IdSet::default();
+        for id in 0..100_000 {
+            ids.insert(id);
+        }
+        assert!(ids.ids.capacity() >= 100_000);
+        for id in 0..100_000 {
+            assert!(ids.remove(id));
+        }
+        assert!(
+            ids.ids.capacity() <= 2 * MIN_CAPACITY,
+            "{}",
+            ids.ids.capacity()
+        );
     }
 
     #[test]
