@@ -13,6 +13,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use vestis_client::{
     CancelJobResponse, ErrorCode, JobId, JobKind, JobStatus, PageMetadata, validate_payload,
@@ -269,12 +270,31 @@ async fn get_job(
     Path(raw): Path<String>,
     Host(host): Host,
 ) -> Result<Response<Body>, ApiError> {
-    let id = job_id(&raw)?;
+    job_answer(&state, &caller, &raw, host.as_ref())
+}
+
+/// `GET /api/v1/jobs/{id}` with `raw`, the path's id, taken by the front
+/// without the router (see `middleware::polled_job`): the extractors'
+/// checks, then the same answer as [`get_job`].
+pub(crate) fn poll_job(state: &AppState, headers: &HeaderMap, raw: &str) -> Response<Body> {
+    Caller::check(headers, state)
+        .and_then(|caller| job_answer(state, &caller, raw, headers.get(header::HOST)))
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// A poll's answer: the job as JSON, counted as a poll.
+fn job_answer(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+    host: Option<&HeaderValue>,
+) -> Result<Response<Body>, ApiError> {
+    let id = job_id(raw)?;
     let snap = state
         .queue
         .poll(&caller.0, id)
         .ok_or_else(ApiError::job_not_found)?;
-    let base = ImageBase::of(&state, host.as_ref());
+    let base = ImageBase::of(state, host);
     // Room for a completed job with a long image URL, in one allocation.
     let mut body = Vec::with_capacity(512);
     JobJson { snap: &snap, base }.write(&mut body);

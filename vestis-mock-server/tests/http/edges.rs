@@ -160,3 +160,79 @@ async fn garbage_in_always_gets_a_contract_json_answer() {
     let (status, _) = json(h.raw(Method::GET, "/health").send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "still serving");
 }
+
+/// `GET /api/v1/jobs/{id}` with a plain-digit id is answered by the front
+/// without the router (the polling fast path); with the same id
+/// percent-encoded it goes through the router. Both ways must give the
+/// same status, headers and body, for every kind of answer.
+#[tokio::test]
+async fn a_poll_answers_the_same_with_or_without_the_router() {
+    let mut config = fast();
+    config.tokens = vec!["good".into(), "other".into()];
+    let h = Harness::start(config).await;
+    let id = h.chat("good").await;
+    h.until_terminal("good", id).await;
+    let pending = {
+        let res = h
+            .api("good", Method::POST, "/generate?chat=true")
+            .header("x-mock-polls", "5")
+            .json(&json!({"prompt": "p"}))
+            .send()
+            .await
+            .unwrap();
+        json(res).await.1["job_id"].as_u64().unwrap()
+    };
+    let ids = [
+        id.to_string(),
+        pending.to_string(),
+        "999".into(),
+        "0".into(),
+        "007".into(),
+        "123456789012345678901234567890".into(),
+    ];
+    let auths = [
+        Some("Bearer good"),
+        Some("Bearer other"),
+        Some("Bearer wrong"),
+        Some("Basic Z29vZA=="),
+        None,
+    ];
+    let hosts = [None, Some("example.test:8080"), Some("bad host")];
+    for raw in &ids {
+        // The first digit percent-encoded: the router decodes it back.
+        let encoded = format!("%3{}{}", &raw[..1], &raw[1..]);
+        for auth in auths {
+            for host in hosts {
+                let mut answers = Vec::new();
+                for path in [raw.as_str(), encoded.as_str()] {
+                    let mut req = h.raw(Method::GET, &format!("/api/v1/jobs/{path}"));
+                    if let Some(auth) = auth {
+                        req = req.header("authorization", auth);
+                    }
+                    if let Some(host) = host {
+                        req = req.header("host", host);
+                    }
+                    let res = req.send().await.unwrap();
+                    let status = res.status();
+                    let mut headers: Vec<(String, String)> = res
+                        .headers()
+                        .iter()
+                        .filter(|(name, _)| *name != "date")
+                        .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+                        .collect();
+                    headers.sort();
+                    let body = res.text().await.unwrap();
+                    answers.push((status, headers, body));
+                }
+                assert_eq!(
+                    answers[0], answers[1],
+                    "id {raw}, auth {auth:?}, host {host:?}"
+                );
+            }
+        }
+    }
+    // Polls count either way: the X-Mock-Polls job moved on (5 polls per
+    // auth and host combination that got through).
+    let (_, job) = h.get("good", pending).await;
+    assert_eq!(job["status"], "completed", "{job}");
+}
