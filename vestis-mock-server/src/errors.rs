@@ -6,7 +6,7 @@
 //! sees an HTML or plain-text error.
 
 use axum::body::Body;
-use axum::http::{HeaderValue, Response, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use vestis_client::{ErrorBody, ErrorCode};
 
@@ -63,8 +63,21 @@ pub(crate) fn json_response(status: StatusCode, value: &impl serde::Serialize) -
 
 /// A response with `status` and `body`, JSON already written.
 pub(crate) fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response<Body> {
+    json_bytes_with(status, body, HeaderMap::new())
+}
+
+/// [`json_bytes`] into `headers`, a map sized by the caller: a create's
+/// answer carries more headers than a fresh map's first allocation holds
+/// (the type, `Location`, CORS's three, `X-Mock-Max-Attempts`), and
+/// growing it on the way out rehashed every header already in it.
+pub(crate) fn json_bytes_with(
+    status: StatusCode,
+    body: Vec<u8>,
+    headers: HeaderMap,
+) -> Response<Body> {
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
+    *response.headers_mut() = headers;
     response.headers_mut().insert(header::CONTENT_TYPE, JSON);
     response
 }

@@ -26,10 +26,6 @@ use crate::render::wire_time;
 /// Bodies are kept up to this many bytes (then cut, and marked so).
 pub(crate) const MAX_BODY_KEPT: usize = 16 * 1024;
 
-/// The job a response was about, set by handlers whose path does not name it (create).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Touched(pub(crate) JobId);
-
 /// One recorded request and its answer.
 #[derive(Debug)]
 pub(crate) struct Entry {
@@ -225,14 +221,18 @@ pub(crate) fn begin(req: &Request) -> Entry {
 }
 
 /// Records `entry` with its answer: the status, and the job it was about
-/// (the path's, or the one the handler created).
+/// (the path's, or for a create the one its `Location` names: read from
+/// the header the answer carries anyway, where an extension cost an
+/// allocation per create).
 pub(crate) fn finish(state: &AppState, mut entry: Entry, response: &Response<Body>) {
     entry.time = state.queue.now();
     entry.status = response.status().as_u16();
-    entry.job_id = response
-        .extensions()
-        .get::<Touched>()
-        .map(|t| t.0)
-        .or_else(|| job_in_path(&entry.path));
+    entry.job_id = job_in_path(&entry.path).or_else(|| {
+        response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(job_in_path)
+    });
     state.journal.push(entry);
 }

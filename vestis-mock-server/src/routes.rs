@@ -9,6 +9,8 @@
 //!
 //! [`Queue`]: crate::queue::Queue
 
+use std::borrow::Cow;
+
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, Request, State};
@@ -21,8 +23,8 @@ use vestis_client::{
 
 use crate::AppState;
 use crate::config::{MAX_POLLS, parse_duration};
-use crate::errors::{ApiError, json_bytes, json_response};
-use crate::journal::{RequestBytes, Touched};
+use crate::errors::{ApiError, json_bytes, json_bytes_with, json_response};
+use crate::journal::RequestBytes;
 use crate::middleware::Caller;
 use crate::queue::{CancelError, CreateError, NewJob, Outcome};
 use crate::render::{Host, ImageBase, JobJson, write_page};
@@ -44,37 +46,39 @@ pub(crate) fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The query string's pairs, percent-decoded (malformed escapes are kept as text).
-fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .into_owned()
-        .collect()
+/// A query string's pairs, percent-decoded (malformed escapes are kept
+/// as text), borrowed from the query where nothing needed decoding.
+type Pairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
+/// The query string's pairs (see [`Pairs`]).
+fn query_pairs(query: Option<&str>) -> Pairs<'_> {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes()).collect()
 }
 
 /// Which job kind the query selects: `TYPE=true|1` selects, `TYPE=false|0` does not.
-fn selected_kind(pairs: &[(String, String)]) -> Result<JobKind, ApiError> {
+fn selected_kind(pairs: &Pairs<'_>) -> Result<JobKind, ApiError> {
     let mut selected = Vec::new();
     for (key, value) in pairs {
         let Some(kind) = JobKind::ALL
             .into_iter()
-            .find(|k| k.query_flag() == Some(key.as_str()))
+            .find(|k| k.query_flag() == Some(key.as_ref()))
         else {
             continue; // unknown query parameters are ignored
         };
         // Case-insensitive, and a bare `?chat` selects too: forgiving of
         // hand-written URLs without changing what the guide sends.
-        match value.to_ascii_lowercase().as_str() {
-            "true" | "1" | "" => {
-                if !selected.contains(&kind) {
-                    selected.push(kind);
-                }
+        let is = |word: &str| value.eq_ignore_ascii_case(word);
+        if is("true") || is("1") || is("") {
+            if !selected.contains(&kind) {
+                selected.push(kind);
             }
-            "false" | "0" => selected.retain(|k| *k != kind),
-            other => {
-                return Err(ApiError::invalid(format!(
-                    "{key} must be true, false, 1 or 0, got {other:?}"
-                )));
-            }
+        } else if is("false") || is("0") {
+            selected.retain(|k| *k != kind);
+        } else {
+            return Err(ApiError::invalid(format!(
+                "{key} must be true, false, 1 or 0, got {:?}",
+                value.to_ascii_lowercase()
+            )));
         }
     }
     match selected.as_slice() {
@@ -231,7 +235,11 @@ async fn create_job(
     })?;
 
     let id = created.job.id;
-    let mut response = json_bytes(StatusCode::ACCEPTED, created_json(id, &created.job.status));
+    let mut response = json_bytes_with(
+        StatusCode::ACCEPTED,
+        created_json(id, &created.job.status),
+        HeaderMap::with_capacity(CREATED_HEADERS),
+    );
     let mut location = itoa::Buffer::new();
     let location = [
         b"/api/v1/jobs/".as_slice(),
@@ -241,9 +249,12 @@ async fn create_job(
     if let Ok(location) = HeaderValue::from_maybe_shared(Bytes::from(location)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
-    response.extensions_mut().insert(Touched(id));
     Ok(response)
 }
+
+/// The headers a `202` ends up with: the type, `Location`, CORS's three
+/// and `X-Mock-Max-Attempts`.
+const CREATED_HEADERS: usize = 7;
 
 /// The `202`'s body: the SDK's `CreateJobResponse`, written by hand (no
 /// owned message, no serde for four fixed fields).
@@ -301,12 +312,7 @@ fn job_answer(
     Ok(json_bytes(StatusCode::OK, body))
 }
 
-fn positive(
-    pairs: &[(String, String)],
-    name: &str,
-    default: u64,
-    max: u64,
-) -> Result<u64, ApiError> {
+fn positive(pairs: &Pairs<'_>, name: &str, default: u64, max: u64) -> Result<u64, ApiError> {
     match pairs.iter().rev().find(|(k, _)| k == name) {
         None => Ok(default),
         Some((_, v)) => match v.parse::<u64>() {
@@ -402,7 +408,7 @@ mod tests {
         }
     }
 
-    fn pairs(q: &str) -> Vec<(String, String)> {
+    fn pairs(q: &str) -> Pairs<'_> {
         query_pairs(Some(q))
     }
 
@@ -444,13 +450,13 @@ mod tests {
     fn query_decoding_handles_escapes() {
         assert_eq!(
             pairs("a=b%20c&d=e+f&g&h=%zz&i=%4"),
-            vec![
+            Pairs::from([
                 ("a".into(), "b c".into()),
                 ("d".into(), "e f".into()),
                 ("g".into(), "".into()),
                 ("h".into(), "%zz".into()),
                 ("i".into(), "%4".into()),
-            ]
+            ])
         );
     }
 }

@@ -242,9 +242,10 @@ impl Queue {
             tokio::pin!(notified);
             notified.as_mut().enable();
             let wait = self.with_settled(|store, _, _| {
-                store
-                    .next_due()
-                    .and_then(|due| store.clock.real_wait_until(due))
+                let due = store.next_due();
+                let wait = due.and_then(|due| store.clock.real_wait_until(due));
+                store.driver_due = wait.and(due);
+                wait
             });
             match wait {
                 Some(wait) => {
@@ -262,7 +263,7 @@ impl Queue {
     pub(crate) fn create(&self, new: NewJob) -> Result<Created, CreateError> {
         let payload = new.payload;
         let max_jobs = self.shared.initial.max_jobs;
-        let created = self.with_settled(|store, now, rules| {
+        let (created, wake) = self.with_settled(|store, now, rules| {
             if let Some(key) = &new.idempotency_key
                 && let Some(&id) = store
                     .owners
@@ -274,10 +275,13 @@ impl Queue {
                 if job.kind != new.kind || !same_payload(&job.payload, &payload) {
                     return Err(CreateError::IdempotencyMismatch);
                 }
-                return Ok(Created {
-                    job: job.snapshot(id),
-                    replayed: true,
-                });
+                return Ok((
+                    Created {
+                        job: job.snapshot(id),
+                        replayed: true,
+                    },
+                    false,
+                ));
             }
             if !store.make_room(max_jobs) {
                 return Err(CreateError::Full);
@@ -305,12 +309,15 @@ impl Queue {
             let job = stored.snapshot(id);
             store.insert(id, stored, rules);
             store.settle(now, rules);
-            Ok(Created {
+            let created = Created {
                 job,
                 replayed: false,
-            })
+            };
+            Ok((created, store.driver_is_late()))
         })?;
-        self.wake();
+        if wake {
+            self.wake();
+        }
         Ok(created)
     }
 
@@ -321,6 +328,13 @@ impl Queue {
             let job = store.jobs.get(&id.0)?;
             (*job.owner == *owner).then(|| job.snapshot(id.0))
         })
+    }
+
+    /// The job's status as stored, without playing due events (a test's
+    /// view of what the driver alone did).
+    #[cfg(test)]
+    pub(crate) fn peek(&self, id: JobId) -> Option<JobStatus> {
+        self.lock().jobs.get(&id.0).map(|job| job.state.public())
     }
 
     /// A `GET` of the job by its owner: counts as a poll for a poll-driven

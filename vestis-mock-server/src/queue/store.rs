@@ -153,6 +153,10 @@ pub(crate) struct Store {
     running: BTreeSet<(SystemTime, u64)>,
     /// Terminal job ids, oldest first: the eviction order.
     terminal: IdSet,
+    /// The due time the driver task sleeps until (`None`: it waits for a
+    /// wake alone), set by the driver each time it goes to sleep; see
+    /// [`Store::driver_is_late`].
+    pub(crate) driver_due: Option<SystemTime>,
 }
 
 impl Store {
@@ -168,6 +172,7 @@ impl Store {
             queue: VecDeque::new(),
             running: BTreeSet::new(),
             terminal: IdSet::default(),
+            driver_due: None,
         }
     }
 
@@ -286,6 +291,23 @@ impl Store {
     /// When the next attempt ends, if any runs.
     pub(crate) fn next_due(&self) -> Option<SystemTime> {
         self.running.first().map(|(due, _)| *due)
+    }
+
+    /// Whether the driver must be woken to see the next due time: an
+    /// attempt now ends before the time it sleeps until (or it sleeps with
+    /// no time at all). A create under load mostly adds an attempt that
+    /// ends after ones already running, and then the driver's timer
+    /// already covers it: no wake, no task switch. Under a manual clock
+    /// only an advance reaches a due time, so the driver has nothing to do.
+    pub(crate) fn driver_is_late(&self) -> bool {
+        if self.clock.mode() == ClockMode::Manual {
+            return false;
+        }
+        match (self.next_due(), self.driver_due) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(due), Some(sleeping_until)) => due < sleeping_until,
+        }
     }
 
     /// Starts the oldest pending jobs on free workers, at `at`.

@@ -85,6 +85,39 @@ async fn one_worker_takes_jobs_in_fifo_order() {
     );
 }
 
+/// The driver alone ends attempts when their time comes, with no other
+/// call on the queue: a create wakes it only when the new attempt ends
+/// before the time it sleeps until, and its timer covers the rest.
+#[tokio::test(start_paused = true)]
+async fn the_driver_ends_attempts_on_time_without_other_calls() {
+    let (q, _driver) = queue(faults(0), 1, 100, 3);
+    let timed = |ms| NewJob {
+        duration: Some(Duration::from_millis(ms)),
+        outcome: Some(Outcome::Complete),
+        ..job("t")
+    };
+    // The driver sleeps with no timer: this create must wake it.
+    let a = q.create(timed(1000)).unwrap().job.id;
+    settle().await;
+    // It sleeps until a's end; b ends sooner, so it must be woken again.
+    let b = q.create(timed(100)).unwrap().job.id;
+    settle().await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    settle().await;
+    assert_eq!(q.peek(b), Some(JobStatus::Completed));
+    assert_eq!(q.peek(a), Some(JobStatus::Processing));
+    // c ends after a: no wake needed, the timer chain reaches it.
+    let c = q.create(timed(2000)).unwrap().job.id;
+    settle().await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    settle().await;
+    assert_eq!(q.peek(a), Some(JobStatus::Completed));
+    assert_eq!(q.peek(c), Some(JobStatus::Processing));
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    settle().await;
+    assert_eq!(q.peek(c), Some(JobStatus::Completed));
+}
+
 #[tokio::test(start_paused = true)]
 async fn workers_run_concurrently_up_to_their_number() {
     let (q, _workers) = queue(faults(1000), 1, 100, 3);
