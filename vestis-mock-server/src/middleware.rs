@@ -98,6 +98,19 @@ impl Caller {
     ///
     /// The contract's error for the first check that fails.
     pub(crate) fn check(headers: &HeaderMap, state: &AppState) -> Result<Caller, ApiError> {
+        Caller::authorize(headers, state).map(|token| Caller(Arc::from(token)))
+    }
+
+    /// [`Caller::check`]'s checks, answering the token borrowed from
+    /// `headers` (a poll needs no owned copy).
+    ///
+    /// # Errors
+    ///
+    /// As [`Caller::check`].
+    pub(crate) fn authorize<'h>(
+        headers: &'h HeaderMap,
+        state: &AppState,
+    ) -> Result<&'h str, ApiError> {
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -130,7 +143,7 @@ impl Caller {
             )
             .retry_after(1));
         }
-        Ok(Caller(Arc::from(token)))
+        Ok(token)
     }
 }
 

@@ -281,29 +281,29 @@ async fn get_job(
     Path(raw): Path<String>,
     Host(host): Host,
 ) -> Result<Response<Body>, ApiError> {
-    job_answer(&state, &caller, &raw, host.as_ref())
+    job_answer(&state, &caller.0, &raw, host.as_ref())
 }
 
 /// `GET /api/v1/jobs/{id}` with `raw`, the path's id, taken by the front
 /// without the router (see `middleware::polled_job`): the extractors'
 /// checks, then the same answer as [`get_job`].
 pub(crate) fn poll_job(state: &AppState, headers: &HeaderMap, raw: &str) -> Response<Body> {
-    Caller::check(headers, state)
-        .and_then(|caller| job_answer(state, &caller, raw, headers.get(header::HOST)))
+    Caller::authorize(headers, state)
+        .and_then(|owner| job_answer(state, owner, raw, headers.get(header::HOST)))
         .unwrap_or_else(IntoResponse::into_response)
 }
 
 /// A poll's answer: the job as JSON, counted as a poll.
 fn job_answer(
     state: &AppState,
-    caller: &Caller,
+    owner: &str,
     raw: &str,
     host: Option<&HeaderValue>,
 ) -> Result<Response<Body>, ApiError> {
     let id = job_id(raw)?;
     let snap = state
         .queue
-        .poll(&caller.0, id)
+        .poll(owner, id)
         .ok_or_else(ApiError::job_not_found)?;
     let base = ImageBase::of(state, host);
     // Room for a completed job with a long image URL, in one allocation.
