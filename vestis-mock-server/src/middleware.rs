@@ -221,9 +221,12 @@ impl Service<Request> for Front {
         let faults = state.http_faults();
         let entry = state.journal.is_on().then(|| crate::journal::begin(&req));
         let answer = if faults.latency.is_zero() {
-            match polled_job(&req) {
-                Some(raw) => Either::Left(Either::Right(std::future::ready(Ok(
+            match fast_route(&req) {
+                Some(FastRoute::Poll(raw)) => Either::Left(Either::Right(std::future::ready(Ok(
                     crate::routes::poll_job(state, req.headers(), raw),
+                )))),
+                Some(FastRoute::Create) => Either::Left(Either::Right(std::future::ready(Ok(
+                    crate::routes::create(state, &req),
                 )))),
                 None => Either::Left(Either::Left(self.api.call(req))),
             }
@@ -244,22 +247,38 @@ impl Service<Request> for Front {
     }
 }
 
-/// The id of `GET /api/v1/jobs/{id}` when it is plain digits: the request
-/// every polling client repeats, answered without the router
-/// ([`crate::routes::poll_job`]).
+/// The two requests a client repeats most, answered by the front without
+/// the router ([`fast_route`]).
+enum FastRoute<'a> {
+    /// `GET /api/v1/jobs/{id}` with a plain-digit id.
+    Poll(&'a str),
+    /// `POST /api/v1/generate`.
+    Create,
+}
+
+/// Whether `req` is one of the [`FastRoute`]s.
 ///
-/// The router's match for it costs about 2 000 instructions (its
-/// parameter map, the matched path, the handler's extractors), more than
-/// the answer itself. Only plain digits take this way, because for them
-/// the router's percent-decoding changes nothing; `HEAD`, other methods
-/// and any other id go through the router as before, and a test checks
-/// that both ways give the same answers.
-fn polled_job(req: &Request) -> Option<&str> {
-    if req.method() != Method::GET {
-        return None;
+/// The router's match costs about 2 000 instructions a request (its
+/// parameter map, the matched path, the handlers' extractors, its
+/// content-length pass), more than a poll's answer itself. The fast
+/// routes call the same checks ([`Caller::check`]) and the same answer
+/// functions as the router's handlers, so nothing but the cost differs:
+/// a test runs the same requests with and without `--latency` (which
+/// takes the router) and compares the answers. Only plain-digit ids are
+/// polled this way, since for them the router's percent-decoding changes
+/// nothing; `HEAD`, other methods, other paths and any other id go
+/// through the router as before.
+fn fast_route(req: &Request) -> Option<FastRoute<'_>> {
+    let path = req.uri().path();
+    if req.method() == Method::GET {
+        let id = path.strip_prefix("/api/v1/jobs/")?;
+        let digits = !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_digit());
+        digits.then_some(FastRoute::Poll(id))
+    } else if req.method() == Method::POST && path == "/api/v1/generate" {
+        Some(FastRoute::Create)
+    } else {
+        None
     }
-    let id = req.uri().path().strip_prefix("/api/v1/jobs/")?;
-    (!id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_digit())).then_some(id)
 }
 
 /// An answer held back by `--latency`.

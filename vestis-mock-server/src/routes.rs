@@ -201,10 +201,27 @@ fn new_job(
 async fn create_job(
     State(state): State<AppState>,
     caller: Caller,
-    RawQuery(query): RawQuery,
     request: Request,
 ) -> Result<Response<Body>, ApiError> {
-    let kind = selected_kind(&query_pairs(query.as_deref()))?;
+    create_answer(&state, caller, &request)
+}
+
+/// `POST /api/v1/generate`, taken by the front without the router (see
+/// `middleware::fast_route`): the extractors' checks, then the same
+/// answer as [`create_job`].
+pub(crate) fn create(state: &AppState, request: &Request) -> Response<Body> {
+    Caller::check(request.headers(), state)
+        .and_then(|caller| create_answer(state, caller, request))
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// A create's answer: the job stored (or replayed), as a `202`.
+fn create_answer(
+    state: &AppState,
+    caller: Caller,
+    request: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let kind = selected_kind(&query_pairs(request.uri().query()))?;
     let headers = request.headers();
     // Read whole, within --max-body, before the router (`conn::read_body`).
     let body = request
@@ -285,7 +302,7 @@ async fn get_job(
 }
 
 /// `GET /api/v1/jobs/{id}` with `raw`, the path's id, taken by the front
-/// without the router (see `middleware::polled_job`): the extractors'
+/// without the router (see `middleware::fast_route`): the extractors'
 /// checks, then the same answer as [`get_job`].
 pub(crate) fn poll_job(state: &AppState, headers: &HeaderMap, raw: &str) -> Response<Body> {
     Caller::authorize(headers, state)

@@ -236,3 +236,174 @@ async fn a_poll_answers_the_same_with_or_without_the_router() {
     let (_, job) = h.get("good", pending).await;
     assert_eq!(job["status"], "completed", "{job}");
 }
+
+/// One request of [`fast_routes_answer_as_the_router_does`].
+struct Probe {
+    method: Method,
+    path: &'static str,
+    headers: Vec<(&'static str, String)>,
+    body: Option<Vec<u8>>,
+}
+
+fn probe(method: Method, path: &'static str) -> Probe {
+    Probe {
+        method,
+        path,
+        // The same Host on both servers, so image URLs compare.
+        headers: vec![
+            ("authorization", "Bearer good".into()),
+            ("host", "mock.test".into()),
+        ],
+        body: None,
+    }
+}
+
+impl Probe {
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Probe {
+        self.headers.retain(|(n, _)| *n != name);
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    fn json(self, body: &str) -> Probe {
+        self.header("content-type", "application/json")
+            .body(body.as_bytes())
+    }
+
+    fn body(mut self, body: &[u8]) -> Probe {
+        self.body = Some(body.to_vec());
+        self
+    }
+
+    fn without(mut self, name: &str) -> Probe {
+        self.headers.retain(|(n, _)| *n != name);
+        self
+    }
+}
+
+/// Timestamps aside (each server has its own clock), what an answer says.
+async fn answer_of(h: &Harness, p: &Probe) -> (StatusCode, Vec<(String, String)>, Value) {
+    let mut req = h.raw(p.method.clone(), p.path);
+    for (name, value) in &p.headers {
+        req = req.header(*name, value);
+    }
+    if let Some(body) = &p.body {
+        req = req.body(body.clone());
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    let mut headers: Vec<(String, String)> = res
+        .headers()
+        .iter()
+        .filter(|(name, _)| *name != "date")
+        .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+        .collect();
+    headers.sort();
+    let text = res.text().await.unwrap();
+    let mut body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    fn scrub(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for (key, value) in map.iter_mut() {
+                    if key.ends_with("_at") && value.is_string() {
+                        *value = Value::String("<time>".into());
+                    } else {
+                        scrub(value);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(scrub),
+            _ => {}
+        }
+    }
+    scrub(&mut body);
+    (status, headers, body)
+}
+
+/// The front answers `POST /api/v1/generate` and plain-digit polls
+/// without the router; `--latency` sends every request through it. The
+/// same requests, in the same order, on a server of each kind, must get
+/// the same answers: every status, header and body (timestamps aside).
+#[tokio::test]
+async fn fast_routes_answer_as_the_router_does() {
+    let config = |latency_ms| {
+        let mut config = fast();
+        config.tokens = vec!["good".into(), "other".into()];
+        config.faults.latency = std::time::Duration::from_millis(latency_ms);
+        config
+    };
+    let fast_server = Harness::start(config(0)).await;
+    let routed = Harness::start(config(1)).await;
+    let long_key = "k".repeat(300);
+    let probes = [
+        probe(Method::POST, "/api/v1/generate?chat=true").json(r#"{"prompt":"a"}"#),
+        probe(Method::POST, "/api/v1/generate?chat=true")
+            .json(r#"{"prompt":"a"}"#)
+            .header("idempotency-key", "k1"),
+        probe(Method::POST, "/api/v1/generate?chat=true")
+            .json(r#"{ "prompt" : "a" }"#)
+            .header("idempotency-key", "k1"),
+        probe(Method::POST, "/api/v1/generate?chat=true")
+            .json(r#"{"prompt":"b"}"#)
+            .header("idempotency-key", "k1"),
+        probe(Method::POST, "/api/v1/generate?chat=true")
+            .json(r#"{"prompt":"a"}"#)
+            .header("idempotency-key", long_key),
+        probe(Method::POST, "/api/v1/generate?chat=true")
+            .json(r#"{"prompt":"a"}"#)
+            .without("authorization"),
+        probe(Method::POST, "/api/v1/generate?chat=true")
+            .json(r#"{"prompt":"a"}"#)
+            .header("authorization", "Bearer wrong"),
+        probe(Method::POST, "/api/v1/generate?chat=true")
+            .json(r#"{"prompt":"a"}"#)
+            .header("authorization", "Bearer other"),
+        probe(Method::POST, "/api/v1/generate?chat=true")
+            .header("content-type", "text/plain")
+            .body(br#"{"prompt":"a"}"#),
+        probe(Method::POST, "/api/v1/generate?chat=true"),
+        probe(Method::POST, "/api/v1/generate?chat=true").json("   "),
+        probe(Method::POST, "/api/v1/generate?chat=true").json("{\"prompt\":"),
+        probe(Method::POST, "/api/v1/generate?chat=true").json("[1]"),
+        probe(Method::POST, "/api/v1/generate?chat=true")
+            .header("content-type", "application/json")
+            .body(b"{\"prompt\":\"\xff\"}"),
+        probe(Method::POST, "/api/v1/generate?chat=true").json("{}"),
+        probe(Method::POST, "/api/v1/generate?chat=true&flatlay=true")
+            .json(r#"{"prompt":"a"}"#),
+        probe(Method::POST, "/api/v1/generate?chat=maybe").json(r#"{"prompt":"a"}"#),
+        probe(Method::POST, "/api/v1/generate").json(r#"{"prompt":"a"}"#),
+        probe(Method::POST, "/api/v1/generate?chat=TRUE&x=%zz")
+            .json(r#"{"prompt":"naïve 👗","extra":{"b":1,"a":[true,null]}}"#),
+        probe(Method::POST, "/api/v1/generate?chat=true")
+            .json(r#"{"prompt":"a"}"#)
+            .header("x-mock-outcome", "explode"),
+        probe(Method::POST, "/api/v1/generate?chat=true")
+            .json(r#"{"prompt":"a"}"#)
+            .header("x-mock-duration", "soon"),
+        probe(Method::POST, "/api/v1/generate?chat=true")
+            .json(r#"{"prompt":"a"}"#)
+            .header("x-mock-polls", "0"),
+        probe(Method::POST, "/api/v1/generate?chat=true")
+            .json(r#"{"prompt":"a"}"#)
+            .header("x-mock-polls", "3")
+            .header("x-mock-outcome", "fail"),
+        probe(Method::GET, "/api/v1/jobs/1"),
+        probe(Method::GET, "/api/v1/jobs/1").header("host", "example.test:9"),
+        probe(Method::GET, "/api/v1/jobs/1").header("authorization", "Bearer other"),
+        probe(Method::GET, "/api/v1/jobs/999"),
+        probe(Method::GET, "/api/v1/jobs/0"),
+        probe(Method::GET, "/api/v1/jobs/1").without("authorization"),
+        // The poll-driven job: each GET moves it on, to failed at the third.
+        probe(Method::GET, "/api/v1/jobs/4"),
+        probe(Method::GET, "/api/v1/jobs/4"),
+        probe(Method::GET, "/api/v1/jobs/4"),
+        probe(Method::GET, "/api/v1/jobs/4"),
+        probe(Method::GET, "/api/v1/jobs?page_size=3"),
+    ];
+    for p in &probes {
+        let a = answer_of(&fast_server, p).await;
+        let b = answer_of(&routed, p).await;
+        assert_eq!(a, b, "{} {} {:?}", p.method, p.path, p.headers);
+    }
+}
