@@ -228,6 +228,9 @@ impl Service<Request> for Front {
                 Some(FastRoute::Create) => Either::Left(Either::Right(std::future::ready(Ok(
                     crate::routes::create(state, &req),
                 )))),
+                Some(FastRoute::List) => Either::Left(Either::Right(std::future::ready(Ok(
+                    crate::routes::list(state, &req),
+                )))),
                 None => Either::Left(Either::Left(self.api.call(req))),
             }
         } else {
@@ -247,13 +250,15 @@ impl Service<Request> for Front {
     }
 }
 
-/// The two requests a client repeats most, answered by the front without
-/// the router ([`fast_route`]).
+/// The requests a client repeats most, answered by the front without the
+/// router ([`fast_route`]).
 enum FastRoute<'a> {
     /// `GET /api/v1/jobs/{id}` with a plain-digit id.
     Poll(&'a str),
     /// `POST /api/v1/generate`.
     Create,
+    /// `GET /api/v1/jobs`.
+    List,
 }
 
 /// Whether `req` is one of the [`FastRoute`]s.
@@ -271,6 +276,9 @@ enum FastRoute<'a> {
 fn fast_route(req: &Request) -> Option<FastRoute<'_>> {
     let path = req.uri().path();
     if req.method() == Method::GET {
+        if path == "/api/v1/jobs" {
+            return Some(FastRoute::List);
+        }
         let id = path.strip_prefix("/api/v1/jobs/")?;
         let digits = !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_digit());
         digits.then_some(FastRoute::Poll(id))

@@ -349,7 +349,34 @@ async fn list_jobs(
     RawQuery(query): RawQuery,
     Host(host): Host,
 ) -> Result<Response<Body>, ApiError> {
-    let pairs = query_pairs(query.as_deref());
+    list_answer(&state, &caller.0, query.as_deref(), host.as_ref())
+}
+
+/// `GET /api/v1/jobs`, taken by the front without the router (see
+/// `middleware::fast_route`): the extractors' checks, then the same
+/// answer as [`list_jobs`].
+pub(crate) fn list(state: &AppState, request: &Request) -> Response<Body> {
+    let headers = request.headers();
+    Caller::authorize(headers, state)
+        .and_then(|owner| {
+            list_answer(
+                state,
+                owner,
+                request.uri().query(),
+                headers.get(header::HOST),
+            )
+        })
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// A page of the caller's jobs, as the query asks.
+fn list_answer(
+    state: &AppState,
+    owner: &str,
+    query: Option<&str>,
+    host: Option<&HeaderValue>,
+) -> Result<Response<Body>, ApiError> {
+    let pairs = query_pairs(query);
     // The OpenAPI document's int64 bound.
     let page = positive(&pairs, "page", 1, i64::MAX as u64)?;
     // At most 100, so it fits a u32.
@@ -361,10 +388,8 @@ async fn list_jobs(
                 .map_err(|e| ApiError::invalid(e.to_string()))?,
         ),
     };
-    let (snaps, total) = state
-        .queue
-        .list(&caller.0, page, page_size, status.as_ref());
-    let base = ImageBase::of(&state, host.as_ref());
+    let (snaps, total) = state.queue.list(owner, page, page_size, status.as_ref());
+    let base = ImageBase::of(state, host);
     let jobs: Vec<JobJson<'_>> = snaps.iter().map(|snap| JobJson { snap, base }).collect();
     let metadata = PageMetadata {
         page,

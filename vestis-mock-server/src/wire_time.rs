@@ -5,17 +5,17 @@
 //! instructions per GET. The contract fixes one form,
 //! `2026-11-28T10:00:00.123Z` (UTC, milliseconds truncated), so
 //! [`WireTime`] writes exactly that into a 24-byte buffer from the days
-//! and milliseconds since the epoch. Instants it does not cover (before
-//! 1970 or past jiff's range, which ends late in 9999) go through the SDK's [`Timestamp`], which prints
-//! every instant the same way as before.
+//! and milliseconds since the epoch, reusing the text of a second it
+//! printed recently (each thread keeps 16). Instants it does not cover
+//! (before 1970 or past jiff's range, which ends late in 9999) go through
+//! the SDK's [`Timestamp`], which prints every instant the same way as
+//! before.
 
+use std::cell::RefCell;
 use std::time::SystemTime;
 
 use serde::{Serialize, Serializer};
 use vestis_client::Timestamp;
-
-/// Milliseconds in a day.
-const DAY_MS: u64 = 86_400_000;
 
 /// The first millisecond past the SDK's range (jiff's `Timestamp::MAX`,
 /// 9999-12-30T22:00:00.999Z), in milliseconds since the epoch: later
@@ -39,31 +39,62 @@ pub(crate) struct WireTime(pub(crate) SystemTime);
 impl WireTime {
     /// The contract's 24 bytes for this instant, when it lies from 1970 to the SDK's maximum.
     pub(crate) fn fixed(self) -> Option<[u8; 24]> {
-        let ms = u64::try_from(
-            self.0
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .ok()?
-                .as_millis(),
-        )
-        .ok()
-        .filter(|&ms| ms < END_MS)?;
-        let (year, month, day) = civil_from_days(ms / DAY_MS);
-        // Below a day's 86 400 000 ms, and the year below 10 000: both fit a u32.
-        let in_day = (ms % DAY_MS) as u32;
-        let year = year as u32;
+        let since = self.0.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+        let secs = since.as_secs();
+        let millis = since.subsec_millis();
+        // `END_MS` is a whole second: every millisecond of the seconds below it is in range.
+        if secs >= END_MS / 1_000 {
+            return None;
+        }
         let mut out = *b"0000-00-00T00:00:00.000Z";
-        put2(&mut out[0..2], year / 100);
-        put2(&mut out[2..4], year % 100);
-        put2(&mut out[5..7], month as u32);
-        put2(&mut out[8..10], day as u32);
-        put2(&mut out[11..13], in_day / 3_600_000);
-        put2(&mut out[14..16], in_day / 60_000 % 60);
-        put2(&mut out[17..19], in_day / 1_000 % 60);
-        let millis = in_day % 1_000;
+        out[..19].copy_from_slice(&second_text(secs));
         out[20] = b'0' + (millis / 100) as u8;
         put2(&mut out[21..23], millis % 100);
         Some(out)
     }
+}
+
+/// Seconds whose text a thread keeps (a power of two: slot = seconds mod it).
+const SECONDS_KEPT: usize = 16;
+
+thread_local! {
+    /// The text of recently printed seconds, by second modulo
+    /// [`SECONDS_KEPT`]: a job's timestamps are printed again on every
+    /// poll, and a page's jobs were mostly made within a few seconds of
+    /// each other, so most prints reuse a second's 19 bytes and only
+    /// write the milliseconds. (The calendar arithmetic was four fifths
+    /// of a listed page's printing.) The way hyper caches its `Date`.
+    static SECONDS: RefCell<[(u64, [u8; 19]); SECONDS_KEPT]> =
+        const { RefCell::new([(u64::MAX, [0; 19]); SECONDS_KEPT]) };
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of `secs` since the epoch (below `END_MS / 1000`).
+fn second_text(secs: u64) -> [u8; 19] {
+    SECONDS.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        let slot = &mut kept[(secs as usize) % SECONDS_KEPT];
+        if slot.0 != secs {
+            *slot = (secs, calendar_text(secs));
+        }
+        slot.1
+    })
+}
+
+/// [`second_text`] worked out.
+fn calendar_text(secs: u64) -> [u8; 19] {
+    let (year, month, day) = civil_from_days(secs / 86_400);
+    // Below a day's 86 400 s, and the year below 10 000: both fit a u32.
+    let in_day = (secs % 86_400) as u32;
+    let year = year as u32;
+    let mut out = *b"0000-00-00T00:00:00";
+    put2(&mut out[0..2], year / 100);
+    put2(&mut out[2..4], year % 100);
+    put2(&mut out[5..7], month as u32);
+    put2(&mut out[8..10], day as u32);
+    put2(&mut out[11..13], in_day / 3_600);
+    put2(&mut out[14..16], in_day / 60 % 60);
+    put2(&mut out[17..19], in_day % 60);
+    out
 }
 
 /// `value` (below 100) as two decimal digits into `digits`.
@@ -111,6 +142,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    /// Milliseconds in a day.
+    const DAY_MS: u64 = 86_400_000;
 
     fn both(t: SystemTime) -> (String, String) {
         let ours = serde_json::to_string(&WireTime(t)).unwrap();
@@ -164,5 +198,29 @@ mod tests {
             let (ours, sdk) = both(t);
             assert_eq!(ours, sdk, "day {day}");
         }
+    }
+
+    /// The kept seconds give what working them out gives: the same second
+    /// at other milliseconds, seconds that share a slot (16 apart) in
+    /// turn, and the ones around them, in both orders, on a fresh thread.
+    #[test]
+    fn kept_seconds_print_as_worked_out() {
+        std::thread::spawn(|| {
+            let base = 1_795_860_000_000u64;
+            let mut offsets = Vec::new();
+            for second in [0u64, 1, 15, 16, 17, 32, 86_400, 86_416] {
+                for ms in [0u64, 1, 499, 999] {
+                    offsets.push(second * 1_000 + ms);
+                }
+            }
+            let reversed: Vec<u64> = offsets.iter().rev().copied().collect();
+            for offset in offsets.iter().chain(&reversed).chain(&offsets) {
+                let t = SystemTime::UNIX_EPOCH + Duration::from_millis(base + offset);
+                let (ours, sdk) = both(t);
+                assert_eq!(ours, sdk, "{offset}");
+            }
+        })
+        .join()
+        .unwrap();
     }
 }

@@ -369,8 +369,7 @@ async fn fast_routes_answer_as_the_router_does() {
             .header("content-type", "application/json")
             .body(b"{\"prompt\":\"\xff\"}"),
         probe(Method::POST, "/api/v1/generate?chat=true").json("{}"),
-        probe(Method::POST, "/api/v1/generate?chat=true&flatlay=true")
-            .json(r#"{"prompt":"a"}"#),
+        probe(Method::POST, "/api/v1/generate?chat=true&flatlay=true").json(r#"{"prompt":"a"}"#),
         probe(Method::POST, "/api/v1/generate?chat=maybe").json(r#"{"prompt":"a"}"#),
         probe(Method::POST, "/api/v1/generate").json(r#"{"prompt":"a"}"#),
         probe(Method::POST, "/api/v1/generate?chat=TRUE&x=%zz")
@@ -400,6 +399,19 @@ async fn fast_routes_answer_as_the_router_does() {
         probe(Method::GET, "/api/v1/jobs/4"),
         probe(Method::GET, "/api/v1/jobs/4"),
         probe(Method::GET, "/api/v1/jobs?page_size=3"),
+        probe(Method::GET, "/api/v1/jobs"),
+        probe(
+            Method::GET,
+            "/api/v1/jobs?page=2&page_size=2&status=completed",
+        ),
+        probe(Method::GET, "/api/v1/jobs?status=failed").header("host", "example.test:9"),
+        probe(Method::GET, "/api/v1/jobs?status=sleeping"),
+        probe(Method::GET, "/api/v1/jobs?page=0"),
+        probe(Method::GET, "/api/v1/jobs?page_size=101"),
+        probe(Method::GET, "/api/v1/jobs?page=%2B1&page_size=1"),
+        probe(Method::GET, "/api/v1/jobs?page=99"),
+        probe(Method::GET, "/api/v1/jobs").header("authorization", "Bearer other"),
+        probe(Method::GET, "/api/v1/jobs").without("authorization"),
     ];
     for p in &probes {
         let a = answer_of(&fast_server, p).await;
