@@ -128,12 +128,16 @@ fn default_message(status: StatusCode) -> &'static str {
 /// keeping its status and headers (`Retry-After`, CORS, `Allow`).
 pub(crate) fn json_errors(response: Response<Body>) -> Response<Body> {
     let status = response.status();
+    // The status first: most answers are not errors, and need no header lookup.
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+    if is_json {
         return response;
     }
     let code = ErrorCode::for_http_status(status.as_u16());

@@ -15,7 +15,7 @@ use std::time::SystemTime;
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, Method, Response, Uri, header};
+use axum::http::{HeaderName, HeaderValue, Method, Response, Uri, header};
 use serde_json::{Map, Value, json};
 use vestis_client::JobId;
 
@@ -35,8 +35,10 @@ pub(crate) struct Entry {
     /// The request's target as it came (path and query): a clone of
     /// hyper's parsed `Uri`, which shares its bytes rather than copying.
     uri: Uri,
-    /// The request's headers, `Authorization` taken out.
-    headers: HeaderMap,
+    /// The request's headers in their order, `Authorization` left out: a
+    /// list of (shared) clones rather than a copied `HeaderMap`, whose
+    /// index table the journal never uses.
+    headers: Vec<(HeaderName, HeaderValue)>,
     /// The `Authorization` header's fingerprint, formatted only when read.
     auth: Option<Fingerprint>,
     body: Bytes,
@@ -83,10 +85,14 @@ impl Journal {
     fn push(&self, entry: Entry) {
         let entry = Arc::new(entry);
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= self.capacity {
-            entries.pop_front();
-        }
+        let evicted = match entries.len() >= self.capacity {
+            true => entries.pop_front(),
+            false => None,
+        };
         entries.push_back(entry);
+        drop(entries);
+        // Freed after the lock: other requests need not wait for it.
+        drop(evicted);
     }
 
     /// The matching entries, newest first, as JSON.
@@ -220,12 +226,17 @@ pub(crate) fn begin(req: &Request) -> Entry {
         .get::<RequestBytes>()
         .map(|b| b.0.clone())
         .unwrap_or_default();
-    let mut headers = req.headers().clone();
     // Every `Authorization` value goes; the first is kept as a fingerprint.
-    let auth = headers
-        .remove(header::AUTHORIZATION)
-        .as_ref()
+    let auth = req
+        .headers()
+        .get(header::AUTHORIZATION)
         .map(Fingerprint::of);
+    let headers = req
+        .headers()
+        .iter()
+        .filter(|(name, _)| **name != header::AUTHORIZATION)
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
     let truncated = body.len() > MAX_BODY_KEPT;
     // A copy when cut: a slice would keep the whole (up to --max-body) buffer alive.
     let body = match truncated {
