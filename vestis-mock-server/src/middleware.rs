@@ -50,6 +50,13 @@ pub(crate) fn bearer(value: &str) -> Option<&str> {
 fn bearer_ascii(value: &str) -> Option<&str> {
     // ASCII's `char::is_whitespace`, which `str::trim` uses.
     let space = |b: &u8| matches!(b, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ');
+    // What clients send: `Bearer ` and a token without whitespace, in one scan.
+    if let Some(token) = value.strip_prefix("Bearer ")
+        && !token.is_empty()
+        && !token.as_bytes().iter().any(space)
+    {
+        return Some(token);
+    }
     let bytes = value.as_bytes();
     let start = bytes.iter().position(|b| !space(b))?;
     let end = bytes.iter().rposition(|b| !space(b))? + 1;
@@ -312,10 +319,9 @@ impl Future for FrontFuture {
         if let Some(entry) = this.entry.take() {
             crate::journal::finish(this.state, entry, &response);
         }
-        response.headers_mut().insert(
-            MAX_ATTEMPTS_HEADER,
-            header::HeaderValue::from(*this.max_attempts),
-        );
+        response
+            .headers_mut()
+            .insert(MAX_ATTEMPTS_HEADER, attempts_value(*this.max_attempts));
         Poll::Ready(Ok(response))
     }
 }
@@ -323,6 +329,17 @@ impl Future for FrontFuture {
 /// The mock's `X-Mock-Max-Attempts`, on every `/api/v1` answer: the
 /// contract has no field for it, and a client that shows `attempt 2/3`
 /// needs the 3.
+/// `X-Mock-Max-Attempts`'s value: a static one for the usual counts (a
+/// number's `HeaderValue` is a heap copy of its digits, made and freed on
+/// every answer), else the number written out.
+fn attempts_value(max_attempts: u32) -> header::HeaderValue {
+    const STATIC: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    match STATIC.get(max_attempts as usize) {
+        Some(digits) => header::HeaderValue::from_static(digits),
+        None => header::HeaderValue::from(max_attempts),
+    }
+}
+
 /// A `HeaderName` constant: inserting by `&str` parsed the name on every
 /// answer (about 600 instructions).
 pub(crate) const MAX_ATTEMPTS_HEADER: header::HeaderName =
@@ -368,6 +385,13 @@ mod tests {
                 value
             };
             assert_eq!(bearer_ascii(&value), bearer_text(&value), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn attempts_values_are_the_numbers() {
+        for n in (0..=1_000).chain([u32::MAX]) {
+            assert_eq!(attempts_value(n), header::HeaderValue::from(n), "{n}");
         }
     }
 }
