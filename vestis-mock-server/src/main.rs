@@ -14,9 +14,30 @@ use vestis_mock_server::{Args, serve};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args = Args::parse();
+    // One event loop unless asked: with the clients on the same cores (a
+    // test run, a load generator), a multi-thread runtime's wake-ups of
+    // its idle worker cost more than the second core gave (BENCHMARKS.md).
+    let runtime = match args.threads {
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(usize::from(n))
+            .enable_all()
+            .build(),
+    };
+    match runtime {
+        Ok(runtime) => runtime.block_on(run(args)),
+        Err(e) => {
+            eprintln!("vestis-mock-server: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> ExitCode {
     if args.healthcheck {
         let addr = probe_address(args.host, args.port);
         return match probe_health(addr, PROBE_TIMEOUT) {

@@ -53,6 +53,9 @@ pub struct Args {
     /// Port to listen on; 0 picks a free one.
     #[arg(long, env = "VESTIS_MOCK_PORT", default_value_t = 4000)]
     pub port: u16,
+    /// Threads answering HTTP: 1 (one event loop) is the fastest on a small machine shared with the clients; more spread the work over more cores.
+    #[arg(long, env = "VESTIS_MOCK_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
     /// Workers processing jobs concurrently.
     #[arg(long, env = "VESTIS_MOCK_WORKERS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: u16,

@@ -211,3 +211,80 @@ async fn the_time_and_state_flags_reach_the_server() {
     signal(&child, "-TERM");
     assert_eq!(child.wait_with_output().unwrap().status.code(), Some(0));
 }
+
+/// The threads a process runs, from `/proc`.
+#[cfg(target_os = "linux")]
+fn threads_of(child: &Child) -> usize {
+    std::fs::read_dir(format!("/proc/{}/task", child.id()))
+        .unwrap()
+        .count()
+}
+
+/// `--threads` (and `VESTIS_MOCK_THREADS`) sets how many threads answer
+/// HTTP: one event loop by default, a worker pool when more are asked; the
+/// API, the images (drawn on the blocking pool) and the graceful stop work
+/// either way, and 0 is a usage error.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn threads_set_the_http_runtime_and_both_serve() {
+    for (args, envs, least, most) in [
+        (vec![], vec![], 1, 1),
+        (vec!["--threads", "3"], vec![], 4, usize::MAX),
+        (vec![], vec![("VESTIS_MOCK_THREADS", "2")], 3, usize::MAX),
+    ] {
+        let mut all = vec!["--port", "0", "--processing-time", "0s"];
+        all.extend(args.iter().copied());
+        let (child, line) = start(&all, &envs);
+        let url = line
+            .trim_end()
+            .strip_prefix("vestis-mock-server listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        let threads = threads_of(&child);
+        assert!(
+            (least..=most).contains(&threads),
+            "{args:?} {envs:?}: {threads} threads"
+        );
+        let http = reqwest::Client::new();
+        let created: serde_json::Value = http
+            .post(format!("{url}/api/v1/generate?chat=true"))
+            .bearer_auth("t")
+            .json(&serde_json::json!({"prompt": "p"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = created["job_id"].as_u64().unwrap();
+        let mut job = serde_json::Value::Null;
+        for _ in 0..200 {
+            job = http
+                .get(format!("{url}/api/v1/jobs/{id}"))
+                .bearer_auth("t")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if job["status"] == "completed" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(job["status"], "completed", "{job}");
+        let image_url = job["result"]["image_url"].as_str().unwrap();
+        let png = http.get(image_url).send().await.unwrap();
+        assert_eq!(png.status(), 200);
+        assert_eq!(png.headers()["content-type"], "image/png");
+        assert!(png.bytes().await.unwrap().starts_with(b"\x89PNG"));
+        signal(&child, "-TERM");
+        assert_eq!(child.wait_with_output().unwrap().status.code(), Some(0));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_vestis-mock-server"))
+        .args(["--threads", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
