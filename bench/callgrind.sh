@@ -3,7 +3,9 @@
 # bench/run.sh that a busy machine cannot disturb (see BENCHMARKS.md).
 #
 #   bench/callgrind.sh            GET one completed job, then POST /generate,
-#                                 on vestis-mock-server and on bare axum
+#                                 on vestis-mock-server and on bare axum, and
+#                                 a page of 20 of a token's 100 jobs on the mock
+#   ONLY_GET=1 bench/callgrind.sh the GETs alone
 #
 # Needs valgrind, wrk and curl; uses the release binaries bench/run.sh builds.
 # Only the load's instructions are counted (instrumentation is switched on
@@ -30,11 +32,18 @@ measure() {
     done
     [ -n "$base" ] || { echo "$name: no URL" >&2; kill "$pid"; return 1; }
     local url="$base$path"
-    if [ "$method" = GET ] && [[ "$name" == vestis* ]]; then
+    if [ "$name" = vestis-get ]; then
         curl -s -H 'Authorization: Bearer bench' -H 'Content-Type: application/json' \
             -d '{"prompt":"a red dress on a hanger"}' "$base/api/v1/generate?chat=true" >/dev/null
         sleep 1
         url="$base/api/v1/jobs/1"
+    elif [ "$name" = vestis-list ]; then
+        # The token's 100 jobs, completed: a page of 20 of them.
+        for _ in $(seq 100); do
+            curl -s -H 'Authorization: Bearer bench' -H 'Content-Type: application/json' \
+                -d '{"prompt":"a red dress on a hanger"}' "$base/api/v1/generate?chat=true" >/dev/null
+        done
+        sleep 1
     fi
     local script="$work/post.lua"
     printf 'wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = "application/json"\n' \
@@ -57,5 +66,6 @@ measure() {
 measure axum-get /api/v1/jobs/1 GET -- "$bin/bench-axum"
 measure vestis-get /api/v1/jobs/1 GET -- "$bin/vestis-mock-server" --port 0 --processing-time 0s
 [ -n "${ONLY_GET:-}" ] && exit 0
+measure vestis-list "/api/v1/jobs?page_size=20" GET -- "$bin/vestis-mock-server" --port 0 --processing-time 0s
 measure axum-post /api/v1/generate POST -- "$bin/bench-axum"
 measure vestis-post "/api/v1/generate?chat=true" POST -- "$bin/vestis-mock-server" --port 0 --max-jobs 20000000

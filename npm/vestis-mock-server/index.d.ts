@@ -52,6 +52,8 @@ export interface MockServerOptions {
   host?: string;
   /** `--port`; default 0, a free port. */
   port?: number;
+  /** `--threads`: threads answering HTTP (default 1, one event loop). */
+  threads?: number;
   /** `--workers`: jobs processed concurrently (default 4). */
   workers?: number;
   /** `--processing-time`: one attempt's duration or range, e.g. `'50ms'`, `'200ms..400ms'`. */

@@ -12,6 +12,7 @@ const READY = /^vestis-mock-server listening on (http:\/\/\S+)$/;
 const FLAGS = {
   host: '--host',
   port: '--port',
+  threads: '--threads',
   workers: '--workers',
   processingTime: '--processing-time',
   failureRate: '--failure-rate',

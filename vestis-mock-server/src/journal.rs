@@ -138,7 +138,8 @@ thread_local! {
     /// The last `Authorization` value this thread fingerprinted, and its
     /// fingerprint: a test suite sends one token over and over, and its
     /// parse and SipHash were a quarter of the journal's cost per request.
-    /// (The value stays in memory, as the store already keeps every token.)
+    /// The value (of any scheme, accepted or not: one per thread) stays in
+    /// this process's memory only, never in the journal or an answer.
     static LAST_AUTH: RefCell<Option<(HeaderValue, Fingerprint)>> = const { RefCell::new(None) };
 }
 

@@ -19,15 +19,18 @@ fn main() -> ExitCode {
     // One event loop unless asked: with the clients on the same cores (a
     // test run, a load generator), a multi-thread runtime's wake-ups of
     // its idle worker cost more than the second core gave (BENCHMARKS.md).
-    let runtime = match args.threads {
-        1 => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        n => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(usize::from(n))
-            .enable_all()
-            .build(),
+    let mut builder = match args.threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(usize::from(n));
+            builder
+        }
     };
+    // Images are drawn on the blocking pool: as many at once as there are
+    // cores, the rest wait their turn (tokio's default allows 512 threads).
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let runtime = builder.max_blocking_threads(cores).enable_all().build();
     match runtime {
         Ok(runtime) => runtime.block_on(run(args)),
         Err(e) => {

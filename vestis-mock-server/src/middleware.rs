@@ -3,9 +3,11 @@
 //! header.
 //!
 //! Auth, rate limit and injected errors run only on a matched route and
-//! method (they are the [`Caller`] extractor), so a wrong method on a
-//! known route is 405 even without a token, as the README promises. The
-//! latency, the request count and the journal are one service ([`Front`]).
+//! method (they are the [`Caller`] extractor, and [`Caller::check`] on the
+//! fast routes), so a wrong method on a known route is 405 even without a
+//! token, as the README promises. The latency, the request count and the
+//! journal are one service ([`Front`]), which also answers the requests
+//! clients repeat most itself, without the router ([`FastRoute`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -202,9 +204,11 @@ impl RateLimiter {
 /// ([`MAX_ATTEMPTS_HEADER`]).
 ///
 /// A hand-written service rather than a `from_fn` layer: with no latency
-/// configured (the usual case) it calls the router directly and finishes
-/// the answer in [`FrontFuture`], with no boxed future, no cloned inner
-/// service and no async state machine moved per request.
+/// configured (the usual case) it answers a [`FastRoute`] itself and
+/// calls the router for the rest, and finishes the answer in
+/// [`FrontFuture`], with no boxed future, no cloned inner service and no
+/// async state machine moved per request. With `--latency`, every request
+/// goes through the router.
 #[derive(Debug, Clone)]
 pub(crate) struct Front {
     pub(crate) state: AppState,
@@ -273,7 +277,8 @@ enum FastRoute<'a> {
 /// The router's match costs about 2 000 instructions a request (its
 /// parameter map, the matched path, the handlers' extractors, its
 /// content-length pass), more than a poll's answer itself. The fast
-/// routes call the same checks ([`Caller::check`]) and the same answer
+/// routes call the same checks ([`Caller::check`], or
+/// [`Caller::authorize`] where no owned token is needed) and the same answer
 /// functions as the router's handlers, so nothing but the cost differs:
 /// a test runs the same requests with and without `--latency` (which
 /// takes the router) and compares the answers. Only plain-digit ids are
@@ -300,7 +305,8 @@ fn fast_route(req: &Request) -> Option<FastRoute<'_>> {
 type Later = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
 
 pin_project! {
-    /// The answer of [`Front`]: the router's, then recorded and marked.
+    /// The answer of [`Front`] (a fast route's, the router's, or one held
+    /// back by `--latency`), then recorded and marked.
     pub(crate) struct FrontFuture {
         #[pin]
         answer: Either<Either<RouteFuture<Infallible>, Ready<Result<Response<Body>, Infallible>>>, Later>,
@@ -326,9 +332,6 @@ impl Future for FrontFuture {
     }
 }
 
-/// The mock's `X-Mock-Max-Attempts`, on every `/api/v1` answer: the
-/// contract has no field for it, and a client that shows `attempt 2/3`
-/// needs the 3.
 /// `X-Mock-Max-Attempts`'s value: a static one for the usual counts (a
 /// number's `HeaderValue` is a heap copy of its digits, made and freed on
 /// every answer), else the number written out.
@@ -340,8 +343,10 @@ fn attempts_value(max_attempts: u32) -> header::HeaderValue {
     }
 }
 
-/// A `HeaderName` constant: inserting by `&str` parsed the name on every
-/// answer (about 600 instructions).
+/// The mock's `X-Mock-Max-Attempts`, on every `/api/v1` answer: the
+/// contract has no field for it, and a client that shows `attempt 2/3`
+/// needs the 3. A `HeaderName` constant: inserting by `&str` parsed the
+/// name on every answer (about 600 instructions).
 pub(crate) const MAX_ATTEMPTS_HEADER: header::HeaderName =
     header::HeaderName::from_static("x-mock-max-attempts");
 

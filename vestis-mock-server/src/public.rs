@@ -30,17 +30,15 @@ pub(crate) async fn image(
     State(state): State<AppState>,
     Path(file): Path<String>,
 ) -> Response<Body> {
-    let Some(id) = file
+    let seed = file
         .strip_suffix(".png")
         .and_then(|id| id.parse::<JobId>().ok())
-    else {
-        return not_found();
+        .and_then(|id| state.queue.image_seed(id));
+    let Some(seed) = seed else {
+        return ApiError::new(ErrorCode::NotFound, "Image not found").into_response();
     };
-    let drawn =
-        tokio::task::spawn_blocking(move || state.queue.image_seed(id).map(image::render)).await;
-    match drawn {
-        Ok(None) => not_found(),
-        Ok(Some(Ok(png))) => {
+    match tokio::task::spawn_blocking(move || image::render(seed)).await {
+        Ok(Ok(png)) => {
             let mut response = Response::new(Body::from(png));
             let headers = response.headers_mut();
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
@@ -51,7 +49,7 @@ pub(crate) async fn image(
             );
             response
         }
-        Ok(Some(Err(e))) => {
+        Ok(Err(e)) => {
             tracing::error!(error = %e, "PNG encoding failed");
             ApiError::new(ErrorCode::Internal, "Could not render the image").into_response()
         }
@@ -60,8 +58,4 @@ pub(crate) async fn image(
             ApiError::new(ErrorCode::Internal, "Could not render the image").into_response()
         }
     }
-}
-
-fn not_found() -> Response<Body> {
-    ApiError::new(ErrorCode::NotFound, "Image not found").into_response()
 }

@@ -33,7 +33,10 @@ use crate::render::{Host, ImageBase, JobJson, write_page};
 /// any other `/api/v1` path. Authentication, the rate limit and injected
 /// errors are the [`Caller`] extractor (so a wrong method is 405 before
 /// them, no token needed); latency, counting and the journal are
-/// [`Front`](crate::middleware::Front), around this router.
+/// [`Front`](crate::middleware::Front), around this router. `Front`
+/// answers a create, a list and a poll by a plain-digit id itself, with
+/// the same functions as the handlers here ([`create`], [`list`],
+/// [`poll_job`]); the router has the rest, and everything under `--latency`.
 ///
 /// The body is read whole before the router (`conn::read_body`, bounded
 /// by `--max-body`); create takes it from the request's extensions.
@@ -231,10 +234,13 @@ fn create_answer(
         .unwrap_or_default();
     let payload = json_body(headers, body.clone())?;
     validate_payload(kind, &payload).map_err(|e| ApiError::invalid(e.to_string()))?;
-    // The queue keeps the body's text as it came (it parsed, so it is JSON).
+    // The queue keeps the body's text as it came when it is compact (it
+    // parsed, so it is JSON): printing the payload again cost more than
+    // the rest of the create. Spaced-out JSON is kept compact, so padding
+    // a body never costs the store more than its payload.
     let text = match std::str::from_utf8(&body) {
-        Ok(text) => text.into(),
-        Err(_) => payload.to_string().into_boxed_str(),
+        Ok(text) if is_compact(text) => text.into(),
+        _ => payload.to_string().into_boxed_str(),
     };
     drop(payload);
 
@@ -269,8 +275,33 @@ fn create_answer(
     Ok(response)
 }
 
-/// The headers a `202` ends up with: the type, `Location`, CORS's three
-/// and `X-Mock-Max-Attempts`.
+/// Whether JSON `text` has no whitespace outside its strings (a client's
+/// `JSON.stringify` output, say), so that keeping it costs no more than
+/// keeping its compact print.
+fn is_compact(text: &str) -> bool {
+    let (mut in_string, mut escaped) = (false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b' ' | b'\t' | b'\n' | b'\r' => return false,
+                _ => {}
+            }
+        }
+    }
+    true
+}
+
+/// The headers a `202` ends up with: the type, `Location`, CORS's
+/// `Access-Control-Allow-Origin`, `-Expose-Headers` and `Vary`, and
+/// `X-Mock-Max-Attempts`, plus one spare (`Retry-After` never comes with a 202).
 const CREATED_HEADERS: usize = 7;
 
 /// The `202`'s body: the SDK's `CreateJobResponse`, written by hand (no
@@ -452,6 +483,29 @@ mod tests {
 
     fn pairs(q: &str) -> Pairs<'_> {
         query_pairs(Some(q))
+    }
+
+    #[test]
+    fn compact_json_is_told_from_spaced_json() {
+        for compact in [
+            r#"{"prompt":"a red dress"}"#,
+            r#"{"a":"\" x","b":[1,2,{"c":null}]}"#,
+            r#"{"a":"\\","b":"tab\tnew\nline"}"#,
+            "{\"a\":\"\u{a0}\"}",
+            "{}",
+        ] {
+            assert!(is_compact(compact), "{compact}");
+        }
+        for spaced in [
+            r#"{ "prompt":"a"}"#,
+            r#"{"a":"\\" }"#,
+            "{\"a\":1}\n",
+            "{\"a\":\r1}",
+            "{\"a\":\t1}",
+            r#"{"a":"\"" , "b":1}"#,
+        ] {
+            assert!(!is_compact(spaced), "{spaced}");
+        }
     }
 
     #[test]

@@ -74,10 +74,12 @@ impl IdSet {
         self.ids.front().copied()
     }
 
+    /// How many ids the set holds.
     pub(crate) fn len(&self) -> usize {
         self.ids.len()
     }
 
+    /// Whether the set holds no id.
     pub(crate) fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }

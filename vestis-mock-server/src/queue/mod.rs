@@ -262,6 +262,11 @@ impl Queue {
     /// Stores a new pending job (or replays an idempotent create).
     pub(crate) fn create(&self, new: NewJob) -> Result<Created, CreateError> {
         let payload = new.payload;
+        // Worked out before the lock: what a replay's payload is compared by.
+        let canonical = new
+            .idempotency_key
+            .as_ref()
+            .map(|_| canonical_payload(&payload));
         let max_jobs = self.shared.initial.max_jobs;
         let (created, wake) = self.with_settled(|store, now, rules| {
             if let Some(key) = &new.idempotency_key
@@ -272,7 +277,8 @@ impl Queue {
                 && let Some(job) = store.jobs.get(&id)
             {
                 // The stored request itself, not a hash of it: no collisions.
-                if job.kind != new.kind || !same_payload(&job.payload, &payload) {
+                let canonical = canonical.as_deref().unwrap_or_default();
+                if job.kind != new.kind || !same_payload(&job.payload, &payload, canonical) {
                     return Err(CreateError::IdempotencyMismatch);
                 }
                 return Ok((
@@ -549,7 +555,7 @@ fn canonical_payload(text: &str) -> String {
 
 /// Whether two payload texts hold the same JSON (an idempotent replay's
 /// test): byte-equal, or equal once parsed, whatever their spacing and key
-/// order.
-fn same_payload(stored: &str, new: &str) -> bool {
-    stored == new || canonical_payload(stored) == canonical_payload(new)
+/// order. `new_canonical` is `new`'s [`canonical_payload`].
+fn same_payload(stored: &str, new: &str, new_canonical: &str) -> bool {
+    stored == new || canonical_payload(stored) == new_canonical
 }

@@ -400,8 +400,9 @@ impl Store {
 /// fixed duration takes none, and neither does the outcome when it is set
 /// or the failure rate is 0 (`f64()` is in `[0, 1)`, so it always
 /// succeeds). Skipping a draw that cannot change the answer keeps every
-/// seeded run as it was, and saves the seed's SipHash on every attempt of
-/// a `--processing-time 0s` run.
+/// seeded run as it was, and saves the seed's SipHash on every attempt
+/// with a single processing time and no failure rate (the default rate
+/// is 0) or an `X-Mock-Outcome`.
 fn draw(job: &Stored, id: u64, rules: Rules<'_>) -> (Duration, bool) {
     // Seeded on first use: the draws come from the same sequence either way.
     let seeded = || fastrand::Rng::with_seed(attempt_seed(rules.seed, id, job.attempts));
