@@ -124,14 +124,35 @@ fn a_bad_fixtures_file_names_its_entry_and_the_server_does_not_start() {
 
 /// A GET or POST on the binary's admin API, as JSON.
 async fn admin(url: &str, method: reqwest::Method, path: &str) -> serde_json::Value {
-    reqwest::Client::new()
-        .request(method, format!("{url}/__admin{path}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    json_of(reqwest::Client::new().request(method, format!("{url}/__admin{path}"))).await
+}
+
+/// A request's answer, as JSON.
+async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+/// The base URL the ready line names.
+fn listening_url(line: &str) -> String {
+    line.trim_end()
+        .strip_prefix("vestis-mock-server listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned()
+}
+
+/// Creates a chat job as token `t`: its JSON answer.
+async fn create_chat(http: &reqwest::Client, url: &str, prompt: &str) -> serde_json::Value {
+    json_of(
+        http.post(format!("{url}/api/v1/generate?chat=true"))
+            .bearer_auth("t")
+            .json(&serde_json::json!({ "prompt": prompt })),
+    )
+    .await
+}
+
+/// A job as token `t` sees it.
+async fn job_of(http: &reqwest::Client, url: &str, id: u64) -> serde_json::Value {
+    json_of(http.get(format!("{url}/api/v1/jobs/{id}")).bearer_auth("t")).await
 }
 
 #[cfg(unix)]
@@ -163,11 +184,7 @@ async fn the_time_and_state_flags_reach_the_server() {
         &[("VESTIS_MOCK_POLLS", "2")],
     );
     let _ = std::fs::remove_dir_all(&dir);
-    let url = line
-        .trim_end()
-        .strip_prefix("vestis-mock-server listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let url = listening_url(&line);
     assert_eq!(admin(&url, Method::GET, "/clock").await["mode"], "manual");
     assert_eq!(admin(&url, Method::GET, "/queue").await["paused"], true);
     let jobs = admin(&url, Method::GET, "/jobs").await;
@@ -176,28 +193,11 @@ async fn the_time_and_state_flags_reach_the_server() {
     // --polls 2 (from the environment): a new job is processing on its
     // first poll and completed on its second, paused queue or not.
     let http = reqwest::Client::new();
-    let created: serde_json::Value = http
-        .post(format!("{url}/api/v1/generate?chat=true"))
-        .bearer_auth("t")
-        .json(&serde_json::json!({"prompt": "x"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = create_chat(&http, &url, "x").await;
     assert_eq!(created["job_id"], 43, "ids continue after the fixtures");
     let mut statuses = Vec::new();
     for _ in 0..2 {
-        let job: serde_json::Value = http
-            .get(format!("{url}/api/v1/jobs/43"))
-            .bearer_auth("t")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job = job_of(&http, &url, 43).await;
         statuses.push(job["status"].as_str().unwrap().to_owned());
     }
     assert_eq!(statuses, ["processing", "completed"]);
@@ -235,39 +235,19 @@ async fn threads_set_the_http_runtime_and_both_serve() {
         let mut all = vec!["--port", "0", "--processing-time", "0s"];
         all.extend(args.iter().copied());
         let (child, line) = start(&all, &envs);
-        let url = line
-            .trim_end()
-            .strip_prefix("vestis-mock-server listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+        let url = listening_url(&line);
         let threads = threads_of(&child);
         assert!(
             (least..=most).contains(&threads),
             "{args:?} {envs:?}: {threads} threads"
         );
         let http = reqwest::Client::new();
-        let created: serde_json::Value = http
-            .post(format!("{url}/api/v1/generate?chat=true"))
-            .bearer_auth("t")
-            .json(&serde_json::json!({"prompt": "p"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
+        let id = create_chat(&http, &url, "p").await["job_id"]
+            .as_u64()
             .unwrap();
-        let id = created["job_id"].as_u64().unwrap();
         let mut job = serde_json::Value::Null;
         for _ in 0..200 {
-            job = http
-                .get(format!("{url}/api/v1/jobs/{id}"))
-                .bearer_auth("t")
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            job = job_of(&http, &url, id).await;
             if job["status"] == "completed" {
                 break;
             }

@@ -204,25 +204,17 @@ async fn a_poll_answers_the_same_with_or_without_the_router() {
         for auth in auths {
             for host in hosts {
                 let mut answers = Vec::new();
-                for path in [raw.as_str(), encoded.as_str()] {
-                    let mut req = h.raw(Method::GET, &format!("/api/v1/jobs/{path}"));
+                for path in [raw, &encoded] {
+                    let mut p = probe(Method::GET, format!("/api/v1/jobs/{path}"))
+                        .without("authorization")
+                        .without("host");
                     if let Some(auth) = auth {
-                        req = req.header("authorization", auth);
+                        p = p.header("authorization", auth);
                     }
                     if let Some(host) = host {
-                        req = req.header("host", host);
+                        p = p.header("host", host);
                     }
-                    let res = req.send().await.unwrap();
-                    let status = res.status();
-                    let mut headers: Vec<(String, String)> = res
-                        .headers()
-                        .iter()
-                        .filter(|(name, _)| *name != "date")
-                        .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
-                        .collect();
-                    headers.sort();
-                    let body = res.text().await.unwrap();
-                    answers.push((status, headers, body));
+                    answers.push(answer_of(&h, &p).await);
                 }
                 assert_eq!(
                     answers[0], answers[1],
@@ -240,15 +232,15 @@ async fn a_poll_answers_the_same_with_or_without_the_router() {
 /// One request of [`fast_routes_answer_as_the_router_does`].
 struct Probe {
     method: Method,
-    path: &'static str,
+    path: String,
     headers: Vec<(&'static str, String)>,
     body: Option<Vec<u8>>,
 }
 
-fn probe(method: Method, path: &'static str) -> Probe {
+fn probe(method: Method, path: impl Into<String>) -> Probe {
     Probe {
         method,
-        path,
+        path: path.into(),
         // The same Host on both servers, so image URLs compare.
         headers: vec![
             ("authorization", "Bearer good".into()),
@@ -281,9 +273,10 @@ impl Probe {
     }
 }
 
-/// Timestamps aside (each server has its own clock), what an answer says.
+/// Timestamps aside (two servers have their own clocks), what an answer
+/// says: its status, headers but `Date`, and body.
 async fn answer_of(h: &Harness, p: &Probe) -> (StatusCode, Vec<(String, String)>, Value) {
-    let mut req = h.raw(p.method.clone(), p.path);
+    let mut req = h.raw(p.method.clone(), &p.path);
     for (name, value) in &p.headers {
         req = req.header(*name, value);
     }
@@ -335,56 +328,38 @@ async fn fast_routes_answer_as_the_router_does() {
     let fast_server = Harness::start(config(0)).await;
     let routed = Harness::start(config(1)).await;
     let long_key = "k".repeat(300);
+    // A create as token `good` with a JSON body.
+    let create = |body: &str| probe(Method::POST, "/api/v1/generate?chat=true").json(body);
+    let a = r#"{"prompt":"a"}"#;
     let probes = [
-        probe(Method::POST, "/api/v1/generate?chat=true").json(r#"{"prompt":"a"}"#),
-        probe(Method::POST, "/api/v1/generate?chat=true")
-            .json(r#"{"prompt":"a"}"#)
-            .header("idempotency-key", "k1"),
-        probe(Method::POST, "/api/v1/generate?chat=true")
-            .json(r#"{ "prompt" : "a" }"#)
-            .header("idempotency-key", "k1"),
-        probe(Method::POST, "/api/v1/generate?chat=true")
-            .json(r#"{"prompt":"b"}"#)
-            .header("idempotency-key", "k1"),
-        probe(Method::POST, "/api/v1/generate?chat=true")
-            .json(r#"{"prompt":"a"}"#)
-            .header("idempotency-key", long_key),
-        probe(Method::POST, "/api/v1/generate?chat=true")
-            .json(r#"{"prompt":"a"}"#)
-            .without("authorization"),
-        probe(Method::POST, "/api/v1/generate?chat=true")
-            .json(r#"{"prompt":"a"}"#)
-            .header("authorization", "Bearer wrong"),
-        probe(Method::POST, "/api/v1/generate?chat=true")
-            .json(r#"{"prompt":"a"}"#)
-            .header("authorization", "Bearer other"),
+        create(a),
+        create(a).header("idempotency-key", "k1"),
+        create(r#"{ "prompt" : "a" }"#).header("idempotency-key", "k1"),
+        create(r#"{"prompt":"b"}"#).header("idempotency-key", "k1"),
+        create(a).header("idempotency-key", long_key),
+        create(a).without("authorization"),
+        create(a).header("authorization", "Bearer wrong"),
+        create(a).header("authorization", "Bearer other"),
         probe(Method::POST, "/api/v1/generate?chat=true")
             .header("content-type", "text/plain")
             .body(br#"{"prompt":"a"}"#),
         probe(Method::POST, "/api/v1/generate?chat=true"),
-        probe(Method::POST, "/api/v1/generate?chat=true").json("   "),
-        probe(Method::POST, "/api/v1/generate?chat=true").json("{\"prompt\":"),
-        probe(Method::POST, "/api/v1/generate?chat=true").json("[1]"),
+        create("   "),
+        create("{\"prompt\":"),
+        create("[1]"),
         probe(Method::POST, "/api/v1/generate?chat=true")
             .header("content-type", "application/json")
             .body(b"{\"prompt\":\"\xff\"}"),
-        probe(Method::POST, "/api/v1/generate?chat=true").json("{}"),
+        create("{}"),
         probe(Method::POST, "/api/v1/generate?chat=true&flatlay=true").json(r#"{"prompt":"a"}"#),
         probe(Method::POST, "/api/v1/generate?chat=maybe").json(r#"{"prompt":"a"}"#),
         probe(Method::POST, "/api/v1/generate").json(r#"{"prompt":"a"}"#),
         probe(Method::POST, "/api/v1/generate?chat=TRUE&x=%zz")
             .json(r#"{"prompt":"naïve 👗","extra":{"b":1,"a":[true,null]}}"#),
-        probe(Method::POST, "/api/v1/generate?chat=true")
-            .json(r#"{"prompt":"a"}"#)
-            .header("x-mock-outcome", "explode"),
-        probe(Method::POST, "/api/v1/generate?chat=true")
-            .json(r#"{"prompt":"a"}"#)
-            .header("x-mock-duration", "soon"),
-        probe(Method::POST, "/api/v1/generate?chat=true")
-            .json(r#"{"prompt":"a"}"#)
-            .header("x-mock-polls", "0"),
-        probe(Method::POST, "/api/v1/generate?chat=true")
-            .json(r#"{"prompt":"a"}"#)
+        create(a).header("x-mock-outcome", "explode"),
+        create(a).header("x-mock-duration", "soon"),
+        create(a).header("x-mock-polls", "0"),
+        create(a)
             .header("x-mock-polls", "3")
             .header("x-mock-outcome", "fail"),
         probe(Method::GET, "/api/v1/jobs/1"),
