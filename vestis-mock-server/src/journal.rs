@@ -210,8 +210,16 @@ fn render(e: &Entry) -> Value {
 }
 
 /// The job a path names: `/api/v1/jobs/{id}`.
+///
+/// Percent-decoded as the router decodes it, so `/api/v1/jobs/%33`, which
+/// the router answers for job 3, is recorded as about job 3.
 fn job_in_path(path: &str) -> Option<JobId> {
-    path.strip_prefix("/api/v1/jobs/")?.parse().ok()
+    let raw = path.strip_prefix("/api/v1/jobs/")?;
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// The body the server read for a request (set by `conn::read_body`),

@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, Response, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use vestis_client::{ErrorCode, JobId};
 
@@ -23,12 +23,19 @@ pub(crate) async fn openapi_json() -> Response<Body> {
 
 /// `GET /images/{id}.png`: the PNG of a completed job, no auth; 404 otherwise.
 ///
+/// Cached by content, not by URL: ids start again at 1 after a reset or a
+/// restart, so `/images/1.png` can become another picture. The `ETag` is
+/// the image's seed (equal seeds draw equal bytes) with `Cache-Control:
+/// no-cache`, so a browser asks again each time and an unchanged image is
+/// a `304` with no drawing and no body.
+///
 /// Drawn on tokio's blocking pool: a PNG takes about 1.5 ms to encode, and
 /// on the default single event loop (`--threads 1`) every other request
 /// would wait for it.
 pub(crate) async fn image(
     State(state): State<AppState>,
     Path(file): Path<String>,
+    headers: HeaderMap,
 ) -> Response<Body> {
     let seed = file
         .strip_suffix(".png")
@@ -37,25 +44,43 @@ pub(crate) async fn image(
     let Some(seed) = seed else {
         return ApiError::new(ErrorCode::NotFound, "Image not found").into_response();
     };
-    match tokio::task::spawn_blocking(move || image::render(seed)).await {
-        Ok(Ok(png)) => {
-            let mut response = Response::new(Body::from(png));
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
-            // A completed job never changes, so neither does its image.
-            headers.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=31536000, immutable"),
-            );
-            response
+    let etag = format!("\"{seed:016x}\"");
+    let fresh = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == etag || tag == "*");
+    let mut response = if fresh {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        response
+    } else {
+        match tokio::task::spawn_blocking(move || image::render(seed)).await {
+            Ok(Ok(png)) => {
+                let mut response = Response::new(Body::from(png));
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+                response
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "PNG encoding failed");
+                return ApiError::new(ErrorCode::Internal, "Could not render the image")
+                    .into_response();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "PNG rendering stopped");
+                return ApiError::new(ErrorCode::Internal, "Could not render the image")
+                    .into_response();
+            }
         }
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "PNG encoding failed");
-            ApiError::new(ErrorCode::Internal, "Could not render the image").into_response()
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "PNG rendering stopped");
-            ApiError::new(ErrorCode::Internal, "Could not render the image").into_response()
-        }
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(etag) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, etag);
     }
+    response
 }

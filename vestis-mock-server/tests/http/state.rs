@@ -261,11 +261,16 @@ async fn the_journal_filters_by_method_path_and_job_and_clears() {
     let h = Harness::start(fast()).await;
     let id = h.chat("t").await;
     h.get("t", id).await;
+    // The router decodes the id, and so does the journal.
+    let digits = id.to_string();
+    let encoded = format!("/jobs/%3{}{}", &digits[..1], &digits[1..]);
+    let res = h.api("t", Method::GET, &encoded).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
     h.api("t", Method::GET, "/jobs").send().await.unwrap();
     h.raw(Method::GET, "/api/v1/jobs").send().await.unwrap();
 
     let (_, by_job) = admin_get(&h, &format!("/__admin/requests?job_id={id}")).await;
-    assert_eq!(by_job["total"], 2);
+    assert_eq!(by_job["total"], 3, "{by_job}");
     let (_, posts) = admin_get(&h, "/__admin/requests?method=post").await;
     assert_eq!(posts["total"], 1);
     let (_, by_path) = admin_get(&h, "/__admin/requests?path=/api/v1/jobs&method=GET").await;
@@ -326,4 +331,64 @@ async fn a_journal_size_of_0_turns_it_off() {
     let h = Harness::start(config).await;
     h.chat("t").await;
     assert_eq!(admin_get(&h, "/__admin/requests").await.1["total"], 0);
+}
+
+/// Images are cached by content: ids start again after a reset, so the
+/// same URL can become another picture. The `ETag` follows the image, a
+/// matching `If-None-Match` is a bodiless `304`, and after a reset a job
+/// with another payload at the same id answers its own image.
+#[tokio::test]
+async fn images_are_revalidated_by_their_etag_across_resets() {
+    let h = Harness::start(fast()).await;
+    let first = h.create("t", "?chat=true", json!({"prompt": "red"})).await;
+    h.until_terminal("t", first).await;
+    let path = format!("/images/{first}.png");
+    let res = h.raw(Method::GET, &path).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["cache-control"], "no-cache");
+    let etag = res.headers()["etag"].to_str().unwrap().to_owned();
+    let red = res.bytes().await.unwrap();
+    for tag in [
+        etag.clone(),
+        format!("W/{etag}"),
+        format!("\"x\", {etag}"),
+        "*".into(),
+    ] {
+        let res = h
+            .raw(Method::GET, &path)
+            .header("if-none-match", tag.as_str())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_MODIFIED, "{tag}");
+        assert_eq!(res.headers()["etag"], etag.as_str());
+        assert!(res.bytes().await.unwrap().is_empty());
+    }
+    let res = h
+        .raw(Method::GET, &path)
+        .header("if-none-match", "\"0000000000000000\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.bytes().await.unwrap(), red);
+
+    let res = h.raw(Method::POST, "/__admin/reset").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let again = h.create("t", "?chat=true", json!({"prompt": "blue"})).await;
+    assert_eq!(again, first, "ids start again after a reset");
+    h.until_terminal("t", again).await;
+    let res = h
+        .raw(Method::GET, &path)
+        .header("if-none-match", etag.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "another payload, another image"
+    );
+    assert_ne!(res.headers()["etag"], etag.as_str());
+    assert_ne!(res.bytes().await.unwrap(), red);
 }
