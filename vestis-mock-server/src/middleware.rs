@@ -247,8 +247,14 @@ impl Service<Request> for Front {
         } else {
             let mut api = self.api.clone();
             let latency = faults.latency;
+            let mut closing = state.closing.subscribe();
             Either::Right(Box::pin(async move {
-                tokio::time::sleep(latency).await;
+                // A stop cuts the wait short: the graceful shutdown waits
+                // for answers in flight, and `--latency` may be a day.
+                tokio::select! {
+                    () = tokio::time::sleep(latency) => {}
+                    _ = closing.wait_for(|closing| *closing) => {}
+                }
                 api.call(req).await
             }) as Later)
         };

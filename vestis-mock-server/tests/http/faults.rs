@@ -300,3 +300,25 @@ async fn a_full_store_evicts_old_finished_jobs_or_answers_503() {
     )
     .await;
 }
+
+/// A stop does not wait out `--latency` (which may be a day): a request
+/// held back by it is answered at once, and the server stops.
+#[tokio::test]
+async fn a_stop_cuts_latency_short() {
+    let mut config = fast();
+    config.faults.latency = Duration::from_secs(24 * 60 * 60);
+    let h = Harness::start(config).await;
+    let request = h.api("t", Method::GET, "/jobs").send();
+    let held = tokio::spawn(request);
+    // Long enough for the request to be waiting out its latency.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!held.is_finished(), "the latency holds the answer back");
+    let stopped = tokio::time::timeout(Duration::from_secs(30), h.server.shutdown()).await;
+    assert!(stopped.is_ok(), "the server stopped without waiting a day");
+    let res = tokio::time::timeout(Duration::from_secs(30), held)
+        .await
+        .expect("the held request was answered")
+        .unwrap()
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
