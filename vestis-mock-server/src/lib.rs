@@ -207,7 +207,6 @@ impl Shared {
 #[derive(Debug)]
 pub struct App {
     router: Router,
-    service: AppService,
     state: AppState,
     _workers: JoinSet<()>,
 }
@@ -220,6 +219,18 @@ impl App {
     /// may want), with fixtures that do not fit logged and left out;
     /// [`serve`] and [`MockServer::start`] refuse it instead.
     pub fn new(config: Config) -> App {
+        let (state, workers) = App::start_state(config);
+        App {
+            router: Router::new().fallback_service(build_service(&state)),
+            state,
+            _workers: workers,
+        }
+    }
+
+    /// The shared state of a new app, its fixtures loaded and its queue's
+    /// driver spawned (the set that stops it when dropped): what
+    /// [`App::new`] and [`serve`] start from, before their services.
+    fn start_state(config: Config) -> (AppState, JoinSet<()>) {
         let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
         let (queue_faults, http_faults) = config.faults.split();
         let queue = Queue::new(Settings {
@@ -248,13 +259,7 @@ impl App {
         if let Err(e) = load_fixtures(&state) {
             tracing::error!(error = %e, "fixtures not loaded");
         }
-        let service = build_service(&state);
-        App {
-            router: Router::new().fallback_service(service.clone()),
-            service,
-            state,
-            _workers: workers,
-        }
+        (state, workers)
     }
 
     /// The router, for `oneshot` tests or a custom server.
@@ -473,11 +478,12 @@ pub async fn serve(
     config
         .validate()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let app = App::new(config);
+    // The state alone: each branch below builds the one service it runs.
+    let (state, _workers) = App::start_state(config);
     if let Ok(addr) = listener.local_addr() {
-        let _ = app.state.local_addr.set(addr);
+        let _ = state.local_addr.set(addr);
     }
-    let closing = app.state.closing.clone();
+    let closing = state.closing.clone();
     let shutdown = async move {
         shutdown.await;
         // Open event streams never end by themselves: end them, or the
@@ -485,10 +491,10 @@ pub async fn serve(
         closing.send_replace(true);
     };
     if request_tracing_enabled() {
-        conn::serve(listener, app.service.clone(), shutdown).await
+        conn::serve(listener, build_service(&state), shutdown).await
     } else {
         // The same stack, unboxed: no boxed future per request.
-        conn::serve(listener, plain_service(&app.state), shutdown).await
+        conn::serve(listener, plain_service(&state), shutdown).await
     }
 }
 

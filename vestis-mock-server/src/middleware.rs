@@ -233,14 +233,8 @@ impl Service<Request> for Front {
         let entry = state.journal.is_on().then(|| crate::journal::begin(&req));
         let answer = if faults.latency.is_zero() {
             match fast_route(&req) {
-                Some(FastRoute::Poll(raw)) => Either::Left(Either::Right(std::future::ready(Ok(
-                    crate::routes::poll_job(state, req.headers(), raw),
-                )))),
-                Some(FastRoute::Create) => Either::Left(Either::Right(std::future::ready(Ok(
-                    crate::routes::create(state, &req),
-                )))),
-                Some(FastRoute::List) => Either::Left(Either::Right(std::future::ready(Ok(
-                    crate::routes::list(state, &req),
+                Some(route) => Either::Left(Either::Right(std::future::ready(Ok(
+                    route.answer(state, &req)
                 )))),
                 None => Either::Left(Either::Left(self.api.call(req))),
             }
@@ -276,6 +270,17 @@ enum FastRoute<'a> {
     Create,
     /// `GET /api/v1/jobs`.
     List,
+}
+
+impl FastRoute<'_> {
+    /// The answer, from the same function as the router's handler.
+    fn answer(self, state: &AppState, req: &Request) -> Response<Body> {
+        match self {
+            FastRoute::Poll(raw) => crate::routes::poll_job(state, req.headers(), raw),
+            FastRoute::Create => crate::routes::create(state, req),
+            FastRoute::List => crate::routes::list(state, req),
+        }
+    }
 }
 
 /// Whether `req` is one of the [`FastRoute`]s.

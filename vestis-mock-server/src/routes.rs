@@ -3,8 +3,8 @@
 //! Handlers parse and validate the request, call one [`Queue`] method and
 //! render its answer; the job logic lives in `queue`, the middleware in
 //! `middleware`. Request parts are taken raw (the body's bytes as
-//! `conn::read_body` kept them, `RawQuery`, the path's `String`) so that
-//! every bad value is answered with the contract's JSON error, never
+//! `conn::read_body` kept them, the query string, the path's `String`) so
+//! that every bad value is answered with the contract's JSON error, never
 //! axum's text.
 //!
 //! [`Queue`]: crate::queue::Queue
@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -201,17 +201,14 @@ fn new_job(
     })
 }
 
-async fn create_job(
-    State(state): State<AppState>,
-    caller: Caller,
-    request: Request,
-) -> Result<Response<Body>, ApiError> {
-    create_answer(&state, caller, &request)
+/// The router's `POST /api/v1/generate` (under `--latency`): [`create`].
+async fn create_job(State(state): State<AppState>, request: Request) -> Response<Body> {
+    create(&state, &request)
 }
 
-/// `POST /api/v1/generate`, taken by the front without the router (see
-/// `middleware::fast_route`): the extractors' checks, then the same
-/// answer as [`create_job`].
+/// `POST /api/v1/generate`, for the router's handler and the front's fast
+/// route alike (see `middleware::fast_route`): the caller's checks
+/// ([`Caller::check`]), then the job stored (or replayed).
 pub(crate) fn create(state: &AppState, request: &Request) -> Response<Body> {
     Caller::check(request.headers(), state)
         .and_then(|caller| create_answer(state, caller, request))
@@ -374,18 +371,14 @@ fn positive(pairs: &Pairs<'_>, name: &str, default: u64, max: u64) -> Result<u64
     }
 }
 
-async fn list_jobs(
-    State(state): State<AppState>,
-    caller: Caller,
-    RawQuery(query): RawQuery,
-    Host(host): Host,
-) -> Result<Response<Body>, ApiError> {
-    list_answer(&state, &caller.0, query.as_deref(), host.as_ref())
+/// The router's `GET /api/v1/jobs` (under `--latency`): [`list`].
+async fn list_jobs(State(state): State<AppState>, request: Request) -> Response<Body> {
+    list(&state, &request)
 }
 
-/// `GET /api/v1/jobs`, taken by the front without the router (see
-/// `middleware::fast_route`): the extractors' checks, then the same
-/// answer as [`list_jobs`].
+/// `GET /api/v1/jobs`, for the router's handler and the front's fast route
+/// alike (see `middleware::fast_route`): the caller's checks
+/// ([`Caller::authorize`]), then the page the query asks for.
 pub(crate) fn list(state: &AppState, request: &Request) -> Response<Body> {
     let headers = request.headers();
     Caller::authorize(headers, state)

@@ -54,6 +54,12 @@ fn ids(n: u64) -> Vec<JobId> {
     (1..=n).map(JobId).collect()
 }
 
+/// Lets `ms` of (paused) time pass, then the tasks it woke run.
+async fn after(ms: u64) {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    settle().await;
+}
+
 /// Lets spawned workers run until they block on time.
 async fn settle() {
     for _ in 0..20 {
@@ -102,19 +108,16 @@ async fn the_driver_ends_attempts_on_time_without_other_calls() {
     // It sleeps until a's end; b ends sooner, so it must be woken again.
     let b = q.create(timed(100)).unwrap().job.id;
     settle().await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    settle().await;
+    after(150).await;
     assert_eq!(q.peek(b), Some(JobStatus::Completed));
     assert_eq!(q.peek(a), Some(JobStatus::Processing));
     // c ends after a: no wake needed, the timer chain reaches it.
     let c = q.create(timed(2000)).unwrap().job.id;
     settle().await;
-    tokio::time::sleep(Duration::from_millis(900)).await;
-    settle().await;
+    after(900).await;
     assert_eq!(q.peek(a), Some(JobStatus::Completed));
     assert_eq!(q.peek(c), Some(JobStatus::Processing));
-    tokio::time::sleep(Duration::from_millis(1300)).await;
-    settle().await;
+    after(1300).await;
     assert_eq!(q.peek(c), Some(JobStatus::Completed));
 }
 

@@ -343,6 +343,11 @@ async fn images_are_revalidated_by_their_etag_across_resets() {
     let first = h.create("t", "?chat=true", json!({"prompt": "red"})).await;
     h.until_terminal("t", first).await;
     let path = format!("/images/{first}.png");
+    let get = |if_none_match: &str| {
+        h.raw(Method::GET, &path)
+            .header("if-none-match", if_none_match)
+            .send()
+    };
     let res = h.raw(Method::GET, &path).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["cache-control"], "no-cache");
@@ -354,22 +359,12 @@ async fn images_are_revalidated_by_their_etag_across_resets() {
         format!("\"x\", {etag}"),
         "*".into(),
     ] {
-        let res = h
-            .raw(Method::GET, &path)
-            .header("if-none-match", tag.as_str())
-            .send()
-            .await
-            .unwrap();
+        let res = get(&tag).await.unwrap();
         assert_eq!(res.status(), StatusCode::NOT_MODIFIED, "{tag}");
         assert_eq!(res.headers()["etag"], etag.as_str());
         assert!(res.bytes().await.unwrap().is_empty());
     }
-    let res = h
-        .raw(Method::GET, &path)
-        .header("if-none-match", "\"0000000000000000\"")
-        .send()
-        .await
-        .unwrap();
+    let res = get("\"0000000000000000\"").await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.bytes().await.unwrap(), red);
 
@@ -378,12 +373,7 @@ async fn images_are_revalidated_by_their_etag_across_resets() {
     let again = h.create("t", "?chat=true", json!({"prompt": "blue"})).await;
     assert_eq!(again, first, "ids start again after a reset");
     h.until_terminal("t", again).await;
-    let res = h
-        .raw(Method::GET, &path)
-        .header("if-none-match", etag.as_str())
-        .send()
-        .await
-        .unwrap();
+    let res = get(&etag).await.unwrap();
     assert_eq!(
         res.status(),
         StatusCode::OK,
