@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod browser;
+mod browser_setup;
 mod guide_js;
 mod sdk;
 mod util;

@@ -1,5 +1,5 @@
 // Runs inside a scratch npm project where only the packed vestis-mock-server
-// tarballs are installed: the README's Jest, Vitest, Cypress, Playwright and
+// tarballs are installed: docs/frontend.md's Jest, Vitest, Cypress, Playwright and
 // npm-scripts blocks (the files next to this one, verbatim) are executed the
 // way each runner executes them, and the guide's JavaScript runs against a
 // server started by startMockServer. Run by

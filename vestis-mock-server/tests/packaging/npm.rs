@@ -1,6 +1,6 @@
 //! The npm package `vestis-mock-server`: `npm/build.sh` packs it around this
 //! build's binary, `npm install --offline` puts the tarballs into a scratch
-//! project, and `tests/js/npm/frontend-check.mjs` runs the README's Jest,
+//! project, and `tests/js/npm/frontend-check.mjs` runs docs/frontend.md's Jest,
 //! Vitest, Cypress, Playwright and npm-scripts blocks and the guide's
 //! JavaScript through `startMockServer`, exactly as a frontend team would.
 //!
@@ -92,7 +92,7 @@ fn scratch_project(dir: &Path) -> std::path::PathBuf {
 }
 
 #[test]
-fn the_packed_npm_package_runs_the_readme_blocks_and_the_guide_offline() {
+fn the_packed_npm_package_runs_the_frontend_blocks_and_the_guide_offline() {
     if skipped() {
         return;
     }
@@ -131,15 +131,15 @@ fn the_packed_npm_package_runs_the_readme_blocks_and_the_guide_offline() {
 }
 
 #[test]
-fn the_readme_shows_each_frontend_block_verbatim() {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+fn the_frontend_page_shows_each_block_verbatim() {
+    let page = std::fs::read_to_string(repo().join("docs/frontend.md")).unwrap();
     let snippets = repo().join("tests/js/npm/snippets");
     for entry in std::fs::read_dir(&snippets).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
-            readme.contains(&text),
-            "README.md must show {} verbatim (the npm test runs that file)",
+            page.contains(&text),
+            "docs/frontend.md must show {} verbatim (the npm test runs that file)",
             path.display()
         );
     }
