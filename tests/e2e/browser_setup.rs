@@ -41,8 +41,13 @@ pub(crate) fn browser() -> Option<&'static Browser> {
     static SETUP: OnceLock<Result<Browser, Skip>> = OnceLock::new();
     let setup = SETUP.get_or_init(|| {
         let setup = set_up();
-        if let Err(Skip::OptedOut(why) | Skip::Unavailable(why)) = &setup {
-            announce(&format!("note: the browser tests did not run: {why}"));
+        match &setup {
+            // Under VESTIS_REQUIRE_BROWSER the failure below says it instead.
+            Err(Skip::Unavailable(_)) if required() => {}
+            Err(Skip::OptedOut(why) | Skip::Unavailable(why)) => {
+                announce(&format!("note: the browser tests did not run: {why}"));
+            }
+            Ok(_) => {}
         }
         setup
     });
