@@ -21,13 +21,11 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # Modules
-//!
-//! - [`catalog`]: every check's id, group, contract sentence and needs.
-//! - `report`: outcomes and their text, JSON and JUnit renderings.
-//! - `http`: raw requests; overload answers waited out and recorded.
-//! - `session`: a run's state (jobs created, snapshots seen, verdicts).
-//! - `checks`: one module per contract section, and the job-object rules.
+//! [`catalog`] lists every check with its contract sentence. How the crate
+//! is laid out inside is described once, with the rest of the workspace, in
+//! [docs/architecture.md](https://example.invalid/vestis/blob/main/docs/architecture.md#contract-verification-vestis-verifysrc);
+//! how to use the checks, in
+//! [docs/verify.md](https://example.invalid/vestis/blob/main/docs/verify.md).
 
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
