@@ -1,7 +1,7 @@
 //! The catalog of checks: every check's id, group, what it checks, the
 //! contract sentence it holds the server to, and what it needs to run.
 //!
-//! One table, so `--dry-run`, the report's order and the README agree.
+//! One table, so `--dry-run`, the report's order and docs/verify.md agree.
 
 use serde::Serialize;
 

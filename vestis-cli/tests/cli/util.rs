@@ -172,7 +172,7 @@ impl Env {
     }
 }
 
-/// The journal's records, replayed from its log as the README describes
+/// The journal's records, replayed from its log as docs/cli.md describes
 /// it: a header line, then record snapshots, the last per `key` winning.
 pub(crate) fn read_records(path: &Path) -> Vec<Value> {
     let Ok(text) = std::fs::read_to_string(path) else {
