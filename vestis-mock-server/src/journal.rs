@@ -20,9 +20,9 @@ use serde_json::{Map, Value, json};
 use vestis_client::JobId;
 
 use crate::AppState;
+use crate::api::render::wire_time;
 use crate::hash::stable_hash;
-use crate::middleware::bearer;
-use crate::render::wire_time;
+use crate::http::front::bearer;
 
 /// Bodies are kept up to this many bytes (then cut, and marked so).
 pub(crate) const MAX_BODY_KEPT: usize = 16 * 1024;

@@ -46,19 +46,14 @@ pub mod config;
 pub mod probe;
 
 mod admin;
-mod conn;
-mod cors;
+mod api;
 mod errors;
 mod fixtures;
 mod hash;
-mod image;
+mod http;
 mod journal;
-mod middleware;
-mod openapi;
 mod public;
 mod queue;
-mod render;
-mod routes;
 mod wire_time;
 
 use std::convert::Infallible;
@@ -78,7 +73,7 @@ use axum::http::Response;
 use axum::response::IntoResponse;
 use axum::routing::future::RouteFuture;
 use axum::routing::get;
-use middleware::{Front, FrontFuture};
+use http::front::{Front, FrontFuture};
 use std::task::{Context, Poll};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -96,8 +91,8 @@ pub use queue::queue_engine_run;
 
 use config::HttpFaults;
 use errors::ApiError;
+use http::front::RateLimiter;
 use journal::Journal;
-use middleware::RateLimiter;
 use queue::{LoadError, Queue, Settings};
 
 /// What every handler shares: one `Arc`, so each middleware layer clones
@@ -343,7 +338,7 @@ impl Dispatch {
         Dispatch {
             api: Front {
                 state: state.clone(),
-                api: routes::router(state.clone()),
+                api: api::jobs::router(state.clone()),
             },
             rest: build_rest(state),
         }
@@ -418,11 +413,11 @@ fn plain_service(
 + 'static {
     let max_body = state.config.max_body;
     ServiceBuilder::new()
-        .layer(cors::CorsLayer::new(&state.config.cors_origins))
+        .layer(http::cors::CorsLayer::new(&state.config.cors_origins))
         .layer(MapResponseLayer::new(|response| {
             errors::json_errors(into_body(response))
         }))
-        .layer_fn(move |inner| conn::ReadBody::new(inner, max_body))
+        .layer_fn(move |inner| http::conn::ReadBody::new(inner, max_body))
         .map_response(into_body)
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(ErrorCode::Internal, "Internal server error").into_response()
@@ -491,10 +486,10 @@ pub async fn serve(
         closing.send_replace(true);
     };
     if request_tracing_enabled() {
-        conn::serve(listener, build_service(&state), shutdown).await
+        http::conn::serve(listener, build_service(&state), shutdown).await
     } else {
         // The same stack, unboxed: no boxed future per request.
-        conn::serve(listener, plain_service(&state), shutdown).await
+        http::conn::serve(listener, plain_service(&state), shutdown).await
     }
 }
 

@@ -23,8 +23,8 @@ use tokio::sync::watch;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::AppState;
+use crate::api::render::wire_time;
 use crate::errors::json_response;
-use crate::render::wire_time;
 
 /// How often an open stream looks for changed jobs.
 const CHECK_EVERY: Duration = Duration::from_millis(200);

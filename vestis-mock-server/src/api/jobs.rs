@@ -22,18 +22,18 @@ use vestis_client::{
 };
 
 use crate::AppState;
+use crate::api::render::{Host, ImageBase, JobJson, write_page};
 use crate::config::{MAX_POLLS, parse_duration};
 use crate::errors::{ApiError, json_bytes, json_bytes_with, json_response};
+use crate::http::front::Caller;
 use crate::journal::RequestBytes;
-use crate::middleware::Caller;
 use crate::queue::{CancelError, CreateError, NewJob, Outcome};
-use crate::render::{Host, ImageBase, JobJson, write_page};
 
 /// The `/api/v1` routes, full paths, with the contract's JSON 404 for
 /// any other `/api/v1` path. Authentication, the rate limit and injected
 /// errors are the [`Caller`] extractor (so a wrong method is 405 before
 /// them, no token needed); latency, counting and the journal are
-/// [`Front`](crate::middleware::Front), around this router. `Front`
+/// [`Front`](crate::http::front::Front), around this router. `Front`
 /// answers a create, a list and a poll by a plain-digit id itself, with
 /// the same functions as the handlers here ([`create`], [`list`],
 /// [`poll_job`]); the router has the rest, and everything under `--latency`.

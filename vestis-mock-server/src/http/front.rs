@@ -276,9 +276,9 @@ impl FastRoute<'_> {
     /// The answer, from the same function as the router's handler.
     fn answer(self, state: &AppState, req: &Request) -> Response<Body> {
         match self {
-            FastRoute::Poll(raw) => crate::routes::poll_job(state, req.headers(), raw),
-            FastRoute::Create => crate::routes::create(state, req),
-            FastRoute::List => crate::routes::list(state, req),
+            FastRoute::Poll(raw) => crate::api::jobs::poll_job(state, req.headers(), raw),
+            FastRoute::Create => crate::api::jobs::create(state, req),
+            FastRoute::List => crate::api::jobs::list(state, req),
         }
     }
 }
