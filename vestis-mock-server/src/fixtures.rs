@@ -13,8 +13,8 @@ use std::time::SystemTime;
 use serde_json::{Map, Value};
 use vestis_client::{JobId, JobKind, JobStatus, validate_payload};
 
-use crate::api::render::parse_time;
 use crate::queue::{Loaded, State};
+use crate::wire_time::parse_time;
 
 /// Fields an entry may have (`owner` is accepted for `token`, and
 /// `token_fingerprint` is ignored, so the output of `GET /__admin/jobs`

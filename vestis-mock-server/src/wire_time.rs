@@ -137,6 +137,17 @@ impl Serialize for WireTime {
     }
 }
 
+/// A time of the mock's clock as the wire shows it (RFC 3339, `Z`,
+/// milliseconds), written without jiff's printer.
+pub(crate) fn wire_time(t: SystemTime) -> WireTime {
+    WireTime(t)
+}
+
+/// A wire timestamp read back (fixtures), leniently as the SDK reads it.
+pub(crate) fn parse_time(s: &str) -> Option<SystemTime> {
+    s.parse::<Timestamp>().ok().map(|t| t.0)
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

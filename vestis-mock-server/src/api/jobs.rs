@@ -21,13 +21,13 @@ use vestis_client::{
     CancelJobResponse, ErrorCode, JobId, JobKind, JobStatus, PageMetadata, validate_payload,
 };
 
-use crate::AppState;
+use crate::api::auth::Caller;
 use crate::api::render::{Host, ImageBase, JobJson, write_page};
 use crate::config::{MAX_POLLS, parse_duration};
 use crate::errors::{ApiError, json_bytes, json_bytes_with, json_response};
-use crate::http::front::Caller;
-use crate::journal::RequestBytes;
 use crate::queue::{CancelError, CreateError, NewJob, Outcome};
+use crate::request::RequestBytes;
+use crate::state::AppState;
 
 /// The `/api/v1` routes, full paths, with the contract's JSON 404 for
 /// any other `/api/v1` path. Authentication, the rate limit and injected
@@ -45,7 +45,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/generate", post(create_job))
         .route("/api/v1/jobs", get(list_jobs))
         .route("/api/v1/jobs/{id}", get(get_job).delete(cancel_job))
-        .fallback(crate::not_found)
+        .fallback(crate::errors::not_found)
         .with_state(state)
 }
 

@@ -9,10 +9,7 @@
 //! journal are one service ([`Front`]), which also answers the requests
 //! clients repeat most itself, without the router ([`FastRoute`]).
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use std::convert::Infallible;
 use std::future::{Future, Ready};
@@ -21,182 +18,14 @@ use std::task::{Context, Poll, ready};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Request};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, Response, header};
+use axum::extract::Request;
+use axum::http::{Method, Response, header};
 use axum::routing::future::RouteFuture;
 use futures::future::Either;
 use pin_project_lite::pin_project;
-use tokio::time::Instant;
 use tower::Service;
-use vestis_client::ErrorCode;
 
-use crate::AppState;
-use crate::errors::ApiError;
-
-/// The caller's identity: the bearer token (see the extractor below).
-#[derive(Debug, Clone)]
-pub(crate) struct Caller(pub(crate) Arc<str>);
-
-/// The token of `Authorization: Bearer <token>`, if the header is well formed.
-pub(crate) fn bearer(value: &str) -> Option<&str> {
-    if value.is_ascii() {
-        bearer_ascii(value)
-    } else {
-        bearer_text(value)
-    }
-}
-
-/// [`bearer`] on ASCII (every header `HeaderValue::to_str` lets through):
-/// the same answer as [`bearer_text`], on bytes, for the per-request path.
-fn bearer_ascii(value: &str) -> Option<&str> {
-    // ASCII's `char::is_whitespace`, which `str::trim` uses.
-    let space = |b: &u8| matches!(b, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' ');
-    // What clients send: `Bearer ` and a token without whitespace, in one scan.
-    if let Some(token) = value.strip_prefix("Bearer ")
-        && !token.is_empty()
-        && !token.as_bytes().iter().any(space)
-    {
-        return Some(token);
-    }
-    let bytes = value.as_bytes();
-    let start = bytes.iter().position(|b| !space(b))?;
-    let end = bytes.iter().rposition(|b| !space(b))? + 1;
-    let trimmed = &bytes[start..end];
-    let gap = trimmed.iter().position(|&b| b == b' ')?;
-    let (scheme, rest) = (&trimmed[..gap], &trimmed[gap + 1..]);
-    let first = rest.iter().position(|b| !space(b))?;
-    let token = &rest[first..];
-    (scheme.eq_ignore_ascii_case(b"bearer") && !token.iter().any(space)).then(|| {
-        let offset = start + gap + 1 + first;
-        &value[offset..offset + token.len()]
-    })
-}
-
-/// [`bearer`] on any text.
-fn bearer_text(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer")
-        && !token.is_empty()
-        && !token.contains(char::is_whitespace))
-    .then_some(token)
-}
-
-/// The caller's identity, and the gate of every matched `/api/v1` route:
-/// extracting it checks `Authorization: Bearer <token>` (401), then the
-/// rate limit (429 with `Retry-After`), then the injected errors (503).
-///
-/// An extractor rather than a layer: it runs only once the route and the
-/// method matched (so a wrong method is 405 even without a token), costs
-/// no boxed service per request, and reads the HTTP fault settings once,
-/// without a lock.
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        Caller::check(&parts.headers, state)
-    }
-}
-
-impl Caller {
-    /// The extractor's checks on a request's headers, in its order: the
-    /// bearer token (401), the rate limit (429), the injected errors (503).
-    ///
-    /// # Errors
-    ///
-    /// The contract's error for the first check that fails.
-    pub(crate) fn check(headers: &HeaderMap, state: &AppState) -> Result<Caller, ApiError> {
-        Caller::authorize(headers, state).map(|token| Caller(Arc::from(token)))
-    }
-
-    /// [`Caller::check`]'s checks, answering the token borrowed from
-    /// `headers` (a poll needs no owned copy).
-    ///
-    /// # Errors
-    ///
-    /// As [`Caller::check`].
-    pub(crate) fn authorize<'h>(
-        headers: &'h HeaderMap,
-        state: &AppState,
-    ) -> Result<&'h str, ApiError> {
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer)
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::Unauthorized,
-                    "Missing or malformed Authorization header: expected `Bearer <token>`",
-                )
-            })?;
-        let tokens = &state.config.tokens;
-        if !tokens.is_empty() && !tokens.iter().any(|t| t == token) {
-            return Err(ApiError::new(ErrorCode::Unauthorized, "Invalid token"));
-        }
-        let faults = state.http_faults();
-        if let Some(limit) = faults.rate_limit
-            && let Err(wait) = state.limiter.check(token, limit)
-        {
-            return Err(ApiError::new(
-                ErrorCode::RateLimited,
-                format!("Rate limit exceeded: at most {limit} requests per second"),
-            )
-            .retry_after(wait));
-        }
-        let rate = faults.http_error_rate;
-        if rate > 0.0 && state.chance(rate) {
-            return Err(ApiError::new(
-                ErrorCode::Unavailable,
-                "Service temporarily unavailable (injected by --http-error-rate)",
-            )
-            .retry_after(1));
-        }
-        Ok(token)
-    }
-}
-
-/// Fixed one-second windows per token.
-#[derive(Debug, Default)]
-pub(crate) struct RateLimiter {
-    windows: Mutex<HashMap<Arc<str>, (Instant, u32)>>,
-}
-
-impl RateLimiter {
-    /// `Ok` if the request fits, else the seconds until the window ends.
-    fn check(&self, token: &str, per_second: u32) -> Result<(), u64> {
-        let now = Instant::now();
-        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        if windows.len() > 10_000 {
-            // Bounded memory: forget windows that have ended.
-            windows.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(1));
-        }
-        // A new token's key is allocated once, not on every request.
-        if !windows.contains_key(token) {
-            windows.insert(Arc::from(token), (now, 0));
-        }
-        let Some((start, count)) = windows.get_mut(token) else {
-            return Ok(());
-        };
-        if now.duration_since(*start) >= Duration::from_secs(1) {
-            *start = now;
-            *count = 0;
-        }
-        if *count >= per_second {
-            let left = Duration::from_secs(1).saturating_sub(now.duration_since(*start));
-            return Err(left.as_secs_f64().ceil().max(1.0) as u64);
-        }
-        *count += 1;
-        Ok(())
-    }
-
-    pub(crate) fn clear(&self) {
-        self.windows
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-    }
-}
+use crate::state::AppState;
 
 /// What stands in front of the whole `/api/v1` router (matched or not):
 /// counts the request, records it in the journal when that is on, adds
@@ -334,7 +163,12 @@ impl Future for FrontFuture {
         let this = self.project();
         let Ok(mut response) = ready!(this.answer.poll(cx));
         if let Some(entry) = this.entry.take() {
-            crate::journal::finish(this.state, entry, &response);
+            crate::journal::finish(
+                &this.state.journal,
+                this.state.queue.now(),
+                entry,
+                &response,
+            );
         }
         response
             .headers_mut()
@@ -364,45 +198,6 @@ pub(crate) const MAX_ATTEMPTS_HEADER: header::HeaderName =
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The byte path gives the text path's answer on every ASCII header.
-    #[test]
-    fn bearer_on_bytes_matches_bearer_on_text() {
-        let fixed = [
-            "Bearer t",
-            "bearer t",
-            "BEARER t",
-            "Bearer  t",
-            " Bearer t ",
-            "Bearer",
-            "Bearer ",
-            "Bearer t u",
-            "Basic t",
-            "Bearer\tt",
-            "\tBearer t\r\n",
-            "Bearer t\x0b",
-            "",
-            " ",
-            "Bearerx t",
-            "Bearer \x0ct",
-        ];
-        for value in fixed {
-            assert_eq!(bearer_ascii(value), bearer_text(value), "{value:?}");
-        }
-        let alphabet = b" \t\n\x0b\x0c\rBbEeAaRrt-x.";
-        let mut rng = fastrand::Rng::with_seed(7);
-        for _ in 0..50_000 {
-            let value: String = (0..rng.usize(0..14))
-                .map(|_| char::from(alphabet[rng.usize(..alphabet.len())]))
-                .collect();
-            let value = if rng.bool() {
-                format!("Bearer {value}")
-            } else {
-                value
-            };
-            assert_eq!(bearer_ascii(&value), bearer_text(&value), "{value:?}");
-        }
-    }
 
     #[test]
     fn attempts_values_are_the_numbers() {

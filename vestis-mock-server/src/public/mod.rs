@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use vestis_client::{ErrorCode, JobId};
 
-use crate::AppState;
 use crate::errors::{ApiError, json_response};
+use crate::state::AppState;
 
 /// `GET /health`: 200 `{"status":"ok"}`.
 pub(crate) async fn health() -> Response<Body> {
