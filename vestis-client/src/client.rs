@@ -1,4 +1,5 @@
-//! [`Client`] and its builder: the one place in the SDK that speaks HTTP.
+//! [`Client`]: the one place in the SDK that speaks HTTP (its builder is
+//! in `builder.rs`).
 //!
 //! One small method per endpoint. Every answer goes through [`Client::send`],
 //! which turns non-2xx statuses into typed [`Error`]s (keeping the contract's
@@ -20,7 +21,7 @@ use crate::model::{
     CancelJobResponse, CreateJobResponse, ErrorBody, Job, JobId, JobKind, JobPage, JobStatus,
 };
 use crate::net::{self, Routes};
-use crate::options::{ClientBuilder, CreateOptions, ListOptions};
+use crate::options::{CreateOptions, ListOptions};
 
 /// A handle on the Vestis API. Cheap to clone: clones share one connection pool.
 ///
@@ -75,11 +76,6 @@ impl Client {
                 max_attempts: AtomicU32::new(0),
             }),
         }
-    }
-
-    /// A builder with the contract's defaults.
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::default()
     }
 
     /// A client for `VESTIS_API_URL` (default the contract's) with `VESTIS_TOKEN`.

@@ -18,23 +18,27 @@
 //!
 //! # Modules
 //!
-//! - [`config`]: flags, durations, byte sizes, fault settings, fixtures.
-//! - `queue`: the job store, its state machine, workers and the mock's
-//!   clock; no HTTP.
-//! - `routes`: the `/api/v1` handlers; `middleware`: auth, rate limit,
-//!   injected errors, latency and the journal in front of them; `render`:
-//!   a job's wire shape, written by hand.
-//! - `admin`: `/__admin` control routes, the dashboard (`/__admin/ui`,
-//!   its HTML, CSS and script from `ui/`) and its event stream;
-//!   `journal`: the request journal;
-//!   `fixtures`: jobs loaded from a file or the admin API.
-//! - `public`: images, health and the OpenAPI document, outside auth.
-//! - `conn`: the accept loop with its header-read timeout, and the
-//!   request body's reader (limit, drain, deadline); `cors`: CORS headers
-//!   built once.
-//! - `errors`: the contract's JSON error bodies.
-//! - `openapi`, `image`, `hash`: the OpenAPI document, the PNG renderer,
-//!   and the fixed hash behind seeded determinism.
+//! Each room imports only rooms listed below it; none imports this file.
+//!
+//! - `http`: the layers every request passes and the service they make:
+//!   `conn` (accept loop, header-read timeout, body reader), `cors`, and
+//!   `front` (request count, journal, latency, the fast routes that answer
+//!   the commonest `/api/v1` requests without the router).
+//! - `api`: the `/api/v1` contract: `jobs` (router and handlers), `auth`
+//!   (the bearer token, rate limit and injected errors), `render` (a job's
+//!   wire shape, written by hand). `admin`: `/__admin` control routes, the
+//!   dashboard (`/__admin/ui`, from `ui/`) and its event stream.
+//!   `public`: images, health and the OpenAPI document, outside auth.
+//! - `state`: what every handler shares (queue, config, live fault
+//!   settings, journal, rate limiter, counters).
+//! - [`config`]: flags, durations, byte sizes, fault settings; `fixtures`:
+//!   jobs loaded from a file or the admin API.
+//! - `queue`: the job store, its state machine, workers, the mock's clock
+//!   and its own settings; no HTTP, nothing of the config.
+//! - `journal`: the request journal; `request`: the body as read and the
+//!   bearer parser; `wire_time`: the wire's timestamps; `errors`: the
+//!   contract's JSON error bodies; `hash`: the fixed hash behind seeded
+//!   determinism.
 //! - [`probe`]: `--healthcheck`, the container image's health probe.
 
 #![deny(missing_docs)]

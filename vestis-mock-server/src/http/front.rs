@@ -1,13 +1,17 @@
-//! What stands in front of the `/api/v1` handlers: authentication, the
-//! rate limit, injected 503s, added latency, and the `X-Mock-Max-Attempts`
-//! header.
+//! What stands in front of the `/api/v1` handlers: the request count, the
+//! journal, added latency, the `X-Mock-Max-Attempts` header, and the fast
+//! routes.
 //!
-//! Auth, rate limit and injected errors run only on a matched route and
-//! method (they are the [`Caller`] extractor, and [`Caller::check`] on the
-//! fast routes), so a wrong method on a known route is 405 even without a
-//! token, as the README promises. The latency, the request count and the
-//! journal are one service ([`Front`]), which also answers the requests
-//! clients repeat most itself, without the router ([`FastRoute`]).
+//! Auth, rate limit and injected errors are the API's own (`api::auth`):
+//! they run only on a matched route and method (the [`Caller`] extractor,
+//! and [`Caller::check`] on the fast routes), so a wrong method on a known
+//! route is 405 even without a token, as the README promises. The latency,
+//! the request count and the journal are one service ([`Front`]), which
+//! also answers the requests clients repeat most itself, without the
+//! router ([`FastRoute`]).
+//!
+//! [`Caller`]: crate::api::auth::Caller
+//! [`Caller::check`]: crate::api::auth::Caller::check
 
 use std::sync::atomic::Ordering;
 
@@ -117,8 +121,8 @@ impl FastRoute<'_> {
 /// The router's match costs about 2 000 instructions a request (its
 /// parameter map, the matched path, the handlers' extractors, its
 /// content-length pass), more than a poll's answer itself. The fast
-/// routes call the same checks ([`Caller::check`], or
-/// [`Caller::authorize`] where no owned token is needed) and the same answer
+/// routes call the same checks ([`Caller::check`](crate::api::auth::Caller::check), or
+/// [`Caller::authorize`](crate::api::auth::Caller::authorize) where no owned token is needed) and the same answer
 /// functions as the router's handlers, so nothing but the cost differs:
 /// a test runs the same requests with and without `--latency` (which
 /// takes the router) and compares the answers. Only plain-digit ids are

@@ -109,7 +109,7 @@ impl tower::Service<Request> for Dispatch {
 /// `/api/v1` get one `Router::layer`, axum's body-limit switch, off the
 /// hot path.) The trace layer is there only
 /// when its events are enabled when the app is built (`RUST_LOG` with
-/// `tower_http=debug`, or a subscriber set before [`App::new`]): when
+/// `tower_http=debug`, or a subscriber set before [`App::new`](crate::App::new)): when
 /// they are off, its per-request work is saved.
 pub(crate) fn build_service(state: &AppState) -> AppService {
     let inner = plain_service(state);
@@ -129,7 +129,7 @@ pub(crate) fn build_service(state: &AppState) -> AppService {
 }
 
 /// [`build_service`]'s stack without the trace layer and unboxed: what
-/// [`serve`] runs when tracing is off, so no request's future is boxed.
+/// [`serve`](crate::serve) runs when tracing is off, so no request's future is boxed.
 pub(crate) fn plain_service(
     state: &AppState,
 ) -> impl tower::Service<
