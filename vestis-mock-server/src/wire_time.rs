@@ -38,6 +38,9 @@ pub(crate) struct WireTime(pub(crate) SystemTime);
 
 impl WireTime {
     /// The contract's 24 bytes for this instant, when it lies from 1970 to the SDK's maximum.
+    // Inline across modules: a page of jobs writes three times per job
+    // through it, from `api::render` (BENCHMARKS.md's list figure).
+    #[inline]
     pub(crate) fn fixed(self) -> Option<[u8; 24]> {
         let since = self.0.duration_since(SystemTime::UNIX_EPOCH).ok()?;
         let secs = since.as_secs();
