@@ -59,7 +59,7 @@ struct Inner {
 const MAX_ATTEMPTS_HEADER: &str = "x-mock-max-attempts";
 
 impl Client {
-    /// The client a [`ClientBuilder`] made: API requests go through the
+    /// The client a [`ClientBuilder`](crate::ClientBuilder) made: API requests go through the
     /// route for the base URL (direct for loopback).
     pub(crate) fn assemble(
         routes: Routes,
@@ -82,7 +82,7 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`], as [`ClientBuilder::build`], when `VESTIS_API_URL`
+    /// [`Error::Config`], as [`ClientBuilder::build`](crate::ClientBuilder::build), when `VESTIS_API_URL`
     /// or `VESTIS_TOKEN` holds an unusable value.
     pub fn from_env() -> Result<Client> {
         let mut builder = Client::builder();
