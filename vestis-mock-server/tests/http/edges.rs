@@ -442,3 +442,25 @@ async fn every_api_handler_checks_the_caller_the_same_way() {
         );
     }
 }
+
+/// `serve`, `MockServer::start` and `MockServer::start_on` say why they
+/// could not run as a `ServeError` a caller can match on, not as text.
+#[tokio::test]
+async fn a_refused_config_is_a_typed_error_everywhere() {
+    use vestis_mock_server::{MockServer, ServeError};
+    let refused = || Config {
+        polls: Some(0),
+        ..Config::fast()
+    };
+    let started = MockServer::start(refused()).await;
+    assert!(matches!(started, Err(ServeError::Config(_))), "{started:?}");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let started = MockServer::start_on(listener, refused());
+    assert!(matches!(started, Err(ServeError::Config(_))), "{started:?}");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let served = vestis_mock_server::serve(listener, refused(), async {}).await;
+    let Err(ServeError::Config(e)) = served else {
+        panic!("{served:?}");
+    };
+    assert!(e.to_string().contains("polls"), "{e}");
+}
