@@ -3,10 +3,10 @@
 //! Handlers check the caller, parse and validate the request, call one
 //! [`Queue`] method and render its answer; the routes are in `api`, the
 //! job logic in `queue`, the HTTP layers in `http`, the caller's checks
-//! in `auth` and the query strings in `query`. Request parts are taken raw (the body's bytes as
-//! `http::conn::read_body` kept them, the query string, the path's `String`) so
-//! that every bad value is answered with the contract's JSON error, never
-//! axum's text.
+//! in `auth` and the query strings in `query`. Request parts are taken
+//! raw (the body's bytes as `http::conn::read_body` kept them, the query
+//! string, the path's `String`) so that every bad value is answered with
+//! the contract's JSON error, never axum's text.
 //!
 //! [`Queue`]: crate::queue::Queue
 

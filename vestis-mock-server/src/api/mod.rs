@@ -15,13 +15,14 @@ use crate::state::AppState;
 
 /// The `/api/v1` routes, full paths, with the contract's JSON 404 for
 /// any other `/api/v1` path. Every handler's first step is
-/// [`Caller::authorize`](auth::Caller::authorize) (the token, the rate limit and the injected
-/// errors), on the router and the fast routes alike; a wrong method is
-/// 405 before it, no token needed. Latency, counting and the journal are
-/// [`Front`](crate::http::front::Front), around this router. `Front`
-/// answers a create, a list and a poll by a plain-digit id itself, with
-/// the same functions as the handlers here ([`jobs::create`],
-/// [`jobs::list`], [`jobs::poll_job`]); the router has the rest, and everything under `--latency`.
+/// [`Caller::authorize`](auth::Caller::authorize) (the token, the rate
+/// limit and the injected errors), on the router and the fast routes
+/// alike; a wrong method is 405 before it, no token needed. Latency,
+/// counting and the journal are [`Front`](crate::http::front::Front),
+/// around this router. `Front` answers a create, a list and a poll by a
+/// plain-digit id itself, with the same functions as the handlers
+/// ([`jobs::create`], [`jobs::list`], [`jobs::poll_job`]); the router has
+/// the rest, and everything under `--latency`.
 ///
 /// The body is read whole before the router (`http::conn::read_body`, bounded
 /// by `--max-body`); create takes it from the request's extensions.
