@@ -16,10 +16,10 @@ use std::process::{Command, Output};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
-use vestis_mock_server::MockServer;
+use vestis_mock_server::{Config, MockServer};
 
 use crate::browser_setup::{Browser, browser};
-use crate::util::{fast, server};
+use crate::util::server;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -55,7 +55,7 @@ async fn the_dashboard_follows_and_drives_jobs_in_chromium() {
     let Some(browser) = browser() else {
         return;
     };
-    let mut config = fast();
+    let mut config = Config::fast();
     config.workers = 2;
     let server = server(config).await;
     let mut env = vec![("MOCK_URL", server.url())];
@@ -137,7 +137,7 @@ async fn the_guides_ui_flow_works_in_chromium() {
     let Some(browser) = browser() else {
         return;
     };
-    let mut config = fast();
+    let mut config = Config::fast();
     config.polls = Some(3); // each job: pending, processing, then completed on its 3rd poll
     let mock: MockServer = server(config).await;
     let (site, site_task) = static_site().await;

@@ -6,7 +6,9 @@
 
 use std::process::{Command, Output};
 
-use crate::util::{fast, server};
+use vestis_mock_server::Config;
+
+use crate::util::server;
 
 /// Runs a script of `tests/js` with Node and these variables; its stdout's JSON.
 async fn node(script: &str, env: Vec<(&'static str, String)>) -> serde_json::Value {
@@ -37,7 +39,7 @@ async fn the_guides_client_code_works_unchanged() {
     if skipped() {
         return;
     }
-    let mut config = fast();
+    let mut config = Config::fast();
     config.workers = 2;
     config.faults.processing_time = "50ms".parse().unwrap();
     let server = server(config).await;
@@ -59,7 +61,7 @@ async fn the_guides_code_drives_a_realistic_job_through_the_manual_clock() {
     if skipped() {
         return;
     }
-    let mut config = fast();
+    let mut config = Config::fast();
     config.clock = vestis_mock_server::ClockMode::Manual;
     config.faults.processing_time = vestis_mock_server::config::REALISTIC_PROCESSING_TIME;
     let server = server(config).await;

@@ -8,11 +8,13 @@ use vestis_client::{
     ChatRequest, Error, FlatlayRequest, JobKind, JobStatus, ListOptions, WaitEvent,
 };
 
-use crate::util::{client, fast, quick, server};
+use vestis_mock_server::Config;
+
+use crate::util::{client, quick, server};
 
 #[tokio::test]
 async fn every_kind_runs_end_to_end_and_its_image_downloads() {
-    let server = server(fast()).await;
+    let server = server(Config::fast()).await;
     let c = client(&server, "t");
     for kind in JobKind::ALL {
         let created = match kind {
@@ -38,7 +40,7 @@ async fn every_kind_runs_end_to_end_and_its_image_downloads() {
 
 #[tokio::test]
 async fn generate_creates_and_waits_in_one_call() {
-    let server = server(fast()).await;
+    let server = server(Config::fast()).await;
     let job = client(&server, "t")
         .generate(JobKind::Chat, &ChatRequest::new("x"), &quick())
         .await
@@ -49,7 +51,7 @@ async fn generate_creates_and_waits_in_one_call() {
 
 #[tokio::test]
 async fn invalid_payloads_are_typed_errors_with_the_servers_message() {
-    let server = server(fast()).await;
+    let server = server(Config::fast()).await;
     let c = client(&server, "t");
     match c.create(JobKind::Chat, &ChatRequest::new("  ")).await {
         Err(Error::InvalidRequest(e)) => {
@@ -62,7 +64,7 @@ async fn invalid_payloads_are_typed_errors_with_the_servers_message() {
 
 #[tokio::test]
 async fn list_pages_and_streams_all_jobs_newest_first() {
-    let server = server(fast()).await;
+    let server = server(Config::fast()).await;
     let c = client(&server, "t");
     for i in 0..230 {
         c.create(JobKind::Legacy, &json!({"i": i})).await.unwrap();
@@ -88,7 +90,7 @@ async fn list_pages_and_streams_all_jobs_newest_first() {
 
 #[tokio::test]
 async fn cancel_a_pending_job_and_waiting_on_it_reports_the_cancel() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.workers = 1;
     config.faults.processing_time = "10s".parse().unwrap();
     let server = server(config).await;
@@ -110,7 +112,7 @@ async fn cancel_a_pending_job_and_waiting_on_it_reports_the_cancel() {
 
 #[tokio::test]
 async fn failed_jobs_are_typed_errors_carrying_the_job() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.faults.failure_rate = 1.0;
     config.faults.max_attempts = 2;
     let server = server(config).await;
@@ -131,7 +133,7 @@ async fn failed_jobs_are_typed_errors_carrying_the_job() {
 
 #[tokio::test]
 async fn the_event_stream_shows_the_lifecycle_and_ends_with_finished() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.faults.processing_time = "150ms".parse().unwrap();
     let server = server(config).await;
     let c = client(&server, "t");
@@ -155,7 +157,7 @@ async fn the_event_stream_shows_the_lifecycle_and_ends_with_finished() {
 
 #[tokio::test]
 async fn many_jobs_at_once_each_get_an_outcome() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.workers = 16;
     config.faults.processing_time = "5ms..60ms".parse().unwrap();
     config.faults.failure_rate = 0.3;
@@ -211,7 +213,7 @@ async fn wait_counting_429s(
 
 #[tokio::test]
 async fn a_rate_limited_batch_still_finishes() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.faults.rate_limit = Some(5);
     let server = server(config).await;
     let c = client(&server, "t");
@@ -230,7 +232,7 @@ async fn a_rate_limited_batch_still_finishes() {
 /// the guide's default wait (2 s polls, 10 transient errors, 5 minutes).
 #[tokio::test]
 async fn twenty_jobs_under_one_request_a_second_all_complete_in_time() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.workers = 20;
     config.faults.processing_time =
         vestis_mock_server::DurationRange::fixed(Duration::from_secs(2));
@@ -267,7 +269,7 @@ async fn twenty_jobs_under_one_request_a_second_all_complete_in_time() {
 
 #[tokio::test]
 async fn an_idempotent_create_replay_returns_the_same_job() {
-    let server = server(fast()).await;
+    let server = server(Config::fast()).await;
     let c = client(&server, "t");
     let options = vestis_client::CreateOptions::default().idempotency_key("order-42");
     let a = c

@@ -1,19 +1,9 @@
-//! Shared helpers: an in-process mock server with fast jobs, and a client for it.
+//! Shared helpers: an in-process mock server (from `Config::fast()`), and a client for it.
 
 use std::time::Duration;
 
 use vestis_client::{Client, PollStrategy, WaitOptions};
-use vestis_mock_server::{Config, DurationRange, MockServer};
-
-/// A seeded config whose attempts take 30 ms.
-pub(crate) fn fast() -> Config {
-    let mut config = Config {
-        seed: Some(11),
-        ..Config::default()
-    };
-    config.faults.processing_time = DurationRange::fixed(Duration::from_millis(30));
-    config
-}
+use vestis_mock_server::{Config, MockServer};
 
 pub(crate) async fn server(config: Config) -> MockServer {
     MockServer::start(config).await.expect("mock server starts")

@@ -28,6 +28,13 @@ pub(crate) enum Exit {
     Interrupted,
 }
 
+/// The process's exit code: `main` returns an [`Exit`], never a bare number.
+impl From<Exit> for std::process::ExitCode {
+    fn from(exit: Exit) -> std::process::ExitCode {
+        std::process::ExitCode::from(exit.code())
+    }
+}
+
 /// The exit codes, as `--help` shows them.
 pub(crate) const HELP: &str = "\
 Exit codes:

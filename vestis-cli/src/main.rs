@@ -45,11 +45,11 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             say(&format!("vestis: cannot start the async runtime: {e}"));
-            return ExitCode::from(Exit::Unavailable.code());
+            return Exit::Unavailable.into();
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => Exit::Success.into(),
         Err(e) => report(&e),
     }
 }
@@ -110,9 +110,9 @@ fn usage_error(e: clap::Error) -> ExitCode {
     ) {
         let _ = e.print();
         return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-            ExitCode::from(2)
+            Exit::Usage.into()
         } else {
-            ExitCode::SUCCESS
+            Exit::Success.into()
         };
     }
     let text = e.to_string();
@@ -123,7 +123,7 @@ fn usage_error(e: clap::Error) -> ExitCode {
         .unwrap_or("invalid arguments")
         .trim_start_matches("error: ");
     say(&format!("vestis: {first} (see `vestis --help`)"));
-    ExitCode::from(2)
+    Exit::Usage.into()
 }
 
 /// Prints an error as one line (after its per-job details) and picks its exit code.
@@ -131,7 +131,7 @@ fn report(error: &anyhow::Error) -> ExitCode {
     let exit = Exit::of(error);
     if exit == Exit::Success {
         // stdout was closed: nothing to say, and stderr may be gone too.
-        return ExitCode::SUCCESS;
+        return exit.into();
     }
     if let Some(failure) = error.downcast_ref::<Failure>() {
         for line in failure.details() {
@@ -139,7 +139,7 @@ fn report(error: &anyhow::Error) -> ExitCode {
         }
     }
     say(&format!("vestis: {}", one_line(error)));
-    ExitCode::from(exit.code())
+    exit.into()
 }
 
 /// The error and its causes on one line, "outer: inner", each cause once:

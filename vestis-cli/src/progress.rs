@@ -13,11 +13,14 @@
 //! running gets a plain line saying where it was.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+use indicatif::{
+    MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, TermLike,
+};
 use vestis_client::{Error, Job, JobId, JobStatus, WaitEvent};
 
 /// Narrower than this, a spinner line cannot fit its fixed parts (mark, job
@@ -212,7 +215,15 @@ impl Progress {
 
     fn spinner_style() -> ProgressStyle {
         // `show` cuts the message to the live width, with an ellipsis.
-        ProgressStyle::with_template("{spinner:.cyan} job {prefix:.bold} {msg} {elapsed:.dim}")
+        // The elapsed time in whole seconds, by the CLI's one duration
+        // printer (indicatif's own `{elapsed}` writes `1m`, not `1m 5s`).
+        ProgressStyle::with_template("{spinner:.cyan} job {prefix:.bold} {msg} {waited:.dim}")
+            .map(|style| {
+                style.with_key("waited", |state: &ProgressState, w: &mut dyn fmt::Write| {
+                    let whole = Duration::from_secs(state.elapsed().as_secs());
+                    let _ = w.write_str(&human_duration(whole));
+                })
+            })
             .unwrap_or_else(|_| ProgressStyle::default_spinner())
             .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ")
     }
@@ -251,8 +262,8 @@ impl Progress {
             }
         });
         let columns = usize::from(live_width());
-        // The spinner, "job", the id, the spaces, the elapsed time ("59s", "1m 5s").
-        let fixed = 2 + 4 + id.to_string().len() + 1 + 1 + 6;
+        // The spinner, "job", the id, the spaces, the elapsed time ("59s", "59m 59s").
+        let fixed = 2 + 4 + id.to_string().len() + 1 + 1 + 7;
         let room = columns.saturating_sub(fixed);
         // Server text (a retry's cause) stays on its one line, escaped.
         let text = crate::safe::one_line(text);
@@ -397,9 +408,14 @@ fn outcome_text(result: &Result<Job, Error>) -> (&'static str, String) {
     }
 }
 
-/// `1.5s`, `2m 3s`: short and readable, at most two units.
+/// `1.5s`, `2m 3s`: short and readable, at most two units. The CLI's one
+/// duration printer: every duration a person reads (a job's `took`, a
+/// retry's delay, a timeout, the spinner's elapsed time) goes through it.
 pub(crate) fn human_duration(d: Duration) -> String {
     let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".to_owned();
+    }
     if ms < 1000 {
         return format!("{ms}ms");
     }
@@ -427,6 +443,8 @@ mod tests {
     #[test]
     fn durations_read_well() {
         assert_eq!(human_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(human_duration(Duration::ZERO), "0s");
+        assert_eq!(human_duration(Duration::from_millis(350)), "350ms");
         assert_eq!(human_duration(Duration::from_millis(2000)), "2s");
         assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(human_duration(Duration::from_secs(125)), "2m 5s");

@@ -7,7 +7,7 @@
 //! Start it in-process on a free port:
 //!
 //! ```no_run
-//! # async fn demo() -> std::io::Result<()> {
+//! # async fn demo() -> Result<(), vestis_mock_server::ServeError> {
 //! use vestis_mock_server::{Config, MockServer};
 //!
 //! let server = MockServer::start(Config::default()).await?;
@@ -24,9 +24,10 @@
 //!   `conn` (accept loop, header-read timeout, body reader), `cors`, and
 //!   `front` (request count, journal, latency, the fast routes that answer
 //!   the commonest `/api/v1` requests without the router).
-//! - `api`: the `/api/v1` contract: `jobs` (router and handlers), `auth`
-//!   (the bearer token, rate limit and injected errors), `render` (a job's
-//!   wire shape, written by hand). `admin`: `/__admin` control routes, the
+//! - `api`: the `/api/v1` contract: its router, `jobs` (the handlers),
+//!   `auth` (the bearer token, rate limit and injected errors, the first
+//!   step of every handler), `query` (query strings and page numbers, for
+//!   the admin API too), `render` (a job's wire shape, written by hand). `admin`: `/__admin` control routes, the
 //!   dashboard (`/__admin/ui`, from `ui/`) and its event stream.
 //!   `public`: images, health and the OpenAPI document, outside auth.
 //! - `state`: what every handler shares (queue, config, live fault
@@ -39,7 +40,8 @@
 //!   bearer parser; `wire_time`: the wire's timestamps; `errors`: the
 //!   contract's JSON error bodies; `hash`: the fixed hash behind seeded
 //!   determinism.
-//! - [`probe`]: `--healthcheck`, the container image's health probe.
+//! - [`probe`]: `--healthcheck`, the container image's health probe;
+//!   `serve_error`: [`ServeError`], why [`serve`] could not run.
 
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -59,11 +61,11 @@ mod journal;
 mod public;
 mod queue;
 mod request;
+mod serve_error;
 mod state;
 mod wire_time;
 
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -75,6 +77,7 @@ use tokio::task::{JoinHandle, JoinSet};
 pub use config::{Args, ClockMode, Config, ConfigError, DurationRange, Faults, Fixtures};
 #[doc(hidden)]
 pub use queue::queue_engine_run;
+pub use serve_error::ServeError;
 
 use queue::{Queue, Settings};
 use state::{AppState, Shared, load_fixtures};
@@ -187,28 +190,26 @@ impl Drop for App {
 ///
 /// # Errors
 ///
-/// An [`io::ErrorKind::InvalidInput`] error when [`Config::validate`]
-/// refuses the config; otherwise the listener's I/O errors.
+/// [`ServeError::Config`] when [`Config::validate`] refuses the config;
+/// [`ServeError::Accept`] when the connection layer gives up serving.
 ///
 /// # Examples
 ///
 /// ```no_run
-/// # async fn demo() -> std::io::Result<()> {
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:4000").await?;
 /// let shutdown = async {
 ///     let _ = tokio::signal::ctrl_c().await;
 /// };
-/// vestis_mock_server::serve(listener, vestis_mock_server::Config::default(), shutdown).await
-/// # }
+/// vestis_mock_server::serve(listener, vestis_mock_server::Config::default(), shutdown).await?;
+/// # Ok(()) }
 /// ```
 pub async fn serve(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    config
-        .validate()
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+) -> Result<(), ServeError> {
+    config.validate()?;
     // The state alone: each branch below builds the one service it runs.
     let (state, _workers) = App::start_state(config);
     if let Ok(addr) = listener.local_addr() {
@@ -221,12 +222,13 @@ pub async fn serve(
         // graceful shutdown would wait for them forever.
         closing.send_replace(true);
     };
-    if http::request_tracing_enabled() {
+    let served = if http::request_tracing_enabled() {
         http::conn::serve(listener, http::build_service(&state), shutdown).await
     } else {
         // The same stack, unboxed: no boxed future per request.
         http::conn::serve(listener, http::plain_service(&state), shutdown).await
-    }
+    };
+    served.map_err(ServeError::Accept)
 }
 
 /// A mock server running in-process, for tests and the CLI's `--mock`.
@@ -236,7 +238,7 @@ pub async fn serve(
 pub struct MockServer {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<io::Result<()>>,
+    task: JoinHandle<Result<(), ServeError>>,
 }
 
 impl MockServer {
@@ -244,9 +246,13 @@ impl MockServer {
     ///
     /// # Errors
     ///
-    /// When no port can be bound, or as [`MockServer::start_on`].
-    pub async fn start(config: Config) -> io::Result<MockServer> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    /// [`ServeError::Bind`] when no port can be bound, or as
+    /// [`MockServer::start_on`].
+    pub async fn start(config: Config) -> Result<MockServer, ServeError> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
         MockServer::start_on(listener, config)
     }
 
@@ -254,13 +260,12 @@ impl MockServer {
     ///
     /// # Errors
     ///
-    /// An [`io::ErrorKind::InvalidInput`] error when [`Config::validate`]
-    /// refuses the config, or the listener's address cannot be read.
-    pub fn start_on(listener: TcpListener, config: Config) -> io::Result<MockServer> {
-        config
-            .validate()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let addr = listener.local_addr()?;
+    /// [`ServeError::Config`] when [`Config::validate`] refuses the
+    /// config; [`ServeError::LocalAddr`] when the listener's address cannot
+    /// be read.
+    pub fn start_on(listener: TcpListener, config: Config) -> Result<MockServer, ServeError> {
+        config.validate()?;
+        let addr = listener.local_addr().map_err(ServeError::LocalAddr)?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(listener, config, async move {
             // A dropped sender stops the server as well.

@@ -6,16 +6,62 @@ use std::process::ExitCode;
 use clap::Parser;
 use tokio::net::TcpListener;
 use vestis_mock_server::probe::{PROBE_TIMEOUT, probe_address, probe_health};
-use vestis_mock_server::{Args, serve};
+use vestis_mock_server::{Args, ConfigError, ServeError, serve};
 
-/// mimalloc: about a fifth of the instructions a GET costs were the system
-/// allocator's (BENCHMARKS.md has the measure).
+/// mimalloc: the system allocator was a large part of every request's cost
+/// (BENCHMARKS.md has the measure).
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    match start(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("vestis-mock-server: {failure}");
+            failure.exit_code()
+        }
+    }
+}
+
+/// Why the binary stops with an error: printed once, in [`main`], and
+/// mapped to an exit code once, in [`Failure::exit_code`].
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    /// The async runtime could not be built.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// `--healthcheck` found no healthy server.
+    #[error("unhealthy: http://{addr}/health: {source}")]
+    Unhealthy {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    /// A flag's value or the fixtures file was refused, before binding.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The signal handlers could not be installed.
+    #[error("cannot handle signals: {0}")]
+    Signals(#[source] std::io::Error),
+    /// Binding or serving failed.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+impl Failure {
+    /// 2 for a usage error (as clap's own, for a bad flag: the settings
+    /// were refused before anything started), 1 for everything else.
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Failure::Config(_) | Failure::Serve(ServeError::Config(_)) => ExitCode::from(2),
+            _ => ExitCode::FAILURE,
+        }
+    }
+}
+
+/// Builds the runtime the flags ask for and runs the server (or the probe) on it.
+fn start(args: Args) -> Result<(), Failure> {
     // One event loop unless asked: with the clients on the same cores (a
     // test run, a load generator), a multi-thread runtime's wake-ups of
     // its idle worker cost more than the second core gave (BENCHMARKS.md).
@@ -30,35 +76,22 @@ fn main() -> ExitCode {
     // Images are drawn on the blocking pool: as many at once as there are
     // cores, the rest wait their turn (tokio's default allows 512 threads).
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let runtime = builder.max_blocking_threads(cores).enable_all().build();
-    match runtime {
-        Ok(runtime) => runtime.block_on(run(args)),
-        Err(e) => {
-            eprintln!("vestis-mock-server: cannot start the runtime: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    let runtime = builder
+        .max_blocking_threads(cores)
+        .enable_all()
+        .build()
+        .map_err(Failure::Runtime)?;
+    runtime.block_on(run(args))
 }
 
-async fn run(args: Args) -> ExitCode {
+async fn run(args: Args) -> Result<(), Failure> {
     if args.healthcheck {
         let addr = probe_address(args.host, args.port);
-        return match probe_health(addr, PROBE_TIMEOUT) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("vestis-mock-server: unhealthy: http://{addr}/health: {e}");
-                ExitCode::FAILURE
-            }
-        };
+        return probe_health(addr, PROBE_TIMEOUT)
+            .map_err(|source| Failure::Unhealthy { addr, source });
     }
     // Before binding: a bad fixtures file means the server does not start.
-    let config = match args.config() {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("vestis-mock-server: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let config = args.config()?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -68,39 +101,14 @@ async fn run(args: Args) -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
-    let listener = match TcpListener::bind((args.host, args.port)).await {
-        Ok(listener) => listener,
-        Err(e) => {
-            eprintln!(
-                "vestis-mock-server: cannot listen on {}:{}: {e}",
-                args.host, args.port
-            );
-            return ExitCode::FAILURE;
-        }
-    };
-    let addr = match listener.local_addr() {
-        Ok(addr) => addr,
-        Err(e) => {
-            eprintln!("vestis-mock-server: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let shutdown = match shutdown_signal() {
-        Ok(shutdown) => shutdown,
-        Err(e) => {
-            eprintln!("vestis-mock-server: cannot handle signals: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let addr = std::net::SocketAddr::new(args.host, args.port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let addr = listener.local_addr().map_err(ServeError::LocalAddr)?;
+    let shutdown = shutdown_signal().map_err(Failure::Signals)?;
     println!("vestis-mock-server listening on http://{addr}");
-
-    match serve(listener, config, shutdown).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("vestis-mock-server: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    Ok(serve(listener, config, shutdown).await?)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are registered

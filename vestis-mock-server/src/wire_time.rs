@@ -1,8 +1,8 @@
 //! Wire timestamps written with integer arithmetic.
 //!
-//! Every job the server renders carries up to four timestamps; printing
-//! them through jiff's general-purpose printer cost about 9 000
-//! instructions per GET. The contract fixes one form,
+//! Every job the server renders carries up to four timestamps, and jiff's
+//! general-purpose printer, which handles every form and zone, was a large
+//! part of a GET's cost. The contract fixes one form,
 //! `2026-11-28T10:00:00.123Z` (UTC, milliseconds truncated), so
 //! [`WireTime`] writes exactly that into a 24-byte buffer from the days
 //! and milliseconds since the epoch, reusing the text of a second it

@@ -22,12 +22,21 @@ pub enum Error {
     },
     /// The server could not be reached, or a request failed in transit
     /// (after retries).
+    ///
+    /// The message already names the innermost cause in one line; the
+    /// transport's own error stays reachable as
+    /// [`std::error::Error::source`], so a caller can walk the whole chain
+    /// (or match on an `io::Error` inside it).
     #[error("could not reach the server ({sent}): {message}")]
     Connection {
         /// The request, as `METHOD /path`.
         sent: String,
-        /// What went wrong, with its causes.
+        /// What went wrong, with its innermost cause, in one line.
         message: String,
+        /// The last attempt's transport error (boxed: the HTTP client is
+        /// not part of this crate's API).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The settings cannot work, e.g. an API URL that is not `http(s)://`.
     #[error("{0}")]

@@ -255,6 +255,7 @@ impl Http {
                         return Err(Error::Connection {
                             sent: short(&sent),
                             message: chain(&e),
+                            source: Box::new(e),
                         });
                     }
                     tokio::time::sleep(Duration::from_secs(1)).await;

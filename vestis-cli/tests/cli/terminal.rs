@@ -132,6 +132,24 @@ fn one_job_shows_a_spinner_then_one_final_line() {
     assert!(!screen.contains("Generating your image"), "{screen}");
 }
 
+/// The spinner's elapsed time is written by the CLI's one duration
+/// printer, in whole seconds, like every other duration it shows.
+#[test]
+fn the_spinner_shows_whole_seconds_waited() {
+    let env = Env::start(config(1000));
+    let id = job(&env, "3000ms", false);
+    let run = OnTerminal::spawn(&env, Terminal::xterm(80, 24), &["wait", &id]);
+    let frame = run.frame_where("the spinner shows a second or two", |s| {
+        s.lines().any(|row| {
+            let row = row.trim_end();
+            row.contains(SPINNER) && (row.ends_with(" 1s") || row.ends_with(" 2s"))
+        })
+    });
+    assert!(frame.contains(&format!("job {id}")), "{frame}");
+    let (status, screen) = run.finish();
+    assert!(status.success(), "{status}:\n{screen}");
+}
+
 #[test]
 fn a_retried_job_shows_its_attempt_out_of_the_servers_maximum() {
     let env = paused_server();

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use vestis_client::ErrorCode;
 
 use crate::api::jobs::job_id;
+use crate::api::query::{MAX_PAGE, last, page_number, query_pairs};
 use crate::api::render::{image_base, render_job};
 use crate::config::Fixtures;
 use crate::errors::{ApiError, json_response};
@@ -19,7 +20,7 @@ use crate::queue::{AdminJob, ForceError, JobFilter, JobSnapshot, Outcome, State 
 use crate::state::AppState;
 
 /// The most jobs one page of `GET /__admin/jobs` may hold.
-const MAX_PAGE_SIZE: usize = 1000;
+const MAX_PAGE_SIZE: u64 = 1000;
 
 /// The API's job shape plus `owner`, `token_fingerprint` and `payload`.
 fn admin_view(job: AdminJob, base: &str) -> Value {
@@ -37,15 +38,21 @@ fn admin_view(job: AdminJob, base: &str) -> Value {
 
 /// The filter from `?status=&kind=&token=fp:…&page=&page_size=`.
 fn filter(query: Option<&str>) -> Result<JobFilter, ApiError> {
+    let pairs = query_pairs(query);
+    // Page numbers as the API reads them (`api::query`): the last value
+    // counts, and an empty one is not a number.
     let mut filter = JobFilter {
-        page: 1,
+        page: last(&pairs, "page").map_or(Ok(1), |v| page_usize("page", v, MAX_PAGE))?,
+        page_size: last(&pairs, "page_size")
+            .map(|v| page_usize("page_size", v, MAX_PAGE_SIZE))
+            .transpose()?,
         ..JobFilter::default()
     };
-    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+    for (key, value) in &pairs {
         if value.is_empty() {
             continue; // an empty form field: no filter
         }
-        match &*key {
+        match key.as_ref() {
             "status" => {
                 let state = value
                     .parse()
@@ -62,11 +69,10 @@ fn filter(query: Option<&str>) -> Result<JobFilter, ApiError> {
                 filter.kind = Some(kind);
             }
             "token" => {
-                let fp = value.strip_prefix("fp:").unwrap_or(&value);
+                let fp = value.strip_prefix("fp:").unwrap_or(value);
                 filter.token = Some(format!("fp:{}", fp.to_ascii_lowercase()));
             }
-            "page" => filter.page = number(&key, &value, usize::MAX)?,
-            "page_size" => filter.page_size = Some(number(&key, &value, MAX_PAGE_SIZE)?),
+            "page" | "page_size" => {} // read above
             other => {
                 return Err(ApiError::invalid(format!(
                     "Unknown filter {other:?} (known: status, kind, token, page, page_size)"
@@ -77,13 +83,10 @@ fn filter(query: Option<&str>) -> Result<JobFilter, ApiError> {
     Ok(filter)
 }
 
-fn number(key: &str, value: &str, max: usize) -> Result<usize, ApiError> {
-    match value.parse::<usize>() {
-        Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(ApiError::invalid(format!(
-            "{key}: expected an integer from 1 to {max}, got {value:?}"
-        ))),
-    }
+/// [`page_number`] as the queue's `usize` (saturating where a page past
+/// `usize::MAX` could not exist anyway: it is past the end).
+fn page_usize(key: &str, value: &str, max: u64) -> Result<usize, ApiError> {
+    page_number(key, value, max).map(|n| usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// `GET /__admin/jobs`: every job of every token, newest first; filtered

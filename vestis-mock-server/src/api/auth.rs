@@ -1,10 +1,10 @@
-//! The gate of every matched `/api/v1` route: the [`Caller`] extractor
-//! checks the bearer token, the rate limit and the injected errors.
+//! The gate of every matched `/api/v1` route: [`Caller::authorize`]
+//! checks the bearer token, the rate limit and the injected errors. Every
+//! handler calls it first, on the router and on the front's fast routes
+//! alike: one path, so the two cannot drift apart.
 
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use vestis_client::ErrorCode;
 
@@ -12,43 +12,36 @@ use crate::errors::ApiError;
 use crate::request::bearer;
 use crate::state::AppState;
 
-/// The caller's identity: the bearer token (see the extractor below).
+/// The caller's identity: the bearer token, owned (a created job keeps
+/// it as its owner).
+///
+/// Checked in the handlers rather than in a layer or an extractor: the
+/// checks run only once the route and the method matched (so a wrong
+/// method is 405 even without a token), cost no boxed service per
+/// request, read the HTTP fault settings once, without a lock, and are
+/// the very same call on the router and the fast routes.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller(pub(crate) Arc<str>);
 
-/// The caller's identity, and the gate of every matched `/api/v1` route:
-/// extracting it checks `Authorization: Bearer <token>` (401), then the
-/// rate limit (429 with `Retry-After`), then the injected errors (503).
-///
-/// An extractor rather than a layer: it runs only once the route and the
-/// method matched (so a wrong method is 405 even without a token), costs
-/// no boxed service per request, and reads the HTTP fault settings once,
-/// without a lock.
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        Caller::check(&parts.headers, state)
-    }
-}
-
 impl Caller {
-    /// The extractor's checks on a request's headers, in its order: the
-    /// bearer token (401), the rate limit (429), the injected errors (503).
+    /// [`Caller::authorize`], keeping the token as an owned [`Caller`]
+    /// (a create stores it with the job).
     ///
     /// # Errors
     ///
-    /// The contract's error for the first check that fails.
+    /// As [`Caller::authorize`].
     pub(crate) fn check(headers: &HeaderMap, state: &AppState) -> Result<Caller, ApiError> {
         Caller::authorize(headers, state).map(|token| Caller(Arc::from(token)))
     }
 
-    /// [`Caller::check`]'s checks, answering the token borrowed from
-    /// `headers` (a poll needs no owned copy).
+    /// The caller's checks on a request's headers, in this order: the
+    /// bearer token (401), the rate limit (429), the injected errors
+    /// (503). Answers the token borrowed from `headers` (a poll needs no
+    /// owned copy).
     ///
     /// # Errors
     ///
-    /// As [`Caller::check`].
+    /// The contract's error for the first check that fails.
     pub(crate) fn authorize<'h>(
         headers: &'h HeaderMap,
         state: &AppState,

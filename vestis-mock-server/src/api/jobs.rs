@@ -1,97 +1,32 @@
 //! The `/api/v1` handlers: HTTP in, one queue call, HTTP out.
 //!
-//! Handlers parse and validate the request, call one [`Queue`] method and
-//! render its answer; the job logic lives in `queue`, the HTTP layers in
-//! `http` and the auth in `auth`. Request parts are taken raw (the body's bytes as
-//! `http::conn::read_body` kept them, the query string, the path's `String`) so
-//! that every bad value is answered with the contract's JSON error, never
-//! axum's text.
+//! Handlers check the caller, parse and validate the request, call one
+//! [`Queue`] method and render its answer; the routes are in `api`, the
+//! job logic in `queue`, the HTTP layers in `http`, the caller's checks
+//! in `auth` and the query strings in `query`. Request parts are taken
+//! raw (the body's bytes as `http::conn::read_body` kept them, the query
+//! string, the path's `String`) so that every bad value is answered with
+//! the contract's JSON error, never axum's text.
 //!
 //! [`Queue`]: crate::queue::Queue
 
-use std::borrow::Cow;
-
-use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
 use vestis_client::{
     CancelJobResponse, ErrorCode, JobId, JobKind, JobStatus, PageMetadata, validate_payload,
 };
 
 use crate::api::auth::Caller;
-use crate::api::render::{Host, ImageBase, JobJson, write_page};
+use crate::api::query::{MAX_PAGE, last, page_number, query_pairs, selected_kind};
+use crate::api::render::{ImageBase, JobJson, write_page};
 use crate::config::{MAX_POLLS, parse_duration};
 use crate::errors::{ApiError, json_bytes, json_bytes_with, json_response};
 use crate::queue::{CancelError, CreateError, NewJob, Outcome};
 use crate::request::RequestBytes;
 use crate::state::AppState;
-
-/// The `/api/v1` routes, full paths, with the contract's JSON 404 for
-/// any other `/api/v1` path. Authentication, the rate limit and injected
-/// errors are the [`Caller`] extractor (so a wrong method is 405 before
-/// them, no token needed); latency, counting and the journal are
-/// [`Front`](crate::http::front::Front), around this router. `Front`
-/// answers a create, a list and a poll by a plain-digit id itself, with
-/// the same functions as the handlers here ([`create`], [`list`],
-/// [`poll_job`]); the router has the rest, and everything under `--latency`.
-///
-/// The body is read whole before the router (`http::conn::read_body`, bounded
-/// by `--max-body`); create takes it from the request's extensions.
-pub(crate) fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v1/generate", post(create_job))
-        .route("/api/v1/jobs", get(list_jobs))
-        .route("/api/v1/jobs/{id}", get(get_job).delete(cancel_job))
-        .fallback(crate::errors::not_found)
-        .with_state(state)
-}
-
-/// A query string's pairs, percent-decoded (malformed escapes are kept
-/// as text), borrowed from the query where nothing needed decoding.
-type Pairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
-
-/// The query string's pairs (see [`Pairs`]).
-fn query_pairs(query: Option<&str>) -> Pairs<'_> {
-    form_urlencoded::parse(query.unwrap_or("").as_bytes()).collect()
-}
-
-/// Which job kind the query selects: `TYPE=true|1` selects, `TYPE=false|0` does not.
-fn selected_kind(pairs: &Pairs<'_>) -> Result<JobKind, ApiError> {
-    let mut selected = Vec::new();
-    for (key, value) in pairs {
-        let Some(kind) = JobKind::ALL
-            .into_iter()
-            .find(|k| k.query_flag() == Some(key.as_ref()))
-        else {
-            continue; // unknown query parameters are ignored
-        };
-        // Case-insensitive, and a bare `?chat` selects too: forgiving of
-        // hand-written URLs without changing what the guide sends.
-        let is = |word: &str| value.eq_ignore_ascii_case(word);
-        if is("true") || is("1") || is("") {
-            if !selected.contains(&kind) {
-                selected.push(kind);
-            }
-        } else if is("false") || is("0") {
-            selected.retain(|k| *k != kind);
-        } else {
-            return Err(ApiError::invalid(format!(
-                "{key} must be true, false, 1 or 0, got {:?}",
-                value.to_ascii_lowercase()
-            )));
-        }
-    }
-    match selected.as_slice() {
-        [] => Ok(JobKind::Legacy),
-        [one] => Ok(*one),
-        _ => Err(ApiError::invalid(
-            "Select at most one job type (chat, flatlay, mdoli, onmodel or background)",
-        )),
-    }
-}
 
 /// The create request's optional headers, named once (a `&str` name is
 /// parsed and lower-cased on every lookup).
@@ -202,7 +137,7 @@ fn new_job(
 }
 
 /// The router's `POST /api/v1/generate` (under `--latency`): [`create`].
-async fn create_job(State(state): State<AppState>, request: Request) -> Response<Body> {
+pub(super) async fn create_job(State(state): State<AppState>, request: Request) -> Response<Body> {
     create(&state, &request)
 }
 
@@ -320,18 +255,24 @@ pub(crate) fn job_id(raw: &str) -> Result<JobId, ApiError> {
         .map_err(|_| ApiError::invalid(format!("Job id must be a positive integer, got {raw:?}")))
 }
 
-async fn get_job(
+/// The router's `GET /api/v1/jobs/{id}`: the path's id percent-decoded
+/// by the router, then [`poll_job`]. A path the router cannot decode is
+/// refused only after the caller's checks, as every other bad id is.
+pub(super) async fn get_job(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(raw): Path<String>,
-    Host(host): Host,
-) -> Result<Response<Body>, ApiError> {
-    job_answer(&state, &caller.0, &raw, host.as_ref())
+    raw: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Response<Body> {
+    match raw {
+        Ok(Path(raw)) => poll_job(&state, request.headers(), &raw),
+        Err(rejection) => Caller::authorize(request.headers(), &state)
+            .map_or_else(IntoResponse::into_response, |_| rejection.into_response()),
+    }
 }
 
-/// `GET /api/v1/jobs/{id}` with `raw`, the path's id, taken by the front
-/// without the router (see `http::front::fast_route`): the extractors'
-/// checks, then the same answer as [`get_job`].
+/// `GET /api/v1/jobs/{id}` with `raw`, the path's id, for the router's
+/// handler and the front's fast route alike (see `http::front::fast_route`):
+/// the caller's checks ([`Caller::authorize`]), then the job.
 pub(crate) fn poll_job(state: &AppState, headers: &HeaderMap, raw: &str) -> Response<Body> {
     Caller::authorize(headers, state)
         .and_then(|owner| job_answer(state, owner, raw, headers.get(header::HOST)))
@@ -357,22 +298,8 @@ fn job_answer(
     Ok(json_bytes(StatusCode::OK, body))
 }
 
-fn positive(pairs: &Pairs<'_>, name: &str, default: u64, max: u64) -> Result<u64, ApiError> {
-    match pairs.iter().rev().find(|(k, _)| k == name) {
-        None => Ok(default),
-        Some((_, v)) => match v.parse::<u64>() {
-            Ok(n) if (1..=max).contains(&n) && !v.starts_with('+') => Ok(n),
-            _ => Err(ApiError::invalid(if max > 100 {
-                format!("{name} must be a positive integer, got {v:?}")
-            } else {
-                format!("{name} must be an integer from 1 to {max}, got {v:?}")
-            })),
-        },
-    }
-}
-
 /// The router's `GET /api/v1/jobs` (under `--latency`): [`list`].
-async fn list_jobs(State(state): State<AppState>, request: Request) -> Response<Body> {
+pub(super) async fn list_jobs(State(state): State<AppState>, request: Request) -> Response<Body> {
     list(&state, &request)
 }
 
@@ -401,13 +328,18 @@ fn list_answer(
     host: Option<&HeaderValue>,
 ) -> Result<Response<Body>, ApiError> {
     let pairs = query_pairs(query);
-    // The OpenAPI document's int64 bound.
-    let page = positive(&pairs, "page", 1, i64::MAX as u64)?;
+    let page = match last(&pairs, "page") {
+        None => 1,
+        Some(v) => page_number("page", v, MAX_PAGE)?,
+    };
     // At most 100, so it fits a u32.
-    let page_size = positive(&pairs, "page_size", 20, 100)? as u32;
-    let status = match pairs.iter().rev().find(|(k, _)| k == "status") {
+    let page_size = match last(&pairs, "page_size") {
+        None => 20,
+        Some(v) => page_number("page_size", v, 100)? as u32,
+    };
+    let status = match last(&pairs, "status") {
         None => None,
-        Some((_, v)) => Some(
+        Some(v) => Some(
             v.parse::<JobStatus>()
                 .map_err(|e| ApiError::invalid(e.to_string()))?,
         ),
@@ -426,13 +358,26 @@ fn list_answer(
     Ok(json_bytes(StatusCode::OK, body))
 }
 
-async fn cancel_job(
+/// The router's `DELETE /api/v1/jobs/{id}`: the caller's checks
+/// ([`Caller::authorize`]), then the cancel. A path the router cannot
+/// decode is refused after the checks, as in [`get_job`].
+pub(super) async fn cancel_job(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(raw): Path<String>,
-) -> Result<Response<Body>, ApiError> {
-    let id = job_id(&raw)?;
-    let snap = state.queue.cancel(&caller.0, id).map_err(|e| match e {
+    raw: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Response<Body> {
+    Caller::authorize(request.headers(), &state)
+        .and_then(|owner| match raw {
+            Ok(Path(raw)) => cancel_answer(&state, owner, &raw),
+            Err(rejection) => Ok(rejection.into_response()),
+        })
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// A cancel's answer: the job, now cancelled, or why it cannot be.
+fn cancel_answer(state: &AppState, owner: &str, raw: &str) -> Result<Response<Body>, ApiError> {
+    let id = job_id(raw)?;
+    let snap = state.queue.cancel(owner, id).map_err(|e| match e {
         CancelError::NotFound => ApiError::job_not_found(),
         CancelError::NotPending(status) => ApiError::new(
             ErrorCode::Conflict,
@@ -474,10 +419,6 @@ mod tests {
         }
     }
 
-    fn pairs(q: &str) -> Pairs<'_> {
-        query_pairs(Some(q))
-    }
-
     #[test]
     fn compact_json_is_told_from_spaced_json() {
         for compact in [
@@ -499,53 +440,5 @@ mod tests {
         ] {
             assert!(!is_compact(spaced), "{spaced}");
         }
-    }
-
-    #[test]
-    fn kind_selection_follows_the_contract() {
-        assert_eq!(selected_kind(&pairs("")).unwrap(), JobKind::Legacy);
-        assert_eq!(selected_kind(&pairs("chat=true")).unwrap(), JobKind::Chat);
-        assert_eq!(
-            selected_kind(&pairs("flatlay=1")).unwrap(),
-            JobKind::Flatlay
-        );
-        assert_eq!(
-            selected_kind(&pairs("chat=false")).unwrap(),
-            JobKind::Legacy
-        );
-        assert_eq!(
-            selected_kind(&pairs("chat=false&mdoli=true")).unwrap(),
-            JobKind::Mdoli
-        );
-        assert_eq!(
-            selected_kind(&pairs("other=x&onmodel=true")).unwrap(),
-            JobKind::Onmodel
-        );
-        assert!(selected_kind(&pairs("chat=true&flatlay=true")).is_err());
-        assert!(selected_kind(&pairs("chat=yes")).is_err());
-        assert_eq!(selected_kind(&pairs("chat=TRUE")).unwrap(), JobKind::Chat);
-        assert_eq!(
-            selected_kind(&pairs("background")).unwrap(),
-            JobKind::Background
-        );
-        assert_eq!(
-            selected_kind(&pairs("chat=False")).unwrap(),
-            JobKind::Legacy
-        );
-        assert!(selected_kind(&pairs("legacy=true")).is_ok());
-    }
-
-    #[test]
-    fn query_decoding_handles_escapes() {
-        assert_eq!(
-            pairs("a=b%20c&d=e+f&g&h=%zz&i=%4"),
-            Pairs::from([
-                ("a".into(), "b c".into()),
-                ("d".into(), "e f".into()),
-                ("g".into(), "".into()),
-                ("h".into(), "%zz".into()),
-                ("i".into(), "%4".into()),
-            ])
-        );
     }
 }

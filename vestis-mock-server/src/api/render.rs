@@ -5,12 +5,9 @@
 //! same JSON straight from a snapshot, with no intermediate strings (the
 //! `/api/v1` hot path).
 
-use std::convert::Infallible;
 use std::fmt;
 use std::time::SystemTime;
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use vestis_client::{Job, JobId, JobResult, JobStatus, PageMetadata, Timestamp};
 
@@ -44,19 +41,6 @@ pub(crate) fn render_job(snap: &JobSnapshot, image_base: &str) -> Job {
 /// Where images are served: `--public-url`, else the request's `Host`, else the bound address.
 pub(crate) fn image_base(state: &AppState, headers: &HeaderMap) -> String {
     ImageBase::of(state, headers.get(header::HOST)).to_string()
-}
-
-/// The request's `Host` header, taken alone (extracting a whole
-/// `HeaderMap` would copy every header).
-#[derive(Debug, Clone)]
-pub(crate) struct Host(pub(crate) Option<HeaderValue>);
-
-impl<S: Sync> FromRequestParts<S> for Host {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
-        Ok(Host(parts.headers.get(header::HOST).cloned()))
-    }
 }
 
 /// An image URL's base, borrowed from the config or the request: written
@@ -118,7 +102,7 @@ impl JobJson<'_> {
     /// the job types and the timestamps are known to need no escaping,
     /// so only the text that may (an error, an unknown status,
     /// `--public-url`) goes through serde_json's string escaping, which
-    /// was a tenth of a GET's instructions.
+    /// weighed on every GET (BENCHMARKS.md).
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
         let snap = self.snap;
         out.extend_from_slice(b"{\"job_id\":");

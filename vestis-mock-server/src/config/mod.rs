@@ -296,6 +296,36 @@ impl Default for Config {
 }
 
 impl Config {
+    /// A config for tests: the defaults, seeded (the same draws on every
+    /// run: outcomes, images, injected faults) and with every attempt
+    /// taking exactly [`Config::FAST_PROCESSING`], so a test's jobs finish
+    /// almost at once but still pass through `processing`.
+    ///
+    /// The one constructor the crate's own tests, the SDK's and the
+    /// workspace's end-to-end tests start from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vestis_mock_server::Config;
+    ///
+    /// let mut config = Config::fast();
+    /// config.workers = 1; // then change what the test is about
+    /// assert_eq!(config.seed, Some(7));
+    /// assert!(config.validate().is_ok());
+    /// ```
+    pub fn fast() -> Config {
+        let mut config = Config {
+            seed: Some(7),
+            ..Config::default()
+        };
+        config.faults.processing_time = DurationRange::fixed(Config::FAST_PROCESSING);
+        config
+    }
+
+    /// How long each attempt takes under [`Config::fast`]: 20 ms.
+    pub const FAST_PROCESSING: Duration = Duration::from_millis(20);
+
     /// Checks what a programmatic config could get wrong.
     ///
     /// # Examples

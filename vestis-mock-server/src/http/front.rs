@@ -3,15 +3,15 @@
 //! routes.
 //!
 //! Auth, rate limit and injected errors are the API's own (`api::auth`):
-//! they run only on a matched route and method (the [`Caller`] extractor,
-//! and [`Caller::check`] on the fast routes), so a wrong method on a known
-//! route is 405 even without a token, as the README promises. The latency,
+//! every handler calls [`Caller::authorize`] first, on the router and the
+//! fast routes alike, so they run only on a matched route and method and
+//! a wrong method on a known route is 405 even without a token, as the
+//! README promises. The latency,
 //! the request count and the journal are one service ([`Front`]), which
 //! also answers the requests clients repeat most itself, without the
 //! router ([`FastRoute`]).
 //!
-//! [`Caller`]: crate::api::auth::Caller
-//! [`Caller::check`]: crate::api::auth::Caller::check
+//! [`Caller::authorize`]: crate::api::auth::Caller::authorize
 
 use std::sync::atomic::Ordering;
 
@@ -118,12 +118,12 @@ impl FastRoute<'_> {
 
 /// Whether `req` is one of the [`FastRoute`]s.
 ///
-/// The router's match costs about 2 000 instructions a request (its
-/// parameter map, the matched path, the handlers' extractors, its
-/// content-length pass), more than a poll's answer itself. The fast
-/// routes call the same checks ([`Caller::check`](crate::api::auth::Caller::check), or
-/// [`Caller::authorize`](crate::api::auth::Caller::authorize) where no owned token is needed) and the same answer
-/// functions as the router's handlers, so nothing but the cost differs:
+/// The router's match (its parameter map, the matched path, the
+/// handlers' extractors, its content-length pass) costs more than a
+/// poll's answer itself (BENCHMARKS.md). The fast routes call the same
+/// functions as the router's handlers, checks
+/// ([`Caller::authorize`](crate::api::auth::Caller::authorize)) and
+/// answers alike, so nothing but the cost differs:
 /// a test runs the same requests with and without `--latency` (which
 /// takes the router) and compares the answers. Only plain-digit ids are
 /// polled this way, since for them the router's percent-decoding changes
@@ -195,7 +195,7 @@ fn attempts_value(max_attempts: u32) -> header::HeaderValue {
 /// The mock's `X-Mock-Max-Attempts`, on every `/api/v1` answer: the
 /// contract has no field for it, and a client that shows `attempt 2/3`
 /// needs the 3. A `HeaderName` constant: inserting by `&str` parsed the
-/// name on every answer (about 600 instructions).
+/// name again on every answer.
 pub(crate) const MAX_ATTEMPTS_HEADER: header::HeaderName =
     header::HeaderName::from_static("x-mock-max-attempts");
 

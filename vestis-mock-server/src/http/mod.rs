@@ -68,7 +68,7 @@ impl Dispatch {
         Dispatch {
             api: Front {
                 state: state.clone(),
-                api: api::jobs::router(state.clone()),
+                api: api::router(state.clone()),
             },
             rest: build_rest(state),
         }

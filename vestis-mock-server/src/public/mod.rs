@@ -31,7 +31,7 @@ pub(crate) async fn openapi_json() -> Response<Body> {
 /// no-cache`, so a browser asks again each time and an unchanged image is
 /// a `304` with no drawing and no body.
 ///
-/// Drawn on tokio's blocking pool: a PNG takes about 1.5 ms to encode, and
+/// Drawn on tokio's blocking pool: a PNG takes milliseconds to encode, and
 /// on the default single event loop (`--threads 1`) every other request
 /// would wait for it.
 pub(crate) async fn image(

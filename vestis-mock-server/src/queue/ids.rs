@@ -6,8 +6,7 @@
 //! of its token, the worker takes the oldest pending job, eviction takes
 //! the oldest terminal one. A sorted `VecDeque` turns each of those into a
 //! push or a pop at one end, where a `BTreeSet` paid a tree walk and node
-//! allocations for every insert and remove (about a fifth of the queue
-//! engine's instructions). A page of a listing is read by index instead of
+//! allocations for every insert and remove. A page of a listing is read by index instead of
 //! by walking past the skipped ids.
 //!
 //! The cost this trades for it: an insert or remove in the middle (a

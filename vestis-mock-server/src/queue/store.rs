@@ -116,8 +116,8 @@ pub(crate) struct Owner {
 }
 
 /// A map keyed by caller-chosen text (tokens, idempotency keys): foldhash,
-/// seeded per process, where std's SipHash was 8 % of the queue engine's
-/// instructions (a token is hashed on every state change of its jobs).
+/// seeded per process, rather than std's slower SipHash: a token is
+/// hashed on every state change of its jobs.
 pub(crate) type TokenMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// What `settle` needs from the settings.

@@ -7,4 +7,5 @@
 mod fuzz;
 mod security;
 mod soak;
-mod util;
+#[path = "../common/binary.rs"]
+mod spawned;

@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use vestis_mock_server::{Args, ClockMode, Config, MockServer};
 
-use crate::util::{self, Spawned};
+use crate::spawned::Spawned;
 
 async fn start(config: Config) -> (MockServer, reqwest::Client) {
     (
@@ -448,7 +448,7 @@ async fn a_slow_oversize_body_is_still_answered_413() {
 
 #[tokio::test]
 async fn images_serve_only_completed_jobs_by_id() {
-    let mut config = util::fast();
+    let mut config = Config::fast();
     config.clock = ClockMode::Manual;
     let (server, http) = start(config).await;
     let api = server.api_url();

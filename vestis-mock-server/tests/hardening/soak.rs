@@ -20,7 +20,7 @@ use vestis_client::{
     Client, CreateOptions, Error, JobId, JobKind, JobStatus, ListOptions, PollStrategy, WaitOptions,
 };
 
-use crate::util::Spawned;
+use crate::spawned::Spawned;
 
 /// What the clients saw, merged.
 #[derive(Debug, Default)]

@@ -3,10 +3,12 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::util::{Harness, expect_error, fast, json};
+use vestis_mock_server::Config;
+
+use crate::util::{Harness, expect_error, json};
 
 fn slow() -> vestis_mock_server::Config {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.faults.processing_time = "1h".parse().unwrap();
     config
 }
@@ -77,7 +79,7 @@ async fn forces_jobs_to_complete_or_fail_now() {
 
 #[tokio::test]
 async fn reads_and_changes_fault_settings_at_run_time() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     let (_, config) = json(h.raw(Method::GET, "/__admin/config").send().await.unwrap()).await;
     assert_eq!(config["max_attempts"], 3);
     assert_eq!(config["processing_time"], "20ms");
@@ -123,7 +125,7 @@ async fn reads_and_changes_fault_settings_at_run_time() {
 
 #[tokio::test]
 async fn reset_forgets_jobs_and_restores_settings() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     h.chat("t").await;
     h.raw(Method::PATCH, "/__admin/config")
         .json(&json!({"max_attempts": 9}))
@@ -141,7 +143,7 @@ async fn reset_forgets_jobs_and_restores_settings() {
 
 #[tokio::test]
 async fn stats_count_api_requests_and_stored_jobs() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     h.chat("t").await;
     h.get("t", 1).await;
     h.api("t", Method::GET, "/jobs/999").send().await.unwrap();
@@ -161,7 +163,7 @@ async fn stats_count_api_requests_and_stored_jobs() {
 
 #[tokio::test]
 async fn admin_can_be_disabled() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.admin = false;
     let h = Harness::start(config).await;
     expect_error(

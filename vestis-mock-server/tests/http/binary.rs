@@ -2,44 +2,18 @@
 //! env vars (the time and state ones included), one-line errors, and a
 //! graceful exit 0 on SIGTERM/SIGINT.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
-fn start(args: &[&str], envs: &[(&str, &str)]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vestis-mock-server"))
-        .args(args)
-        .envs(envs.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (child, line)
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-}
+use crate::spawned::{Spawned, command};
 
 #[cfg(unix)]
 #[tokio::test]
 async fn prints_its_address_serves_and_stops_gracefully() {
-    let (child, line) = start(
-        &["--port", "0", "--processing-time", "10ms"],
-        &[("VESTIS_MOCK_SEED", "3")],
-    );
-    let url = line
+    let mut server = Spawned::start(&["--processing-time", "10ms"], &[("VESTIS_MOCK_SEED", "3")]);
+    let url = server
+        .first_line
         .trim_end()
         .strip_prefix("vestis-mock-server listening on http://127.0.0.1:")
         .map(|port| format!("http://127.0.0.1:{port}"))
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        .unwrap_or_else(|| panic!("unexpected first line {:?}", server.first_line));
     let res = reqwest::get(format!("{url}/health")).await.unwrap();
     assert_eq!(res.status(), 200);
     let config: serde_json::Value = reqwest::get(format!("{url}/__admin/config"))
@@ -49,38 +23,76 @@ async fn prints_its_address_serves_and_stops_gracefully() {
         .await
         .unwrap();
     assert_eq!(config["processing_time"], "10ms");
-    signal(&child, "-TERM");
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    assert!(out.stdout.is_empty(), "exactly one line on stdout");
+    server.signal("-TERM");
+    let (code, rest) = server.wait();
+    assert_eq!(code, Some(0));
+    assert!(rest.is_empty(), "exactly one line on stdout: {rest:?}");
 
-    let (child, _) = start(&["--port", "0"], &[]);
-    signal(&child, "-INT");
-    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(0));
+    let mut server = Spawned::start(&[], &[]);
+    server.signal("-INT");
+    assert_eq!(server.wait().0, Some(0));
 }
 
+/// Every way the binary can fail before serving prints one line on stderr
+/// (`main` prints errors in one place) and exits with its documented code
+/// (`main` maps them in one place): 2 for what the user wrote (a bad
+/// flag, a value out of range, a bad fixtures file, `--threads 0`), 1 for
+/// what the machine refused (a busy port, an unhealthy `--healthcheck`).
 #[test]
-fn bad_flags_and_busy_ports_fail_with_one_line() {
-    let out = Command::new(env!("CARGO_BIN_EXE_vestis-mock-server"))
-        .args(["--failure-rate", "7"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+fn every_failure_is_one_line_and_its_exit_code() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = busy.local_addr().unwrap().port().to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_vestis-mock-server"))
-        .args(["--port", &port])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("cannot listen"), "{stderr}");
+    let busy_port = busy.local_addr().unwrap().port().to_string();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port().to_string();
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = dir.path().join("bad.json");
+    std::fs::write(&fixtures, r#"[{"token": "t", "status": "done"}]"#).unwrap();
+    let fixtures = fixtures.to_str().unwrap();
+    // (flags, exit code, what stderr says, whether it is ours: clap's own
+    // usage errors add a usage block, ours are one line).
+    for (args, code, says, ours) in [
+        (vec!["--no-such-flag"], 2, "--no-such-flag", false),
+        (vec!["--threads", "0"], 2, "--threads", false),
+        (vec!["--failure-rate", "7"], 2, "probability", false),
+        (
+            vec!["--port", "0", "--fixtures", fixtures],
+            2,
+            "entry 0",
+            true,
+        ),
+        (
+            vec!["--port", &busy_port],
+            1,
+            "cannot listen on 127.0.0.1:",
+            true,
+        ),
+        (
+            vec!["--healthcheck", "--port", &closed_port],
+            1,
+            "unhealthy: http://127.0.0.1:",
+            true,
+        ),
+    ] {
+        let out = command()
+            .args(&args)
+            .env_remove("VESTIS_MOCK_HOST")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?} never listened");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        if ours {
+            assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+            assert!(stderr.starts_with("vestis-mock-server: "), "{stderr}");
+        }
+    }
 }
 
 #[test]
 fn help_never_shows_the_secret_tokens() {
-    let out = Command::new(env!("CARGO_BIN_EXE_vestis-mock-server"))
+    let out = command()
         .arg("--help")
         .env("VESTIS_MOCK_TOKENS", "s3cret-token")
         .env("VESTIS_MOCK_PORT", "4123")
@@ -90,7 +102,7 @@ fn help_never_shows_the_secret_tokens() {
     assert_eq!(out.status.code(), Some(0));
     assert!(help.contains("VESTIS_MOCK_TOKENS"), "{help}");
     assert!(!help.contains("s3cret-token"), "{help}");
-    let short = Command::new(env!("CARGO_BIN_EXE_vestis-mock-server"))
+    let short = command()
         .arg("-h")
         .env("VESTIS_MOCK_TOKENS", "s3cret-token")
         .output()
@@ -108,7 +120,7 @@ fn a_bad_fixtures_file_names_its_entry_and_the_server_does_not_start() {
         r#"[{"token": "t", "status": "completed"}, {"token": "t", "status": "done"}]"#,
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_vestis-mock-server"))
+    let out = command()
         .args(["--port", "0", "--fixtures"])
         .arg(&file)
         .output()
@@ -130,14 +142,6 @@ async fn admin(url: &str, method: reqwest::Method, path: &str) -> serde_json::Va
 /// A request's answer, as JSON.
 async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
     request.send().await.unwrap().json().await.unwrap()
-}
-
-/// The base URL the ready line names.
-fn listening_url(line: &str) -> String {
-    line.trim_end()
-        .strip_prefix("vestis-mock-server listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned()
 }
 
 /// Creates a chat job as token `t`: its JSON answer.
@@ -168,10 +172,8 @@ async fn the_time_and_state_flags_reach_the_server() {
     )
     .unwrap();
     let fixtures = fixtures.to_str().unwrap();
-    let (child, line) = start(
+    let mut server = Spawned::start(
         &[
-            "--port",
-            "0",
             "--realistic",
             "--clock",
             "manual",
@@ -184,7 +186,7 @@ async fn the_time_and_state_flags_reach_the_server() {
         &[("VESTIS_MOCK_POLLS", "2")],
     );
     let _ = std::fs::remove_dir_all(&dir);
-    let url = listening_url(&line);
+    let url = server.url.clone();
     assert_eq!(admin(&url, Method::GET, "/clock").await["mode"], "manual");
     assert_eq!(admin(&url, Method::GET, "/queue").await["paused"], true);
     let jobs = admin(&url, Method::GET, "/jobs").await;
@@ -208,14 +210,14 @@ async fn the_time_and_state_flags_reach_the_server() {
         admin(&url, Method::GET, "/config").await["processing_time"],
         "2m..3m"
     );
-    signal(&child, "-TERM");
-    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(0));
+    server.signal("-TERM");
+    assert_eq!(server.wait().0, Some(0));
 }
 
 /// The threads a process runs, from `/proc`.
 #[cfg(target_os = "linux")]
-fn threads_of(child: &Child) -> usize {
-    std::fs::read_dir(format!("/proc/{}/task", child.id()))
+fn threads_of(server: &Spawned) -> usize {
+    std::fs::read_dir(format!("/proc/{}/task", server.pid()))
         .unwrap()
         .count()
 }
@@ -232,11 +234,11 @@ async fn threads_set_the_http_runtime_and_both_serve() {
         (vec!["--threads", "3"], vec![], 4, usize::MAX),
         (vec![], vec![("VESTIS_MOCK_THREADS", "2")], 3, usize::MAX),
     ] {
-        let mut all = vec!["--port", "0", "--processing-time", "0s"];
+        let mut all = vec!["--processing-time", "0s"];
         all.extend(args.iter().copied());
-        let (child, line) = start(&all, &envs);
-        let url = listening_url(&line);
-        let threads = threads_of(&child);
+        let mut server = Spawned::start(&all, &envs);
+        let url = server.url.clone();
+        let threads = threads_of(&server);
         assert!(
             (least..=most).contains(&threads),
             "{args:?} {envs:?}: {threads} threads"
@@ -259,12 +261,9 @@ async fn threads_set_the_http_runtime_and_both_serve() {
         assert_eq!(png.status(), 200);
         assert_eq!(png.headers()["content-type"], "image/png");
         assert!(png.bytes().await.unwrap().starts_with(b"\x89PNG"));
-        signal(&child, "-TERM");
-        assert_eq!(child.wait_with_output().unwrap().status.code(), Some(0));
+        server.signal("-TERM");
+        assert_eq!(server.wait().0, Some(0));
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_vestis-mock-server"))
-        .args(["--threads", "0"])
-        .output()
-        .unwrap();
+    let out = command().args(["--threads", "0"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }

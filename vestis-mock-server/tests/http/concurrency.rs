@@ -7,13 +7,15 @@ use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
 
-use crate::util::{Harness, fast, json};
+use vestis_mock_server::Config;
+
+use crate::util::{Harness, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_clients_lose_and_duplicate_nothing() {
     const CLIENTS: usize = 24;
     const JOBS_EACH: usize = 15;
-    let mut config = fast();
+    let mut config = Config::fast();
     config.workers = 8;
     config.faults.processing_time = "1ms..15ms".parse().unwrap();
     config.faults.failure_rate = 0.2;

@@ -4,11 +4,13 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::util::{Harness, expect_error, fast, json};
+use vestis_mock_server::Config;
+
+use crate::util::{Harness, expect_error, json};
 
 #[tokio::test]
 async fn create_answers_202_with_location_and_the_job_is_stored_at_once() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     let res = h
         .api("t", Method::POST, "/generate?chat=true")
         .json(&json!({"prompt": "a red dress", "images": []}))
@@ -37,14 +39,14 @@ async fn create_answers_202_with_location_and_the_job_is_stored_at_once() {
 
 #[tokio::test]
 async fn job_ids_are_unique_and_increasing_across_tokens() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     let ids = [h.chat("a").await, h.chat("b").await, h.chat("a").await];
     assert_eq!(ids, [1, 2, 3]);
 }
 
 #[tokio::test]
 async fn a_completed_job_has_the_full_contract_shape() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     let id = h.chat("t").await;
     let job = h.until_terminal("t", id).await;
     assert_eq!(job["status"], "completed");
@@ -70,7 +72,7 @@ async fn a_completed_job_has_the_full_contract_shape() {
 
 #[tokio::test]
 async fn a_pending_job_has_no_start_no_result_and_no_error() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.workers = 1;
     config.faults.processing_time = "1h".parse().unwrap();
     let h = Harness::start(config).await;
@@ -86,7 +88,7 @@ async fn a_pending_job_has_no_start_no_result_and_no_error() {
 
 #[tokio::test]
 async fn images_are_404_unless_the_job_completed() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.faults.processing_time = "1h".parse().unwrap();
     config.workers = 2;
     let h = Harness::start(config).await;
@@ -141,7 +143,7 @@ async fn images_are_404_unless_the_job_completed() {
 
 #[tokio::test]
 async fn every_kind_is_created_with_its_flag() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     let cases = [
         ("?chat=true", json!({"prompt": "x"}), "chat"),
         (
@@ -177,7 +179,7 @@ async fn every_kind_is_created_with_its_flag() {
 
 #[tokio::test]
 async fn invalid_payloads_and_queries_are_400_naming_the_problem() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     let cases = [
         ("?chat=true", json!({}), "prompt is required"),
         ("?chat=true", json!({"prompt": "   "}), "prompt is required"),
@@ -238,7 +240,7 @@ async fn invalid_payloads_and_queries_are_400_naming_the_problem() {
 
 #[tokio::test]
 async fn bodies_must_be_json_objects_of_json_content_type() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     let post = |ct: Option<&'static str>, body: &'static str| {
         let mut req = h.api("t", Method::POST, "/generate").body(body);
         if let Some(ct) = ct {
@@ -292,7 +294,7 @@ async fn bodies_must_be_json_objects_of_json_content_type() {
 
 #[tokio::test]
 async fn bodies_over_the_limit_are_413() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.max_body = 1024;
     let h = Harness::start(config).await;
     let big = json!({"prompt": "x".repeat(2000)});
@@ -321,7 +323,7 @@ async fn bodies_over_the_limit_are_413() {
 
 #[tokio::test]
 async fn unknown_fields_are_accepted_and_kept() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     let id = h
         .create(
             "t",
@@ -337,7 +339,7 @@ async fn unknown_fields_are_accepted_and_kept() {
 
 #[tokio::test]
 async fn authorization_is_required_and_checked() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     for header in [
         None,
         Some(""),
@@ -379,7 +381,7 @@ async fn authorization_is_required_and_checked() {
 
 #[tokio::test]
 async fn configured_tokens_restrict_who_may_call() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.tokens = vec!["alice".into()];
     let h = Harness::start(config).await;
     h.api_error("mallory", Method::GET, "/jobs", 401, "unauthorized")
@@ -390,7 +392,7 @@ async fn configured_tokens_restrict_who_may_call() {
 
 #[tokio::test]
 async fn jobs_of_another_token_are_indistinguishable_from_missing_ones() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     let id = h.chat("alice").await;
     let missing = h
         .api_error("bob", Method::GET, "/jobs/999", 404, "not_found")
@@ -433,7 +435,7 @@ async fn jobs_of_another_token_are_indistinguishable_from_missing_ones() {
 
 #[tokio::test]
 async fn bad_job_ids_are_400_and_unknown_ones_404() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     for bad in ["abc", "0", "-1", "1.5", "+3", "99999999999999999999999"] {
         for method in [Method::GET, Method::DELETE] {
             h.api_error("t", method, &format!("/jobs/{bad}"), 400, "invalid_request")
@@ -448,7 +450,7 @@ async fn bad_job_ids_are_400_and_unknown_ones_404() {
 
 #[tokio::test]
 async fn unknown_routes_are_404_and_wrong_methods_405_as_json() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     for path in ["/nope", "/api/v2/jobs", "/", "/images"] {
         expect_error(
             h.raw(Method::GET, path).send().await.unwrap(),
@@ -481,7 +483,7 @@ async fn unknown_routes_are_404_and_wrong_methods_405_as_json() {
 
 #[tokio::test]
 async fn wrong_methods_are_405_before_auth() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.tokens = vec!["right".into()];
     let h = Harness::start(config).await;
     for (method, path) in [

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use vestis_client::Timestamp;
 use vestis_mock_server::{ClockMode, Config, config::REALISTIC_PROCESSING_TIME};
 
-use crate::util::{Harness, expect_error, fast, json};
+use crate::util::{Harness, expect_error, json};
 
 fn time(v: &Value) -> Timestamp {
     serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{v}: {e}"))
@@ -20,7 +20,7 @@ async fn post(h: &Harness, path: &str, body: Value) -> (StatusCode, Value) {
 
 #[tokio::test]
 async fn a_paused_queue_keeps_a_job_pending_until_cancelled() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.paused = true;
     let h = Harness::start(config).await;
     let (_, queue) = json(h.raw(Method::GET, "/__admin/queue").send().await.unwrap()).await;
@@ -51,7 +51,7 @@ async fn a_paused_queue_keeps_a_job_pending_until_cancelled() {
 
 #[tokio::test]
 async fn pausing_at_run_time_stops_new_starts_but_not_running_attempts() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.workers = 1;
     config.faults.processing_time = "150ms".parse().unwrap();
     let h = Harness::start(config).await;
@@ -72,7 +72,7 @@ fn manual(config: &mut Config) {
 
 #[tokio::test]
 async fn a_realistic_job_on_a_manual_clock_completes_on_one_advance() {
-    let mut config = fast();
+    let mut config = Config::fast();
     manual(&mut config);
     config.faults.processing_time = REALISTIC_PROCESSING_TIME;
     let h = Harness::start(config).await;
@@ -142,7 +142,7 @@ async fn history(h: &Harness, ids: &[u64]) -> Vec<(String, u64, u128, u128)> {
 /// Eight jobs queued while paused on two workers, then resumed: retries go
 /// back to the tail and wait for a free worker.
 async fn retried_batch(clock: ClockMode) -> Vec<(String, u64, u128, u128)> {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.clock = clock;
     config.seed = Some(77);
     config.workers = 2;
@@ -184,7 +184,7 @@ async fn advancing_through_failures_and_retries_matches_real_time() {
 
 #[tokio::test]
 async fn clock_advances_are_validated_and_bounded() {
-    let mut config = fast();
+    let mut config = Config::fast();
     manual(&mut config);
     let h = Harness::start(config).await;
     for bad in [
@@ -243,7 +243,7 @@ async fn statuses(h: &Harness, id: u64, polls: usize) -> Vec<String> {
 
 #[tokio::test]
 async fn x_mock_polls_3_gives_pending_processing_completed() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.faults.processing_time = "1h".parse().unwrap();
     let h = Harness::start(config).await;
     let id = polled(&h, &[("x-mock-polls", "3")]).await;
@@ -279,7 +279,7 @@ async fn x_mock_polls_3_gives_pending_processing_completed() {
 
 #[tokio::test]
 async fn the_polls_setting_drives_every_job() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.polls = Some(5);
     let h = Harness::start(config).await;
     let id = h.chat("t").await;
@@ -297,7 +297,7 @@ async fn the_polls_setting_drives_every_job() {
 
 #[tokio::test]
 async fn reset_restores_the_clock_the_pause_and_the_journal() {
-    let mut config = fast();
+    let mut config = Config::fast();
     manual(&mut config);
     let h = Harness::start(config).await;
     let (_, before) = json(h.raw(Method::GET, "/__admin/clock").send().await.unwrap()).await;
@@ -322,7 +322,7 @@ async fn reset_restores_the_clock_the_pause_and_the_journal() {
 
 #[tokio::test]
 async fn advancing_a_real_clock_finishes_what_the_span_covers() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.faults.processing_time = "1h".parse().unwrap();
     let h = Harness::start(config).await;
     let id = h.chat("t").await;

@@ -10,10 +10,12 @@ use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::util::{Harness, expect_error, fast, json};
+use vestis_mock_server::Config;
+
+use crate::util::{Harness, expect_error, json};
 
 fn slow() -> vestis_mock_server::Config {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.faults.processing_time = "1h".parse().unwrap();
     config.workers = 1;
     config
@@ -236,7 +238,7 @@ async fn shutdown_ends_open_event_streams_instead_of_waiting_on_them() {
 
 #[tokio::test]
 async fn the_page_and_its_assets_are_served_locked_down() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     let res = h.raw(Method::GET, "/__admin/ui").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "text/html; charset=utf-8");
@@ -287,7 +289,7 @@ async fn the_page_and_its_assets_are_served_locked_down() {
 
 #[tokio::test]
 async fn no_admin_turns_the_dashboard_and_its_events_off() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.admin = false;
     let h = Harness::start(config).await;
     for path in [

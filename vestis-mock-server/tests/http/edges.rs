@@ -5,11 +5,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use vestis_mock_server::Config;
 
-use crate::util::{Harness, expect_error, fast, json};
+use crate::util::{Harness, expect_error, json};
 
 #[tokio::test]
 async fn cors_preflight_is_answered_and_errors_carry_cors_headers() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     let res = h
         .raw(Method::OPTIONS, "/api/v1/generate?chat=true")
         .header("origin", "http://localhost:3000")
@@ -65,7 +65,7 @@ async fn cors_preflight_is_answered_and_errors_carry_cors_headers() {
 
 #[tokio::test]
 async fn cors_origin_restricts_origins() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.cors_origins = vec!["http://app.example".into()];
     let h = Harness::start(config).await;
     let allowed = h
@@ -97,7 +97,7 @@ async fn health_answers_ok() {
 
 #[tokio::test]
 async fn garbage_in_always_gets_a_contract_json_answer() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     let mut rng = fastrand::Rng::with_seed(2026);
     let paths = [
         "/api/v1/generate",
@@ -167,7 +167,7 @@ async fn garbage_in_always_gets_a_contract_json_answer() {
 /// same status, headers and body, for every kind of answer.
 #[tokio::test]
 async fn a_poll_answers_the_same_with_or_without_the_router() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.tokens = vec!["good".into(), "other".into()];
     let h = Harness::start(config).await;
     let id = h.chat("good").await;
@@ -320,7 +320,7 @@ async fn answer_of(h: &Harness, p: &Probe) -> (StatusCode, Vec<(String, String)>
 #[tokio::test]
 async fn fast_routes_answer_as_the_router_does() {
     let config = |latency_ms| {
-        let mut config = fast();
+        let mut config = Config::fast();
         config.tokens = vec!["good".into(), "other".into()];
         config.faults.latency = std::time::Duration::from_millis(latency_ms);
         config
@@ -393,4 +393,74 @@ async fn fast_routes_answer_as_the_router_does() {
         let b = answer_of(&routed, p).await;
         assert_eq!(a, b, "{} {} {:?}", p.method, p.path, p.headers);
     }
+}
+
+/// Every `/api/v1` handler, on the front's fast routes and on the router
+/// (a percent-encoded id, and `DELETE`, which only the router has), runs
+/// the same caller's checks: the token (401) before the injected errors
+/// (503), with the same headers and bodies on every route. A handler that
+/// checked the caller its own way would answer one of these differently.
+#[tokio::test]
+async fn every_api_handler_checks_the_caller_the_same_way() {
+    let routes = [
+        (Method::POST, "/api/v1/generate?chat=true"),
+        (Method::GET, "/api/v1/jobs"),
+        (Method::GET, "/api/v1/jobs/1"),
+        (Method::GET, "/api/v1/jobs/%31"),
+        (Method::DELETE, "/api/v1/jobs/1"),
+        (Method::DELETE, "/api/v1/jobs/%31"),
+    ];
+    let config = |tokens: &[&str], http_error_rate| {
+        let mut config = Config::fast();
+        config.tokens = tokens.iter().map(|t| (*t).to_owned()).collect();
+        config.faults.http_error_rate = http_error_rate;
+        config
+    };
+    // Each server, the token sent (none: no header), what every route answers.
+    let cases = [
+        (config(&["good"], 0.0), None, 401),
+        (config(&["good"], 0.0), Some("wrong"), 401),
+        (config(&["good"], 1.0), None, 401),
+        (config(&[], 1.0), Some("t"), 503),
+    ];
+    for (config, token, status) in cases {
+        let h = Harness::start(config).await;
+        let mut seen = Vec::new();
+        for (method, path) in &routes {
+            let p = probe(method.clone(), *path).json(r#"{"prompt":"a"}"#);
+            let p = match token {
+                Some(token) => p.header("authorization", format!("Bearer {token}")),
+                None => p.without("authorization"),
+            };
+            let (got, headers, body) = answer_of(&h, &p).await;
+            assert_eq!(got.as_u16(), status, "{method} {path}: {body}");
+            seen.push((headers, body));
+        }
+        assert!(
+            seen.windows(2).all(|w| w[0] == w[1]),
+            "{token:?}: {seen:#?}"
+        );
+    }
+}
+
+/// `serve`, `MockServer::start` and `MockServer::start_on` say why they
+/// could not run as a `ServeError` a caller can match on, not as text.
+#[tokio::test]
+async fn a_refused_config_is_a_typed_error_everywhere() {
+    use vestis_mock_server::{MockServer, ServeError};
+    let refused = || Config {
+        polls: Some(0),
+        ..Config::fast()
+    };
+    let started = MockServer::start(refused()).await;
+    assert!(matches!(started, Err(ServeError::Config(_))), "{started:?}");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let started = MockServer::start_on(listener, refused());
+    assert!(matches!(started, Err(ServeError::Config(_))), "{started:?}");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let served = vestis_mock_server::serve(listener, refused(), async {}).await;
+    let Err(ServeError::Config(e)) = served else {
+        panic!("{served:?}");
+    };
+    assert!(e.to_string().contains("polls"), "{e}");
 }

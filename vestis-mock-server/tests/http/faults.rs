@@ -6,11 +6,13 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::util::{Harness, expect_error, fast, json};
+use vestis_mock_server::Config;
+
+use crate::util::{Harness, expect_error, json};
 
 #[tokio::test]
 async fn failure_rate_one_fails_every_job_after_max_attempts() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.faults.failure_rate = 1.0;
     config.faults.max_attempts = 2;
     let h = Harness::start(config).await;
@@ -25,7 +27,7 @@ async fn failure_rate_one_fails_every_job_after_max_attempts() {
 
 #[tokio::test]
 async fn every_api_answer_says_the_max_attempts() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.faults.max_attempts = 4;
     let h = Harness::start(config).await;
     let id = h.chat("t").await;
@@ -41,7 +43,7 @@ async fn every_api_answer_says_the_max_attempts() {
 
 #[tokio::test]
 async fn mock_outcome_and_duration_headers_steer_one_job() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.faults.failure_rate = 1.0;
     let h = Harness::start(config).await;
     let res = h
@@ -88,7 +90,7 @@ async fn mock_outcome_and_duration_headers_steer_one_job() {
 
 #[tokio::test]
 async fn rate_limit_answers_429_with_retry_after_per_token() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.faults.rate_limit = Some(3);
     let h = Harness::start(config).await;
     let mut limited = None;
@@ -114,7 +116,7 @@ async fn rate_limit_answers_429_with_retry_after_per_token() {
 
 #[tokio::test]
 async fn http_error_rate_answers_503_with_retry_after() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.faults.http_error_rate = 1.0;
     let h = Harness::start(config).await;
     let res = h.api("t", Method::GET, "/jobs").send().await.unwrap();
@@ -130,7 +132,7 @@ async fn http_error_rate_answers_503_with_retry_after() {
 #[tokio::test]
 async fn http_error_rate_is_reproducible_with_a_seed() {
     let run = || async {
-        let mut config = fast();
+        let mut config = Config::fast();
         config.faults.http_error_rate = 0.5;
         config.seed = Some(99);
         let h = Harness::start(config).await;
@@ -155,7 +157,7 @@ async fn http_error_rate_is_reproducible_with_a_seed() {
 /// Each job's final status and how long its attempt took (exact: the
 /// mock's timestamps are the attempt's start and its drawn end).
 async fn seeded_run(seed: u64, jobs: usize) -> (Harness, Vec<(String, u128)>) {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.seed = Some(seed);
     config.faults.processing_time = "10ms..60ms".parse().unwrap();
     config.faults.failure_rate = 0.5;
@@ -239,7 +241,7 @@ const PINNED_PNG: (usize, u64) = (41_637, 5_196_563_521_641_503_475);
 async fn latency_is_added_to_api_responses() {
     use tower::ServiceExt;
 
-    let mut config = fast();
+    let mut config = Config::fast();
     config.faults.latency = Duration::from_millis(150);
     let app = vestis_mock_server::App::new(config);
     let request = || {
@@ -270,7 +272,7 @@ async fn latency_is_added_to_api_responses() {
 
 #[tokio::test]
 async fn a_full_store_evicts_old_finished_jobs_or_answers_503() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.max_jobs = 2;
     config.faults.processing_time = "1h".parse().unwrap();
     config.workers = 1;
@@ -305,7 +307,7 @@ async fn a_full_store_evicts_old_finished_jobs_or_answers_503() {
 /// held back by it is answered at once, and the server stops.
 #[tokio::test]
 async fn a_stop_cuts_latency_short() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.faults.latency = Duration::from_secs(24 * 60 * 60);
     let h = Harness::start(config).await;
     let request = h.api("t", Method::GET, "/jobs").send();

@@ -4,11 +4,13 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::util::{Harness, expect_error, fast, json};
+use vestis_mock_server::Config;
+
+use crate::util::{Harness, expect_error, json};
 
 #[tokio::test]
 async fn pagination_defaults_bounds_and_edges() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     for _ in 0..45 {
         h.create("t", "", json!({})).await;
     }
@@ -64,9 +66,76 @@ async fn pagination_defaults_bounds_and_edges() {
     }
 }
 
+/// One rule for page numbers on both list routes, the contract's: ASCII
+/// digits, from 1 (`+1`, `-1`, ` 1`, `1.0` and an empty value are "not a
+/// number"), up to the OpenAPI document's int64 bound for `page`. The same
+/// cases go to `/api/v1/jobs` and `/__admin/jobs`, so the two parsers
+/// cannot drift apart again.
+#[tokio::test]
+async fn page_numbers_follow_one_rule_on_the_api_and_the_admin_api() {
+    let h = Harness::start(Config::fast()).await;
+    for _ in 0..3 {
+        h.create("t", "", json!({})).await;
+    }
+    let good = [
+        "page=1",
+        "page=2&page_size=1",
+        "page=007",
+        "page=9223372036854775807",
+        "page_size=1",
+        "page_size=100",
+        "page=x&page=1",
+    ];
+    let bad = [
+        "page=0",
+        "page=-1",
+        "page=%2B1",
+        "page=+1",
+        "page=%201",
+        "page=1.0",
+        "page=x",
+        "page=",
+        "page=9223372036854775808",
+        "page=99999999999999999999",
+        "page_size=0",
+        "page_size=%2B1",
+        "page_size=",
+        "page_size=1e2",
+        "page=1&page=0",
+    ];
+    for (query, want) in good
+        .iter()
+        .map(|q| (q, StatusCode::OK))
+        .chain(bad.iter().map(|q| (q, StatusCode::BAD_REQUEST)))
+    {
+        let api = h
+            .api("t", Method::GET, &format!("/jobs?{query}"))
+            .send()
+            .await
+            .unwrap();
+        let admin = h
+            .raw(Method::GET, &format!("/__admin/jobs?{query}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(api.status(), want, "/api/v1/jobs?{query}");
+        assert_eq!(admin.status(), want, "/__admin/jobs?{query}");
+        if want == StatusCode::BAD_REQUEST {
+            let field = query.rsplit('&').next().unwrap().split('=').next().unwrap();
+            for res in [api, admin] {
+                let err = expect_error(res, 400, "invalid_request").await;
+                assert!(
+                    err["error"].as_str().unwrap().contains(field),
+                    "{query}: {err}"
+                );
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn listing_filters_by_status() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.workers = 1;
     config.faults.processing_time = "1h".parse().unwrap();
     let h = Harness::start(config).await;
@@ -100,7 +169,7 @@ async fn listing_filters_by_status() {
 
 #[tokio::test]
 async fn cancel_a_pending_job_then_it_never_runs_and_cannot_be_cancelled_again() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.workers = 1;
     // A manual clock: the running job stays processing until the test moves time.
     config.clock = vestis_mock_server::ClockMode::Manual;
@@ -166,7 +235,7 @@ async fn cancel_a_pending_job_then_it_never_runs_and_cannot_be_cancelled_again()
 
 #[tokio::test]
 async fn idempotency_key_replays_the_same_job_and_rejects_a_different_request() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     let send = |key: &'static str, query: &'static str, body: Value| {
         h.api("t", Method::POST, &format!("/generate{query}"))
             .header("idempotency-key", key)

@@ -13,5 +13,7 @@ mod edges;
 mod faults;
 mod listing;
 mod openapi;
+#[path = "../common/binary.rs"]
+mod spawned;
 mod state;
 mod util;

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use vestis_mock_server::Fixtures;
+use vestis_mock_server::{Config, Fixtures};
 
-use crate::util::{Harness, expect_error, fast, json};
+use crate::util::{Harness, expect_error, json};
 
 async fn admin_get(h: &Harness, path: &str) -> (StatusCode, Value) {
     json(h.raw(Method::GET, path).send().await.unwrap()).await
@@ -15,7 +15,7 @@ async fn admin_get(h: &Harness, path: &str) -> (StatusCode, Value) {
 
 #[tokio::test]
 async fn one_job_of_any_token_with_owner_and_payload() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.faults.processing_time = "1h".parse().unwrap();
     let h = Harness::start(config).await;
     let id = h
@@ -47,7 +47,7 @@ const EVERY_STATUS: &str = r#"[
 ]"#;
 
 fn with_fixtures(text: &str) -> vestis_mock_server::Config {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.faults.processing_time = "1h".parse().unwrap();
     config.paused = true;
     config.fixtures = Fixtures::parse(text).unwrap();
@@ -134,7 +134,7 @@ async fn loaded_jobs_keep_their_fields_behave_like_others_and_reload_on_reset() 
 
 #[tokio::test]
 async fn a_loaded_pending_job_is_worked_on() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.fixtures = Fixtures::parse(r#"[{"token": "t", "status": "pending"}]"#).unwrap();
     let h = Harness::start(config).await;
     assert_eq!(h.until_terminal("t", 1).await["status"], "completed");
@@ -142,7 +142,7 @@ async fn a_loaded_pending_job_is_worked_on() {
 
 #[tokio::test]
 async fn the_admin_api_loads_fixtures_all_or_none_naming_bad_entries() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     let res = h
         .raw(Method::POST, "/__admin/jobs")
         .json(&json!([{"token": "t", "status": "failed", "job_id": 7}]))
@@ -200,7 +200,7 @@ async fn the_admin_api_loads_fixtures_all_or_none_naming_bad_entries() {
 
 #[tokio::test]
 async fn the_journal_records_what_was_sent_newest_first_without_tokens() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     let id = h
         .create(
             "secret-token",
@@ -258,7 +258,7 @@ async fn the_journal_records_what_was_sent_newest_first_without_tokens() {
 
 #[tokio::test]
 async fn the_journal_filters_by_method_path_and_job_and_clears() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     let id = h.chat("t").await;
     h.get("t", id).await;
     // The router decodes the id, and so does the journal.
@@ -293,7 +293,7 @@ async fn the_journal_filters_by_method_path_and_job_and_clears() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_journal_stays_at_its_bound_after_10_000_requests() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.journal_size = 100;
     let h = Arc::new(Harness::start(config).await);
     let mut tasks = Vec::new();
@@ -326,7 +326,7 @@ async fn the_journal_stays_at_its_bound_after_10_000_requests() {
 
 #[tokio::test]
 async fn a_journal_size_of_0_turns_it_off() {
-    let mut config = fast();
+    let mut config = Config::fast();
     config.journal_size = 0;
     let h = Harness::start(config).await;
     h.chat("t").await;
@@ -339,7 +339,7 @@ async fn a_journal_size_of_0_turns_it_off() {
 /// with another payload at the same id answers its own image.
 #[tokio::test]
 async fn images_are_revalidated_by_their_etag_across_resets() {
-    let h = Harness::start(fast()).await;
+    let h = Harness::start(Config::fast()).await;
     let first = h.create("t", "?chat=true", json!({"prompt": "red"})).await;
     h.until_terminal("t", first).await;
     let path = format!("/images/{first}.png");

@@ -4,20 +4,12 @@ use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
-use vestis_mock_server::{Config, DurationRange, MockServer};
+use vestis_mock_server::{Config, MockServer};
 
 /// A running server and a client for it.
 pub(crate) struct Harness {
     pub(crate) server: MockServer,
     pub(crate) http: reqwest::Client,
-}
-
-/// A config whose jobs finish in 20 ms, so tests run fast.
-pub(crate) fn fast() -> Config {
-    let mut config = Config::default();
-    config.faults.processing_time = DurationRange::fixed(Duration::from_millis(20));
-    config.seed = Some(7);
-    config
 }
 
 impl Harness {

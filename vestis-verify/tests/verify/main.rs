@@ -10,4 +10,5 @@
 mod broken;
 mod mock;
 mod skips;
+mod unreachable;
 mod util;
