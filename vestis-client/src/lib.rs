@@ -58,15 +58,15 @@ mod net;
 mod options;
 mod tls;
 mod wait;
+pub mod wire;
 
 pub use client::Client;
-pub use error::{ApiError, Error, Result, TransportError, TransportKind};
+pub use error::{ApiError, Error, Result, TransportError, TransportKind, WaitLimit};
 pub use model::{
-    CancelJobResponse, ChatRequest, CreateJobResponse, ErrorBody, ErrorCode, FlatlayRequest,
-    InvalidPayload, Job, JobId, JobKind, JobPage, JobResult, JobStatus, PageMetadata, Timestamp,
-    validate_payload,
+    CancelJobResponse, ChatRequest, CreateJobResponse, ErrorCode, FlatlayRequest, InvalidPayload,
+    Job, JobId, JobKind, JobPage, JobResult, JobStatus, PageMetadata, Timestamp, validate_payload,
 };
-pub use options::{ClientBuilder, CreateOptions, DEFAULT_BASE_URL, ListOptions};
+pub use options::{ClientBuilder, CreateOptions, DEFAULT_BASE_URL, ListOptions, RequestOptions};
 pub use wait::{CancelOnTimeoutError, PollStrategy, WaitEvent, WaitOptions, WaitStream};
 
 /// The README's Rust snippets, compiled as doctests so they cannot rot.

@@ -148,20 +148,42 @@ pub enum WaitEvent {
         errors_in_a_row: u32,
     },
     /// The wait timed out and the job was cancelled on the server (`Ok`), or
-    /// the cancel failed (`Err` with the reason).
+    /// the cancel failed (`Err` with the reason). The same outcome is in the
+    /// final [`Error::TimedOut`]'s `cancel`.
     CancelledOnTimeout(std::result::Result<(), CancelOnTimeoutError>),
     /// The wait is over: the completed job, or why not.
     Finished(Result<Job>),
 }
 
-/// Why the cancel that [`WaitOptions::cancel_on_timeout`] asked for did not happen.
-#[derive(Debug, thiserror::Error)]
+/// Why the cancel that [`WaitOptions::cancel_on_timeout`] asked for did not
+/// happen: in [`Error::TimedOut`]'s `cancel` and in
+/// [`WaitEvent::CancelledOnTimeout`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(client: vestis_client::Client) {
+/// use std::time::Duration;
+/// use vestis_client::{CancelOnTimeoutError, Error, JobId, WaitOptions};
+/// let options = WaitOptions::default().deadline(Duration::from_secs(30)).cancel_on_timeout(true);
+/// if let Err(Error::TimedOut { cancel: Some(Err(why)), .. }) = client.wait(JobId(7), &options).await {
+///     match why {
+///         CancelOnTimeoutError::Request(e) if matches!(*e, Error::Conflict(_)) => {
+///             println!("too late to cancel: the job is processing")
+///         }
+///         other => println!("the job may still run: {other}"),
+///     }
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum CancelOnTimeoutError {
     /// The server refused the cancel (e.g. [`Error::Conflict`]: the job
-    /// started processing) or the request failed.
+    /// started processing) or the request failed. Shared (`Arc`) so the
+    /// same outcome is both in the event and in the error.
     #[error(transparent)]
-    Request(Box<Error>),
+    Request(std::sync::Arc<Error>),
     /// The cancel request got no answer within this time.
     #[error("the cancel request got no answer within {}", humantime::format_duration(*.0))]
     NoAnswer(Duration),

@@ -119,7 +119,7 @@ impl Client {
     /// # async fn demo(client: vestis_client::Client) {
     /// use futures::StreamExt;
     /// use vestis_client::{JobId, WaitEvent, WaitOptions};
-    /// let mut events = client.wait_stream(JobId(123), WaitOptions::default());
+    /// let mut events = client.wait_stream(JobId(123), &WaitOptions::default());
     /// while let Some(event) = events.next().await {
     ///     match event {
     ///         WaitEvent::StatusChanged { job, .. } => println!("{}", job.status),
@@ -129,7 +129,7 @@ impl Client {
     /// }
     /// # }
     /// ```
-    pub fn wait_stream(&self, id: JobId, options: WaitOptions) -> WaitStream {
-        WaitStream::new(self.clone(), id, options, None)
+    pub fn wait_stream(&self, id: JobId, options: &WaitOptions) -> WaitStream {
+        WaitStream::new(self.clone(), id, options.clone(), None)
     }
 }
