@@ -19,8 +19,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use vestis_client::{
-    CancelJobResponse, Client, CreateJobResponse, CreateOptions, Error, Job, JobId,
-    JobKind, JobPage, JobStatus, ListOptions,
+    CancelJobResponse, Client, CreateJobResponse, CreateOptions, Error, Job, JobId, JobKind,
+    JobPage, JobStatus, ListOptions,
 };
 use wiremock::matchers::any as anything;
 use wiremock::{Mock, MockServer, ResponseTemplate};

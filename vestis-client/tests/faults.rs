@@ -371,5 +371,9 @@ async fn the_servers_max_attempts_is_learnt_from_its_header() {
     assert_eq!(client.mock_max_attempts(), None, "not said yet");
     client.get(JobId(1)).await.unwrap();
     assert_eq!(client.mock_max_attempts(), Some(3));
-    assert_eq!(client.clone().mock_max_attempts(), Some(3), "clones share it");
+    assert_eq!(
+        client.clone().mock_max_attempts(),
+        Some(3),
+        "clones share it"
+    );
 }

@@ -86,10 +86,7 @@ pub(crate) fn json_bytes_with(
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response<Body> {
         let status = self.status();
-        let mut response = json_response(
-            status,
-            &ErrorBody::new(self.code, self.message),
-        );
+        let mut response = json_response(status, &ErrorBody::new(self.code, self.message));
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
@@ -142,10 +139,7 @@ pub(crate) fn json_errors(response: Response<Body>) -> Response<Body> {
         tracing::error!(%status, "internal error answered as JSON");
     }
     let (mut parts, _) = response.into_parts();
-    let rewritten = json_response(
-        status,
-        &ErrorBody::new(code, default_message(status)),
-    );
+    let rewritten = json_response(status, &ErrorBody::new(code, default_message(status)));
     let (new_parts, body) = rewritten.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.extend(new_parts.headers);
