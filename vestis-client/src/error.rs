@@ -176,11 +176,29 @@ impl TransportError {
     }
 
     /// Where the request was going: `host:port`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn demo(e: vestis_client::TransportError) {
+    /// println!("no answer from {}", e.target()); // e.g. "127.0.0.1:4000"
+    /// # }
+    /// ```
     pub fn target(&self) -> &str {
         &self.target
     }
 
     /// The proxy the request went through, if any (without credentials).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn demo(e: vestis_client::TransportError) {
+    /// if let Some(proxy) = e.proxy() {
+    ///     println!("check the proxy {proxy}");
+    /// }
+    /// # }
+    /// ```
     pub fn proxy(&self) -> Option<&str> {
         self.proxy.as_deref()
     }
@@ -188,6 +206,16 @@ impl TransportError {
     /// Whether the request provably never left this machine (the name did
     /// not resolve, or no connection was made): a create that failed so made
     /// no job and can be forgotten. `false` means the outcome is unknown.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn demo(e: vestis_client::TransportError) {
+    /// if e.is_request_unsent() {
+    ///     println!("nothing was created: safe to forget");
+    /// }
+    /// # }
+    /// ```
     pub fn is_request_unsent(&self) -> bool {
         matches!(self.kind, TransportKind::Resolve | TransportKind::Connect)
     }
@@ -485,7 +513,17 @@ fn describe_cancel(cancel: Option<&std::result::Result<(), CancelOnTimeoutError>
     }
 }
 
-/// The crate's result type.
+/// The crate's result type: `Result<T, vestis_client::Error>`.
+///
+/// # Examples
+///
+/// ```no_run
+/// use vestis_client::{Client, JobId, Result};
+///
+/// async fn status(client: &Client, id: JobId) -> Result<String> {
+///     Ok(client.get(id).await?.status.to_string())
+/// }
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

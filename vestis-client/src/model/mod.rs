@@ -5,9 +5,18 @@
 //! unknown fields are ignored and an unknown status string becomes
 //! [`JobStatus::Unknown`] instead of a decode error.
 //!
-//! Timestamps live in `time`, request payloads and their validation in
-//! `payload`; both are re-exported here. What only a server writes (the
-//! error body, the status-to-code table) is in [`crate::wire`].
+//! Every type here is also at the crate's root. What only a server
+//! writes (the error body, the status-to-code table) is in [`crate::wire`].
+//!
+//! # Examples
+//!
+//! ```
+//! use vestis_client::model::{Job, JobStatus};
+//! let job: Job = serde_json::from_str(
+//!     r#"{"job_id": 1, "status": "pending", "job_type": "legacy", "created_at": "2026-11-28T10:00:00Z"}"#,
+//! ).unwrap();
+//! assert_eq!(job.status, JobStatus::Pending);
+//! ```
 
 use std::fmt;
 use std::str::FromStr;
@@ -36,6 +45,13 @@ impl fmt::Display for JobId {
 }
 
 /// Why a string is not a valid [`JobId`].
+///
+/// # Examples
+///
+/// ```
+/// let err = "-3".parse::<vestis_client::JobId>().unwrap_err();
+/// assert_eq!(err.to_string(), "job id must be a positive integer, got \"-3\"");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("job id must be a positive integer, got {0:?}")]
 pub struct ParseJobIdError(pub String);
@@ -123,6 +139,13 @@ impl fmt::Display for JobKind {
 }
 
 /// Why a string is not a [`JobKind`].
+///
+/// # Examples
+///
+/// ```
+/// let err = "video".parse::<vestis_client::JobKind>().unwrap_err();
+/// assert!(err.to_string().starts_with("unknown job kind \"video\""));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown job kind {0:?} (expected chat, flatlay, mdoli, onmodel, background or legacy)")]
 pub struct ParseJobKindError(pub String);
@@ -246,6 +269,13 @@ impl fmt::Display for JobStatus {
 }
 
 /// Why a string is not one of the contract's five statuses.
+///
+/// # Examples
+///
+/// ```
+/// let err = "done".parse::<vestis_client::JobStatus>().unwrap_err();
+/// assert!(err.to_string().starts_with("unknown job status \"done\""));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown job status {0:?} (expected pending, processing, completed, failed or cancelled)")]
 pub struct ParseJobStatusError(pub String);
