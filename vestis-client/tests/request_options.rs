@@ -168,13 +168,26 @@ async fn a_per_request_timeout_ends_a_slow_answer_as_a_transport_timeout() {
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_json(job("pending"))
-                .set_delay(Duration::from_secs(30)),
+                .set_delay(Duration::from_secs(120)),
         )
         .mount(&server)
         .await;
-    let impatient = client(&server)
-        .with_request_options(RequestOptions::new().timeout(Duration::from_millis(200)));
-    match impatient.get(JobId(1)).await {
+    // The client's own timeouts are far longer than the answer's delay, so
+    // only the per-request timeout can end the request; the outer bound
+    // (generous, not a speed target) turns "not applied" into a failure
+    // instead of a hang.
+    let patient = Client::builder()
+        .base_url(format!("{}/api/v1", server.uri()))
+        .read_timeout(Duration::from_secs(600))
+        .request_timeout(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let impatient =
+        patient.with_request_options(RequestOptions::new().timeout(Duration::from_millis(200)));
+    let answer = tokio::time::timeout(Duration::from_secs(20), impatient.get(JobId(1)))
+        .await
+        .expect("the per-request timeout ends the request");
+    match answer {
         Err(Error::Transport(e)) => assert_eq!(e.kind(), TransportKind::Timeout, "{e}"),
         other => panic!("{other:?}"),
     }
