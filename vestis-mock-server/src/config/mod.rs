@@ -252,6 +252,24 @@ impl Default for QueueFaults {
 /// | `admin` (`/__admin` routes) | `true` | `--no-admin` |
 /// | `max_jobs`, `max_body`, `journal_size` | 100 000 jobs, 10 MiB, 1 000 requests | |
 ///
+/// The table, checked:
+///
+/// ```
+/// use std::time::Duration;
+/// use vestis_mock_server::{ClockMode, Config};
+///
+/// let c = Config::default();
+/// assert_eq!(c.workers, 4);
+/// assert_eq!(c.faults.processing_time.min, Duration::from_secs(3));
+/// assert_eq!(c.faults.processing_time.max, Duration::from_secs(6));
+/// assert_eq!((c.faults.failure_rate, c.faults.max_attempts), (0.0, 3));
+/// assert_eq!((c.faults.rate_limit, c.faults.http_error_rate), (None, 0.0));
+/// assert_eq!(c.faults.latency, Duration::ZERO);
+/// assert!(c.tokens.is_empty() && c.admin && !c.paused);
+/// assert_eq!(c.clock, ClockMode::Real);
+/// assert_eq!((c.max_jobs, c.max_body, c.journal_size), (100_000, 10 * 1024 * 1024, 1000));
+/// ```
+///
 /// Fields are public: start from `Config::default()` and assign, or use
 /// `Config { workers: 8, ..Config::default() }`. A new setting always
 /// comes with a default, so code written that way keeps compiling.
