@@ -93,13 +93,37 @@ fn relative(path: &Path) -> String {
         .to_string()
 }
 
-/// The lines only in the listing (`-`) and only in the built crate (`+`).
+/// A line diff (longest common subsequence): `- ` for a line only in the
+/// listing, `+ ` for one only in the built crate, so a moved or repeated
+/// line (a second `impl` block) shows too.
 fn diff(committed: &str, built: &str) -> String {
-    let old: std::collections::BTreeSet<&str> = committed.lines().collect();
-    let new: std::collections::BTreeSet<&str> = built.lines().collect();
-    let removed = old.difference(&new).map(|line| format!("- {line}"));
-    let added = new.difference(&old).map(|line| format!("+ {line}"));
-    removed.chain(added).collect::<Vec<_>>().join("\n")
+    let old: Vec<&str> = committed.lines().collect();
+    let new: Vec<&str> = built.lines().collect();
+    // lcs[i][j]: the common subsequence's length of old[i..] and new[j..].
+    let mut lcs = vec![vec![0u32; new.len() + 1]; old.len() + 1];
+    for i in (0..old.len()).rev() {
+        for j in (0..new.len()).rev() {
+            lcs[i][j] = if old[i] == new[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < old.len() || j < new.len() {
+        if i < old.len() && j < new.len() && old[i] == new[j] {
+            i += 1;
+            j += 1;
+        } else if j < new.len() && (i == old.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            out.push(format!("+ {}", new[j]));
+            j += 1;
+        } else {
+            out.push(format!("- {}", old[i]));
+            i += 1;
+        }
+    }
+    out.join("\n")
 }
 
 #[test]
@@ -121,6 +145,11 @@ fn vestis_verify_public_api_matches_its_listing() {
 fn a_change_shows_as_removed_and_added_lines() {
     assert_eq!(
         diff("pub fn a()\npub fn b()\n", "pub fn a()\npub fn c()\n"),
-        "- pub fn b()\n+ pub fn c()"
+        "+ pub fn c()\n- pub fn b()"
+    );
+    // A line that moved, next to an equal one that stayed, still shows.
+    assert_eq!(
+        diff("impl A\nfn x\nimpl A\n", "impl A\nimpl A\nfn x\n"),
+        "+ impl A\n- impl A"
     );
 }

@@ -1,4 +1,5 @@
-//! [`Client`] and its builder: the one place in the SDK that speaks HTTP.
+//! [`Client`]: the one place in the SDK that speaks HTTP (its builder is
+//! in `builder.rs`).
 //!
 //! One small method per endpoint. Every answer goes through [`Client::send`],
 //! which turns non-2xx statuses into typed [`Error`]s (keeping the contract's
@@ -18,7 +19,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{ApiError, Error, Result};
 use crate::model::{CancelJobResponse, CreateJobResponse, Job, JobId, JobKind, JobPage, JobStatus};
 use crate::net::{self, Routes};
-use crate::options::{ClientBuilder, CreateOptions, ListOptions, RequestOptions};
+use crate::options::{CreateOptions, ListOptions, RequestOptions};
 use crate::wire::{self, ErrorBody};
 
 /// A handle on the Vestis API. Cheap to clone: clones share one connection pool.
@@ -60,7 +61,7 @@ struct Inner {
 const MAX_ATTEMPTS_HEADER: &str = "x-mock-max-attempts";
 
 impl Client {
-    /// The client a [`ClientBuilder`] made: API requests go through the
+    /// The client a [`ClientBuilder`](crate::ClientBuilder) made: API requests go through the
     /// route for the base URL (direct for loopback).
     pub(crate) fn assemble(
         routes: Routes,
@@ -78,19 +79,6 @@ impl Client {
             }),
             options: Arc::default(),
         }
-    }
-
-    /// A builder with the contract's defaults.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let client = vestis_client::Client::builder().token("dev").build()?;
-    /// assert_eq!(client.base_url(), vestis_client::DEFAULT_BASE_URL);
-    /// # Ok::<(), vestis_client::Error>(())
-    /// ```
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::default()
     }
 
     /// A handle on the same client (its connection pool, token and
@@ -128,7 +116,7 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`], as [`ClientBuilder::build`], when `VESTIS_API_URL`
+    /// [`Error::Config`], as [`ClientBuilder::build`](crate::ClientBuilder::build), when `VESTIS_API_URL`
     /// or `VESTIS_TOKEN` holds an unusable value.
     ///
     /// # Examples

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use crate::model::{ErrorCode, Job};
-use crate::wait::CancelOnTimeoutError;
 
 /// An error answer from the server (any non-2xx status), as the
 /// [`Error`] variants for answers carry it.
@@ -470,6 +469,40 @@ impl Error {
     pub fn retry_after(&self) -> Option<Duration> {
         self.api_error().and_then(|e| e.retry_after)
     }
+}
+
+/// Why the cancel that [`WaitOptions::cancel_on_timeout`](crate::WaitOptions::cancel_on_timeout) asked for did not
+/// happen: in [`Error::TimedOut`]'s `cancel` and in
+/// [`WaitEvent::CancelledOnTimeout`](crate::WaitEvent::CancelledOnTimeout).
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(client: vestis_client::Client) {
+/// use std::time::Duration;
+/// use vestis_client::{CancelOnTimeoutError, Error, JobId, WaitOptions};
+/// let options = WaitOptions::default().deadline(Duration::from_secs(30)).cancel_on_timeout(true);
+/// if let Err(Error::TimedOut { cancel: Some(Err(why)), .. }) = client.wait(JobId(7), &options).await {
+///     match why {
+///         CancelOnTimeoutError::Request(e) if matches!(*e, Error::Conflict(_)) => {
+///             println!("too late to cancel: the job is processing")
+///         }
+///         other => println!("the job may still run: {other}"),
+///     }
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum CancelOnTimeoutError {
+    /// The server refused the cancel (e.g. [`Error::Conflict`]: the job
+    /// started processing) or the request failed. Shared (`Arc`) so the
+    /// same outcome is both in the event and in the error.
+    #[error(transparent)]
+    Request(std::sync::Arc<Error>),
+    /// The cancel request got no answer within this time.
+    #[error("the cancel request got no answer within {}", humantime::format_duration(*.0))]
+    NoAnswer(Duration),
 }
 
 /// Which limit ended a wait that timed out ([`Error::TimedOut`]).

@@ -11,7 +11,7 @@
 //! in [`model`]; what only a server writes is in [`wire`].
 
 // Inside (private modules): `client` holds `Client`, the only code that
-// speaks HTTP; `options` the builder and per-call options; `wait` the
+// speaks HTTP; `builder` its builder; `options` the per-call options; `wait` the
 // poll schedules, the wait loop, event streams and many-job waits; `net`
 // which requests go through a proxy (never loopback ones) and what a
 // request without an answer means; `error` the error enum; `tls` the
@@ -33,6 +33,7 @@
 // Tests may unwrap: a failed unwrap is a failed test.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod builder;
 mod client;
 mod error;
 pub mod model;
@@ -42,14 +43,17 @@ mod tls;
 mod wait;
 pub mod wire;
 
+pub use builder::{ClientBuilder, DEFAULT_BASE_URL};
 pub use client::Client;
-pub use error::{ApiError, Error, Result, TransportError, TransportKind, WaitLimit};
+pub use error::{
+    ApiError, CancelOnTimeoutError, Error, Result, TransportError, TransportKind, WaitLimit,
+};
 pub use model::{
     CancelJobResponse, ChatRequest, CreateJobResponse, ErrorCode, FlatlayRequest, InvalidPayload,
     Job, JobId, JobKind, JobPage, JobResult, JobStatus, PageMetadata, Timestamp, validate_payload,
 };
-pub use options::{ClientBuilder, CreateOptions, DEFAULT_BASE_URL, ListOptions, RequestOptions};
-pub use wait::{CancelOnTimeoutError, PollStrategy, WaitEvent, WaitOptions, WaitStream};
+pub use options::{CreateOptions, ListOptions, RequestOptions};
+pub use wait::{PollStrategy, WaitEvent, WaitOptions, WaitStream};
 
 /// The README's Rust snippets, compiled as doctests so they cannot rot.
 #[cfg(doctest)]

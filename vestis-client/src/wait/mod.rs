@@ -4,7 +4,8 @@
 //! - `strategy`: [`PollStrategy`], when to poll (the guide's schedules).
 //! - `run`: the one wait loop; every entry point below drives it.
 //! - `stream`: [`WaitStream`], one wait's events as a `Stream`.
-//! - `many`: many-job waits sharing an in-flight cap and rate-limit pauses.
+//! - `many`: many-job waits sharing an in-flight cap and rate-limit pauses
+//!   (`batch`: what they share, also taken by `run` and `stream`).
 //!
 //! This file holds what a caller configures and observes ([`WaitOptions`],
 //! [`WaitEvent`]) and the plain `wait` entry points.
@@ -12,9 +13,10 @@
 use std::time::Duration;
 
 use crate::client::Client;
-use crate::error::{Error, Result};
+use crate::error::{CancelOnTimeoutError, Result};
 use crate::model::{Job, JobId, JobStatus};
 
+mod batch;
 mod many;
 mod run;
 mod strategy;
@@ -80,7 +82,7 @@ impl WaitOptions {
 
     /// The wall-clock bound of the whole wait (default 5 minutes). No sleep
     /// crosses it, not even one a server's `Retry-After` asked for. When
-    /// it passes, the wait ends with [`Error::TimedOut`] and
+    /// it passes, the wait ends with [`Error::TimedOut`](crate::Error::TimedOut) and
     /// [`WaitLimit::Deadline`](crate::WaitLimit::Deadline).
     ///
     /// # Examples
@@ -126,7 +128,7 @@ impl WaitOptions {
     }
 
     /// Cancel the job on the server when the wait times out (default off).
-    /// The outcome is in the [`Error::TimedOut`]'s `cancel` (and in
+    /// The outcome is in the [`Error::TimedOut`](crate::Error::TimedOut)'s `cancel` (and in
     /// [`WaitEvent::CancelledOnTimeout`]); only a pending job can be
     /// cancelled, so for one already processing it is a refusal.
     ///
@@ -228,44 +230,10 @@ pub enum WaitEvent {
     },
     /// The wait timed out and the job was cancelled on the server (`Ok`), or
     /// the cancel failed (`Err` with the reason). The same outcome is in the
-    /// final [`Error::TimedOut`]'s `cancel`.
+    /// final [`Error::TimedOut`](crate::Error::TimedOut)'s `cancel`.
     CancelledOnTimeout(std::result::Result<(), CancelOnTimeoutError>),
     /// The wait is over: the completed job, or why not.
     Finished(Result<Job>),
-}
-
-/// Why the cancel that [`WaitOptions::cancel_on_timeout`] asked for did not
-/// happen: in [`Error::TimedOut`]'s `cancel` and in
-/// [`WaitEvent::CancelledOnTimeout`].
-///
-/// # Examples
-///
-/// ```no_run
-/// # async fn demo(client: vestis_client::Client) {
-/// use std::time::Duration;
-/// use vestis_client::{CancelOnTimeoutError, Error, JobId, WaitOptions};
-/// let options = WaitOptions::default().deadline(Duration::from_secs(30)).cancel_on_timeout(true);
-/// if let Err(Error::TimedOut { cancel: Some(Err(why)), .. }) = client.wait(JobId(7), &options).await {
-///     match why {
-///         CancelOnTimeoutError::Request(e) if matches!(*e, Error::Conflict(_)) => {
-///             println!("too late to cancel: the job is processing")
-///         }
-///         other => println!("the job may still run: {other}"),
-///     }
-/// }
-/// # }
-/// ```
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum CancelOnTimeoutError {
-    /// The server refused the cancel (e.g. [`Error::Conflict`]: the job
-    /// started processing) or the request failed. Shared (`Arc`) so the
-    /// same outcome is both in the event and in the error.
-    #[error(transparent)]
-    Request(std::sync::Arc<Error>),
-    /// The cancel request got no answer within this time.
-    #[error("the cancel request got no answer within {}", humantime::format_duration(*.0))]
-    NoAnswer(Duration),
 }
 
 impl Client {
@@ -275,13 +243,13 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// - [`Error::JobFailed`] / [`Error::JobCancelled`]: the job ended
+    /// - [`Error::JobFailed`](crate::Error::JobFailed) / [`Error::JobCancelled`](crate::Error::JobCancelled): the job ended
     ///   `failed` / `cancelled` (the error holds the job).
-    /// - [`Error::TimedOut`]: the deadline passed, or the strategy's polls ran
+    /// - [`Error::TimedOut`](crate::Error::TimedOut): the deadline passed, or the strategy's polls ran
     ///   out, first (with the last job seen).
-    /// - [`Error::NotFound`], [`Error::Unauthorized`], [`Error::InvalidRequest`]
+    /// - [`Error::NotFound`](crate::Error::NotFound), [`Error::Unauthorized`](crate::Error::Unauthorized), [`Error::InvalidRequest`](crate::Error::InvalidRequest)
     ///   and other non-transient errors: at once, from the poll that got them.
-    /// - A transient error ([`Error::is_transient`]) when more than
+    /// - A transient error ([`Error::is_transient`](crate::Error::is_transient)) when more than
     ///   [`WaitOptions::max_transient_errors`] came in a row.
     ///
     /// # Examples
@@ -317,7 +285,7 @@ impl Client {
     /// ```
     pub async fn generate<P: serde::Serialize + ?Sized>(
         &self,
-        kind: crate::JobKind,
+        kind: crate::model::JobKind,
         payload: &P,
         options: &WaitOptions,
     ) -> Result<Job> {

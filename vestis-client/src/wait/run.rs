@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::many::Batch;
-use super::{CancelOnTimeoutError, WaitEvent, WaitOptions};
+use super::batch::Batch;
+use super::{WaitEvent, WaitOptions};
 use crate::client::Client;
-use crate::error::{Error, Result, WaitLimit};
+use crate::error::{CancelOnTimeoutError, Error, Result, WaitLimit};
 use crate::model::{Job, JobId, JobStatus};
 
 /// Where a wait's events go.
