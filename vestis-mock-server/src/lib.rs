@@ -43,6 +43,8 @@
 //! - [`probe`]: `--healthcheck`, the container image's health probe.
 
 #![deny(missing_docs)]
+// Links in the docs must resolve on docs.rs: none to private items.
+#![deny(rustdoc::broken_intra_doc_links, rustdoc::private_intra_doc_links)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // Tests may unwrap: a failed unwrap is a failed test.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
