@@ -140,8 +140,26 @@ async fn the_sdks_own_headers_stay_unless_the_caller_replaces_them() {
     base.create(JobKind::Chat, &ChatRequest::new("x"))
         .await
         .unwrap();
+    base.with_request_options(
+        RequestOptions::new()
+            .header("User-Agent", "my-app/2")
+            .unwrap()
+            .header("Authorization", "Bearer other")
+            .unwrap(),
+    )
+    .get(JobId(1))
+    .await
+    .unwrap();
     let requests = server.received_requests().await.unwrap();
-    let (mine, sdk) = (&requests[0].headers, &requests[1].headers);
+    let (mine, sdk, replaced) = (
+        &requests[0].headers,
+        &requests[1].headers,
+        &requests[2].headers,
+    );
+    assert_eq!(replaced["user-agent"], "my-app/2");
+    assert_eq!(replaced.get_all("user-agent").iter().count(), 1);
+    assert_eq!(replaced["authorization"], "Bearer other");
+    assert_eq!(replaced.get_all("authorization").iter().count(), 1);
     assert_eq!(mine["x-a"], "1", "earlier options stay under later ones");
     assert_eq!(mine["x-b"], "2");
     assert_eq!(
