@@ -25,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
     let created = client
         .create(JobKind::Chat, &ChatRequest::new("a wool coat"))
         .await?;
-    let mut events = client.wait_stream(created.job_id, WaitOptions::default());
+    let mut events = client.wait_stream(created.job_id, &WaitOptions::default());
     while let Some(event) = events.next().await {
         match event {
             WaitEvent::Polled { poll, elapsed, job } => {

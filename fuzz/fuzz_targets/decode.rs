@@ -4,7 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vestis_client::{CancelJobResponse, CreateJobResponse, ErrorBody, Job, JobPage, JobStatus};
+use vestis_client::wire::ErrorBody;
+use vestis_client::{CancelJobResponse, CreateJobResponse, Job, JobPage, JobStatus};
 
 fn normal_form<T: serde::de::DeserializeOwned + serde::Serialize>(data: &[u8]) {
     if let Ok(value) = serde_json::from_slice::<T>(data) {

@@ -142,7 +142,7 @@ async fn the_event_stream_shows_the_lifecycle_and_ends_with_finished() {
         .await
         .unwrap()
         .job_id;
-    let events: Vec<WaitEvent> = c.wait_stream(id, quick()).collect().await;
+    let events: Vec<WaitEvent> = c.wait_stream(id, &quick()).collect().await;
     let statuses: Vec<String> = events
         .iter()
         .filter_map(|e| match e {

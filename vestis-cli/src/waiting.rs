@@ -139,7 +139,7 @@ pub(crate) async fn wait_for(
             break;
         };
         // Learnt from the server's answers (`X-Mock-Max-Attempts`), if it says.
-        progress.set_max_attempts(client.max_attempts());
+        progress.set_max_attempts(client.mock_max_attempts());
         progress.event(id, &event);
         let Some(target) = targets.get_mut(&id) else {
             continue;

@@ -12,12 +12,28 @@ use crate::net::Routes;
 
 impl Client {
     /// A builder with the contract's defaults.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let client = vestis_client::Client::builder().token("dev").build()?;
+    /// assert_eq!(client.base_url(), vestis_client::DEFAULT_BASE_URL);
+    /// # Ok::<(), vestis_client::Error>(())
+    /// ```
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
     }
 }
 
-/// The contract's default base URL.
+/// The contract's default base URL, what [`Client::builder`] starts from.
+///
+/// # Examples
+///
+/// ```
+/// let client = vestis_client::Client::builder().build()?;
+/// assert_eq!(client.base_url(), vestis_client::DEFAULT_BASE_URL);
+/// # Ok::<(), vestis_client::Error>(())
+/// ```
 pub const DEFAULT_BASE_URL: &str = "http://localhost:4000/api/v1";
 
 /// Builds a [`Client`]. Every setting has a sane default.
@@ -68,36 +84,82 @@ impl Default for ClientBuilder {
 
 impl ClientBuilder {
     /// The API's base URL, e.g. `http://localhost:4000/api/v1`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let client = vestis_client::Client::builder().base_url("http://127.0.0.1:4000/api/v1").build()?;
+    /// assert_eq!(client.base_url(), "http://127.0.0.1:4000/api/v1");
+    /// # Ok::<(), vestis_client::Error>(())
+    /// ```
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = url.into();
         self
     }
 
     /// The bearer token: the caller's identity; jobs belong to it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let client = vestis_client::Client::builder().token("dev").build()?;
+    /// # let _ = client; Ok::<(), vestis_client::Error>(())
+    /// ```
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
     }
 
     /// How long to wait for a TCP (and TLS) connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let client = vestis_client::Client::builder().connect_timeout(Duration::from_secs(2)).build()?;
+    /// # let _ = client; Ok::<(), vestis_client::Error>(())
+    /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
     /// How long to wait between two reads of an answer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let client = vestis_client::Client::builder().read_timeout(Duration::from_secs(10)).build()?;
+    /// # let _ = client; Ok::<(), vestis_client::Error>(())
+    /// ```
     pub fn read_timeout(mut self, timeout: Duration) -> Self {
         self.read_timeout = timeout;
         self
     }
 
     /// How long one whole request may take.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let client = vestis_client::Client::builder().request_timeout(Duration::from_secs(20)).build()?;
+    /// # let _ = client; Ok::<(), vestis_client::Error>(())
+    /// ```
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
     }
 
     /// The `User-Agent` header (default `vestis-client/<version>`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let client = vestis_client::Client::builder().user_agent("my-app/1.0").build()?;
+    /// # let _ = client; Ok::<(), vestis_client::Error>(())
+    /// ```
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = user_agent.into();
         self
@@ -106,6 +168,14 @@ impl ClientBuilder {
     /// Uses a caller-configured `reqwest::Client` (its own timeouts, proxy,
     /// TLS) for every request; the builder's timeouts and user agent are then
     /// not applied, nor the SDK's rule that loopback never goes through a proxy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let http = reqwest::Client::builder().build().unwrap(); // reqwest 0.13, the SDK's
+    /// let client = vestis_client::Client::builder().http_client(http).build()?;
+    /// # let _ = client; Ok::<(), vestis_client::Error>(())
+    /// ```
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self
@@ -119,6 +189,14 @@ impl ClientBuilder {
     /// [`Error::Config`] for a base URL that is not `http(s)://…`, a token
     /// with characters a header cannot carry, or an HTTP client that cannot
     /// be built (no TLS roots).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let client = vestis_client::Client::builder().token("dev").build()?;
+    /// assert!(vestis_client::Client::builder().base_url("localhost:4000").build().is_err());
+    /// # let _ = client; Ok::<(), vestis_client::Error>(())
+    /// ```
     pub fn build(self) -> Result<Client> {
         let base_url = self.base_url.trim_end_matches('/').to_owned();
         let parsed = reqwest::Url::parse(&base_url)

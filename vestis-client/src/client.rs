@@ -17,11 +17,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, Error, Result};
-use crate::model::{
-    CancelJobResponse, CreateJobResponse, ErrorBody, Job, JobId, JobKind, JobPage, JobStatus,
-};
+use crate::model::{CancelJobResponse, CreateJobResponse, Job, JobId, JobKind, JobPage, JobStatus};
 use crate::net::{self, Routes};
-use crate::options::{CreateOptions, ListOptions};
+use crate::options::{CreateOptions, ListOptions, RequestOptions};
+use crate::wire::{self, ErrorBody};
 
 /// A handle on the Vestis API. Cheap to clone: clones share one connection pool.
 ///
@@ -40,6 +39,9 @@ use crate::options::{CreateOptions, ListOptions};
 #[derive(Clone, Debug)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// What [`Client::with_request_options`] attached: extra headers and a
+    /// timeout for every API request made through this handle.
+    options: Arc<RequestOptions>,
 }
 
 #[derive(Debug)]
@@ -75,6 +77,38 @@ impl Client {
                 auth,
                 max_attempts: AtomicU32::new(0),
             }),
+            options: Arc::default(),
+        }
+    }
+
+    /// A handle on the same client (its connection pool, token and
+    /// timeouts) whose every API request also carries `options`: extra
+    /// headers and a per-request timeout, for one call or a few. Options
+    /// already attached to this handle stay, under the new ones.
+    ///
+    /// Cheap (one allocation); the original handle is unchanged. Every
+    /// method works through it: [`Client::create`], [`Client::get`],
+    /// [`Client::list`], [`Client::cancel`] and each poll and cancel of the
+    /// waits ([`Client::wait`], [`Client::wait_stream`],
+    /// [`Client::wait_many`], …). See [`RequestOptions`] for what is and
+    /// is not replaced.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: vestis_client::Client) -> Result<(), vestis_client::Error> {
+    /// use vestis_client::{ChatRequest, JobKind, RequestOptions, WaitOptions};
+    ///
+    /// // A trace id on one create and on every poll of its wait.
+    /// let traced = client.with_request_options(RequestOptions::new().header("X-Trace-Id", "t-42")?);
+    /// let created = traced.create(JobKind::Chat, &ChatRequest::new("a red dress")).await?;
+    /// let job = traced.wait(created.job_id, &WaitOptions::default()).await?;
+    /// # let _ = job; Ok(()) }
+    /// ```
+    pub fn with_request_options(&self, options: RequestOptions) -> Client {
+        Client {
+            inner: Arc::clone(&self.inner),
+            options: Arc::new(self.options.merged(options)),
         }
     }
 
@@ -84,6 +118,15 @@ impl Client {
     ///
     /// [`Error::Config`], as [`ClientBuilder::build`](crate::ClientBuilder::build), when `VESTIS_API_URL`
     /// or `VESTIS_TOKEN` holds an unusable value.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// // VESTIS_API_URL=http://localhost:4000/api/v1 VESTIS_TOKEN=dev
+    /// let client = vestis_client::Client::from_env()?;
+    /// println!("talking to {}", client.base_url());
+    /// # Ok::<(), vestis_client::Error>(())
+    /// ```
     pub fn from_env() -> Result<Client> {
         let mut builder = Client::builder();
         if let Ok(url) = std::env::var("VESTIS_API_URL") {
@@ -96,27 +139,36 @@ impl Client {
     }
 
     /// The base URL requests go to (no trailing slash).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let client = vestis_client::Client::builder().base_url("http://127.0.0.1:4000/api/v1/").build()?;
+    /// assert_eq!(client.base_url(), "http://127.0.0.1:4000/api/v1");
+    /// # Ok::<(), vestis_client::Error>(())
+    /// ```
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
     }
 
-    /// How many processing attempts the server gives a job, if it has said
-    /// so in an `X-Mock-Max-Attempts` header (the mock server does, on every
-    /// API answer); `None` before any such answer. The contract itself does
-    /// not expose it.
+    /// The mock server's attempts per job, from the `X-Mock-Max-Attempts`
+    /// header it sends on every API answer (`vestis-mock-server`'s
+    /// `Faults::max_attempts`, default 3); `None` before the first such
+    /// answer, and always `None` against a server that does not send it:
+    /// the contract has no such field. Shared by every clone of the client.
     ///
     /// # Examples
     ///
     /// ```no_run
     /// # async fn demo(client: vestis_client::Client) -> Result<(), vestis_client::Error> {
     /// let job = client.get(vestis_client::JobId(7)).await?;
-    /// match client.max_attempts() {
+    /// match client.mock_max_attempts() {
     ///     Some(max) => println!("attempt {} of {max}", job.attempts),
     ///     None => println!("attempt {}", job.attempts),
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn max_attempts(&self) -> Option<u32> {
+    pub fn mock_max_attempts(&self) -> Option<u32> {
         Some(self.inner.max_attempts.load(Ordering::Relaxed)).filter(|&n| n > 0)
     }
 
@@ -132,14 +184,24 @@ impl Client {
         req
     }
 
-    /// Sends a request and decodes a 2xx body as `T`; anything else is a typed error.
+    /// Sends an API request, with this handle's [`RequestOptions`] on top,
+    /// and decodes a 2xx body as `T`; anything else is a typed error.
     async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
+        let req = self.with_timeout(req).headers(self.options.headers.clone());
         let (status, body) = self.exchange(req).await?;
         serde_json::from_slice(&body).map_err(|source| Error::Decode {
             status,
             body: String::from_utf8_lossy(&body).into_owned(),
             source,
         })
+    }
+
+    /// The request with this handle's timeout, if it has one.
+    fn with_timeout(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self.options.timeout {
+            Some(timeout) => req.timeout(timeout),
+            None => req,
+        }
     }
 
     /// Sends a request and reads the whole answer: `Ok` with a 2xx status
@@ -204,13 +266,28 @@ impl Client {
             .await
     }
 
-    /// Creates a job with explicit [`CreateOptions`].
+    /// Creates a job with explicit [`CreateOptions`]: your own
+    /// `Idempotency-Key`, how many retries. (Extra headers and a timeout:
+    /// [`Client::with_request_options`].)
     ///
     /// # Errors
     ///
     /// As [`Client::create`], plus [`Error::Conflict`] when the idempotency
     /// key was used before for a different request, and [`Error::Config`]
     /// when the payload cannot be serialised.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: vestis_client::Client) -> Result<(), vestis_client::Error> {
+    /// use vestis_client::{ChatRequest, CreateOptions, JobKind};
+    /// // Derived from your order id: a retry after a crash finds the same job.
+    /// let options = CreateOptions::default().idempotency_key("order-1234");
+    /// let first = client.create_with(JobKind::Chat, &ChatRequest::new("x"), &options).await?;
+    /// let again = client.create_with(JobKind::Chat, &ChatRequest::new("x"), &options).await?;
+    /// assert_eq!(first.job_id, again.job_id);
+    /// # Ok(()) }
+    /// ```
     #[tracing::instrument(level = "debug", skip_all, fields(kind = %kind))]
     pub async fn create_with<P: Serialize + ?Sized>(
         &self,
@@ -220,7 +297,7 @@ impl Client {
     ) -> Result<CreateJobResponse> {
         let body = serde_json::to_vec(payload)
             .map_err(|e| Error::Config(format!("the payload cannot be serialised: {e}")))?;
-        let path = match kind.query_flag() {
+        let path = match wire::generate_flag(kind) {
             Some(flag) => format!("/generate?{flag}=true"),
             None => "/generate".to_owned(),
         };
@@ -345,9 +422,10 @@ impl Client {
             let client = client.clone();
             let status = status.clone();
             async move {
-                let Some(page) = next else { return Ok(None) };
-                let mut options = ListOptions::page(page, 100);
-                options.status = status;
+                let Some(page) = next else {
+                    return Ok::<_, Error>(None);
+                };
+                let options = ListOptions::page(page, 100).status_filter(status);
                 let got = client.list(&options).await?;
                 let more = page < got.metadata.total_pages && !got.jobs.is_empty();
                 // Newest first: jobs created since the last page push older
@@ -396,8 +474,9 @@ impl Client {
             .await
     }
 
-    /// Downloads a result image. No credentials are sent: image URLs are
-    /// public by contract and may live on another host.
+    /// Downloads a result image. No credentials are sent, nor the headers
+    /// of [`Client::with_request_options`] (its timeout applies): image
+    /// URLs are public by contract and may live on another host.
     ///
     /// # Errors
     ///
@@ -419,7 +498,7 @@ impl Client {
     pub async fn download(&self, url: &str) -> Result<Vec<u8>> {
         let url = reqwest::Url::parse(url)
             .map_err(|e| Error::Config(format!("invalid image URL {url:?}: {e}")))?;
-        let req = self.inner.routes.client_for(&url).get(url);
+        let req = self.with_timeout(self.inner.routes.client_for(&url).get(url));
         self.exchange(req).await.map(|(_, body)| body)
     }
 }

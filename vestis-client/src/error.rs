@@ -8,8 +8,33 @@ use std::time::Duration;
 
 use crate::model::{ErrorCode, Job};
 
-/// An error answer from the server (any non-2xx status).
+/// An error answer from the server (any non-2xx status), as the
+/// [`Error`] variants for answers carry it.
+///
+/// `#[non_exhaustive]`: read its fields; build one (for a test double of
+/// your own) with [`ApiError::new`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(client: vestis_client::Client) -> Result<(), vestis_client::Error> {
+/// use vestis_client::{Error, JobId};
+/// match client.cancel(JobId(7)).await {
+///     Ok(_) => println!("cancelled"),
+///     Err(Error::Conflict(api)) => println!("HTTP {}: {}", api.status, api.message),
+///     Err(other) => return Err(other),
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// ```
+/// use vestis_client::{ApiError, Error, ErrorCode};
+/// let api = ApiError::new(404, Some(ErrorCode::NotFound), "Job not found");
+/// assert_eq!(api.to_string(), "Job not found (HTTP 404)");
+/// assert!(matches!(Error::from(api), Error::NotFound(_)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ApiError {
     /// The HTTP status code.
     pub status: u16,
@@ -27,6 +52,39 @@ pub struct ApiError {
     pub proxy: Option<String>,
 }
 
+impl ApiError {
+    /// An answer with this status, code and message, no raw body, no
+    /// `Retry-After` and no proxy (set those by assignment).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use vestis_client::ApiError;
+    /// let mut api = ApiError::new(503, None, "Service unavailable");
+    /// api.retry_after = Some(Duration::from_secs(2));
+    /// # let _ = api;
+    /// ```
+    pub fn new(status: u16, code: Option<ErrorCode>, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            body: None,
+            retry_after: None,
+            proxy: None,
+        }
+    }
+}
+
+/// The variant of [`Error`] that matches an answer's status, as the SDK
+/// maps every non-2xx answer.
+impl From<ApiError> for Error {
+    fn from(error: ApiError) -> Error {
+        Error::from_api(error)
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.proxy {
@@ -41,6 +99,19 @@ impl std::fmt::Display for ApiError {
 }
 
 /// What kind of failure left a request without an answer.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(client: vestis_client::Client) {
+/// use vestis_client::{Error, JobId, TransportKind};
+/// if let Err(Error::Transport(e)) = client.get(JobId(1)).await {
+///     if e.kind() == TransportKind::Timeout {
+///         eprintln!("the server is slow: {e}");
+///     }
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TransportKind {
@@ -89,16 +160,44 @@ pub struct TransportError {
 
 impl TransportError {
     /// What kind of failure this was.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: vestis_client::Client) {
+    /// if let Err(vestis_client::Error::Transport(e)) = client.get(vestis_client::JobId(1)).await {
+    ///     println!("{:?} on the way to {} (proxy: {:?})", e.kind(), e.target(), e.proxy());
+    /// }
+    /// # }
+    /// ```
     pub fn kind(&self) -> TransportKind {
         self.kind
     }
 
     /// Where the request was going: `host:port`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn demo(e: vestis_client::TransportError) {
+    /// println!("no answer from {}", e.target()); // e.g. "127.0.0.1:4000"
+    /// # }
+    /// ```
     pub fn target(&self) -> &str {
         &self.target
     }
 
     /// The proxy the request went through, if any (without credentials).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn demo(e: vestis_client::TransportError) {
+    /// if let Some(proxy) = e.proxy() {
+    ///     println!("check the proxy {proxy}");
+    /// }
+    /// # }
+    /// ```
     pub fn proxy(&self) -> Option<&str> {
         self.proxy.as_deref()
     }
@@ -106,6 +205,16 @@ impl TransportError {
     /// Whether the request provably never left this machine (the name did
     /// not resolve, or no connection was made): a create that failed so made
     /// no job and can be forgotten. `false` means the outcome is unknown.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn demo(e: vestis_client::TransportError) {
+    /// if e.is_request_unsent() {
+    ///     println!("nothing was created: safe to forget");
+    /// }
+    /// # }
+    /// ```
     pub fn is_request_unsent(&self) -> bool {
         matches!(self.kind, TransportKind::Resolve | TransportKind::Connect)
     }
@@ -143,6 +252,29 @@ pub(crate) fn human_duration(d: Duration) -> humantime::FormattedDuration {
 }
 
 /// Everything that can go wrong talking to the Vestis API.
+///
+/// One variant per way a call can end without what was asked: an answer
+/// with an error status (keeping the server's [`ApiError`]), no answer
+/// ([`Error::Transport`]), a body that is not the contract's, a job that
+/// ended `failed` or `cancelled`, a wait that ran out of time. The enum is
+/// `#[non_exhaustive]`: a `match` needs a `_` arm.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(client: vestis_client::Client) -> Result<(), vestis_client::Error> {
+/// use vestis_client::{Error, JobId, WaitLimit, WaitOptions};
+/// match client.wait(JobId(7), &WaitOptions::default().cancel_on_timeout(true)).await {
+///     Ok(job) => println!("done: {}", job.image_url().unwrap_or_default()),
+///     Err(Error::JobFailed(job)) => println!("failed: {:?}", job.error),
+///     Err(Error::TimedOut { limit: WaitLimit::Deadline, cancel, .. }) => {
+///         println!("deadline passed; cancelled: {}", matches!(cancel, Some(Ok(()))))
+///     }
+///     Err(e) if e.is_transient() => println!("try again later: {e}"),
+///     Err(e) => return Err(e),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -196,10 +328,16 @@ pub enum Error {
     /// The job ended `cancelled`.
     #[error("job {} was cancelled", .0.job_id)]
     JobCancelled(Box<Job>),
-    /// The wait's deadline passed, or its polls ran out, before the job finished.
-    #[error("timed out after {} and {polls} poll{} waiting for the job{}", human_duration(*elapsed),
+    /// The wait ended before the job finished: its deadline passed or its
+    /// poll limit was reached (`limit` says which). With
+    /// [`WaitOptions::cancel_on_timeout`](crate::WaitOptions::cancel_on_timeout),
+    /// `cancel` says whether the job was cancelled.
+    #[error("timed out after {} and {polls} poll{} waiting for the job: {}{}{}", human_duration(*elapsed),
         if *polls == 1 { "" } else { "s" },
-        last.as_ref().map(|j| format!(" (last status: {})", j.status)).unwrap_or_default())]
+        limit,
+        last.as_ref().map(|j| format!(" (last status: {})", j.status)).unwrap_or_default(),
+        describe_cancel(cancel.as_ref()))]
+    #[non_exhaustive]
     TimedOut {
         /// How long the wait lasted.
         elapsed: Duration,
@@ -207,6 +345,13 @@ pub enum Error {
         polls: u32,
         /// The last job state seen, if any poll succeeded.
         last: Option<Box<Job>>,
+        /// Which limit ended the wait.
+        limit: WaitLimit,
+        /// The cancel [`WaitOptions::cancel_on_timeout`](crate::WaitOptions::cancel_on_timeout)
+        /// asked for: `None` when it was off, `Some(Ok(()))` when the job
+        /// was cancelled, `Some(Err(_))` with why it was not (the job may
+        /// still run).
+        cancel: Option<std::result::Result<(), CancelOnTimeoutError>>,
     },
     /// Something unusable was handed to the SDK before any request: a base
     /// URL that is not `http(s)://`, a token that cannot be a header value,
@@ -233,6 +378,15 @@ impl Error {
     }
 
     /// The server's error answer, when there was one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vestis_client::{ApiError, Error};
+    /// let e = Error::from(ApiError::new(409, None, "Conflict"));
+    /// assert_eq!(e.api_error().map(|api| api.status), Some(409));
+    /// assert!(Error::Config("bad URL".into()).api_error().is_none());
+    /// ```
     pub fn api_error(&self) -> Option<&ApiError> {
         match self {
             Error::Unauthorized(e)
@@ -247,6 +401,13 @@ impl Error {
     }
 
     /// The HTTP status of the answer, when there was one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vestis_client::{ApiError, Error};
+    /// assert_eq!(Error::from(ApiError::new(503, None, "busy")).status(), Some(503));
+    /// ```
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Decode { status, .. } => Some(*status),
@@ -261,8 +422,10 @@ impl Error {
     ///
     /// ```
     /// # use vestis_client::Error;
+    /// use vestis_client::ApiError;
     /// let e = Error::Config("x".into());
     /// assert!(!e.is_transient());
+    /// assert!(Error::from(ApiError::new(503, None, "busy")).is_transient());
     /// ```
     pub fn is_transient(&self) -> bool {
         match self {
@@ -293,12 +456,107 @@ impl Error {
     }
 
     /// The delay the server asked for (`Retry-After`), if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use vestis_client::{ApiError, Error};
+    /// let mut api = ApiError::new(429, None, "Too many requests");
+    /// api.retry_after = Some(Duration::from_secs(2));
+    /// assert_eq!(Error::from(api).retry_after(), Some(Duration::from_secs(2)));
+    /// ```
     pub fn retry_after(&self) -> Option<Duration> {
         self.api_error().and_then(|e| e.retry_after)
     }
 }
 
-/// The crate's result type.
+/// Why the cancel that [`WaitOptions::cancel_on_timeout`](crate::WaitOptions::cancel_on_timeout) asked for did not
+/// happen: in [`Error::TimedOut`]'s `cancel` and in
+/// [`WaitEvent::CancelledOnTimeout`](crate::WaitEvent::CancelledOnTimeout).
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(client: vestis_client::Client) {
+/// use std::time::Duration;
+/// use vestis_client::{CancelOnTimeoutError, Error, JobId, WaitOptions};
+/// let options = WaitOptions::default().deadline(Duration::from_secs(30)).cancel_on_timeout(true);
+/// if let Err(Error::TimedOut { cancel: Some(Err(why)), .. }) = client.wait(JobId(7), &options).await {
+///     match why {
+///         CancelOnTimeoutError::Request(e) if matches!(*e, Error::Conflict(_)) => {
+///             println!("too late to cancel: the job is processing")
+///         }
+///         other => println!("the job may still run: {other}"),
+///     }
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum CancelOnTimeoutError {
+    /// The server refused the cancel (e.g. [`Error::Conflict`]: the job
+    /// started processing) or the request failed. Shared (`Arc`) so the
+    /// same outcome is both in the event and in the error.
+    #[error(transparent)]
+    Request(std::sync::Arc<Error>),
+    /// The cancel request got no answer within this time.
+    #[error("the cancel request got no answer within {}", humantime::format_duration(*.0))]
+    NoAnswer(Duration),
+}
+
+/// Which limit ended a wait that timed out ([`Error::TimedOut`]).
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(client: vestis_client::Client) -> Result<(), vestis_client::Error> {
+/// use vestis_client::{Error, JobId, WaitLimit, WaitOptions};
+/// match client.wait(JobId(7), &WaitOptions::default()).await {
+///     Err(Error::TimedOut { limit: WaitLimit::Deadline, .. }) => println!("out of time"),
+///     Err(Error::TimedOut { limit: WaitLimit::PollLimit, polls, .. }) => println!("{polls} polls spent"),
+///     other => println!("{:?}", other.map(|job| job.status)),
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WaitLimit {
+    /// The wall-clock deadline ([`WaitOptions::deadline`](crate::WaitOptions::deadline)) passed.
+    Deadline,
+    /// The schedule's polls ran out ([`PollStrategy::max_polls`](crate::PollStrategy::max_polls)).
+    PollLimit,
+}
+
+impl std::fmt::Display for WaitLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WaitLimit::Deadline => "the deadline passed",
+            WaitLimit::PollLimit => "the poll limit was reached",
+        })
+    }
+}
+
+/// The tail of a time-out's message that says what became of its cancel.
+fn describe_cancel(cancel: Option<&std::result::Result<(), CancelOnTimeoutError>>) -> String {
+    match cancel {
+        None => String::new(),
+        Some(Ok(())) => "; the job was cancelled".to_owned(),
+        Some(Err(e)) => format!("; cancelling the job failed: {e}"),
+    }
+}
+
+/// The crate's result type: `Result<T, vestis_client::Error>`.
+///
+/// # Examples
+///
+/// ```no_run
+/// use vestis_client::{Client, JobId, Result};
+///
+/// async fn status(client: &Client, id: JobId) -> Result<String> {
+///     Ok(client.get(id).await?.status.to_string())
+/// }
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
@@ -317,19 +575,23 @@ mod tests {
             elapsed: Duration::from_nanos(1_001_090_587),
             polls: 3,
             last: None,
+            limit: WaitLimit::Deadline,
+            cancel: None,
         };
         assert_eq!(
             timed_out.to_string(),
-            "timed out after 1s and 3 polls waiting for the job"
+            "timed out after 1s and 3 polls waiting for the job: the deadline passed"
         );
         let once = Error::TimedOut {
             elapsed: Duration::from_secs(1),
             polls: 1,
             last: None,
+            limit: WaitLimit::PollLimit,
+            cancel: Some(Ok(())),
         };
         assert_eq!(
             once.to_string(),
-            "timed out after 1s and 1 poll waiting for the job"
+            "timed out after 1s and 1 poll waiting for the job: the poll limit was reached; the job was cancelled"
         );
     }
 }

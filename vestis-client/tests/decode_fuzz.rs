@@ -19,8 +19,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use vestis_client::{
-    CancelJobResponse, Client, CreateJobResponse, CreateOptions, Error, ErrorBody, Job, JobId,
-    JobKind, JobPage, JobStatus, ListOptions,
+    CancelJobResponse, Client, CreateJobResponse, CreateOptions, Error, Job, JobId, JobKind,
+    JobPage, JobStatus, ListOptions,
 };
 use wiremock::matchers::any as anything;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -197,7 +197,7 @@ fn decode_all(bytes: &[u8]) -> Result<(), TestCaseError> {
     }
     round_trip::<CreateJobResponse>(bytes)?;
     round_trip::<CancelJobResponse>(bytes)?;
-    if let Ok(error) = serde_json::from_slice::<ErrorBody>(bytes) {
+    if let Ok(error) = serde_json::from_slice::<vestis_client::wire::ErrorBody>(bytes) {
         let _ = (error.code.http_status(), error.error.len());
     }
     let _ = serde_json::from_slice::<JobStatus>(bytes).map(|s| s.is_terminal());

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use vestis_client::{
-    ChatRequest, Client, CreateOptions, Error, JobId, JobKind, JobStatus, PollStrategy, WaitOptions,
+    ChatRequest, Client, CreateOptions, Error, JobId, JobKind, JobStatus, PollStrategy, WaitLimit,
+    WaitOptions,
 };
 use wiremock::matchers::{header, header_exists, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -227,7 +228,10 @@ async fn an_unknown_status_ends_at_the_deadline_not_never() {
             last: Some(job),
             elapsed,
             polls,
+            limit,
+            ..
         }) => {
+            assert_eq!(limit, WaitLimit::Deadline);
             assert_eq!(job.status, JobStatus::Unknown("aborted".into()));
             assert!(elapsed >= Duration::from_millis(300));
             assert!(
@@ -364,8 +368,12 @@ async fn the_servers_max_attempts_is_learnt_from_its_header() {
         .await;
     let client = client(&server.uri());
     client.get(JobId(1)).await.unwrap();
-    assert_eq!(client.max_attempts(), None, "not said yet");
+    assert_eq!(client.mock_max_attempts(), None, "not said yet");
     client.get(JobId(1)).await.unwrap();
-    assert_eq!(client.max_attempts(), Some(3));
-    assert_eq!(client.clone().max_attempts(), Some(3), "clones share it");
+    assert_eq!(client.mock_max_attempts(), Some(3));
+    assert_eq!(
+        client.clone().mock_max_attempts(),
+        Some(3),
+        "clones share it"
+    );
 }

@@ -8,7 +8,8 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use axum::response::IntoResponse;
-use vestis_client::{ErrorBody, ErrorCode};
+use vestis_client::ErrorCode;
+use vestis_client::wire::{self, ErrorBody};
 
 /// An error answer: a status, the contract's code, a message for the user,
 /// and for 429/503 the `Retry-After` seconds.
@@ -85,14 +86,7 @@ pub(crate) fn json_bytes_with(
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response<Body> {
         let status = self.status();
-        let mut response = json_response(
-            status,
-            &ErrorBody {
-                success: false,
-                error: self.message,
-                code: self.code,
-            },
-        );
+        let mut response = json_response(status, &ErrorBody::new(self.code, self.message));
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
@@ -140,19 +134,12 @@ pub(crate) fn json_errors(response: Response<Body>) -> Response<Body> {
     if is_json {
         return response;
     }
-    let code = ErrorCode::for_http_status(status.as_u16());
+    let code = wire::error_code_for_status(status.as_u16());
     if status.is_server_error() && code == ErrorCode::Internal {
         tracing::error!(%status, "internal error answered as JSON");
     }
     let (mut parts, _) = response.into_parts();
-    let rewritten = json_response(
-        status,
-        &ErrorBody {
-            success: false,
-            error: default_message(status).to_owned(),
-            code,
-        },
-    );
+    let rewritten = json_response(status, &ErrorBody::new(code, default_message(status)));
     let (new_parts, body) = rewritten.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.extend(new_parts.headers);

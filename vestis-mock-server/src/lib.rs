@@ -1,8 +1,9 @@
 //! An in-memory mock of the Vestis job API, for contract testing.
 //!
 //! A real HTTP server (axum) over a real job queue with workers: it behaves
-//! like the production contract (`docs/contract.md`), is deterministic when
-//! seeded, and injects the faults a real backend produces.
+//! like the production API contract, is deterministic when seeded, and
+//! injects the faults a real backend produces. Its defaults, the per-job
+//! `X-Mock-*` headers and the `/__admin` controls are listed on [`Config`].
 //!
 //! Start it in-process on a free port:
 //!
@@ -44,6 +45,8 @@
 //!   `serve_error`: [`ServeError`], why [`serve`] could not run.
 
 #![deny(missing_docs)]
+// Links in the docs must resolve on docs.rs: none to private items.
+#![deny(rustdoc::broken_intra_doc_links, rustdoc::private_intra_doc_links)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // Tests may unwrap: a failed unwrap is a failed test.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -234,6 +237,28 @@ pub async fn serve(
 /// A mock server running in-process, for tests and the CLI's `--mock`.
 ///
 /// Dropping it stops it too; [`MockServer::shutdown`] also waits for the stop.
+/// What a test can script (per-job headers, the queue, the clock) is on
+/// [`Config`].
+///
+/// # Examples
+///
+/// A test's server whose jobs take 50 ms (one job can still be told to
+/// take longer, or to fail, with the `X-Mock-*` headers on its create).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// use std::time::Duration;
+/// use vestis_mock_server::config::DurationRange;
+/// use vestis_mock_server::{Config, MockServer};
+///
+/// let mut config = Config::default();
+/// config.faults.processing_time = DurationRange { min: Duration::from_millis(50), max: Duration::from_millis(50) };
+/// let server = MockServer::start(config).await?;
+/// assert!(server.api_url().starts_with("http://127.0.0.1:"));
+/// server.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct MockServer {
     addr: SocketAddr,

@@ -61,7 +61,17 @@ pub enum Needs {
 }
 
 /// One check: its stable id, what it checks and the contract sentence behind it.
+///
+/// `#[non_exhaustive]`: the catalog ([`CATALOG`]) holds them; read the fields.
+///
+/// # Examples
+///
+/// ```
+/// let check = vestis_verify::catalog::find("create.accepted").unwrap();
+/// println!("{}: {}", check.id, check.contract);
+/// ```
 #[derive(Debug, Clone, Copy, Serialize)]
+#[non_exhaustive]
 pub struct CheckInfo {
     /// Stable id, `group.name`, e.g. `create.location`.
     pub id: &'static str,

@@ -1,4 +1,4 @@
-//! Checks that a server honours the Vestis job API contract (`docs/contract.md`),
+//! Checks that a server honours the Vestis job API contract,
 //! over plain HTTP, so a backend team can run the contract the frontend
 //! teams test against in its own CI, and the mock server can prove it on
 //! itself.
@@ -28,6 +28,8 @@
 //! [docs/verify.md](https://example.invalid/vestis/blob/main/docs/verify.md).
 
 #![deny(missing_docs)]
+// Links in the docs must resolve on docs.rs: none to private items.
+#![deny(rustdoc::broken_intra_doc_links, rustdoc::private_intra_doc_links)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // Tests may unwrap: a failed unwrap is a failed test.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]

@@ -33,7 +33,25 @@ pub enum Outcome {
 }
 
 /// A failed check's evidence.
+///
+/// `#[non_exhaustive]`, like every type a run returns: a new release may
+/// add evidence; read the fields.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(config: vestis_verify::Config) -> Result<(), vestis_verify::Error> {
+/// use vestis_verify::Outcome;
+/// let report = vestis_verify::run(&config, |_| {}).await?;
+/// for check in &report.checks {
+///     if let Outcome::Fail(violation) = &check.outcome {
+///         println!("{}: {}\n  sent {}\n  got  {}", check.info.id, violation.problem, violation.sent, violation.received);
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Violation {
     /// What is wrong, in one line.
     pub problem: String,
@@ -45,8 +63,18 @@ pub struct Violation {
     pub more: usize,
 }
 
-/// One check and its verdict.
+/// One check and its verdict (`#[non_exhaustive]`: read the fields).
+///
+/// # Examples
+///
+/// ```
+/// use vestis_verify::{Outcome, Report};
+/// let report = Report::from_outcomes("http://127.0.0.1:4000/api/v1", |_| Outcome::Ok { note: None });
+/// let first = &report.checks[0];
+/// println!("{} ({}): {:?}", first.info.id, first.info.title, first.outcome);
+/// ```
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct CheckResult {
     /// The catalog entry.
     #[serde(flatten)]
@@ -67,7 +95,11 @@ pub struct CheckResult {
 /// assert!(report.passed());
 /// assert!(report.summary().starts_with("39 checks: 39 ok, 0 failed, 0 skipped"));
 /// ```
+///
+/// `#[non_exhaustive]`: [`run`](crate::run) builds it (and
+/// [`Report::from_outcomes`], for tests); a new release may add fields.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Report {
     /// The API URL checked.
     pub api_url: String,

@@ -7,11 +7,7 @@ use crate::commands::Context;
 use crate::output::table;
 
 pub(crate) async fn run(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
-    let options = ListOptions {
-        page: Some(args.page),
-        page_size: Some(args.page_size),
-        status: args.status,
-    };
+    let options = ListOptions::page(args.page, args.page_size).status_filter(args.status);
     let page = ctx.client()?.list(&options).await?;
     if ctx.out.json {
         ctx.out.document(&page)?;

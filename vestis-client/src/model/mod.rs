@@ -1,12 +1,22 @@
-//! Wire types of the Vestis job API (`docs/contract.md`).
+//! Wire types of the Vestis job API, as its contract defines them.
 //!
 //! The mock server serialises these very types, so the SDK and the server
 //! cannot drift apart. Decoding is lenient where the contract asks for it:
 //! unknown fields are ignored and an unknown status string becomes
 //! [`JobStatus::Unknown`] instead of a decode error.
 //!
-//! Timestamps live in `time`, request payloads and their validation in
-//! `payload`; both are re-exported here.
+//! Every type here is also at the crate's root. What only a server
+//! writes (the error body, the status-to-code table) is in [`crate::wire`].
+//!
+//! # Examples
+//!
+//! ```
+//! use vestis_client::model::{Job, JobStatus};
+//! let job: Job = serde_json::from_str(
+//!     r#"{"job_id": 1, "status": "pending", "job_type": "legacy", "created_at": "2026-11-28T10:00:00Z"}"#,
+//! ).unwrap();
+//! assert_eq!(job.status, JobStatus::Pending);
+//! ```
 
 use std::fmt;
 use std::str::FromStr;
@@ -35,6 +45,13 @@ impl fmt::Display for JobId {
 }
 
 /// Why a string is not a valid [`JobId`].
+///
+/// # Examples
+///
+/// ```
+/// let err = "-3".parse::<vestis_client::JobId>().unwrap_err();
+/// assert_eq!(err.to_string(), "job id must be a positive integer, got \"-3\"");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("job id must be a positive integer, got {0:?}")]
 pub struct ParseJobIdError(pub String);
@@ -60,12 +77,16 @@ impl FromStr for JobId {
 ///
 /// ```
 /// use vestis_client::JobKind;
-/// assert_eq!(JobKind::Chat.query_flag(), Some("chat"));
-/// assert_eq!(JobKind::Legacy.query_flag(), None);
 /// assert_eq!("flatlay".parse::<JobKind>().unwrap(), JobKind::Flatlay);
+/// assert_eq!(JobKind::Onmodel.to_string(), "onmodel");
+/// assert_eq!(JobKind::ALL.len(), 6);
 /// ```
+///
+/// New kinds may come with new versions of the API, so the enum is
+/// `#[non_exhaustive]`: a `match` needs a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum JobKind {
     /// Text (and optional reference images) to image: `?chat=true`.
     Chat,
@@ -92,7 +113,13 @@ impl JobKind {
         JobKind::Legacy,
     ];
 
-    /// The wire name (`"chat"`, …, `"legacy"`).
+    /// The wire name (`"chat"`, …, `"legacy"`), as in a job's `job_type`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(vestis_client::JobKind::Background.as_str(), "background");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Chat => "chat",
@@ -101,14 +128,6 @@ impl JobKind {
             JobKind::Onmodel => "onmodel",
             JobKind::Background => "background",
             JobKind::Legacy => "legacy",
-        }
-    }
-
-    /// The query flag that selects this kind on `POST /generate`, `None` for legacy.
-    pub fn query_flag(self) -> Option<&'static str> {
-        match self {
-            JobKind::Legacy => None,
-            other => Some(other.as_str()),
         }
     }
 }
@@ -120,6 +139,13 @@ impl fmt::Display for JobKind {
 }
 
 /// Why a string is not a [`JobKind`].
+///
+/// # Examples
+///
+/// ```
+/// let err = "video".parse::<vestis_client::JobKind>().unwrap_err();
+/// assert!(err.to_string().starts_with("unknown job kind \"video\""));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown job kind {0:?} (expected chat, flatlay, mdoli, onmodel, background or legacy)")]
 pub struct ParseJobKindError(pub String);
@@ -178,6 +204,14 @@ impl JobStatus {
     ];
 
     /// `completed`, `failed` and `cancelled`: the job never changes again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vestis_client::JobStatus;
+    /// assert!(JobStatus::Failed.is_terminal());
+    /// assert!(!JobStatus::Processing.is_terminal());
+    /// ```
     pub fn is_terminal(&self) -> bool {
         matches!(
             self,
@@ -186,6 +220,12 @@ impl JobStatus {
     }
 
     /// The wire name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(vestis_client::JobStatus::Pending.as_str(), "pending");
+    /// ```
     pub fn as_str(&self) -> &str {
         match self {
             JobStatus::Pending => "pending",
@@ -197,7 +237,19 @@ impl JobStatus {
         }
     }
 
-    /// Parses a wire name; anything unknown becomes [`JobStatus::Unknown`].
+    /// Parses a status as a server sends it, leniently: anything unknown
+    /// becomes [`JobStatus::Unknown`] (as decoding a [`Job`] does), where
+    /// [`str::parse`] refuses it. For statuses read back from storage or
+    /// another program; use `parse` for what a person typed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vestis_client::JobStatus;
+    /// assert_eq!(JobStatus::from_wire("failed"), JobStatus::Failed);
+    /// assert_eq!(JobStatus::from_wire("archived"), JobStatus::Unknown("archived".into()));
+    /// assert!("archived".parse::<JobStatus>().is_err());
+    /// ```
     pub fn from_wire(s: &str) -> JobStatus {
         match s {
             "pending" => JobStatus::Pending,
@@ -217,6 +269,13 @@ impl fmt::Display for JobStatus {
 }
 
 /// Why a string is not one of the contract's five statuses.
+///
+/// # Examples
+///
+/// ```
+/// let err = "done".parse::<vestis_client::JobStatus>().unwrap_err();
+/// assert!(err.to_string().starts_with("unknown job status \"done\""));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown job status {0:?} (expected pending, processing, completed, failed or cancelled)")]
 pub struct ParseJobStatusError(pub String);
@@ -253,7 +312,30 @@ pub use payload::{ChatRequest, FlatlayRequest, InvalidPayload, validate_payload}
 pub use time::{ParseTimestampError, Timestamp};
 
 /// A generation job as `GET /jobs/{id}` returns it.
+///
+/// `#[non_exhaustive]`: the API may add fields, so other crates read and
+/// assign the fields but build a `Job` with [`Job::new`] (or decode one).
+///
+/// # Examples
+///
+/// ```
+/// use vestis_client::{Job, JobId, JobKind, JobStatus, Timestamp};
+///
+/// let job: Job = serde_json::from_str(r#"{
+///     "job_id": 7, "status": "processing", "job_type": "chat",
+///     "created_at": "2026-11-28T10:00:00.000Z", "attempts": 1
+/// }"#).unwrap();
+/// assert_eq!(job.job_id, JobId(7));
+/// assert_eq!(job.status, JobStatus::Processing);
+/// assert_eq!(job.image_url(), None);
+///
+/// // A job for a test double of your own:
+/// let mut failed = Job::new(JobId(8), JobKind::Chat, JobStatus::Failed, Timestamp::now());
+/// failed.error = Some("the model crashed".into());
+/// assert!(failed.status.is_terminal());
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Job {
     /// The job's id.
     pub job_id: JobId,
@@ -281,12 +363,57 @@ pub struct Job {
 }
 
 impl Job {
+    /// A job with the four fields every job has; the others start empty
+    /// (`None`, 0 attempts) and are set by assignment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vestis_client::{Job, JobId, JobKind, JobStatus, Timestamp};
+    /// let job = Job::new(JobId(1), JobKind::Legacy, JobStatus::Pending, Timestamp::now());
+    /// assert_eq!(job.attempts, 0);
+    /// ```
+    pub fn new(job_id: JobId, job_type: JobKind, status: JobStatus, created_at: Timestamp) -> Job {
+        Job {
+            job_id,
+            status,
+            job_type,
+            created_at,
+            started_at: None,
+            completed_at: None,
+            attempts: 0,
+            result: None,
+            error: None,
+        }
+    }
+
     /// The generated image's URL, once completed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vestis_client::{Job, JobId, JobKind, JobResult, JobStatus, Timestamp};
+    /// let mut job = Job::new(JobId(1), JobKind::Chat, JobStatus::Completed, Timestamp::now());
+    /// job.result = Some(JobResult::new("http://localhost:4000/images/1.png", Timestamp::now()));
+    /// assert_eq!(job.image_url(), Some("http://localhost:4000/images/1.png"));
+    /// ```
     pub fn image_url(&self) -> Option<&str> {
         self.result.as_ref().map(|r| r.image_url.as_str())
     }
 
     /// Time from the first attempt's start (or creation) to completion, once terminal.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use vestis_client::{Job, JobId, JobKind, JobStatus};
+    /// let created = "2026-11-28T10:00:00Z".parse().unwrap();
+    /// let mut job = Job::new(JobId(1), JobKind::Chat, JobStatus::Completed, created);
+    /// assert_eq!(job.run_time(), None, "no completed_at yet");
+    /// job.completed_at = Some("2026-11-28T10:02:30Z".parse().unwrap());
+    /// assert_eq!(job.run_time(), Some(Duration::from_secs(150)));
+    /// ```
     pub fn run_time(&self) -> Option<std::time::Duration> {
         let end = self.completed_at?;
         Some(end.duration_since(self.started_at.unwrap_or(self.created_at)))
@@ -294,7 +421,19 @@ impl Job {
 }
 
 /// The result of a completed job.
+///
+/// `#[non_exhaustive]` (the API may add fields): build one with
+/// [`JobResult::new`].
+///
+/// # Examples
+///
+/// ```
+/// use vestis_client::{JobResult, Timestamp};
+/// let result = JobResult::new("http://localhost:4000/images/9.png", Timestamp::now());
+/// assert_eq!(result.message, "Image generated successfully");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct JobResult {
     /// Absolute URL of the PNG; fetchable without credentials.
     pub image_url: String,
@@ -304,8 +443,41 @@ pub struct JobResult {
     pub message: String,
 }
 
+impl JobResult {
+    /// A result at `image_url`, with the contract's message
+    /// (`"Image generated successfully"`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vestis_client::{JobResult, Timestamp};
+    /// let mut result = JobResult::new("https://cdn.example/1.png", Timestamp::now());
+    /// result.message = "done".into();
+    /// # let _ = result;
+    /// ```
+    pub fn new(image_url: impl Into<String>, generated_at: Timestamp) -> JobResult {
+        JobResult {
+            image_url: image_url.into(),
+            generated_at,
+            message: "Image generated successfully".to_owned(),
+        }
+    }
+}
+
 /// One page of `GET /jobs`.
+///
+/// `#[non_exhaustive]`: build one with [`JobPage::new`].
+///
+/// # Examples
+///
+/// ```
+/// use vestis_client::{JobPage, PageMetadata};
+/// let page = JobPage::new(Vec::new(), PageMetadata::new(1, 20, 0));
+/// assert!(page.jobs.is_empty());
+/// assert_eq!(page.metadata.total_pages, 0);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct JobPage {
     /// The caller's jobs on this page, newest first.
     pub jobs: Vec<Job>,
@@ -313,8 +485,35 @@ pub struct JobPage {
     pub metadata: PageMetadata,
 }
 
+impl JobPage {
+    /// A page holding `jobs`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vestis_client::{Job, JobId, JobKind, JobPage, JobStatus, PageMetadata, Timestamp};
+    /// let job = Job::new(JobId(1), JobKind::Chat, JobStatus::Pending, Timestamp::now());
+    /// let page = JobPage::new(vec![job], PageMetadata::new(1, 20, 1));
+    /// assert_eq!(page.metadata.total_pages, 1);
+    /// ```
+    pub fn new(jobs: Vec<Job>, metadata: PageMetadata) -> JobPage {
+        JobPage { jobs, metadata }
+    }
+}
+
 /// Pagination facts of a [`JobPage`].
+///
+/// `#[non_exhaustive]`: build one with [`PageMetadata::new`].
+///
+/// # Examples
+///
+/// ```
+/// use vestis_client::PageMetadata;
+/// let meta = PageMetadata::new(2, 10, 25);
+/// assert_eq!((meta.page, meta.total_pages), (2, 3));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PageMetadata {
     /// This page's number, from 1.
     pub page: u64,
@@ -326,8 +525,46 @@ pub struct PageMetadata {
     pub total_pages: u64,
 }
 
+impl PageMetadata {
+    /// Page `page` of `page_size` jobs out of `total`; `total_pages` is
+    /// computed (`total / page_size`, rounded up; 0 when `page_size` is 0).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vestis_client::PageMetadata;
+    /// assert_eq!(PageMetadata::new(1, 20, 40).total_pages, 2);
+    /// assert_eq!(PageMetadata::new(1, 20, 41).total_pages, 3);
+    /// ```
+    pub fn new(page: u64, page_size: u32, total: u64) -> PageMetadata {
+        let total_pages = match page_size {
+            0 => 0,
+            size => total.div_ceil(u64::from(size)),
+        };
+        PageMetadata {
+            page,
+            page_size,
+            total,
+            total_pages,
+        }
+    }
+}
+
 /// The body of `202 Accepted` from `POST /generate`.
+///
+/// `#[non_exhaustive]`: build one with [`CreateJobResponse::new`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(client: vestis_client::Client) -> Result<(), vestis_client::Error> {
+/// use vestis_client::{ChatRequest, JobKind};
+/// let created = client.create(JobKind::Chat, &ChatRequest::new("a red dress")).await?;
+/// println!("job {} is {}: {}", created.job_id, created.status, created.message);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CreateJobResponse {
     /// Always `true` on success.
     pub success: bool,
@@ -339,8 +576,39 @@ pub struct CreateJobResponse {
     pub message: String,
 }
 
+impl CreateJobResponse {
+    /// A successful create's answer (`success: true`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vestis_client::{CreateJobResponse, JobId, JobStatus};
+    /// let answer = CreateJobResponse::new(JobId(1), JobStatus::Pending, "Job created");
+    /// assert!(answer.success);
+    /// ```
+    pub fn new(job_id: JobId, status: JobStatus, message: impl Into<String>) -> CreateJobResponse {
+        CreateJobResponse {
+            success: true,
+            job_id,
+            status,
+            message: message.into(),
+        }
+    }
+}
+
 /// The body of `200 OK` from `DELETE /jobs/{id}`.
+///
+/// `#[non_exhaustive]`: build one with [`CancelJobResponse::new`].
+///
+/// # Examples
+///
+/// ```
+/// use vestis_client::{CancelJobResponse, JobId, JobStatus};
+/// let answer = CancelJobResponse::new(JobId(4), "Job cancelled");
+/// assert_eq!((answer.success, answer.status), (true, JobStatus::Cancelled));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CancelJobResponse {
     /// Always `true` on success.
     pub success: bool,
@@ -352,7 +620,44 @@ pub struct CancelJobResponse {
     pub message: String,
 }
 
-/// The contract's machine-readable error codes.
+impl CancelJobResponse {
+    /// A successful cancel's answer (`success: true`, status `cancelled`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vestis_client::{CancelJobResponse, JobId};
+    /// assert!(CancelJobResponse::new(JobId(4), "Job cancelled").success);
+    /// ```
+    pub fn new(job_id: JobId, message: impl Into<String>) -> CancelJobResponse {
+        CancelJobResponse {
+            success: true,
+            job_id,
+            status: JobStatus::Cancelled,
+            message: message.into(),
+        }
+    }
+}
+
+/// The contract's machine-readable error codes, as [`ApiError::code`]
+/// carries them.
+///
+/// [`ApiError::code`]: crate::ApiError::code
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(client: vestis_client::Client) -> Result<(), vestis_client::Error> {
+/// use vestis_client::{ErrorCode, JobId};
+/// if let Err(e) = client.get(JobId(42)).await {
+///     match e.api_error().and_then(|api| api.code) {
+///         Some(ErrorCode::NotFound) => println!("no job 42 for this token"),
+///         Some(ErrorCode::RateLimited) => println!("slow down"),
+///         _ => return Err(e),
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -384,6 +689,12 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// The HTTP status the contract pairs with this code (500 for [`ErrorCode::Other`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(vestis_client::ErrorCode::Conflict.http_status(), 409);
+    /// ```
     pub fn http_status(self) -> u16 {
         match self {
             ErrorCode::InvalidRequest => 400,
@@ -398,33 +709,6 @@ impl ErrorCode {
             ErrorCode::Unavailable => 503,
         }
     }
-
-    /// The code the contract pairs with an HTTP error status, if any.
-    pub fn for_http_status(status: u16) -> ErrorCode {
-        match status {
-            400 => ErrorCode::InvalidRequest,
-            401 => ErrorCode::Unauthorized,
-            404 => ErrorCode::NotFound,
-            405 => ErrorCode::MethodNotAllowed,
-            409 => ErrorCode::Conflict,
-            413 => ErrorCode::PayloadTooLarge,
-            415 => ErrorCode::UnsupportedMediaType,
-            429 => ErrorCode::RateLimited,
-            503 => ErrorCode::Unavailable,
-            _ => ErrorCode::Internal,
-        }
-    }
-}
-
-/// Every error response's body: `{ "success": false, "error": "...", "code": "..." }`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    /// Always `false`.
-    pub success: bool,
-    /// What the guide's frontend code shows the user.
-    pub error: String,
-    /// The machine-readable code.
-    pub code: ErrorCode,
 }
 
 #[cfg(test)]
@@ -499,9 +783,9 @@ mod tests {
             ErrorCode::Internal,
             ErrorCode::Unavailable,
         ] {
-            assert_eq!(ErrorCode::for_http_status(code.http_status()), code);
+            assert_eq!(crate::wire::error_code_for_status(code.http_status()), code);
         }
-        let body: ErrorBody =
+        let body: crate::wire::ErrorBody =
             serde_json::from_str(r#"{"success":false,"error":"x","code":"brand_new"}"#).unwrap();
         assert_eq!(body.code, ErrorCode::Other);
     }

@@ -18,6 +18,7 @@ use super::JobKind;
 /// assert_eq!(json["images"][0], "https://example.com/ref.png");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive] // the API may add optional fields: build it with `new`
 pub struct ChatRequest {
     /// What to generate; must be non-empty after trimming.
     pub prompt: String,
@@ -28,6 +29,13 @@ pub struct ChatRequest {
 
 impl ChatRequest {
     /// A prompt with no reference images.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let req = vestis_client::ChatRequest::new("a linen summer dress");
+    /// assert!(req.images.is_empty());
+    /// ```
     pub fn new(prompt: impl Into<String>) -> ChatRequest {
         ChatRequest {
             prompt: prompt.into(),
@@ -36,6 +44,13 @@ impl ChatRequest {
     }
 
     /// Adds a reference image (a URL or a `data:` URI).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let req = vestis_client::ChatRequest::new("like this").image("https://example.com/a.png");
+    /// assert_eq!(req.images.len(), 1);
+    /// ```
     pub fn image(mut self, image: impl Into<String>) -> ChatRequest {
         self.images.push(image.into());
         self
@@ -55,6 +70,7 @@ impl ChatRequest {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive] // the API may add optional fields: build it with `new`
 pub struct FlatlayRequest {
     /// The model to dress (a non-empty string or a number on the wire).
     pub model_id: serde_json::Value,
@@ -65,7 +81,16 @@ pub struct FlatlayRequest {
 }
 
 impl FlatlayRequest {
-    /// A flat-lay of `products` on `model_id` against `background_id`.
+    /// A flat-lay of `products` on `model_id` against `background_id`
+    /// (ids as strings or numbers, as the guide sends them).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// let req = vestis_client::FlatlayRequest::new(12, "beach", vec![json!({"sku": "A1"})]);
+    /// assert_eq!(serde_json::to_value(&req).unwrap()["modelId"], 12);
+    /// ```
     pub fn new(
         model_id: impl Into<serde_json::Value>,
         background_id: impl Into<serde_json::Value>,
@@ -82,6 +107,15 @@ impl FlatlayRequest {
 /// Why a payload breaks the contract's rules for its job kind. Its text is
 /// what the mock server sends as `error` with `400 invalid_request`, e.g.
 /// `prompt is required`.
+///
+/// # Examples
+///
+/// ```
+/// use vestis_client::{validate_payload, InvalidPayload, JobKind};
+/// let err = validate_payload(JobKind::Flatlay, &serde_json::json!({"modelId": 1})).unwrap_err();
+/// assert_eq!(err.field(), Some("backgroundId"));
+/// assert!(matches!(err, InvalidPayload::BadId(_)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InvalidPayload {
@@ -107,6 +141,14 @@ pub enum InvalidPayload {
 
 impl InvalidPayload {
     /// The field at fault, `None` when the payload as a whole is wrong.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vestis_client::{validate_payload, JobKind};
+    /// let err = validate_payload(JobKind::Chat, &serde_json::json!([1])).unwrap_err();
+    /// assert_eq!(err.field(), None, "not an object at all");
+    /// ```
     pub fn field(&self) -> Option<&'static str> {
         match *self {
             InvalidPayload::NotAnObject => None,

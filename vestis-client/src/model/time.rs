@@ -21,11 +21,29 @@ pub struct Timestamp(pub SystemTime);
 
 impl Timestamp {
     /// The current wall-clock time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = vestis_client::Timestamp::now();
+    /// assert!(t.to_string().ends_with('Z'));
+    /// ```
     pub fn now() -> Timestamp {
         Timestamp(SystemTime::now())
     }
 
     /// How long after `earlier` this instant is (zero if it is not later).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use vestis_client::Timestamp;
+    /// let a: Timestamp = "2026-11-28T10:00:00Z".parse().unwrap();
+    /// let b: Timestamp = "2026-11-28T10:00:01.500Z".parse().unwrap();
+    /// assert_eq!(b.duration_since(a), Duration::from_millis(1500));
+    /// assert_eq!(a.duration_since(b), Duration::ZERO);
+    /// ```
     pub fn duration_since(&self, earlier: Timestamp) -> std::time::Duration {
         self.0.duration_since(earlier.0).unwrap_or_default()
     }

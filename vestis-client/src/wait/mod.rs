@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use crate::client::Client;
-use crate::error::{Error, Result};
+use crate::error::{CancelOnTimeoutError, Result};
 use crate::model::{Job, JobId, JobStatus};
 
 mod batch;
@@ -62,6 +62,14 @@ impl Default for WaitOptions {
 impl WaitOptions {
     /// `strategy` within the guide's 5-minute deadline, tolerating 10
     /// transient errors in a row.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vestis_client::{PollStrategy, WaitOptions};
+    /// let options = WaitOptions::new(PollStrategy::backoff());
+    /// assert_eq!(options.strategy(), &PollStrategy::backoff());
+    /// ```
     pub fn new(strategy: PollStrategy) -> WaitOptions {
         WaitOptions {
             strategy,
@@ -73,13 +81,31 @@ impl WaitOptions {
     }
 
     /// The wall-clock bound of the whole wait (default 5 minutes). No sleep
-    /// crosses it, not even one a server's `Retry-After` asked for.
+    /// crosses it, not even one a server's `Retry-After` asked for. When
+    /// it passes, the wait ends with [`Error::TimedOut`](crate::Error::TimedOut) and
+    /// [`WaitLimit::Deadline`](crate::WaitLimit::Deadline).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = vestis_client::WaitOptions::default().deadline(Duration::from_secs(30));
+    /// # let _ = options;
+    /// ```
     pub fn deadline(mut self, deadline: Duration) -> WaitOptions {
         self.deadline = Some(deadline);
         self
     }
 
     /// No overall deadline: only the strategy's poll count bounds the wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vestis_client::{PollStrategy, WaitOptions};
+    /// let options = WaitOptions::new(PollStrategy::fixed().max_polls(10)).no_deadline();
+    /// # let _ = options;
+    /// ```
     pub fn no_deadline(mut self) -> WaitOptions {
         self.deadline = None;
         self
@@ -89,31 +115,84 @@ impl WaitOptions {
     /// a 429 without `Retry-After`) tolerated in a row before the wait gives
     /// up with that error (default 10). A 429 with `Retry-After` is the
     /// server pacing the client: it is honoured and never counted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let strict = vestis_client::WaitOptions::default().max_transient_errors(0);
+    /// # let _ = strict;
+    /// ```
     pub fn max_transient_errors(mut self, errors: u32) -> WaitOptions {
         self.max_transient_errors = errors;
         self
     }
 
     /// Cancel the job on the server when the wait times out (default off).
+    /// The outcome is in the [`Error::TimedOut`](crate::Error::TimedOut)'s `cancel` (and in
+    /// [`WaitEvent::CancelledOnTimeout`]); only a pending job can be
+    /// cancelled, so for one already processing it is a refusal.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let options = vestis_client::WaitOptions::default().cancel_on_timeout(true);
+    /// # let _ = options;
+    /// ```
     pub fn cancel_on_timeout(mut self, cancel: bool) -> WaitOptions {
         self.cancel_on_timeout = cancel;
         self
     }
 
-    /// For many-job waits: at most this many requests in flight at once (default 32).
+    /// For many-job waits: at most this many requests in flight at once
+    /// (default 32, at least 1). It caps polls, not jobs running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let options = vestis_client::WaitOptions::default().max_in_flight(8);
+    /// # let _ = options;
+    /// ```
     pub fn max_in_flight(mut self, requests: usize) -> WaitOptions {
         self.max_in_flight = requests.max(1);
         self
     }
 
     /// The poll schedule.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let options = vestis_client::WaitOptions::default();
+    /// assert_eq!(options.strategy().polls(), Some(150));
+    /// ```
     pub fn strategy(&self) -> &PollStrategy {
         &self.strategy
     }
 }
 
 /// What happens during a wait, in order. A [`WaitStream`] ends with
-/// [`WaitEvent::Finished`].
+/// [`WaitEvent::Finished`]; [`Client::wait_with`] calls back with each.
+///
+/// `#[non_exhaustive]`: a `match` needs a `_` arm.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(client: vestis_client::Client) -> Result<(), vestis_client::Error> {
+/// use vestis_client::{JobId, WaitEvent, WaitOptions};
+/// let job = client
+///     .wait_with(JobId(5), &WaitOptions::default(), |event| match event {
+///         WaitEvent::Polled { poll, elapsed, .. } => eprintln!("poll {poll} after {elapsed:?}"),
+///         WaitEvent::StatusChanged { job, previous } => {
+///             eprintln!("{:?} -> {} (attempt {})", previous, job.status, job.attempts)
+///         }
+///         WaitEvent::RetryScheduled { cause, delay, .. } => eprintln!("{cause}; again in {delay:?}"),
+///         WaitEvent::CancelledOnTimeout(outcome) => eprintln!("cancelled: {}", outcome.is_ok()),
+///         _ => {}
+///     })
+///     .await?;
+/// # let _ = job; Ok(()) }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum WaitEvent {
@@ -150,23 +229,11 @@ pub enum WaitEvent {
         errors_in_a_row: u32,
     },
     /// The wait timed out and the job was cancelled on the server (`Ok`), or
-    /// the cancel failed (`Err` with the reason).
+    /// the cancel failed (`Err` with the reason). The same outcome is in the
+    /// final [`Error::TimedOut`](crate::Error::TimedOut)'s `cancel`.
     CancelledOnTimeout(std::result::Result<(), CancelOnTimeoutError>),
     /// The wait is over: the completed job, or why not.
     Finished(Result<Job>),
-}
-
-/// Why the cancel that [`WaitOptions::cancel_on_timeout`] asked for did not happen.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CancelOnTimeoutError {
-    /// The server refused the cancel (e.g. [`Error::Conflict`]: the job
-    /// started processing) or the request failed.
-    #[error(transparent)]
-    Request(Box<Error>),
-    /// The cancel request got no answer within this time.
-    #[error("the cancel request got no answer within {}", humantime::format_duration(*.0))]
-    NoAnswer(Duration),
 }
 
 impl Client {
@@ -176,13 +243,13 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// - [`Error::JobFailed`] / [`Error::JobCancelled`]: the job ended
+    /// - [`Error::JobFailed`](crate::Error::JobFailed) / [`Error::JobCancelled`](crate::Error::JobCancelled): the job ended
     ///   `failed` / `cancelled` (the error holds the job).
-    /// - [`Error::TimedOut`]: the deadline passed, or the strategy's polls ran
+    /// - [`Error::TimedOut`](crate::Error::TimedOut): the deadline passed, or the strategy's polls ran
     ///   out, first (with the last job seen).
-    /// - [`Error::NotFound`], [`Error::Unauthorized`], [`Error::InvalidRequest`]
+    /// - [`Error::NotFound`](crate::Error::NotFound), [`Error::Unauthorized`](crate::Error::Unauthorized), [`Error::InvalidRequest`](crate::Error::InvalidRequest)
     ///   and other non-transient errors: at once, from the poll that got them.
-    /// - A transient error ([`Error::is_transient`]) when more than
+    /// - A transient error ([`Error::is_transient`](crate::Error::is_transient)) when more than
     ///   [`WaitOptions::max_transient_errors`] came in a row.
     ///
     /// # Examples

@@ -7,14 +7,15 @@
 //! in-flight cap and rate-limit pause between waiters ([`Batch`]).
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::batch::Batch;
-use super::{CancelOnTimeoutError, WaitEvent, WaitOptions};
+use super::{WaitEvent, WaitOptions};
 use crate::client::Client;
-use crate::error::{Error, Result};
+use crate::error::{CancelOnTimeoutError, Error, Result, WaitLimit};
 use crate::model::{Job, JobId, JobStatus};
 
 /// Where a wait's events go.
@@ -70,7 +71,7 @@ pub(super) async fn run_wait<S: JobSource>(
     };
     match waiter.run().await {
         Ending::Done(result) => result,
-        Ending::OutOfTime => waiter.time_out().await,
+        Ending::OutOfTime(limit) => waiter.time_out(limit).await,
     }
 }
 
@@ -94,7 +95,7 @@ enum Ending {
     /// With this outcome: a terminal job or a final error.
     Done(Result<Job>),
     /// The deadline passed or the schedule ran out of polls.
-    OutOfTime,
+    OutOfTime(WaitLimit),
 }
 
 /// What to do after an answer.
@@ -107,7 +108,7 @@ impl<S: JobSource> Waiter<'_, S> {
     async fn run(&mut self) -> Ending {
         loop {
             let Some(answer) = self.poll().await else {
-                return Ending::OutOfTime;
+                return Ending::OutOfTime(WaitLimit::Deadline);
             };
             let next = match answer {
                 Ok(job) => self.on_job(job),
@@ -117,7 +118,7 @@ impl<S: JobSource> Waiter<'_, S> {
                 Next::End(ending) => return ending,
                 Next::Sleep(delay) => {
                     if !sleep_within(self.deadline, Instant::now() + delay).await {
-                        return Ending::OutOfTime;
+                        return Ending::OutOfTime(WaitLimit::Deadline);
                     }
                 }
             }
@@ -188,7 +189,7 @@ impl<S: JobSource> Waiter<'_, S> {
         self.last = Some(job);
         match self.delays.next() {
             Some(delay) => Next::Sleep(delay),
-            None => Next::End(Ending::OutOfTime),
+            None => Next::End(Ending::OutOfTime(WaitLimit::PollLimit)),
         }
     }
 
@@ -215,7 +216,7 @@ impl<S: JobSource> Waiter<'_, S> {
                     return Next::End(Ending::Done(Err(err)));
                 }
                 let Some(scheduled) = self.delays.next() else {
-                    return Next::End(Ending::OutOfTime);
+                    return Next::End(Ending::OutOfTime(WaitLimit::PollLimit));
                 };
                 scheduled.max(err.retry_after().unwrap_or_default())
             }
@@ -233,24 +234,30 @@ impl<S: JobSource> Waiter<'_, S> {
         Next::Sleep(delay)
     }
 
-    /// Ends a wait that ran out of time or polls, cancelling the job first when asked.
-    async fn time_out(self) -> Result<Job> {
-        let error = Error::TimedOut {
-            elapsed: self.start.elapsed(),
-            polls: self.polls,
-            last: self.last.map(Box::new),
-        };
-        if self.options.cancel_on_timeout {
+    /// Ends a wait that ran out of time or polls, cancelling the job first
+    /// when asked; the cancel's outcome goes both to the events and into
+    /// the error, so a plain `wait` shows it too.
+    async fn time_out(self, limit: WaitLimit) -> Result<Job> {
+        let cancel = if self.options.cancel_on_timeout {
             let cancel = Box::pin(self.client.cancel_job(self.id));
             let outcome = match tokio::time::timeout(CANCEL_BUDGET, cancel).await {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(CancelOnTimeoutError::Request(Box::new(e))),
+                Ok(Err(e)) => Err(CancelOnTimeoutError::Request(Arc::new(e))),
                 Err(_) => Err(CancelOnTimeoutError::NoAnswer(CANCEL_BUDGET)),
             };
             tracing::debug!(job = %self.id, ?outcome, "cancel on timeout");
-            (self.emit)(WaitEvent::CancelledOnTimeout(outcome));
-        }
-        Err(error)
+            (self.emit)(WaitEvent::CancelledOnTimeout(outcome.clone()));
+            Some(outcome)
+        } else {
+            None
+        };
+        Err(Error::TimedOut {
+            elapsed: self.start.elapsed(),
+            polls: self.polls,
+            last: self.last.map(Box::new),
+            limit,
+            cancel,
+        })
     }
 }
 

@@ -86,6 +86,13 @@ enum Jitter {
 
 impl PollStrategy {
     /// The guide's `pollJobStatus`: every 2 s, at most 150 polls.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = vestis_client::PollStrategy::fixed();
+    /// assert_eq!(s.delays().next(), Some(std::time::Duration::from_secs(2)));
+    /// ```
     pub fn fixed() -> PollStrategy {
         PollStrategy {
             shape: Shape::Fixed {
@@ -97,6 +104,13 @@ impl PollStrategy {
     }
 
     /// The guide's `pollJobStatusWithBackoff`: 1 s, ×1.2, capped at 5 s, at most 150 polls.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = vestis_client::PollStrategy::backoff();
+    /// assert_eq!(s.polls(), Some(150));
+    /// ```
     pub fn backoff() -> PollStrategy {
         PollStrategy {
             shape: Shape::Backoff {
@@ -110,6 +124,14 @@ impl PollStrategy {
     }
 
     /// Sets the fixed interval (turns a back-off into a fixed schedule).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let s = vestis_client::PollStrategy::backoff().interval(Duration::from_millis(500));
+    /// assert!(s.delays().take(3).all(|d| d == Duration::from_millis(500)));
+    /// ```
     pub fn interval(mut self, interval: Duration) -> PollStrategy {
         self.shape = Shape::Fixed { interval };
         self
@@ -119,6 +141,14 @@ impl PollStrategy {
     /// guide's ×1.2 and 5 s unless [`PollStrategy::exponential`] changed
     /// them); a first delay above the cap raises the cap to it. Turns a fixed
     /// schedule into the guide's back-off from `first`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let s = vestis_client::PollStrategy::fixed().first_delay(Duration::from_secs(2));
+    /// assert_eq!(s.delays().nth(1), Some(Duration::from_millis(2400)));
+    /// ```
     pub fn first_delay(mut self, first: Duration) -> PollStrategy {
         let (factor, max) = match self.shape {
             Shape::Backoff { factor, max, .. } => (factor, max),
@@ -135,6 +165,16 @@ impl PollStrategy {
     /// Sets the back-off's first delay, factor and cap (turns a fixed schedule
     /// into a back-off). A factor below 1 (or not finite) becomes 1; a cap
     /// below `initial` becomes `initial`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let s = vestis_client::PollStrategy::backoff()
+    ///     .exponential(Duration::from_millis(100), 2.0, Duration::from_secs(1));
+    /// let delays: Vec<u128> = s.delays().take(5).map(|d| d.as_millis()).collect();
+    /// assert_eq!(delays, [100, 200, 400, 800, 1000]);
+    /// ```
     pub fn exponential(mut self, initial: Duration, factor: f32, max: Duration) -> PollStrategy {
         self.shape = Shape::Backoff {
             initial,
@@ -149,6 +189,13 @@ impl PollStrategy {
     }
 
     /// At most this many polls (at least 1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = vestis_client::PollStrategy::fixed().max_polls(3);
+    /// assert_eq!(s.delays().count(), 2, "3 polls, 2 delays between them");
+    /// ```
     pub fn max_polls(mut self, polls: u32) -> PollStrategy {
         self.limit = PollLimit::Polls(polls.max(1));
         self
@@ -157,6 +204,13 @@ impl PollStrategy {
     /// No poll limit: the wait's deadline alone ends a wait for a job that
     /// never finishes (with [`WaitOptions::no_deadline`](super::WaitOptions::no_deadline)
     /// too, the wait has no end).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = vestis_client::PollStrategy::backoff().until_deadline();
+    /// assert_eq!(s.polls(), None);
+    /// ```
     pub fn until_deadline(mut self) -> PollStrategy {
         self.limit = PollLimit::Deadline;
         self
@@ -164,18 +218,44 @@ impl PollStrategy {
 
     /// Adds a random jitter to each delay, between 0 and the delay itself, so
     /// that many clients do not poll in lock-step.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let s = vestis_client::PollStrategy::fixed().jitter();
+    /// let first = s.delays().next().unwrap();
+    /// assert!(first >= Duration::from_secs(2) && first < Duration::from_secs(4));
+    /// ```
     pub fn jitter(mut self) -> PollStrategy {
         self.jitter = Jitter::Random;
         self
     }
 
     /// Jitter from a seeded generator: reproducible delays, for tests.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vestis_client::PollStrategy;
+    /// let a: Vec<_> = PollStrategy::fixed().jitter_seeded(7).delays().take(5).collect();
+    /// let b: Vec<_> = PollStrategy::fixed().jitter_seeded(7).delays().take(5).collect();
+    /// assert_eq!(a, b, "the same seed, the same delays");
+    /// ```
     pub fn jitter_seeded(mut self, seed: u64) -> PollStrategy {
         self.jitter = Jitter::Seeded(seed);
         self
     }
 
     /// The maximum number of polls, `None` when only the deadline limits them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vestis_client::PollStrategy;
+    /// assert_eq!(PollStrategy::fixed().max_polls(20).polls(), Some(20));
+    /// assert_eq!(PollStrategy::fixed().until_deadline().polls(), None);
+    /// ```
     pub fn polls(&self) -> Option<u32> {
         match self.limit {
             PollLimit::Polls(polls) => Some(polls),
@@ -185,6 +265,13 @@ impl PollStrategy {
 
     /// The delays between polls, to the millisecond: `max_polls - 1` of
     /// them, or endless with [`PollStrategy::until_deadline`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let first: Vec<u128> = vestis_client::PollStrategy::backoff().delays().take(3).map(|d| d.as_millis()).collect();
+    /// assert_eq!(first, [1000, 1200, 1440]);
+    /// ```
     pub fn delays(&self) -> Box<dyn Iterator<Item = Duration> + Send> {
         let base = self.base_delays();
         // Jitter as backon applies it (a random extra in [0, delay)), but

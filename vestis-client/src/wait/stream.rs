@@ -24,6 +24,24 @@ type BoxWait = Pin<Box<dyn Future<Output = Result<Job>> + Send>>;
 /// The events of one wait as a `Stream`, ending with [`WaitEvent::Finished`].
 ///
 /// Made by [`Client::wait_stream`]. Dropping it stops the wait (the job keeps running).
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo(client: vestis_client::Client) -> Result<(), vestis_client::Error> {
+/// use futures::StreamExt;
+/// use vestis_client::{JobId, WaitEvent, WaitOptions};
+///
+/// let mut events = client.wait_stream(JobId(12), &WaitOptions::default());
+/// assert_eq!(events.job_id(), JobId(12));
+/// while let Some(event) = events.next().await {
+///     if let WaitEvent::Finished(result) = event {
+///         let job = result?;
+///         println!("{}", job.image_url().unwrap_or_default());
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 pub struct WaitStream {
     id: JobId,
     future: Option<BoxWait>,
@@ -63,6 +81,16 @@ impl WaitStream {
     }
 
     /// The job this stream waits for.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(client: vestis_client::Client) {
+    /// use vestis_client::{JobId, WaitOptions};
+    /// let stream = client.wait_stream(JobId(3), &WaitOptions::default());
+    /// assert_eq!(stream.job_id(), JobId(3));
+    /// # }
+    /// ```
     pub fn job_id(&self) -> JobId {
         self.id
     }
@@ -119,7 +147,7 @@ impl Client {
     /// # async fn demo(client: vestis_client::Client) {
     /// use futures::StreamExt;
     /// use vestis_client::{JobId, WaitEvent, WaitOptions};
-    /// let mut events = client.wait_stream(JobId(123), WaitOptions::default());
+    /// let mut events = client.wait_stream(JobId(123), &WaitOptions::default());
     /// while let Some(event) = events.next().await {
     ///     match event {
     ///         WaitEvent::StatusChanged { job, .. } => println!("{}", job.status),
@@ -129,7 +157,7 @@ impl Client {
     /// }
     /// # }
     /// ```
-    pub fn wait_stream(&self, id: JobId, options: WaitOptions) -> WaitStream {
-        WaitStream::new(self.clone(), id, options, None)
+    pub fn wait_stream(&self, id: JobId, options: &WaitOptions) -> WaitStream {
+        WaitStream::new(self.clone(), id, options.clone(), None)
     }
 }

@@ -11,7 +11,7 @@ use super::batch::Batch;
 use super::run::{JobSource, run_wait};
 use super::*;
 use crate::error::ApiError;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, WaitLimit};
 use crate::model::{Job, JobId, JobStatus};
 use crate::model::{JobKind, Timestamp};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -125,7 +125,12 @@ async fn fixed_polls_every_two_seconds_150_times() {
             polls,
             last,
             elapsed,
+            limit,
+            cancel,
+            ..
         }) => {
+            assert_eq!(limit, WaitLimit::PollLimit, "the deadline was off");
+            assert!(cancel.is_none(), "no cancel was asked for");
             assert_eq!(polls, 150);
             assert_eq!(last.unwrap().status, JobStatus::Pending);
             assert_eq!(elapsed, Duration::from_secs(298));
@@ -161,7 +166,14 @@ async fn the_deadline_is_honoured_to_the_millisecond_even_against_retry_after() 
     assert_eq!(start.elapsed(), Duration::from_millis(10_500));
     assert_eq!(fake.poll_millis(), [0, 2000]);
     assert!(
-        matches!(result, Err(Error::TimedOut { polls: 2, .. })),
+        matches!(
+            result,
+            Err(Error::TimedOut {
+                polls: 2,
+                limit: WaitLimit::Deadline,
+                ..
+            })
+        ),
         "{result:?}"
     );
     // The notice promises no wait past the deadline: 8.5 s were left, not 60.
@@ -195,6 +207,7 @@ async fn the_deadline_also_bounds_a_slow_request() {
         Err(Error::TimedOut {
             polls: 1,
             last: None,
+            limit: WaitLimit::Deadline,
             ..
         })
     ));
@@ -331,7 +344,16 @@ async fn cancel_on_timeout_cancels_the_job() {
         .deadline(Duration::from_secs(5))
         .cancel_on_timeout(true);
     let (result, events) = wait(&fake, &options).await;
-    assert!(matches!(result, Err(Error::TimedOut { .. })));
+    assert!(
+        matches!(
+            result,
+            Err(Error::TimedOut {
+                cancel: Some(Ok(())),
+                ..
+            })
+        ),
+        "the error says the job was cancelled: {result:?}"
+    );
     assert_eq!(fake.cancels.load(Ordering::SeqCst), 1);
     assert!(
         events

@@ -347,12 +347,7 @@ fn list_answer(
     let (snaps, total) = state.queue.list(owner, page, page_size, status.as_ref());
     let base = ImageBase::of(state, host);
     let jobs: Vec<JobJson<'_>> = snaps.iter().map(|snap| JobJson { snap, base }).collect();
-    let metadata = PageMetadata {
-        page,
-        page_size,
-        total,
-        total_pages: total.div_ceil(u64::from(page_size)),
-    };
+    let metadata = PageMetadata::new(page, page_size, total);
     let mut body = Vec::with_capacity(128 + 400 * jobs.len());
     write_page(&mut body, &jobs, &metadata);
     Ok(json_bytes(StatusCode::OK, body))
@@ -386,12 +381,7 @@ fn cancel_answer(state: &AppState, owner: &str, raw: &str) -> Result<Response<Bo
     })?;
     Ok(json_response(
         StatusCode::OK,
-        &CancelJobResponse {
-            success: true,
-            job_id: snap.id,
-            status: snap.status,
-            message: "Job cancelled".to_owned(),
-        },
+        &CancelJobResponse::new(snap.id, "Job cancelled"),
     ))
 }
 
@@ -407,12 +397,11 @@ mod tests {
             .into_iter()
             .chain([JobStatus::Unknown("odd \"one\"".into())]);
         for (status, id) in statuses.zip([1, 10, 999, u64::MAX, 42, 7]) {
-            let expected = serde_json::to_string(&CreateJobResponse {
-                success: true,
-                job_id: JobId(id),
-                status: status.clone(),
-                message: "Job queued for processing".into(),
-            })
+            let expected = serde_json::to_string(&CreateJobResponse::new(
+                JobId(id),
+                status.clone(),
+                "Job queued for processing",
+            ))
             .unwrap();
             let got = String::from_utf8(created_json(JobId(id), &status)).unwrap();
             assert_eq!(got, expected);

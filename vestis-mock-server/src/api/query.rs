@@ -57,7 +57,7 @@ pub(crate) fn selected_kind(pairs: &Pairs<'_>) -> Result<JobKind, ApiError> {
     for (key, value) in pairs {
         let Some(kind) = JobKind::ALL
             .into_iter()
-            .find(|k| k.query_flag() == Some(key.as_ref()))
+            .find(|&k| vestis_client::wire::generate_flag(k) == Some(key.as_ref()))
         else {
             continue; // unknown query parameters are ignored
         };

@@ -17,25 +17,26 @@ use crate::wire_time::WireTime;
 
 /// The job as the contract shows it; `image_base` prefixes a completed job's image URL.
 pub(crate) fn render_job(snap: &JobSnapshot, image_base: &str) -> Job {
-    let result = (snap.status == JobStatus::Completed).then(|| JobResult {
-        image_url: format!("{image_base}/images/{}.png", snap.id),
-        generated_at: Timestamp(snap.completed_at.unwrap_or(snap.created_at)),
-        message: "Image generated successfully".to_owned(),
+    let mut job = Job::new(
+        snap.id,
+        snap.kind,
+        snap.status.clone(),
+        Timestamp(snap.created_at),
+    );
+    job.started_at = snap.started_at.map(Timestamp);
+    job.completed_at = snap.completed_at.map(Timestamp);
+    job.attempts = snap.attempts;
+    job.result = (snap.status == JobStatus::Completed).then(|| {
+        JobResult::new(
+            format!("{image_base}/images/{}.png", snap.id),
+            Timestamp(snap.completed_at.unwrap_or(snap.created_at)),
+        )
     });
-    Job {
-        job_id: snap.id,
-        status: snap.status.clone(),
-        job_type: snap.kind,
-        created_at: Timestamp(snap.created_at),
-        started_at: snap.started_at.map(Timestamp),
-        completed_at: snap.completed_at.map(Timestamp),
-        attempts: snap.attempts,
-        result,
-        error: match snap.status {
-            JobStatus::Failed | JobStatus::Cancelled => snap.error.clone(),
-            _ => None,
-        },
-    }
+    job.error = match snap.status {
+        JobStatus::Failed | JobStatus::Cancelled => snap.error.clone(),
+        _ => None,
+    };
+    job
 }
 
 /// Where images are served: `--public-url`, else the request's `Host`, else the bound address.
@@ -260,16 +261,11 @@ mod tests {
                 );
                 // As a page of three, with the SDK's `JobPage` as the reference.
                 let job = render_job(&snap, &base.to_string());
-                let metadata = PageMetadata {
-                    page: 2,
-                    page_size: 3,
-                    total: 9,
-                    total_pages: 3,
-                };
-                let expected = serde_json::to_string(&vestis_client::JobPage {
-                    jobs: vec![job.clone(), job.clone(), job],
+                let metadata = PageMetadata::new(2, 3, 9);
+                let expected = serde_json::to_string(&vestis_client::JobPage::new(
+                    vec![job.clone(), job.clone(), job],
                     metadata,
-                })
+                ))
                 .unwrap();
                 let mut got = Vec::new();
                 write_page(&mut got, &[JobJson { snap: &snap, base }; 3], &metadata);

@@ -37,7 +37,12 @@ fn parse_size(s: &str) -> Result<usize, ConfigError> {
 }
 
 /// The binary's flags. Each also reads a `VESTIS_MOCK_*` variable.
+///
+/// `#[non_exhaustive]`: every new flag is a new field, so other crates get
+/// one from `clap::Parser` (`Args::parse`, `Args::try_parse_from`), not
+/// from a struct literal.
 #[derive(Debug, Clone, clap::Parser)]
+#[non_exhaustive]
 #[command(
     name = "vestis-mock-server",
     version,

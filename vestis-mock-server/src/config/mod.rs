@@ -224,6 +224,74 @@ impl Default for QueueFaults {
 
 /// Everything the server needs to run.
 ///
+/// # Defaults
+///
+/// [`Config::default`] is what `vestis-mock-server` with no flags runs:
+///
+/// | Setting | Default | Flag |
+/// |---------|---------|------|
+/// | `workers` (jobs processed at once) | 4 | `--workers` |
+/// | `faults.processing_time` (one attempt) | 3 to 6 s ([`DEFAULT_PROCESSING_TIME`]) | `--processing-time`, `--realistic` (2 to 3 min) |
+/// | `faults.failure_rate` (chance an attempt fails) | 0 | `--failure-rate` |
+/// | `faults.max_attempts` (attempts before `failed`) | 3 | `--max-attempts` |
+/// | `faults.rate_limit` (requests/s per token) | none | `--rate-limit` |
+/// | `faults.http_error_rate` (chance of a 503) | 0 | `--http-error-rate` |
+/// | `faults.latency` (added to each answer) | 0 | `--latency` |
+/// | `tokens` | empty: any non-empty bearer token | `--token` |
+/// | `clock` | [`ClockMode::Real`] | `--clock manual` |
+/// | `paused` | `false` | `--paused` |
+/// | `admin` (`/__admin` routes) | `true` | `--no-admin` |
+/// | `max_jobs`, `max_body`, `journal_size` | 100 000 jobs, 10 MiB, 1 000 requests | |
+///
+/// The table, checked:
+///
+/// ```
+/// use std::time::Duration;
+/// use vestis_mock_server::{ClockMode, Config};
+///
+/// let c = Config::default();
+/// assert_eq!(c.workers, 4);
+/// assert_eq!(c.faults.processing_time.min, Duration::from_secs(3));
+/// assert_eq!(c.faults.processing_time.max, Duration::from_secs(6));
+/// assert_eq!((c.faults.failure_rate, c.faults.max_attempts), (0.0, 3));
+/// assert_eq!((c.faults.rate_limit, c.faults.http_error_rate), (None, 0.0));
+/// assert_eq!(c.faults.latency, Duration::ZERO);
+/// assert!(c.tokens.is_empty() && c.admin && !c.paused);
+/// assert_eq!(c.clock, ClockMode::Real);
+/// assert_eq!((c.max_jobs, c.max_body, c.journal_size), (100_000, 10 * 1024 * 1024, 1000));
+/// ```
+///
+/// Fields are public: start from `Config::default()` and assign, or use
+/// `Config { workers: 8, ..Config::default() }`. A new setting always
+/// comes with a default, so code written that way keeps compiling.
+///
+/// # Per-job headers
+///
+/// A create (`POST /api/v1/generate`) may carry these, to script one job
+/// without changing the server's settings (a value out of range is a 400):
+///
+/// - `X-Mock-Outcome: complete` or `fail`: every attempt of the job
+///   completes, or fails (so the job ends `failed` after `max_attempts`),
+///   whatever `failure_rate` says.
+/// - `X-Mock-Duration: 500ms` (also `2s`, `1m`, `2m30s`; at most a day):
+///   every attempt takes exactly this, instead of `processing_time`.
+/// - `X-Mock-Polls: N` (1 to [`MAX_POLLS`]): the job advances by its
+///   `GET`s instead of by time and is terminal at the Nth (`polls` sets it
+///   for every job).
+///
+/// Every `/api/v1` answer carries `X-Mock-Max-Attempts` (the current
+/// `max_attempts`). From the SDK: `vestis_client::RequestOptions::header`
+/// sends the headers, `Client::mock_max_attempts` reads that one.
+///
+/// # Controls
+///
+/// With `admin` on, `POST /__admin/queue/pause` and `/__admin/queue/resume`
+/// stop and restart the queue (`paused` starts it stopped),
+/// `POST /__admin/clock/advance` with `{"by": "2m30s"}` moves a manual
+/// clock, `POST /__admin/jobs/{id}/complete|fail|cancel` end one job,
+/// `PATCH /__admin/config` changes [`Faults`], `POST /__admin/reset`
+/// forgets every job. Bodies and answers are JSON.
+///
 /// # Examples
 ///
 /// A server for a UI test: a manual clock, the guide's 2–3 minute jobs,

@@ -18,7 +18,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use vestis_client::{ErrorBody, ErrorCode};
+use vestis_client::wire::{self, ErrorBody};
 use vestis_mock_server::config::Fixtures;
 use vestis_mock_server::{App, ClockMode, Config, Faults};
 
@@ -395,7 +395,7 @@ pub(crate) async fn check(apps: &[App], f: &Fuzzed) -> Result<(), TestCaseError>
         prop_assert!(!error.success);
         prop_assert_eq!(
             error.code,
-            ErrorCode::for_http_status(status.as_u16()),
+            wire::error_code_for_status(status.as_u16()),
             "code for {:?}",
             f
         );
