@@ -59,7 +59,7 @@ mod options;
 mod tls;
 mod wait;
 
-pub use client::Client;
+pub use client::{Client, Download, MAX_ANSWER_BYTES, MAX_IMAGE_REDIRECTS};
 pub use error::{ApiError, Error, Result, TransportError, TransportKind};
 pub use model::{
     CancelJobResponse, ChatRequest, CreateJobResponse, ErrorBody, ErrorCode, FlatlayRequest,
