@@ -24,8 +24,9 @@ pub(crate) enum Exit {
     NotFound,
     /// 6: the server or the network is unavailable (or answered nonsense).
     Unavailable,
-    /// 130: Ctrl-C.
-    Interrupted,
+    /// 128 + the signal's number: a terminating signal the CLI caught
+    /// (`SIGHUP` 129, `SIGINT`/Ctrl-C 130, `SIGQUIT` 131, `SIGTERM` 143).
+    Signal(u8),
 }
 
 /// The exit codes, as `--help` shows them.
@@ -38,7 +39,11 @@ Exit codes:
   4    authentication rejected
   5    job not found
   6    server or network unavailable
-  130  interrupted (Ctrl-C); the job keeps running: re-attach with `vestis wait ID`";
+  129  SIGHUP (the terminal closed)
+  130  SIGINT (Ctrl-C)
+  131  SIGQUIT (Ctrl-\\)
+  143  SIGTERM (`kill`, `timeout`)
+On any of these signals a wait stops, the jobs keep running: re-attach with `vestis wait ID`";
 
 impl Exit {
     /// The process exit code.
@@ -51,7 +56,7 @@ impl Exit {
             Exit::Unauthorized => 4,
             Exit::NotFound => 5,
             Exit::Unavailable => 6,
-            Exit::Interrupted => 130,
+            Exit::Signal(n) => 128u8.saturating_add(n),
         }
     }
 

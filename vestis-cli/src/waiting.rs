@@ -89,7 +89,8 @@ pub(crate) enum Outcome {
 
 /// Waits for `targets` concurrently: renders progress, keeps their journal
 /// records current, downloads images, prints each outcome as it arrives.
-/// Ctrl-C stops waiting (the jobs keep running) and exits 130.
+/// Ctrl-C, or any terminating signal (`crate::signals`), stops waiting
+/// (the jobs keep running) and exits 128 + its number.
 ///
 /// A closed stdout stops the wait: the command then exits with the worst
 /// outcome seen so far, or quietly with 0 if every job so far completed.

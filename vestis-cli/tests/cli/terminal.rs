@@ -202,6 +202,70 @@ fn ctrl_c_on_a_40_column_terminal_leaves_no_spinner() {
     ctrl_c_on(Terminal::xterm(40, 24));
 }
 
+/// `signal` sent while `args` (a command that waits for two 60 s jobs)
+/// shows both spinners: it ends as Ctrl-C does, with 128 + the signal's
+/// number, each job's plain line, the hint to re-attach, no spinner left.
+fn signal_during(env: &Env, args: &[&str], ids: &[String], signal: &str, code: i32) {
+    let run = OnTerminal::spawn(env, Terminal::xterm(100, 30), args);
+    run.frame_where("the jobs are processing", |s| {
+        s.matches("Generating your image...").count() == ids.len()
+    });
+    run.signal(signal);
+    let (status, screen) = run.finish();
+    assert_eq!(status.code(), Some(code), "SIG{signal}:\n{screen}");
+    assert!(
+        !has_spinner(&screen),
+        "SIG{signal}: a spinner was left:\n{screen}"
+    );
+    for id in ids {
+        assert_eq!(
+            count_lines(
+                &screen,
+                &format!("- job {id} not finished: Generating your image...")
+            ),
+            1,
+            "SIG{signal}:\n{screen}"
+        );
+    }
+    let hint = format!("re-attach with `vestis wait {}`", ids.join(" "));
+    assert!(
+        screen.replace('\n', "").contains(&hint),
+        "SIG{signal}:\n{screen}"
+    );
+    // The shell's next prompt starts on a line of its own.
+    let last = screen.lines().last().unwrap_or_default();
+    assert!(last.ends_with(&format!("{hint}")), "SIG{signal}:\n{screen}");
+}
+
+#[test]
+fn every_terminating_signal_ends_a_wait_as_ctrl_c_does() {
+    for (signal, code) in [("TERM", 143), ("HUP", 129), ("QUIT", 131), ("INT", 130)] {
+        let env = Env::start(config(1000));
+        let ids = vec![job(&env, "60s", false), job(&env, "60s", false)];
+        let mut args = vec!["wait"];
+        args.extend(ids.iter().map(String::as_str));
+        signal_during(&env, &args, &ids, signal, code);
+    }
+}
+
+#[test]
+fn generate_and_resume_end_on_sigterm_as_on_ctrl_c() {
+    let env = Env::start(config(60_000));
+    signal_during(
+        &env,
+        &["generate", "chat", "--prompt", "x", "-o", "out.png"],
+        &["1".to_owned()],
+        "TERM",
+        143,
+    );
+    let record = &crate::util::read_records(&env.journal_path())[0];
+    assert_eq!(
+        record["status"], "processing",
+        "the journal was saved: {record}"
+    );
+    signal_during(&env, &["resume"], &["1".to_owned()], "TERM", 143);
+}
+
 #[test]
 fn resume_of_several_jobs_ends_with_every_line_once() {
     let env = paused_server();
