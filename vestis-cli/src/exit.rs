@@ -65,7 +65,10 @@ impl Exit {
     pub(crate) fn of_client(error: &Error) -> Exit {
         match error {
             Error::JobFailed(_) | Error::JobCancelled(_) => Exit::JobFailed,
-            Error::InvalidRequest(_) | Error::Conflict(_) | Error::Config(_) => Exit::Usage,
+            Error::InvalidRequest(_)
+            | Error::Conflict(_)
+            | Error::Config(_)
+            | Error::Redirected { .. } => Exit::Usage,
             Error::TimedOut { .. } => Exit::TimedOut,
             Error::Unauthorized(_) => Exit::Unauthorized,
             Error::NotFound(_) => Exit::NotFound,
@@ -112,9 +115,38 @@ pub(crate) fn json_code(error: &Error) -> &'static str {
         Error::InvalidRequest(_) | Error::Config(_) => "invalid_request",
         Error::Conflict(_) => "conflict",
         Error::RateLimited { .. } => "rate_limited",
-        Error::Decode { .. } => "bad_response",
+        Error::Decode { .. } | Error::TooLarge { .. } => "bad_response",
+        Error::Redirected { .. } => "redirected",
         _ => "unavailable",
     }
+}
+
+/// What the CLI adds to an SDK error's own words: what to do about it
+/// where that is the CLI's flag to change (a redirect: never followed).
+pub(crate) fn hint(error: &Error) -> Option<&'static str> {
+    match error {
+        Error::Redirected { .. } => Some(
+            "API requests never follow a redirect: set --api-url (or VESTIS_API_URL) to the API's own URL",
+        ),
+        _ => None,
+    }
+}
+
+/// An SDK error in words, with the CLI's [`hint`] when it has one.
+pub(crate) fn explain(error: &Error) -> String {
+    match hint(error) {
+        Some(hint) => format!("{error}; {hint}"),
+        None => error.to_string(),
+    }
+}
+
+/// A 404 that is not about a job: the route itself is unknown, so the base
+/// URL is wrong, and "job not found" (exit 5) would mislead. Exit 2.
+pub(crate) fn wrong_api_url(api_url: &str, error: &Error) -> Failure {
+    Failure::usage(format!(
+        "{error}: the server at {api_url} does not have the API's routes; set --api-url (or VESTIS_API_URL) to the API's base URL, such as {}",
+        vestis_client::DEFAULT_BASE_URL
+    ))
 }
 
 /// An outcome the CLI decided on: an exit code, the line to print, and

@@ -167,7 +167,11 @@ fn one_line(error: &anyhow::Error) -> String {
             }
             message.push_str(&text);
         }
-        if cause.is::<vestis_client::Error>() {
+        if let Some(sdk) = cause.downcast_ref::<vestis_client::Error>() {
+            if let Some(hint) = exit::hint(sdk) {
+                message.push_str("; ");
+                message.push_str(hint);
+            }
             break;
         }
     }

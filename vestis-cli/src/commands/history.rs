@@ -34,7 +34,7 @@ pub(crate) fn run(ctx: &Context, args: HistoryArgs) -> anyhow::Result<()> {
     if records.is_empty() {
         ctx.out.human(&format!(
             "No jobs in the journal ({}).",
-            journal.path().display()
+            crate::safe::path(&journal.path())
         ))?;
         return Ok(());
     }
@@ -60,7 +60,7 @@ fn table(records: &[Record]) -> Vec<String> {
     ];
     for r in records {
         let result = match (&r.downloaded_to, &r.image_url, &r.error) {
-            (Some(path), _, _) => path.display().to_string(),
+            (Some(path), _, _) => crate::safe::path(path),
             (None, Some(url), _) => url.clone(),
             (None, None, Some(e)) => e.clone(),
             _ => String::new(),
@@ -92,7 +92,7 @@ fn forget(ctx: &Context, journal: &Journal, args: &HistoryArgs) -> anyhow::Resul
         ctx.out.human(&format!(
             "Forgot {forgotten} record{} ({}).",
             if forgotten == 1 { "" } else { "s" },
-            journal.path().display()
+            crate::safe::path(&journal.path())
         ))?;
     }
     Ok(())

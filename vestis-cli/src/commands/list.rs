@@ -12,7 +12,11 @@ pub(crate) async fn run(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
         page_size: Some(args.page_size),
         status: args.status,
     };
-    let page = ctx.client()?.list(&options).await?;
+    let client = ctx.client()?;
+    let page = client
+        .list(&options)
+        .await
+        .map_err(|e| crate::commands::not_about_a_job(&client, e))?;
     if ctx.out.json {
         ctx.out.document(&page)?;
     } else {

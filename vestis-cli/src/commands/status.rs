@@ -8,7 +8,16 @@ use crate::exit::{Exit, Failure};
 use crate::output::describe;
 
 pub(crate) async fn run(ctx: &Context, args: StatusArgs) -> anyhow::Result<()> {
-    let job = ctx.client()?.get(args.id).await?;
+    let client = ctx.client()?;
+    let job = match client.get(args.id).await {
+        Ok(job) => job,
+        Err(e) => {
+            return Err(match crate::commands::wrong_api_url(&client, &e).await {
+                Some(failure) => failure.into(),
+                None => e.into(),
+            });
+        }
+    };
     // Best effort: keep the journal's view fresh for jobs this machine started.
     if let Ok(journal) = ctx.journal()
         && let Ok(update) = journal.update_job(&ctx.api_url, &job, |_| {})
