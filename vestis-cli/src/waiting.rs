@@ -373,7 +373,12 @@ impl Sink<'_> {
             });
         }
         let url = job.image_url().unwrap_or_default();
-        out.human(&format!("job {} completed: {url}", job.job_id))?;
+        // Whole (a URL is copied), but on one line.
+        out.human(&format!(
+            "job {} completed: {}",
+            job.job_id,
+            crate::safe::one_line(url)
+        ))?;
         if let Some(path) = saved {
             out.human(&format!("saved to {}", crate::safe::path(path)))?;
         }

@@ -39,12 +39,13 @@ pub(crate) fn run(ctx: &Context, args: HistoryArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     ctx.out
-        .human(&table(&records).join("\n"))
+        .human(&table(&records, ctx.out.width()).join("\n"))
         .map_err(Into::into)
 }
 
-/// The records as a table, newest first, with a header.
-fn table(records: &[Record]) -> Vec<String> {
+/// The records as a table, newest first, with a header, cut to `width`
+/// columns when given (a terminal).
+fn table(records: &[Record], width: Option<usize>) -> Vec<String> {
     let mut rows = vec![
         [
             "ID",
@@ -79,7 +80,7 @@ fn table(records: &[Record]) -> Vec<String> {
             result,
         ]);
     }
-    columns(&rows)
+    columns(&rows, width)
 }
 
 /// `--clear` or `--forget ID...`: drops records and says how many.

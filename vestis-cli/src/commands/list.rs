@@ -20,7 +20,7 @@ pub(crate) async fn run(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
     if ctx.out.json {
         ctx.out.document(&page)?;
     } else {
-        ctx.out.human(&table(&page))?;
+        ctx.out.human(&table(&page, ctx.out.width()))?;
     }
     Ok(())
 }

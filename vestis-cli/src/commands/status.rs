@@ -32,7 +32,7 @@ pub(crate) async fn run(ctx: &Context, args: StatusArgs) -> anyhow::Result<()> {
     if ctx.out.json {
         ctx.out.document(&job)?;
     } else {
-        ctx.out.human(&describe(&job))?;
+        ctx.out.human(&describe(&job, ctx.out.width()))?;
     }
     if args.exit_status && matches!(job.status, JobStatus::Failed | JobStatus::Cancelled) {
         return Err(Failure::new(

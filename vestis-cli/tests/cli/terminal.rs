@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::pty::{OnTerminal, SPINNER, Terminal, count_lines, render};
+use crate::pty::{OnTerminal, SPINNER, Terminal, count_lines, render, render_rows};
 use crate::util::{Env, config};
 
 /// A server whose queue starts nothing until [`start_jobs`]: jobs run
@@ -234,7 +234,7 @@ fn signal_during(env: &Env, args: &[&str], ids: &[String], signal: &str, code: i
     );
     // The shell's next prompt starts on a line of its own.
     let last = screen.lines().last().unwrap_or_default();
-    assert!(last.ends_with(&format!("{hint}")), "SIG{signal}:\n{screen}");
+    assert!(last.ends_with(&hint), "SIG{signal}:\n{screen}");
 }
 
 #[test]
@@ -374,4 +374,64 @@ fn a_piped_stdout_gets_plain_lines_on_the_terminal() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 2, "{piped}");
+}
+
+/// The rows: a prompt with an escape, a bell and a newline, and a
+/// long summary saved under a long path.
+fn awkward_history(env: &Env) -> std::path::PathBuf {
+    let deep = env
+        .home
+        .path()
+        .join("a/very/deep/directory/for/the/images/of/this/summer/collection");
+    env.vestis()
+        .args(["generate", "chat", "--no-wait", "--prompt"])
+        .arg("evil\x1b[31mRED\x07\nsecond line")
+        .assert()
+        .success();
+    env.vestis()
+        .args(["generate", "chat", "--prompt"])
+        .arg("a long summary of a linen summer dress in three colours ".repeat(2))
+        .arg("-o")
+        .arg(deep.join("dress.png"))
+        .assert()
+        .success();
+    deep.join("dress.png")
+}
+
+#[test]
+fn history_rows_stay_on_one_line_and_fit_a_100_column_terminal() {
+    let env = Env::start(config(50));
+    let saved = awkward_history(&env);
+    let size = Terminal::xterm(100, 30);
+    let run = OnTerminal::spawn(&env, size, &["history"]);
+    let (status, bytes) = run.finish_raw();
+    let rows = render_rows(&bytes, size);
+    let shown: Vec<&String> = rows.iter().filter(|r| !r.trim().is_empty()).collect();
+    let screen = rows.join("\n");
+    assert!(status.success(), "{screen}");
+    // The header and one row per record, none wrapped onto a second row.
+    assert_eq!(shown.len(), 3, "{screen}");
+    assert!(shown[0].starts_with("ID "), "{screen}");
+    assert!(
+        shown[1].starts_with("2 ") && shown[2].starts_with("1 "),
+        "{screen}"
+    );
+    assert!(
+        shown.iter().any(|r| r.contains('…')),
+        "cut with an ellipsis:\n{screen}"
+    );
+    // Columns align as shown: STATUS starts at the same column on every row.
+    let status_at = shown[0].find("STATUS").unwrap();
+    for row in &shown[1..] {
+        assert!(
+            row[status_at..].starts_with("processing") || row[status_at..].starts_with("completed"),
+            "{screen}"
+        );
+    }
+    // On a pipe every row is whole, still one line each.
+    let out = env.vestis().args(["history"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    assert!(stdout.contains(&saved.display().to_string()), "{stdout}");
+    assert!(stdout.contains("RED\\u{7}\\nsecond line"), "{stdout}");
 }
