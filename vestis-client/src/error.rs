@@ -291,7 +291,9 @@ impl Error {
     /// The HTTP status of the answer, when there was one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Error::Decode { status, .. } => Some(*status),
+            Error::Decode { status, .. }
+            | Error::Redirected { status, .. }
+            | Error::TooLarge { status, .. } => Some(*status),
             other => other.api_error().map(|e| e.status),
         }
     }
