@@ -610,3 +610,59 @@ fn a_404_that_is_not_about_a_job_is_a_wrong_api_url_not_a_missing_job() {
         .unwrap();
     assert_eq!(out.status.code(), Some(5), "{}", texts(&out).1);
 }
+
+// --- A process frozen past its deadline -----------------------------------
+
+#[test]
+fn a_wait_stopped_past_its_deadline_reports_the_job_that_finished_meanwhile() {
+    // `wait J --timeout 2s` on a 1 s job, `kill -STOP` for 3.5 s, `kill
+    // -CONT` (a laptop lid closed): the job completed during the freeze.
+    // Each answer takes 200 ms and polls are 1 s apart: the freeze falls
+    // in a sleep, and the poll sent on waking cannot beat the deadline.
+    let mut slow = config(1000);
+    slow.faults.latency = Duration::from_millis(200);
+    let env = Env::start(slow);
+    let created = env.api_post(
+        "/generate?chat=true",
+        &[],
+        serde_json::json!({"prompt": "x"}),
+    );
+    let id = created["job_id"].as_u64().unwrap().to_string();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vestis"))
+        .env_clear()
+        .env("VESTIS_HOME", env.home.path())
+        .env("VESTIS_API_URL", &env.api)
+        .env("VESTIS_TOKEN", "me")
+        .args(["wait", &id, "--timeout", "2s", "--interval", "1s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Frozen once it is watching the job run.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("processing") {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "{seen}");
+        seen.push_str(&line);
+    }
+    let pid = child.id().to_string();
+    let kill = |signal: &str| {
+        assert!(
+            std::process::Command::new("kill")
+                .args([signal, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    kill("-STOP");
+    std::thread::sleep(Duration::from_millis(3500));
+    kill("-CONT");
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{seen}{rest}");
+    assert!(stdout.contains(&format!("job {id} completed")), "{stdout}");
+}
