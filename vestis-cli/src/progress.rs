@@ -235,19 +235,22 @@ impl Progress {
         }
     }
 
-    /// A job's line (a status, a retry, its outcome) above the spinners:
-    /// always one line, whatever the server's text holds, and on a live
-    /// terminal cut to its width with `…` (a line that wrapped would be
-    /// miscounted by the redraws below it).
+    /// A job's line (a status, a retry, its outcome): always one line,
+    /// whatever the server's text holds, and on a terminal cut to its
+    /// width with `…` (above live spinners, a line that wrapped would be
+    /// miscounted by the redraws below it). Whole on a pipe or in a file.
     fn job_note(&self, text: &str) {
         let line = crate::safe::one_line(text);
-        match self.mode {
-            Mode::Bars => self.note(&console::truncate_str(
-                &line,
-                usize::from(live_width()),
-                "…",
-            )),
-            _ => self.note(&line),
+        let width = match self.mode {
+            Mode::Bars => Some(usize::from(live_width())),
+            _ if std::io::stderr().is_terminal() => console::Term::stderr()
+                .size_checked()
+                .map(|(_, columns)| usize::from(columns)),
+            _ => None,
+        };
+        match width {
+            Some(width) => self.note(&console::truncate_str(&line, width, "…")),
+            None => self.note(&line),
         }
     }
 

@@ -666,3 +666,70 @@ fn a_wait_stopped_past_its_deadline_reports_the_job_that_finished_meanwhile() {
     assert_eq!(out.status.code(), Some(0), "{seen}{rest}");
     assert!(stdout.contains(&format!("job {id} completed")), "{stdout}");
 }
+
+// --- Wait's lines ---------------------------------------------------------
+
+#[test]
+fn a_waits_lines_stay_one_line_each_and_fit_the_terminal() {
+    // A job whose error holds a newline, an escape and more text than fits.
+    let error = format!("GPU exploded\nsecond line \x1b[31mred {}", "x".repeat(120));
+    let failed = serde_json::json!({
+        "job_id": 1, "status": "failed", "job_type": "chat",
+        "created_at": "2026-11-28T10:00:00.000Z",
+        "started_at": "2026-11-28T10:00:01.000Z",
+        "completed_at": "2026-11-28T10:00:03.000Z",
+        "attempts": 3, "result": null, "error": error
+    })
+    .to_string();
+    for term in ["xterm-256color", "dumb"] {
+        // First a 503 whose message holds a newline (a retry line), then the failed job.
+        let polls = std::sync::atomic::AtomicUsize::new(0);
+        let failed = failed.clone();
+        let api = raw_server(move |_, _| {
+            if polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                let busy = format!("busy\nnow {}", "y".repeat(100));
+                Reply::Json(
+                    503,
+                    serde_json::json!({"success": false, "error": busy, "code": "unavailable"})
+                        .to_string(),
+                )
+            } else {
+                Reply::Json(200, failed.clone())
+            }
+        });
+        let mut env = Env::start(config(50));
+        env.api = format!("{api}/api/v1");
+        let size = crate::pty::Terminal {
+            term,
+            ..crate::pty::Terminal::xterm(60, 24)
+        };
+        let run = crate::pty::OnTerminal::spawn(&env, size, &["wait", "1", "--interval", "100ms"]);
+        let (status, bytes) = run.finish_raw();
+        let rows = crate::pty::render_rows(&bytes, size);
+        let screen = rows.join("\n");
+        assert_eq!(status.code(), Some(1), "{term}:\n{screen}");
+        let job_rows: Vec<&String> = rows.iter().filter(|r| r.contains("job 1")).collect();
+        assert!(!job_rows.is_empty(), "{term}:\n{screen}");
+        // The job's lines come before the error's own (which may wrap).
+        for row in rows.iter().take_while(|r| !r.starts_with("vestis:")) {
+            // No job line wrapped or split: nothing of it starts a row.
+            assert!(!row.starts_with("second line"), "{term}:\n{screen}");
+            assert!(!row.starts_with("xxx"), "{term}:\n{screen}");
+            assert!(
+                !row.starts_with("now") && !row.starts_with("yyy"),
+                "{term}:\n{screen}"
+            );
+        }
+        let expected = if term == "dumb" {
+            "retrying in 100ms: server error: busy\\nnow"
+        } else {
+            "GPU exploded\\nsecond"
+        };
+        assert!(
+            job_rows
+                .iter()
+                .any(|r| r.contains(expected) && r.ends_with('…')),
+            "{term}:\n{screen}"
+        );
+    }
+}
