@@ -49,10 +49,11 @@ impl Terminating {
     }
 
     /// Resolves with the first of the signals to arrive.
-    pub(crate) async fn recv(mut self) -> Caught {
+    pub(crate) async fn recv(self) -> Caught {
         #[cfg(unix)]
         {
-            let arrivals = self.streams.iter_mut().map(|(caught, stream)| {
+            let mut streams = self.streams;
+            let arrivals = streams.iter_mut().map(|(caught, stream)| {
                 let caught = *caught;
                 Box::pin(async move {
                     stream.recv().await;

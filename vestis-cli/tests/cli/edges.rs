@@ -334,6 +334,38 @@ fn a_full_disk_leaves_no_temporary_file_whatever_the_attempt() {
 }
 
 #[test]
+fn a_journal_on_a_full_disk_leaves_no_temporary_file() {
+    let Some(disk) = FullDisk::mount() else {
+        return;
+    };
+    disk.make_room();
+    let env = Env::start(config(50));
+    env.vestis()
+        .env("VESTIS_HOME", disk.path())
+        .args(["generate", "chat", "--prompt", "x", "--no-wait"])
+        .assert()
+        .success();
+    let mut filler = std::fs::File::create(disk.path().join("filler")).unwrap();
+    while filler.write_all(&[0u8; 4096]).is_ok() {}
+    // `--clear` rewrites the journal: the rewrite fails, the log stays.
+    let out = env
+        .vestis()
+        .env("VESTIS_HOME", disk.path())
+        .args(["history", "--clear"])
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(stderr.contains("set VESTIS_HOME"), "{stderr}");
+    assert_eq!(temp_files(disk.path()), Vec::<PathBuf>::new());
+    assert_eq!(
+        crate::util::read_records(&disk.path().join("journal.jsonl")).len(),
+        1
+    );
+}
+
+#[test]
 fn a_download_cut_short_leaves_no_temporary_file() {
     let origin = Arc::new(std::sync::OnceLock::<String>::new());
     let me = Arc::clone(&origin);
