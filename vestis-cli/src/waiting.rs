@@ -325,7 +325,9 @@ impl Sink<'_> {
             }
         }
         if let (Some(record), Some(file)) = (&mut target.record, &saved) {
-            record.downloaded_to = Some(file.clone());
+            // Absolute, as `generate -o` is stored: `history` and `resume`
+            // may run from another directory.
+            record.downloaded_to = Some(std::path::absolute(file).unwrap_or_else(|_| file.clone()));
             self.save(progress, record);
         }
         let printed = progress.suspend(|| self.print_completed(&job, saved.as_deref()));

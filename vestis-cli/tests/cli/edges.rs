@@ -5,6 +5,8 @@
 //! the answers the mock server cannot.
 
 use std::ffi::OsStr;
+
+use base64::Engine as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::ffi::OsStrExt;
@@ -196,6 +198,15 @@ fn a_file_name_that_is_not_utf8_works_where_paths_are_taken_stored_and_shown() {
     assert!(home.join(os(b"r\xe9s/job-1.png")).is_file());
     let line: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(line["output_path"], "r\\xE9s/job-1.png", "{line}");
+    // Stored exactly and absolute: `history` may run from anywhere.
+    let record = &env.records()[0];
+    let stored = base64::engine::general_purpose::STANDARD
+        .decode(record["downloaded_to"]["path_bytes"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        stored,
+        home.join(os(b"r\xe9s/job-1.png")).as_os_str().as_bytes()
+    );
     // A reference image and a payload file of such names are read.
     std::fs::write(home.join(os(b"ref\xff.png")), b"\x89PNG").unwrap();
     std::fs::write(
