@@ -25,7 +25,8 @@ pub(crate) enum Exit {
     /// 6: the server or the network is unavailable (or answered nonsense).
     Unavailable,
     /// 128 + the signal's number: a terminating signal the CLI caught
-    /// (`SIGHUP` 129, `SIGINT`/Ctrl-C 130, `SIGQUIT` 131, `SIGTERM` 143).
+    /// (`SIGHUP` 129, `SIGINT`/Ctrl-C 130, `SIGQUIT` 131, `SIGTERM` 143;
+    /// also `SIGALRM`, `SIGUSR1`, `SIGUSR2`).
     Signal(u8),
 }
 
@@ -43,6 +44,7 @@ Exit codes:
   130  SIGINT (Ctrl-C)
   131  SIGQUIT (Ctrl-\\)
   143  SIGTERM (`kill`, `timeout`)
+  128+N  any other terminating signal N it can catch (SIGALRM, SIGUSR1, SIGUSR2)
 On any of these signals a wait stops, the jobs keep running: re-attach with `vestis wait ID`";
 
 impl Exit {

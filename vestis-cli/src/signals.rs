@@ -1,10 +1,11 @@
 //! The terminating signals a command ends on as it does on Ctrl-C: not
 //! only `SIGINT` but `SIGTERM` (`kill`, `timeout 60 vestis ...`, a CI
 //! runner cancelling), `SIGHUP` (a closed terminal, tmux pane or SSH
-//! session) and `SIGQUIT` (Ctrl-\). Left to their default action they
-//! kill the process mid-frame: a spinner stays on the screen, the shell's
-//! prompt lands on its line, and no re-attach hint is said. Caught, the
-//! command stops cleanly and exits with the conventional 128 + number.
+//! session), `SIGQUIT` (Ctrl-\), and `SIGALRM`, `SIGUSR1`, `SIGUSR2`. Left
+//! to their default action they kill the process mid-frame: a spinner
+//! stays on the screen, the shell's prompt lands on its line, and no
+//! re-attach hint is said. Caught, the command stops cleanly and exits
+//! with the conventional 128 + number.
 
 /// A signal that ended the command.
 #[derive(Debug, Clone, Copy)]
@@ -32,14 +33,21 @@ impl Terminating {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
+            // Every signal whose default action ends the process and that
+            // a process may catch (SIGPIPE aside: Rust ignores it, and a
+            // closed stdout is handled where it is written).
             let kinds = [
-                ("SIGHUP", 1, SignalKind::hangup()),
-                ("SIGINT", 2, SignalKind::interrupt()),
-                ("SIGQUIT", 3, SignalKind::quit()),
-                ("SIGTERM", 15, SignalKind::terminate()),
+                ("SIGHUP", SignalKind::hangup()),
+                ("SIGINT", SignalKind::interrupt()),
+                ("SIGQUIT", SignalKind::quit()),
+                ("SIGTERM", SignalKind::terminate()),
+                ("SIGALRM", SignalKind::alarm()),
+                ("SIGUSR1", SignalKind::user_defined1()),
+                ("SIGUSR2", SignalKind::user_defined2()),
             ];
             let mut streams = Vec::with_capacity(kinds.len());
-            for (name, number, kind) in kinds {
+            for (name, kind) in kinds {
+                let number = u8::try_from(kind.as_raw_value()).unwrap_or(0);
                 streams.push((Caught { name, number }, signal(kind)?));
             }
             Ok(Terminating { streams })

@@ -239,7 +239,15 @@ fn signal_during(env: &Env, args: &[&str], ids: &[String], signal: &str, code: i
 
 #[test]
 fn every_terminating_signal_ends_a_wait_as_ctrl_c_does() {
-    for (signal, code) in [("TERM", 143), ("HUP", 129), ("QUIT", 131), ("INT", 130)] {
+    for (signal, code) in [
+        ("TERM", 143),
+        ("HUP", 129),
+        ("QUIT", 131),
+        ("INT", 130),
+        ("ALRM", 142),
+        ("USR1", 138),
+        ("USR2", 140),
+    ] {
         let env = Env::start(config(1000));
         let ids = vec![job(&env, "60s", false), job(&env, "60s", false)];
         let mut args = vec!["wait"];
