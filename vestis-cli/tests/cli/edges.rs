@@ -226,6 +226,22 @@ fn a_file_name_that_is_not_utf8_works_where_paths_are_taken_stored_and_shown() {
         .arg(os(b"p\xff.json"))
         .assert()
         .success();
+    // A VESTIS_HOME of such a name holds a journal like any other.
+    let odd_home = home.join(os(b"h\xe9me"));
+    env.vestis()
+        .env("VESTIS_HOME", &odd_home)
+        .args(["generate", "chat", "--prompt", "x", "--no-wait"])
+        .assert()
+        .success();
+    let out = env
+        .vestis()
+        .env("VESTIS_HOME", &odd_home)
+        .args(["history"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", texts(&out).1);
+    assert_eq!(texts(&out).0.lines().count(), 2, "{}", texts(&out).0);
+    assert!(odd_home.join("journal.jsonl").is_file());
     // history shows the record on one line, the name escaped.
     let out = env.vestis().args(["history"]).output().unwrap();
     let (stdout, _) = texts(&out);
