@@ -443,3 +443,27 @@ fn history_rows_stay_on_one_line_and_fit_a_100_column_terminal() {
     assert!(stdout.contains(&saved.display().to_string()), "{stdout}");
     assert!(stdout.contains("RED\\u{7}\\nsecond line"), "{stdout}");
 }
+
+#[test]
+fn list_and_status_fit_a_narrow_terminal_and_are_whole_on_a_pipe() {
+    let env = Env::start(config(50));
+    env.vestis()
+        .args(["generate", "chat", "--prompt", "x"])
+        .assert()
+        .success();
+    let size = Terminal::xterm(40, 24);
+    for args in [&["list"][..], &["status", "1"]] {
+        let run = OnTerminal::spawn(&env, size, args);
+        let (status, bytes) = run.finish_raw();
+        let rows = render_rows(&bytes, size);
+        let screen = rows.join("\n");
+        assert!(status.success(), "{args:?}:\n{screen}");
+        assert!(screen.contains('…'), "{args:?} cut:\n{screen}");
+        let out = env.vestis().args(args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!stdout.contains('…'), "{args:?} whole on a pipe:\n{stdout}");
+        // Nothing wrapped: as many rows on the terminal as lines on the pipe.
+        let shown = rows.iter().filter(|r| !r.trim().is_empty()).count();
+        assert_eq!(shown, stdout.lines().count(), "{args:?} wrapped:\n{screen}");
+    }
+}
