@@ -430,7 +430,13 @@ fn as_user_1234(env: &[(&str, &OsStr)]) -> Option<(Option<i32>, String)> {
     for (name, value) in env {
         cmd.env(name, value);
     }
-    let out = cmd.output().ok()?;
+    let out = match cmd.output() {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("SKIPPED: no setpriv (util-linux) to switch to user 1234: {e}");
+            return None;
+        }
+    };
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if stderr.contains("setpriv:") {
         eprintln!("SKIPPED: cannot switch to user 1234: {stderr}");
