@@ -156,7 +156,7 @@ pub(crate) struct GenerateArgs {
     pub(crate) prompt: Option<String>,
     /// A reference image: a URL, or a local file sent as a data URI (repeatable).
     #[arg(long = "image", value_name = "URL|FILE")]
-    pub(crate) images: Vec<String>,
+    pub(crate) images: Vec<std::ffi::OsString>,
     /// Flatlay: the model id.
     #[arg(long)]
     pub(crate) model_id: Option<String>,
@@ -168,7 +168,7 @@ pub(crate) struct GenerateArgs {
     pub(crate) products: Vec<String>,
     /// The raw JSON payload from a file, or `-` for stdin (instead of the flags above).
     #[arg(long, value_name = "FILE|-", conflicts_with_all = ["prompt", "images", "model_id", "background_id", "products"])]
-    pub(crate) payload: Option<String>,
+    pub(crate) payload: Option<PathBuf>,
     /// Print the job id and exit without waiting (`-o` is remembered for `vestis wait ID`).
     #[arg(long, conflicts_with = "cancel_on_timeout")]
     pub(crate) no_wait: bool,

@@ -24,8 +24,10 @@ pub(crate) enum Exit {
     NotFound,
     /// 6: the server or the network is unavailable (or answered nonsense).
     Unavailable,
-    /// 130: Ctrl-C.
-    Interrupted,
+    /// 128 + the signal's number: a terminating signal the CLI caught
+    /// (`SIGHUP` 129, `SIGINT`/Ctrl-C 130, `SIGQUIT` 131, `SIGTERM` 143;
+    /// also `SIGALRM`, `SIGUSR1`, `SIGUSR2`).
+    Signal(u8),
 }
 
 /// The process's exit code: `main` returns an [`Exit`], never a bare number.
@@ -45,7 +47,12 @@ Exit codes:
   4    authentication rejected
   5    job not found
   6    server or network unavailable
-  130  interrupted (Ctrl-C); the job keeps running: re-attach with `vestis wait ID`";
+  129  SIGHUP (the terminal closed)
+  130  SIGINT (Ctrl-C)
+  131  SIGQUIT (Ctrl-\\)
+  143  SIGTERM (`kill`, `timeout`)
+  128+N  any other terminating signal N it can catch (SIGALRM, SIGUSR1, SIGUSR2)
+On any of these signals a wait stops, the jobs keep running: re-attach with `vestis wait ID`";
 
 impl Exit {
     /// The process exit code.
@@ -58,7 +65,7 @@ impl Exit {
             Exit::Unauthorized => 4,
             Exit::NotFound => 5,
             Exit::Unavailable => 6,
-            Exit::Interrupted => 130,
+            Exit::Signal(n) => 128u8.saturating_add(n),
         }
     }
 
@@ -67,7 +74,10 @@ impl Exit {
     pub(crate) fn of_client(error: &Error) -> Exit {
         match error {
             Error::JobFailed(_) | Error::JobCancelled(_) => Exit::JobFailed,
-            Error::InvalidRequest(_) | Error::Conflict(_) | Error::Config(_) => Exit::Usage,
+            Error::InvalidRequest(_)
+            | Error::Conflict(_)
+            | Error::Config(_)
+            | Error::Redirected { .. } => Exit::Usage,
             Error::TimedOut { .. } => Exit::TimedOut,
             Error::Unauthorized(_) => Exit::Unauthorized,
             Error::NotFound(_) => Exit::NotFound,
@@ -114,9 +124,38 @@ pub(crate) fn json_code(error: &Error) -> &'static str {
         Error::InvalidRequest(_) | Error::Config(_) => "invalid_request",
         Error::Conflict(_) => "conflict",
         Error::RateLimited { .. } => "rate_limited",
-        Error::Decode { .. } => "bad_response",
+        Error::Decode { .. } | Error::TooLarge { .. } => "bad_response",
+        Error::Redirected { .. } => "redirected",
         _ => "unavailable",
     }
+}
+
+/// What the CLI adds to an SDK error's own words: what to do about it
+/// where that is the CLI's flag to change (a redirect: never followed).
+pub(crate) fn hint(error: &Error) -> Option<&'static str> {
+    match error {
+        Error::Redirected { .. } => Some(
+            "API requests never follow a redirect: set --api-url (or VESTIS_API_URL) to the API's own URL",
+        ),
+        _ => None,
+    }
+}
+
+/// An SDK error in words, with the CLI's [`hint`] when it has one.
+pub(crate) fn explain(error: &Error) -> String {
+    match hint(error) {
+        Some(hint) => format!("{error}; {hint}"),
+        None => error.to_string(),
+    }
+}
+
+/// A 404 that is not about a job: the route itself is unknown, so the base
+/// URL is wrong, and "job not found" (exit 5) would mislead. Exit 2.
+pub(crate) fn wrong_api_url(api_url: &str, error: &Error) -> Failure {
+    Failure::usage(format!(
+        "{error}: the server at {api_url} does not have the API's routes; set --api-url (or VESTIS_API_URL) to the API's base URL, such as {}",
+        vestis_client::DEFAULT_BASE_URL
+    ))
 }
 
 /// An outcome the CLI decided on: an exit code, the line to print, and

@@ -15,6 +15,7 @@ mod journal;
 mod output;
 mod progress;
 mod safe;
+mod signals;
 mod waiting;
 
 use std::io::Write;
@@ -63,11 +64,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         command => command,
     };
     let ctx = Context::new(&cli.global).await?;
-    // One Ctrl-C handler for the whole command, installed before any work:
-    // the command's future is dropped and the context says how to resume.
+    // One handler for every terminating signal the CLI can catch, for the
+    // whole command, installed before any work: the command's future is
+    // dropped (its spinners become plain lines, the journal is already
+    // saved) and the context says how to resume.
+    let signals = signals::Terminating::install()?;
     tokio::select! {
         result = dispatch(&ctx, command) => result,
-        _ = tokio::signal::ctrl_c() => Err(Failure::new(Exit::Interrupted, ctx.interrupt_message()).into()),
+        signal = signals.recv() => {
+            let message = ctx.interrupt_message();
+            let message = match signal.name {
+                "SIGINT" => message,
+                name => format!("received {name}: {message}"),
+            };
+            Err(Failure::new(Exit::Signal(signal.number), message).into())
+        }
     }
 }
 
@@ -156,7 +167,11 @@ fn one_line(error: &anyhow::Error) -> String {
             }
             message.push_str(&text);
         }
-        if cause.is::<vestis_client::Error>() {
+        if let Some(sdk) = cause.downcast_ref::<vestis_client::Error>() {
+            if let Some(hint) = exit::hint(sdk) {
+                message.push_str("; ");
+                message.push_str(hint);
+            }
             break;
         }
     }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use vestis_client::{Job, JobPage, Timestamp};
 
 use crate::progress::{human_duration, status_message};
-use crate::safe::terminal_safe;
+use crate::safe::{one_line, terminal_safe};
 
 /// Where command results go.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +28,19 @@ impl Output {
         let mut out = io::stdout().lock();
         writeln!(out, "{}", terminal_safe(text))?;
         out.flush()
+    }
+
+    /// The columns a human view on stdout may use: the terminal's width
+    /// when stdout is a terminal, else `None` (a pipe or a file gets every
+    /// line whole; `--json` is never cut).
+    pub(crate) fn width(&self) -> Option<usize> {
+        use std::io::IsTerminal;
+        if self.json || !io::stdout().is_terminal() {
+            return None;
+        }
+        console::Term::stdout()
+            .size_checked()
+            .map(|(_, columns)| usize::from(columns))
     }
 
     /// One pretty JSON document (a command's whole answer), fields in the
@@ -101,8 +114,9 @@ fn reader_gone() -> bool {
     }
 }
 
-/// A job as a few labelled lines.
-pub(crate) fn describe(job: &Job) -> String {
+/// A job as a few labelled lines, each on one line whatever the server's
+/// text holds, cut to `width` columns when given (a terminal).
+pub(crate) fn describe(job: &Job, width: Option<usize>) -> String {
     let mut lines = vec![
         format!("Job {} ({})", job.job_id, job.job_type),
         format!(
@@ -128,30 +142,69 @@ pub(crate) fn describe(job: &Job) -> String {
     if let Some(error) = &job.error {
         lines.push(format!("  error:     {error}"));
     }
-    lines.join("\n")
+    lines
+        .iter()
+        .map(|line| fit_line(&one_line(line), width))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
+/// `line` cut to `width` columns with `…` (as a terminal counts them:
+/// a CJK character takes two), or whole without a width.
+pub(crate) fn fit_line(line: &str, width: Option<usize>) -> String {
+    match width {
+        Some(width) => console::truncate_str(line, width, "…").into_owned(),
+        None => line.to_owned(),
+    }
+}
+
+/// The narrowest a column is cut to when a table is made to fit.
+const MIN_COLUMN: usize = 6;
+
 /// Rows as left-aligned columns two spaces apart, trailing spaces trimmed.
-pub(crate) fn columns(rows: &[Vec<String>]) -> Vec<String> {
+/// Each cell stays on its row (control characters, newlines included, are
+/// escaped) and columns align as a terminal shows them (by display width).
+/// With a `width` (a terminal), the widest columns are cut with `…` until
+/// each row fits; without, every cell is whole.
+pub(crate) fn columns(rows: &[Vec<String>], width: Option<usize>) -> Vec<String> {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| one_line(c).into_owned()).collect())
+        .collect();
     let count = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..count)
+    let mut widths: Vec<usize> = (0..count)
         .map(|c| {
             rows.iter()
                 .filter_map(|r| r.get(c))
-                .map(|cell| cell.chars().count())
+                .map(|cell| console::measure_text_width(cell))
                 .max()
                 .unwrap_or(0)
         })
         .collect();
+    if let Some(limit) = width {
+        let gaps = 2 * count.saturating_sub(1);
+        while widths.iter().sum::<usize>() + gaps > limit {
+            let Some((widest, &w)) = widths.iter().enumerate().max_by_key(|(_, w)| **w) else {
+                break;
+            };
+            if w <= MIN_COLUMN {
+                break;
+            }
+            widths[widest] -= 1;
+        }
+    }
     rows.iter()
         .map(|r| {
-            r.iter()
+            let line = r
+                .iter()
                 .zip(&widths)
-                .map(|(cell, w)| format!("{cell:<w$}"))
+                .map(|(cell, &w)| {
+                    let cut = console::truncate_str(cell, w, "…");
+                    console::pad_str(&cut, w, console::Alignment::Left, None).into_owned()
+                })
                 .collect::<Vec<_>>()
-                .join("  ")
-                .trim_end()
-                .to_owned()
+                .join("  ");
+            fit_line(line.trim_end(), width)
         })
         .collect()
 }
@@ -162,8 +215,9 @@ pub(crate) fn short_time(t: &Timestamp) -> String {
     s.get(..19).map(|p| p.replace('T', " ")).unwrap_or(s)
 }
 
-/// A page of jobs as an aligned table with its page line.
-pub(crate) fn table(page: &JobPage) -> String {
+/// A page of jobs as an aligned table with its page line, cut to `width`
+/// columns when given (see [`columns`]).
+pub(crate) fn table(page: &JobPage, width: Option<usize>) -> String {
     let m = page.metadata;
     let mut out = if page.jobs.is_empty() {
         vec![if m.page > 1 && m.total > 0 {
@@ -188,7 +242,7 @@ pub(crate) fn table(page: &JobPage) -> String {
                     .unwrap_or_else(|| "-".to_owned()),
             ]);
         }
-        columns(&rows)
+        columns(&rows, width)
     };
     out.push(page_line(m.page, m.total_pages, m.total));
     out.join("\n")
@@ -228,6 +282,31 @@ mod tests {
             vec!["ID".to_owned(), "NAME".to_owned()],
             vec!["12".to_owned(), "x".to_owned()],
         ];
-        assert_eq!(columns(&rows), ["ID  NAME", "12  x"]);
+        assert_eq!(columns(&rows, None), ["ID  NAME", "12  x"]);
+    }
+
+    #[test]
+    fn cells_stay_on_their_row_aligned_as_a_terminal_shows_them() {
+        let rows = vec![
+            vec!["ID".to_owned(), "SUMMARY".to_owned(), "RESULT".to_owned()],
+            vec!["1".to_owned(), "日本語".to_owned(), "a".to_owned()],
+            vec![
+                "2".to_owned(),
+                "evil\x1b[31mRED\x07\nsecond".to_owned(),
+                "b".to_owned(),
+            ],
+        ];
+        let lines = columns(&rows, None);
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[2], "2   evil\\u{1b}[31mRED\\u{7}\\nsecond  b");
+        // "日本語" is six columns wide: the next column starts where it does on row 2.
+        let last_column =
+            |line: &str| console::measure_text_width(&line[..line.rfind(' ').unwrap()]);
+        assert_eq!(last_column(&lines[1]), last_column(&lines[2]));
+        // Cut to 20 columns: every row fits, the widest column gives way.
+        for line in columns(&rows, Some(20)) {
+            assert!(console::measure_text_width(&line) <= 20, "{line}");
+        }
+        assert!(columns(&rows, Some(20))[2].contains('…'));
     }
 }

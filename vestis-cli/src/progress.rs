@@ -246,6 +246,25 @@ impl Progress {
         }
     }
 
+    /// A job's line (a status, a retry, its outcome): always one line,
+    /// whatever the server's text holds, and on a terminal cut to its
+    /// width with `…` (above live spinners, a line that wrapped would be
+    /// miscounted by the redraws below it). Whole on a pipe or in a file.
+    fn job_note(&self, text: &str) {
+        let line = crate::safe::one_line(text);
+        let width = match self.mode {
+            Mode::Bars => Some(usize::from(live_width())),
+            _ if std::io::stderr().is_terminal() => console::Term::stderr()
+                .size_checked()
+                .map(|(_, columns)| usize::from(columns)),
+            _ => None,
+        };
+        match width {
+            Some(width) => self.note(&console::truncate_str(&line, width, "…")),
+            None => self.note(&line),
+        }
+    }
+
     /// Sets job `id`'s live message, adding its spinner if it has none:
     /// `text` then `suffix` (the attempt), cut to the terminal's width
     /// with an ellipsis in `text`, so the attempt always shows.
@@ -275,7 +294,7 @@ impl Progress {
     pub(crate) fn start(&mut self, id: JobId, message: &str) {
         match self.mode {
             Mode::Bars => self.show(id, message, ""),
-            Mode::Lines => self.note(&format!("job {id}: {message}")),
+            Mode::Lines => self.job_note(&format!("job {id}: {message}")),
             Mode::Quiet => {}
         }
     }
@@ -289,7 +308,7 @@ impl Progress {
                 match self.mode {
                     Mode::Bars => self.show(id, text, &attempt),
                     Mode::Lines => {
-                        self.note(&format!("job {id}: {}: {text}{attempt}", job.status));
+                        self.job_note(&format!("job {id}: {}: {text}{attempt}", job.status));
                     }
                     Mode::Quiet => {}
                 }
@@ -298,7 +317,7 @@ impl Progress {
                 let text = format!("retrying in {}: {cause}", human_duration(*delay));
                 match self.mode {
                     Mode::Bars => self.show(id, &text, ""),
-                    Mode::Lines => self.note(&format!("job {id}: {text}")),
+                    Mode::Lines => self.job_note(&format!("job {id}: {text}")),
                     Mode::Quiet => {}
                 }
             }
@@ -307,7 +326,7 @@ impl Progress {
                     Ok(()) => "cancelled on the server after the timeout".to_owned(),
                     Err(e) => format!("could not cancel after the timeout: {e}"),
                 };
-                self.note(&format!("job {id}: {text}"));
+                self.job_note(&format!("job {id}: {text}"));
             }
             WaitEvent::Finished(result) => self.finish(id, result),
             _ => {}
@@ -323,14 +342,14 @@ impl Progress {
                 if let Some(live) = self.live.remove(&id) {
                     self.retire(&live.bar);
                 }
-                self.note(&format!("{mark} job {id} {text}"));
+                self.job_note(&format!("{mark} job {id} {text}"));
             }
             // In line mode the status line already said it, except for errors.
             Mode::Lines
                 if result.is_err()
                     && !matches!(result, Err(Error::JobFailed(_) | Error::JobCancelled(_))) =>
             {
-                self.note(&format!("job {id}: {text}"));
+                self.job_note(&format!("job {id}: {text}"));
             }
             _ => {}
         }

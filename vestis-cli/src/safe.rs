@@ -8,6 +8,7 @@
 //! `--json` output needs nothing more: JSON escapes every control character.
 
 use std::borrow::Cow;
+use std::path::Path;
 
 /// `text` with every control character except `\n` written as a Rust-style
 /// escape (`\u{1b}`, `\r`, `\t`): C0 controls, DEL and the C1 range, which
@@ -21,6 +22,29 @@ pub(crate) fn terminal_safe(text: &str) -> Cow<'_, str> {
 /// on one line (a live spinner's message).
 pub(crate) fn one_line(text: &str) -> Cow<'_, str> {
     escape(text, char::is_control)
+}
+
+/// A path as one line of text, for people: the name exactly, except that a
+/// byte that is not UTF-8 shows as `\xE9` and a control character
+/// (newline included) as its escape. Linux allows both in file names; the
+/// file on disk keeps its exact name, only its display is escaped.
+pub(crate) fn path(path: &Path) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let mut out = String::new();
+        for chunk in path.as_os_str().as_bytes().utf8_chunks() {
+            out.push_str(&one_line(chunk.valid()));
+            for byte in chunk.invalid() {
+                out.push_str(&format!("\\x{byte:02X}"));
+            }
+        }
+        out
+    }
+    #[cfg(not(unix))]
+    {
+        one_line(&path.to_string_lossy()).into_owned()
+    }
 }
 
 fn escape(text: &str, unsafe_char: impl Fn(char) -> bool) -> Cow<'_, str> {
@@ -53,5 +77,14 @@ mod tests {
         assert_eq!(terminal_safe("two\nlines\ttab"), "two\nlines\\ttab");
         assert_eq!(one_line("two\nlines"), "two\\nlines");
         assert_eq!(terminal_safe("é ✔ 日本"), "é ✔ 日本");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn paths_show_on_one_line_with_bytes_that_are_not_utf8_escaped() {
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::OsStr::from_bytes(b"r\xe9s/caf\xc3\xa9\n2.png");
+        assert_eq!(path(Path::new(name)), "r\\xE9s/café\\n2.png");
+        assert_eq!(path(Path::new("/tmp/a b.png")), "/tmp/a b.png");
     }
 }

@@ -89,7 +89,8 @@ pub(crate) enum Outcome {
 
 /// Waits for `targets` concurrently: renders progress, keeps their journal
 /// records current, downloads images, prints each outcome as it arrives.
-/// Ctrl-C stops waiting (the jobs keep running) and exits 130.
+/// Ctrl-C, or any terminating signal (`crate::signals`), stops waiting
+/// (the jobs keep running) and exits 128 + its number.
 ///
 /// A closed stdout stops the wait: the command then exits with the worst
 /// outcome seen so far, or quietly with 0 if every job so far completed.
@@ -191,7 +192,7 @@ fn interrupt_hint(ctx: &Context, ids: &[JobId]) -> String {
 fn not_completed(target: &Target, error: &Error, mock: bool) -> String {
     let id = target.id;
     let Error::TimedOut { elapsed, last, .. } = error else {
-        return error.to_string();
+        return crate::exit::explain(error);
     };
     let waited = human_duration(*elapsed);
     let status = last
@@ -237,8 +238,20 @@ struct Sink<'a> {
 struct Saved<'a> {
     #[serde(flatten)]
     job: &'a Job,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "json_path")]
     output_path: Option<&'a Path>,
+}
+
+/// A path in `--json` output: exactly when it is UTF-8, else with each
+/// byte that is not shown as `\xE9` (JSON strings hold only Unicode).
+fn json_path<S: serde::Serializer>(path: &Option<&Path>, serializer: S) -> Result<S::Ok, S::Error> {
+    match path {
+        Some(path) => match path.to_str() {
+            Some(text) => serializer.serialize_str(text),
+            None => serializer.serialize_str(&crate::safe::path(path)),
+        },
+        None => serializer.serialize_none(),
+    }
 }
 
 impl Sink<'_> {
@@ -288,6 +301,9 @@ impl Sink<'_> {
         let job = match result {
             Ok(job) => job,
             Err(error) => {
+                if let Some(failure) = crate::commands::wrong_api_url(self.client, &error).await {
+                    return (Outcome::NotCompleted(failure), Ok(()));
+                }
                 if let (Some(record), Error::NotFound(_)) = (&mut target.record, &error) {
                     record.status = RecordStatus::Gone;
                     record.error = Some("the server no longer knows this job".to_owned());
@@ -309,7 +325,9 @@ impl Sink<'_> {
             }
         }
         if let (Some(record), Some(file)) = (&mut target.record, &saved) {
-            record.downloaded_to = Some(file.clone());
+            // Absolute, as `generate -o` is stored: `history` and `resume`
+            // may run from another directory.
+            record.downloaded_to = Some(std::path::absolute(file).unwrap_or_else(|_| file.clone()));
             self.save(progress, record);
         }
         let printed = progress.suspend(|| self.print_completed(&job, saved.as_deref()));
@@ -327,17 +345,23 @@ impl Sink<'_> {
         };
         let file = output_file(path, id);
         crate::failpoint::hit("before-download");
-        let bytes = self.client.download(url).await.map_err(|e| {
+        let failed_download = |e: Error| {
             Failure::new(
                 Exit::Unavailable,
                 format!("job {id} completed but its image could not be downloaded from {url}: {e}"),
             )
-        })?;
-        save_png(&file, &bytes).map_err(|e| {
-            Failure::usage(format!(
+        };
+        let download = self
+            .client
+            .open_download(url)
+            .await
+            .map_err(failed_download)?;
+        save_png(&file, download).await.map_err(|e| match e {
+            SaveError::Download(e) => failed_download(e),
+            SaveError::File(e) => Failure::usage(format!(
                 "job {id} completed but its image could not be saved to {}: {e}",
-                file.display()
-            ))
+                crate::safe::path(&file)
+            )),
         })?;
         Ok(Some(file))
     }
@@ -351,9 +375,14 @@ impl Sink<'_> {
             });
         }
         let url = job.image_url().unwrap_or_default();
-        out.human(&format!("job {} completed: {url}", job.job_id))?;
+        // Whole (a URL is copied), but on one line.
+        out.human(&format!(
+            "job {} completed: {}",
+            job.job_id,
+            crate::safe::one_line(url)
+        ))?;
         if let Some(path) = saved {
-            out.human(&format!("saved to {}", path.display()))?;
+            out.human(&format!("saved to {}", crate::safe::path(path)))?;
         }
         Ok(())
     }
@@ -382,21 +411,106 @@ impl Sink<'_> {
     }
 }
 
-/// Writes `bytes` to `path` atomically (temp file in the same directory, then rename).
-fn save_png(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Why an image was not saved.
+enum SaveError {
+    /// The download broke off (exit 6).
+    Download(Error),
+    /// The file could not be written (exit 2): a full disk, no permission.
+    File(std::io::Error),
+}
+
+/// The temporary file an image is written to before it is renamed into
+/// place, `.NAME.PID.tmp` beside it: removed when dropped unless kept, so
+/// no failure (a full disk, a broken download, a rename refused) leaves
+/// one behind. Only a process killed mid-save does; the next save of the
+/// same name removes those of processes that are gone.
+struct TempImage {
+    path: PathBuf,
+    kept: bool,
+}
+
+impl Drop for TempImage {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// `.NAME.` and `.tmp`: the parts of a temporary file's name around the
+/// process id.
+fn temp_name_parts(path: &Path) -> (std::ffi::OsString, &'static str) {
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(path.file_name().unwrap_or("image".as_ref()));
+    prefix.push(".");
+    (prefix, ".tmp")
+}
+
+/// Streams a download to `path` atomically: into a temporary file in the
+/// same directory (written, synced, so a full disk shows now and not at
+/// some later close), then renamed over `path`. An existing regular file
+/// at `path` keeps its permission bits; a symlink at `path` is replaced by
+/// the file (its target is left alone); a new file gets `0666` less the
+/// umask, as any file the shell creates.
+async fn save_png(path: &Path, mut download: vestis_client::Download) -> Result<(), SaveError> {
+    use std::io::Write;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("image"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes)?;
+    std::fs::create_dir_all(dir).map_err(SaveError::File)?;
+    let (mut name, suffix) = temp_name_parts(path);
+    name.push(std::process::id().to_string());
+    name.push(suffix);
+    let mut temp = TempImage {
+        path: dir.join(name),
+        kept: false,
+    };
+    let mut file = std::fs::File::create(&temp.path).map_err(SaveError::File)?;
+    while let Some(chunk) = download.chunk().await.map_err(SaveError::Download)? {
+        file.write_all(&chunk).map_err(SaveError::File)?;
+    }
+    file.sync_all().map_err(SaveError::File)?;
+    if let Ok(existing) = std::fs::symlink_metadata(path)
+        && existing.is_file()
+    {
+        file.set_permissions(existing.permissions())
+            .map_err(SaveError::File)?;
+    }
+    drop(file);
     crate::failpoint::hit("mid-save");
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&temp.path, path).map_err(SaveError::File)?;
+    temp.kept = true;
+    remove_stale_temps(dir, path);
+    Ok(())
+}
+
+/// Removes the temporary files of earlier saves of `path` whose process is
+/// gone (killed mid-save). Linux only: it needs `/proc` to tell.
+fn remove_stale_temps(dir: &Path, path: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let (prefix, suffix) = temp_name_parts(path);
+    let prefix = prefix.as_encoded_bytes();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .as_encoded_bytes()
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(suffix.as_bytes()))
+            .and_then(|pid| std::str::from_utf8(pid).ok())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Where job `id`'s image goes for `-o PATH`: the path itself, or

@@ -167,7 +167,9 @@ impl ClientBuilder {
 
     /// Uses a caller-configured `reqwest::Client` (its own timeouts, proxy,
     /// TLS) for every request; the builder's timeouts and user agent are then
-    /// not applied, nor the SDK's rule that loopback never goes through a proxy.
+    /// not applied, nor the SDK's rule that loopback never goes through a
+    /// proxy, nor its refusal to follow redirects ([`Error::Redirected`]):
+    /// build it with `.redirect(reqwest::redirect::Policy::none())` to keep that.
     ///
     /// # Examples
     ///
@@ -186,8 +188,8 @@ impl ClientBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] for a base URL that is not `http(s)://…`, a token
-    /// with characters a header cannot carry, or an HTTP client that cannot
+    /// [`Error::Config`] for a base URL that is not `http(s)://…` or has a
+    /// query string or fragment, a token with characters a header cannot carry, or an HTTP client that cannot
     /// be built (no TLS roots).
     ///
     /// # Examples
@@ -204,6 +206,11 @@ impl ClientBuilder {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(Error::Config(format!(
                 "invalid base URL {base_url:?}: the scheme must be http or https"
+            )));
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(Error::Config(format!(
+                "invalid base URL {base_url:?}: it cannot have a query string (`?…`) or a fragment (`#…`), since each request appends its path to it; use the API's root, such as {DEFAULT_BASE_URL}"
             )));
         }
         if parsed.scheme() == "https" && !crate::tls::HTTPS {
@@ -233,6 +240,8 @@ impl ClientBuilder {
                     .read_timeout(self.read_timeout)
                     .timeout(self.request_timeout)
                     .user_agent(self.user_agent.clone())
+                    // Never silently: see `Error::Redirected`.
+                    .redirect(reqwest::redirect::Policy::none())
             })
             .map_err(|e| Error::Config(format!("could not build the HTTP client: {e}")))?,
         };

@@ -226,9 +226,25 @@ impl Client {
         {
             self.inner.max_attempts.store(max, Ordering::Relaxed);
         }
-        let body = response.bytes().await.map_err(failed)?;
+        if (300..400).contains(&status) {
+            return Err(redirected(
+                status,
+                &url,
+                response.headers(),
+                &self.inner.base_url,
+            ));
+        }
+        let body = read_capped(response, MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| match e {
+                Capped::Over => Error::TooLarge {
+                    status,
+                    limit: MAX_ANSWER_BYTES,
+                },
+                Capped::Failed(e) => failed(e),
+            })?;
         if (200..300).contains(&status) {
-            return Ok((status, body.to_vec()));
+            return Ok((status, body));
         }
         let body = String::from_utf8_lossy(&body).into_owned();
         let proxy = routes.proxy_for(&url);
@@ -496,10 +512,188 @@ impl Client {
     /// ```
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn download(&self, url: &str) -> Result<Vec<u8>> {
-        let url = reqwest::Url::parse(url)
+        let mut download = self.open_download(url).await?;
+        let mut image = Vec::new();
+        while let Some(chunk) = download.chunk().await? {
+            image.extend_from_slice(&chunk);
+        }
+        Ok(image)
+    }
+
+    /// Starts downloading a result image, to read piece by piece: for
+    /// writing it to disk without holding it in memory (the `vestis` CLI
+    /// does). No credentials are sent: image URLs are public by contract
+    /// and may live on another host, so up to [`MAX_IMAGE_REDIRECTS`]
+    /// redirects are followed (a CDN's), unlike API requests.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::download`]: a typed error for a non-2xx answer (its
+    /// body read up to [`MAX_ANSWER_BYTES`]), [`Error::Redirected`] past
+    /// [`MAX_IMAGE_REDIRECTS`], [`Error::Transport`] when no answer came.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: vestis_client::Client, url: &str) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::io::Write;
+    /// let mut file = std::fs::File::create("out.png")?;
+    /// let mut download = client.open_download(url).await?;
+    /// while let Some(chunk) = download.chunk().await? {
+    ///     file.write_all(&chunk)?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn open_download(&self, url: &str) -> Result<Download> {
+        let mut url = reqwest::Url::parse(url)
             .map_err(|e| Error::Config(format!("invalid image URL {url:?}: {e}")))?;
-        let req = self.with_timeout(self.inner.routes.client_for(&url).get(url));
-        self.exchange(req).await.map(|(_, body)| body)
+        let routes = &self.inner.routes;
+        let mut last_status = 0;
+        for _ in 0..=MAX_IMAGE_REDIRECTS {
+            let started = std::time::Instant::now();
+            let request_url = url.clone();
+            let failed = |e| {
+                net::transport_error(
+                    e,
+                    &request_url,
+                    routes.proxy_for(&request_url),
+                    started.elapsed(),
+                )
+            };
+            let response = self
+                .with_timeout(routes.client_for(&url).get(url.clone()))
+                .send()
+                .await
+                .map_err(failed)?;
+            let status = response.status().as_u16();
+            if (300..400).contains(&status) {
+                match location(&url, response.headers()) {
+                    Some(next) => {
+                        url = next;
+                        last_status = status;
+                        continue;
+                    }
+                    None => return Err(redirected(status, &url, response.headers(), "")),
+                }
+            }
+            if (200..300).contains(&status) {
+                return Ok(Download {
+                    response,
+                    url,
+                    proxy: routes.proxy_for(&request_url),
+                    started,
+                });
+            }
+            let retry_after = retry_after(response.headers());
+            let body = match read_capped(response, MAX_ANSWER_BYTES).await {
+                Ok(body) => String::from_utf8_lossy(&body).into_owned(),
+                Err(Capped::Over) => String::new(),
+                Err(Capped::Failed(e)) => return Err(failed(e)),
+            };
+            let proxy = routes.proxy_for(&url);
+            return Err(Error::from_api(api_error(status, body, retry_after, proxy)));
+        }
+        Err(Error::Redirected {
+            status: last_status,
+            location: Some(url.to_string()),
+            suggested_base_url: None,
+        })
+    }
+}
+
+/// The most answers any API request reads: 1 MiB. A job is a few KiB and a
+/// page of 100 jobs well under this; a larger answer is not the API's (a
+/// misrouted download, a broken proxy, a hostile server) and is refused
+/// with [`Error::TooLarge`] instead of filling memory.
+pub const MAX_ANSWER_BYTES: u64 = 1024 * 1024;
+
+/// How many redirects an image download follows ([`Client::open_download`]).
+/// API requests follow none ([`Error::Redirected`]).
+pub const MAX_IMAGE_REDIRECTS: usize = 5;
+
+/// A result image being downloaded ([`Client::open_download`]): read it
+/// with [`Download::chunk`] until `None`.
+#[derive(Debug)]
+pub struct Download {
+    response: reqwest::Response,
+    url: reqwest::Url,
+    proxy: Option<String>,
+    started: std::time::Instant,
+}
+
+impl Download {
+    /// The image's size in bytes, when the server said (`Content-Length`).
+    pub fn content_length(&self) -> Option<u64> {
+        self.response.content_length()
+    }
+
+    /// The next piece of the image, `None` once it is all read.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Transport`] when the connection breaks off.
+    pub async fn chunk(&mut self) -> Result<Option<Vec<u8>>> {
+        match self.response.chunk().await {
+            Ok(chunk) => Ok(chunk.map(|c| c.to_vec())),
+            Err(e) => Err(net::transport_error(
+                e,
+                &self.url,
+                self.proxy.clone(),
+                self.started.elapsed(),
+            )),
+        }
+    }
+}
+
+/// Why a capped read stopped.
+enum Capped {
+    /// The body is longer than the cap.
+    Over,
+    /// The connection failed.
+    Failed(reqwest::Error),
+}
+
+/// Reads `response`'s body, refusing it as soon as it passes `limit`
+/// bytes (at once when its `Content-Length` says it will).
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: u64,
+) -> std::result::Result<Vec<u8>, Capped> {
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(Capped::Over);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(Capped::Failed)? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(Capped::Over);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A redirect's `Location`, made absolute against the request's URL.
+fn location(url: &reqwest::Url, headers: &HeaderMap) -> Option<reqwest::Url> {
+    let value = headers.get(reqwest::header::LOCATION)?.to_str().ok()?;
+    url.join(value).ok()
+}
+
+/// The error for a 3xx answer to a request for `url` on `base_url`: where
+/// it pointed, and the base URL that implies when the target keeps the
+/// request's path after the base (`http://h/api/v1/jobs/1` redirected to
+/// `https://h/api/v1/jobs/1` suggests `https://h/api/v1`).
+fn redirected(status: u16, url: &reqwest::Url, headers: &HeaderMap, base_url: &str) -> Error {
+    let target = location(url, headers);
+    let suggested_base_url = target.as_ref().and_then(|target| {
+        let rest = url.as_str().strip_prefix(base_url)?;
+        let target = target.as_str();
+        let base = target.strip_suffix(rest)?;
+        (!base_url.is_empty() && !rest.is_empty() && !base.is_empty()).then(|| base.to_owned())
+    });
+    Error::Redirected {
+        status,
+        location: target.map(String::from),
+        suggested_base_url,
     }
 }
 
@@ -554,6 +748,9 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     }
     number("retry-after").map(|s| Duration::from_secs_f64(s.min(86_400.0)))
 }
+
+#[cfg(test)]
+mod http_edges;
 
 #[cfg(test)]
 mod tests {

@@ -358,6 +358,48 @@ pub enum Error {
     /// a payload that cannot be serialised.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A 3xx answer to an API request. The SDK never follows one: a
+    /// followed redirect drops the token (401) and turns a create's POST
+    /// into a GET, and an API that redirects is almost always a base URL
+    /// that is wrong (`http` for `https`, another host or port).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo(client: vestis_client::Client) {
+    /// use vestis_client::{Error, JobId};
+    /// if let Err(Error::Redirected { suggested_base_url: Some(url), .. }) = client.get(JobId(1)).await {
+    ///     eprintln!("the API lives at {url}: use that as the base URL");
+    /// }
+    /// # }
+    /// ```
+    #[error("the server redirected (HTTP {status}) to {}{}",
+        location.as_deref().unwrap_or("no location (no Location header)"),
+        suggested_base_url.as_ref().map(|u| format!("; the API's base URL is probably {u}")).unwrap_or_default())]
+    Redirected {
+        /// The HTTP status (301, 302, 303, 307 or 308).
+        status: u16,
+        /// Where the server sent the request, made absolute; `None` when
+        /// it sent no usable `Location`.
+        location: Option<String>,
+        /// The base URL the redirect implies: `location` less the part of
+        /// the request URL that followed the base URL, when it ends so.
+        suggested_base_url: Option<String>,
+    },
+    /// An answer over [`MAX_ANSWER_BYTES`](crate::MAX_ANSWER_BYTES): no API
+    /// answer is that large (a job is a few KiB, a page of 100 jobs well
+    /// under 1 MiB), so the SDK stops reading rather than hold it in memory.
+    /// Image downloads through [`Client::open_download`](crate::Client::open_download)
+    /// have no such cap: they are streamed.
+    #[error(
+        "the server's answer (HTTP {status}) is over {limit} bytes, more than any API answer: refused"
+    )]
+    TooLarge {
+        /// The HTTP status of the answer.
+        status: u16,
+        /// The cap, in bytes ([`MAX_ANSWER_BYTES`](crate::MAX_ANSWER_BYTES)).
+        limit: u64,
+    },
 }
 
 impl Error {
@@ -410,7 +452,9 @@ impl Error {
     /// ```
     pub fn status(&self) -> Option<u16> {
         match self {
-            Error::Decode { status, .. } => Some(*status),
+            Error::Decode { status, .. }
+            | Error::Redirected { status, .. }
+            | Error::TooLarge { status, .. } => Some(*status),
             other => other.api_error().map(|e| e.status),
         }
     }

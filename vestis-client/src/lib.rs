@@ -44,7 +44,7 @@ mod wait;
 pub mod wire;
 
 pub use builder::{ClientBuilder, DEFAULT_BASE_URL};
-pub use client::Client;
+pub use client::{Client, Download, MAX_ANSWER_BYTES, MAX_IMAGE_REDIRECTS};
 pub use error::{
     ApiError, CancelOnTimeoutError, Error, Result, TransportError, TransportKind, WaitLimit,
 };

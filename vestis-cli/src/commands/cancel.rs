@@ -15,7 +15,10 @@ pub(crate) async fn run(ctx: &Context, args: CancelArgs) -> anyhow::Result<()> {
         let response = match client.cancel(id).await {
             Ok(response) => response,
             Err(e) => {
-                failures.push(Failure::new(Exit::of_client(&e), describe(id, total, &e)));
+                failures.push(match crate::commands::wrong_api_url(&client, &e).await {
+                    Some(failure) => failure,
+                    None => Failure::new(Exit::of_client(&e), describe(id, total, &e)),
+                });
                 continue;
             }
         };
@@ -42,8 +45,8 @@ pub(crate) async fn run(ctx: &Context, args: CancelArgs) -> anyhow::Result<()> {
 /// the id when there are several.
 fn describe(id: JobId, total: usize, error: &vestis_client::Error) -> String {
     if total == 1 {
-        error.to_string()
+        crate::exit::explain(error)
     } else {
-        format!("job {id}: {error}")
+        format!("job {id}: {}", crate::exit::explain(error))
     }
 }

@@ -112,6 +112,9 @@ fn create_failed(ctx: &Context, journal: &Journal, mut record: Record, e: Error)
     let outcome = if !e.is_transient() {
         let key = record.key.clone();
         let _ = journal.forget(|r| r.key == key);
+        if let Error::NotFound(_) = e {
+            return crate::exit::wrong_api_url(&ctx.api_url, &e).into();
+        }
         return e.into();
     } else if e.is_request_unsent() {
         record.status = RecordStatus::NotSent;
@@ -138,15 +141,19 @@ fn absolute(path: &Path) -> std::path::PathBuf {
 /// The JSON payload from `--payload` or from the kind's flags.
 fn payload(kind: JobKind, args: &GenerateArgs) -> anyhow::Result<Value> {
     if let Some(source) = &args.payload {
-        let text = if source == "-" {
+        let text = if source.as_os_str() == "-" {
             let mut text = String::new();
             std::io::stdin()
                 .read_to_string(&mut text)
                 .context("could not read the payload from stdin")?;
             text
         } else {
-            std::fs::read_to_string(source)
-                .map_err(|e| Failure::usage(format!("cannot read payload file {source}: {e}")))?
+            std::fs::read_to_string(source).map_err(|e| {
+                Failure::usage(format!(
+                    "cannot read payload file {}: {e}",
+                    crate::safe::path(source)
+                ))
+            })?
         };
         return serde_json::from_str(&text)
             .map_err(|e| Failure::usage(format!("the payload is not valid JSON: {e}")).into());
@@ -183,15 +190,26 @@ fn payload(kind: JobKind, args: &GenerateArgs) -> anyhow::Result<Value> {
     Ok(Value::Object(map))
 }
 
-/// A URL or `data:` URI as is; a local file as a `data:` URI.
-fn image_reference(arg: &str) -> anyhow::Result<String> {
-    let lower = arg.to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("data:") {
-        return Ok(arg.to_owned());
+/// A URL or `data:` URI as is; a local file (any name Linux allows) as a
+/// `data:` URI.
+fn image_reference(arg: &std::ffi::OsStr) -> anyhow::Result<String> {
+    if let Some(text) = arg.to_str() {
+        let lower = text.to_ascii_lowercase();
+        if lower.starts_with("http://")
+            || lower.starts_with("https://")
+            || lower.starts_with("data:")
+        {
+            return Ok(text.to_owned());
+        }
     }
-    let bytes =
-        std::fs::read(arg).map_err(|e| Failure::usage(format!("cannot read image {arg}: {e}")))?;
-    let mime = match Path::new(arg)
+    let file = Path::new(arg);
+    let bytes = std::fs::read(file).map_err(|e| {
+        Failure::usage(format!(
+            "cannot read image {}: {e}",
+            crate::safe::path(file)
+        ))
+    })?;
+    let mime = match file
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
@@ -261,13 +279,13 @@ mod tests {
         let file = dir.path().join("ref.png");
         std::fs::write(&file, [1u8, 2, 3]).unwrap();
         assert_eq!(
-            image_reference(file.to_str().unwrap()).unwrap(),
+            image_reference(file.as_os_str()).unwrap(),
             "data:image/png;base64,AQID"
         );
         assert_eq!(
-            image_reference("https://x/y.png").unwrap(),
+            image_reference("https://x/y.png".as_ref()).unwrap(),
             "https://x/y.png"
         );
-        assert!(image_reference("/no/such/file.png").is_err());
+        assert!(image_reference("/no/such/file.png".as_ref()).is_err());
     }
 }

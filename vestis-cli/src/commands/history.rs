@@ -34,17 +34,18 @@ pub(crate) fn run(ctx: &Context, args: HistoryArgs) -> anyhow::Result<()> {
     if records.is_empty() {
         ctx.out.human(&format!(
             "No jobs in the journal ({}).",
-            journal.path().display()
+            crate::safe::path(&journal.path())
         ))?;
         return Ok(());
     }
     ctx.out
-        .human(&table(&records).join("\n"))
+        .human(&table(&records, ctx.out.width()).join("\n"))
         .map_err(Into::into)
 }
 
-/// The records as a table, newest first, with a header.
-fn table(records: &[Record]) -> Vec<String> {
+/// The records as a table, newest first, with a header, cut to `width`
+/// columns when given (a terminal).
+fn table(records: &[Record], width: Option<usize>) -> Vec<String> {
     let mut rows = vec![
         [
             "ID",
@@ -60,7 +61,7 @@ fn table(records: &[Record]) -> Vec<String> {
     ];
     for r in records {
         let result = match (&r.downloaded_to, &r.image_url, &r.error) {
-            (Some(path), _, _) => path.display().to_string(),
+            (Some(path), _, _) => crate::safe::path(path),
             (None, Some(url), _) => url.clone(),
             (None, None, Some(e)) => e.clone(),
             _ => String::new(),
@@ -79,7 +80,7 @@ fn table(records: &[Record]) -> Vec<String> {
             result,
         ]);
     }
-    columns(&rows)
+    columns(&rows, width)
 }
 
 /// `--clear` or `--forget ID...`: drops records and says how many.
@@ -92,7 +93,7 @@ fn forget(ctx: &Context, journal: &Journal, args: &HistoryArgs) -> anyhow::Resul
         ctx.out.human(&format!(
             "Forgot {forgotten} record{} ({}).",
             if forgotten == 1 { "" } else { "s" },
-            journal.path().display()
+            crate::safe::path(&journal.path())
         ))?;
     }
     Ok(())

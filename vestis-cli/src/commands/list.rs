@@ -8,11 +8,15 @@ use crate::output::table;
 
 pub(crate) async fn run(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
     let options = ListOptions::page(args.page, args.page_size).status_filter(args.status);
-    let page = ctx.client()?.list(&options).await?;
+    let client = ctx.client()?;
+    let page = client
+        .list(&options)
+        .await
+        .map_err(|e| crate::commands::not_about_a_job(&client, e))?;
     if ctx.out.json {
         ctx.out.document(&page)?;
     } else {
-        ctx.out.human(&table(&page))?;
+        ctx.out.human(&table(&page, ctx.out.width()))?;
     }
     Ok(())
 }

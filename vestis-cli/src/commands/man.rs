@@ -25,22 +25,12 @@ pub(crate) fn run(args: &ManArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A path as printed: control characters escaped, never sent raw to a terminal.
+/// A path as printed: one line, control characters and bytes that are
+/// not UTF-8 escaped, never sent raw to a terminal.
 fn shown(path: &Path) -> String {
-    path.display()
-        .to_string()
-        .chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    crate::safe::path(path)
 }
 
-/// Renders every page into `dir`; the file names written, `vestis.1` first.
 fn write_pages(dir: &Path) -> std::io::Result<Vec<String>> {
     std::fs::create_dir_all(dir)?;
     // `build` propagates the global flags (--api-url, --token, ...) into

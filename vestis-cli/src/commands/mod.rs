@@ -16,11 +16,11 @@ pub(crate) mod wait;
 
 use std::sync::{Mutex, PoisonError};
 
-use vestis_client::Client;
+use vestis_client::{Client, Error, ListOptions};
 
 use crate::cli::Global;
 use crate::commands::mock::MockServer;
-use crate::exit::Failure;
+use crate::exit::{Failure, wrong_api_url as route_failure};
 use crate::journal::{Journal, fingerprint};
 use crate::output::Output;
 use crate::progress::Mode;
@@ -119,11 +119,18 @@ impl Context {
             ))
             .into());
         };
-        Ok(Client::builder()
+        Client::builder()
             .base_url(&self.api_url)
             .token(token)
             .user_agent(concat!("vestis-cli/", env!("CARGO_PKG_VERSION")))
-            .build()?)
+            .build()
+            .map_err(|e| match e {
+                // The SDK's words for a base URL it refuses, with the flag to fix.
+                Error::Config(why) if why.starts_with("invalid base URL") => {
+                    Failure::usage(format!("--api-url (or VESTIS_API_URL): {why}")).into()
+                }
+                other => other.into(),
+            })
     }
 
     /// The fingerprint of the current token, as stored in the journal.
@@ -133,5 +140,29 @@ impl Context {
 
     pub(crate) fn journal(&self) -> anyhow::Result<Journal> {
         Ok(Journal::locate()?)
+    }
+}
+
+/// Whether a 404 to a request about a job is about the job at all: asks
+/// for the job list, which every API has; a 404 there too means the base
+/// URL is wrong (`Some`: exit 2 naming `--api-url`), not that the job is
+/// gone. `None` for any other error, or when the list answers.
+pub(crate) async fn wrong_api_url(client: &Client, error: &Error) -> Option<Failure> {
+    if !matches!(error, Error::NotFound(_)) {
+        return None;
+    }
+    let probe = ListOptions::page(1, 1);
+    match client.list(&probe).await {
+        Err(Error::NotFound(_)) => Some(route_failure(client.base_url(), error)),
+        _ => None,
+    }
+}
+
+/// A 404 to a request that names no job (a create, a list): always a
+/// wrong base URL. Other errors as they are.
+pub(crate) fn not_about_a_job(client: &Client, error: Error) -> anyhow::Error {
+    match error {
+        Error::NotFound(_) => route_failure(client.base_url(), &error).into(),
+        other => other.into(),
     }
 }

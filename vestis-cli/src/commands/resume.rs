@@ -84,7 +84,7 @@ async fn check(
     journal: &Journal,
     mut record: Record,
 ) -> Result<Option<Target>, Failure> {
-    let failed = |e: Error| Failure::new(Exit::of_client(&e), e.to_string());
+    let failed = |e: Error| Failure::new(Exit::of_client(&e), crate::exit::explain(&e));
     let id = match (record.job_id, &record.payload) {
         (Some(id), _) => id,
         (None, Some(payload)) if record.status == RecordStatus::Submitting => {
@@ -120,6 +120,9 @@ async fn check(
             Ok(None)
         }
         Err(e @ Error::NotFound(_)) => {
+            if let Some(failure) = crate::commands::wrong_api_url(client, &e).await {
+                return Err(failure);
+            }
             record.status = RecordStatus::Gone;
             record.error = Some("the server no longer knows this job".to_owned());
             record.updated_at = Timestamp::now();

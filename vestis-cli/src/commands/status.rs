@@ -8,7 +8,16 @@ use crate::exit::{Exit, Failure};
 use crate::output::describe;
 
 pub(crate) async fn run(ctx: &Context, args: StatusArgs) -> anyhow::Result<()> {
-    let job = ctx.client()?.get(args.id).await?;
+    let client = ctx.client()?;
+    let job = match client.get(args.id).await {
+        Ok(job) => job,
+        Err(e) => {
+            return Err(match crate::commands::wrong_api_url(&client, &e).await {
+                Some(failure) => failure.into(),
+                None => e.into(),
+            });
+        }
+    };
     // Best effort: keep the journal's view fresh for jobs this machine started.
     if let Ok(journal) = ctx.journal()
         && let Ok(update) = journal.update_job(&ctx.api_url, &job, |_| {})
@@ -23,7 +32,7 @@ pub(crate) async fn run(ctx: &Context, args: StatusArgs) -> anyhow::Result<()> {
     if ctx.out.json {
         ctx.out.document(&job)?;
     } else {
-        ctx.out.human(&describe(&job))?;
+        ctx.out.human(&describe(&job, ctx.out.width()))?;
     }
     if args.exit_status && matches!(job.status, JobStatus::Failed | JobStatus::Cancelled) {
         return Err(Failure::new(

@@ -33,7 +33,9 @@ pub(crate) async fn run(global: &Global, args: VerifyArgs) -> anyhow::Result<()>
         .map(|path| {
             std::fs::File::create(path)
                 .map(|file| (path, file))
-                .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))
+                .map_err(|e| {
+                    Failure::usage(format!("cannot write {}: {e}", crate::safe::path(path)))
+                })
         })
         .transpose()?;
     let quiet = global.quiet;
@@ -52,8 +54,9 @@ pub(crate) async fn run(global: &Global, args: VerifyArgs) -> anyhow::Result<()>
         Failure::new(exit, e.to_string())
     })?;
     if let Some((path, mut file)) = junit {
-        file.write_all(report.to_junit().as_bytes())
-            .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
+        file.write_all(report.to_junit().as_bytes()).map_err(|e| {
+            Failure::usage(format!("cannot write {}: {e}", crate::safe::path(path)))
+        })?;
     }
     print(global.json, &report)?;
     if report.passed() {

@@ -174,7 +174,7 @@ impl Log {
         }
         let mut text = header_line(body.len() as u64)?;
         text.extend_from_slice(&body);
-        {
+        let written = (|| {
             let mut file = open_private(
                 &tmp,
                 OpenOptions::new().write(true).create(true).truncate(true),
@@ -182,8 +182,15 @@ impl Log {
             .map_err(io_err(&tmp))?;
             file.write_all(&text).map_err(io_err(&tmp))?;
             file.sync_all().map_err(io_err(&tmp))?;
+            drop(file);
+            fs::rename(&tmp, &path).map_err(io_err(&path))
+        })();
+        if written.is_err() {
+            // A full disk, a refused rename: the old log stays as it was,
+            // and no temporary file is left beside it.
+            let _ = fs::remove_file(&tmp);
         }
-        fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        written?;
         // Make the rename itself durable.
         if let Ok(dir) = File::open(&self.dir) {
             let _ = dir.sync_all();

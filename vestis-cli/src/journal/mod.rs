@@ -11,6 +11,7 @@
 //! are in [`log`]. The token is never stored, only a fingerprint.
 
 mod log;
+mod path;
 
 use std::io;
 use std::path::PathBuf;
@@ -119,10 +120,10 @@ pub(crate) struct Record {
     #[serde(default)]
     pub(crate) error: Option<String>,
     /// Where the user asked for the PNG (`-o`), so `resume` can save it too.
-    #[serde(default)]
+    #[serde(default, with = "path::optional")]
     pub(crate) output: Option<PathBuf>,
     /// Where the PNG was saved.
-    #[serde(default)]
+    #[serde(default, with = "path::optional")]
     pub(crate) downloaded_to: Option<PathBuf>,
     /// The full payload, kept only until the server has answered the create.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -254,19 +255,56 @@ impl std::fmt::Display for JournalError {
                 write!(
                     f,
                     "cannot use the job journal at {}: {source}",
-                    path.display()
-                )
+                    crate::safe::path(path)
+                )?;
+                if needs_another_home(source.kind()) {
+                    f.write_str(&home_hint())?;
+                }
+                Ok(())
             }
             JournalError::Corrupt { path, reason } => write!(
                 f,
                 "the job journal at {} is corrupt ({reason}); move it aside (it is kept as is) and run again to start a new one",
-                path.display()
+                crate::safe::path(path)
             ),
         }
     }
 }
 
 impl std::error::Error for JournalError {}
+
+/// Whether a failure to use the journal means its directory is unusable
+/// for this user (`docker run --user 1234` with `HOME=/`, a read-only
+/// `VESTIS_HOME`, a full disk), so another directory is the fix.
+fn needs_another_home(kind: io::ErrorKind) -> bool {
+    use io::ErrorKind as K;
+    matches!(
+        kind,
+        K::PermissionDenied
+            | K::ReadOnlyFilesystem
+            | K::NotFound
+            | K::NotADirectory
+            | K::StorageFull
+            | K::QuotaExceeded
+    )
+}
+
+/// What to do about an unusable journal directory, naming where it came from.
+fn home_hint() -> String {
+    match std::env::var_os("VESTIS_HOME").filter(|h| !h.is_empty()) {
+        Some(home) => format!(
+            " (VESTIS_HOME is {}); set VESTIS_HOME to a directory this user can write",
+            crate::safe::path(std::path::Path::new(&home))
+        ),
+        None => format!(
+            " (the default under HOME={}); set VESTIS_HOME to a directory this user can write",
+            std::env::var_os("HOME").map_or_else(
+                || "(unset)".to_owned(),
+                |h| crate::safe::path(std::path::Path::new(&h))
+            )
+        ),
+    }
+}
 
 /// A lowercase-hex FNV-1a fingerprint: stable across versions and
 /// platforms, and never the token itself.
@@ -287,10 +325,10 @@ impl Journal {
             _ => dirs::data_local_dir()
                 .map(|d| d.join("vestis"))
                 .ok_or_else(|| JournalError::Io {
-                    path: PathBuf::from("vestis"),
+                    path: PathBuf::from("$HOME/.local/share/vestis"),
                     source: io::Error::new(
                         io::ErrorKind::NotFound,
-                        "no local data directory: set VESTIS_HOME",
+                        "HOME is not set and this user has no home directory",
                     ),
                 })?,
         };

@@ -70,8 +70,17 @@ fn resume_and_check(env: &Env, out: &Path, point: &str, created: bool) -> Row {
     assert_eq!(record["downloaded_to"], json!(out), "{point}: {record}");
     let png = std::fs::read(out).unwrap_or_else(|e| panic!("{point}: no image: {e}"));
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{point}: not a PNG");
-    // (After `mid-save` the dead process's temporary file stays beside it;
-    // the image itself is whole: it is only ever renamed into place.)
+    // The image is whole (it is only ever renamed into place), and the
+    // temporary file a process killed mid-save left is gone: the save
+    // that succeeded removed it.
+    let dir = out.parent().unwrap();
+    let temps: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .map(|e| e.file_name())
+        .collect();
+    assert!(temps.is_empty(), "{point}: left behind: {temps:?}");
     // And once only: a second resume has nothing to do and makes nothing.
     let again = env.vestis().args(["resume"]).output().unwrap();
     let (_, again_err) = texts(&again);

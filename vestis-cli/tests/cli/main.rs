@@ -5,6 +5,7 @@
 
 mod commands;
 mod crash;
+mod edges;
 mod history;
 mod journal;
 mod man;

@@ -149,6 +149,16 @@ impl OnTerminal {
         self.keyboard.write_all(b"\x03").unwrap();
     }
 
+    /// Sends `signal` (`TERM`, `HUP`, ...) to the command, as `kill -SIGNAL` does.
+    pub(crate) fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal}");
+    }
+
     /// Every byte written so far.
     pub(crate) fn raw(&self) -> Vec<u8> {
         self.bytes.lock().unwrap().clone()

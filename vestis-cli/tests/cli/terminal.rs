@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::pty::{OnTerminal, SPINNER, Terminal, count_lines, render};
+use crate::pty::{OnTerminal, SPINNER, Terminal, count_lines, render, render_rows};
 use crate::util::{Env, config};
 
 /// A server whose queue starts nothing until [`start_jobs`]: jobs run
@@ -220,6 +220,78 @@ fn ctrl_c_on_a_40_column_terminal_leaves_no_spinner() {
     ctrl_c_on(Terminal::xterm(40, 24));
 }
 
+/// `signal` sent while `args` (a command that waits for two 60 s jobs)
+/// shows both spinners: it ends as Ctrl-C does, with 128 + the signal's
+/// number, each job's plain line, the hint to re-attach, no spinner left.
+fn signal_during(env: &Env, args: &[&str], ids: &[String], signal: &str, code: i32) {
+    let run = OnTerminal::spawn(env, Terminal::xterm(100, 30), args);
+    run.frame_where("the jobs are processing", |s| {
+        s.matches("Generating your image...").count() == ids.len()
+    });
+    run.signal(signal);
+    let (status, screen) = run.finish();
+    assert_eq!(status.code(), Some(code), "SIG{signal}:\n{screen}");
+    assert!(
+        !has_spinner(&screen),
+        "SIG{signal}: a spinner was left:\n{screen}"
+    );
+    for id in ids {
+        assert_eq!(
+            count_lines(
+                &screen,
+                &format!("- job {id} not finished: Generating your image...")
+            ),
+            1,
+            "SIG{signal}:\n{screen}"
+        );
+    }
+    let hint = format!("re-attach with `vestis wait {}`", ids.join(" "));
+    assert!(
+        screen.replace('\n', "").contains(&hint),
+        "SIG{signal}:\n{screen}"
+    );
+    // The shell's next prompt starts on a line of its own.
+    let last = screen.lines().last().unwrap_or_default();
+    assert!(last.ends_with(&hint), "SIG{signal}:\n{screen}");
+}
+
+#[test]
+fn every_terminating_signal_ends_a_wait_as_ctrl_c_does() {
+    for (signal, code) in [
+        ("TERM", 143),
+        ("HUP", 129),
+        ("QUIT", 131),
+        ("INT", 130),
+        ("ALRM", 142),
+        ("USR1", 138),
+        ("USR2", 140),
+    ] {
+        let env = Env::start(config(1000));
+        let ids = vec![job(&env, "60s", false), job(&env, "60s", false)];
+        let mut args = vec!["wait"];
+        args.extend(ids.iter().map(String::as_str));
+        signal_during(&env, &args, &ids, signal, code);
+    }
+}
+
+#[test]
+fn generate_and_resume_end_on_sigterm_as_on_ctrl_c() {
+    let env = Env::start(config(60_000));
+    signal_during(
+        &env,
+        &["generate", "chat", "--prompt", "x", "-o", "out.png"],
+        &["1".to_owned()],
+        "TERM",
+        143,
+    );
+    let record = &crate::util::read_records(&env.journal_path())[0];
+    assert_eq!(
+        record["status"], "processing",
+        "the journal was saved: {record}"
+    );
+    signal_during(&env, &["resume"], &["1".to_owned()], "TERM", 143);
+}
+
 #[test]
 fn resume_of_several_jobs_ends_with_every_line_once() {
     let env = paused_server();
@@ -328,4 +400,88 @@ fn a_piped_stdout_gets_plain_lines_on_the_terminal() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 2, "{piped}");
+}
+
+/// The rows: a prompt with an escape, a bell and a newline, and a
+/// long summary saved under a long path.
+fn awkward_history(env: &Env) -> std::path::PathBuf {
+    let deep = env
+        .home
+        .path()
+        .join("a/very/deep/directory/for/the/images/of/this/summer/collection");
+    env.vestis()
+        .args(["generate", "chat", "--no-wait", "--prompt"])
+        .arg("evil\x1b[31mRED\x07\nsecond line")
+        .assert()
+        .success();
+    env.vestis()
+        .args(["generate", "chat", "--prompt"])
+        .arg("a long summary of a linen summer dress in three colours ".repeat(2))
+        .arg("-o")
+        .arg(deep.join("dress.png"))
+        .assert()
+        .success();
+    deep.join("dress.png")
+}
+
+#[test]
+fn history_rows_stay_on_one_line_and_fit_a_100_column_terminal() {
+    let env = Env::start(config(50));
+    let saved = awkward_history(&env);
+    let size = Terminal::xterm(100, 30);
+    let run = OnTerminal::spawn(&env, size, &["history"]);
+    let (status, bytes) = run.finish_raw();
+    let rows = render_rows(&bytes, size);
+    let shown: Vec<&String> = rows.iter().filter(|r| !r.trim().is_empty()).collect();
+    let screen = rows.join("\n");
+    assert!(status.success(), "{screen}");
+    // The header and one row per record, none wrapped onto a second row.
+    assert_eq!(shown.len(), 3, "{screen}");
+    assert!(shown[0].starts_with("ID "), "{screen}");
+    assert!(
+        shown[1].starts_with("2 ") && shown[2].starts_with("1 "),
+        "{screen}"
+    );
+    assert!(
+        shown.iter().any(|r| r.contains('…')),
+        "cut with an ellipsis:\n{screen}"
+    );
+    // Columns align as shown: STATUS starts at the same column on every row.
+    let status_at = shown[0].find("STATUS").unwrap();
+    for row in &shown[1..] {
+        assert!(
+            row[status_at..].starts_with("processing") || row[status_at..].starts_with("completed"),
+            "{screen}"
+        );
+    }
+    // On a pipe every row is whole, still one line each.
+    let out = env.vestis().args(["history"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    assert!(stdout.contains(&saved.display().to_string()), "{stdout}");
+    assert!(stdout.contains("RED\\u{7}\\nsecond line"), "{stdout}");
+}
+
+#[test]
+fn list_and_status_fit_a_narrow_terminal_and_are_whole_on_a_pipe() {
+    let env = Env::start(config(50));
+    env.vestis()
+        .args(["generate", "chat", "--prompt", "x"])
+        .assert()
+        .success();
+    let size = Terminal::xterm(40, 24);
+    for args in [&["list"][..], &["status", "1"]] {
+        let run = OnTerminal::spawn(&env, size, args);
+        let (status, bytes) = run.finish_raw();
+        let rows = render_rows(&bytes, size);
+        let screen = rows.join("\n");
+        assert!(status.success(), "{args:?}:\n{screen}");
+        assert!(screen.contains('…'), "{args:?} cut:\n{screen}");
+        let out = env.vestis().args(args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!stdout.contains('…'), "{args:?} whole on a pipe:\n{stdout}");
+        // Nothing wrapped: as many rows on the terminal as lines on the pipe.
+        let shown = rows.iter().filter(|r| !r.trim().is_empty()).count();
+        assert_eq!(shown, stdout.lines().count(), "{args:?} wrapped:\n{screen}");
+    }
 }

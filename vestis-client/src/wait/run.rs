@@ -71,9 +71,20 @@ pub(super) async fn run_wait<S: JobSource>(
     };
     match waiter.run().await {
         Ending::Done(result) => result,
-        Ending::OutOfTime(limit) => waiter.time_out(limit).await,
+        Ending::OutOfTime(limit) => match waiter.look_again_if_overslept().await {
+            Some(result) => result,
+            None => waiter.time_out(limit).await,
+        },
     }
 }
+
+/// How late past its deadline a wait must wake to count as having
+/// overslept it (the process was stopped, the machine suspended): far more
+/// than a loaded machine delays a timer.
+const OVERSLEPT: Duration = Duration::from_secs(1);
+
+/// How long the one look after an overslept deadline may take.
+const LAST_LOOK_BUDGET: Duration = Duration::from_secs(10);
 
 /// One wait's state between polls.
 struct Waiter<'a, S> {
@@ -232,6 +243,34 @@ impl<S: JobSource> Waiter<'_, S> {
             errors_in_a_row: self.errors_in_a_row,
         });
         Next::Sleep(delay)
+    }
+
+    /// A wait that woke well past its deadline (`kill -STOP`, a laptop
+    /// lid closed) knows nothing about the time it slept through: its last
+    /// answer is from before the freeze, and the job may have finished
+    /// since. So it looks once more before it declares a timeout: a job
+    /// that finished (or a final error) ends the wait as usual, one still
+    /// running becomes the timeout's `last`; with no answer, `last` is
+    /// dropped rather than shown as current. `None`: time out as usual.
+    async fn look_again_if_overslept(&mut self) -> Option<Result<Job>> {
+        let deadline = self.deadline?;
+        if Instant::now().saturating_duration_since(deadline) < OVERSLEPT {
+            return None;
+        }
+        tracing::debug!(job = %self.id, "the wait overslept its deadline: one more look");
+        self.polls += 1;
+        let look = Box::pin(self.client.fetch(self.id));
+        match tokio::time::timeout(LAST_LOOK_BUDGET, look).await {
+            Ok(Ok(job)) => match self.on_job(job) {
+                Next::End(Ending::Done(result)) => Some(result),
+                _ => None,
+            },
+            Ok(Err(e)) if !e.is_transient() => Some(Err(e)),
+            _ => {
+                self.last = None;
+                None
+            }
+        }
     }
 
     /// Ends a wait that ran out of time or polls, cancelling the job first

@@ -24,6 +24,9 @@ struct Fake {
     polls: Mutex<Vec<Duration>>,
     cancels: AtomicU32,
     start: Instant,
+    /// Every answer takes one turn of the scheduler, as a real request
+    /// does: a poll sent after its deadline then misses it.
+    slow: bool,
 }
 
 #[derive(Clone)]
@@ -42,7 +45,12 @@ impl Fake {
             polls: Mutex::new(Vec::new()),
             cancels: AtomicU32::new(0),
             start: Instant::now(),
+            slow: false,
         }
+    }
+
+    fn slow(self) -> Fake {
+        Fake { slow: true, ..self }
     }
 
     fn poll_times(&self) -> Vec<Duration> {
@@ -82,6 +90,9 @@ fn http_error(status: u16, retry_after: Option<Duration>) -> Error {
 impl JobSource for Fake {
     async fn fetch(&self, _id: JobId) -> Result<Job> {
         self.polls.lock().unwrap().push(self.start.elapsed());
+        if self.slow {
+            tokio::task::yield_now().await;
+        }
         let next = {
             let mut script = self.script.lock().unwrap();
             let mut last = self.last.lock().unwrap();
@@ -547,4 +558,62 @@ async fn a_batch_against_one_request_a_second_finishes_every_job_in_time() {
         refused < answered / 2,
         "answered {answered}, refused {refused}"
     );
+}
+
+/// The process is stopped (`kill -STOP`, a closed laptop lid) for `frozen`
+/// from `at` on: the clock jumps while no task runs.
+fn freeze(at: Duration, frozen: Duration) {
+    tokio::spawn(async move {
+        tokio::time::sleep(at).await;
+        tokio::time::advance(frozen).await;
+    });
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_frozen_past_its_deadline_looks_once_more_before_timing_out() {
+    // `wait J --timeout 4s` on a 2 s job, stopped at 1 s for 7 s: the poll
+    // sent on waking misses the deadline, but the job finished long ago.
+    let fake = Fake::new(vec![
+        Answer::Status("processing"),
+        Answer::Status("completed"),
+    ])
+    .slow();
+    let options =
+        WaitOptions::new(PollStrategy::fixed().until_deadline()).deadline(Duration::from_secs(4));
+    freeze(Duration::from_secs(1), Duration::from_secs(7));
+    let (result, events) = wait(&fake, &options).await;
+    let job = result.expect("the job completed during the freeze");
+    assert_eq!(job.status, JobStatus::Completed);
+    assert!(
+        events.iter().any(|e| matches!(e, WaitEvent::StatusChanged { job, .. } if job.status == JobStatus::Completed)),
+        "the completion is reported like any other"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_frozen_wait_never_shows_a_status_read_before_the_freeze_as_current() {
+    // The look after the freeze gets no answer: the timeout says no status
+    // rather than the `processing` read before the freeze.
+    let fake = Fake::new(vec![Answer::Status("processing"), Answer::Http(503, None)]).slow();
+    let options =
+        WaitOptions::new(PollStrategy::fixed().until_deadline()).deadline(Duration::from_secs(4));
+    freeze(Duration::from_secs(1), Duration::from_secs(7));
+    let (result, _) = wait(&fake, &options).await;
+    assert!(
+        matches!(result, Err(Error::TimedOut { last: None, .. })),
+        "{result:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_that_did_not_oversleep_times_out_without_an_extra_look() {
+    let fake = Fake::new(vec![Answer::Status("processing")]).slow();
+    let options =
+        WaitOptions::new(PollStrategy::fixed().until_deadline()).deadline(Duration::from_secs(5));
+    let (result, _) = wait(&fake, &options).await;
+    assert!(
+        matches!(result, Err(Error::TimedOut { polls: 3, .. })),
+        "{result:?}"
+    );
+    assert_eq!(fake.poll_millis(), [0, 2000, 4000]);
 }
