@@ -30,8 +30,10 @@
 //!   `fixtures`: jobs loaded from a file or the admin API.
 //! - `public`: images, health and the OpenAPI document, outside auth.
 //! - `conn`: the accept loop with its header-read timeout, and the
-//!   request body's reader (limit, drain, deadline); `cors`: CORS headers
-//!   built once.
+//!   request body's reader (limit, drain, deadline); `deadlines`: the
+//!   deadline of a connection before and outside HTTP/1 (a silent
+//!   client, an HTTP/2 preface, an idle HTTP/2 connection); [`listen`]:
+//!   both loopbacks for `localhost`; `cors`: CORS headers built once.
 //! - `errors`: the contract's JSON error bodies.
 //! - `openapi`, `image`, `hash`: the OpenAPI document, the PNG renderer,
 //!   and the fixed hash behind seeded determinism.
@@ -43,11 +45,13 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;
+pub mod listen;
 pub mod probe;
 
 mod admin;
 mod conn;
 mod cors;
+mod deadlines;
 mod errors;
 mod fixtures;
 mod hash;
@@ -417,12 +421,13 @@ fn plain_service(
 + Sync
 + 'static {
     let max_body = state.config.max_body;
+    let body_timeout = state.config.body_timeout;
     ServiceBuilder::new()
         .layer(cors::CorsLayer::new(&state.config.cors_origins))
         .layer(MapResponseLayer::new(|response| {
             errors::json_errors(into_body(response))
         }))
-        .layer_fn(move |inner| conn::ReadBody::new(inner, max_body))
+        .layer_fn(move |inner| conn::ReadBody::new(inner, max_body, body_timeout))
         .map_response(into_body)
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(ErrorCode::Internal, "Internal server error").into_response()
@@ -475,14 +480,44 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_on(vec![listener], config, shutdown).await
+}
+
+/// [`serve`] on several listeners at once (as [`listen::bind`] returns
+/// them: a loopback address and its other family's); the first is the
+/// server's own address (its `/__admin` links, its announced URL).
+///
+/// # Errors
+///
+/// As [`serve`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// use std::net::Ipv4Addr;
+///
+/// let listeners = vestis_mock_server::listen::bind(Ipv4Addr::LOCALHOST.into(), 4000).await?;
+/// let shutdown = async {
+///     let _ = tokio::signal::ctrl_c().await;
+/// };
+/// vestis_mock_server::serve_on(listeners, vestis_mock_server::Config::default(), shutdown).await
+/// # }
+/// ```
+pub async fn serve_on(
+    listeners: Vec<TcpListener>,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     config
         .validate()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     // The state alone: each branch below builds the one service it runs.
     let (state, _workers) = App::start_state(config);
-    if let Ok(addr) = listener.local_addr() {
+    if let Some(Ok(addr)) = listeners.first().map(TcpListener::local_addr) {
         let _ = state.local_addr.set(addr);
     }
+    let head_timeout = state.config.head_timeout;
     let closing = state.closing.clone();
     let shutdown = async move {
         shutdown.await;
@@ -491,10 +526,10 @@ pub async fn serve(
         closing.send_replace(true);
     };
     if request_tracing_enabled() {
-        conn::serve(listener, build_service(&state), shutdown).await
+        conn::serve(listeners, build_service(&state), head_timeout, shutdown).await
     } else {
         // The same stack, unboxed: no boxed future per request.
-        conn::serve(listener, plain_service(&state), shutdown).await
+        conn::serve(listeners, plain_service(&state), head_timeout, shutdown).await
     }
 }
 

@@ -4,9 +4,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tokio::net::TcpListener;
 use vestis_mock_server::probe::{PROBE_TIMEOUT, probe_address, probe_health};
-use vestis_mock_server::{Args, serve};
+use vestis_mock_server::{Args, listen, serve_on};
 
 /// mimalloc: about a fifth of the instructions a GET costs were the system
 /// allocator's (BENCHMARKS.md has the measure).
@@ -68,8 +67,9 @@ async fn run(args: Args) -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
-    let listener = match TcpListener::bind((args.host, args.port)).await {
-        Ok(listener) => listener,
+    // 127.0.0.1 (the default) or ::1: the other loopback too, for `localhost`.
+    let listeners = match listen::bind(args.host, args.port).await {
+        Ok(listeners) => listeners,
         Err(e) => {
             eprintln!(
                 "vestis-mock-server: cannot listen on {}:{}: {e}",
@@ -78,7 +78,8 @@ async fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let addr = match listener.local_addr() {
+    let first = listeners.first().map(tokio::net::TcpListener::local_addr);
+    let addr = match first.unwrap_or_else(|| Err(std::io::Error::other("no address bound"))) {
         Ok(addr) => addr,
         Err(e) => {
             eprintln!("vestis-mock-server: {e}");
@@ -94,7 +95,7 @@ async fn run(args: Args) -> ExitCode {
     };
     println!("vestis-mock-server listening on http://{addr}");
 
-    match serve(listener, config, shutdown).await {
+    match serve_on(listeners, config, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vestis-mock-server: {e}");
