@@ -12,6 +12,7 @@ mod dashboard;
 mod deadlines;
 mod edges;
 mod faults;
+mod ids;
 mod listing;
 mod localhost;
 mod openapi;
