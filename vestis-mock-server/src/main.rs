@@ -86,7 +86,7 @@ async fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let shutdown = match shutdown_signal() {
+    let shutdown = match shutdown_signal(args.stop_on_stdin_close) {
         Ok(shutdown) => shutdown,
         Err(e) => {
             eprintln!("vestis-mock-server: cannot handle signals: {e}");
@@ -104,25 +104,67 @@ async fn run(args: Args) -> ExitCode {
     }
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are registered
-/// here, before the "listening" line is printed, so a signal sent as soon
-/// as that line appears is never missed (nor fatal).
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM, or (with `stdin_close`) once
+/// stdin ends. The handlers are registered here, before the "listening"
+/// line is printed, so a signal sent as soon as that line appears is
+/// never missed (nor fatal).
 #[cfg(unix)]
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+fn shutdown_signal(stdin_close: bool) -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
+    let stdin_closed = stdin_closed(stdin_close)?;
     Ok(async move {
         tokio::select! {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
+            () = stdin_closed => {}
         }
     })
 }
 
 #[cfg(not(unix))]
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+fn shutdown_signal(stdin_close: bool) -> std::io::Result<impl std::future::Future<Output = ()>> {
+    let stdin_closed = stdin_closed(stdin_close)?;
     Ok(async {
-        let _ = tokio::signal::ctrl_c().await;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = stdin_closed => {}
+        }
+    })
+}
+
+/// Resolves once stdin reaches its end (or fails), when `watch`; never
+/// otherwise. A parent's end of a pipe is closed by the kernel however
+/// the parent ends, SIGKILL included, where no signal reaches the child.
+///
+/// A plain thread rather than tokio's stdin: that reads on the blocking
+/// pool, whose threads the runtime would wait for at exit, and a read
+/// from an idle pipe never returns.
+fn stdin_closed(watch: bool) -> std::io::Result<impl std::future::Future<Output = ()>> {
+    let on_close = if watch {
+        let (closed, on_close) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("stdin-watch".into())
+            .spawn(move || {
+                use std::io::Read;
+                let mut stdin = std::io::stdin().lock();
+                let mut buf = [0u8; 512];
+                // Whatever the parent writes is ignored; only the end counts.
+                while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+                let _ = closed.send(());
+            })?;
+        Some(on_close)
+    } else {
+        None
+    };
+    Ok(async move {
+        match on_close {
+            // A dropped sender (the thread gone) counts as the end too.
+            Some(on_close) => {
+                let _ = on_close.await;
+            }
+            None => std::future::pending().await,
+        }
     })
 }

@@ -142,6 +142,10 @@ pub struct Args {
     /// For a container's HEALTHCHECK (the image has no curl). No variable: the environment never turns the server into a probe.
     #[arg(long)]
     pub healthcheck: bool,
+    /// Stop gracefully once stdin reaches its end: for a parent that holds the other end of a pipe (the npm package does), so the server never outlives it, even one killed with SIGKILL.
+    /// No variable: a container started without stdin would stop at once.
+    #[arg(long)]
+    pub stop_on_stdin_close: bool,
 }
 
 impl Args {
