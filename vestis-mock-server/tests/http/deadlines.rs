@@ -251,3 +251,42 @@ fn a_server_out_of_file_descriptors_recovers_once_deadlines_pass() {
     assert!(answered.contains("ok"), "{answered}");
     drop(silent);
 }
+
+/// An HTTP/2 request whose body stops: the body deadline answers 400 as
+/// over HTTP/1, and the connection, idle after it, is closed too.
+#[tokio::test]
+async fn an_http2_body_that_stops_is_answered_400_and_its_connection_closed() {
+    use axum::body::Bytes;
+    use http_body_util::{BodyExt, StreamBody};
+    use hyper::body::Frame;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let server = server().await;
+    let stream = TcpStream::connect(server.addr()).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    let conn = tokio::spawn(conn);
+    let (tx, rx) = futures::channel::mpsc::unbounded::<Result<Frame<Bytes>, std::io::Error>>();
+    tx.unbounded_send(Ok(Frame::data(Bytes::from_static(b"{"))))
+        .unwrap();
+    let request = hyper::Request::post(format!("http://{}/api/v1/generate", server.addr()))
+        .header("authorization", "Bearer t")
+        .header("content-type", "application/json")
+        .body(StreamBody::new(rx))
+        .unwrap();
+    let response = tokio::time::timeout(BOUND, sender.send_request(request))
+        .await
+        .expect("a stopped HTTP/2 body is held")
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        String::from_utf8_lossy(&body).contains("not received within 400ms"),
+        "{body:?}"
+    );
+    drop(tx); // only now: the body never ended from the client's side
+    let ended = tokio::time::timeout(BOUND, conn).await;
+    assert!(ended.is_ok(), "the idle HTTP/2 connection is held");
+}
