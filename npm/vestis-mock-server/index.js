@@ -25,6 +25,8 @@ const FLAGS = {
   fixtures: '--fixtures',
   polls: '--polls',
   publicUrl: '--public-url',
+  headTimeout: '--head-timeout',
+  bodyTimeout: '--body-timeout',
 };
 const SWITCHES = { realistic: '--realistic', paused: '--paused' };
 

@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 
 use crate::repo;
 
-/// A parent that starts the server, prints `PID URL`, and idles.
+/// A parent that starts the server (a short head deadline, to see the
+/// option reach the binary), prints `PID URL`, and idles.
 const PARENT: &str = r#"
 const { startMockServer } = require(process.argv[1]);
-startMockServer().then((mock) => {
+startMockServer({ headTimeout: '300ms' }).then((mock) => {
   console.log(`${mock.process.pid} ${mock.url}`);
   setInterval(() => {}, 1000);
 });
@@ -111,6 +112,16 @@ fn start_mock_server_never_outlives_its_process_however_it_ends() {
         let pid: u32 = pid.parse().unwrap();
         let addr = address(url);
         assert!(answers(addr), "SIG{signal}: the server is not up");
+        // headTimeout: a silent connection is closed.
+        let mut silent = TcpStream::connect(addr).unwrap();
+        silent
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let closed = std::io::Read::read(&mut silent, &mut [0u8; 16]);
+        assert!(
+            matches!(closed, Ok(0)),
+            "SIG{signal}: headTimeout: {closed:?}"
+        );
 
         kill(parent.id(), signal);
         let _ = parent.wait();
