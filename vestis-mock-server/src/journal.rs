@@ -220,6 +220,8 @@ fn job_in_path(path: &str) -> Option<JobId> {
         .ok()?
         .parse()
         .ok()
+        // Past it no job exists, and JavaScript would round the number.
+        .filter(|id: &JobId| id.0 <= crate::queue::MAX_JOB_ID)
 }
 
 /// The body the server read for a request (set by `conn::read_body`),

@@ -122,6 +122,20 @@ async fn a_path_or_filter_with_an_unsafe_id_is_400_naming_the_id() {
                 );
             }
         }
+        // The journal shows no unsafe id either: those requests were about no job.
+        let journal: Value = h
+            .raw(Method::GET, "/__admin/requests")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let entries = journal["requests"].as_array().unwrap();
+        assert!(!entries.is_empty(), "{journal}");
+        for entry in entries {
+            assert!(entry["job_id"].is_null(), "{entry}");
+        }
         // The largest safe id itself is an ordinary missing job.
         let res = h
             .api("t", Method::GET, &format!("/jobs/{MAX_SAFE}"))
