@@ -73,11 +73,15 @@ async fn a_partial_or_idle_http2_preface_is_closed() {
     let server = server().await;
     let partial = &H2_PREFACE[..16];
     let shaken = [H2_PREFACE, H2_SETTINGS].concat();
+    // A HEADERS frame (`:method GET`) without END_HEADERS, its
+    // CONTINUATION never sent: an HTTP/2 request head that never ends.
+    let unfinished = [H2_PREFACE, H2_SETTINGS, &[0, 0, 1, 1, 1, 0, 0, 0, 1, 0x82]].concat();
     for (name, first) in [
         ("one byte of the preface", &H2_PREFACE[..1]),
         ("a partial preface", partial),
         ("the preface alone", H2_PREFACE),
         ("the preface and settings", &shaken[..]),
+        ("a request head never finished", &unfinished[..]),
     ] {
         assert!(held(&server, first, b"").await.is_some(), "{name}: held");
     }
