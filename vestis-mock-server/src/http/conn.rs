@@ -1,6 +1,6 @@
 //! Connections: the accept loop (hyper's HTTP/1 with a header-read
 //! timeout, which `axum::serve` does not set, and the deadline of
-//! [`crate::deadlines`] for what comes before and outside HTTP/1) and the
+//! [`super::deadlines`] for what comes before and outside HTTP/1) and the
 //! request-body deadline. Together they bound what a slow or hostile
 //! client can hold: a request head must arrive within
 //! [`Config::head_timeout`](crate::Config::head_timeout) of the accept or
@@ -31,9 +31,9 @@ use tokio::net::TcpListener;
 use tower::{Service, ServiceExt};
 use vestis_client::ErrorCode;
 
-use crate::deadlines::{Activity, Tracked, idle_deadline};
+use super::deadlines::{Activity, Tracked, idle_deadline};
 use crate::errors::ApiError;
-use crate::journal::RequestBytes;
+use crate::request::RequestBytes;
 
 /// Serves `service` (the whole app) on `listeners` until `shutdown`
 /// resolves, then stops accepting and waits for in-flight requests to
