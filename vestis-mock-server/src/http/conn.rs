@@ -105,8 +105,9 @@ where
 pub(crate) const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// Reads the whole request body, at most `max` bytes, within its
-/// deadline ([`Config::body_timeout`](crate::Config::body_timeout)), before the handlers run (they read it whole
-/// anyway): the body is read once, here, and handed on as one buffer.
+/// deadline ([`Config::body_timeout`](crate::Config::body_timeout)),
+/// before the handlers run (they read it whole anyway): the body is read
+/// once, here, and handed on as one buffer.
 ///
 /// Over the limit: 413 `payload_too_large`, once the rest of the body
 /// (up to [`DRAIN_LIMIT`] more bytes) has been read and dropped, so the
