@@ -88,7 +88,11 @@ export interface MockServerOptions {
   args?: string[];
   /** Extra environment variables for the server (e.g. `RUST_LOG`). */
   env?: Record<string, string>;
-  /** The binary to run instead of the platform package's (also `VESTIS_MOCK_SERVER_BINARY`). */
+  /** `--head-timeout`: close a connection without a complete request head this long after it opened or its last answer, e.g. `'5s'` (default `'30s'`). */
+  headTimeout?: string;
+  /** `--body-timeout`: answer 400 when a request body has not fully arrived this long after its head, e.g. `'10s'` (default `'30s'`). */
+  bodyTimeout?: string;
+  /** The binary to run instead of the platform package's (also `VESTIS_MOCK_SERVER_BINARY`); it must know `--stop-on-stdin-close`. */
   binary?: string;
   /** Milliseconds to wait for the ready line; default 10000. */
   timeout?: number;
@@ -134,7 +138,11 @@ export interface MockServer {
   stop(): Promise<number | string>;
 }
 
-/** Starts vestis-mock-server and resolves once it listens. */
+/**
+ * Starts vestis-mock-server and resolves once it listens. The server never
+ * outlives the calling process, however it ends (SIGTERM, SIGINT and
+ * SIGKILL included): it stops when a pipe only this process holds closes.
+ */
 export function startMockServer(options?: MockServerOptions): Promise<MockServer>;
 
 /** The binary `startMockServer` and `npx vestis-mock-server` run. */

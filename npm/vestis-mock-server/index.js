@@ -25,6 +25,8 @@ const FLAGS = {
   fixtures: '--fixtures',
   polls: '--polls',
   publicUrl: '--public-url',
+  headTimeout: '--head-timeout',
+  bodyTimeout: '--body-timeout',
 };
 const SWITCHES = { realistic: '--realistic', paused: '--paused' };
 
@@ -96,11 +98,17 @@ function startMockServer(options = {}) {
     return Promise.reject(e);
   }
   const timeout = options.timeout ?? 10_000;
-  const child = spawn(binary, args, {
+  // The server's stdin is a pipe whose other end only this process holds:
+  // however this process ends (SIGTERM, SIGINT, even SIGKILL, where no
+  // 'exit' handler runs), the kernel closes it, and with
+  // --stop-on-stdin-close the server stops then.
+  const child = spawn(binary, ['--stop-on-stdin-close', ...args], {
     env: { ...process.env, ...options.env },
-    stdio: ['ignore', 'pipe', options.stderr === 'inherit' ? 'inherit' : 'pipe'],
+    stdio: ['pipe', 'pipe', options.stderr === 'inherit' ? 'inherit' : 'pipe'],
   });
-  // Whatever happens to the caller, the server does not outlive it.
+  // Nothing is written to it; a server gone first must not throw EPIPE here.
+  child.stdin.on('error', () => {});
+  // A normal exit: stop the server at once rather than when the pipe closes.
   const killOnExit = () => child.kill('SIGKILL');
   process.on('exit', killOnExit);
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => {

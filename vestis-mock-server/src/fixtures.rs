@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use serde_json::{Map, Value};
 use vestis_client::{JobId, JobKind, JobStatus, validate_payload};
 
-use crate::queue::{Loaded, State};
+use crate::queue::{Loaded, MAX_JOB_ID, State};
 use crate::wire_time::parse_time;
 
 /// Fields an entry may have (`owner` is accepted for `token`, and
@@ -232,10 +232,14 @@ impl Entry<'_> {
         let Some(v) = self.get("job_id") else {
             return Ok(None);
         };
-        v.as_u64()
-            .filter(|n| *n > 0 && *n < u64::MAX / 2)
-            .map(|n| Some(JobId(n)))
-            .ok_or_else(|| self.err("job_id", format!("must be a positive integer, got {v}")))
+        match v.as_u64() {
+            Some(n) if n > MAX_JOB_ID => Err(self.err(
+                "job_id",
+                format!("must be at most {MAX_JOB_ID} (2^53 - 1, the largest integer JavaScript holds exactly), got {v}"),
+            )),
+            Some(n) if n > 0 => Ok(Some(JobId(n))),
+            _ => Err(self.err("job_id", format!("must be a positive integer, got {v}"))),
+        }
     }
 }
 

@@ -219,6 +219,8 @@ fn job_in_path(path: &str) -> Option<JobId> {
         .ok()?
         .parse()
         .ok()
+        // Past it no job exists, and JavaScript would round the number.
+        .filter(|id: &JobId| id.0 <= crate::queue::MAX_JOB_ID)
 }
 
 /// A request's journal entry, taken before the handlers run; [`finish`]

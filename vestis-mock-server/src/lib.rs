@@ -22,9 +22,12 @@
 //! Each room imports only rooms listed below it; none imports this file.
 //!
 //! - `http`: the layers every request passes and the service they make:
-//!   `conn` (accept loop, header-read timeout, body reader), `cors`, and
+//!   `conn` (accept loop, header-read timeout, body reader), `deadlines`
+//!   (a connection's deadline before and outside HTTP/1: a silent client,
+//!   an HTTP/2 preface, an idle HTTP/2 connection), `cors`, and
 //!   `front` (request count, journal, latency, the fast routes that answer
-//!   the commonest `/api/v1` requests without the router).
+//!   the commonest `/api/v1` requests without the router). [`listen`]:
+//!   both loopbacks for `localhost`.
 //! - `api`: the `/api/v1` contract: its router, `jobs` (the handlers),
 //!   `auth` (the bearer token, rate limit and injected errors, the first
 //!   step of every handler), `query` (query strings and page numbers, for
@@ -52,6 +55,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;
+pub mod listen;
 pub mod probe;
 
 mod admin;
@@ -212,12 +216,43 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    serve_on(vec![listener], config, shutdown).await
+}
+
+/// [`serve`] on several listeners at once (as [`listen::bind`] returns
+/// them: a loopback address and its other family's); the first is the
+/// server's own address (its `/__admin` links, its announced URL).
+///
+/// # Errors
+///
+/// As [`serve`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::net::Ipv4Addr;
+///
+/// let listeners = vestis_mock_server::listen::bind(Ipv4Addr::LOCALHOST.into(), 4000).await?;
+/// let shutdown = async {
+///     let _ = tokio::signal::ctrl_c().await;
+/// };
+/// vestis_mock_server::serve_on(listeners, vestis_mock_server::Config::default(), shutdown).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn serve_on(
+    listeners: Vec<TcpListener>,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     config.validate()?;
     // The state alone: each branch below builds the one service it runs.
     let (state, _workers) = App::start_state(config);
-    if let Ok(addr) = listener.local_addr() {
+    if let Some(Ok(addr)) = listeners.first().map(TcpListener::local_addr) {
         let _ = state.local_addr.set(addr);
     }
+    let head_timeout = state.config.head_timeout;
     let closing = state.closing.clone();
     let shutdown = async move {
         shutdown.await;
@@ -226,10 +261,22 @@ pub async fn serve(
         closing.send_replace(true);
     };
     let served = if http::request_tracing_enabled() {
-        http::conn::serve(listener, http::build_service(&state), shutdown).await
+        http::conn::serve(
+            listeners,
+            http::build_service(&state),
+            head_timeout,
+            shutdown,
+        )
+        .await
     } else {
         // The same stack, unboxed: no boxed future per request.
-        http::conn::serve(listener, http::plain_service(&state), shutdown).await
+        http::conn::serve(
+            listeners,
+            http::plain_service(&state),
+            head_timeout,
+            shutdown,
+        )
+        .await
     };
     served.map_err(ServeError::Accept)
 }

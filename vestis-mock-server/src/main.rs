@@ -4,9 +4,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tokio::net::TcpListener;
 use vestis_mock_server::probe::{PROBE_TIMEOUT, probe_address, probe_health};
-use vestis_mock_server::{Args, ConfigError, ServeError, serve};
+use vestis_mock_server::{Args, ConfigError, ServeError, listen, serve_on};
 
 /// mimalloc: the system allocator was a large part of every request's cost
 /// (BENCHMARKS.md has the measure).
@@ -101,35 +100,81 @@ async fn run(args: Args) -> Result<(), Failure> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
+    // 127.0.0.1 (the default) or ::1: the other loopback too, for `localhost`.
     let addr = std::net::SocketAddr::new(args.host, args.port);
-    let listener = TcpListener::bind(addr)
+    let listeners = listen::bind(args.host, args.port)
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;
-    let addr = listener.local_addr().map_err(ServeError::LocalAddr)?;
-    let shutdown = shutdown_signal().map_err(Failure::Signals)?;
+    let first = listeners.first().map(tokio::net::TcpListener::local_addr);
+    let addr = first
+        .unwrap_or_else(|| Err(std::io::Error::other("no address bound")))
+        .map_err(ServeError::LocalAddr)?;
+    let shutdown = shutdown_signal(args.stop_on_stdin_close).map_err(Failure::Signals)?;
     println!("vestis-mock-server listening on http://{addr}");
-    Ok(serve(listener, config, shutdown).await?)
+    Ok(serve_on(listeners, config, shutdown).await?)
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are registered
-/// here, before the "listening" line is printed, so a signal sent as soon
-/// as that line appears is never missed (nor fatal).
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM, or (with `stdin_close`) once
+/// stdin ends. The handlers are registered here, before the "listening"
+/// line is printed, so a signal sent as soon as that line appears is
+/// never missed (nor fatal).
 #[cfg(unix)]
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+fn shutdown_signal(stdin_close: bool) -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
+    let stdin_closed = stdin_closed(stdin_close)?;
     Ok(async move {
         tokio::select! {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
+            () = stdin_closed => {}
         }
     })
 }
 
 #[cfg(not(unix))]
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+fn shutdown_signal(stdin_close: bool) -> std::io::Result<impl std::future::Future<Output = ()>> {
+    let stdin_closed = stdin_closed(stdin_close)?;
     Ok(async {
-        let _ = tokio::signal::ctrl_c().await;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = stdin_closed => {}
+        }
+    })
+}
+
+/// Resolves once stdin reaches its end (or fails), when `watch`; never
+/// otherwise. A parent's end of a pipe is closed by the kernel however
+/// the parent ends, SIGKILL included, where no signal reaches the child.
+///
+/// A plain thread rather than tokio's stdin: that reads on the blocking
+/// pool, whose threads the runtime would wait for at exit, and a read
+/// from an idle pipe never returns.
+fn stdin_closed(watch: bool) -> std::io::Result<impl std::future::Future<Output = ()>> {
+    let on_close = if watch {
+        let (closed, on_close) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("stdin-watch".into())
+            .spawn(move || {
+                use std::io::Read;
+                let mut stdin = std::io::stdin().lock();
+                let mut buf = [0u8; 512];
+                // Whatever the parent writes is ignored; only the end counts.
+                while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+                let _ = closed.send(());
+            })?;
+        Some(on_close)
+    } else {
+        None
+    };
+    Ok(async move {
+        match on_close {
+            // A dropped sender (the thread gone) counts as the end too.
+            Some(on_close) => {
+                let _ = on_close.await;
+            }
+            None => std::future::pending().await,
+        }
     })
 }

@@ -15,7 +15,13 @@ try {
   process.exit(1);
 }
 
-const child = spawn(binary, process.argv.slice(2), { stdio: 'inherit' });
+// stdin is a pipe only this process holds: when it ends, however (SIGKILL
+// included, which cannot be passed on), the kernel closes it and the server
+// stops (--stop-on-stdin-close). The server never reads a terminal anyway.
+const child = spawn(binary, ['--stop-on-stdin-close', ...process.argv.slice(2)], {
+  stdio: ['pipe', 'inherit', 'inherit'],
+});
+child.stdin.on('error', () => {});
 // Ctrl-C reaches the whole process group anyway; SIGTERM (from a test
 // runner, `docker stop`, `kill`) reaches only us, so pass both on: the
 // server then shuts down gracefully and exits 0.

@@ -37,11 +37,30 @@ function binaryPath() {
   try {
     return require.resolve(`${pkg}/bin/vestis-mock-server`);
   } catch {
-    throw new Error(
-      `vestis-mock-server: the package ${pkg} is not installed; it is an optional dependency, ` +
-        'so it was skipped by `npm install --no-optional` (or `--omit=optional`): reinstall without that flag',
-    );
+    throw new Error(missingPlatformPackage(pkg, platform));
   }
+}
+
+/**
+ * Why the platform package is missing and what to do, one cause per
+ * line: the optional dependency npm skips is the binary itself.
+ * @param {string} pkg
+ * @param {string} platform
+ * @returns {string}
+ */
+function missingPlatformPackage(pkg, platform) {
+  return [
+    `vestis-mock-server: the package ${pkg}, which holds the binary for ${platform}, is not installed.`,
+    'It is an optional dependency, and npm skips it when:',
+    `  - the lockfile was written on another platform (a Mac, say) and lacks this platform's package.`,
+    `    Fix: delete node_modules and package-lock.json and run \`npm install\` here, or add it for this platform:`,
+    `    \`npm install --save-optional ${pkg}\`.`,
+    '  - optional dependencies were left out (`npm install --omit=optional`, `--no-optional`,',
+    '    `npm_config_omit=optional`, `yarn --ignore-optional`).',
+    '    Fix: install again without that option.',
+    'Or run a binary of your own: build it with `cargo install vestis-mock-server` and set',
+    'VESTIS_MOCK_SERVER_BINARY to its path (or pass `binary` to startMockServer).',
+  ].join('\n');
 }
 
 module.exports = { binaryPath, PLATFORM_PACKAGES };

@@ -10,9 +10,14 @@ fn ok(description: &str) -> Value {
            "400": {"description": "Invalid input: `{\"success\": false, \"error\": \"...\", \"code\": \"invalid_request\"}`, naming the field."}})
 }
 
+/// The largest job id: JavaScript's `Number.MAX_SAFE_INTEGER`; a larger
+/// one is refused 400.
+const MAX_JOB_ID: u64 = crate::queue::MAX_JOB_ID;
+
 fn id_param() -> Value {
     json!({"name": "id", "in": "path", "required": true,
-           "schema": {"type": "integer", "format": "int64", "minimum": 1}})
+           "description": "A job id: 1 to 9007199254740991 (2^53 - 1, JavaScript's largest safe integer); larger is a 400",
+           "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_JOB_ID}})
 }
 
 fn body(schema: Value) -> Value {
@@ -57,8 +62,10 @@ pub(crate) fn document() -> Value {
                         ],
                         "responses": ok("{total, page, page_size, jobs}")},
                 "post": {"operationId": "loadJobs", "summary": "Load jobs in any state (the --fixtures shape), all or none",
-                         "requestBody": body(json!({"type": "array", "items": {"type": "object", "required": ["token", "status"]}})),
-                         "responses": ok("201 {loaded, jobs}; 409 when an id is taken")}
+                         "requestBody": body(json!({"type": "array", "items": {"type": "object", "required": ["token", "status"],
+                                                    "properties": {"job_id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_JOB_ID,
+                                                                              "description": "Larger is a 400 naming job_id; without it, the next free id"}}}})),
+                         "responses": ok("201 {loaded, jobs}; 409 when an id is taken, or when an entry without job_id would pass 9007199254740991")}
             },
             "/jobs/{id}": {"get": {"operationId": "adminJob", "summary": "One job of any token, with owner and payload", "parameters": [id_param()], "responses": ok("The job")}},
             "/jobs/{id}/complete": {"post": {"operationId": "completeJob", "summary": "Complete a pending or processing job now", "parameters": [id_param()], "responses": ok("The job")}},
@@ -86,7 +93,7 @@ pub(crate) fn document() -> Value {
                         "parameters": [
                             {"name": "method", "in": "query", "required": false, "schema": {"type": "string"}},
                             {"name": "path", "in": "query", "required": false, "schema": {"type": "string", "example": "/api/v1/generate"}},
-                            {"name": "job_id", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1}}
+                            {"name": "job_id", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_JOB_ID}}
                         ],
                         "responses": ok("{total, requests}")},
                 "delete": {"operationId": "clearRequests", "summary": "Empty the journal", "responses": ok("Cleared")}

@@ -24,7 +24,7 @@ use crate::api::query::{MAX_PAGE, last, page_number, query_pairs, selected_kind}
 use crate::api::render::{ImageBase, JobJson, write_page};
 use crate::config::{MAX_POLLS, parse_duration};
 use crate::errors::{ApiError, json_bytes, json_bytes_with, json_response};
-use crate::queue::{CancelError, CreateError, NewJob, Outcome};
+use crate::queue::{CancelError, CreateError, MAX_JOB_ID, NewJob, Outcome};
 use crate::request::RequestBytes;
 use crate::state::AppState;
 
@@ -187,6 +187,12 @@ fn create_answer(
             "Job queue is full: every stored job is still pending or processing",
         )
         .retry_after(5),
+        CreateError::NoIdLeft => ApiError::new(
+            ErrorCode::Unavailable,
+            format!(
+                "No job id left: ids stop at {MAX_JOB_ID} (2^53 - 1, the largest integer JavaScript holds exactly); POST /__admin/reset starts again at 1"
+            ),
+        ),
     })?;
 
     let id = created.job.id;
@@ -249,10 +255,19 @@ fn created_json(id: JobId, status: &JobStatus) -> Vec<u8> {
     body
 }
 
-/// A path's job id: a positive integer, else 400.
+/// A path's (or a `job_id` filter's) job id: a positive integer up to
+/// [`MAX_JOB_ID`], else 400. A larger one could never have been handed
+/// out, and is most likely a real id rounded by JavaScript.
 pub(crate) fn job_id(raw: &str) -> Result<JobId, ApiError> {
-    raw.parse::<JobId>()
-        .map_err(|_| ApiError::invalid(format!("Job id must be a positive integer, got {raw:?}")))
+    match raw.parse::<JobId>() {
+        Ok(id) if id.0 <= MAX_JOB_ID => Ok(id),
+        Ok(_) => Err(ApiError::invalid(format!(
+            "Job id must be at most {MAX_JOB_ID} (2^53 - 1, the largest integer JavaScript holds exactly), got {raw:?}"
+        ))),
+        Err(_) => Err(ApiError::invalid(format!(
+            "Job id must be a positive integer, got {raw:?}"
+        ))),
+    }
 }
 
 /// The router's `GET /api/v1/jobs/{id}`: the path's id percent-decoded

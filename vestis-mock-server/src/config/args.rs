@@ -9,8 +9,14 @@ use bytesize::ByteSize;
 
 use super::{
     ClockMode, Config, ConfigError, DEFAULT_PROCESSING_TIME, DurationRange, Faults, Fixtures,
-    MAX_POLLS, REALISTIC_PROCESSING_TIME, parse_duration,
+    MAX_CONNECTION_TIMEOUT, MAX_POLLS, REALISTIC_PROCESSING_TIME, parse_duration,
 };
+
+/// `--head-timeout` and `--body-timeout`: a duration up to an hour (0 is
+/// refused by [`Config::validate`]).
+fn parse_connection_timeout(s: &str) -> Result<Duration, ConfigError> {
+    super::parse_bounded(s, MAX_CONNECTION_TIMEOUT)
+}
 
 fn parse_rate(s: &str) -> Result<f64, ConfigError> {
     match s.trim().parse::<f64>() {
@@ -128,6 +134,12 @@ pub struct Args {
     /// Every job advances by its GETs instead of time: terminal at the Nth (as X-Mock-Polls: N).
     #[arg(long, env = "VESTIS_MOCK_POLLS", value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_POLLS)))]
     pub polls: Option<u32>,
+    /// Close a connection that has not sent a complete request head within this long of opening or of its last answer, e.g. `30s` (at most 1h).
+    #[arg(long, env = "VESTIS_MOCK_HEAD_TIMEOUT", default_value = "30s", value_parser = parse_connection_timeout)]
+    pub head_timeout: Duration,
+    /// Answer 400 and close when a request body has not fully arrived within this long, e.g. `30s` (at most 1h).
+    #[arg(long, env = "VESTIS_MOCK_BODY_TIMEOUT", default_value = "30s", value_parser = parse_connection_timeout)]
+    pub body_timeout: Duration,
     /// A JSON file of jobs to load at start and on every reset (see the README).
     #[arg(long, env = "VESTIS_MOCK_FIXTURES")]
     pub fixtures: Option<PathBuf>,
@@ -135,6 +147,10 @@ pub struct Args {
     /// For a container's HEALTHCHECK (the image has no curl). No variable: the environment never turns the server into a probe.
     #[arg(long)]
     pub healthcheck: bool,
+    /// Stop gracefully once stdin reaches its end: for a parent that holds the other end of a pipe (the npm package does), so the server never outlives it, even one killed with SIGKILL.
+    /// No variable: a container started without stdin would stop at once.
+    #[arg(long)]
+    pub stop_on_stdin_close: bool,
 }
 
 impl Args {
@@ -196,6 +212,8 @@ impl Args {
             journal_size: self.journal_size as usize,
             polls: self.polls,
             fixtures,
+            head_timeout: self.head_timeout,
+            body_timeout: self.body_timeout,
         };
         config.validate()?;
         Ok(config)
@@ -248,5 +266,24 @@ mod tests {
         assert_eq!(sized("1 MB").unwrap(), 1_000_000);
         assert_eq!(sized("1048576").unwrap(), 1_048_576);
         assert!(sized("0").is_err());
+    }
+
+    #[test]
+    fn connection_timeouts_are_flags_with_bounds() {
+        let c = Args::try_parse_from(["x", "--head-timeout", "500ms", "--body-timeout", "2s"])
+            .unwrap()
+            .config()
+            .unwrap();
+        assert_eq!(c.head_timeout, Duration::from_millis(500));
+        assert_eq!(c.body_timeout, Duration::from_secs(2));
+        let defaults = Args::try_parse_from(["x"]).unwrap().config().unwrap();
+        assert_eq!(defaults.head_timeout, Duration::from_secs(30));
+        assert_eq!(defaults.body_timeout, Duration::from_secs(30));
+        assert!(Args::try_parse_from(["x", "--head-timeout", "2h"]).is_err());
+        let zero = Args::try_parse_from(["x", "--body-timeout", "0s"]).unwrap();
+        assert_eq!(
+            zero.config().unwrap_err().to_string(),
+            "body_timeout must be more than 0 and at most 3600s"
+        );
     }
 }

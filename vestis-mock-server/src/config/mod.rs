@@ -340,7 +340,23 @@ pub struct Config {
     pub polls: Option<u32>,
     /// Jobs loaded at start and on every reset.
     pub fixtures: Fixtures,
+    /// How long a connection may go without a complete request head: from
+    /// its accept (through protocol detection) or from the end of its last
+    /// answer, until the next head has fully arrived. Past it the
+    /// connection is closed. At most [`MAX_CONNECTION_TIMEOUT`].
+    pub head_timeout: Duration,
+    /// How long a request body may take to arrive, in all; past it the
+    /// request is answered 400 and the connection closed. At most
+    /// [`MAX_CONNECTION_TIMEOUT`].
+    pub body_timeout: Duration,
 }
+
+/// The default [`Config::head_timeout`] and [`Config::body_timeout`].
+pub const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest [`Config::head_timeout`] and [`Config::body_timeout`]: a
+/// deadline is there to free what a silent client holds, so one that
+/// never passes is refused.
+pub const MAX_CONNECTION_TIMEOUT: Duration = Duration::from_secs(3600);
 
 impl Default for Config {
     fn default() -> Self {
@@ -359,6 +375,8 @@ impl Default for Config {
             journal_size: 1000,
             polls: None,
             fixtures: Fixtures::default(),
+            head_timeout: DEFAULT_CONNECTION_TIMEOUT,
+            body_timeout: DEFAULT_CONNECTION_TIMEOUT,
         }
     }
 }
@@ -410,7 +428,8 @@ impl Config {
     /// # Errors
     ///
     /// [`ConfigError::InvalidSetting`] for faults out of range, more
-    /// fixtures than `max_jobs`, or `polls` outside `1..=MAX_POLLS`.
+    /// fixtures than `max_jobs`, `polls` outside `1..=MAX_POLLS`, or a
+    /// connection timeout of 0 or over [`MAX_CONNECTION_TIMEOUT`].
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.faults.validate()?;
         if self.fixtures.len() > self.max_jobs {
@@ -422,6 +441,20 @@ impl Config {
                     self.max_jobs
                 ),
             ));
+        }
+        for (name, value) in [
+            ("head_timeout", self.head_timeout),
+            ("body_timeout", self.body_timeout),
+        ] {
+            if value.is_zero() || value > MAX_CONNECTION_TIMEOUT {
+                return Err(ConfigError::setting(
+                    name,
+                    format!(
+                        "must be more than 0 and at most {}s",
+                        MAX_CONNECTION_TIMEOUT.as_secs()
+                    ),
+                ));
+            }
         }
         if self.polls.is_some_and(|n| !(1..=MAX_POLLS).contains(&n)) {
             return Err(ConfigError::setting(

@@ -1,10 +1,13 @@
 //! Connections: the accept loop (hyper's HTTP/1 with a header-read
-//! timeout, which `axum::serve` does not set) and the request-body
-//! deadline. Together they bound what a slow or hostile client can hold:
-//! a request head must arrive within [`HEADER_READ_TIMEOUT`] (an idle
-//! keep-alive connection is closed after as long), and a body within
-//! [`BODY_READ_TIMEOUT`], else the request is answered 400 and the
-//! connection closed.
+//! timeout, which `axum::serve` does not set, and the deadline of
+//! [`super::deadlines`] for what comes before and outside HTTP/1) and the
+//! request-body deadline. Together they bound what a slow or hostile
+//! client can hold: a request head must arrive within
+//! [`Config::head_timeout`](crate::Config::head_timeout) of the accept or
+//! of the previous answer (a silent connection, a partial HTTP/2 preface
+//! and an idle HTTP/2 connection are closed after as long), and a body
+//! within [`Config::body_timeout`](crate::Config::body_timeout), else the
+//! request is answered 400 and the connection closed.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -28,20 +31,18 @@ use tokio::net::TcpListener;
 use tower::{Service, ServiceExt};
 use vestis_client::ErrorCode;
 
+use super::deadlines::{Activity, Tracked, idle_deadline};
 use crate::errors::ApiError;
 use crate::request::RequestBytes;
 
-/// How long a request head (line and headers) may take to arrive, from
-/// its first byte or from the end of the previous answer.
-pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a request body may take to arrive, in all.
-pub(crate) const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Serves `service` (the whole app) on `listener` until `shutdown`
-/// resolves, then stops accepting and waits for in-flight requests to finish.
+/// Serves `service` (the whole app) on `listeners` until `shutdown`
+/// resolves, then stops accepting and waits for in-flight requests to
+/// finish. A connection without a complete request head within
+/// `head_timeout` of its accept or its last answer is closed.
 pub(crate) async fn serve<S>(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     service: S,
+    head_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()>
 where
@@ -54,11 +55,12 @@ where
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(head_timeout);
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut turn = 0;
     loop {
         let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = crate::listen::accept(&listeners, &mut turn) => match accepted {
                 Ok((stream, _)) => stream,
                 Err(e) => {
                     // Out of file descriptors and the like: wait, do not spin.
@@ -70,21 +72,28 @@ where
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(
+        let activity = Activity::new();
+        let service = TowerToHyperService::new(Tracked::new(
             service
                 .clone()
                 .map_request(|request: Request<Incoming>| request.map(Body::new)),
-        );
+            activity.clone(),
+        ));
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(error = %e, "connection ended");
+            tokio::select! {
+                ended = watcher.watch(conn) => if let Err(e) = ended {
+                    tracing::debug!(error = %e, "connection ended");
+                },
+                () = idle_deadline(activity, head_timeout) => {
+                    tracing::debug!("connection closed: no request head within the deadline");
+                }
             }
         });
     }
-    drop(listener);
+    drop(listeners);
     graceful.shutdown().await;
     Ok(())
 }
@@ -95,9 +104,10 @@ where
 /// larger than the limit plus this is refused at once, unread.
 pub(crate) const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
 
-/// Reads the whole request body, at most `max` bytes, within
-/// [`BODY_READ_TIMEOUT`], before the handlers run (they read it whole
-/// anyway): the body is read once, here, and handed on as one buffer.
+/// Reads the whole request body, at most `max` bytes, within its
+/// deadline ([`Config::body_timeout`](crate::Config::body_timeout)),
+/// before the handlers run (they read it whole anyway): the body is read
+/// once, here, and handed on as one buffer.
 ///
 /// Over the limit: 413 `payload_too_large`, once the rest of the body
 /// (up to [`DRAIN_LIMIT`] more bytes) has been read and dropped, so the
@@ -113,12 +123,17 @@ pub(crate) const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
 pub(crate) struct ReadBody<S> {
     inner: S,
     max: usize,
+    deadline: Duration,
 }
 
 impl<S> ReadBody<S> {
-    /// `inner` behind a body limit of `max` bytes.
-    pub(crate) fn new(inner: S, max: usize) -> ReadBody<S> {
-        ReadBody { inner, max }
+    /// `inner` behind a body limit of `max` bytes, read within `deadline`.
+    pub(crate) fn new(inner: S, max: usize, deadline: Duration) -> ReadBody<S> {
+        ReadBody {
+            inner,
+            max,
+            deadline,
+        }
     }
 }
 
@@ -147,12 +162,17 @@ where
         // The clone is the one made ready; it goes with the future.
         let ready = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, ready);
-        Either::Right(Box::pin(read_body(inner, self.max, request)))
+        Either::Right(Box::pin(read_body(inner, self.max, self.deadline, request)))
     }
 }
 
 /// [`ReadBody`]'s work for a request with a body.
-async fn read_body<S>(mut inner: S, max: usize, request: Request) -> Result<Response, Infallible>
+async fn read_body<S>(
+    mut inner: S,
+    max: usize,
+    deadline: Duration,
+    request: Request,
+) -> Result<Response, Infallible>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
@@ -179,7 +199,7 @@ where
     let mut read = std::pin::pin!(collect(body, limit, &over));
     let collected = match futures::poll!(read.as_mut()) {
         Poll::Ready(collected) => Ok(collected),
-        Poll::Pending => tokio::time::timeout(BODY_READ_TIMEOUT, read).await,
+        Poll::Pending => tokio::time::timeout(deadline, read).await,
     };
     Ok(match collected {
         Ok(Ok(Collected::Whole(bytes))) => {
@@ -195,8 +215,8 @@ where
         ))),
         Err(_) if over.load(Ordering::Relaxed) => closing(too_large()),
         Err(_) => closing(ApiError::invalid(format!(
-            "Request body not received within {}s",
-            BODY_READ_TIMEOUT.as_secs()
+            "Request body not received within {}",
+            crate::config::format_duration(deadline)
         ))),
     })
 }

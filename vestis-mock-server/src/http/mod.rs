@@ -1,11 +1,13 @@
 //! The HTTP layers around the routers, and the one service they make:
 //! the accept loop and body reader (`conn`), CORS (`cors`), the `/api/v1`
-//! front with its fast routes (`front`), and here the stack that puts
+//! front with its fast routes (`front`), the connection deadline before
+//! and outside HTTP/1 (`deadlines`), and here the stack that puts
 //! them around the `/api/v1` router (`api`) and the rest (`public`,
 //! `admin`).
 
 pub(crate) mod conn;
 pub(crate) mod cors;
+pub(crate) mod deadlines;
 pub(crate) mod front;
 
 use std::convert::Infallible;
@@ -142,12 +144,13 @@ pub(crate) fn plain_service(
 + Sync
 + 'static {
     let max_body = state.config.max_body;
+    let body_timeout = state.config.body_timeout;
     ServiceBuilder::new()
         .layer(cors::CorsLayer::new(&state.config.cors_origins))
         .layer(MapResponseLayer::new(|response| {
             errors::json_errors(into_body(response))
         }))
-        .layer_fn(move |inner| conn::ReadBody::new(inner, max_body))
+        .layer_fn(move |inner| conn::ReadBody::new(inner, max_body, body_timeout))
         .map_response(into_body)
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(ErrorCode::Internal, "Internal server error").into_response()

@@ -42,8 +42,8 @@ fn with_common(mut responses: Value) -> Value {
 fn job_id_param() -> Value {
     json!({
         "name": "id", "in": "path", "required": true,
-        "description": "The job id (a positive integer).",
-        "schema": {"type": "integer", "format": "int64", "minimum": 1}
+        "description": "The job id: a positive integer, at most 9007199254740991 (2^53 - 1, JavaScript's largest safe integer; no job id is larger).",
+        "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": crate::queue::MAX_JOB_ID}
     })
 }
 
@@ -141,7 +141,7 @@ pub(crate) fn document() -> Value {
                     "responses": with_common(json!({
                         "200": {"description": "The job (not wrapped).",
                                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}},
-                        "400": error_response("The id is not a positive integer (`invalid_request`).", false),
+                        "400": error_response("The id is not a positive integer, or is over 9007199254740991 (`invalid_request`).", false),
                         "404": error_response("No such job for this token (`not_found`).", false),
                         "405": error_response("Wrong method (`method_not_allowed`).", false)
                     }))
@@ -153,7 +153,7 @@ pub(crate) fn document() -> Value {
                     "responses": with_common(json!({
                         "200": {"description": "The job is now cancelled and will never start.",
                                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CancelJobResponse"}}}},
-                        "400": error_response("The id is not a positive integer (`invalid_request`).", false),
+                        "400": error_response("The id is not a positive integer, or is over 9007199254740991 (`invalid_request`).", false),
                         "404": error_response("No such job for this token (`not_found`).", false),
                         "405": error_response("Wrong method (`method_not_allowed`).", false),
                         "409": error_response("The job is processing or terminal and is unchanged (`conflict`).", false)
@@ -180,7 +180,7 @@ pub(crate) fn document() -> Value {
                     "type": "object",
                     "required": ["job_id", "status", "job_type", "created_at", "attempts"],
                     "properties": {
-                        "job_id": {"type": "integer", "format": "int64", "minimum": 1},
+                        "job_id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": crate::queue::MAX_JOB_ID},
                         "status": {"$ref": "#/components/schemas/JobStatus"},
                         "job_type": {"$ref": "#/components/schemas/JobKind"},
                         "created_at": {"$ref": "#/components/schemas/Timestamp"},
@@ -211,7 +211,7 @@ pub(crate) fn document() -> Value {
                     "type": "object", "required": ["success", "job_id", "status", "message"],
                     "properties": {
                         "success": {"type": "boolean", "enum": [true]},
-                        "job_id": {"type": "integer", "format": "int64", "minimum": 1},
+                        "job_id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": crate::queue::MAX_JOB_ID},
                         "status": {"$ref": "#/components/schemas/JobStatus"},
                         "message": {"type": "string"}
                     }
@@ -220,7 +220,7 @@ pub(crate) fn document() -> Value {
                     "type": "object", "required": ["success", "job_id", "status", "message"],
                     "properties": {
                         "success": {"type": "boolean", "enum": [true]},
-                        "job_id": {"type": "integer", "format": "int64", "minimum": 1},
+                        "job_id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": crate::queue::MAX_JOB_ID},
                         "status": {"type": "string", "enum": ["cancelled"]},
                         "message": {"type": "string"}
                     }

@@ -37,6 +37,13 @@ pub(crate) enum LoadError {
     /// The store would exceed `--max-jobs`.
     #[error("entry {entry}: the store is full (--max-jobs)")]
     Full { entry: usize },
+    /// An entry without `job_id` would get an id past
+    /// [`MAX_JOB_ID`](super::MAX_JOB_ID), after one loaded at the top.
+    #[error(
+        "entry {entry}: no job_id left for it: ids stop at {max} (2^53 - 1, the largest integer JavaScript holds exactly); give it a job_id",
+        max = super::MAX_JOB_ID
+    )]
+    NoIdLeft { entry: usize },
 }
 
 impl Queue {
@@ -72,6 +79,9 @@ fn check_load(store: &Store, jobs: &[Loaded], max_jobs: usize) -> Result<(), Loa
     let mut taken = HashSet::new();
     for (entry, job) in jobs.iter().enumerate() {
         let id = job.id.map_or(next, |id| id.0);
+        if id > super::MAX_JOB_ID {
+            return Err(LoadError::NoIdLeft { entry });
+        }
         if store.jobs.contains_key(&id) || !taken.insert(id) {
             return Err(LoadError::DuplicateId {
                 entry,

@@ -80,6 +80,11 @@ pub(crate) struct Created {
     pub(crate) replayed: bool,
 }
 
+/// The largest job id the mock hands out or accepts: 2^53 - 1,
+/// JavaScript's `Number.MAX_SAFE_INTEGER`. Past it a browser's `JSON.parse`
+/// rounds an id to a neighbour's, polls the wrong job and gets 404.
+pub(crate) const MAX_JOB_ID: u64 = (1 << 53) - 1;
+
 /// Why a create was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum CreateError {
@@ -87,6 +92,9 @@ pub(crate) enum CreateError {
     IdempotencyMismatch,
     /// The store is at `max_jobs` and holds no finished job to evict.
     Full,
+    /// The next id would pass [`MAX_JOB_ID`] (a job loaded with an id at
+    /// the top of the range); a reset starts again at 1.
+    NoIdLeft,
 }
 
 /// Why a cancel was refused.
@@ -290,6 +298,9 @@ impl Queue {
                     },
                     false,
                 ));
+            }
+            if store.next_id > MAX_JOB_ID {
+                return Err(CreateError::NoIdLeft);
             }
             if !store.make_room(max_jobs) {
                 return Err(CreateError::Full);

@@ -9,9 +9,12 @@ mod concurrency;
 mod contract;
 mod control;
 mod dashboard;
+mod deadlines;
 mod edges;
 mod faults;
+mod ids;
 mod listing;
+mod localhost;
 mod openapi;
 #[path = "../common/binary.rs"]
 mod spawned;

@@ -6,6 +6,7 @@
 
 mod container;
 mod npm;
+mod npm_lifetime;
 
 use std::path::{Path, PathBuf};
 
