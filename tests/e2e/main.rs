@@ -7,4 +7,5 @@
 mod browser;
 mod guide_js;
 mod sdk;
+mod sdk_faults;
 mod util;

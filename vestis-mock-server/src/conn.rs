@@ -70,11 +70,14 @@ where
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(
+        // The transport faults' hook: a socket their service can take over.
+        let (stream, slot) = crate::faults::wire::FaultIo::new(stream);
+        let service = TowerToHyperService::new(crate::faults::wire::Transport::new(
             service
                 .clone()
                 .map_request(|request: Request<Incoming>| request.map(Body::new)),
-        );
+            slot,
+        ));
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {

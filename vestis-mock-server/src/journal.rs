@@ -20,6 +20,7 @@ use serde_json::{Map, Value, json};
 use vestis_client::JobId;
 
 use crate::AppState;
+use crate::faults::Fault;
 use crate::hash::stable_hash;
 use crate::middleware::bearer;
 use crate::render::wire_time;
@@ -45,6 +46,15 @@ pub(crate) struct Entry {
     truncated: bool,
     status: u16,
     job_id: Option<JobId>,
+    /// The transport fault done to the answer, if any.
+    fault: Option<Fault>,
+}
+
+impl Entry {
+    /// Records that the answer was faulted (`"fault": "reset"` when read).
+    pub(crate) fn set_fault(&mut self, fault: Fault) {
+        self.fault = Some(fault);
+    }
 }
 
 /// Which entries a reader wants.
@@ -206,6 +216,7 @@ fn render(e: &Entry) -> Value {
         "body_truncated": e.truncated,
         "status": e.status,
         "job_id": e.job_id,
+        "fault": e.fault.map(|f| f.to_string()),
     })
 }
 
@@ -262,6 +273,7 @@ pub(crate) fn begin(req: &Request) -> Entry {
         truncated,
         status: 0,
         job_id: None,
+        fault: None,
     }
 }
 

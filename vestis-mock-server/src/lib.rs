@@ -32,6 +32,9 @@
 //! - `conn`: the accept loop with its header-read timeout, and the
 //!   request body's reader (limit, drain, deadline); `cors`: CORS headers
 //!   built once.
+//! - `faults`: transport faults (reset, close, truncate, garbage, stall,
+//!   slow-body), chosen per request, per job or at random, and done on
+//!   the connection (`faults::wire`).
 //! - `errors`: the contract's JSON error bodies.
 //! - `openapi`, `image`, `hash`: the OpenAPI document, the PNG renderer,
 //!   and the fixed hash behind seeded determinism.
@@ -49,6 +52,7 @@ mod admin;
 mod conn;
 mod cors;
 mod errors;
+mod faults;
 mod fixtures;
 mod hash;
 mod image;
@@ -91,6 +95,9 @@ use tracing::Level;
 use vestis_client::ErrorCode;
 
 pub use config::{Args, ClockMode, Config, ConfigError, DurationRange, Faults, Fixtures};
+pub use faults::{
+    DEFAULT_SLOW_BODY, Fault, FaultList, FaultOn, MAX_SCHEDULE_ENTRIES, MAX_SLOW_BODY, STALL_LIMIT,
+};
 #[doc(hidden)]
 pub use queue::queue_engine_run;
 
@@ -127,6 +134,8 @@ pub(crate) struct Shared {
     http_faults: ArcSwap<HttpFaults>,
     /// Serialises changes to the settings, both shares at once.
     faults_writer: Mutex<()>,
+    /// Transport faults: the jobs' schedules and the counts.
+    pub(crate) transport: faults::FaultState,
 }
 
 impl Shared {
@@ -137,6 +146,14 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
             .f64()
             < p
+    }
+
+    /// A number below `n` (at least 1), from the same generator as [`Shared::chance`].
+    pub(crate) fn below(&self, n: usize) -> usize {
+        self.rng
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .usize(..n.max(1))
     }
 
     /// The HTTP fault settings now: one lock-free read.
@@ -255,6 +272,7 @@ impl App {
             rate: Mutex::new(admin::RateSample::default()),
             http_faults: ArcSwap::from_pointee(http_faults),
             faults_writer: Mutex::new(()),
+            transport: faults::FaultState::default(),
         });
         if let Err(e) = load_fixtures(&state) {
             tracing::error!(error = %e, "fixtures not loaded");

@@ -24,6 +24,7 @@ use axum::body::Body;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Response, header};
+use axum::response::IntoResponse;
 use axum::routing::future::RouteFuture;
 use futures::future::Either;
 use pin_project_lite::pin_project;
@@ -231,6 +232,24 @@ impl Service<Request> for Front {
         state.requests.fetch_add(1, Ordering::Relaxed);
         let faults = state.http_faults();
         let entry = state.journal.is_on().then(|| crate::journal::begin(&req));
+        let mut fault = None;
+        if crate::faults::may_fault(state, &req, &faults) {
+            match crate::faults::choose(state, &req, &faults) {
+                crate::faults::Choice::None => {}
+                crate::faults::Choice::Fault(pending) => fault = Some(pending),
+                crate::faults::Choice::Invalid(error) => {
+                    return FrontFuture {
+                        answer: Either::Left(Either::Right(std::future::ready(Ok(
+                            error.into_response()
+                        )))),
+                        entry,
+                        fault,
+                        state: state.clone(),
+                        max_attempts: faults.advertised_max_attempts,
+                    };
+                }
+            }
+        }
         let answer = if faults.latency.is_zero() {
             match fast_route(&req) {
                 Some(route) => Either::Left(Either::Right(std::future::ready(Ok(
@@ -255,6 +274,7 @@ impl Service<Request> for Front {
         FrontFuture {
             answer,
             entry,
+            fault,
             state: state.clone(),
             max_attempts: faults.advertised_max_attempts,
         }
@@ -322,6 +342,8 @@ pin_project! {
         #[pin]
         answer: Either<Either<RouteFuture<Infallible>, Ready<Result<Response<Body>, Infallible>>>, Later>,
         entry: Option<crate::journal::Entry>,
+        // A transport fault for this answer (see `crate::faults`).
+        fault: Option<Box<crate::faults::Pending>>,
         state: AppState,
         max_attempts: u32,
     }
@@ -333,6 +355,9 @@ impl Future for FrontFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let Ok(mut response) = ready!(this.answer.poll(cx));
+        if let Some(pending) = this.fault.take() {
+            crate::faults::apply(this.state, *pending, &mut response, this.entry.as_mut());
+        }
         if let Some(entry) = this.entry.take() {
             crate::journal::finish(this.state, entry, &response);
         }

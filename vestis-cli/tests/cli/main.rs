@@ -5,6 +5,7 @@
 
 mod commands;
 mod crash;
+mod faults_wire;
 mod history;
 mod journal;
 mod man;

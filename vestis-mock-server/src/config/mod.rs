@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::faults::{FaultList, FaultOn};
 pub use crate::fixtures::{FixtureError, Fixtures};
 pub use crate::queue::ClockMode;
 pub use args::Args;
@@ -68,7 +69,7 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    fn setting(name: &'static str, reason: impl Into<String>) -> ConfigError {
+    pub(crate) fn setting(name: &'static str, reason: impl Into<String>) -> ConfigError {
         ConfigError::InvalidSetting {
             name,
             reason: reason.into(),
@@ -106,6 +107,17 @@ pub struct Faults {
     /// Added to every `/api/v1` response (at most [`MAX_DURATION`]).
     #[serde(with = "duration::text")]
     pub latency: Duration,
+    /// The probability (0..=1) that an `/api/v1` request gets a transport
+    /// fault drawn from [`Faults::fault_kinds`] (see `docs/faults.md`).
+    #[serde(default)]
+    pub fault_rate: f64,
+    /// The faults `fault_rate` draws from; `faults` in JSON, e.g.
+    /// `"reset,truncate,slow-body=2s"`.
+    #[serde(default, rename = "faults")]
+    pub fault_kinds: FaultList,
+    /// Which requests `fault_rate` may fault: `all`, `polls` or `creates`.
+    #[serde(default)]
+    pub fault_on: FaultOn,
 }
 
 impl Default for Faults {
@@ -117,6 +129,9 @@ impl Default for Faults {
             rate_limit: None,
             http_error_rate: 0.0,
             latency: Duration::ZERO,
+            fault_rate: 0.0,
+            fault_kinds: FaultList::default(),
+            fault_on: FaultOn::All,
         }
     }
 }
@@ -143,6 +158,7 @@ impl Faults {
         for (name, rate) in [
             ("failure_rate", self.failure_rate),
             ("http_error_rate", self.http_error_rate),
+            ("fault_rate", self.fault_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(ConfigError::setting(
@@ -192,6 +208,9 @@ pub(crate) struct HttpFaults {
     /// A copy of the queue's `max_attempts`, sent as `X-Mock-Max-Attempts`
     /// on every answer without taking the queue's lock.
     pub(crate) advertised_max_attempts: u32,
+    pub(crate) fault_rate: f64,
+    pub(crate) fault_kinds: FaultList,
+    pub(crate) fault_on: FaultOn,
 }
 
 impl Faults {
@@ -208,6 +227,9 @@ impl Faults {
                 http_error_rate: self.http_error_rate,
                 latency: self.latency,
                 advertised_max_attempts: self.max_attempts,
+                fault_rate: self.fault_rate,
+                fault_kinds: self.fault_kinds,
+                fault_on: self.fault_on,
             },
         )
     }
@@ -221,6 +243,9 @@ impl Faults {
             rate_limit: http.rate_limit,
             http_error_rate: http.http_error_rate,
             latency: http.latency,
+            fault_rate: http.fault_rate,
+            fault_kinds: http.fault_kinds,
+            fault_on: http.fault_on,
         }
     }
 }

@@ -15,3 +15,4 @@ mod listing;
 mod openapi;
 mod state;
 mod util;
+mod wire_faults;

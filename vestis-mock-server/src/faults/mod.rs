@@ -1,0 +1,555 @@
+//! Transport faults: the ways a network fails, on demand.
+//!
+//! The mock could already answer slowly, 429 or 503; a client also has
+//! to survive a reset connection, an empty reply, a body cut in half,
+//! bytes that are not HTTP, a server that never answers and one that
+//! dribbles. This module decides which `/api/v1` request gets which
+//! [`Fault`] (the `X-Mock-Fault` header, a job's schedule set at create
+//! with `X-Mock-Fault-Schedule`, or at random with `--fault-rate`), and
+//! [`wire`] does it on the connection.
+//!
+//! Every faulted request is handled first, exactly as without the fault:
+//! only its answer is lost, cut, garbled, held back or slowed. So a
+//! create whose answer was reset still made its job (what a real server
+//! that crashed after committing does, and what `Idempotency-Key` is
+//! for), and a faulted poll still counts as a poll.
+//!
+//! Nothing here runs per request while no fault is configured but one
+//! header lookup and two loads (see `middleware::Front`).
+
+pub(crate) mod wire;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderName, Method, Response, header};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use vestis_client::JobId;
+
+use crate::AppState;
+use crate::config::{ConfigError, HttpFaults, parse_bounded};
+use crate::errors::ApiError;
+
+/// `X-Mock-Fault: NAME`: faults the request that carries it.
+pub(crate) const X_MOCK_FAULT: HeaderName = HeaderName::from_static("x-mock-fault");
+/// `X-Mock-Fault-Schedule: 3:reset, 5:truncate` on a create: faults
+/// that job's later polls.
+pub(crate) const X_MOCK_FAULT_SCHEDULE: HeaderName =
+    HeaderName::from_static("x-mock-fault-schedule");
+
+/// How long `stall` holds a request before it closes the connection
+/// with no answer (unless the client gives up first, or the server stops).
+pub const STALL_LIMIT: Duration = Duration::from_secs(300);
+/// The longest `slow-body` duration accepted.
+pub const MAX_SLOW_BODY: Duration = Duration::from_secs(300);
+/// `slow-body`'s duration when none is given.
+pub const DEFAULT_SLOW_BODY: Duration = Duration::from_secs(2);
+/// The most entries one job's schedule may hold.
+pub const MAX_SCHEDULE_ENTRIES: usize = 64;
+
+/// One way for a connection to fail. Written `reset`, `close`,
+/// `truncate`, `garbage`, `stall`, `slow-body` or `slow-body=2s`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use vestis_mock_server::Fault;
+///
+/// let fault: Fault = "slow-body=1500ms".parse().unwrap();
+/// assert_eq!(fault, Fault::SlowBody(Duration::from_millis(1500)));
+/// assert_eq!(fault.to_string(), "slow-body=1s 500ms");
+/// assert!("explode".parse::<Fault>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Fault {
+    /// TCP RST once the request is read; no answer.
+    Reset,
+    /// A clean close (FIN) with no answer bytes: an "empty reply".
+    Close,
+    /// The real status line and headers (real `Content-Length`), half the
+    /// body, then a clean close.
+    Truncate,
+    /// Bytes that are not HTTP, then a clean close.
+    Garbage,
+    /// Nothing, until the client gives up, [`STALL_LIMIT`] passes (then a
+    /// clean close) or the server stops.
+    Stall,
+    /// The real answer, its body sent in even chunks over this long.
+    SlowBody(Duration),
+}
+
+impl Fault {
+    /// Every fault's name, in the order of [`Fault::index`].
+    pub const NAMES: [&'static str; 6] = [
+        "reset",
+        "close",
+        "truncate",
+        "garbage",
+        "stall",
+        "slow-body",
+    ];
+
+    /// The fault's name, without a duration.
+    pub fn name(self) -> &'static str {
+        Fault::NAMES[self.index()]
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Fault::Reset => 0,
+            Fault::Close => 1,
+            Fault::Truncate => 2,
+            Fault::Garbage => 3,
+            Fault::Stall => 4,
+            Fault::SlowBody(_) => 5,
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::SlowBody(d) => {
+                write!(f, "slow-body={}", crate::config::format_duration(*d))
+            }
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+impl FromStr for Fault {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Fault, ConfigError> {
+        let s = s.trim();
+        let (name, arg) = match s.split_once('=') {
+            Some((name, arg)) => (name.trim(), Some(arg.trim())),
+            None => (s, None),
+        };
+        let fault = match name.to_ascii_lowercase().as_str() {
+            "reset" => Fault::Reset,
+            "close" => Fault::Close,
+            "truncate" => Fault::Truncate,
+            "garbage" => Fault::Garbage,
+            "stall" => Fault::Stall,
+            "slow-body" => {
+                let d = match arg {
+                    None => DEFAULT_SLOW_BODY,
+                    Some(arg) => parse_bounded(arg, MAX_SLOW_BODY)?,
+                };
+                return Ok(Fault::SlowBody(d));
+            }
+            _ => {
+                return Err(ConfigError::setting(
+                    "fault",
+                    format!(
+                        "must be one of {} (slow-body=DURATION), got {s:?}",
+                        Fault::NAMES.join(", ")
+                    ),
+                ));
+            }
+        };
+        match arg {
+            None => Ok(fault),
+            Some(_) => Err(ConfigError::setting(
+                "fault",
+                format!("only slow-body takes a value, got {s:?}"),
+            )),
+        }
+    }
+}
+
+/// The faults `--fault-rate` draws from, one name each (written
+/// `reset,truncate,slow-body=2s`); at most one of each name.
+///
+/// # Examples
+///
+/// ```
+/// use vestis_mock_server::FaultList;
+///
+/// let list: FaultList = "reset, truncate".parse().unwrap();
+/// assert_eq!(list.to_string(), "reset,truncate");
+/// assert_eq!(FaultList::default().to_string(), "reset,close,truncate,garbage");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct FaultList {
+    faults: [Fault; 6],
+    len: u8,
+}
+
+impl FaultList {
+    /// The faults, in the order given.
+    pub fn as_slice(&self) -> &[Fault] {
+        &self.faults[..usize::from(self.len)]
+    }
+}
+
+impl Default for FaultList {
+    /// The faults that end at once: `reset,close,truncate,garbage`
+    /// (`stall` and `slow-body` hold a client up, so they are asked for
+    /// by name).
+    fn default() -> Self {
+        FaultList {
+            faults: [
+                Fault::Reset,
+                Fault::Close,
+                Fault::Truncate,
+                Fault::Garbage,
+                Fault::Reset,
+                Fault::Reset,
+            ],
+            len: 4,
+        }
+    }
+}
+
+impl fmt::Debug for FaultList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+impl fmt::Display for FaultList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, fault) in self.as_slice().iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{fault}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for FaultList {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<FaultList, ConfigError> {
+        let mut list = FaultList {
+            faults: [Fault::Reset; 6],
+            len: 0,
+        };
+        for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+            let fault: Fault = part.parse()?;
+            if list.as_slice().iter().any(|f| f.index() == fault.index()) {
+                return Err(ConfigError::setting(
+                    "faults",
+                    format!("name {} twice", fault.name()),
+                ));
+            }
+            list.faults[usize::from(list.len)] = fault;
+            list.len += 1;
+        }
+        if list.len == 0 {
+            return Err(ConfigError::setting(
+                "faults",
+                "must name at least one fault",
+            ));
+        }
+        Ok(list)
+    }
+}
+
+impl Serialize for FaultList {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for FaultList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Which `/api/v1` requests `--fault-rate` may fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultOn {
+    /// Every `/api/v1` request.
+    #[default]
+    All,
+    /// Only polls: `GET /api/v1/jobs/{id}`.
+    Polls,
+    /// Only creates: `POST /api/v1/generate`.
+    Creates,
+}
+
+/// A job's schedule: which of its polls (counted from 1, from its
+/// create) fail how. Written `3:reset, 5:truncate, 7-8:close,
+/// 9:slow-body=2s` in `X-Mock-Fault-Schedule`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Schedule {
+    /// `(first poll, last poll, fault)`, as given.
+    entries: Vec<(u32, u32, Fault)>,
+    /// Polls seen so far.
+    polls: u32,
+}
+
+impl Schedule {
+    /// Reads `X-Mock-Fault-Schedule`'s value.
+    pub(crate) fn parse(text: &str) -> Result<Schedule, String> {
+        let mut entries = Vec::new();
+        for part in text.split(',').filter(|p| !p.trim().is_empty()) {
+            let (polls, fault) = part.split_once(':').ok_or_else(|| {
+                format!("expected POLL:FAULT (e.g. 3:reset), got {:?}", part.trim())
+            })?;
+            let number = |s: &str| {
+                s.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=crate::config::MAX_POLLS).contains(n))
+                    .ok_or_else(|| {
+                        format!(
+                            "poll numbers run from 1 to {}, got {:?}",
+                            crate::config::MAX_POLLS,
+                            s.trim()
+                        )
+                    })
+            };
+            let (first, last) = match polls.split_once('-') {
+                Some((a, b)) => (number(a)?, number(b)?),
+                None => {
+                    let n = number(polls)?;
+                    (n, n)
+                }
+            };
+            if last < first {
+                return Err(format!("range {:?} ends before it starts", polls.trim()));
+            }
+            let fault: Fault = fault.parse().map_err(|e: ConfigError| e.to_string())?;
+            entries.push((first, last, fault));
+        }
+        if entries.is_empty() {
+            return Err("expected at least one POLL:FAULT (e.g. 3:reset)".to_owned());
+        }
+        if entries.len() > MAX_SCHEDULE_ENTRIES {
+            return Err(format!("at most {MAX_SCHEDULE_ENTRIES} entries"));
+        }
+        Ok(Schedule { entries, polls: 0 })
+    }
+
+    /// Counts a poll: its fault, if any, and whether the schedule is done.
+    fn poll(&mut self) -> (Option<Fault>, bool) {
+        self.polls = self.polls.saturating_add(1);
+        let n = self.polls;
+        let fault = self
+            .entries
+            .iter()
+            .find(|(first, last, _)| (*first..=*last).contains(&n))
+            .map(|(_, _, f)| *f);
+        let done = self.entries.iter().all(|(_, last, _)| *last <= n);
+        (fault, done)
+    }
+}
+
+/// The faults' shared state: the jobs' schedules and the counts.
+#[derive(Debug, Default)]
+pub(crate) struct FaultState {
+    /// Jobs with a schedule; a poll looks only while this is not zero.
+    scheduled: AtomicUsize,
+    schedules: Mutex<HashMap<JobId, Schedule>>,
+    /// Faults done, by [`Fault::index`].
+    counts: [AtomicU64; 6],
+}
+
+impl FaultState {
+    /// Keeps `schedule` for `job` unless it has one (an idempotent replay
+    /// of the create does not start it again). At most `cap` jobs keep one.
+    pub(crate) fn schedule(&self, job: JobId, schedule: Schedule, cap: usize) {
+        let mut schedules = self
+            .schedules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if schedules.len() >= cap.max(1) {
+            // Bounded memory: the oldest ids go first (evicted jobs' too).
+            if let Some(&oldest) = schedules.keys().min() {
+                schedules.remove(&oldest);
+            }
+        }
+        schedules.entry(job).or_insert(schedule);
+        self.scheduled.store(schedules.len(), Ordering::Relaxed);
+    }
+
+    fn poll(&self, job: JobId) -> Option<Fault> {
+        let mut schedules = self
+            .schedules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (fault, done) = schedules.get_mut(&job)?.poll();
+        if done {
+            schedules.remove(&job);
+            self.scheduled.store(schedules.len(), Ordering::Relaxed);
+        }
+        fault
+    }
+
+    /// Counts a fault done.
+    pub(crate) fn count(&self, fault: Fault) {
+        self.counts[fault.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `{"reset": n, ...}` and their total, for `GET /__admin/stats`.
+    pub(crate) fn counts(&self) -> (Value, u64) {
+        let mut map = Map::new();
+        let mut total = 0;
+        for (name, count) in Fault::NAMES.iter().zip(&self.counts) {
+            let n = count.load(Ordering::Relaxed);
+            total += n;
+            map.insert((*name).to_owned(), Value::from(n));
+        }
+        (Value::Object(map), total)
+    }
+
+    /// Forgets every schedule and count (`POST /__admin/reset`).
+    pub(crate) fn clear(&self) {
+        let mut schedules = self
+            .schedules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        schedules.clear();
+        self.scheduled.store(0, Ordering::Relaxed);
+        for count in &self.counts {
+            count.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What [`choose`] decided for one request.
+pub(crate) enum Choice {
+    /// Answer as usual.
+    None,
+    /// Handle it, then [`apply`] this to the answer.
+    Fault(Box<Pending>),
+    /// A fault header that cannot be read: answer this 400, unhandled.
+    Invalid(ApiError),
+}
+
+/// Whether `req` might be faulted at all: the cheap test [`choose`] sits
+/// behind on every request.
+#[inline]
+pub(crate) fn may_fault(state: &AppState, req: &Request, http: &HttpFaults) -> bool {
+    http.fault_rate > 0.0
+        || state.transport.scheduled.load(Ordering::Relaxed) > 0
+        || req.headers().contains_key(X_MOCK_FAULT)
+        || req.headers().contains_key(X_MOCK_FAULT_SCHEDULE)
+}
+
+/// The fault for `req`, in this order: its `X-Mock-Fault` header, its
+/// job's schedule (a poll), then `--fault-rate`'s draw.
+pub(crate) fn choose(state: &AppState, req: &Request, http: &HttpFaults) -> Choice {
+    let headers = req.headers();
+    let text = |name: &HeaderName| -> Result<Option<&str>, ApiError> {
+        headers
+            .get(name)
+            .map(|v| {
+                v.to_str()
+                    .map_err(|_| ApiError::invalid(format!("{name} must be printable ASCII")))
+            })
+            .transpose()
+    };
+    let is_create = req.method() == Method::POST && req.uri().path() == "/api/v1/generate";
+    let poll = (req.method() == Method::GET)
+        .then(|| req.uri().path().strip_prefix("/api/v1/jobs/"))
+        .flatten()
+        .and_then(|id| id.parse::<JobId>().ok());
+    let schedule = match text(&X_MOCK_FAULT_SCHEDULE) {
+        Err(e) => return Choice::Invalid(e),
+        Ok(None) => None,
+        Ok(Some(_)) if !is_create => {
+            return Choice::Invalid(ApiError::invalid(
+                "X-Mock-Fault-Schedule is read on a create (POST /api/v1/generate) only",
+            ));
+        }
+        Ok(Some(raw)) => match Schedule::parse(raw) {
+            Ok(schedule) => Some(schedule),
+            Err(e) => {
+                return Choice::Invalid(ApiError::invalid(format!("X-Mock-Fault-Schedule: {e}")));
+            }
+        },
+    };
+    let asked = match text(&X_MOCK_FAULT) {
+        Err(e) => return Choice::Invalid(e),
+        Ok(None) => None,
+        Ok(Some(raw)) => match raw.parse::<Fault>() {
+            Ok(fault) => Some(fault),
+            Err(e) => return Choice::Invalid(ApiError::invalid(format!("X-Mock-Fault: {e}"))),
+        },
+    };
+    // A poll counts toward its job's schedule even when its header wins.
+    let scheduled = match poll {
+        Some(job) if state.transport.scheduled.load(Ordering::Relaxed) > 0 => {
+            state.transport.poll(job)
+        }
+        _ => None,
+    };
+    let fault = asked.or(scheduled).or_else(|| {
+        let eligible = match http.fault_on {
+            FaultOn::All => true,
+            FaultOn::Polls => poll.is_some(),
+            FaultOn::Creates => is_create,
+        };
+        (eligible && http.fault_rate > 0.0 && state.chance(http.fault_rate)).then(|| {
+            let list = http.fault_kinds.as_slice();
+            list[state.below(list.len())]
+        })
+    });
+    match (fault, schedule) {
+        (None, None) => Choice::None,
+        (fault, schedule) => Choice::Fault(Box::new(Pending { fault, schedule })),
+    }
+}
+
+/// What [`choose`] decided, kept until the answer is ready.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    /// The fault to do to this answer.
+    fault: Option<Fault>,
+    /// The schedule to keep for the job this create makes.
+    schedule: Option<Schedule>,
+}
+
+/// Applies `pending` to `response`, once the request was handled: keeps
+/// a create's schedule for the job its `Location` names, counts the
+/// fault, writes it into the journal's `entry`, and marks the answer for
+/// the connection ([`wire::Armed`]).
+pub(crate) fn apply(
+    state: &AppState,
+    pending: Pending,
+    response: &mut Response<Body>,
+    entry: Option<&mut crate::journal::Entry>,
+) {
+    if let Some(schedule) = pending.schedule
+        && response.status().is_success()
+        && let Some(job) = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|location| location.rsplit('/').next())
+            .and_then(|id| id.parse::<JobId>().ok())
+    {
+        state
+            .transport
+            .schedule(job, schedule, state.config.max_jobs);
+    }
+    if let Some(fault) = pending.fault {
+        state.transport.count(fault);
+        if let Some(entry) = entry {
+            entry.set_fault(fault);
+        }
+        response.extensions_mut().insert(wire::Armed {
+            fault,
+            closing: state.closing.subscribe(),
+        });
+    }
+}
