@@ -19,13 +19,11 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures::future::Either;
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tower::{Service, ServiceExt};
+use tower::Service;
 use vestis_client::ErrorCode;
 
 use crate::errors::ApiError;
@@ -72,12 +70,7 @@ where
         let _ = stream.set_nodelay(true);
         // The transport faults' hook: a socket their service can take over.
         let (stream, slot) = crate::faults::wire::FaultIo::new(stream);
-        let service = TowerToHyperService::new(crate::faults::wire::Transport::new(
-            service
-                .clone()
-                .map_request(|request: Request<Incoming>| request.map(Body::new)),
-            slot,
-        ));
+        let service = crate::faults::wire::Transport::new(service.clone(), slot);
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {

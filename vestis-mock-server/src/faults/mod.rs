@@ -168,28 +168,67 @@ impl FromStr for Fault {
     }
 }
 
-/// The faults `--fault-rate` draws from, one name each (written
-/// `reset,truncate,slow-body=2s`); at most one of each name.
+/// The faults `--fault-rate` draws from, each at most once (written
+/// `reset,truncate,slow-body=2s`; shown in the order of [`Fault::NAMES`]).
 ///
 /// # Examples
 ///
 /// ```
 /// use vestis_mock_server::FaultList;
 ///
-/// let list: FaultList = "reset, truncate".parse().unwrap();
+/// let list: FaultList = "truncate, reset".parse().unwrap();
 /// assert_eq!(list.to_string(), "reset,truncate");
 /// assert_eq!(FaultList::default().to_string(), "reset,close,truncate,garbage");
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct FaultList {
-    faults: [Fault; 6],
-    len: u8,
+    /// Bit `i` set: [`Fault::NAMES`]`[i]` is drawn. A bit set rather than
+    /// a list: the front copies these settings on every request.
+    names: u8,
+    /// `slow-body`'s duration, when it is drawn.
+    slow_body: Duration,
 }
 
 impl FaultList {
-    /// The faults, in the order given.
-    pub fn as_slice(&self) -> &[Fault] {
-        &self.faults[..usize::from(self.len)]
+    /// The faults, in the order of [`Fault::NAMES`].
+    pub fn faults(&self) -> Vec<Fault> {
+        (0..Fault::NAMES.len())
+            .filter_map(|i| self.get(i))
+            .collect()
+    }
+
+    /// How many faults.
+    pub fn len(&self) -> usize {
+        self.names.count_ones() as usize
+    }
+
+    /// Whether none (never: a parsed list names at least one).
+    pub fn is_empty(&self) -> bool {
+        self.names == 0
+    }
+
+    /// The fault of index `i` in [`Fault::NAMES`], if listed.
+    fn get(&self, i: usize) -> Option<Fault> {
+        if self.names & (1 << i) == 0 {
+            return None;
+        }
+        Some(match i {
+            0 => Fault::Reset,
+            1 => Fault::Close,
+            2 => Fault::Truncate,
+            3 => Fault::Garbage,
+            4 => Fault::Stall,
+            _ => Fault::SlowBody(self.slow_body),
+        })
+    }
+
+    /// The `n`th listed fault (counted from 0, modulo the count).
+    fn nth(&self, n: usize) -> Fault {
+        let n = n % self.len().max(1);
+        (0..Fault::NAMES.len())
+            .filter_map(|i| self.get(i))
+            .nth(n)
+            .unwrap_or(Fault::Reset)
     }
 }
 
@@ -199,28 +238,21 @@ impl Default for FaultList {
     /// by name).
     fn default() -> Self {
         FaultList {
-            faults: [
-                Fault::Reset,
-                Fault::Close,
-                Fault::Truncate,
-                Fault::Garbage,
-                Fault::Reset,
-                Fault::Reset,
-            ],
-            len: 4,
+            names: 0b1111,
+            slow_body: DEFAULT_SLOW_BODY,
         }
     }
 }
 
 impl fmt::Debug for FaultList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.as_slice()).finish()
+        f.debug_list().entries(self.faults()).finish()
     }
 }
 
 impl fmt::Display for FaultList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, fault) in self.as_slice().iter().enumerate() {
+        for (i, fault) in self.faults().iter().enumerate() {
             if i > 0 {
                 f.write_str(",")?;
             }
@@ -235,21 +267,24 @@ impl FromStr for FaultList {
 
     fn from_str(s: &str) -> Result<FaultList, ConfigError> {
         let mut list = FaultList {
-            faults: [Fault::Reset; 6],
-            len: 0,
+            names: 0,
+            slow_body: DEFAULT_SLOW_BODY,
         };
         for part in s.split(',').filter(|p| !p.trim().is_empty()) {
             let fault: Fault = part.parse()?;
-            if list.as_slice().iter().any(|f| f.index() == fault.index()) {
+            let bit = 1 << fault.index();
+            if list.names & bit != 0 {
                 return Err(ConfigError::setting(
                     "faults",
                     format!("name {} twice", fault.name()),
                 ));
             }
-            list.faults[usize::from(list.len)] = fault;
-            list.len += 1;
+            list.names |= bit;
+            if let Fault::SlowBody(d) = fault {
+                list.slow_body = d;
+            }
         }
-        if list.len == 0 {
+        if list.names == 0 {
             return Err(ConfigError::setting(
                 "faults",
                 "must name at least one fault",
@@ -441,8 +476,13 @@ pub(crate) enum Choice {
 pub(crate) fn may_fault(state: &AppState, req: &Request, http: &HttpFaults) -> bool {
     http.fault_rate > 0.0
         || state.transport.scheduled.load(Ordering::Relaxed) > 0
-        || req.headers().contains_key(X_MOCK_FAULT)
-        || req.headers().contains_key(X_MOCK_FAULT_SCHEDULE)
+        // One pass over the few names a request has, for both headers:
+        // cheaper than hashing each name for a lookup.
+        || req.headers().keys().any(|name| {
+            name.as_str()
+                .as_bytes()
+                .starts_with(X_MOCK_FAULT.as_str().as_bytes())
+        })
 }
 
 /// The fault for `req`, in this order: its `X-Mock-Fault` header, its
@@ -499,10 +539,8 @@ pub(crate) fn choose(state: &AppState, req: &Request, http: &HttpFaults) -> Choi
             FaultOn::Polls => poll.is_some(),
             FaultOn::Creates => is_create,
         };
-        (eligible && http.fault_rate > 0.0 && state.chance(http.fault_rate)).then(|| {
-            let list = http.fault_kinds.as_slice();
-            list[state.below(list.len())]
-        })
+        (eligible && http.fault_rate > 0.0 && state.chance(http.fault_rate))
+            .then(|| http.fault_kinds.nth(state.below(http.fault_kinds.len())))
     });
     match (fault, schedule) {
         (None, None) => Choice::None,
