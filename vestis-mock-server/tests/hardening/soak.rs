@@ -211,6 +211,15 @@ async fn soak(plan: Soak) {
     let rss_end = rss_kib(server.pid());
     let tally = Arc::try_unwrap(tally).unwrap().into_inner().unwrap();
     let (stored, finals) = server_view(&server).await;
+    let stats: serde_json::Value = reqwest::get(format!("{}/__admin/stats", server.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let faulted = stats["faults_injected_total"].as_u64().unwrap_or(0);
+    eprintln!("transport faults done: {}", stats["faults_injected"]);
+    assert_eq!(plan.transport_faults, faulted > 0, "{stats}");
     let logs = server.stop();
     report(
         &plan,
@@ -341,7 +350,10 @@ async fn soak_transport_faults_short() {
     soak(Soak {
         secs: 4,
         clients: 64,
-        max_jobs: 60,
+        // Room for every job of the run: a create whose answer was lost is
+        // retried with its key up to ~15 s later, and a key lives only as
+        // long as its job (an evicted job's retry makes a new one).
+        max_jobs: 5000,
         transport_faults: true,
     })
     .await;
@@ -353,7 +365,7 @@ async fn soak_transport_faults_long() {
     soak(Soak {
         secs: secs(60),
         clients: 64,
-        max_jobs: 400,
+        max_jobs: 5000,
         transport_faults: true,
     })
     .await;
