@@ -159,10 +159,10 @@ impl AsyncWrite for FaultIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        if !self.is_armed() {
-            if let Some(stream) = self.stream.as_mut() {
-                return Pin::new(stream).poll_write(cx, buf);
-            }
+        if !self.is_armed()
+            && let Some(stream) = self.stream.as_mut()
+        {
+            return Pin::new(stream).poll_write(cx, buf);
         }
         ready!(self.poll_fault(cx))?;
         // hyper's bytes are swallowed: the fault's went in their place.
@@ -174,10 +174,10 @@ impl AsyncWrite for FaultIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        if !self.is_armed() {
-            if let Some(stream) = self.stream.as_mut() {
-                return Pin::new(stream).poll_write_vectored(cx, bufs);
-            }
+        if !self.is_armed()
+            && let Some(stream) = self.stream.as_mut()
+        {
+            return Pin::new(stream).poll_write_vectored(cx, bufs);
         }
         ready!(self.poll_fault(cx))?;
         Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()))
