@@ -65,7 +65,7 @@ pub const MAX_SCHEDULE_ENTRIES: usize = 64;
 ///
 /// let fault: Fault = "slow-body=1500ms".parse().unwrap();
 /// assert_eq!(fault, Fault::SlowBody(Duration::from_millis(1500)));
-/// assert_eq!(fault.to_string(), "slow-body=1s 500ms");
+/// assert_eq!(fault.to_string(), "slow-body=1s500ms");
 /// assert!("explode".parse::<Fault>().is_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -406,13 +406,16 @@ impl FaultState {
             .schedules
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        if schedules.contains_key(&job) {
+            return;
+        }
         if schedules.len() >= cap.max(1) {
             // Bounded memory: the oldest ids go first (evicted jobs' too).
             if let Some(&oldest) = schedules.keys().min() {
                 schedules.remove(&oldest);
             }
         }
-        schedules.entry(job).or_insert(schedule);
+        schedules.insert(job, schedule);
         self.scheduled.store(schedules.len(), Ordering::Relaxed);
     }
 
@@ -589,5 +592,99 @@ pub(crate) fn apply(
             fault,
             closing: state.closing.subscribe(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_read_and_write_back() {
+        for text in [
+            "reset",
+            "close",
+            "truncate",
+            "garbage",
+            "stall",
+            "slow-body=1s500ms",
+        ] {
+            assert_eq!(text.parse::<Fault>().unwrap().to_string(), text);
+        }
+        assert_eq!(
+            " Slow-Body ".parse::<Fault>().unwrap(),
+            Fault::SlowBody(DEFAULT_SLOW_BODY)
+        );
+        for bad in ["", "explode", "reset=1s", "slow-body=6m", "slow-body=soon"] {
+            assert!(bad.parse::<Fault>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn fault_lists_keep_each_name_once_and_draw_in_order() {
+        let list: FaultList = "slow-body=3s, garbage,reset".parse().unwrap();
+        assert_eq!(list.to_string(), "reset,garbage,slow-body=3s");
+        assert_eq!(list.len(), 3);
+        assert_eq!(list.nth(0), Fault::Reset);
+        assert_eq!(list.nth(1), Fault::Garbage);
+        assert_eq!(list.nth(2), Fault::SlowBody(Duration::from_secs(3)));
+        assert_eq!(list.nth(3), Fault::Reset);
+        for bad in ["", " , ", "reset,reset", "reset,boom"] {
+            assert!(bad.parse::<FaultList>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_schedule_faults_its_polls_and_says_when_it_is_done() {
+        let mut schedule = Schedule::parse("2:reset, 4-5:slow-body=1s,7:close").unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..8 {
+            seen.push(schedule.poll());
+        }
+        let slow = Fault::SlowBody(Duration::from_secs(1));
+        assert_eq!(
+            seen,
+            [
+                (None, false),
+                (Some(Fault::Reset), false),
+                (None, false),
+                (Some(slow), false),
+                (Some(slow), false),
+                (None, false),
+                (Some(Fault::Close), true),
+                (None, true),
+            ]
+        );
+        for bad in [
+            "",
+            "reset",
+            "0:reset",
+            "3-1:reset",
+            "x:reset",
+            "2:boom",
+            "10001:reset",
+        ] {
+            assert!(Schedule::parse(bad).is_err(), "{bad:?}");
+        }
+        let many = vec!["1:reset"; MAX_SCHEDULE_ENTRIES + 1].join(",");
+        assert!(Schedule::parse(&many).is_err());
+    }
+
+    #[test]
+    fn schedules_are_bounded_and_kept_once() {
+        let state = FaultState::default();
+        for job in 1..=5 {
+            state.schedule(JobId(job), Schedule::parse("1:reset").unwrap(), 3);
+        }
+        assert_eq!(state.scheduled.load(Ordering::Relaxed), 3);
+        assert_eq!(state.poll(JobId(1)), None, "the oldest went");
+        // A replay keeps the schedule that runs.
+        state.schedule(JobId(5), Schedule::parse("1:close").unwrap(), 3);
+        assert_eq!(state.poll(JobId(5)), Some(Fault::Reset));
+        assert_eq!(
+            state.scheduled.load(Ordering::Relaxed),
+            2,
+            "done, forgotten"
+        );
     }
 }

@@ -424,6 +424,37 @@ mod tests {
         assert_eq!(pieces(0, Duration::from_secs(2)), 1);
     }
 
+    /// A stall nobody gives up on ends at [`STALL_LIMIT`], with a clean
+    /// close and no byte; a stop ends it at once.
+    #[tokio::test(start_paused = true)]
+    async fn a_stall_is_bounded_and_ended_by_a_stop() {
+        let (_stop, closing) = watch::channel(false);
+        let slot = Arc::new(Slot::default());
+        let start = tokio::time::Instant::now();
+        let armed = Armed {
+            fault: Fault::Stall,
+            closing,
+        };
+        let _ = fault(Response::new(Body::from("x")), armed, slot.clone()).await;
+        assert_eq!(start.elapsed(), STALL_LIMIT);
+        assert!(slot.armed.load(Ordering::Acquire));
+        let action = slot.action.lock().unwrap();
+        let action = action.as_ref().unwrap();
+        assert_eq!((action.bytes.len(), action.end), (0, End::Close));
+
+        let (stop, closing) = watch::channel(false);
+        let start = tokio::time::Instant::now();
+        let armed = Armed {
+            fault: Fault::Stall,
+            closing,
+        };
+        let stalled = tokio::spawn(fault(Response::new(Body::empty()), armed, Arc::default()));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        stop.send_replace(true);
+        let _ = stalled.await;
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+    }
+
     #[test]
     fn garbage_is_not_http() {
         assert!(!GARBAGE.starts_with(b"HTTP/"));
