@@ -5,17 +5,19 @@
 
 mod args;
 mod duration;
+pub(crate) mod transport;
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::faults::{FaultList, FaultOn};
 pub use crate::fixtures::{FixtureError, Fixtures};
-pub use crate::queue::ClockMode;
+pub(crate) use crate::queue::QueueFaults;
+pub use crate::queue::{ClockMode, DurationRange};
 pub use args::Args;
-pub use duration::{
-    DurationRange, MAX_ADVANCE, MAX_DURATION, format_duration, parse_bounded, parse_duration,
+pub use duration::{MAX_ADVANCE, MAX_DURATION, format_duration, parse_bounded, parse_duration};
+pub use transport::{
+    DEFAULT_SLOW_BODY, Fault, FaultList, FaultOn, MAX_SCHEDULE_ENTRIES, MAX_SLOW_BODY, STALL_LIMIT,
 };
 
 /// The most polls `X-Mock-Polls` and `--polls` accept.
@@ -189,14 +191,6 @@ impl Faults {
         }
         Ok(())
     }
-}
-
-/// The queue's share of [`Faults`]: how attempts go. Nothing of HTTP.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct QueueFaults {
-    pub(crate) processing_time: DurationRange,
-    pub(crate) failure_rate: f64,
-    pub(crate) max_attempts: u32,
 }
 
 /// The HTTP share of [`Faults`]: what stands in front of `/api/v1`.

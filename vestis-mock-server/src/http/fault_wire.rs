@@ -1,4 +1,5 @@
-//! The faults on the wire: what a faulted answer becomes on its connection.
+//! The transport faults on the wire: what a faulted answer becomes on its
+//! connection.
 //!
 //! The front marks a faulted answer with an [`Armed`] extension; the
 //! connection's [`Transport`] service reads it and, for the faults that
@@ -30,7 +31,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tower::Service;
 
-use super::{Fault, STALL_LIMIT};
+use crate::config::transport::{Fault, STALL_LIMIT};
 
 /// Bytes that are not HTTP: what `garbage` sends. Not text a parser
 /// could mistake for a status line, and not valid UTF-8.
@@ -438,9 +439,11 @@ mod tests {
         let _ = fault(Response::new(Body::from("x")), armed, slot.clone()).await;
         assert_eq!(start.elapsed(), STALL_LIMIT);
         assert!(slot.armed.load(Ordering::Acquire));
-        let action = slot.action.lock().unwrap();
-        let action = action.as_ref().unwrap();
-        assert_eq!((action.bytes.len(), action.end), (0, End::Close));
+        {
+            let action = slot.action.lock().unwrap();
+            let action = action.as_ref().unwrap();
+            assert_eq!((action.bytes.len(), action.end), (0, End::Close));
+        }
 
         let (stop, closing) = watch::channel(false);
         let start = tokio::time::Instant::now();

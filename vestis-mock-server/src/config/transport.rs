@@ -1,48 +1,17 @@
-//! Transport faults: the ways a network fails, on demand.
-//!
-//! The mock could already answer slowly, 429 or 503; a client also has
-//! to survive a reset connection, an empty reply, a body cut in half,
-//! bytes that are not HTTP, a server that never answers and one that
-//! dribbles. This module decides which `/api/v1` request gets which
-//! [`Fault`] (the `X-Mock-Fault` header, a job's schedule set at create
-//! with `X-Mock-Fault-Schedule`, or at random with `--fault-rate`), and
-//! [`wire`] does it on the connection.
-//!
-//! Every faulted request is handled first, exactly as without the fault:
-//! only its answer is lost, cut, garbled, held back or slowed. So a
-//! create whose answer was reset still made its job (what a real server
-//! that crashed after committing does, and what `Idempotency-Key` is
-//! for), and a faulted poll still counts as a poll.
-//!
-//! Nothing here runs per request while no fault is configured but one
-//! header lookup and two loads (see `middleware::Front`).
+//! The transport faults' names and settings (`docs/faults.md`): what a
+//! fault is ([`Fault`]), the list `--fault-rate` draws from
+//! ([`FaultList`]), which requests it may fault ([`FaultOn`]), and a job's
+//! schedule as `X-Mock-Fault-Schedule` writes it. Data and parsing only:
+//! the front chooses (`http::fault`), the connection does
+//! (`http::fault_wire`).
 
-pub(crate) mod wire;
-
-use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::Request;
-use axum::http::{HeaderName, Method, Response, header};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-use vestis_client::JobId;
 
-use crate::AppState;
-use crate::config::{ConfigError, HttpFaults, parse_bounded};
-use crate::errors::ApiError;
-
-/// `X-Mock-Fault: NAME`: faults the request that carries it.
-pub(crate) const X_MOCK_FAULT: HeaderName = HeaderName::from_static("x-mock-fault");
-/// `X-Mock-Fault-Schedule: 3:reset, 5:truncate` on a create: faults
-/// that job's later polls.
-pub(crate) const X_MOCK_FAULT_SCHEDULE: HeaderName =
-    HeaderName::from_static("x-mock-fault-schedule");
+use super::{ConfigError, MAX_POLLS, format_duration, parse_bounded};
 
 /// How long `stall` holds a request before it closes the connection
 /// with no answer (unless the client gives up first, or the server stops).
@@ -103,7 +72,7 @@ impl Fault {
         Fault::NAMES[self.index()]
     }
 
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         match self {
             Fault::Reset => 0,
             Fault::Close => 1,
@@ -119,7 +88,7 @@ impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Fault::SlowBody(d) => {
-                write!(f, "slow-body={}", crate::config::format_duration(*d))
+                write!(f, "slow-body={}", format_duration(*d))
             }
             other => f.write_str(other.name()),
         }
@@ -223,7 +192,7 @@ impl FaultList {
     }
 
     /// The `n`th listed fault (counted from 0, modulo the count).
-    fn nth(&self, n: usize) -> Fault {
+    pub(crate) fn nth(&self, n: usize) -> Fault {
         let n = n % self.len().max(1);
         (0..Fault::NAMES.len())
             .filter_map(|i| self.get(i))
@@ -343,11 +312,11 @@ impl Schedule {
                 s.trim()
                     .parse::<u32>()
                     .ok()
-                    .filter(|n| (1..=crate::config::MAX_POLLS).contains(n))
+                    .filter(|n| (1..=MAX_POLLS).contains(n))
                     .ok_or_else(|| {
                         format!(
                             "poll numbers run from 1 to {}, got {:?}",
-                            crate::config::MAX_POLLS,
+                            MAX_POLLS,
                             s.trim()
                         )
                     })
@@ -375,7 +344,7 @@ impl Schedule {
     }
 
     /// Counts a poll: its fault, if any, and whether the schedule is done.
-    fn poll(&mut self) -> (Option<Fault>, bool) {
+    pub(crate) fn poll(&mut self) -> (Option<Fault>, bool) {
         self.polls = self.polls.saturating_add(1);
         let n = self.polls;
         let fault = self
@@ -385,213 +354,6 @@ impl Schedule {
             .map(|(_, _, f)| *f);
         let done = self.entries.iter().all(|(_, last, _)| *last <= n);
         (fault, done)
-    }
-}
-
-/// The faults' shared state: the jobs' schedules and the counts.
-#[derive(Debug, Default)]
-pub(crate) struct FaultState {
-    /// Jobs with a schedule; a poll looks only while this is not zero.
-    scheduled: AtomicUsize,
-    schedules: Mutex<HashMap<JobId, Schedule>>,
-    /// Faults done, by [`Fault::index`].
-    counts: [AtomicU64; 6],
-}
-
-impl FaultState {
-    /// Keeps `schedule` for `job` unless it has one (an idempotent replay
-    /// of the create does not start it again). At most `cap` jobs keep one.
-    pub(crate) fn schedule(&self, job: JobId, schedule: Schedule, cap: usize) {
-        let mut schedules = self
-            .schedules
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if schedules.contains_key(&job) {
-            return;
-        }
-        if schedules.len() >= cap.max(1) {
-            // Bounded memory: the oldest ids go first (evicted jobs' too).
-            if let Some(&oldest) = schedules.keys().min() {
-                schedules.remove(&oldest);
-            }
-        }
-        schedules.insert(job, schedule);
-        self.scheduled.store(schedules.len(), Ordering::Relaxed);
-    }
-
-    fn poll(&self, job: JobId) -> Option<Fault> {
-        let mut schedules = self
-            .schedules
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let (fault, done) = schedules.get_mut(&job)?.poll();
-        if done {
-            schedules.remove(&job);
-            self.scheduled.store(schedules.len(), Ordering::Relaxed);
-        }
-        fault
-    }
-
-    /// Counts a fault done.
-    pub(crate) fn count(&self, fault: Fault) {
-        self.counts[fault.index()].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// `{"reset": n, ...}` and their total, for `GET /__admin/stats`.
-    pub(crate) fn counts(&self) -> (Value, u64) {
-        let mut map = Map::new();
-        let mut total = 0;
-        for (name, count) in Fault::NAMES.iter().zip(&self.counts) {
-            let n = count.load(Ordering::Relaxed);
-            total += n;
-            map.insert((*name).to_owned(), Value::from(n));
-        }
-        (Value::Object(map), total)
-    }
-
-    /// Forgets every schedule and count (`POST /__admin/reset`).
-    pub(crate) fn clear(&self) {
-        let mut schedules = self
-            .schedules
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        schedules.clear();
-        self.scheduled.store(0, Ordering::Relaxed);
-        for count in &self.counts {
-            count.store(0, Ordering::Relaxed);
-        }
-    }
-}
-
-/// What [`choose`] decided for one request.
-pub(crate) enum Choice {
-    /// Answer as usual.
-    None,
-    /// Handle it, then [`apply`] this to the answer.
-    Fault(Box<Pending>),
-    /// A fault header that cannot be read: answer this 400, unhandled.
-    Invalid(ApiError),
-}
-
-/// Whether `req` might be faulted at all: the cheap test [`choose`] sits
-/// behind on every request.
-#[inline]
-pub(crate) fn may_fault(state: &AppState, req: &Request, http: &HttpFaults) -> bool {
-    http.fault_rate > 0.0
-        || state.transport.scheduled.load(Ordering::Relaxed) > 0
-        // One pass over the few names a request has, for both headers:
-        // cheaper than hashing each name for a lookup.
-        || req.headers().keys().any(|name| {
-            name.as_str()
-                .as_bytes()
-                .starts_with(X_MOCK_FAULT.as_str().as_bytes())
-        })
-}
-
-/// The fault for `req`, in this order: its `X-Mock-Fault` header, its
-/// job's schedule (a poll), then `--fault-rate`'s draw.
-pub(crate) fn choose(state: &AppState, req: &Request, http: &HttpFaults) -> Choice {
-    let headers = req.headers();
-    let text = |name: &HeaderName| -> Result<Option<&str>, ApiError> {
-        headers
-            .get(name)
-            .map(|v| {
-                v.to_str()
-                    .map_err(|_| ApiError::invalid(format!("{name} must be printable ASCII")))
-            })
-            .transpose()
-    };
-    let is_create = req.method() == Method::POST && req.uri().path() == "/api/v1/generate";
-    let poll = (req.method() == Method::GET)
-        .then(|| req.uri().path().strip_prefix("/api/v1/jobs/"))
-        .flatten()
-        .and_then(|id| id.parse::<JobId>().ok());
-    let schedule = match text(&X_MOCK_FAULT_SCHEDULE) {
-        Err(e) => return Choice::Invalid(e),
-        Ok(None) => None,
-        Ok(Some(_)) if !is_create => {
-            return Choice::Invalid(ApiError::invalid(
-                "X-Mock-Fault-Schedule is read on a create (POST /api/v1/generate) only",
-            ));
-        }
-        Ok(Some(raw)) => match Schedule::parse(raw) {
-            Ok(schedule) => Some(schedule),
-            Err(e) => {
-                return Choice::Invalid(ApiError::invalid(format!("X-Mock-Fault-Schedule: {e}")));
-            }
-        },
-    };
-    let asked = match text(&X_MOCK_FAULT) {
-        Err(e) => return Choice::Invalid(e),
-        Ok(None) => None,
-        Ok(Some(raw)) => match raw.parse::<Fault>() {
-            Ok(fault) => Some(fault),
-            Err(e) => return Choice::Invalid(ApiError::invalid(format!("X-Mock-Fault: {e}"))),
-        },
-    };
-    // A poll counts toward its job's schedule even when its header wins.
-    let scheduled = match poll {
-        Some(job) if state.transport.scheduled.load(Ordering::Relaxed) > 0 => {
-            state.transport.poll(job)
-        }
-        _ => None,
-    };
-    let fault = asked.or(scheduled).or_else(|| {
-        let eligible = match http.fault_on {
-            FaultOn::All => true,
-            FaultOn::Polls => poll.is_some(),
-            FaultOn::Creates => is_create,
-        };
-        (eligible && http.fault_rate > 0.0 && state.chance(http.fault_rate))
-            .then(|| http.fault_kinds.nth(state.below(http.fault_kinds.len())))
-    });
-    match (fault, schedule) {
-        (None, None) => Choice::None,
-        (fault, schedule) => Choice::Fault(Box::new(Pending { fault, schedule })),
-    }
-}
-
-/// What [`choose`] decided, kept until the answer is ready.
-#[derive(Debug)]
-pub(crate) struct Pending {
-    /// The fault to do to this answer.
-    fault: Option<Fault>,
-    /// The schedule to keep for the job this create makes.
-    schedule: Option<Schedule>,
-}
-
-/// Applies `pending` to `response`, once the request was handled: keeps
-/// a create's schedule for the job its `Location` names, counts the
-/// fault, writes it into the journal's `entry`, and marks the answer for
-/// the connection ([`wire::Armed`]).
-pub(crate) fn apply(
-    state: &AppState,
-    pending: Pending,
-    response: &mut Response<Body>,
-    entry: Option<&mut crate::journal::Entry>,
-) {
-    if let Some(schedule) = pending.schedule
-        && response.status().is_success()
-        && let Some(job) = response
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|location| location.rsplit('/').next())
-            .and_then(|id| id.parse::<JobId>().ok())
-    {
-        state
-            .transport
-            .schedule(job, schedule, state.config.max_jobs);
-    }
-    if let Some(fault) = pending.fault {
-        state.transport.count(fault);
-        if let Some(entry) = entry {
-            entry.set_fault(fault);
-        }
-        response.extensions_mut().insert(wire::Armed {
-            fault,
-            closing: state.closing.subscribe(),
-        });
     }
 }
 
@@ -668,23 +430,5 @@ mod tests {
         }
         let many = vec!["1:reset"; MAX_SCHEDULE_ENTRIES + 1].join(",");
         assert!(Schedule::parse(&many).is_err());
-    }
-
-    #[test]
-    fn schedules_are_bounded_and_kept_once() {
-        let state = FaultState::default();
-        for job in 1..=5 {
-            state.schedule(JobId(job), Schedule::parse("1:reset").unwrap(), 3);
-        }
-        assert_eq!(state.scheduled.load(Ordering::Relaxed), 3);
-        assert_eq!(state.poll(JobId(1)), None, "the oldest went");
-        // A replay keeps the schedule that runs.
-        state.schedule(JobId(5), Schedule::parse("1:close").unwrap(), 3);
-        assert_eq!(state.poll(JobId(5)), Some(Fault::Reset));
-        assert_eq!(
-            state.scheduled.load(Ordering::Relaxed),
-            2,
-            "done, forgotten"
-        );
     }
 }

@@ -27,7 +27,7 @@ use tower::Service;
 use vestis_client::ErrorCode;
 
 use crate::errors::ApiError;
-use crate::journal::RequestBytes;
+use crate::request::RequestBytes;
 
 /// How long a request head (line and headers) may take to arrive, from
 /// its first byte or from the end of the previous answer.
@@ -69,8 +69,8 @@ where
         };
         let _ = stream.set_nodelay(true);
         // The transport faults' hook: a socket their service can take over.
-        let (stream, slot) = crate::faults::wire::FaultIo::new(stream);
-        let service = crate::faults::wire::Transport::new(service.clone(), slot);
+        let (stream, slot) = super::fault_wire::FaultIo::new(stream);
+        let service = super::fault_wire::Transport::new(service.clone(), slot);
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
