@@ -465,7 +465,7 @@ async fn fault_settings_change_at_run_time() {
 }
 
 #[tokio::test]
-async fn the_flags_and_variables_set_the_faults() {
+async fn the_flags_set_the_faults() {
     use clap::Parser;
     let args = vestis_mock_server::Args::try_parse_from([
         "x",
@@ -483,4 +483,26 @@ async fn the_flags_and_variables_set_the_faults() {
     assert_eq!(config.faults.fault_on, FaultOn::Polls);
     assert!(vestis_mock_server::Args::try_parse_from(["x", "--faults", "boom"]).is_err());
     assert!(vestis_mock_server::Args::try_parse_from(["x", "--fault-rate", "1.5"]).is_err());
+}
+
+#[tokio::test]
+async fn faults_hold_behind_latency_and_on_errors_too() {
+    let mut config = fast();
+    config.faults.latency = Duration::from_millis(10); // every request takes the router
+    let h = Harness::start(config).await;
+    let id = completed_job(&h).await;
+    let (bytes, ending) = exchange(&h, &poll(id, "X-Mock-Fault: close\r\n")).await;
+    assert_eq!((bytes.len(), ending), (0, Ending::Eof));
+    // A 404 is faulted as well: the header faults any /api/v1 answer.
+    let (bytes, ending) = exchange(&h, &poll(999, "X-Mock-Fault: reset\r\n")).await;
+    assert_eq!((bytes.len(), ending), (0, Ending::Reset));
+    let (_, journal) = json(
+        h.raw(Method::GET, "/__admin/requests")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(journal["requests"][0]["status"], 404);
+    assert_eq!(journal["requests"][0]["fault"], "reset");
 }
