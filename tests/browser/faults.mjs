@@ -150,9 +150,21 @@ main(() => withBrowser(async (context) => {
         };
         poll();
       });
-      return { logged, image_url: outcome && outcome.image_url };
+      return { job_id: jobId, logged, image_url: outcome && outcome.image_url };
     }, { mock: MOCK, token: TOKEN });
     report.mobile.uncaught = uncaught;
+    await page.close();
+  }
+
+  // The dashboard shows that job's requests with their faults, oldest last.
+  {
+    const page = await context.newPage();
+    await page.goto(`${MOCK}/__admin/ui`);
+    const id = report.mobile.job_id;
+    await page.click(`#jobs tbody tr[data-id="${id}"]`);
+    await page.waitForSelector(`#detail[data-job="${id}"]`, WAIT);
+    await page.waitForFunction(() => document.querySelectorAll('#detail-requests tbody tr').length >= 4, null, WAIT);
+    report.dashboard_faults = await page.locator('#detail-requests tbody td.fault').allTextContents();
     await page.close();
   }
   return report;

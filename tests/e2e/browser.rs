@@ -257,6 +257,18 @@ async fn the_guides_code_meets_every_transport_fault_in_chromium() {
             .starts_with(&mock.url()),
         "{report}"
     );
+    // The dashboard's job detail lists each request's fault (newest first:
+    // the create's row, unfaulted, is last).
+    let shown: Vec<&str> = report["dashboard_faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(shown.last(), Some(&""), "{shown:?}");
+    for fault in ["reset", "truncate", "garbage"] {
+        assert!(shown.contains(&fault), "{fault}: {shown:?}");
+    }
     site_task.abort();
     mock.shutdown().await;
 }
