@@ -57,7 +57,7 @@ pub enum Fault {
 }
 
 impl Fault {
-    /// Every fault's name, in the order of [`Fault::index`].
+    /// Every fault's name, in a fixed order (the order [`FaultList`] shows them in).
     pub const NAMES: [&'static str; 6] = [
         "reset",
         "close",
