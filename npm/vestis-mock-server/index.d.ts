@@ -72,6 +72,12 @@ export interface MockServerOptions {
   httpErrorRate?: number;
   /** `--latency`: added to every /api/v1 response, e.g. `'150ms'`. */
   latency?: string;
+  /** `--fault-rate`: probability (0..1) of a transport fault (reset, empty reply, cut body...; see docs/faults.md). */
+  faultRate?: number;
+  /** `--faults`: the transport faults drawn from, e.g. `'reset,truncate,slow-body=2s'`. */
+  faults?: string;
+  /** `--fault-on`: which requests `faultRate` may fault. */
+  faultOn?: 'all' | 'polls' | 'creates';
   /** `--clock manual`: time stands still until `admin.advanceClock()`. */
   clock?: 'real' | 'manual';
   /** `--paused`: jobs stay pending until `admin.resume()`. */

@@ -179,3 +179,84 @@ async fn the_guides_ui_flow_works_in_chromium() {
     site_task.abort();
     mock.shutdown().await;
 }
+
+/// The transport faults (`docs/faults.md`) against the guide's code in
+/// Chromium: its error path for each fault that loses the answer, a
+/// stall that keeps it waiting, a slow body that completes, and the
+/// mobile example's polling loop recovering from faulted polls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guides_code_meets_every_transport_fault_in_chromium() {
+    let Some(browser) = browser() else {
+        return;
+    };
+    let mut config = Config::fast();
+    config.polls = Some(3);
+    let mock: MockServer = server(config).await;
+    let (site, site_task) = static_site().await;
+    let report = run(
+        &browser,
+        "faults.mjs",
+        vec![("MOCK_URL", mock.url()), ("PAGE_URL", site)],
+    )
+    .await;
+    assert_eq!(
+        report["dashboard"],
+        json!({"notice": "Settings applied: fault_rate, faults, fault_on",
+               "fault_rate": 0.5, "faults": "reset,slow-body=1s", "fault_on": "polls"})
+    );
+    for fault in ["reset", "close", "garbage", "truncate"] {
+        let seen = &report["errors"][fault];
+        // fetch() rejects (no answer, or none readable as HTTP); a cut
+        // body makes response.json() reject: both a TypeError, shown.
+        let expected = if fault == "truncate" {
+            seen["shown"].as_str().unwrap().to_owned()
+        } else {
+            "Failed to fetch".to_owned()
+        };
+        assert_eq!(seen["shown"], json!(expected), "{fault}: {seen}");
+        assert!(!expected.is_empty(), "{fault}: {seen}");
+        assert_eq!(seen["visible"], true, "{fault}: {seen}");
+        // Chromium itself retries a GET once when a reused connection
+        // ends without an answer: one or two faulted polls, then the error.
+        let faulted = seen["faulted"].as_u64().unwrap();
+        assert!((1..=2).contains(&faulted), "{fault}: {seen}");
+        assert_eq!(seen["uncaught"], json!([]), "{fault}");
+    }
+    assert_eq!(
+        report["stall"],
+        json!({"status": "pending", "error_hidden": true, "uncaught": []})
+    );
+    assert_eq!(
+        report["slow_body"]["messages"].as_array().unwrap().last(),
+        Some(&json!("Generation complete!"))
+    );
+    // Three faulted polls; Chromium's own retry of a reset GET may fold
+    // two of them into one error.
+    let logged = report["mobile"]["logged"].as_array().unwrap();
+    assert!((2..=3).contains(&logged.len()), "{logged:?}");
+    assert!(
+        logged.iter().all(|l| l == "Polling error: TypeError"),
+        "{logged:?}"
+    );
+    assert!(
+        report["mobile"]["image_url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&mock.url()),
+        "{report}"
+    );
+    // The dashboard's job detail lists each request's fault (newest first:
+    // the create's row, unfaulted, is last).
+    let shown: Vec<&str> = report["dashboard_faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(shown.last(), Some(&""), "{shown:?}");
+    for fault in ["reset", "truncate", "garbage"] {
+        assert!(shown.contains(&fault), "{fault}: {shown:?}");
+    }
+    site_task.abort();
+    mock.shutdown().await;
+}

@@ -8,4 +8,5 @@ mod browser;
 mod browser_setup;
 mod guide_js;
 mod sdk;
+mod sdk_faults;
 mod util;

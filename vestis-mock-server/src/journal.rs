@@ -44,6 +44,15 @@ pub(crate) struct Entry {
     truncated: bool,
     status: u16,
     job_id: Option<JobId>,
+    /// The transport fault done to the answer (`reset`, `slow-body=2s`), if any.
+    fault: Option<Box<str>>,
+}
+
+impl Entry {
+    /// Records that the answer was faulted (`"fault": "reset"` when read).
+    pub(crate) fn set_fault(&mut self, fault: Box<str>) {
+        self.fault = Some(fault);
+    }
 }
 
 /// Which entries a reader wants.
@@ -205,6 +214,7 @@ fn render(e: &Entry) -> Value {
         "body_truncated": e.truncated,
         "status": e.status,
         "job_id": e.job_id,
+        "fault": e.fault.as_deref(),
     })
 }
 
@@ -258,6 +268,7 @@ pub(crate) fn begin(req: &Request) -> Entry {
         truncated,
         status: 0,
         job_id: None,
+        fault: None,
     }
 }
 

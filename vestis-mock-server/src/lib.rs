@@ -26,7 +26,9 @@
 //!   (a connection's deadline before and outside HTTP/1: a silent client,
 //!   an HTTP/2 preface, an idle HTTP/2 connection), `cors`, and
 //!   `front` (request count, journal, latency, the fast routes that answer
-//!   the commonest `/api/v1` requests without the router). [`listen`]:
+//!   the commonest `/api/v1` requests without the router), the
+//!   transport faults: `fault` (which request gets which) and
+//!   `fault_wire` (the fault done on the connection). [`listen`]:
 //!   both loopbacks for `localhost`.
 //! - `api`: the `/api/v1` contract: its router, `jobs` (the handlers),
 //!   `auth` (the bearer token, rate limit and injected errors, the first
@@ -35,8 +37,10 @@
 //!   dashboard (`/__admin/ui`, from `ui/`) and its event stream.
 //!   `public`: images, health and the OpenAPI document, outside auth.
 //! - `state`: what every handler shares (queue, config, live fault
-//!   settings, journal, rate limiter, counters).
-//! - [`config`]: flags, durations, byte sizes, fault settings; `fixtures`:
+//!   settings, journal, rate limiter, counters); `fault_state`: the
+//!   transport faults' schedules and counts.
+//! - [`config`]: flags, durations, byte sizes, fault settings (the
+//!   transport faults' names and syntax in `config::transport`); `fixtures`:
 //!   jobs loaded from a file or the admin API.
 //! - `queue`: the job store, its state machine, workers, the mock's clock
 //!   and its own settings; no HTTP, nothing of the config.
@@ -61,6 +65,7 @@ pub mod probe;
 mod admin;
 mod api;
 mod errors;
+mod fault_state;
 mod fixtures;
 mod hash;
 mod http;
@@ -81,7 +86,10 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
-pub use config::{Args, ClockMode, Config, ConfigError, DurationRange, Faults, Fixtures};
+pub use config::{
+    Args, ClockMode, Config, ConfigError, DEFAULT_SLOW_BODY, DurationRange, Fault, FaultList,
+    FaultOn, Faults, Fixtures, MAX_SCHEDULE_ENTRIES, MAX_SLOW_BODY, STALL_LIMIT,
+};
 #[doc(hidden)]
 pub use queue::queue_engine_run;
 pub use serve_error::ServeError;

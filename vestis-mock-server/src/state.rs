@@ -13,6 +13,7 @@ use arc_swap::ArcSwap;
 use tokio::time::Instant;
 
 use crate::config::{Config, Faults, HttpFaults};
+use crate::fault_state::FaultState;
 use crate::journal::Journal;
 use crate::queue::{LoadError, Queue};
 
@@ -43,6 +44,8 @@ pub(crate) struct Shared {
     http_faults: ArcSwap<HttpFaults>,
     /// Serialises changes to the settings, both shares at once.
     faults_writer: Mutex<()>,
+    /// Transport faults: the jobs' schedules and the counts.
+    pub(crate) transport: FaultState,
 }
 
 impl Shared {
@@ -62,6 +65,7 @@ impl Shared {
             rate: Mutex::new(RateSample::default()),
             http_faults: ArcSwap::from_pointee(http_faults),
             faults_writer: Mutex::new(()),
+            transport: FaultState::default(),
         }
     }
 
@@ -72,6 +76,14 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
             .f64()
             < p
+    }
+
+    /// A number below `n` (at least 1), from the same generator as [`Shared::chance`].
+    pub(crate) fn below(&self, n: usize) -> usize {
+        self.rng
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .usize(..n.max(1))
     }
 
     /// The HTTP fault settings now: one lock-free read.

@@ -303,7 +303,8 @@ async function loadDetail(id) {
     el('td', { class: 'mono' }, String(r.time).replace(/^.*T/, '')),
     el('td', {}, r.method),
     el('td', { class: 'mono', title: r.query ? `${r.path}?${r.query}` : r.path }, r.path),
-    el('td', { class: 'num' }, String(r.status)))));
+    el('td', { class: 'num' }, String(r.status)),
+    el('td', { class: 'fault' }, r.fault ?? ''))));
   $('detail').dataset.job = String(job.job_id);
   $('detail').dataset.status = job.status;
 }

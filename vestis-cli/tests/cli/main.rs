@@ -6,6 +6,7 @@
 mod commands;
 mod crash;
 mod edges;
+mod faults_wire;
 mod history;
 mod journal;
 mod man;

@@ -88,6 +88,7 @@ async fn reset(State(state): State<AppState>) -> Result<Response<Body>, ApiError
     state.limiter.clear();
     state.requests.store(0, Ordering::Relaxed);
     state.journal.clear();
+    state.transport.clear();
     let loaded =
         crate::state::load_fixtures(&state).map_err(|e| ApiError::invalid(e.to_string()))?;
     Ok(json_response(
@@ -97,14 +98,18 @@ async fn reset(State(state): State<AppState>) -> Result<Response<Body>, ApiError
 }
 
 /// Counters for tests and benchmarks: how many `/api/v1` requests were
-/// answered (every poll counts), jobs stored, journal entries kept.
+/// answered (every poll counts), jobs stored, journal entries kept, and
+/// transport faults done, by name.
 async fn stats(State(state): State<AppState>) -> Response<Body> {
+    let (faults, faults_total) = state.transport.counts();
     json_response(
         StatusCode::OK,
         &json!({
             "api_requests": state.requests.load(Ordering::Relaxed),
             "jobs_stored": state.queue.len(),
             "journal_entries": state.journal.len(),
+            "faults_injected": faults,
+            "faults_injected_total": faults_total,
         }),
     )
 }

@@ -36,7 +36,7 @@ pub(crate) fn document() -> Value {
         "servers": [{"url": "/__admin"}],
         "paths": {
             "/reset": {"post": {"operationId": "reset", "summary": "Forget every job, key and journal entry; restore settings, clock and pause; reload fixtures", "responses": ok("Reset")}},
-            "/stats": {"get": {"operationId": "stats", "summary": "api_requests, jobs_stored, journal_entries", "responses": ok("Counters")}},
+            "/stats": {"get": {"operationId": "stats", "summary": "api_requests, jobs_stored, journal_entries, faults_injected (transport faults done, by name: reset, close, truncate, garbage, stall, slow-body) and faults_injected_total", "responses": ok("Counters")}},
             "/config": {
                 "get": {"operationId": "getConfig", "summary": "The fault settings", "responses": ok("Settings")},
                 "patch": {"operationId": "patchConfig", "summary": "Change some settings in one atomic update; unknown fields are refused",
@@ -46,7 +46,13 @@ pub(crate) fn document() -> Value {
                               "max_attempts": {"type": "integer", "minimum": 1},
                               "rate_limit": {"type": "integer", "minimum": 1, "nullable": true},
                               "http_error_rate": {"type": "number", "minimum": 0, "maximum": 1},
-                              "latency": {"type": "string", "example": "150ms"}},
+                              "latency": {"type": "string", "example": "150ms"},
+                              "fault_rate": {"type": "number", "minimum": 0, "maximum": 1,
+                                             "description": "Probability that an /api/v1 request gets a transport fault drawn from `faults` (seeded by --seed). The request is handled first; only its answer is faulted (see docs/faults.md)"},
+                              "faults": {"type": "string", "example": "reset,truncate,slow-body=2s",
+                                         "description": "The transport faults fault_rate draws from, comma-separated, each once: reset, close, truncate, garbage, stall, slow-body[=DURATION] (at most 5m; default 2s). stall holds the request for at most 5 minutes, then closes"},
+                              "fault_on": {"type": "string", "enum": ["all", "polls", "creates"],
+                                           "description": "Which /api/v1 requests fault_rate may fault"}},
                               "additionalProperties": false})),
                           "responses": ok("The new settings")},
                 "put": {"operationId": "putConfig", "summary": "Same as PATCH", "responses": ok("The new settings")}

@@ -8,8 +8,9 @@ use std::time::Duration;
 use bytesize::ByteSize;
 
 use super::{
-    ClockMode, Config, ConfigError, DEFAULT_PROCESSING_TIME, DurationRange, Faults, Fixtures,
-    MAX_CONNECTION_TIMEOUT, MAX_POLLS, REALISTIC_PROCESSING_TIME, parse_duration,
+    ClockMode, Config, ConfigError, DEFAULT_PROCESSING_TIME, DurationRange, FaultList, FaultOn,
+    Faults, Fixtures, MAX_CONNECTION_TIMEOUT, MAX_POLLS, REALISTIC_PROCESSING_TIME,
+    parse_duration,
 };
 
 /// `--head-timeout` and `--body-timeout`: a duration up to an hour (0 is
@@ -94,6 +95,15 @@ pub struct Args {
     /// Added to every /api/v1 response, e.g. `150ms` (at most 1 day).
     #[arg(long, env = "VESTIS_MOCK_LATENCY", default_value = "0s", value_parser = parse_duration)]
     pub latency: Duration,
+    /// Probability (0..1) that an /api/v1 request gets a transport fault from --faults (see docs/faults.md).
+    #[arg(long, env = "VESTIS_MOCK_FAULT_RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    pub fault_rate: f64,
+    /// The transport faults --fault-rate draws from: reset, close, truncate, garbage, stall, slow-body[=DURATION].
+    #[arg(long, env = "VESTIS_MOCK_FAULTS", default_value_t = FaultList::default())]
+    pub faults: FaultList,
+    /// Which /api/v1 requests --fault-rate may fault.
+    #[arg(long, env = "VESTIS_MOCK_FAULT_ON", value_enum, default_value_t = FaultOn::All)]
+    pub fault_on: FaultOn,
     /// Jobs kept in memory; the oldest finished ones are evicted past it.
     #[arg(long, env = "VESTIS_MOCK_MAX_JOBS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_jobs: u64,
@@ -206,6 +216,9 @@ impl Args {
                 rate_limit: self.rate_limit,
                 http_error_rate: self.http_error_rate,
                 latency: self.latency,
+                fault_rate: self.fault_rate,
+                fault_kinds: self.faults,
+                fault_on: self.fault_on,
             },
             clock: self.clock,
             paused: self.paused,

@@ -5,6 +5,7 @@
 
 mod args;
 mod duration;
+pub(crate) mod transport;
 
 use std::time::Duration;
 
@@ -15,6 +16,9 @@ pub(crate) use crate::queue::QueueFaults;
 pub use crate::queue::{ClockMode, DurationRange};
 pub use args::Args;
 pub use duration::{MAX_ADVANCE, MAX_DURATION, format_duration, parse_bounded, parse_duration};
+pub use transport::{
+    DEFAULT_SLOW_BODY, Fault, FaultList, FaultOn, MAX_SCHEDULE_ENTRIES, MAX_SLOW_BODY, STALL_LIMIT,
+};
 
 /// The most polls `X-Mock-Polls` and `--polls` accept.
 pub const MAX_POLLS: u32 = 10_000;
@@ -67,7 +71,7 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    fn setting(name: &'static str, reason: impl Into<String>) -> ConfigError {
+    pub(crate) fn setting(name: &'static str, reason: impl Into<String>) -> ConfigError {
         ConfigError::InvalidSetting {
             name,
             reason: reason.into(),
@@ -105,6 +109,17 @@ pub struct Faults {
     /// Added to every `/api/v1` response (at most [`MAX_DURATION`]).
     #[serde(with = "duration::text")]
     pub latency: Duration,
+    /// The probability (0..=1) that an `/api/v1` request gets a transport
+    /// fault drawn from [`Faults::fault_kinds`] (see `docs/faults.md`).
+    #[serde(default)]
+    pub fault_rate: f64,
+    /// The faults `fault_rate` draws from; `faults` in JSON, e.g.
+    /// `"reset,truncate,slow-body=2s"`.
+    #[serde(default, rename = "faults")]
+    pub fault_kinds: FaultList,
+    /// Which requests `fault_rate` may fault: `all`, `polls` or `creates`.
+    #[serde(default)]
+    pub fault_on: FaultOn,
 }
 
 impl Default for Faults {
@@ -116,6 +131,9 @@ impl Default for Faults {
             rate_limit: None,
             http_error_rate: 0.0,
             latency: Duration::ZERO,
+            fault_rate: 0.0,
+            fault_kinds: FaultList::default(),
+            fault_on: FaultOn::All,
         }
     }
 }
@@ -142,6 +160,7 @@ impl Faults {
         for (name, rate) in [
             ("failure_rate", self.failure_rate),
             ("http_error_rate", self.http_error_rate),
+            ("fault_rate", self.fault_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(ConfigError::setting(
@@ -183,6 +202,9 @@ pub(crate) struct HttpFaults {
     /// A copy of the queue's `max_attempts`, sent as `X-Mock-Max-Attempts`
     /// on every answer without taking the queue's lock.
     pub(crate) advertised_max_attempts: u32,
+    pub(crate) fault_rate: f64,
+    pub(crate) fault_kinds: FaultList,
+    pub(crate) fault_on: FaultOn,
 }
 
 impl Faults {
@@ -199,6 +221,9 @@ impl Faults {
                 http_error_rate: self.http_error_rate,
                 latency: self.latency,
                 advertised_max_attempts: self.max_attempts,
+                fault_rate: self.fault_rate,
+                fault_kinds: self.fault_kinds,
+                fault_on: self.fault_on,
             },
         )
     }
@@ -212,6 +237,9 @@ impl Faults {
             rate_limit: http.rate_limit,
             http_error_rate: http.http_error_rate,
             latency: http.latency,
+            fault_rate: http.fault_rate,
+            fault_kinds: http.fault_kinds,
+            fault_on: http.fault_on,
         }
     }
 }

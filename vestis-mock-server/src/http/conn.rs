@@ -22,13 +22,11 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures::future::Either;
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tower::{Service, ServiceExt};
+use tower::Service;
 use vestis_client::ErrorCode;
 
 use super::deadlines::{Activity, Tracked, idle_deadline};
@@ -73,12 +71,13 @@ where
         };
         let _ = stream.set_nodelay(true);
         let activity = Activity::new();
-        let service = TowerToHyperService::new(Tracked::new(
-            service
-                .clone()
-                .map_request(|request: Request<Incoming>| request.map(Body::new)),
-            activity.clone(),
-        ));
+        // The transport faults' hook: a socket their service can take over;
+        // the deadlines' tracker: whether a request is in flight.
+        let (stream, slot) = super::fault_wire::FaultIo::new(stream);
+        let service = super::fault_wire::Transport::new(
+            Tracked::new(service.clone(), activity.clone()),
+            slot,
+        );
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {

@@ -24,6 +24,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{Method, Response, header};
+use axum::response::IntoResponse;
 use axum::routing::future::RouteFuture;
 use futures::future::Either;
 use pin_project_lite::pin_project;
@@ -64,6 +65,24 @@ impl Service<Request> for Front {
         state.requests.fetch_add(1, Ordering::Relaxed);
         let faults = state.http_faults();
         let entry = state.journal.is_on().then(|| crate::journal::begin(&req));
+        let mut fault = None;
+        if super::fault::may_fault(state, &req, &faults) {
+            match super::fault::choose(state, &req, &faults) {
+                super::fault::Choice::None => {}
+                super::fault::Choice::Fault(pending) => fault = Some(pending),
+                super::fault::Choice::Invalid(error) => {
+                    return FrontFuture {
+                        answer: Either::Left(Either::Right(std::future::ready(Ok(
+                            error.into_response()
+                        )))),
+                        entry,
+                        fault,
+                        state: state.clone(),
+                        max_attempts: faults.advertised_max_attempts,
+                    };
+                }
+            }
+        }
         let answer = if faults.latency.is_zero() {
             match fast_route(&req) {
                 Some(route) => Either::Left(Either::Right(std::future::ready(Ok(
@@ -88,6 +107,7 @@ impl Service<Request> for Front {
         FrontFuture {
             answer,
             entry,
+            fault,
             state: state.clone(),
             max_attempts: faults.advertised_max_attempts,
         }
@@ -155,6 +175,8 @@ pin_project! {
         #[pin]
         answer: Either<Either<RouteFuture<Infallible>, Ready<Result<Response<Body>, Infallible>>>, Later>,
         entry: Option<crate::journal::Entry>,
+        // A transport fault for this answer (see `super::fault`).
+        fault: Option<Box<super::fault::Pending>>,
         state: AppState,
         max_attempts: u32,
     }
@@ -166,6 +188,9 @@ impl Future for FrontFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let Ok(mut response) = ready!(this.answer.poll(cx));
+        if let Some(pending) = this.fault.take() {
+            super::fault::apply(this.state, *pending, &mut response, this.entry.as_mut());
+        }
         if let Some(entry) = this.entry.take() {
             crate::journal::finish(
                 &this.state.journal,

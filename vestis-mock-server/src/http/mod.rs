@@ -8,6 +8,8 @@
 pub(crate) mod conn;
 pub(crate) mod cors;
 pub(crate) mod deadlines;
+pub(crate) mod fault;
+pub(crate) mod fault_wire;
 pub(crate) mod front;
 
 use std::convert::Infallible;

@@ -73,6 +73,9 @@ pub(crate) fn document() -> Value {
         json!({"name": "X-Mock-Polls", "in": "header", "required": false,
                "description": "Mock server only: the job advances by its GETs instead of time and is terminal at the Nth.",
                "schema": {"type": "integer", "minimum": 1, "maximum": 10000}}),
+        json!({"name": "X-Mock-Fault-Schedule", "in": "header", "required": false,
+               "description": "Mock server only: transport faults for the job's later polls, counted from 1, e.g. `3:reset, 5:truncate, 7-8:close, 9:slow-body=2s` (faults: reset, close, truncate, garbage, stall, slow-body[=DURATION]). Any /api/v1 request may also carry `X-Mock-Fault: NAME` to fault itself. The request is handled first; only its answer is faulted (docs/faults.md).",
+               "schema": {"type": "string", "example": "3:reset, 5:truncate"}}),
     ]);
 
     json!({

@@ -8,6 +8,9 @@
 //! zero 500s, no panic in the server's log, and the server's RSS flat
 //! after warm-up. Prints a table.
 //!
+//! `soak_transport_faults_*` adds the transport faults (resets, empty
+//! replies, cut bodies, garbage, stalls, slow bodies) with 64 clients.
+//!
 //! CI runs 3 seconds with 32 clients; the long run is
 //! `VESTIS_SOAK_SECS=120 cargo test -p vestis-mock-server --test hardening
 //! soak_long -- --ignored --nocapture` (see `docs/RELIABILITY.md`).
@@ -131,30 +134,51 @@ struct Soak {
     clients: usize,
     /// `--max-jobs`: small enough that the run evicts.
     max_jobs: usize,
+    /// Transport faults on every kind of request as well (`docs/faults.md`):
+    /// resets, empty replies, cut bodies, garbage, stalls and slow bodies.
+    transport_faults: bool,
 }
 
+/// The transport faults' flags: 10 % of requests, every fault (a stall
+/// lasts until the client's 1 s request timeout).
+const TRANSPORT_FAULTS: [&str; 4] = [
+    "--fault-rate",
+    "0.1",
+    "--faults",
+    "reset,close,truncate,garbage,stall,slow-body=50ms",
+];
+
 async fn soak(plan: Soak) {
+    let faults: &[&str] = if plan.transport_faults {
+        &TRANSPORT_FAULTS
+    } else {
+        &[]
+    };
     let server = Spawned::start(
         &[
-            "--http-error-rate",
-            "0.05",
-            "--rate-limit",
-            "150",
-            "--failure-rate",
-            "0.3",
-            "--max-attempts",
-            "2",
-            "--latency",
-            "2ms",
-            "--max-jobs",
-            &plan.max_jobs.to_string(),
-            "--processing-time",
-            "10ms..60ms",
-            "--workers",
-            "8",
-            "--seed",
-            "11",
-        ],
+            faults,
+            &[
+                "--http-error-rate",
+                "0.05",
+                "--rate-limit",
+                "150",
+                "--failure-rate",
+                "0.3",
+                "--max-attempts",
+                "2",
+                "--latency",
+                "2ms",
+                "--max-jobs",
+                &plan.max_jobs.to_string(),
+                "--processing-time",
+                "10ms..60ms",
+                "--workers",
+                "8",
+                "--seed",
+                "11",
+            ],
+        ]
+        .concat(),
         &[],
     );
     let tally = Arc::new(Mutex::new(Tally::default()));
@@ -167,6 +191,7 @@ async fn soak(plan: Soak) {
         let client = Client::builder()
             .base_url(format!("{}/api/v1", server.url))
             .token(&token)
+            .request_timeout(Duration::from_secs(1))
             .build()
             .unwrap();
         tasks.push(tokio::spawn(client_loop(
@@ -186,6 +211,15 @@ async fn soak(plan: Soak) {
     let rss_end = rss_kib(server.pid());
     let tally = Arc::try_unwrap(tally).unwrap().into_inner().unwrap();
     let (stored, finals) = server_view(&server).await;
+    let stats: serde_json::Value = reqwest::get(format!("{}/__admin/stats", server.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let faulted = stats["faults_injected_total"].as_u64().unwrap_or(0);
+    eprintln!("transport faults done: {}", stats["faults_injected"]);
+    assert_eq!(plan.transport_faults, faulted > 0, "{stats}");
     let logs = server.stop();
     report(
         &plan,
@@ -301,6 +335,38 @@ async fn soak_short() {
         secs: 3,
         clients: 32,
         max_jobs: 60,
+        transport_faults: false,
+    })
+    .await;
+}
+
+/// 64 clients with transport faults on: the same accounting (no job lost
+/// or made twice: creates are retried with their idempotency key), no
+/// panic, RSS flat. The long run: `VESTIS_SOAK_SECS=300 cargo test -p
+/// vestis-mock-server --test hardening soak_transport_faults_long --
+/// --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_transport_faults_short() {
+    soak(Soak {
+        secs: 4,
+        clients: 64,
+        // Room for every job of the run: a create whose answer was lost is
+        // retried with its key up to ~15 s later, and a key lives only as
+        // long as its job (an evicted job's retry makes a new one).
+        max_jobs: 5000,
+        transport_faults: true,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "long: VESTIS_SOAK_SECS (default 60) of load with transport faults; run with --ignored"]
+async fn soak_transport_faults_long() {
+    soak(Soak {
+        secs: secs(60),
+        clients: 64,
+        max_jobs: 5000,
+        transport_faults: true,
     })
     .await;
 }
@@ -312,6 +378,7 @@ async fn soak_long() {
         secs: secs(60),
         clients: 48,
         max_jobs: 400,
+        transport_faults: false,
     })
     .await;
 }

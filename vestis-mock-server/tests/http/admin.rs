@@ -1,7 +1,7 @@
 //! The `/__admin` control routes.
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use vestis_mock_server::Config;
 
@@ -141,6 +141,10 @@ async fn reset_forgets_jobs_and_restores_settings() {
     assert_eq!(h.chat("t").await, 1, "ids restart after a reset");
 }
 
+fn no_faults() -> Value {
+    json!({"reset": 0, "close": 0, "truncate": 0, "garbage": 0, "stall": 0, "slow-body": 0})
+}
+
 #[tokio::test]
 async fn stats_count_api_requests_and_stored_jobs() {
     let h = Harness::start(Config::fast()).await;
@@ -151,13 +155,15 @@ async fn stats_count_api_requests_and_stored_jobs() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         stats,
-        json!({"api_requests": 3, "jobs_stored": 1, "journal_entries": 3})
+        json!({"api_requests": 3, "jobs_stored": 1, "journal_entries": 3,
+               "faults_injected": no_faults(), "faults_injected_total": 0})
     );
     h.raw(Method::POST, "/__admin/reset").send().await.unwrap();
     let (_, stats) = json(h.raw(Method::GET, "/__admin/stats").send().await.unwrap()).await;
     assert_eq!(
         stats,
-        json!({"api_requests": 0, "jobs_stored": 0, "journal_entries": 0})
+        json!({"api_requests": 0, "jobs_stored": 0, "journal_entries": 0,
+               "faults_injected": no_faults(), "faults_injected_total": 0})
     );
 }
 

@@ -267,3 +267,36 @@ async fn threads_set_the_http_runtime_and_both_serve() {
     let out = command().args(["--threads", "0"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The transport fault variables reach the binary's settings and its wire.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_fault_variables_reach_the_server() {
+    use reqwest::Method;
+    let mut server = Spawned::start(
+        &[],
+        &[
+            ("VESTIS_MOCK_FAULT_RATE", "1"),
+            ("VESTIS_MOCK_FAULTS", "close,slow-body=1s"),
+            ("VESTIS_MOCK_FAULT_ON", "creates"),
+        ],
+    );
+    let url = server.url.clone();
+    let config = admin(&url, Method::GET, "/config").await;
+    assert_eq!(config["fault_rate"], 1.0, "{config}");
+    assert_eq!(config["faults"], "close,slow-body=1s", "{config}");
+    assert_eq!(config["fault_on"], "creates", "{config}");
+    // Only creates are faulted, every one: a poll is answered.
+    let http = reqwest::Client::new();
+    let res = http
+        .get(format!("{url}/api/v1/jobs"))
+        .bearer_auth("t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let stats = admin(&url, Method::GET, "/stats").await;
+    assert_eq!(stats["faults_injected_total"], 0, "{stats}");
+    server.signal("-TERM");
+    assert_eq!(server.wait().0, Some(0));
+}

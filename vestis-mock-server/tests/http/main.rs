@@ -20,3 +20,4 @@ mod openapi;
 mod spawned;
 mod state;
 mod util;
+mod wire_faults;
