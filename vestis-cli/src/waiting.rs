@@ -383,7 +383,7 @@ impl Sink<'_> {
 }
 
 /// Writes `bytes` to `path` atomically (temp file in the same directory, then rename).
-fn save_png(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn save_png(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

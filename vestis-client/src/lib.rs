@@ -67,7 +67,9 @@ pub use model::{
     validate_payload,
 };
 pub use options::{ClientBuilder, CreateOptions, DEFAULT_BASE_URL, ListOptions};
-pub use wait::{CancelOnTimeoutError, PollStrategy, WaitEvent, WaitOptions, WaitStream};
+pub use wait::{
+    CancelOnTimeoutError, PollStrategy, StopWait, WaitEvent, WaitOptions, WaitSet, WaitStream,
+};
 
 /// The README's Rust snippets, compiled as doctests so they cannot rot.
 #[cfg(doctest)]

@@ -151,43 +151,93 @@ fn payload(kind: JobKind, args: &GenerateArgs) -> anyhow::Result<Value> {
         return serde_json::from_str(&text)
             .map_err(|e| Failure::usage(format!("the payload is not valid JSON: {e}")).into());
     }
-    let mut map = Map::new();
-    if let Some(prompt) = &args.prompt {
-        map.insert("prompt".into(), json!(prompt));
+    let fields = Fields {
+        prompt: args.prompt.as_deref(),
+        images: &args.images,
+        model_id: args.model_id.as_deref(),
+        background_id: args.background_id.as_deref(),
+        products: &args.products,
+    };
+    fields.payload(kind, Images::Encode)
+}
+
+/// The fields `generate` takes for a kind, as flags or as a `batch` row's
+/// columns: the one place they become a payload.
+pub(crate) struct Fields<'a> {
+    pub(crate) prompt: Option<&'a str>,
+    /// URLs, `data:` URIs or local files.
+    pub(crate) images: &'a [String],
+    pub(crate) model_id: Option<&'a str>,
+    pub(crate) background_id: Option<&'a str>,
+    /// Each a JSON value or a plain id.
+    pub(crate) products: &'a [String],
+}
+
+/// What becomes of a local image file while a payload is built.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Images {
+    /// Read and sent as a `data:` URI.
+    Encode,
+    /// Only checked to be a readable file (validating a batch before
+    /// anything is read in full): a stand-in URI takes its place.
+    Check,
+}
+
+impl Fields<'_> {
+    /// The JSON payload of a `kind` job with these fields.
+    ///
+    /// # Errors
+    ///
+    /// A usage [`Failure`] naming the problem: an unreadable image file, or
+    /// flatlay fields on another kind.
+    pub(crate) fn payload(&self, kind: JobKind, images: Images) -> anyhow::Result<Value> {
+        let mut map = Map::new();
+        if let Some(prompt) = self.prompt {
+            map.insert("prompt".into(), json!(prompt));
+        }
+        if !self.images.is_empty() || kind == JobKind::Chat {
+            let images = self
+                .images
+                .iter()
+                .map(|i| image_reference(i, images))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            map.insert("images".into(), json!(images));
+        }
+        if let Some(id) = self.model_id {
+            map.insert("modelId".into(), json!(id));
+        }
+        if let Some(id) = self.background_id {
+            map.insert("backgroundId".into(), json!(id));
+        }
+        if !self.products.is_empty() || kind == JobKind::Flatlay {
+            let products: Vec<Value> = self
+                .products
+                .iter()
+                .map(|p| serde_json::from_str(p).unwrap_or_else(|_| json!(p)))
+                .collect();
+            map.insert("products".into(), json!(products));
+        }
+        if kind != JobKind::Flatlay && (self.model_id.is_some() || self.background_id.is_some()) {
+            return Err(
+                Failure::usage("--model-id and --background-id are for flatlay jobs").into(),
+            );
+        }
+        Ok(Value::Object(map))
     }
-    if !args.images.is_empty() || kind == JobKind::Chat {
-        let images = args
-            .images
-            .iter()
-            .map(|i| image_reference(i))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        map.insert("images".into(), json!(images));
-    }
-    if let Some(id) = &args.model_id {
-        map.insert("modelId".into(), json!(id));
-    }
-    if let Some(id) = &args.background_id {
-        map.insert("backgroundId".into(), json!(id));
-    }
-    if !args.products.is_empty() || kind == JobKind::Flatlay {
-        let products: Vec<Value> = args
-            .products
-            .iter()
-            .map(|p| serde_json::from_str(p).unwrap_or_else(|_| json!(p)))
-            .collect();
-        map.insert("products".into(), json!(products));
-    }
-    if kind != JobKind::Flatlay && (args.model_id.is_some() || args.background_id.is_some()) {
-        return Err(Failure::usage("--model-id and --background-id are for flatlay jobs").into());
-    }
-    Ok(Value::Object(map))
 }
 
 /// A URL or `data:` URI as is; a local file as a `data:` URI.
-fn image_reference(arg: &str) -> anyhow::Result<String> {
+fn image_reference(arg: &str, images: Images) -> anyhow::Result<String> {
     let lower = arg.to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("data:") {
         return Ok(arg.to_owned());
+    }
+    if images == Images::Check {
+        return match std::fs::metadata(arg) {
+            Ok(meta) if meta.is_file() => Ok("data:application/octet-stream;base64,".to_owned()),
+            Ok(_) => Err(Failure::usage(format!("cannot read image {arg}: not a file")).into()),
+            Err(e) => Err(Failure::usage(format!("cannot read image {arg}: {e}")).into()),
+        };
     }
     let bytes =
         std::fs::read(arg).map_err(|e| Failure::usage(format!("cannot read image {arg}: {e}")))?;
@@ -210,7 +260,7 @@ fn image_reference(arg: &str) -> anyhow::Result<String> {
 }
 
 /// A one-line summary of a payload for the journal: the prompt, or the flatlay ids.
-fn summary(payload: &Value) -> String {
+pub(crate) fn summary(payload: &Value) -> String {
     let text = if let Some(prompt) = payload.get("prompt").and_then(Value::as_str) {
         prompt.to_owned()
     } else if let (Some(m), Some(b)) = (payload.get("modelId"), payload.get("backgroundId")) {
@@ -261,13 +311,14 @@ mod tests {
         let file = dir.path().join("ref.png");
         std::fs::write(&file, [1u8, 2, 3]).unwrap();
         assert_eq!(
-            image_reference(file.to_str().unwrap()).unwrap(),
+            image_reference(file.to_str().unwrap(), Images::Encode).unwrap(),
             "data:image/png;base64,AQID"
         );
         assert_eq!(
-            image_reference("https://x/y.png").unwrap(),
+            image_reference("https://x/y.png", Images::Encode).unwrap(),
             "https://x/y.png"
         );
-        assert!(image_reference("/no/such/file.png").is_err());
+        assert!(image_reference("/no/such/file.png", Images::Encode).is_err());
+        assert!(image_reference("/no/such/file.png", Images::Check).is_err());
     }
 }

@@ -16,6 +16,28 @@ use crate::waiting::{Report, Target, wait_for, wait_options};
 const CONCURRENT_CHECKS: usize = 8;
 
 pub(crate) async fn run(ctx: &Context, args: ResumeArgs) -> anyhow::Result<()> {
+    // Unfinished batches first: each runs its rows to their end.
+    let batch_failures = crate::commands::batch::resume_all(ctx, &args.wait).await;
+    let result = resume_jobs(ctx, &args).await;
+    if batch_failures.is_empty() {
+        return result;
+    }
+    let mut failures = batch_failures;
+    let total = failures.len() + 1;
+    if let Err(e) = result {
+        failures.push(match e.downcast::<Failure>() {
+            Ok(failure) => failure,
+            Err(e) => Failure::new(Exit::of(&e), e.to_string()),
+        });
+    }
+    match Failure::of_many(failures, total, "could not be resumed") {
+        None => Ok(()),
+        Some(failure) => Err(failure.into()),
+    }
+}
+
+/// Resumes the journal's single jobs (`generate`'s and `wait`'s).
+async fn resume_jobs(ctx: &Context, args: &ResumeArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;
     let journal = ctx.journal()?;
     let identity = ctx.identity();
