@@ -434,11 +434,12 @@ fn a_server_answering_503_for_longer_than_a_poll_budget_is_ridden_out() {
         .spawn()
         .unwrap();
     wait_until("a row finished", || !manifest(&out).is_empty());
-    // Every request fails for 1.5 s: far more than the 10 failed polls in
-    // a row a single wait tolerates, at 20 ms apart (the one-minute outage
-    // of the issue, scaled down: what matters is the count, not the time).
+    // Every request fails for 13 s. The mock's 503s ask for `Retry-After:
+    // 1`, so each wait polls about once a second: 13 failures in a row,
+    // more than the 10 a single `vestis wait` tolerates (the one-minute
+    // outage of the issue, scaled down: what matters is the count).
     env.admin_patch("/config", json!({"http_error_rate": 1.0}));
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_secs(13));
     env.admin_patch("/config", json!({"http_error_rate": 0.0}));
     let done = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&done.stderr);
