@@ -542,3 +542,173 @@ fn no_usable_home_is_one_line_and_exit_2() {
     assert!(stderr.contains("cannot use the job journal"), "{stderr}");
     assert_eq!(jobs_on_server(&env), 0);
 }
+
+/// The live display on a terminal: the overall line and the jobs in flight.
+mod display {
+    use super::*;
+    use crate::pty::{OnTerminal, SPINNER, Terminal, render_rows};
+
+    fn paused(ms: u64) -> Env {
+        Env::start(vestis_mock_server::Config {
+            paused: true,
+            ..config(ms)
+        })
+    }
+
+    #[test]
+    fn one_job_shows_the_overall_line_and_its_spinner_then_the_summary() {
+        let env = paused(300);
+        write(env.home.path(), "rows.csv", csv_rows(1));
+        let run = OnTerminal::spawn(
+            &env,
+            Terminal::xterm(100, 30),
+            &["batch", "rows.csv", "-o", "out", "--interval", "50ms"],
+        );
+        let frame = run.frame_where("the overall line and a queued job", |s| {
+            s.contains("0 of 1 rows done (0 failed), 1 in flight")
+                && s.contains("Waiting in queue...")
+        });
+        assert!(frame.contains(SPINNER), "{frame}");
+        env.admin_post("/queue/resume");
+        let (status, screen) = run.finish();
+        assert!(status.success(), "{screen}");
+        assert!(
+            screen.contains("1 rows: 1 completed; manifest: "),
+            "{screen}"
+        );
+        assert!(!screen.contains(SPINNER), "a spinner was left:\n{screen}");
+        assert!(
+            !screen.contains("in flight"),
+            "the overall line was left:\n{screen}"
+        );
+    }
+
+    #[test]
+    fn sixty_four_in_flight_fit_the_screen() {
+        let env = paused(200);
+        write(env.home.path(), "rows.csv", csv_rows(64));
+        let size = Terminal::xterm(100, 20);
+        let run = OnTerminal::spawn(
+            &env,
+            size,
+            &[
+                "batch",
+                "rows.csv",
+                "-o",
+                "out",
+                "--interval",
+                "50ms",
+                "-j",
+                "64",
+            ],
+        );
+        let rows = run.rows_where("64 jobs in flight", |rows| {
+            rows.iter().any(|r| r.contains("64 in flight"))
+                && rows
+                    .iter()
+                    .filter(|r| r.contains("Waiting in queue..."))
+                    .count()
+                    >= 10
+        });
+        let spinners = rows
+            .iter()
+            .filter(|r| r.contains("Waiting in queue..."))
+            .count();
+        assert!(
+            spinners <= 18,
+            "more spinners than the screen has rows: {rows:#?}"
+        );
+        // The overall line is on screen, above the spinners.
+        let overall = rows
+            .iter()
+            .position(|r| r.contains("64 in flight"))
+            .unwrap();
+        let first = rows
+            .iter()
+            .position(|r| r.contains("Waiting in queue..."))
+            .unwrap();
+        assert!(overall < first, "{rows:#?}");
+        env.admin_post("/queue/resume");
+        let (status, bytes) = run.finish_raw();
+        let screen = render_rows(&bytes, size).join("\n");
+        assert!(status.success(), "{screen}");
+        assert!(screen.contains("64 rows: 64 completed"), "{screen}");
+        assert!(!screen.contains(SPINNER), "{screen}");
+    }
+
+    #[test]
+    fn a_narrow_terminal_never_wraps_a_live_line() {
+        let env = paused(200);
+        write(env.home.path(), "rows.csv", csv_rows(3));
+        let size = Terminal::xterm(30, 20);
+        let run = OnTerminal::spawn(
+            &env,
+            size,
+            &["batch", "rows.csv", "-o", "out", "--interval", "50ms"],
+        );
+        let rows = run.rows_where("three queued jobs", |rows| {
+            rows.iter().filter(|r| r.contains("Waiting")).count() == 3
+        });
+        // The overall line is cut to the width, with an ellipsis, on one row.
+        let overall: Vec<&String> = rows.iter().filter(|r| r.contains("rows done")).collect();
+        assert_eq!(overall.len(), 1, "{rows:#?}");
+        assert!(overall[0].ends_with('…'), "{rows:#?}");
+        env.admin_post("/queue/resume");
+        let (status, screen) = run.finish();
+        assert!(status.success(), "{screen}");
+        assert!(!screen.contains(SPINNER), "{screen}");
+    }
+
+    #[test]
+    fn ctrl_c_stops_waiting_and_says_how_to_resume() {
+        let env = paused(200);
+        write(env.home.path(), "rows.csv", csv_rows(3));
+        let mut run = OnTerminal::spawn(
+            &env,
+            Terminal::xterm(120, 30),
+            &["batch", "rows.csv", "-o", "out", "--interval", "50ms"],
+        );
+        run.frame_where("three queued jobs", |s| {
+            s.matches("Waiting in queue...").count() == 3
+        });
+        run.press_ctrl_c();
+        let (status, screen) = run.finish();
+        assert_eq!(status.code(), Some(130), "{screen}");
+        assert!(!screen.contains(SPINNER), "{screen}");
+        assert!(
+            screen
+                .replace('\n', "")
+                .contains("run the same command again (or `vestis resume`)"),
+            "{screen}"
+        );
+        // And the same command picks the rows up: no second job for any.
+        env.admin_post("/queue/resume");
+        let again = batch(
+            &env,
+            &env.home.path().join("rows.csv"),
+            &env.home.path().join("out"),
+        )
+        .output()
+        .unwrap();
+        assert!(again.status.success(), "{}", texts(&again).1);
+        assert_eq!(jobs_on_server(&env), 3);
+        assert_complete(&env.home.path().join("out"), 3, "ctrl-c");
+    }
+
+    #[test]
+    fn text_from_the_file_is_escaped() {
+        let env = Env::start(config(50));
+        let file = write(
+            env.home.path(),
+            "odd.jsonl",
+            "{\"id\":\"日本\\u001b[2J\",\"kind\":\"chat\",\"prompt\":\"x\\u001b]0;owned\\u0007\"}\n",
+        );
+        let run = batch(&env, &file, &env.home.path().join("out"))
+            .arg("--dry-run")
+            .output()
+            .unwrap();
+        let (stdout, _) = texts(&run);
+        assert!(!stdout.contains('\u{1b}'), "{stdout:?}");
+        assert!(stdout.contains("日本\\u{1b}[2J"), "{stdout}");
+    }
+}
