@@ -76,11 +76,13 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> anyhow::Result<()> {
 }
 
 /// Runs every unfinished batch this machine started on the current API
-/// with the current token (for `vestis resume`); their outcomes combined.
-pub(crate) async fn resume_all(ctx: &Context, wait: &WaitFlags) -> Vec<Failure> {
+/// with the current token (for `vestis resume`): how many there were, and
+/// the outcome of each that did not complete.
+pub(crate) async fn resume_all(ctx: &Context, wait: &WaitFlags) -> (usize, Vec<Failure>) {
     let mut failures = Vec::new();
+    let mut resumed = 0;
     let Ok(journal) = ctx.journal() else {
-        return failures;
+        return (resumed, failures);
     };
     for path in crate::journal::batch::logs(journal.dir()) {
         let Ok(state) = BatchLog::read(&path, |_| false) else {
@@ -96,6 +98,7 @@ pub(crate) async fn resume_all(ctx: &Context, wait: &WaitFlags) -> Vec<Failure> 
         let Some(batch) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else {
             continue;
         };
+        resumed += 1;
         ctx.note(&format!(
             "Resuming the batch of {} into {}...",
             shown(&settings.input.path()),
@@ -108,7 +111,7 @@ pub(crate) async fn resume_all(ctx: &Context, wait: &WaitFlags) -> Vec<Failure> 
             }
         }
     }
-    failures
+    (resumed, failures)
 }
 
 /// The batch's identity: the API, the token, the input as given and DIR.

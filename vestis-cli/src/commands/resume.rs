@@ -17,8 +17,8 @@ const CONCURRENT_CHECKS: usize = 8;
 
 pub(crate) async fn run(ctx: &Context, args: ResumeArgs) -> anyhow::Result<()> {
     // Unfinished batches first: each runs its rows to their end.
-    let batch_failures = crate::commands::batch::resume_all(ctx, &args.wait).await;
-    let result = resume_jobs(ctx, &args).await;
+    let (batches, batch_failures) = crate::commands::batch::resume_all(ctx, &args.wait).await;
+    let result = resume_jobs(ctx, &args, batches > 0).await;
     if batch_failures.is_empty() {
         return result;
     }
@@ -36,8 +36,9 @@ pub(crate) async fn run(ctx: &Context, args: ResumeArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Resumes the journal's single jobs (`generate`'s and `wait`'s).
-async fn resume_jobs(ctx: &Context, args: &ResumeArgs) -> anyhow::Result<()> {
+/// Resumes the journal's single jobs (`generate`'s and `wait`'s);
+/// `quiet_if_none` after a batch was resumed (nothing else to say then).
+async fn resume_jobs(ctx: &Context, args: &ResumeArgs, quiet_if_none: bool) -> anyhow::Result<()> {
     let client = ctx.client()?;
     let journal = ctx.journal()?;
     let identity = ctx.identity();
@@ -47,6 +48,9 @@ async fn resume_jobs(ctx: &Context, args: &ResumeArgs) -> anyhow::Result<()> {
         .filter(|r| r.api_url == ctx.api_url && r.identity == identity && r.is_resumable())
         .collect();
     if open.is_empty() {
+        if quiet_if_none {
+            return Ok(());
+        }
         ctx.note(&format!(
             "Nothing to resume: every job started here for {} has finished.",
             ctx.api_url

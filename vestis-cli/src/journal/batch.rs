@@ -10,7 +10,11 @@
 //! every row is in the manifest. A row in the manifest is finished; the
 //! log is only read for rows that are not, so resuming holds a handful of
 //! rows, not the file. Lines are written as the job journal's are (one
-//! `write`, then `fsync`, a torn last line cut), and `batches/BATCH.lock`
+//! `write`, a torn last line cut), but not fsynced: the manifest is (it is
+//! the result), while a log line lost to a power cut (never to a killed
+//! process: written lines are in the kernel's cache) costs only a repeated
+//! create, which the row's idempotency key answers with the job it already
+//! has. Four fsyncs a row were most of a batch's time. `batches/BATCH.lock`
 //! keeps a second `vestis` off a batch that is running.
 
 use std::collections::HashMap;
@@ -21,7 +25,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use vestis_client::{JobId, JobKind, Timestamp};
 
-use super::{JournalError, append_synced, cut_torn_tail, open_private};
+use super::{JournalError, append_line, cut_torn_tail, open_private};
 
 /// A path as stored: text when it is UTF-8, else its bytes (Unix file
 /// names need not be UTF-8, and JSON strings must be).
@@ -177,7 +181,8 @@ impl BatchLog {
     fn append(&mut self, line: &Line) -> Result<(), JournalError> {
         let mut bytes = serde_json::to_vec(line).map_err(|e| io_err(&self.path)(e.into()))?;
         bytes.push(b'\n');
-        append_synced(&mut self.file, &bytes).map_err(io_err(&self.path))
+        // Not fsynced: see the module's note on what a lost line costs.
+        append_line(&mut self.file, &bytes).map_err(io_err(&self.path))
     }
 
     /// Records the start of a run with these settings.

@@ -260,13 +260,21 @@ fn parse(path: &Path, text: &str) -> Result<Vec<Record>, JournalError> {
 /// log, a batch's manifest) takes a line. The `journal-write` failpoint
 /// tears it: half the line on disk, then the process dies.
 pub(crate) fn append_synced(file: &mut File, line: &[u8]) -> io::Result<()> {
+    append_line(file, line)?;
+    file.sync_data()
+}
+
+/// [`append_synced`] without the `fsync`: the line survives the process
+/// being killed (it is in the kernel's cache once `write` returns), not
+/// the machine losing power. For lines whose loss costs a retry, not a
+/// result (a batch's job ids: the row's idempotency key finds its job again).
+pub(crate) fn append_line(file: &mut File, line: &[u8]) -> io::Result<()> {
     if crate::failpoint::fires("journal-write") {
         let _ = file.write_all(&line[..line.len() / 2]);
         let _ = file.sync_data();
         std::process::abort();
     }
-    file.write_all(line)?;
-    file.sync_data()
+    file.write_all(line)
 }
 
 /// Cuts off a last line left without its newline by a crash mid-append.

@@ -13,7 +13,7 @@
 pub(crate) mod batch;
 mod log;
 
-pub(crate) use log::{append_synced, cut_torn_tail, open_private};
+pub(crate) use log::{append_line, append_synced, cut_torn_tail, open_private};
 
 use std::io;
 use std::path::PathBuf;

@@ -712,3 +712,26 @@ mod display {
         assert!(stdout.contains("日本\\u{1b}[2J"), "{stdout}");
     }
 }
+
+/// A full disk while the manifest is written (the manifest is
+/// `/dev/full`): exit 2 naming the file, and once there is room the same
+/// command finishes every row, each made once.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_stops_the_batch_and_the_same_command_finishes_it() {
+    let env = Env::start(config(50));
+    let file = write(env.home.path(), "rows.csv", csv_rows(3));
+    let out = env.home.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::os::unix::fs::symlink("/dev/full", out.join("manifest.jsonl")).unwrap();
+    let full = batch(&env, &file, &out).output().unwrap();
+    let (_, stderr) = texts(&full);
+    assert_eq!(full.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot write the manifest"), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    std::fs::remove_file(out.join("manifest.jsonl")).unwrap();
+    let again = batch(&env, &file, &out).output().unwrap();
+    assert!(again.status.success(), "{}", texts(&again).1);
+    assert_complete(&out, 3, "full disk");
+    assert_eq!(jobs_on_server(&env), 3, "no row made twice");
+}
