@@ -117,6 +117,11 @@ pub(crate) fn finished(path: &Path, batch: &str) -> io::Result<Finished> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(done),
         Err(e) => return Err(e),
     };
+    // Only a regular file holds lines (a device such as /dev/zero would be
+    // read forever).
+    if !file.metadata()?.is_file() {
+        return Ok(done);
+    }
     for line in BufReader::new(file).split(b'\n') {
         let line = line?;
         let Ok(seen) = serde_json::from_slice::<Seen>(&line) else {
