@@ -196,6 +196,7 @@ Exit codes:
   1    some rows failed or were cancelled
   2    invalid input (nothing was sent), or an output could not be written
   3    some rows timed out (their jobs keep running: run the command again)
+  4    the server rejected the token
   6    the server could not be reached
   130  interrupted (the jobs keep running: run the command again)";
 
