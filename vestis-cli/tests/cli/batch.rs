@@ -735,3 +735,24 @@ fn a_full_disk_stops_the_batch_and_the_same_command_finishes_it() {
     assert_complete(&out, 3, "full disk");
     assert_eq!(jobs_on_server(&env), 3, "no row made twice");
 }
+
+/// Not a terminal: plain lines, no escape codes; `-q`: nothing at all.
+#[test]
+fn plain_output_off_a_terminal_and_nothing_with_quiet() {
+    let env = Env::start(config(50));
+    let file = write(env.home.path(), "rows.csv", csv_rows(2));
+    let plain = batch(&env, &file, &env.home.path().join("a"))
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&plain);
+    assert!(plain.status.success(), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    assert!(stderr.contains("2 rows: 2 completed"), "{stderr}");
+    let quiet = batch(&env, &file, &env.home.path().join("b"))
+        .arg("-q")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = texts(&quiet);
+    assert!(quiet.status.success(), "{stderr}");
+    assert_eq!((stdout.as_str(), stderr.as_str()), ("", ""));
+}
