@@ -900,7 +900,11 @@ impl Runner<'_> {
     /// The summary line, and the exit code of the worst row.
     fn finish(mut self) -> anyhow::Result<()> {
         let t = &self.tally;
-        if t.done() >= t.total {
+        // Finished only when every row has its manifest line: a row that
+        // timed out or could not be reached is left for the next run.
+        let in_manifest =
+            t.earlier_completed + t.earlier_failed + t.completed + t.failed + t.cancelled;
+        if in_manifest >= t.total {
             self.log.finished()?;
         }
         let t = &self.tally;

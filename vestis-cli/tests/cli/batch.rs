@@ -274,6 +274,15 @@ fn exit_codes_follow_the_worst_row() {
         "{stderr}"
     );
     assert!(manifest(&out).is_empty());
+    // Not finished, so `vestis resume` takes the batch up again.
+    let resumed = env
+        .vestis()
+        .args(["resume", "--timeout", "300ms"])
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&resumed);
+    assert!(stderr.contains("Resuming the batch of"), "{stderr}");
+    assert_eq!(resumed.status.code(), Some(3), "{stderr}");
 }
 
 /// Kills `batch` at failpoint `point`, then runs it again (`vestis resume`
