@@ -57,6 +57,8 @@ enum Measure {
     Journal,
     /// The mock server's queue engine alone (no HTTP), on one thread.
     Queue,
+    /// `vestis batch` at scale: against an SDK program, peak RSS, a rate limit.
+    Batch,
 }
 
 /// The mock server binary's allocator: the queue engine, measured here
@@ -89,6 +91,7 @@ async fn main() -> ExitCode {
         Measure::Sdk,
         Measure::Journal,
         Measure::Queue,
+        Measure::Batch,
     ];
     let selected = if args.only.is_empty() {
         all.to_vec()
@@ -103,6 +106,7 @@ async fn main() -> ExitCode {
             Measure::Startup => suite::startup::run(&mut suite),
             Measure::Sdk => suite::sdk::run(&mut suite).await,
             Measure::Journal => suite::journal::run(&mut suite).await,
+            Measure::Batch => suite::batch::run(&mut suite).await,
             Measure::Queue => suite::queue::run(&mut suite),
         };
         match result {

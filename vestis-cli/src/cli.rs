@@ -72,6 +72,9 @@ pub(crate) enum Command {
     Generate(GenerateArgs),
     /// Wait for existing jobs (any number, concurrently).
     Wait(WaitArgs),
+    /// Create a job for every row of a CSV or JSON Lines file, each exactly once, resumably.
+    #[command(after_help = BATCH_HELP)]
+    Batch(BatchArgs),
     /// Show a job once, without waiting.
     Status(StatusArgs),
     /// List your jobs, newest first.
@@ -175,6 +178,66 @@ pub(crate) struct GenerateArgs {
     /// Save the PNG here (a file, or a directory for `job-ID.png`).
     #[arg(short, long, value_name = "PATH")]
     pub(crate) output: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) wait: WaitFlags,
+}
+
+/// `vestis batch --help`'s closing words: the placeholders, the manifest, resuming and exit codes.
+const BATCH_HELP: &str = "\
+Name placeholders: {id} (the row's id, or line-N), {line}, {kind}, {job} (the job id),
+{slug} (the prompt, filesystem-safe, at most 40 characters).
+
+The manifest (DIR/manifest.jsonl, JSON Lines) gets one line per finished row.
+Run the same command again, or `vestis resume`, after a crash or Ctrl-C: finished
+rows are skipped, rows in flight re-attached, and no row is created twice.
+
+Exit codes:
+  0    every row completed
+  1    some rows failed or were cancelled
+  2    invalid input (nothing was sent), or an output could not be written
+  3    some rows timed out (their jobs keep running: run the command again)
+  4    the server rejected the token
+  6    the server could not be reached
+  130  interrupted (the jobs keep running: run the command again)";
+
+/// How a batch file is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FormatArg {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BatchArgs {
+    /// The rows: a CSV file with a header row, a JSON Lines file, or `-` for stdin.
+    #[arg(value_name = "FILE|-")]
+    pub(crate) file: PathBuf,
+    /// The folder for the images and the manifest (created if missing).
+    #[arg(short, long, value_name = "DIR", default_value = ".")]
+    pub(crate) output: PathBuf,
+    /// The file's format (default: by extension, else by its first character).
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<FormatArg>,
+    /// The kind of rows that have no `kind` column or value.
+    #[arg(long, value_parser = kind_parser())]
+    pub(crate) kind: Option<JobKind>,
+    /// How each image is named in DIR (placeholders below).
+    #[arg(long, value_name = "TEMPLATE", default_value = "{id}.png")]
+    pub(crate) name: String,
+    /// Replace existing files in DIR (otherwise a row whose file exists is not saved).
+    #[arg(long)]
+    pub(crate) overwrite: bool,
+    /// At most this many jobs in flight at once.
+    #[arg(long, short = 'j', default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub(crate) concurrency: u16,
+    /// List invalid rows, then send the valid ones (instead of sending nothing).
+    #[arg(long)]
+    pub(crate) skip_invalid: bool,
+    /// Validate and print what would be created, sending nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
     #[command(flatten)]
     pub(crate) wait: WaitFlags,
 }

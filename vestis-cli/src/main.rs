@@ -7,6 +7,7 @@
 // Tests may unwrap: a failed unwrap is a failed test.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod batch;
 mod cli;
 mod commands;
 mod exit;
@@ -86,6 +87,7 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Generate(args) => commands::generate::run(ctx, args).await,
         Command::Wait(args) => commands::wait::run(ctx, args).await,
+        Command::Batch(args) => commands::batch::run(ctx, args).await,
         Command::Status(args) => commands::status::run(ctx, args).await,
         Command::List(args) => commands::list::run(ctx, args).await,
         Command::Cancel(args) => commands::cancel::run(ctx, args).await,

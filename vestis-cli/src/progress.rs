@@ -183,6 +183,10 @@ pub(crate) struct Progress {
     mode: Mode,
     multi: MultiProgress,
     live: HashMap<JobId, Live>,
+    /// A line above the spinners summing up many jobs (`vestis batch`).
+    overall: Option<ProgressBar>,
+    /// Jobs beyond the screen's height get no spinner (see [`Progress::show`]).
+    bounded: bool,
     /// The server's maximum attempts per job, when it says (see [`attempt_label`]).
     max_attempts: Option<u32>,
 }
@@ -204,8 +208,54 @@ impl Progress {
             mode,
             multi,
             live: HashMap::new(),
+            overall: None,
+            bounded: false,
             max_attempts: None,
         }
+    }
+
+    /// Progress for a batch: one overall line ([`Progress::overall`]) on
+    /// top, then spinners for only as many jobs as the screen has rows for
+    /// (a live area taller than the screen cannot be redrawn in place).
+    pub(crate) fn with_overall(mode: Mode) -> Progress {
+        let mut progress = Progress::new(mode);
+        if mode == Mode::Bars {
+            let bar = progress.multi.add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("{msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            progress.overall = Some(bar);
+            progress.bounded = true;
+        }
+        progress
+    }
+
+    /// Sets the overall line (on a terminal; elsewhere the caller prints it now and then).
+    pub(crate) fn overall(&self, text: &str) {
+        if let Some(bar) = &self.overall {
+            let room = usize::from(live_width());
+            bar.set_message(fit(&crate::safe::one_line(text), "", room));
+        }
+    }
+
+    /// Takes job `id`'s spinner away without a line: for a batch, whose
+    /// overall line counts the jobs that ended.
+    pub(crate) fn forget(&mut self, id: JobId) {
+        if let Some(live) = self.live.remove(&id) {
+            self.retire(&live.bar);
+        }
+    }
+
+    /// Whether a new spinner still fits: the overall line, the spinners,
+    /// and a row for the cursor stay within the screen.
+    fn has_room(&self) -> bool {
+        if !self.bounded {
+            return true;
+        }
+        let rows = usize::from(console::Term::stderr().size().0);
+        self.live.len() + 2 < rows
     }
 
     /// Sets the server's maximum attempts per job, shown as `attempt 2/3`.
@@ -269,6 +319,9 @@ impl Progress {
     /// `text` then `suffix` (the attempt), cut to the terminal's width
     /// with an ellipsis in `text`, so the attempt always shows.
     fn show(&mut self, id: JobId, text: &str, suffix: &str) {
+        if !self.live.contains_key(&id) && !self.has_room() {
+            return;
+        }
         let multi = &self.multi;
         let live = self.live.entry(id).or_insert_with(|| {
             let bar = multi.add(ProgressBar::new_spinner());
@@ -379,6 +432,10 @@ impl Drop for Progress {
     /// No spinner outlives the command: unfinished jobs get a plain line.
     fn drop(&mut self) {
         self.stop_all();
+        if let Some(bar) = self.overall.take() {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
+        }
     }
 }
 

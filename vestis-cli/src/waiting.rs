@@ -454,33 +454,59 @@ fn temp_name_parts(path: &Path) -> (std::ffi::OsString, &'static str) {
 /// umask, as any file the shell creates.
 async fn save_png(path: &Path, mut download: vestis_client::Download) -> Result<(), SaveError> {
     use std::io::Write;
+    let (temp, mut file) = begin_save(path).map_err(SaveError::File)?;
+    while let Some(chunk) = download.chunk().await.map_err(SaveError::Download)? {
+        file.write_all(&chunk).map_err(SaveError::File)?;
+    }
+    finish_save(path, temp, file).map_err(SaveError::File)
+}
+
+/// [`save_png`] for an image already in memory (`vestis batch`), with the
+/// same guarantees: atomic, no temporary file left on failure, an existing
+/// file's mode kept.
+pub(crate) fn save_png_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let (temp, mut file) = begin_save(path)?;
+    file.write_all(bytes)?;
+    finish_save(path, temp, file)
+}
+
+/// The temporary file a save writes into, in `path`'s directory (created
+/// if missing).
+fn begin_save(path: &Path) -> std::io::Result<(TempImage, std::fs::File)> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(SaveError::File)?;
+    std::fs::create_dir_all(dir)?;
     let (mut name, suffix) = temp_name_parts(path);
     name.push(std::process::id().to_string());
     name.push(suffix);
-    let mut temp = TempImage {
+    let temp = TempImage {
         path: dir.join(name),
         kept: false,
     };
-    let mut file = std::fs::File::create(&temp.path).map_err(SaveError::File)?;
-    while let Some(chunk) = download.chunk().await.map_err(SaveError::Download)? {
-        file.write_all(&chunk).map_err(SaveError::File)?;
-    }
-    file.sync_all().map_err(SaveError::File)?;
+    let file = std::fs::File::create(&temp.path)?;
+    Ok((temp, file))
+}
+
+/// Syncs the written temporary file (so a full disk shows now), gives it
+/// an existing file's mode, and renames it over `path`.
+fn finish_save(path: &Path, mut temp: TempImage, file: std::fs::File) -> std::io::Result<()> {
+    file.sync_all()?;
     if let Ok(existing) = std::fs::symlink_metadata(path)
         && existing.is_file()
     {
-        file.set_permissions(existing.permissions())
-            .map_err(SaveError::File)?;
+        file.set_permissions(existing.permissions())?;
     }
     drop(file);
     crate::failpoint::hit("mid-save");
-    std::fs::rename(&temp.path, path).map_err(SaveError::File)?;
+    std::fs::rename(&temp.path, path)?;
     temp.kept = true;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     remove_stale_temps(dir, path);
     Ok(())
 }

@@ -53,7 +53,7 @@ pub use model::{
     Job, JobId, JobKind, JobPage, JobResult, JobStatus, PageMetadata, Timestamp, validate_payload,
 };
 pub use options::{CreateOptions, ListOptions, RequestOptions};
-pub use wait::{PollStrategy, WaitEvent, WaitOptions, WaitStream};
+pub use wait::{PollStrategy, StopWait, WaitEvent, WaitOptions, WaitSet, WaitStream};
 
 /// The README's Rust snippets, compiled as doctests so they cannot rot.
 #[cfg(doctest)]

@@ -81,6 +81,15 @@ impl CreateOptions {
         self.retries = retries;
         self
     }
+
+    /// These options with their key fixed: a fresh one drawn now if they
+    /// send a key but name none, so that every retry sends the same.
+    pub(crate) fn with_key(mut self) -> Self {
+        if self.send_idempotency_key && self.idempotency_key.is_none() {
+            self.idempotency_key = Some(uuid::Uuid::new_v4().to_string());
+        }
+        self
+    }
 }
 
 /// Query of [`Client::list`](crate::Client::list).

@@ -2,6 +2,7 @@
 //! server is started, the checks that make a run fail, and small HTTP
 //! helpers for setting servers up (never for measuring them: wrk does that).
 
+pub(crate) mod batch;
 pub(crate) mod http;
 pub(crate) mod journal;
 pub(crate) mod list;

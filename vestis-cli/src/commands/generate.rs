@@ -158,41 +158,84 @@ fn payload(kind: JobKind, args: &GenerateArgs) -> anyhow::Result<Value> {
         return serde_json::from_str(&text)
             .map_err(|e| Failure::usage(format!("the payload is not valid JSON: {e}")).into());
     }
-    let mut map = Map::new();
-    if let Some(prompt) = &args.prompt {
-        map.insert("prompt".into(), json!(prompt));
+    let fields = Fields {
+        prompt: args.prompt.as_deref(),
+        images: &args.images,
+        model_id: args.model_id.as_deref(),
+        background_id: args.background_id.as_deref(),
+        products: &args.products,
+    };
+    fields.payload(kind, Images::Encode)
+}
+
+/// The fields `generate` takes for a kind, as flags or as a `batch` row's
+/// columns: the one place they become a payload.
+pub(crate) struct Fields<'a, I: AsRef<std::ffi::OsStr>> {
+    pub(crate) prompt: Option<&'a str>,
+    /// URLs, `data:` URIs or local files.
+    pub(crate) images: &'a [I],
+    pub(crate) model_id: Option<&'a str>,
+    pub(crate) background_id: Option<&'a str>,
+    /// Each a JSON value or a plain id.
+    pub(crate) products: &'a [String],
+}
+
+/// What becomes of a local image file while a payload is built.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Images {
+    /// Read and sent as a `data:` URI.
+    Encode,
+    /// Only checked to be a readable file (validating a batch before
+    /// anything is read in full): a stand-in URI takes its place.
+    Check,
+}
+
+impl<I: AsRef<std::ffi::OsStr>> Fields<'_, I> {
+    /// The JSON payload of a `kind` job with these fields.
+    ///
+    /// # Errors
+    ///
+    /// A usage [`Failure`] naming the problem: an unreadable image file, or
+    /// flatlay fields on another kind.
+    pub(crate) fn payload(&self, kind: JobKind, images: Images) -> anyhow::Result<Value> {
+        let mut map = Map::new();
+        if let Some(prompt) = self.prompt {
+            map.insert("prompt".into(), json!(prompt));
+        }
+        if !self.images.is_empty() || kind == JobKind::Chat {
+            let images = self
+                .images
+                .iter()
+                .map(|i| image_reference(i.as_ref(), images))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            map.insert("images".into(), json!(images));
+        }
+        if let Some(id) = self.model_id {
+            map.insert("modelId".into(), json!(id));
+        }
+        if let Some(id) = self.background_id {
+            map.insert("backgroundId".into(), json!(id));
+        }
+        if !self.products.is_empty() || kind == JobKind::Flatlay {
+            let products: Vec<Value> = self
+                .products
+                .iter()
+                .map(|p| serde_json::from_str(p).unwrap_or_else(|_| json!(p)))
+                .collect();
+            map.insert("products".into(), json!(products));
+        }
+        if kind != JobKind::Flatlay && (self.model_id.is_some() || self.background_id.is_some()) {
+            return Err(
+                Failure::usage("--model-id and --background-id are for flatlay jobs").into(),
+            );
+        }
+        Ok(Value::Object(map))
     }
-    if !args.images.is_empty() || kind == JobKind::Chat {
-        let images = args
-            .images
-            .iter()
-            .map(|i| image_reference(i))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        map.insert("images".into(), json!(images));
-    }
-    if let Some(id) = &args.model_id {
-        map.insert("modelId".into(), json!(id));
-    }
-    if let Some(id) = &args.background_id {
-        map.insert("backgroundId".into(), json!(id));
-    }
-    if !args.products.is_empty() || kind == JobKind::Flatlay {
-        let products: Vec<Value> = args
-            .products
-            .iter()
-            .map(|p| serde_json::from_str(p).unwrap_or_else(|_| json!(p)))
-            .collect();
-        map.insert("products".into(), json!(products));
-    }
-    if kind != JobKind::Flatlay && (args.model_id.is_some() || args.background_id.is_some()) {
-        return Err(Failure::usage("--model-id and --background-id are for flatlay jobs").into());
-    }
-    Ok(Value::Object(map))
 }
 
 /// A URL or `data:` URI as is; a local file (any name Linux allows) as a
-/// `data:` URI.
-fn image_reference(arg: &std::ffi::OsStr) -> anyhow::Result<String> {
+/// `data:` URI, or with [`Images::Check`] only checked to be a file.
+fn image_reference(arg: &std::ffi::OsStr, images: Images) -> anyhow::Result<String> {
     if let Some(text) = arg.to_str() {
         let lower = text.to_ascii_lowercase();
         if lower.starts_with("http://")
@@ -203,12 +246,20 @@ fn image_reference(arg: &std::ffi::OsStr) -> anyhow::Result<String> {
         }
     }
     let file = Path::new(arg);
-    let bytes = std::fs::read(file).map_err(|e| {
+    let unreadable = |reason: String| {
         Failure::usage(format!(
-            "cannot read image {}: {e}",
+            "cannot read image {}: {reason}",
             crate::safe::path(file)
         ))
-    })?;
+    };
+    if images == Images::Check {
+        return match std::fs::metadata(file) {
+            Ok(meta) if meta.is_file() => Ok("data:application/octet-stream;base64,".to_owned()),
+            Ok(_) => Err(unreadable("not a file".to_owned()).into()),
+            Err(e) => Err(unreadable(e.to_string()).into()),
+        };
+    }
+    let bytes = std::fs::read(file).map_err(|e| unreadable(e.to_string()))?;
     let mime = match file
         .extension()
         .and_then(|e| e.to_str())
@@ -228,7 +279,7 @@ fn image_reference(arg: &std::ffi::OsStr) -> anyhow::Result<String> {
 }
 
 /// A one-line summary of a payload for the journal: the prompt, or the flatlay ids.
-fn summary(payload: &Value) -> String {
+pub(crate) fn summary(payload: &Value) -> String {
     let text = if let Some(prompt) = payload.get("prompt").and_then(Value::as_str) {
         prompt.to_owned()
     } else if let (Some(m), Some(b)) = (payload.get("modelId"), payload.get("backgroundId")) {
@@ -279,13 +330,14 @@ mod tests {
         let file = dir.path().join("ref.png");
         std::fs::write(&file, [1u8, 2, 3]).unwrap();
         assert_eq!(
-            image_reference(file.as_os_str()).unwrap(),
+            image_reference(file.as_os_str(), Images::Encode).unwrap(),
             "data:image/png;base64,AQID"
         );
         assert_eq!(
-            image_reference("https://x/y.png".as_ref()).unwrap(),
+            image_reference("https://x/y.png".as_ref(), Images::Encode).unwrap(),
             "https://x/y.png"
         );
-        assert!(image_reference("/no/such/file.png".as_ref()).is_err());
+        assert!(image_reference("/no/such/file.png".as_ref(), Images::Encode).is_err());
+        assert!(image_reference("/no/such/file.png".as_ref(), Images::Check).is_err());
     }
 }

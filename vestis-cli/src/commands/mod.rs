@@ -2,6 +2,7 @@
 //! URL and token, the journal, the output and the progress mode. Waiting
 //! and reporting outcomes live in `crate::waiting`.
 
+pub(crate) mod batch;
 pub(crate) mod cancel;
 pub(crate) mod completions;
 pub(crate) mod generate;

@@ -16,6 +16,29 @@ use crate::waiting::{Report, Target, wait_for, wait_options};
 const CONCURRENT_CHECKS: usize = 8;
 
 pub(crate) async fn run(ctx: &Context, args: ResumeArgs) -> anyhow::Result<()> {
+    // Unfinished batches first: each runs its rows to their end.
+    let (batches, batch_failures) = crate::commands::batch::resume_all(ctx, &args.wait).await;
+    let result = resume_jobs(ctx, &args, batches > 0).await;
+    if batch_failures.is_empty() {
+        return result;
+    }
+    let mut failures = batch_failures;
+    let total = failures.len() + 1;
+    if let Err(e) = result {
+        failures.push(match e.downcast::<Failure>() {
+            Ok(failure) => failure,
+            Err(e) => Failure::new(Exit::of(&e), e.to_string()),
+        });
+    }
+    match Failure::of_many(failures, total, "could not be resumed") {
+        None => Ok(()),
+        Some(failure) => Err(failure.into()),
+    }
+}
+
+/// Resumes the journal's single jobs (`generate`'s and `wait`'s);
+/// `quiet_if_none` after a batch was resumed (nothing else to say then).
+async fn resume_jobs(ctx: &Context, args: &ResumeArgs, quiet_if_none: bool) -> anyhow::Result<()> {
     let client = ctx.client()?;
     let journal = ctx.journal()?;
     let identity = ctx.identity();
@@ -25,6 +48,9 @@ pub(crate) async fn run(ctx: &Context, args: ResumeArgs) -> anyhow::Result<()> {
         .filter(|r| r.api_url == ctx.api_url && r.identity == identity && r.is_resumable())
         .collect();
     if open.is_empty() {
+        if quiet_if_none {
+            return Ok(());
+        }
         ctx.note(&format!(
             "Nothing to resume: every job started here for {} has finished.",
             ctx.api_url

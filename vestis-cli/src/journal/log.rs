@@ -68,7 +68,7 @@ fn corrupt(path: &Path, reason: impl Into<String>) -> JournalError {
     }
 }
 
-fn open_private(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
+pub(crate) fn open_private(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(options, 0o600);
     options.open(path)
@@ -77,6 +77,10 @@ fn open_private(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
 impl Log {
     pub(super) fn new(dir: PathBuf) -> Log {
         Log { dir }
+    }
+
+    pub(super) fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub(super) fn path(&self) -> PathBuf {
@@ -148,14 +152,7 @@ impl Log {
         };
         serde_json::to_writer(&mut line, record).map_err(|e| io_err(&path)(e.into()))?;
         line.push(b'\n');
-        if crate::failpoint::fires("journal-write") {
-            // A torn write: half the line on disk, then the process dies.
-            let _ = file.write_all(&line[..line.len() / 2]);
-            let _ = file.sync_data();
-            std::process::abort();
-        }
-        file.write_all(&line).map_err(io_err(&path))?;
-        file.sync_data().map_err(io_err(&path))?;
+        append_synced(&mut file, &line).map_err(io_err(&path))?;
         let len = file.metadata().map_err(io_err(&path))?.len();
         Ok(len > 2 * compacted + SLACK)
     }
@@ -265,8 +262,30 @@ fn parse(path: &Path, text: &str) -> Result<Vec<Record>, JournalError> {
     Ok(records)
 }
 
+/// Writes one whole line to an append-mode file in one `write`, then
+/// `fsync`s it: the one way every journal file (the job log, a batch's
+/// log, a batch's manifest) takes a line. The `journal-write` failpoint
+/// tears it: half the line on disk, then the process dies.
+pub(crate) fn append_synced(file: &mut File, line: &[u8]) -> io::Result<()> {
+    append_line(file, line)?;
+    file.sync_data()
+}
+
+/// [`append_synced`] without the `fsync`: the line survives the process
+/// being killed (it is in the kernel's cache once `write` returns), not
+/// the machine losing power. For lines whose loss costs a retry, not a
+/// result (a batch's job ids: the row's idempotency key finds its job again).
+pub(crate) fn append_line(file: &mut File, line: &[u8]) -> io::Result<()> {
+    if crate::failpoint::fires("journal-write") {
+        let _ = file.write_all(&line[..line.len() / 2]);
+        let _ = file.sync_data();
+        std::process::abort();
+    }
+    file.write_all(line)
+}
+
 /// Cuts off a last line left without its newline by a crash mid-append.
-fn cut_torn_tail(file: &mut File, len: u64) -> io::Result<()> {
+pub(crate) fn cut_torn_tail(file: &mut File, len: u64) -> io::Result<()> {
     let mut end = len;
     let mut last = [0u8; 1];
     file.seek(SeekFrom::Start(len - 1))?;

@@ -10,8 +10,11 @@
 //! database) never updates it. The file format, locking and crash safety
 //! are in [`log`]. The token is never stored, only a fingerprint.
 
+pub(crate) mod batch;
 mod log;
 mod path;
+
+pub(crate) use log::{append_line, append_synced, cut_torn_tail, open_private};
 
 use std::io;
 use std::path::PathBuf;
@@ -340,6 +343,11 @@ impl Journal {
             log: log::Log::new(dir),
             retention,
         }
+    }
+
+    /// The directory the journal's files live in.
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        self.log.dir()
     }
 
     /// The log file.

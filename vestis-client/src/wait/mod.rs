@@ -24,6 +24,7 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
+pub use many::{StopWait, WaitSet};
 use run::run_wait;
 pub use strategy::PollStrategy;
 pub use stream::WaitStream;

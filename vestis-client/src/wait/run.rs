@@ -26,7 +26,7 @@ pub(super) type Emit<'a> = &'a mut (dyn FnMut(WaitEvent) + Send);
 const CANCEL_BUDGET: Duration = Duration::from_secs(10);
 
 /// The shortest pause after a 429, whatever its `Retry-After` says.
-const MIN_RATE_LIMIT_PAUSE: Duration = Duration::from_millis(100);
+pub(super) const MIN_RATE_LIMIT_PAUSE: Duration = Duration::from_millis(100);
 
 /// What the wait loop needs from the API: [`Client`] in production, a
 /// scripted fake in the paused-time tests (a real socket would let tokio's

@@ -1,0 +1,145 @@
+//! The manifest, `DIR/manifest.jsonl`: one JSON line per finished row,
+//! appended and fsynced as each row finishes (as the journal writes its
+//! lines), so whatever stops the batch, every line in it is true and
+//! whole. It is also the batch's record of what is finished: a later run
+//! reads it back and skips those rows. Several batches may share a DIR:
+//! each line names its batch.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use vestis_client::{JobId, JobKind, Timestamp};
+
+use crate::journal::{append_synced, cut_torn_tail};
+
+/// One finished row, as written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Entry {
+    /// The batch (a fingerprint of the API, the token, the input and DIR).
+    pub(crate) batch: String,
+    /// The row's key: its batch, identity and content.
+    pub(crate) row: String,
+    /// The row's `id` column, if it has one.
+    pub(crate) id: Option<String>,
+    /// The line the row starts on.
+    pub(crate) line: u64,
+    pub(crate) kind: JobKind,
+    pub(crate) job_id: Option<JobId>,
+    /// `completed`, `failed`, `cancelled`, or `rejected` (the server refused the create).
+    pub(crate) status: String,
+    /// Where the image was saved (lossy text for a name that is not UTF-8).
+    pub(crate) output: Option<String>,
+    pub(crate) error: Option<String>,
+    /// When this machine first saw the job (its create answered, or re-attached).
+    pub(crate) submitted_at: Option<Timestamp>,
+    pub(crate) finished_at: Timestamp,
+    /// Seconds from `submitted_at` to the end (this machine's clock).
+    pub(crate) seconds: Option<f64>,
+    /// The server's processing time of the last attempt, in seconds.
+    pub(crate) run_seconds: Option<f64>,
+}
+
+/// Rows finished in earlier runs, by outcome.
+#[derive(Debug, Default)]
+pub(crate) struct Finished {
+    pub(crate) keys: HashSet<u64>,
+    pub(crate) completed: u64,
+    pub(crate) failed: u64,
+}
+
+/// The manifest file, open for appending.
+#[derive(Debug)]
+pub(crate) struct Manifest {
+    path: PathBuf,
+    file: File,
+}
+
+/// Only what a run needs to know from a line.
+#[derive(Deserialize)]
+struct Seen {
+    batch: String,
+    row: String,
+    status: String,
+}
+
+impl Manifest {
+    /// Opens (creating) the manifest at `path`, cutting a torn last line.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be opened or repaired.
+    pub(crate) fn open(path: &Path) -> io::Result<Manifest> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)?;
+        let len = file.metadata()?.len();
+        if len > 0 {
+            cut_torn_tail(&mut file, len)?;
+        }
+        Ok(Manifest {
+            path: path.to_owned(),
+            file,
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `entry` as one line and fsyncs it.
+    ///
+    /// # Errors
+    ///
+    /// The write or sync failed (a full disk, a removed folder).
+    pub(crate) fn append(&mut self, entry: &Entry) -> io::Result<()> {
+        let mut line = serde_json::to_vec(entry).map_err(io::Error::other)?;
+        line.push(b'\n');
+        append_synced(&mut self.file, &line)
+    }
+}
+
+/// The rows of batch `batch` the manifest at `path` holds (none if it does
+/// not exist). Lines of other batches, and lines that do not parse, are
+/// passed over: the manifest is the user's file too.
+///
+/// # Errors
+///
+/// The file exists but cannot be read.
+pub(crate) fn finished(path: &Path, batch: &str) -> io::Result<Finished> {
+    let mut done = Finished::default();
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(done),
+        Err(e) => return Err(e),
+    };
+    // Only a regular file holds lines (a device such as /dev/zero would be
+    // read forever).
+    if !file.metadata()?.is_file() {
+        return Ok(done);
+    }
+    for line in BufReader::new(file).split(b'\n') {
+        let line = line?;
+        let Ok(seen) = serde_json::from_slice::<Seen>(&line) else {
+            continue;
+        };
+        if seen.batch != batch {
+            continue;
+        }
+        let Some(key) = crate::journal::batch::parse_key(&seen.row) else {
+            continue;
+        };
+        if done.keys.insert(key) {
+            if seen.status == "completed" {
+                done.completed += 1;
+            } else {
+                done.failed += 1;
+            }
+        }
+    }
+    Ok(done)
+}

@@ -1,0 +1,985 @@
+//! `vestis batch FILE`: a job for every row of a CSV or JSON Lines file,
+//! each exactly once, resumable after anything stops it.
+//!
+//! Two passes over the file, one row in memory at a time: the first checks
+//! every row and lists every bad one (nothing is sent if any is bad, unless
+//! `--skip-invalid`); the second creates jobs, at most `--concurrency` in
+//! flight, and waits for them through the SDK's [`WaitSet`] (one in-flight
+//! cap and one 429 pause for creates and polls alike).
+//!
+//! Exactly once: each row's create carries an idempotency key derived from
+//! the batch and the row (its identity and content), so sending a row again
+//! answers the job it already has. The manifest records finished rows and
+//! the batch's log in the journal directory records job ids, so running the
+//! same command again (or `vestis resume`) skips finished rows, re-attaches
+//! to rows in flight, and sends the rest. A server that lost a row's job
+//! (restarted: the id is gone, or names a job created at another time) is
+//! asked again with the row's key, which makes the job anew.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use vestis_client::{
+    Client, CreateJobResponse, CreateOptions, Error, Job, JobId, StopWait, Timestamp, WaitEvent,
+    WaitSet,
+};
+
+use crate::batch::input::{Format, Row, Rows, fingerprint_bytes, materialise};
+use crate::batch::manifest::{self, Entry, Manifest};
+use crate::batch::names::Template;
+use crate::cli::{BatchArgs, FormatArg, WaitFlags};
+use crate::commands::Context;
+use crate::exit::{Exit, Failure};
+use crate::journal::batch::{BatchLog, RowState, RunSettings, StoredPath, key_text};
+use crate::progress::{Mode, Progress, human_duration};
+use crate::waiting::{save_png_bytes, wait_options};
+
+/// How often the plain overall line is written when stderr is not a terminal.
+const PLAIN_EVERY: Duration = Duration::from_secs(10);
+
+/// `vestis batch`.
+pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> anyhow::Result<()> {
+    let journal = ctx.journal()?;
+    // Checked before anything is read (stdin included).
+    Template::parse(&args.name).map_err(Failure::usage)?;
+    let input = args.file.clone();
+    let output = std::path::absolute(&args.output).unwrap_or_else(|_| args.output.clone());
+    let batch = batch_id(ctx, &input, &output);
+    let read_from = materialise(
+        &input,
+        &crate::journal::batch::batches_dir(journal.dir()).join(format!("{batch}.input")),
+    )
+    .map_err(|e| Failure::usage(format!("cannot read {}: {e}", shown(&input))))?;
+    let asked = args.format.map(|f| match f {
+        FormatArg::Csv => Format::Csv,
+        FormatArg::Jsonl => Format::Jsonl,
+    });
+    let format = Format::decide(asked, &read_from, &input)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", shown(&input))))?;
+    let settings = RunSettings {
+        api_url: ctx.api_url.clone(),
+        identity: ctx.identity(),
+        input: StoredPath::of(&input),
+        read_from: StoredPath::of(&read_from),
+        format,
+        kind: args.kind,
+        output: StoredPath::of(&output),
+        name: args.name.clone(),
+        overwrite: args.overwrite,
+        concurrency: usize::from(args.concurrency),
+        skip_invalid: args.skip_invalid,
+    };
+    execute(ctx, &batch, settings, &args.wait, args.dry_run).await
+}
+
+/// Runs every unfinished batch this machine started on the current API
+/// with the current token (for `vestis resume`): how many there were, and
+/// the outcome of each that did not complete.
+pub(crate) async fn resume_all(ctx: &Context, wait: &WaitFlags) -> (usize, Vec<Failure>) {
+    let mut failures = Vec::new();
+    let mut resumed = 0;
+    let Ok(journal) = ctx.journal() else {
+        return (resumed, failures);
+    };
+    for path in crate::journal::batch::logs(journal.dir()) {
+        let Ok(state) = BatchLog::read(&path, |_| false) else {
+            continue;
+        };
+        let Some(settings) = state.settings else {
+            continue;
+        };
+        if state.finished || settings.api_url != ctx.api_url || settings.identity != ctx.identity()
+        {
+            continue;
+        }
+        let Some(batch) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else {
+            continue;
+        };
+        resumed += 1;
+        ctx.note(&format!(
+            "Resuming the batch of {} into {}...",
+            shown(&settings.input.path()),
+            settings.output.path().display()
+        ));
+        if let Err(e) = execute(ctx, &batch, settings, wait, false).await {
+            match e.downcast::<Failure>() {
+                Ok(failure) => failures.push(failure),
+                Err(e) => failures.push(Failure::new(Exit::of(&e), e.to_string())),
+            }
+        }
+    }
+    (resumed, failures)
+}
+
+/// The batch's identity: the API, the token, the input as given and DIR.
+/// The same command run again is the same batch; the file's content is not
+/// part of it (rows are told apart by their own content).
+fn batch_id(ctx: &Context, input: &Path, output: &Path) -> String {
+    let input = if input == Path::new("-") {
+        input.to_owned()
+    } else {
+        std::path::absolute(input).unwrap_or_else(|_| input.to_owned())
+    };
+    let mut bytes = Vec::new();
+    for part in [
+        ctx.api_url.as_bytes(),
+        ctx.identity().as_bytes(),
+        input.as_os_str().as_encoded_bytes(),
+        output.as_os_str().as_encoded_bytes(),
+    ] {
+        bytes.extend_from_slice(part);
+        bytes.push(0);
+    }
+    key_text(fingerprint_bytes(&bytes))
+}
+
+/// A row's key: its batch, identity (id, else line) and content. Also its
+/// idempotency key's second half.
+fn row_key(batch: &str, row: &Row) -> u64 {
+    let text = format!("{batch}\0{}\0{:016x}", row.identity(), row.content);
+    fingerprint_bytes(text.as_bytes())
+}
+
+fn idempotency_key(batch: &str, key: u64) -> String {
+    format!("vestis-batch-{batch}-{}", key_text(key))
+}
+
+/// A path as the user wrote it, for messages (`<stdin>` for `-`).
+fn shown(path: &Path) -> String {
+    if path == Path::new("-") {
+        "<stdin>".to_owned()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// How a row is named in messages: `line 4` or `row "sku-1" (line 4)`.
+fn label(row: &Row) -> String {
+    match &row.id {
+        Some(id) => format!("row {id:?} (line {})", row.line),
+        None => format!("line {}", row.line),
+    }
+}
+
+/// What the first pass found.
+struct Checked {
+    valid: u64,
+    invalid: u64,
+}
+
+/// The first pass: every row checked, every bad one listed.
+fn check(settings: &RunSettings, template: &Template, file: &str) -> anyhow::Result<Checked> {
+    let read_from = settings.read_from.path();
+    let rows = match Rows::open(&read_from, settings.format, settings.kind)
+        .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            return Err(Failure::usage(format!("{}; nothing was sent", e.render(file))).into());
+        }
+    };
+    let mut ids: HashSet<u64> = HashSet::new();
+    let mut names: HashMap<u64, u64> = HashMap::new();
+    let mut checked = Checked {
+        valid: 0,
+        invalid: 0,
+    };
+    for row in rows {
+        let problem = match row {
+            Err(e) => Some(e.render(file)),
+            Ok(row) => {
+                let id_taken = row
+                    .id
+                    .as_ref()
+                    .is_some_and(|id| !ids.insert(fingerprint_bytes(id.as_bytes())));
+                let name = template.render(&row, None);
+                let name_taken = if template.uses_job() {
+                    None
+                } else {
+                    names.insert(fingerprint_bytes(name.as_bytes()), row.line)
+                };
+                if id_taken {
+                    Some(format!(
+                        "{file}:{}: id: {:?} is the id of an earlier row",
+                        row.line,
+                        row.id.as_deref().unwrap_or_default()
+                    ))
+                } else if let Some(earlier) = name_taken {
+                    Some(format!(
+                        "{file}:{}: name: {name:?} is also the image of line {earlier} (use {{id}} or {{line}} in --name)",
+                        row.line
+                    ))
+                } else {
+                    None
+                }
+            }
+        };
+        match problem {
+            Some(line) => {
+                checked.invalid += 1;
+                crate::say(&format!("vestis: {line}"));
+            }
+            None => checked.valid += 1,
+        }
+    }
+    Ok(checked)
+}
+
+/// Validates, then (unless `dry_run`) runs the batch to its end.
+async fn execute(
+    ctx: &Context,
+    batch: &str,
+    settings: RunSettings,
+    flags: &WaitFlags,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let template = Template::parse(&settings.name).map_err(Failure::usage)?;
+    let input = settings.input.path();
+    let file = shown(&input);
+    let checked = check(&settings, &template, &file)?;
+    if checked.invalid > 0 && !settings.skip_invalid {
+        return Err(Failure::usage(format!(
+            "{} of {} rows in {file} are invalid; nothing was sent (fix them, or pass --skip-invalid to send the others)",
+            group(checked.invalid),
+            group(checked.valid + checked.invalid)
+        ))
+        .into());
+    }
+    if checked.valid == 0 {
+        return Err(Failure::usage(format!("{file}: no rows to send; nothing was sent")).into());
+    }
+    let output = settings.output.path();
+    let manifest_path = output.join("manifest.jsonl");
+    let finished = manifest::finished(&manifest_path, batch).map_err(|e| {
+        Failure::usage(format!(
+            "cannot read the manifest {}: {e}",
+            manifest_path.display()
+        ))
+    })?;
+    if dry_run {
+        return dry(
+            ctx,
+            batch,
+            &settings,
+            &template,
+            &finished.keys,
+            checked.valid,
+        );
+    }
+    std::fs::create_dir_all(&output).map_err(|e| {
+        Failure::usage(format!(
+            "cannot create the output folder {}: {e}",
+            output.display()
+        ))
+    })?;
+    let journal = ctx.journal()?;
+    let mut log = BatchLog::open(journal.dir(), batch)?;
+    let known = BatchLog::read(log.path(), |key| !finished.keys.contains(&key))?;
+    log.run(&settings)?;
+    let manifest = Manifest::open(&manifest_path).map_err(|e| {
+        Failure::usage(format!(
+            "cannot open the manifest {}: {e}",
+            manifest_path.display()
+        ))
+    })?;
+    let client = ctx.client()?;
+    ctx.on_interrupt(if ctx.is_mock() {
+        "stopped; the bundled mock server stopped with this command, and its jobs with it".to_owned()
+    } else {
+        "stopped; the jobs in flight keep running on the server: run the same command again (or `vestis resume`) to skip the finished rows and pick up the rest".to_owned()
+    });
+    let mut runner = Runner {
+        ctx,
+        batch,
+        template,
+        overwrite: settings.overwrite,
+        output,
+        client: client.clone(),
+        set: client.wait_set(
+            &wait_options(flags)
+                .max_in_flight(settings.concurrency)
+                // A batch runs unattended: an outage is ridden out until
+                // each job's --timeout, not for a count of polls.
+                .max_transient_errors(u32::MAX),
+        ),
+        create_timeout: flags.timeout,
+        log,
+        manifest,
+        known: known.rows,
+        saving: HashMap::new(),
+        slots: HashMap::new(),
+        next_tag: 0,
+        creates: FuturesUnordered::new(),
+        downloads: FuturesUnordered::new(),
+        progress: Progress::with_overall(ctx.mode),
+        tally: Tally {
+            total: checked.valid,
+            earlier_completed: finished.completed,
+            earlier_failed: finished.failed,
+            invalid: checked.invalid,
+            ..Tally::default()
+        },
+        started: Instant::now(),
+    };
+    let skipped = finished.keys.len() as u64;
+    if skipped > 0 {
+        ctx.note(&format!(
+            "{} of {} rows already finished in an earlier run: skipping them",
+            group(skipped),
+            group(checked.valid)
+        ));
+    }
+    let rows = Rows::open(&settings.read_from.path(), settings.format, settings.kind)
+        .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
+        .map_err(|e| Failure::usage(e.render(&file)))?;
+    let rows = rows
+        .filter_map(Result::ok)
+        .filter(|row| !finished.keys.contains(&row_key(batch, row)));
+    runner.run(rows, settings.concurrency).await?;
+    drop(finished);
+    runner.finish()
+}
+
+/// `--dry-run`: what would be created, sending nothing.
+fn dry(
+    ctx: &Context,
+    batch: &str,
+    settings: &RunSettings,
+    template: &Template,
+    finished: &HashSet<u64>,
+    valid: u64,
+) -> anyhow::Result<()> {
+    let input = settings.input.path();
+    let file = shown(&input);
+    let rows = Rows::open(&settings.read_from.path(), settings.format, settings.kind)
+        .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
+        .map_err(|e| Failure::usage(e.render(&file)))?;
+    let output = settings.output.path();
+    let mut would = 0u64;
+    for row in rows.filter_map(Result::ok) {
+        if finished.contains(&row_key(batch, &row)) {
+            continue;
+        }
+        would += 1;
+        let path = output.join(template.render(&row, None));
+        if ctx.out.json {
+            ctx.out.json_line(&serde_json::json!({
+                "line": row.line,
+                "id": row.id,
+                "kind": row.kind,
+                "prompt": row.prompt(),
+                "output": path.to_string_lossy(),
+            }))?;
+        } else {
+            ctx.out.human(&format!(
+                "{}: {} {:?} -> {}",
+                label(&row),
+                row.kind,
+                row.prompt().unwrap_or_default(),
+                path.display()
+            ))?;
+        }
+    }
+    ctx.note(&format!(
+        "dry run: {} of {} rows would be created ({} already finished); nothing was sent",
+        group(would),
+        group(valid),
+        group(valid - would)
+    ));
+    Ok(())
+}
+
+/// Counts for the overall line and the summary.
+#[derive(Debug, Default)]
+struct Tally {
+    total: u64,
+    earlier_completed: u64,
+    earlier_failed: u64,
+    invalid: u64,
+    completed: u64,
+    failed: u64,
+    cancelled: u64,
+    timed_out: u64,
+    /// Rows whose image was not saved (an existing file), or that the
+    /// server or network kept from finishing: the worst exit code of each.
+    other: Vec<Exit>,
+}
+
+impl Tally {
+    fn done(&self) -> u64 {
+        self.earlier_completed
+            + self.earlier_failed
+            + self.completed
+            + self.failed
+            + self.cancelled
+            + self.timed_out
+            + self.other.len() as u64
+    }
+}
+
+/// One row in flight.
+struct Slot {
+    row: Row,
+    key: u64,
+    job: Option<JobId>,
+    created_at: Option<Timestamp>,
+    submitted_at: Option<Timestamp>,
+    stop: Option<StopWait>,
+}
+
+/// A create's outcome: the server's answer, or (`Err`) none within the
+/// create timeout, which waited this long.
+type Created = (u64, Result<Result<CreateJobResponse, Error>, Duration>);
+type Downloaded = (u64, Job, Result<Vec<u8>, Error>);
+
+struct Runner<'a> {
+    ctx: &'a Context,
+    batch: &'a str,
+    template: Template,
+    overwrite: bool,
+    output: PathBuf,
+    client: Client,
+    set: WaitSet<u64>,
+    create_timeout: Duration,
+    log: BatchLog,
+    manifest: Manifest,
+    /// What the batch log knows of unfinished rows (job ids to re-attach to).
+    known: HashMap<u64, RowState>,
+    /// Where earlier runs were saving unfinished rows' images: theirs to replace.
+    saving: HashMap<u64, PathBuf>,
+    /// Rows in flight by tag (a row that is created again gets a new tag).
+    slots: HashMap<u64, Slot>,
+    next_tag: u64,
+    creates: FuturesUnordered<futures::future::BoxFuture<'static, Created>>,
+    downloads: FuturesUnordered<futures::future::BoxFuture<'static, Downloaded>>,
+    progress: Progress,
+    tally: Tally,
+    started: Instant,
+}
+
+impl Runner<'_> {
+    async fn run(
+        &mut self,
+        mut rows: impl Iterator<Item = Row>,
+        concurrency: usize,
+    ) -> anyhow::Result<()> {
+        let mut more = true;
+        let mut plain =
+            tokio::time::interval_at(tokio::time::Instant::now() + PLAIN_EVERY, PLAIN_EVERY);
+        plain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut redraw = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            while more && self.slots.len() < concurrency {
+                match rows.next() {
+                    Some(row) => self.start(row)?,
+                    None => more = false,
+                }
+            }
+            if self.slots.is_empty() && !more {
+                return Ok(());
+            }
+            tokio::select! {
+                Some((tag, created)) = self.creates.next(), if !self.creates.is_empty() => {
+                    self.created(tag, created)?;
+                }
+                Some((tag, event)) = self.set.next(), if !self.set.is_empty() => {
+                    self.event(tag, event)?;
+                }
+                Some((tag, job, bytes)) = self.downloads.next(), if !self.downloads.is_empty() => {
+                    self.downloaded(tag, job, bytes)?;
+                }
+                _ = redraw.tick(), if self.ctx.mode == Mode::Bars => self.progress.overall(&self.overall()),
+                _ = plain.tick(), if self.ctx.mode == Mode::Lines => {
+                    crate::say(&self.overall());
+                }
+            }
+        }
+    }
+
+    /// The overall line: done, failed, in flight, total, rate, ETA.
+    fn overall(&self) -> String {
+        let t = &self.tally;
+        let done_now = t.done() - t.earlier_completed - t.earlier_failed;
+        let elapsed = self.started.elapsed().as_secs_f64().max(0.001);
+        let rate = done_now as f64 / elapsed;
+        let left = t.total.saturating_sub(t.done());
+        let eta = if rate > 0.0 && left > 0 {
+            format!(
+                ", ETA {}",
+                human_duration(Duration::from_secs_f64(left as f64 / rate))
+            )
+        } else {
+            String::new()
+        };
+        let failed = t.earlier_failed + t.failed + t.cancelled + t.timed_out + t.other.len() as u64;
+        format!(
+            "{} of {} rows done ({} failed), {} in flight, {:.1}/s{eta}",
+            group(t.done()),
+            group(t.total),
+            group(failed),
+            self.slots.len(),
+            rate
+        )
+    }
+
+    /// Starts a row: re-attaches to its job if the log has one, else creates it.
+    fn start(&mut self, row: Row) -> anyhow::Result<()> {
+        let key = row_key(self.batch, &row);
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        let known = self.known.remove(&key).unwrap_or_default();
+        if let Some(saving) = &known.saving {
+            self.saving.insert(key, saving.path());
+        }
+        self.slots.insert(
+            tag,
+            Slot {
+                row,
+                key,
+                job: None,
+                created_at: known.job_created_at,
+                submitted_at: None,
+                stop: None,
+            },
+        );
+        match known.job_id {
+            Some(id) => self.attach(tag, id),
+            None => self.create(tag)?,
+        }
+        Ok(())
+    }
+
+    /// Sends row `tag`'s create (with its key: sending it again is safe).
+    fn create(&mut self, tag: u64) -> anyhow::Result<()> {
+        let Some(slot) = self.slots.get(&tag) else {
+            return Ok(());
+        };
+        let payload = match slot.row.payload() {
+            Ok(payload) => payload,
+            Err(e) => {
+                let message = format!("{}: {e}", label(&slot.row));
+                self.slots.remove(&tag);
+                self.progress.note(&format!("✘ {message}"));
+                self.tally.other.push(Exit::Usage);
+                return Ok(());
+            }
+        };
+        crate::failpoint::hit("before-create");
+        let options =
+            CreateOptions::default().idempotency_key(idempotency_key(self.batch, slot.key));
+        let create = self.set.create(slot.row.kind, &payload, &options);
+        let timeout = self.create_timeout;
+        self.creates.push(Box::pin(async move {
+            let created = tokio::time::timeout(timeout, create)
+                .await
+                .map_err(|_| timeout);
+            (tag, created)
+        }));
+        Ok(())
+    }
+
+    fn attach(&mut self, tag: u64, id: JobId) {
+        let Some(slot) = self.slots.get_mut(&tag) else {
+            return;
+        };
+        slot.job = Some(id);
+        slot.submitted_at.get_or_insert_with(Timestamp::now);
+        slot.stop = Some(self.set.push(tag, id));
+        if self.ctx.mode == Mode::Bars {
+            self.progress.start(id, "Looking up the job...");
+        }
+    }
+
+    fn created(
+        &mut self,
+        tag: u64,
+        created: Result<Result<CreateJobResponse, Error>, Duration>,
+    ) -> anyhow::Result<()> {
+        let Some(slot) = self.slots.get(&tag) else {
+            return Ok(());
+        };
+        let created = match created {
+            Ok(created) => created,
+            Err(waited) => {
+                let waited = crate::progress::human_duration(waited);
+                return self.not_created(tag, &format!("no answer within {waited}"));
+            }
+        };
+        match created {
+            Ok(created) => {
+                crate::failpoint::hit("after-create");
+                self.log.row(
+                    slot.key,
+                    RowState {
+                        job_id: Some(created.job_id),
+                        ..RowState::default()
+                    },
+                )?;
+                crate::failpoint::hit("after-record");
+                if let Some(slot) = self.slots.get_mut(&tag) {
+                    slot.created_at = None;
+                }
+                self.attach(tag, created.job_id);
+                Ok(())
+            }
+            // The server refused this row: it would refuse it again.
+            Err(e @ (Error::InvalidRequest(_) | Error::Conflict(_))) => {
+                let entry = self.entry(
+                    tag,
+                    None,
+                    "rejected",
+                    Some(format!("the server refused the create: {e}")),
+                );
+                self.finish_row(tag, entry, Exit::JobFailed)
+            }
+            Err(e) if e.is_transient() || matches!(e, Error::TimedOut { .. }) => {
+                self.not_created(tag, &e.to_string())
+            }
+            // A wrong token or URL: every other row would fail the same way.
+            Err(e) => Err(anyhow::Error::from(e).context("could not create a job")),
+        }
+    }
+
+    /// A row whose create got no usable answer: left for the next run.
+    fn not_created(&mut self, tag: u64, why: &str) -> anyhow::Result<()> {
+        if let Some(slot) = self.slots.remove(&tag) {
+            self.progress.note(&format!(
+                "✘ {}: could not be created ({why}); run the command again to retry it",
+                label(&slot.row)
+            ));
+        }
+        self.tally.other.push(Exit::Unavailable);
+        Ok(())
+    }
+
+    fn event(&mut self, tag: u64, event: WaitEvent) -> anyhow::Result<()> {
+        let Some(slot) = self.slots.get_mut(&tag) else {
+            return Ok(());
+        };
+        let Some(id) = slot.job else {
+            return Ok(());
+        };
+        let seen = match &event {
+            WaitEvent::Polled { job, .. } | WaitEvent::StatusChanged { job, .. } => Some(job),
+            WaitEvent::Finished(Ok(job)) => Some(job),
+            WaitEvent::Finished(Err(Error::JobFailed(job) | Error::JobCancelled(job))) => {
+                Some(job.as_ref())
+            }
+            _ => None,
+        };
+        if let Some(job) = seen {
+            match slot.created_at {
+                None => {
+                    slot.created_at = Some(job.created_at);
+                    let key = slot.key;
+                    self.log.row(
+                        key,
+                        RowState {
+                            job_created_at: Some(job.created_at),
+                            ..RowState::default()
+                        },
+                    )?;
+                }
+                Some(pinned) if pinned.to_string() != job.created_at.to_string() => {
+                    return self.lost(tag, id, "is another job now (the server restarted)");
+                }
+                Some(_) => {}
+            }
+        }
+        if self.ctx.mode == Mode::Bars && !matches!(event, WaitEvent::Finished(_)) {
+            self.progress.set_max_attempts(self.client.mock_max_attempts());
+            self.progress.event(id, &event);
+        }
+        match event {
+            WaitEvent::StatusChanged { job, .. } if !job.status.is_terminal() => {
+                crate::failpoint::hit("mid-wait");
+                Ok(())
+            }
+            WaitEvent::Finished(result) => self.finished(tag, id, result),
+            _ => Ok(()),
+        }
+    }
+
+    /// The server no longer has row `tag`'s job: it is created again with
+    /// its key (a server that lost the job lost the key with it).
+    fn lost(&mut self, tag: u64, id: JobId, why: &str) -> anyhow::Result<()> {
+        self.progress.forget(id);
+        let Some(mut slot) = self.slots.remove(&tag) else {
+            return Ok(());
+        };
+        if let Some(stop) = slot.stop.take() {
+            stop.stop();
+        }
+        self.progress.note(&format!(
+            "{}: job {id} {why}: creating it again",
+            label(&slot.row)
+        ));
+        let new_tag = self.next_tag;
+        self.next_tag += 1;
+        slot.job = None;
+        slot.created_at = None;
+        self.slots.insert(new_tag, slot);
+        self.create(new_tag)
+    }
+
+    fn finished(&mut self, tag: u64, id: JobId, result: Result<Job, Error>) -> anyhow::Result<()> {
+        if self.ctx.mode == Mode::Bars {
+            self.progress.forget(id);
+        }
+        match result {
+            Ok(job) => {
+                if job.image_url().is_none() {
+                    let entry = self.entry(tag, Some(&job), "completed", None);
+                    return self.finish_row(tag, entry, Exit::Success);
+                }
+                let url = job.image_url().unwrap_or_default().to_owned();
+                let client = self.client.clone();
+                crate::failpoint::hit("before-download");
+                self.downloads.push(Box::pin(async move {
+                    let bytes = client.download(&url).await;
+                    (tag, job, bytes)
+                }));
+                Ok(())
+            }
+            Err(Error::NotFound(_)) => self.lost(tag, id, "is gone from the server"),
+            Err(Error::JobFailed(job)) => {
+                let error = job
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "no reason given".to_owned());
+                let entry = self.entry(tag, Some(&job), "failed", Some(error));
+                self.finish_row(tag, entry, Exit::JobFailed)
+            }
+            Err(Error::JobCancelled(job)) => {
+                let entry = self.entry(tag, Some(&job), "cancelled", Some("cancelled".to_owned()));
+                self.finish_row(tag, entry, Exit::JobFailed)
+            }
+            Err(e) => {
+                // Not finished (timed out, unreachable): no manifest line, so
+                // the next run re-attaches to the job.
+                let exit = Exit::of_client(&e);
+                if let Some(slot) = self.slots.remove(&tag) {
+                    let hint = if matches!(e, Error::TimedOut { .. }) && !self.ctx.is_mock() {
+                        "; it keeps running: run the command again to wait for it"
+                    } else {
+                        ""
+                    };
+                    self.progress
+                        .note(&format!("✘ {}: job {id}: {e}{hint}", label(&slot.row)));
+                }
+                match exit {
+                    Exit::TimedOut => self.tally.timed_out += 1,
+                    other => self.tally.other.push(other),
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn downloaded(
+        &mut self,
+        tag: u64,
+        job: Job,
+        bytes: Result<Vec<u8>, Error>,
+    ) -> anyhow::Result<()> {
+        let Some(slot) = self.slots.get(&tag) else {
+            return Ok(());
+        };
+        let bytes = match bytes {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let slot = self.slots.remove(&tag);
+                if let Some(slot) = slot {
+                    self.progress.note(&format!(
+                        "✘ {}: job {} completed but its image could not be downloaded ({e}); run the command again to retry",
+                        label(&slot.row),
+                        job.job_id
+                    ));
+                }
+                self.tally.other.push(Exit::Unavailable);
+                return Ok(());
+            }
+        };
+        let name = self.template.render(&slot.row, Some(job.job_id));
+        let path = self.output.join(&name);
+        let ours = self
+            .known_saving(slot.key)
+            .is_some_and(|saving| *saving == path);
+        if path.exists() && !self.overwrite && !ours {
+            let slot = self.slots.remove(&tag);
+            if let Some(slot) = slot {
+                self.progress.note(&format!(
+                    "✘ {}: job {} completed, but {} exists: not replaced (pass --overwrite to replace it, then run the command again)",
+                    label(&slot.row),
+                    job.job_id,
+                    path.display()
+                ));
+            }
+            self.tally.other.push(Exit::Usage);
+            return Ok(());
+        }
+        self.log.row(
+            slot.key,
+            RowState {
+                saving: Some(StoredPath::of(&path)),
+                ..RowState::default()
+            },
+        )?;
+        save_png_bytes(&path, &bytes).map_err(|e| {
+            Failure::usage(format!(
+                "job {} completed but its image could not be saved to {}: {e}; run the command again once that is fixed",
+                job.job_id,
+                path.display()
+            ))
+        })?;
+        crate::failpoint::hit("after-save");
+        let mut entry = self.entry(tag, Some(&job), "completed", None);
+        entry.output = Some(path.to_string_lossy().into_owned());
+        self.finish_row(tag, entry, Exit::Success)
+    }
+
+    /// The path a previous run was renaming row `key`'s image to.
+    fn known_saving(&self, key: u64) -> Option<&PathBuf> {
+        self.saving.get(&key)
+    }
+
+    fn entry(&self, tag: u64, job: Option<&Job>, status: &str, error: Option<String>) -> Entry {
+        let now = Timestamp::now();
+        let slot = self.slots.get(&tag);
+        let submitted_at = slot.and_then(|s| s.submitted_at);
+        Entry {
+            batch: self.batch.to_owned(),
+            row: key_text(slot.map_or(0, |s| s.key)),
+            id: slot.and_then(|s| s.row.id.clone()),
+            line: slot.map_or(0, |s| s.row.line),
+            kind: slot.map_or(vestis_client::JobKind::Legacy, |s| s.row.kind),
+            job_id: job.map(|j| j.job_id).or_else(|| slot.and_then(|s| s.job)),
+            status: status.to_owned(),
+            output: None,
+            error,
+            submitted_at,
+            finished_at: now,
+            seconds: submitted_at.map(|t| now.duration_since(t).as_secs_f64()),
+            run_seconds: job.and_then(Job::run_time).map(|d| d.as_secs_f64()),
+        }
+    }
+
+    /// Writes a finished row's manifest line (and `--json` line) and frees its slot.
+    fn finish_row(&mut self, tag: u64, entry: Entry, exit: Exit) -> anyhow::Result<()> {
+        self.manifest.append(&entry).map_err(|e| {
+            Failure::usage(format!(
+                "cannot write the manifest {}: {e}; run the command again once that is fixed",
+                self.manifest.path().display()
+            ))
+        })?;
+        crate::failpoint::hit("after-manifest");
+        if self.ctx.out.json {
+            self.progress.suspend(|| self.ctx.out.json_line(&entry))?;
+        }
+        let slot = self.slots.remove(&tag);
+        if let Some(slot) = &slot {
+            self.saving.remove(&slot.key);
+        }
+        match exit {
+            Exit::Success => self.tally.completed += 1,
+            _ if entry.status == "cancelled" => self.tally.cancelled += 1,
+            _ => self.tally.failed += 1,
+        }
+        if exit != Exit::Success
+            && let Some(slot) = slot
+        {
+            let job = entry
+                .job_id
+                .map(|j| format!("job {j} "))
+                .unwrap_or_default();
+            self.progress.note(&format!(
+                "✘ {}: {job}{}: {}",
+                label(&slot.row),
+                entry.status,
+                entry.error.as_deref().unwrap_or_default()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The summary line, and the exit code of the worst row.
+    fn finish(mut self) -> anyhow::Result<()> {
+        let t = &self.tally;
+        // Finished only when every row has its manifest line: a row that
+        // timed out or could not be reached is left for the next run.
+        let in_manifest =
+            t.earlier_completed + t.earlier_failed + t.completed + t.failed + t.cancelled;
+        if in_manifest >= t.total {
+            self.log.finished()?;
+        }
+        let t = &self.tally;
+        let mut parts = vec![format!(
+            "{} completed",
+            group(t.earlier_completed + t.completed)
+        )];
+        let failed = t.earlier_failed + t.failed;
+        if failed > 0 {
+            parts.push(format!("{} failed", group(failed)));
+        }
+        if t.cancelled > 0 {
+            parts.push(format!("{} cancelled", group(t.cancelled)));
+        }
+        if t.timed_out > 0 {
+            parts.push(format!("{} timed out", group(t.timed_out)));
+        }
+        if !t.other.is_empty() {
+            parts.push(format!("{} not finished", group(t.other.len() as u64)));
+        }
+        if t.invalid > 0 {
+            parts.push(format!("{} invalid, skipped", group(t.invalid)));
+        }
+        let summary = format!(
+            "{} rows: {}; manifest: {}",
+            group(t.total + t.invalid),
+            parts.join(", "),
+            self.manifest.path().display()
+        );
+        let mut worst = t.other.iter().copied().max().unwrap_or(Exit::Success);
+        if failed + t.cancelled > 0 {
+            worst = worst.max(Exit::JobFailed);
+        }
+        if t.timed_out > 0 {
+            worst = worst.max(Exit::TimedOut);
+        }
+        drop(self.progress);
+        if worst == Exit::Success {
+            self.ctx.note(&summary);
+            Ok(())
+        } else {
+            Err(Failure::new(worst, summary).into())
+        }
+    }
+}
+
+/// `1 000 000`: thousands apart by a space, as the summary line writes counts.
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_group_by_thousands() {
+        assert_eq!(group(7), "7");
+        assert_eq!(group(1000), "1 000");
+        assert_eq!(group(1_234_567), "1 234 567");
+    }
+}

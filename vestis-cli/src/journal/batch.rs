@@ -1,0 +1,381 @@
+//! A batch's progress, beside the job journal: `batches/BATCH.jsonl`.
+//!
+//! Not records in `journal.jsonl`: a batch of a million rows would be a
+//! million records there, read whole by every `vestis` command and pruned
+//! by its retention. Here each batch has its own append-only log of what
+//! the manifest cannot say yet: a `run` line with the command's settings
+//! (for `vestis resume`), a line per row once its create was answered (its
+//! job id), once its job was first seen (its server creation time) and
+//! before its image is renamed into place, and a `finished` line when
+//! every row is in the manifest. A row in the manifest is finished; the
+//! log is only read for rows that are not, so resuming holds a handful of
+//! rows, not the file. Lines are written as the job journal's are (one
+//! `write`, a torn last line cut), but not fsynced: the manifest is (it is
+//! the result), while a log line lost to a power cut (never to a killed
+//! process: written lines are in the kernel's cache) costs only a repeated
+//! create, which the row's idempotency key answers with the job it already
+//! has. Four fsyncs a row were most of a batch's time. `batches/BATCH.lock`
+//! keeps a second `vestis` off a batch that is running.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use vestis_client::{JobId, JobKind, Timestamp};
+
+use super::{JournalError, append_line, cut_torn_tail, open_private};
+
+/// A path as stored: text when it is UTF-8, else its bytes (Unix file
+/// names need not be UTF-8, and JSON strings must be).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum StoredPath {
+    Text(String),
+    Bytes { bytes: Vec<u8> },
+}
+
+impl StoredPath {
+    pub(crate) fn of(path: &Path) -> StoredPath {
+        match path.to_str() {
+            Some(text) => StoredPath::Text(text.to_owned()),
+            None => StoredPath::Bytes {
+                bytes: path.as_os_str().as_encoded_bytes().to_vec(),
+            },
+        }
+    }
+
+    pub(crate) fn path(&self) -> PathBuf {
+        match self {
+            StoredPath::Text(text) => PathBuf::from(text),
+            #[cfg(unix)]
+            StoredPath::Bytes { bytes } => {
+                PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(bytes))
+            }
+            #[cfg(not(unix))]
+            StoredPath::Bytes { bytes } => PathBuf::from(String::from_utf8_lossy(bytes).as_ref()),
+        }
+    }
+}
+
+/// The settings of a batch run, as `vestis resume` needs them to run it again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RunSettings {
+    pub(crate) api_url: String,
+    pub(crate) identity: String,
+    /// The input as given (`-` for stdin), and where it was read from.
+    pub(crate) input: StoredPath,
+    pub(crate) read_from: StoredPath,
+    pub(crate) format: crate::batch::input::Format,
+    pub(crate) kind: Option<JobKind>,
+    pub(crate) output: StoredPath,
+    pub(crate) name: String,
+    pub(crate) overwrite: bool,
+    pub(crate) concurrency: usize,
+    pub(crate) skip_invalid: bool,
+}
+
+/// What the log knows of one row the manifest does not have yet.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct RowState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) job_id: Option<JobId>,
+    /// The server's `created_at` of the job, pinned at first sight: a
+    /// server that restarted reuses ids, never creation times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) job_created_at: Option<Timestamp>,
+    /// The image is being renamed here: this row's own file, which a
+    /// later run may replace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) saving: Option<StoredPath>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum Line {
+    Run {
+        run: Box<RunSettings>,
+    },
+    Row {
+        row: String,
+        #[serde(flatten)]
+        state: RowState,
+    },
+    Finished {
+        finished: bool,
+    },
+}
+
+/// One batch's log, open for appending, locked to this process.
+#[derive(Debug)]
+pub(crate) struct BatchLog {
+    path: PathBuf,
+    file: File,
+    /// Held for the log's lifetime: one `vestis` per batch at a time.
+    _lock: File,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
+    move |source| JournalError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The directory of the batch logs in journal directory `dir`.
+pub(crate) fn batches_dir(dir: &Path) -> PathBuf {
+    dir.join("batches")
+}
+
+impl BatchLog {
+    /// Opens (creating) batch `batch`'s log in journal directory `dir`.
+    ///
+    /// # Errors
+    ///
+    /// The directory or file cannot be used, or another process holds the batch.
+    pub(crate) fn open(dir: &Path, batch: &str) -> Result<BatchLog, JournalError> {
+        let dir = batches_dir(dir);
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&dir).map_err(io_err(&dir))?;
+        let lock_path = dir.join(format!("{batch}.lock"));
+        let lock = open_private(
+            &lock_path,
+            OpenOptions::new().read(true).write(true).create(true),
+        )
+        .map_err(io_err(&lock_path))?;
+        if let Err(e) = lock.try_lock() {
+            let source = match e {
+                std::fs::TryLockError::WouldBlock => io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "another vestis is running this batch now; wait for it to end",
+                ),
+                std::fs::TryLockError::Error(e) => e,
+            };
+            return Err(io_err(&lock_path)(source));
+        }
+        let path = dir.join(format!("{batch}.jsonl"));
+        let mut file = open_private(
+            &path,
+            OpenOptions::new().read(true).append(true).create(true),
+        )
+        .map_err(io_err(&path))?;
+        let len = file.metadata().map_err(io_err(&path))?.len();
+        if len > 0 {
+            cut_torn_tail(&mut file, len).map_err(io_err(&path))?;
+        }
+        Ok(BatchLog {
+            path,
+            file,
+            _lock: lock,
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn append(&mut self, line: &Line) -> Result<(), JournalError> {
+        let mut bytes = serde_json::to_vec(line).map_err(|e| io_err(&self.path)(e.into()))?;
+        bytes.push(b'\n');
+        // Not fsynced: see the module's note on what a lost line costs.
+        append_line(&mut self.file, &bytes).map_err(io_err(&self.path))
+    }
+
+    /// Records the start of a run with these settings.
+    pub(crate) fn run(&mut self, settings: &RunSettings) -> Result<(), JournalError> {
+        self.append(&Line::Run {
+            run: Box::new(settings.clone()),
+        })
+    }
+
+    /// Records what is now known of row `row` (only the fields set).
+    pub(crate) fn row(&mut self, row: u64, state: RowState) -> Result<(), JournalError> {
+        self.append(&Line::Row {
+            row: key_text(row),
+            state,
+        })
+    }
+
+    /// Records that every row is in the manifest.
+    pub(crate) fn finished(&mut self) -> Result<(), JournalError> {
+        self.append(&Line::Finished { finished: true })
+    }
+
+    /// The state of every row the log knows and `is_open` keeps (rows not
+    /// in the manifest), merged over its lines; and the last run's settings
+    /// and whether the batch was finished since.
+    ///
+    /// # Errors
+    ///
+    /// The log cannot be read, or a line in its middle does not parse.
+    pub(crate) fn read(
+        path: &Path,
+        mut is_open: impl FnMut(u64) -> bool,
+    ) -> Result<LogState, JournalError> {
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(LogState::default()),
+            Err(e) => return Err(io_err(path)(e)),
+        };
+        let mut state = LogState::default();
+        let mut reader = BufReader::new(file);
+        let mut buf = String::new();
+        let mut n = 0u64;
+        loop {
+            buf.clear();
+            n += 1;
+            if reader.read_line(&mut buf).map_err(io_err(path))? == 0 {
+                break;
+            }
+            let line: Line = match serde_json::from_str(&buf) {
+                Ok(line) => line,
+                Err(_) if !buf.ends_with('\n') => break,
+                Err(e) => {
+                    return Err(JournalError::Corrupt {
+                        path: path.to_owned(),
+                        reason: format!("line {n}: {e}"),
+                    });
+                }
+            };
+            match line {
+                Line::Run { run } => {
+                    state.settings = Some(*run);
+                    state.finished = false;
+                }
+                Line::Finished { finished } => state.finished = finished,
+                Line::Row { row, state: update } => {
+                    let Some(row) = parse_key(&row) else { continue };
+                    if !is_open(row) {
+                        continue;
+                    }
+                    let entry = state.rows.entry(row).or_default();
+                    if update.job_id.is_some() && update.job_id != entry.job_id {
+                        // A new job for the row (the server lost the old one).
+                        *entry = RowState::default();
+                    }
+                    if update.job_id.is_some() {
+                        entry.job_id = update.job_id;
+                    }
+                    if update.job_created_at.is_some() {
+                        entry.job_created_at = update.job_created_at;
+                    }
+                    if update.saving.is_some() {
+                        entry.saving = update.saving;
+                    }
+                }
+            }
+        }
+        Ok(state)
+    }
+}
+
+/// What a batch log says.
+#[derive(Debug, Default)]
+pub(crate) struct LogState {
+    pub(crate) settings: Option<RunSettings>,
+    pub(crate) finished: bool,
+    pub(crate) rows: HashMap<u64, RowState>,
+}
+
+/// A row key as written: 16 hex digits.
+pub(crate) fn key_text(key: u64) -> String {
+    format!("{key:016x}")
+}
+
+pub(crate) fn parse_key(text: &str) -> Option<u64> {
+    u64::from_str_radix(text, 16).ok()
+}
+
+/// Every batch log in journal directory `dir`.
+pub(crate) fn logs(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(batches_dir(dir)) else {
+        return Vec::new();
+    };
+    let mut logs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    logs.sort();
+    logs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_merge_and_a_new_job_starts_over_and_a_torn_line_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = BatchLog::open(dir.path(), "b1").unwrap();
+        let created: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        log.row(
+            1,
+            RowState {
+                job_id: Some(JobId(7)),
+                ..RowState::default()
+            },
+        )
+        .unwrap();
+        log.row(
+            1,
+            RowState {
+                job_created_at: Some(created),
+                ..RowState::default()
+            },
+        )
+        .unwrap();
+        log.row(
+            2,
+            RowState {
+                job_id: Some(JobId(8)),
+                ..RowState::default()
+            },
+        )
+        .unwrap();
+        let path = log.path().to_owned();
+        drop(log);
+        std::io::Write::write_all(
+            &mut OpenOptions::new().append(true).open(&path).unwrap(),
+            br#"{"row":"00"#,
+        )
+        .unwrap();
+        assert!(
+            BatchLog::open(dir.path(), "b1").is_ok(),
+            "reopened, tail cut"
+        );
+        let state = BatchLog::read(&path, |row| row == 1).unwrap();
+        assert_eq!(state.rows.len(), 1, "row 2 is finished: not kept");
+        assert_eq!(state.rows[&1].job_id, Some(JobId(7)));
+        assert_eq!(
+            state.rows[&1].job_created_at.map(|t| t.to_string()),
+            Some(created.to_string())
+        );
+    }
+
+    #[test]
+    fn one_process_per_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = BatchLog::open(dir.path(), "b").unwrap();
+        let second = BatchLog::open(dir.path(), "b").unwrap_err().to_string();
+        assert!(
+            second.contains("another vestis is running this batch"),
+            "{second}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn paths_that_are_not_utf8_round_trip() {
+        use std::os::unix::ffi::OsStrExt;
+        let path = PathBuf::from(std::ffi::OsStr::from_bytes(b"/tmp/caf\xe9.csv"));
+        let stored = StoredPath::of(&path);
+        let text = serde_json::to_string(&stored).unwrap();
+        let back: StoredPath = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.path(), path);
+    }
+}

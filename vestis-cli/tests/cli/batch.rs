@@ -1,0 +1,767 @@
+//! `vestis batch` against the mock server: bad files (listed, nothing
+//! sent), a batch run to its end and run again (nothing sent twice), the
+//! exactly-once matrix (killed at every failpoint, then resumed: one job
+//! per row on the server, one manifest line per row), a server restarted
+//! mid-batch, a server answering 503 for longer than a poll budget, a rate
+//! limit, and file names that are not UTF-8.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::util::{Env, config, texts};
+
+/// `n` chat rows with ids `r0..`, as CSV.
+fn csv_rows(n: usize) -> String {
+    let mut text = "id,kind,prompt\n".to_owned();
+    for i in 0..n {
+        text.push_str(&format!("r{i},chat,prompt number {i}\n"));
+    }
+    text
+}
+
+fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// The manifest's lines, parsed.
+fn manifest(out: &Path) -> Vec<Value> {
+    std::fs::read_to_string(out.join("manifest.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn jobs_on_server(env: &Env) -> u64 {
+    env.admin_get("/jobs")["total"].as_u64().unwrap()
+}
+
+fn batch(env: &Env, file: &Path, out: &Path) -> assert_cmd::Command {
+    let mut cmd = env.vestis();
+    cmd.arg("batch").arg(file).arg("-o").arg(out);
+    cmd.args(["--interval", "50ms"]);
+    cmd
+}
+
+/// Every row completed once: one manifest line each, its PNG saved.
+fn assert_complete(out: &Path, rows: usize, what: &str) {
+    let lines = manifest(out);
+    assert_eq!(
+        lines.len(),
+        rows,
+        "{what}: one manifest line per row: {lines:#?}"
+    );
+    let ids: HashSet<&str> = lines.iter().map(|l| l["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), rows, "{what}: {lines:#?}");
+    for line in &lines {
+        assert_eq!(line["status"], "completed", "{what}: {line}");
+        let png = std::fs::read(line["output"].as_str().unwrap()).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{what}");
+    }
+}
+
+#[test]
+fn bad_files_are_listed_line_by_line_and_nothing_is_sent() {
+    let env = Env::start(config(50));
+    let dir = env.home.path().join("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut ten_mib = b"{\"kind\":\"legacy\",\"prompt\":\"".to_vec();
+    ten_mib.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
+    ten_mib.extend_from_slice(b"\"}\n");
+    let cases: Vec<(&str, Vec<u8>, Vec<&str>)> = vec![
+        (
+            "empty.csv",
+            b"".to_vec(),
+            vec!["empty.csv: the file is empty (a CSV needs a header row naming its columns)"],
+        ),
+        (
+            "header.csv",
+            b"id,kind,prompt\n".to_vec(),
+            vec!["header.csv: no rows to send"],
+        ),
+        (
+            "empty.jsonl",
+            b"\n\n".to_vec(),
+            vec!["empty.jsonl: no rows to send"],
+        ),
+        (
+            "missing.csv",
+            b"id,prompt\na,x\n".to_vec(),
+            vec!["missing.csv:1: kind: missing column"],
+        ),
+        (
+            "ragged.csv",
+            b"kind,prompt\nchat,a\nchat,b,c\nchat\n".to_vec(),
+            vec![
+                "ragged.csv:3: row: has 3 fields, the header has 2",
+                "ragged.csv:4: row: has 1 fields, the header has 2",
+            ],
+        ),
+        (
+            "utf8.csv",
+            b"kind,prompt\nchat,caf\xe9\n".to_vec(),
+            vec!["utf8.csv:2: prompt: is not valid UTF-8"],
+        ),
+        (
+            "long.jsonl",
+            ten_mib,
+            vec!["long.jsonl:1: row: longer than 1 MiB"],
+        ),
+        (
+            "array.jsonl",
+            b"{\"kind\":\"legacy\"}\n[1,2]\n42\n".to_vec(),
+            vec![
+                "array.jsonl:2: row: is an array (each line must be a JSON object)",
+                "array.jsonl:3: row: is a number (each line must be a JSON object)",
+            ],
+        ),
+        (
+            "image.csv",
+            b"kind,prompt,image\nchat,x,/no/such/ref.png\n".to_vec(),
+            vec!["image.csv:2: image: cannot read image /no/such/ref.png"],
+        ),
+        (
+            "dupes.csv",
+            b"id,kind,prompt\na,chat,x\na,chat,y\n".to_vec(),
+            vec!["dupes.csv:3: id: \"a\" is the id of an earlier row"],
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        let file = write(&dir, name, bytes);
+        let out = env.home.path().join(format!("out-{name}"));
+        let run = env
+            .vestis()
+            .current_dir(&dir)
+            .arg("batch")
+            .arg(name)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let (_, stderr) = texts(&run);
+        assert_eq!(run.status.code(), Some(2), "{name}: {stderr}");
+        for line in expected {
+            assert!(
+                stderr.contains(line),
+                "{name}: expected {line:?} in:\n{stderr}"
+            );
+        }
+        assert!(stderr.contains("nothing was sent"), "{name}: {stderr}");
+        assert_eq!(jobs_on_server(&env), 0, "{name}: a job was sent");
+        assert!(!out.join("manifest.jsonl").exists(), "{name}");
+        drop(file);
+    }
+}
+
+#[test]
+fn quoted_newlines_commas_and_a_bom_are_read_as_written() {
+    let env = Env::start(config(50));
+    let file = write(
+        env.home.path(),
+        "quoted.csv",
+        b"\xEF\xBB\xBFid,kind,prompt\na,chat,\"red, long\nand flowing\"\nb,chat,\"say \"\"hi\"\"\"\n",
+    );
+    let out = env.home.path().join("out");
+    let run = batch(&env, &file, &out).arg("--json").output().unwrap();
+    let (stdout, stderr) = texts(&run);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("2 rows: 2 completed; manifest: "),
+        "{stderr}"
+    );
+    assert_complete(&out, 2, "quoted");
+    let by_id = |id: &str| manifest(&out).into_iter().find(|l| l["id"] == id).unwrap();
+    assert_eq!(
+        by_id("b")["line"],
+        4,
+        "a quoted newline: the row starts on its first line"
+    );
+    // `--json`: the manifest's lines on stdout too.
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    let prompts: Vec<Value> = env.admin_get("/jobs")["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["payload"]["prompt"].clone())
+        .collect();
+    assert!(
+        prompts.contains(&json!("red, long\nand flowing")),
+        "{prompts:?}"
+    );
+}
+
+#[test]
+fn a_finished_batch_run_again_sends_nothing_and_an_edited_row_is_a_new_row() {
+    let env = Env::start(config(50));
+    let file = write(env.home.path(), "rows.csv", csv_rows(5));
+    let out = env.home.path().join("out");
+    let run = batch(&env, &file, &out).output().unwrap();
+    assert!(run.status.success(), "{}", texts(&run).1);
+    assert_complete(&out, 5, "first run");
+    assert_eq!(jobs_on_server(&env), 5);
+
+    let again = batch(&env, &file, &out).output().unwrap();
+    let (_, stderr) = texts(&again);
+    assert!(again.status.success(), "{stderr}");
+    assert!(stderr.contains("5 of 5 rows already finished"), "{stderr}");
+    assert_eq!(jobs_on_server(&env), 5, "nothing sent twice");
+    assert_eq!(manifest(&out).len(), 5);
+
+    // Row r4's prompt changes: a new row, whose image would replace r4.png.
+    let edited = csv_rows(5).replace("prompt number 4", "a new prompt");
+    std::fs::write(&file, edited).unwrap();
+    let changed = batch(&env, &file, &out).output().unwrap();
+    let (_, stderr) = texts(&changed);
+    assert_eq!(changed.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("r4.png exists: not replaced"), "{stderr}");
+    assert_eq!(jobs_on_server(&env), 6, "the edited row was sent, once");
+    let with_overwrite = batch(&env, &file, &out)
+        .arg("--overwrite")
+        .output()
+        .unwrap();
+    assert!(
+        with_overwrite.status.success(),
+        "{}",
+        texts(&with_overwrite).1
+    );
+    assert_eq!(jobs_on_server(&env), 6, "its key found the same job");
+    assert_eq!(manifest(&out).len(), 6);
+}
+
+#[test]
+fn exit_codes_follow_the_worst_row() {
+    let env = Env::start(config(50));
+    let file = write(
+        env.home.path(),
+        "mixed.jsonl",
+        concat!(
+            "{\"id\":\"ok\",\"kind\":\"legacy\"}\n",
+            "{\"id\":\"bad\",\"kind\":\"legacy\",\"payload\":{\"prompt\":\"fail\"}}\n",
+        ),
+    );
+    // Every attempt fails, and there is one attempt per job.
+    env.admin_patch("/config", json!({"failure_rate": 1.0, "max_attempts": 1}));
+    let out = env.home.path().join("out");
+    let run = batch(&env, &file, &out).output().unwrap();
+    let (_, stderr) = texts(&run);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("2 rows: 0 completed, 2 failed; manifest:"),
+        "{stderr}"
+    );
+    assert_eq!(manifest(&out).len(), 2, "failed rows are finished rows");
+
+    // A timeout: exit 3, no manifest line (the next run re-attaches).
+    env.admin_patch(
+        "/config",
+        json!({"failure_rate": 0.0, "processing_time": "60s"}),
+    );
+    let slow = write(env.home.path(), "slow.csv", "kind,prompt\nchat,slow\n");
+    let out = env.home.path().join("slow-out");
+    let run = batch(&env, &slow, &out)
+        .args(["--timeout", "300ms"])
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&run);
+    assert_eq!(run.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("1 rows: 0 completed, 1 timed out"),
+        "{stderr}"
+    );
+    assert!(manifest(&out).is_empty());
+    // Not finished, so `vestis resume` takes the batch up again.
+    let resumed = env
+        .vestis()
+        .args(["resume", "--timeout", "300ms"])
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&resumed);
+    assert!(stderr.contains("Resuming the batch of"), "{stderr}");
+    assert_eq!(resumed.status.code(), Some(3), "{stderr}");
+}
+
+/// Kills `batch` at failpoint `point`, then runs it again (`vestis resume`
+/// when `by_resume`) until it ends: one job per row, one line per row.
+fn crash_then_resume(point: &str, by_resume: bool) {
+    const ROWS: usize = 6;
+    let env = Env::start(config(100));
+    let file = write(env.home.path(), "rows.csv", csv_rows(ROWS));
+    let out = env.home.path().join("out");
+    let crashed = batch(&env, &file, &out)
+        .args(["--concurrency", "3"])
+        .env("VESTIS_FAILPOINT", point)
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&crashed);
+    assert_eq!(
+        crashed.status.code(),
+        None,
+        "{point}: expected death by signal, got {:?}: {stderr}",
+        crashed.status
+    );
+    let resumed = if by_resume {
+        env.vestis()
+            .args(["resume", "--interval", "50ms"])
+            .output()
+            .unwrap()
+    } else {
+        batch(&env, &file, &out).output().unwrap()
+    };
+    let (stdout, stderr) = texts(&resumed);
+    assert!(resumed.status.success(), "{point}: {stdout}{stderr}");
+    assert_eq!(
+        jobs_on_server(&env),
+        ROWS as u64,
+        "{point}: one job per row"
+    );
+    assert_complete(&out, ROWS, point);
+    // And nothing left to do.
+    let again = batch(&env, &file, &out).output().unwrap();
+    assert!(again.status.success(), "{point}");
+    assert_eq!(jobs_on_server(&env), ROWS as u64, "{point}");
+    assert_eq!(manifest(&out).len(), ROWS, "{point}");
+}
+
+#[test]
+fn killed_at_any_point_then_run_again_every_row_is_made_once() {
+    for point in [
+        "before-create:2",
+        "after-create:1",
+        "after-create:4",
+        "after-record:3",
+        "mid-wait:2",
+        "before-download:3",
+        "mid-save:2",
+        "after-save:1",
+        "after-manifest:4",
+        "journal-write:3",
+        "journal-write:8",
+    ] {
+        crash_then_resume(point, false);
+    }
+}
+
+#[test]
+fn killed_then_vestis_resume_finishes_the_batch() {
+    for point in ["after-record:2", "after-save:3"] {
+        crash_then_resume(point, true);
+    }
+}
+
+#[test]
+fn a_real_sigkill_mid_batch_then_resume() {
+    let env = Env::start(config(400));
+    let file = write(env.home.path(), "rows.csv", csv_rows(8));
+    let out = env.home.path().join("out");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vestis"))
+        .env("VESTIS_HOME", env.home.path())
+        .env("VESTIS_API_URL", &env.api)
+        .env("VESTIS_TOKEN", "me")
+        .arg("batch")
+        .arg(&file)
+        .arg("-o")
+        .arg(&out)
+        .args(["--interval", "50ms", "--concurrency", "3"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("two rows finished", || manifest(&out).len() >= 2);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let resumed = batch(&env, &file, &out).output().unwrap();
+    assert!(resumed.status.success(), "{}", texts(&resumed).1);
+    assert_eq!(jobs_on_server(&env), 8);
+    assert_complete(&out, 8, "sigkill");
+}
+
+fn wait_until(what: &str, ready: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < Duration::from_secs(60), "never: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_server_restarted_mid_batch_gets_the_lost_rows_again() {
+    let env = Env::start(config(600));
+    let file = write(env.home.path(), "rows.csv", csv_rows(8));
+    let out = env.home.path().join("out");
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vestis"))
+        .env("VESTIS_HOME", env.home.path())
+        .env("VESTIS_API_URL", &env.api)
+        .env("VESTIS_TOKEN", "me")
+        .arg("batch")
+        .arg(&file)
+        .arg("-o")
+        .arg(&out)
+        .args(["--interval", "50ms", "--concurrency", "4"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("a row finished", || !manifest(&out).is_empty());
+    // The server forgets every job and key; its ids start again at 1.
+    env.admin_post("/reset");
+    let done = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success(), "{stderr}");
+    assert!(stderr.contains("creating it again"), "{stderr}");
+    assert_complete(&out, 8, "restart");
+    // Rows finished before the reset stay finished; the rest were made
+    // once each on the new server.
+    let before = manifest(&out)
+        .iter()
+        .filter(|l| l["finished_at"].is_string())
+        .count();
+    assert_eq!(before, 8);
+    assert!(jobs_on_server(&env) <= 8);
+}
+
+#[test]
+fn a_server_answering_503_for_longer_than_a_poll_budget_is_ridden_out() {
+    let env = Env::start(config(200));
+    let file = write(env.home.path(), "rows.csv", csv_rows(4));
+    let out = env.home.path().join("out");
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vestis"))
+        .env("VESTIS_HOME", env.home.path())
+        .env("VESTIS_API_URL", &env.api)
+        .env("VESTIS_TOKEN", "me")
+        .arg("batch")
+        .arg(&file)
+        .arg("-o")
+        .arg(&out)
+        .args(["--interval", "20ms", "--concurrency", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("a row finished", || !manifest(&out).is_empty());
+    // Every request fails for 13 s. The mock's 503s ask for `Retry-After:
+    // 1`, so each wait polls about once a second: 13 failures in a row,
+    // more than the 10 a single `vestis wait` tolerates (the one-minute
+    // outage of the issue, scaled down: what matters is the count).
+    env.admin_patch("/config", json!({"http_error_rate": 1.0}));
+    std::thread::sleep(Duration::from_secs(13));
+    env.admin_patch("/config", json!({"http_error_rate": 0.0}));
+    let done = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success(), "{stderr}");
+    assert_complete(&out, 4, "503");
+    assert_eq!(jobs_on_server(&env), 4);
+}
+
+#[test]
+fn a_rate_limited_batch_fails_no_row() {
+    let mut config = config(20);
+    config.faults.rate_limit = Some(5);
+    let env = Env::start(config);
+    let file = write(env.home.path(), "rows.csv", csv_rows(12));
+    let out = env.home.path().join("out");
+    let run = batch(&env, &file, &out)
+        .args(["--concurrency", "8"])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", texts(&run).1);
+    assert_complete(&out, 12, "rate limit");
+    assert_eq!(jobs_on_server(&env), 12);
+}
+
+#[cfg(unix)]
+#[test]
+fn file_names_that_are_not_utf8_work() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::start(config(50));
+    let dir = env.home.path();
+    let file = dir.join(std::ffi::OsStr::from_bytes(b"caf\xe9.csv"));
+    std::fs::write(&file, csv_rows(2)).unwrap();
+    let out = dir.join(std::ffi::OsStr::from_bytes(b"out-\xff"));
+    let run = batch(&env, &file, &out).output().unwrap();
+    assert!(run.status.success(), "{}", texts(&run).1);
+    assert!(out.join("r0.png").exists() && out.join("r1.png").exists());
+    // The log stores the names' bytes: `resume` finds them again.
+    let again = batch(&env, &file, &out).output().unwrap();
+    assert!(texts(&again).1.contains("2 of 2 rows already finished"));
+}
+
+#[test]
+fn a_dry_run_sends_nothing() {
+    let env = Env::start(config(50));
+    let file = write(env.home.path(), "rows.csv", csv_rows(3));
+    let out = env.home.path().join("out");
+    let run = batch(&env, &file, &out).arg("--dry-run").output().unwrap();
+    let (stdout, stderr) = texts(&run);
+    assert!(run.status.success(), "{stderr}");
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    assert!(stdout.contains("row \"r0\" (line 2): chat \"prompt number 0\" -> "));
+    assert!(stderr.contains("3 of 3 rows would be created"), "{stderr}");
+    assert_eq!(jobs_on_server(&env), 0);
+}
+
+#[test]
+fn stdin_and_skip_invalid() {
+    let env = Env::start(config(50));
+    let out = env.home.path().join("out");
+    let run = env
+        .vestis()
+        .args([
+            "batch",
+            "-",
+            "--kind",
+            "legacy",
+            "--skip-invalid",
+            "--interval",
+            "50ms",
+            "-o",
+        ])
+        .arg(&out)
+        .write_stdin("{\"id\":\"a\"}\n[]\n{\"id\":\"b\",\"prompt\":\"x\"}\n")
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&run);
+    assert!(run.status.success(), "{stderr}");
+    assert!(stderr.contains("<stdin>:2: row: is an array"), "{stderr}");
+    assert!(
+        stderr.contains("3 rows: 2 completed, 1 invalid, skipped"),
+        "{stderr}"
+    );
+    assert_eq!(jobs_on_server(&env), 2);
+}
+
+#[test]
+fn no_usable_home_is_one_line_and_exit_2() {
+    let env = Env::start(config(50));
+    let file = write(env.home.path(), "rows.csv", csv_rows(1));
+    let blocker = write(env.home.path(), "not-a-dir", "x");
+    let run = env
+        .vestis()
+        .env("VESTIS_HOME", blocker.join("home"))
+        .arg("batch")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&run);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot use the job journal"), "{stderr}");
+    assert_eq!(jobs_on_server(&env), 0);
+}
+
+/// The live display on a terminal: the overall line and the jobs in flight.
+mod display {
+    use super::*;
+    use crate::pty::{OnTerminal, SPINNER, Terminal, render_rows};
+
+    fn paused(ms: u64) -> Env {
+        Env::start(vestis_mock_server::Config {
+            paused: true,
+            ..config(ms)
+        })
+    }
+
+    #[test]
+    fn one_job_shows_the_overall_line_and_its_spinner_then_the_summary() {
+        let env = paused(300);
+        write(env.home.path(), "rows.csv", csv_rows(1));
+        let run = OnTerminal::spawn(
+            &env,
+            Terminal::xterm(100, 30),
+            &["batch", "rows.csv", "-o", "out", "--interval", "50ms"],
+        );
+        let frame = run.frame_where("the overall line and a queued job", |s| {
+            s.contains("0 of 1 rows done (0 failed), 1 in flight")
+                && s.contains("Waiting in queue...")
+        });
+        assert!(frame.contains(SPINNER), "{frame}");
+        env.admin_post("/queue/resume");
+        let (status, screen) = run.finish();
+        assert!(status.success(), "{screen}");
+        assert!(
+            screen.contains("1 rows: 1 completed; manifest: "),
+            "{screen}"
+        );
+        assert!(!screen.contains(SPINNER), "a spinner was left:\n{screen}");
+        assert!(
+            !screen.contains("in flight"),
+            "the overall line was left:\n{screen}"
+        );
+    }
+
+    #[test]
+    fn sixty_four_in_flight_fit_the_screen() {
+        let env = paused(200);
+        write(env.home.path(), "rows.csv", csv_rows(64));
+        let size = Terminal::xterm(100, 20);
+        let run = OnTerminal::spawn(
+            &env,
+            size,
+            &[
+                "batch",
+                "rows.csv",
+                "-o",
+                "out",
+                "--interval",
+                "50ms",
+                "-j",
+                "64",
+            ],
+        );
+        let rows = run.rows_where("64 jobs in flight", |rows| {
+            rows.iter().any(|r| r.contains("64 in flight"))
+                && rows
+                    .iter()
+                    .filter(|r| r.contains("Waiting in queue..."))
+                    .count()
+                    >= 10
+        });
+        let spinners = rows
+            .iter()
+            .filter(|r| r.contains("Waiting in queue..."))
+            .count();
+        assert!(
+            spinners <= 18,
+            "more spinners than the screen has rows: {rows:#?}"
+        );
+        // The overall line is on screen, above the spinners.
+        let overall = rows
+            .iter()
+            .position(|r| r.contains("64 in flight"))
+            .unwrap();
+        let first = rows
+            .iter()
+            .position(|r| r.contains("Waiting in queue..."))
+            .unwrap();
+        assert!(overall < first, "{rows:#?}");
+        env.admin_post("/queue/resume");
+        let (status, bytes) = run.finish_raw();
+        let screen = render_rows(&bytes, size).join("\n");
+        assert!(status.success(), "{screen}");
+        assert!(screen.contains("64 rows: 64 completed"), "{screen}");
+        assert!(!screen.contains(SPINNER), "{screen}");
+    }
+
+    #[test]
+    fn a_narrow_terminal_never_wraps_a_live_line() {
+        let env = paused(200);
+        write(env.home.path(), "rows.csv", csv_rows(3));
+        let size = Terminal::xterm(30, 20);
+        let run = OnTerminal::spawn(
+            &env,
+            size,
+            &["batch", "rows.csv", "-o", "out", "--interval", "50ms"],
+        );
+        let rows = run.rows_where("three queued jobs", |rows| {
+            rows.iter().filter(|r| r.contains("Waiting")).count() == 3
+        });
+        // The overall line is cut to the width, with an ellipsis, on one row.
+        let overall: Vec<&String> = rows.iter().filter(|r| r.contains("rows done")).collect();
+        assert_eq!(overall.len(), 1, "{rows:#?}");
+        assert!(overall[0].ends_with('…'), "{rows:#?}");
+        env.admin_post("/queue/resume");
+        let (status, screen) = run.finish();
+        assert!(status.success(), "{screen}");
+        assert!(!screen.contains(SPINNER), "{screen}");
+    }
+
+    #[test]
+    fn ctrl_c_stops_waiting_and_says_how_to_resume() {
+        let env = paused(200);
+        write(env.home.path(), "rows.csv", csv_rows(3));
+        let mut run = OnTerminal::spawn(
+            &env,
+            Terminal::xterm(120, 30),
+            &["batch", "rows.csv", "-o", "out", "--interval", "50ms"],
+        );
+        run.frame_where("three queued jobs", |s| {
+            s.matches("Waiting in queue...").count() == 3
+        });
+        run.press_ctrl_c();
+        let (status, screen) = run.finish();
+        assert_eq!(status.code(), Some(130), "{screen}");
+        assert!(!screen.contains(SPINNER), "{screen}");
+        assert!(
+            screen
+                .replace('\n', "")
+                .contains("run the same command again (or `vestis resume`)"),
+            "{screen}"
+        );
+        // And the same command picks the rows up: no second job for any.
+        env.admin_post("/queue/resume");
+        let again = batch(
+            &env,
+            &env.home.path().join("rows.csv"),
+            &env.home.path().join("out"),
+        )
+        .output()
+        .unwrap();
+        assert!(again.status.success(), "{}", texts(&again).1);
+        assert_eq!(jobs_on_server(&env), 3);
+        assert_complete(&env.home.path().join("out"), 3, "ctrl-c");
+    }
+
+    #[test]
+    fn text_from_the_file_is_escaped() {
+        let env = Env::start(config(50));
+        let file = write(
+            env.home.path(),
+            "odd.jsonl",
+            "{\"id\":\"日本\\u001b[2J\",\"kind\":\"chat\",\"prompt\":\"x\\u001b]0;owned\\u0007\"}\n",
+        );
+        let run = batch(&env, &file, &env.home.path().join("out"))
+            .arg("--dry-run")
+            .output()
+            .unwrap();
+        let (stdout, _) = texts(&run);
+        assert!(!stdout.contains('\u{1b}'), "{stdout:?}");
+        assert!(stdout.contains("日本\\u{1b}[2J"), "{stdout}");
+    }
+}
+
+/// A full disk while the manifest is written (the manifest is
+/// `/dev/full`): exit 2 naming the file, and once there is room the same
+/// command finishes every row, each made once.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_stops_the_batch_and_the_same_command_finishes_it() {
+    let env = Env::start(config(50));
+    let file = write(env.home.path(), "rows.csv", csv_rows(3));
+    let out = env.home.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::os::unix::fs::symlink("/dev/full", out.join("manifest.jsonl")).unwrap();
+    let full = batch(&env, &file, &out).output().unwrap();
+    let (_, stderr) = texts(&full);
+    assert_eq!(full.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot write the manifest"), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    std::fs::remove_file(out.join("manifest.jsonl")).unwrap();
+    let again = batch(&env, &file, &out).output().unwrap();
+    assert!(again.status.success(), "{}", texts(&again).1);
+    assert_complete(&out, 3, "full disk");
+    assert_eq!(jobs_on_server(&env), 3, "no row made twice");
+}
+
+/// Not a terminal: plain lines, no escape codes; `-q`: nothing at all.
+#[test]
+fn plain_output_off_a_terminal_and_nothing_with_quiet() {
+    let env = Env::start(config(50));
+    let file = write(env.home.path(), "rows.csv", csv_rows(2));
+    let plain = batch(&env, &file, &env.home.path().join("a"))
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&plain);
+    assert!(plain.status.success(), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    assert!(stderr.contains("2 rows: 2 completed"), "{stderr}");
+    let quiet = batch(&env, &file, &env.home.path().join("b"))
+        .arg("-q")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = texts(&quiet);
+    assert!(quiet.status.success(), "{stderr}");
+    assert_eq!((stdout.as_str(), stderr.as_str()), ("", ""));
+}

@@ -1,0 +1,115 @@
+//! `WaitSet` against wiremock: a paced create rides out a 429 and keeps
+//! its idempotency key, waits are tagged by the caller, and a stopped
+//! wait yields nothing more.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::json;
+use vestis_client::{Client, CreateOptions, JobId, JobKind, PollStrategy, WaitEvent, WaitOptions};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn job(id: u64, status: &str) -> serde_json::Value {
+    json!({"job_id": id, "status": status, "job_type": "legacy",
+           "created_at": "2026-01-01T00:00:00.000Z", "attempts": 1})
+}
+
+fn options() -> WaitOptions {
+    WaitOptions::new(PollStrategy::fixed().interval(Duration::from_millis(20)))
+        .deadline(Duration::from_secs(20))
+}
+
+#[tokio::test]
+async fn a_create_rides_out_a_429_with_its_key_and_waits_are_tagged() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/generate"))
+        .and(header("Idempotency-Key", "row-1"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "1")
+                .set_body_json(
+                    json!({"success": false, "error": "slow down", "code": "rate_limited"}),
+                ),
+        )
+        .up_to_n_times(2)
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/generate"))
+        .and(header("Idempotency-Key", "row-1"))
+        .respond_with(ResponseTemplate::new(202).set_body_json(
+            json!({"success": true, "job_id": 5, "status": "pending", "message": "Job created"}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/jobs/5"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(job(5, "completed")))
+        .mount(&server)
+        .await;
+    let client = Client::builder()
+        .base_url(server.uri())
+        .token("t")
+        .build()
+        .unwrap();
+    let mut set = client.wait_set::<&str>(&options());
+    // More 429s than `max_transient_errors(1)` allows: pacing is not failure.
+    let created = client
+        .wait_set::<()>(&options().max_transient_errors(1))
+        .create(
+            JobKind::Legacy,
+            &json!({}),
+            &CreateOptions::default().idempotency_key("row-1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.job_id, JobId(5));
+    set.push("row one", created.job_id);
+    let mut finished = Vec::new();
+    while let Some((tag, event)) = set.next().await {
+        if let WaitEvent::Finished(result) = event {
+            finished.push((tag, result.unwrap().job_id));
+        }
+    }
+    assert_eq!(finished, [("row one", JobId(5))]);
+    assert!(set.is_empty());
+}
+
+#[tokio::test]
+async fn a_stopped_wait_ends_without_finishing() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/jobs/1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(job(1, "pending")))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/jobs/2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(job(2, "completed")))
+        .mount(&server)
+        .await;
+    let client = Client::builder()
+        .base_url(server.uri())
+        .token("t")
+        .build()
+        .unwrap();
+    let mut set = client.wait_set::<u32>(&options());
+    let stop = set.push(1, JobId(1));
+    set.push(2, JobId(2));
+    let mut tags = Vec::new();
+    while let Some((tag, event)) = set.next().await {
+        if tag == 1 && matches!(event, WaitEvent::StatusChanged { .. }) {
+            stop.stop();
+        }
+        if let WaitEvent::Finished(_) = event {
+            tags.push(tag);
+        }
+    }
+    assert_eq!(tags, [2], "the stopped wait never finished");
+}
