@@ -16,6 +16,7 @@ use crate::waiting::{Report, Target, wait_for, wait_options};
 const CONCURRENT_CHECKS: usize = 8;
 
 pub(crate) async fn run(ctx: &Context, args: ResumeArgs) -> anyhow::Result<()> {
+    ctx.use_preview(&args.wait.preview)?;
     let client = ctx.client()?;
     let journal = ctx.journal()?;
     let identity = ctx.identity();
