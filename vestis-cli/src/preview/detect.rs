@@ -147,9 +147,9 @@ pub(crate) fn query(timeout: Duration) -> Option<Protocol> {
     };
     drop(restore);
     tracing::debug!(
-        "terminal capability query: {:?} after {:?} ({} bytes of answer)",
+        "terminal capability query: {:?} after {} ms ({} bytes of answer)",
         outcome,
-        start.elapsed(),
+        start.elapsed().as_millis(),
         answer.len()
     );
     outcome

@@ -88,7 +88,7 @@ pub(crate) fn blocks(picture: &Rgba) -> Vec<u8> {
                 "\x1b[38;2;{tr};{tg};{tb};48;2;{br};{bg};{bb}m\u{2580}"
             ));
         }
-        out.push_str("\x1b[0m\r\n");
+        out.push_str("\x1b[0m\n");
     }
     out.into_bytes()
 }
@@ -139,7 +139,7 @@ mod tests {
         };
         assert_eq!(
             String::from_utf8(blocks(&picture)).unwrap(),
-            "\x1b[38;2;255;0;0;48;2;0;0;0m▀\x1b[0m\r\n"
+            "\x1b[38;2;255;0;0;48;2;0;0;0m▀\x1b[0m\n"
         );
     }
 }

@@ -205,7 +205,8 @@ impl Preview {
             out.extend_from_slice(format!("\x1b[{}B\r", fit.rows).as_bytes());
         } else {
             out.extend_from_slice(&drawn);
-            out.extend_from_slice(b"\r\n");
+            // The terminal's output processing makes it a carriage return too.
+            out.push(b'\n');
         }
         Ok(out)
     }

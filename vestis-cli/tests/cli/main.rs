@@ -10,6 +10,7 @@ mod journal;
 mod man;
 mod output;
 mod pipes;
+mod preview;
 mod pty;
 mod terminal;
 mod util;
