@@ -330,6 +330,30 @@ mod tests {
     }
 
     #[test]
+    fn inside_tmux_the_picture_is_wrapped_and_its_rows_made_first() {
+        let mut png = Vec::new();
+        let mut encoder = ::png::Encoder::new(&mut png, 2, 2);
+        encoder.set_color(::png::ColorType::Rgb);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&[9; 12]).unwrap();
+        writer.finish().unwrap();
+        let preview = Preview {
+            protocol: Protocol::Kitty,
+            tmux: true,
+        };
+        let out = preview.render(&png, size(80, 40)).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        // 24 rows made with newlines tmux sees, the cursor back up, the
+        // picture through pass-through (ESC doubled, the cursor held), down again.
+        let head = format!(
+            "{}\x1b[24A\r\x1bPtmux;\x1b\x1b_Gf=100,a=T,q=2,c=48,r=24,C=1,m=0;",
+            "\n".repeat(24)
+        );
+        assert!(text.starts_with(&head), "{text:?}");
+        assert!(text.ends_with("\x1b\x1b\\\x1b\\\x1b[24B\r"), "{text:?}");
+    }
+
+    #[test]
     fn a_square_image_takes_a_square_box_of_cells() {
         let fit = Fit::of(1024, 1024, size(120, 40));
         // 24 rows of 20 px = 480 px tall, so 48 columns of 10 px wide.

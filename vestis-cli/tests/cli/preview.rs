@@ -536,3 +536,61 @@ fn broken_missing_huge_and_oddly_named_files_are_one_line_errors() {
         );
     }
 }
+
+#[test]
+fn ctrl_c_after_a_preview_leaves_it_whole_and_the_terminal_clean() {
+    let env = Env::start(config(100));
+    let ids: Vec<String> = ["300ms", "120s"]
+        .into_iter()
+        .map(|d| {
+            let created = env.api_post(
+                "/generate?chat=true",
+                &[("X-Mock-Duration", d)],
+                json!({"prompt": "x"}),
+            );
+            created["job_id"].as_u64().unwrap().to_string()
+        })
+        .collect();
+    let size = Terminal::xterm(60, 40);
+    let args = [
+        "wait",
+        &ids[0],
+        &ids[1],
+        "--preview=blocks",
+        "--interval",
+        "200ms",
+    ];
+    let mut run = OnTerminal::spawn(&env, size, &args);
+    let block_row = |row: &String| !row.is_empty() && row.chars().all(|c| c == '▀');
+    run.rows_where("the first preview is drawn", |rows| {
+        rows.iter().filter(|r| block_row(r)).count() == 24
+            && rows.iter().any(|r| r.starts_with(SPINNER))
+    });
+    run.press_ctrl_c();
+    let (status, raw) = run.finish_raw();
+    let rows = crate::pty::render_rows(&raw, size);
+    let screen = rows.join("\n");
+    assert_eq!(status.code(), Some(130), "{screen}");
+    assert_eq!(rows.iter().filter(|r| block_row(r)).count(), 24, "{screen}");
+    assert!(!screen.contains(SPINNER), "a spinner was left:\n{screen}");
+    assert_eq!(
+        count_lines(&screen, &format!("- job {} not finished", ids[1])),
+        1,
+        "{screen}"
+    );
+    // Colours, cursor and modes as the shell expects them back.
+    let nonzero = |n: u16| std::num::NonZeroU16::new(n).unwrap();
+    let mut parser = vt100::Parser::new(nonzero(size.rows), nonzero(size.columns), 0);
+    parser.process(&raw);
+    let screen = parser.screen();
+    // Only the picture is coloured: no colour leaks into the text after it.
+    for (row, text) in rows.iter().enumerate().filter(|(_, r)| !block_row(r)) {
+        for column in 0..size.columns {
+            let cell = screen.cell(row as u16, column).unwrap();
+            assert_eq!(cell.bgcolor(), vt100::Color::Default, "row {row}: {text}");
+        }
+    }
+    assert_eq!(screen.fgcolor(), vt100::Color::Default);
+    assert_eq!(screen.bgcolor(), vt100::Color::Default);
+    assert!(!screen.hide_cursor(), "the cursor is shown");
+}
