@@ -90,23 +90,37 @@ pub(crate) fn parse_answer(answer: &[u8]) -> Option<Protocol> {
 #[cfg(unix)]
 const QUERY: &[u8] = b"\x1b_Gi=31,s=1,v=1,a=q,t=d,f=24;AAAA\x1b\\\x1b[c";
 
+/// How the capability query ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// The protocol the terminal's answer names; `None`: no answer in time
+    /// (or no terminal to ask).
+    Supports(Option<Protocol>),
+    /// Ctrl-C was typed while the terminal was in raw mode, where it is a
+    /// byte, not a signal: the command stops as Ctrl-C stops it elsewhere.
+    Interrupted,
+}
+
 /// Asks the controlling terminal (`/dev/tty`) and reads its answer for at
-/// most `timeout`: the protocol it supports, `None` if it did not answer
-/// in time (or there is no terminal to ask).
+/// most `timeout`.
 #[cfg(unix)]
-pub(crate) fn query(timeout: Duration) -> Option<Protocol> {
+pub(crate) fn query(timeout: Duration) -> Answer {
     use std::io::{Read, Write};
     use std::time::Instant;
 
     use rustix::event::{PollFd, PollFlags, Timespec, poll};
     use rustix::termios::{OptionalActions, tcgetattr, tcsetattr};
 
-    let tty = std::fs::OpenOptions::new()
+    let Ok(tty) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/tty")
-        .ok()?;
-    let saved = tcgetattr(&tty).ok()?;
+    else {
+        return Answer::Supports(None);
+    };
+    let Ok(saved) = tcgetattr(&tty) else {
+        return Answer::Supports(None);
+    };
     /// Puts the terminal's settings back however the query ends.
     struct Restore<'a>(&'a std::fs::File, rustix::termios::Termios);
     impl Drop for Restore<'_> {
@@ -116,7 +130,9 @@ pub(crate) fn query(timeout: Duration) -> Option<Protocol> {
     }
     let mut raw = saved.clone();
     raw.make_raw();
-    tcsetattr(&tty, OptionalActions::Now, &raw).ok()?;
+    if tcsetattr(&tty, OptionalActions::Now, &raw).is_err() {
+        return Answer::Supports(None);
+    }
     let restore = Restore(&tty, saved);
     let _ = (&*restore.0).write_all(QUERY);
     let _ = (&*restore.0).flush();
@@ -124,11 +140,14 @@ pub(crate) fn query(timeout: Duration) -> Option<Protocol> {
     let mut answer = Vec::new();
     let mut buf = [0u8; 256];
     let outcome = loop {
+        if answer.contains(&0x03) {
+            break Answer::Interrupted;
+        }
         if let Some(protocol) = parse_answer(&answer) {
-            break Some(protocol);
+            break Answer::Supports(Some(protocol));
         }
         let Some(left) = timeout.checked_sub(start.elapsed()) else {
-            break None;
+            break Answer::Supports(None);
         };
         let wait = Timespec {
             tv_sec: left.as_secs().try_into().unwrap_or(i64::MAX),
@@ -136,19 +155,23 @@ pub(crate) fn query(timeout: Duration) -> Option<Protocol> {
         };
         let mut fds = [PollFd::new(&tty, PollFlags::IN)];
         match poll(&mut fds, Some(&wait)) {
-            Ok(0) => break None,
+            Ok(0) => break Answer::Supports(None),
             Ok(_) => match (&*restore.0).read(&mut buf) {
-                Ok(0) | Err(_) => break None,
+                Ok(0) | Err(_) => break Answer::Supports(None),
                 Ok(n) => answer.extend_from_slice(&buf[..n]),
             },
             Err(rustix::io::Errno::INTR) => {}
-            Err(_) => break None,
+            Err(_) => break Answer::Supports(None),
         }
     };
     drop(restore);
+    let said = match outcome {
+        Answer::Supports(Some(protocol)) => format!("{protocol:?}"),
+        Answer::Supports(None) => "no answer".to_owned(),
+        Answer::Interrupted => "Ctrl-C".to_owned(),
+    };
     tracing::debug!(
-        "terminal capability query: {:?} after {} ms ({} bytes of answer)",
-        outcome,
+        "terminal capability query: {said} after {} ms ({} bytes of answer)",
         start.elapsed().as_millis(),
         answer.len()
     );
@@ -157,8 +180,8 @@ pub(crate) fn query(timeout: Duration) -> Option<Protocol> {
 
 /// Off Unix there is no terminal to ask: the environment alone decides.
 #[cfg(not(unix))]
-pub(crate) fn query(_timeout: Duration) -> Option<Protocol> {
-    None
+pub(crate) fn query(_timeout: Duration) -> Answer {
+    Answer::Supports(None)
 }
 
 /// Whether tmux passes escape sequences through to the outer terminal

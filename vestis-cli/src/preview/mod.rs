@@ -84,7 +84,8 @@ impl Preview {
     /// terminal (in raw mode, for at most [`detect::QUERY_TIMEOUT`]).
     ///
     /// # Errors
-    /// `VESTIS_PREVIEW` holds something else than a [`Choice`] (exit 2).
+    /// `VESTIS_PREVIEW` holds something else than a [`Choice`] (exit 2);
+    /// Ctrl-C was typed while the terminal was asked (exit 130).
     pub(crate) fn choose(
         flag: Choice,
         json: bool,
@@ -127,9 +128,18 @@ impl Preview {
                 Some(protocol) if tmux => protocol,
                 _ => Protocol::Blocks,
             },
-            Choice::Auto => detect::from_env(&env)
-                .or_else(|| detect::query(detect::query_timeout(&env)))
-                .unwrap_or(Protocol::Blocks),
+            Choice::Auto => match detect::from_env(&env) {
+                Some(protocol) => protocol,
+                None => match detect::query(detect::query_timeout(&env)) {
+                    detect::Answer::Supports(protocol) => protocol.unwrap_or(Protocol::Blocks),
+                    detect::Answer::Interrupted => {
+                        return Err(crate::exit::Failure::new(
+                            crate::exit::Exit::Interrupted,
+                            "interrupted",
+                        ));
+                    }
+                },
+            },
         };
         tracing::debug!(
             "preview: {protocol:?}{}",

@@ -404,7 +404,7 @@ fn a_terminal_that_never_answers_is_not_waited_for_past_the_timeout() {
     // The query's own measure of its wait: the documented 250 ms, give or
     // take a loaded machine's scheduling, never the seconds of a hang.
     let waited: u64 = text
-        .split("terminal capability query: None after ")
+        .split("terminal capability query: no answer after ")
         .nth(1)
         .and_then(|rest| rest.split(" ms").next())
         .and_then(|ms| ms.trim().parse().ok())
@@ -593,4 +593,23 @@ fn ctrl_c_after_a_preview_leaves_it_whole_and_the_terminal_clean() {
     assert_eq!(screen.fgcolor(), vt100::Color::Default);
     assert_eq!(screen.bgcolor(), vt100::Color::Default);
     assert!(!screen.hide_cursor(), "the cursor is shown");
+}
+
+#[test]
+fn ctrl_c_while_the_terminal_is_asked_stops_the_command_and_restores_it() {
+    let (env, _) = with_gradient();
+    let vars = [("VESTIS_PREVIEW_TIMEOUT", "10s")];
+    let mut run = OnTerminal::spawn_with(&env, xterm(), &["show", "gradient.png"], &vars);
+    run.frame_where("the query is sent", |_| find(&run.raw(), QUERY).is_some());
+    // In raw mode Ctrl-C is a byte the query reads, not a signal.
+    run.press_ctrl_c();
+    let (status, raw) = run.finish_raw();
+    let screen = crate::pty::render(&raw, xterm());
+    assert_eq!(status.code(), Some(130), "{screen}");
+    assert!(
+        !drew_an_image(&raw[find(&raw, QUERY).unwrap() + QUERY.len()..]),
+        "{screen}"
+    );
+    assert!(!screen.contains("^C"), "echoed in raw mode:\n{screen}");
+    assert!(screen.contains("vestis: interrupted"), "{screen}");
 }
