@@ -20,9 +20,9 @@ use crate::preview::{Choice, DrawError, Preview, image};
 /// (at most [`image::MAX_PIXELS`]) is anywhere near this compressed.
 const MAX_FILE_BYTES: u64 = 256 << 20;
 
-/// One image as `--json` prints it.
+/// Where an image's bytes came from.
 #[derive(Serialize)]
-struct Shown {
+struct Source {
     #[serde(skip_serializing_if = "Option::is_none")]
     job_id: Option<JobId>,
     /// The file the bytes came from (lossy UTF-8 for a name that is not).
@@ -31,6 +31,24 @@ struct Shown {
     /// The URL they were downloaded from, when no saved file had them.
     #[serde(skip_serializing_if = "Option::is_none")]
     image_url: Option<String>,
+}
+
+impl Source {
+    /// How lines name it: `job 17`, or the file.
+    fn name(&self) -> String {
+        match (&self.job_id, &self.path) {
+            (Some(id), _) => format!("job {id}"),
+            (None, Some(path)) => path.clone(),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// One image as `--json` prints it: its source, then its size in pixels.
+#[derive(Serialize)]
+struct Shown<'a> {
+    #[serde(flatten)]
+    source: &'a Source,
     width: u32,
     height: u32,
 }
@@ -70,16 +88,13 @@ impl From<Failure> for NotShown {
 
 async fn show(ctx: &Context, preview: Option<Preview>, item: &OsString) -> Result<(), NotShown> {
     let path = Path::new(item);
-    let (bytes, shown) = if path.exists() {
-        let bytes = read_png(path)?;
-        let shown = Shown {
+    let (bytes, source) = if path.exists() {
+        let source = Source {
             job_id: None,
             path: Some(path.to_string_lossy().into_owned()),
             image_url: None,
-            width: 0,
-            height: 0,
         };
-        (bytes, shown)
+        (read_png(path)?, source)
     } else if let Some(id) = item.to_str().and_then(|s| s.trim().parse::<JobId>().ok()) {
         job_image(ctx, id).await?
     } else {
@@ -89,37 +104,31 @@ async fn show(ctx: &Context, preview: Option<Preview>, item: &OsString) -> Resul
         ))
         .into());
     };
-    let what = match (&shown.job_id, &shown.path) {
-        (Some(id), _) => format!("job {id}"),
-        (None, Some(path)) => path.clone(),
-        (None, None) => String::new(),
-    };
-    let (width, height) =
-        image::dimensions(&bytes).map_err(|e| Failure::usage(format!("{what}: {e}")))?;
-    let shown = Shown {
-        width,
-        height,
-        ..shown
-    };
+    let name = source.name();
+    let broken = |e: image::ImageError| Failure::usage(format!("{name}: {e}"));
+    let (width, height) = image::dimensions(&bytes).map_err(broken)?;
     if preview.is_none() {
         // Nothing drawn, but a broken file is said all the same.
-        image::decode_scaled(&bytes, 1, 1).map_err(|e| Failure::usage(format!("{what}: {e}")))?;
+        image::decode_scaled(&bytes, 1, 1).map_err(broken)?;
     }
-    let line = match (&shown.job_id, &shown.path, &shown.image_url) {
-        (Some(id), Some(path), _) => format!("job {id}: {path} ({width}×{height})"),
-        (Some(id), None, Some(url)) => format!("job {id}: {url} ({width}×{height})"),
-        _ => format!("{what} ({width}×{height})"),
-    };
     let written = if ctx.out.json {
-        ctx.out.json_line(&shown)
+        ctx.out.json_line(&Shown {
+            source: &source,
+            width,
+            height,
+        })
     } else {
-        ctx.out.human(&line)
+        let place = match (&source.job_id, &source.path, &source.image_url) {
+            (Some(_), Some(path), _) | (Some(_), None, Some(path)) => format!(": {path}"),
+            _ => String::new(),
+        };
+        ctx.out.human(&format!("{name}{place} ({width}×{height})"))
     };
     written.map_err(|e| NotShown::Stop(e.into()))?;
     if let Some(preview) = preview {
         match preview.draw(&bytes) {
             Ok(()) => {}
-            Err(DrawError::Image(e)) => return Err(Failure::usage(format!("{what}: {e}")).into()),
+            Err(DrawError::Image(e)) => return Err(broken(e).into()),
             Err(DrawError::Write(e)) => return Err(NotShown::Stop(e.into())),
         }
     }
@@ -141,7 +150,7 @@ fn read_png(path: &Path) -> Result<Vec<u8>, Failure> {
 
 /// Job `id`'s image: from the file this machine saved it to, else
 /// downloaded once from the URL the server gives now.
-async fn job_image(ctx: &Context, id: JobId) -> Result<(Vec<u8>, Shown), Failure> {
+async fn job_image(ctx: &Context, id: JobId) -> Result<(Vec<u8>, Source), Failure> {
     let records = ctx
         .journal()
         .ok()
@@ -151,15 +160,12 @@ async fn job_image(ctx: &Context, id: JobId) -> Result<(Vec<u8>, Shown), Failure
         .and_then(|record| record.downloaded_to)
         .filter(|file| file.is_file());
     if let Some(file) = saved {
-        let bytes = read_png(&file)?;
-        let shown = Shown {
+        let source = Source {
             job_id: Some(id),
             path: Some(file.to_string_lossy().into_owned()),
             image_url: None,
-            width: 0,
-            height: 0,
         };
-        return Ok((bytes, shown));
+        return Ok((read_png(&file)?, source));
     }
     let client = ctx.client().map_err(|e| match e.downcast::<Failure>() {
         Ok(failure) => failure,
@@ -185,12 +191,10 @@ async fn job_image(ctx: &Context, id: JobId) -> Result<(Vec<u8>, Shown), Failure
             format!("job {id}: its image could not be downloaded from {url}: {e}"),
         )
     })?;
-    let shown = Shown {
+    let source = Source {
         job_id: Some(id),
         path: None,
         image_url: Some(url.to_owned()),
-        width: 0,
-        height: 0,
     };
-    Ok((bytes, shown))
+    Ok((bytes, source))
 }

@@ -83,6 +83,21 @@ fn kitty_png(raw: &[u8]) -> (Vec<u8>, String) {
     (png, first)
 }
 
+/// Creates a chat job per duration (each attempt takes that long): their ids.
+fn chat_jobs(env: &Env, durations: &[&str]) -> Vec<String> {
+    durations
+        .iter()
+        .map(|d| {
+            let created = env.api_post(
+                "/generate?chat=true",
+                &[("X-Mock-Duration", d)],
+                json!({"prompt": "x"}),
+            );
+            created["job_id"].as_u64().unwrap().to_string()
+        })
+        .collect()
+}
+
 /// How many images the command downloaded, from its `-v` log of every response.
 fn image_downloads(raw: &[u8]) -> usize {
     String::from_utf8_lossy(raw)
@@ -121,6 +136,18 @@ fn kitty_carries_the_saved_png_and_the_preview_costs_no_second_download() {
     assert!(status.success(), "{}", String::from_utf8_lossy(&raw));
     assert!(kitty_png(&raw).0 == saved, "show sent the saved file");
     assert_eq!(image_downloads(&raw), 0, "show read the saved file");
+    // On a pipe: where it is, and its size.
+    let out = env
+        .vestis()
+        .current_dir(env.home.path())
+        .args(["show", "1"])
+        .output()
+        .unwrap();
+    let file = env.home.path().join("a.png");
+    assert_eq!(
+        texts(&out).0,
+        format!("job 1: {} (256×256)\n", file.display())
+    );
 }
 
 #[test]
@@ -139,6 +166,21 @@ fn a_job_with_no_saved_file_is_downloaded_once_for_show() {
     assert!(status.success(), "{}", String::from_utf8_lossy(&raw));
     assert!(kitty_png(&raw).0 == shown, "the same picture");
     assert_eq!(image_downloads(&raw), 1);
+    let out = env.vestis().args(["--json", "show", "1"]).output().unwrap();
+    let shown = crate::util::json_of(&out.stdout);
+    assert_eq!(shown["job_id"], 1, "{shown}");
+    assert!(
+        shown["image_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/images/1.png"),
+        "{shown}"
+    );
+    assert_eq!(
+        (shown["width"].as_u64(), shown["height"].as_u64()),
+        (Some(256), Some(256))
+    );
+    assert!(shown.get("path").is_none(), "{shown}");
 }
 
 #[test]
@@ -319,17 +361,7 @@ fn the_screen_around_previews_stays_intact_with_several_jobs() {
         paused: true,
         ..config(1000)
     });
-    let ids: Vec<String> = ["700ms", "1400ms", "2100ms"]
-        .into_iter()
-        .map(|d| {
-            let created = env.api_post(
-                "/generate?chat=true",
-                &[("X-Mock-Duration", d)],
-                json!({"prompt": "x"}),
-            );
-            created["job_id"].as_u64().unwrap().to_string()
-        })
-        .collect();
+    let ids = chat_jobs(&env, &["700ms", "1400ms", "2100ms"]);
     let mut args = vec!["wait"];
     args.extend(ids.iter().map(String::as_str));
     args.extend(["--preview=blocks", "--interval", "300ms"]);
@@ -540,17 +572,7 @@ fn broken_missing_huge_and_oddly_named_files_are_one_line_errors() {
 #[test]
 fn ctrl_c_after_a_preview_leaves_it_whole_and_the_terminal_clean() {
     let env = Env::start(config(100));
-    let ids: Vec<String> = ["300ms", "120s"]
-        .into_iter()
-        .map(|d| {
-            let created = env.api_post(
-                "/generate?chat=true",
-                &[("X-Mock-Duration", d)],
-                json!({"prompt": "x"}),
-            );
-            created["job_id"].as_u64().unwrap().to_string()
-        })
-        .collect();
+    let ids = chat_jobs(&env, &["300ms", "120s"]);
     let size = Terminal::xterm(60, 40);
     let args = [
         "wait",
