@@ -635,3 +635,62 @@ fn ctrl_c_while_the_terminal_is_asked_stops_the_command_and_restores_it() {
     assert!(!screen.contains("^C"), "echoed in raw mode:\n{screen}");
     assert!(screen.contains("vestis: interrupted"), "{screen}");
 }
+
+#[test]
+fn the_environment_and_the_flag_pick_the_protocol_before_any_query() {
+    let (env, file) = with_gradient();
+    let show = |args: &[&str], vars: &[(&str, &str)]| {
+        let (status, raw) = OnTerminal::spawn_with(&env, xterm(), args, vars).finish_raw();
+        assert!(
+            status.success(),
+            "{args:?} {vars:?}: {}",
+            String::from_utf8_lossy(&raw)
+        );
+        assert!(
+            find(&raw, QUERY).is_none(),
+            "{args:?} {vars:?}: asked the terminal"
+        );
+        raw
+    };
+    let kitty = |raw: &[u8]| find(raw, b"\x1b_G").is_some();
+    let iterm = |raw: &[u8]| find(raw, b"\x1b]1337;File=").is_some();
+    let blocks = |raw: &[u8]| find(raw, "▀".as_bytes()).is_some();
+    let file_only = ["show", "gradient.png"];
+    // The terminal names itself.
+    let raw = show(&file_only, &[("KITTY_WINDOW_ID", "1")]);
+    assert!(kitty(&raw) && kitty_png(&raw).0 == file);
+    assert!(iterm(&show(&file_only, &[("TERM_PROGRAM", "iTerm.app")])));
+    // VESTIS_PREVIEW over the terminal's variables; the flag over both.
+    let vars = [("KITTY_WINDOW_ID", "1"), ("VESTIS_PREVIEW", "iterm")];
+    assert!(iterm(&show(&file_only, &vars)));
+    let raw = show(&["show", "gradient.png", "--preview=blocks"], &vars);
+    assert!(blocks(&raw) && !iterm(&raw) && !kitty(&raw));
+    let raw = show(&file_only, &[("VESTIS_PREVIEW", "never")]);
+    assert!(!drew_an_image(&raw));
+    // Inside tmux without pass-through (here, no tmux to ask): half blocks,
+    // whatever the outer terminal is.
+    let raw = show(
+        &file_only,
+        &[
+            ("TMUX", "/tmp/tmux-0/default,1,0"),
+            ("KITTY_WINDOW_ID", "1"),
+        ],
+    );
+    assert!(blocks(&raw) && !kitty(&raw));
+    // Without --preview, generate draws nothing, whatever VESTIS_PREVIEW says.
+    let args = ["generate", "legacy", "-o", "a.png"];
+    assert!(!drew_an_image(&show(&args, &[("VESTIS_PREVIEW", "kitty")])));
+    // A value that is no protocol: one line, exit 2.
+    let out = env
+        .vestis()
+        .current_dir(env.home.path())
+        .args(["show", "gradient.png"])
+        .env("VESTIS_PREVIEW", "sixels")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        texts(&out).1,
+        "vestis: VESTIS_PREVIEW=sixels is not one of auto, kitty, iterm, sixel, blocks, never\n"
+    );
+}
