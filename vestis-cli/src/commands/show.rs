@@ -16,10 +16,6 @@ use crate::exit::{Exit, Failure};
 use crate::journal::Journal;
 use crate::preview::{Choice, DrawError, Preview, image};
 
-/// Larger files are refused before they are read: no previewable PNG
-/// (at most [`image::MAX_PIXELS`]) is anywhere near this compressed.
-const MAX_FILE_BYTES: u64 = 256 << 20;
-
 /// Where an image's bytes came from.
 #[derive(Serialize)]
 struct Source {
@@ -135,17 +131,9 @@ async fn show(ctx: &Context, preview: Option<Preview>, item: &OsString) -> Resul
     Ok(())
 }
 
-/// A PNG file's bytes, refused before reading when it is far too large.
+/// A PNG file's bytes ([`image::read_file`]), or why not as a one-line failure.
 fn read_png(path: &Path) -> Result<Vec<u8>, Failure> {
-    let cannot = |e: std::io::Error| Failure::usage(format!("cannot read {}: {e}", path.display()));
-    let size = std::fs::metadata(path).map_err(cannot)?.len();
-    if size > MAX_FILE_BYTES {
-        return Err(Failure::usage(format!(
-            "{}: {size} bytes, too large to preview",
-            path.display()
-        )));
-    }
-    std::fs::read(path).map_err(cannot)
+    image::read_file(path).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
 }
 
 /// Job `id`'s image: from the file this machine saved it to, else

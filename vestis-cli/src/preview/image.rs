@@ -18,6 +18,26 @@ pub(crate) const MAX_PIXELS: u64 = 1 << 28;
 /// interlaced PNG, its whole frame), in bytes.
 const DECODER_BYTES: usize = 64 << 20;
 
+/// Larger files are refused before they are read: no previewable PNG
+/// (at most [`MAX_PIXELS`]) is anywhere near this compressed.
+pub(crate) const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// A PNG file's bytes, for a preview of an image already saved (read
+/// whole: a file of at most [`MAX_FILE_BYTES`]).
+///
+/// # Errors
+/// The file cannot be read, or is larger than [`MAX_FILE_BYTES`].
+pub(crate) fn read_file(path: &std::path::Path) -> Result<Vec<u8>, ImageError> {
+    let cannot = |e: std::io::Error| ImageError(format!("cannot be read ({e})"));
+    let size = std::fs::metadata(path).map_err(cannot)?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(ImageError(format!(
+            "{size} bytes, too large to preview (at most {MAX_FILE_BYTES})"
+        )));
+    }
+    std::fs::read(path).map_err(cannot)
+}
+
 /// Why an image cannot be previewed: a one-line reason.
 #[derive(Debug)]
 pub(crate) struct ImageError(pub(crate) String);

@@ -485,11 +485,18 @@ fn broken_missing_huge_and_oddly_named_files_are_one_line_errors() {
     let encoder = png::Encoder::new(&mut huge, 40_000, 40_000);
     drop(encoder.write_header());
     std::fs::write(home.join("huge.png"), &huge).unwrap();
+    // A 300 MiB file (sparse: no disk used), refused before it is read.
+    let big = std::fs::File::create(home.join("big.png")).unwrap();
+    big.set_len(300 << 20).unwrap();
     for (file, says) in [
         ("bad.png", "vestis: bad.png: not a PNG file\n"),
         (
             "missing.png",
             "vestis: missing.png: no such file, and not a job id\n",
+        ),
+        (
+            "big.png",
+            "vestis: big.png: 314572800 bytes, too large to preview (at most 268435456)\n",
         ),
         (
             "huge.png",
