@@ -701,3 +701,33 @@ fn the_environment_and_the_flag_pick_the_protocol_before_any_query() {
         "vestis: VESTIS_PREVIEW=sixels is not one of auto, kitty, iterm, sixel, blocks, never\n"
     );
 }
+
+#[test]
+fn an_interlaced_png_previews_as_its_plain_twin() {
+    let env = Env::start(config(100));
+    // The same 64 × 64 gradient (red 4x, green 4y, blue 128), written
+    // with Adam7 interlacing by ImageMagick (`convert -interlace PNG`).
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/cli/fixtures/interlaced-64.png"
+    );
+    std::fs::copy(fixture, env.home.path().join("interlaced.png")).unwrap();
+    let mut plain = Vec::new();
+    let mut encoder = png::Encoder::new(&mut plain, 64, 64);
+    encoder.set_color(png::ColorType::Rgb);
+    let mut writer = encoder.write_header().unwrap();
+    let pixels: Vec<u8> = (0..64u8)
+        .flat_map(|y| (0..64u8).flat_map(move |x| [x * 4, y * 4, 128]))
+        .collect();
+    writer.write_image_data(&pixels).unwrap();
+    writer.finish().unwrap();
+    std::fs::write(env.home.path().join("plain.png"), &plain).unwrap();
+    let picture = |file: &str| {
+        let args = ["show", file, "--preview=blocks"];
+        let (status, raw) = OnTerminal::spawn(&env, xterm(), &args).finish_raw();
+        assert!(status.success(), "{}", String::from_utf8_lossy(&raw));
+        let start = find(&raw, b"\x1b[38;2;").expect("half blocks");
+        raw[start..].to_vec()
+    };
+    assert!(picture("interlaced.png") == picture("plain.png"));
+}
