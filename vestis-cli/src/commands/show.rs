@@ -52,6 +52,9 @@ struct Shown<'a> {
 pub(crate) async fn run(ctx: &Context, args: ShowArgs) -> anyhow::Result<()> {
     let quiet = ctx.mode == crate::progress::Mode::Quiet;
     let preview = Preview::choose(args.preview.unwrap_or(Choice::Auto), ctx.out.json, quiet)?;
+    // A signal that came during the terminal query (which blocks, briefly)
+    // ends the command here, before anything is drawn.
+    tokio::task::yield_now().await;
     let total = args.items.len();
     let mut failures = Vec::new();
     for item in &args.items {
