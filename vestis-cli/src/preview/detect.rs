@@ -160,7 +160,8 @@ pub(crate) fn query(timeout: Duration) -> Answer {
                 Ok(0) | Err(_) => break Answer::Supports(None),
                 Ok(n) => answer.extend_from_slice(&buf[..n]),
             },
-            Err(rustix::io::Errno::INTR) => {}
+            // A caught signal (SIGTERM, SIGHUP) interrupts the wait: the
+            // terminal is restored now and the command ends as it should.
             Err(_) => break Answer::Supports(None),
         }
     };
