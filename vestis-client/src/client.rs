@@ -1,4 +1,5 @@
-//! [`Client`] and its builder: the one place in the SDK that speaks HTTP.
+//! [`Client`]: the one place in the SDK that speaks HTTP (its builder is
+//! in `builder.rs`).
 //!
 //! One small method per endpoint. Every answer goes through [`Client::send`],
 //! which turns non-2xx statuses into typed [`Error`]s (keeping the contract's
@@ -20,7 +21,7 @@ use crate::model::{
     CancelJobResponse, CreateJobResponse, ErrorBody, Job, JobId, JobKind, JobPage, JobStatus,
 };
 use crate::net::{self, Routes};
-use crate::options::{ClientBuilder, CreateOptions, ListOptions};
+use crate::options::{CreateOptions, ListOptions};
 
 /// A handle on the Vestis API. Cheap to clone: clones share one connection pool.
 ///
@@ -58,7 +59,7 @@ struct Inner {
 const MAX_ATTEMPTS_HEADER: &str = "x-mock-max-attempts";
 
 impl Client {
-    /// The client a [`ClientBuilder`] made: API requests go through the
+    /// The client a [`ClientBuilder`](crate::ClientBuilder) made: API requests go through the
     /// route for the base URL (direct for loopback).
     pub(crate) fn assemble(
         routes: Routes,
@@ -77,16 +78,11 @@ impl Client {
         }
     }
 
-    /// A builder with the contract's defaults.
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::default()
-    }
-
     /// A client for `VESTIS_API_URL` (default the contract's) with `VESTIS_TOKEN`.
     ///
     /// # Errors
     ///
-    /// [`Error::Config`], as [`ClientBuilder::build`], when `VESTIS_API_URL`
+    /// [`Error::Config`], as [`ClientBuilder::build`](crate::ClientBuilder::build), when `VESTIS_API_URL`
     /// or `VESTIS_TOKEN` holds an unusable value.
     pub fn from_env() -> Result<Client> {
         let mut builder = Client::builder();

@@ -22,7 +22,7 @@
 //!   `JobStatus`, `Job`, payloads, the error body).
 //! - `client`: [`Client`], one method per endpoint; the only code that
 //!   speaks HTTP.
-//! - `options`: [`ClientBuilder`], [`CreateOptions`], [`ListOptions`].
+//! - `builder`: [`ClientBuilder`]; `options`: [`CreateOptions`], [`ListOptions`].
 //! - `wait`: [`PollStrategy`], [`WaitOptions`], [`WaitEvent`] streams and
 //!   many-job waits.
 //! - `net`: which requests go through a proxy (never loopback ones) and
@@ -51,6 +51,7 @@
 // Tests may unwrap: a failed unwrap is a failed test.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod builder;
 mod client;
 mod error;
 pub mod model;
@@ -59,6 +60,7 @@ mod options;
 mod tls;
 mod wait;
 
+pub use builder::{ClientBuilder, DEFAULT_BASE_URL};
 pub use client::Client;
 pub use error::{ApiError, Error, Result, TransportError, TransportKind};
 pub use model::{
@@ -66,7 +68,7 @@ pub use model::{
     InvalidPayload, Job, JobId, JobKind, JobPage, JobResult, JobStatus, PageMetadata, Timestamp,
     validate_payload,
 };
-pub use options::{ClientBuilder, CreateOptions, DEFAULT_BASE_URL, ListOptions};
+pub use options::{CreateOptions, ListOptions};
 pub use wait::{CancelOnTimeoutError, PollStrategy, WaitEvent, WaitOptions, WaitStream};
 
 /// The README's Rust snippets, compiled as doctests so they cannot rot.

@@ -158,3 +158,7 @@ pub(crate) fn json_errors(response: Response<Body>) -> Response<Body> {
     parts.headers.extend(new_parts.headers);
     Response::from_parts(parts, body)
 }
+/// The answer for a path no route matches.
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "Route not found")
+}

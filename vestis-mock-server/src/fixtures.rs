@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use vestis_client::{JobId, JobKind, JobStatus, validate_payload};
 
 use crate::queue::{Loaded, State};
-use crate::render::parse_time;
+use crate::wire_time::parse_time;
 
 /// Fields an entry may have (`owner` is accepted for `token`, and
 /// `token_fingerprint` is ignored, so the output of `GET /__admin/jobs`

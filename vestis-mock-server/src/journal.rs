@@ -19,10 +19,9 @@ use axum::http::{HeaderName, HeaderValue, Method, Response, Uri, header};
 use serde_json::{Map, Value, json};
 use vestis_client::JobId;
 
-use crate::AppState;
 use crate::hash::stable_hash;
-use crate::middleware::bearer;
-use crate::render::wire_time;
+use crate::request::{RequestBytes, bearer};
+use crate::wire_time::wire_time;
 
 /// Bodies are kept up to this many bytes (then cut, and marked so).
 pub(crate) const MAX_BODY_KEPT: usize = 16 * 1024;
@@ -222,11 +221,6 @@ fn job_in_path(path: &str) -> Option<JobId> {
         .ok()
 }
 
-/// The body the server read for a request (set by `conn::read_body`),
-/// so the journal can keep it without reading the body itself.
-#[derive(Debug, Clone)]
-pub(crate) struct RequestBytes(pub(crate) Bytes);
-
 /// A request's journal entry, taken before the handlers run; [`finish`]
 /// adds its answer and records it.
 pub(crate) fn begin(req: &Request) -> Entry {
@@ -269,8 +263,13 @@ pub(crate) fn begin(req: &Request) -> Entry {
 /// (the path's, or for a create the one its `Location` names: read from
 /// the header the answer carries anyway, where an extension cost an
 /// allocation per create).
-pub(crate) fn finish(state: &AppState, mut entry: Entry, response: &Response<Body>) {
-    entry.time = state.queue.now();
+pub(crate) fn finish(
+    journal: &Journal,
+    now: SystemTime,
+    mut entry: Entry,
+    response: &Response<Body>,
+) {
+    entry.time = now;
     entry.status = response.status().as_u16();
     entry.job_id = job_in_path(entry.uri.path()).or_else(|| {
         response
@@ -279,7 +278,7 @@ pub(crate) fn finish(state: &AppState, mut entry: Entry, response: &Response<Bod
             .and_then(|v| v.to_str().ok())
             .and_then(job_in_path)
     });
-    state.journal.push(entry);
+    journal.push(entry);
 }
 
 #[cfg(test)]

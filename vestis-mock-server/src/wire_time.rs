@@ -38,6 +38,9 @@ pub(crate) struct WireTime(pub(crate) SystemTime);
 
 impl WireTime {
     /// The contract's 24 bytes for this instant, when it lies from 1970 to the SDK's maximum.
+    // Inline across modules: a page of jobs writes three times per job
+    // through it, from `api::render` (BENCHMARKS.md's list figure).
+    #[inline]
     pub(crate) fn fixed(self) -> Option<[u8; 24]> {
         let since = self.0.duration_since(SystemTime::UNIX_EPOCH).ok()?;
         let secs = since.as_secs();
@@ -135,6 +138,17 @@ impl Serialize for WireTime {
             None => Timestamp(self.0).serialize(serializer),
         }
     }
+}
+
+/// A time of the mock's clock as the wire shows it (RFC 3339, `Z`,
+/// milliseconds), written without jiff's printer.
+pub(crate) fn wire_time(t: SystemTime) -> WireTime {
+    WireTime(t)
+}
+
+/// A wire timestamp read back (fixtures), leniently as the SDK reads it.
+pub(crate) fn parse_time(s: &str) -> Option<SystemTime> {
+    s.parse::<Timestamp>().ok().map(|t| t.0)
 }
 
 #[cfg(test)]

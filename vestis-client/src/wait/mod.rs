@@ -4,7 +4,8 @@
 //! - `strategy`: [`PollStrategy`], when to poll (the guide's schedules).
 //! - `run`: the one wait loop; every entry point below drives it.
 //! - `stream`: [`WaitStream`], one wait's events as a `Stream`.
-//! - `many`: many-job waits sharing an in-flight cap and rate-limit pauses.
+//! - `many`: many-job waits sharing an in-flight cap and rate-limit pauses
+//!   (`batch`: what they share, also taken by `run` and `stream`).
 //!
 //! This file holds what a caller configures and observes ([`WaitOptions`],
 //! [`WaitEvent`]) and the plain `wait` entry points.
@@ -15,6 +16,7 @@ use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::model::{Job, JobId, JobStatus};
 
+mod batch;
 mod many;
 mod run;
 mod strategy;
@@ -216,7 +218,7 @@ impl Client {
     /// ```
     pub async fn generate<P: serde::Serialize + ?Sized>(
         &self,
-        kind: crate::JobKind,
+        kind: crate::model::JobKind,
         payload: &P,
         options: &WaitOptions,
     ) -> Result<Job> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::many::Batch;
+use super::batch::Batch;
 use super::{CancelOnTimeoutError, WaitEvent, WaitOptions};
 use crate::client::Client;
 use crate::error::{Error, Result};

@@ -155,7 +155,7 @@ impl PollStrategy {
     }
 
     /// No poll limit: the wait's deadline alone ends a wait for a job that
-    /// never finishes (with [`WaitOptions::no_deadline`](crate::WaitOptions::no_deadline)
+    /// never finishes (with [`WaitOptions::no_deadline`](super::WaitOptions::no_deadline)
     /// too, the wait has no end).
     pub fn until_deadline(mut self) -> PollStrategy {
         self.limit = PollLimit::Deadline;

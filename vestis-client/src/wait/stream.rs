@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 
 use futures::Stream;
 
-use super::many::Batch;
+use super::batch::Batch;
 use super::run::run_wait;
 use super::{WaitEvent, WaitOptions};
 use crate::client::Client;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::many::Batch;
+use super::batch::Batch;
 use super::run::{JobSource, run_wait};
 use super::*;
 use crate::error::ApiError;

@@ -8,12 +8,12 @@ use axum::http::{Method, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::AppState;
+use crate::api::jobs::job_id;
 use crate::config::{MAX_ADVANCE, format_duration, parse_bounded};
 use crate::errors::{ApiError, json_response};
 use crate::journal::Filter;
-use crate::render::wire_time;
-use crate::routes::job_id;
+use crate::state::AppState;
+use crate::wire_time::wire_time;
 
 fn queue_state(state: &AppState) -> Response<Body> {
     json_response(StatusCode::OK, &json!({"paused": state.queue.is_paused()}))

@@ -11,8 +11,8 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Response, header};
 
-use crate::AppState;
 use crate::errors::ApiError;
+use crate::state::AppState;
 
 const HTML: &str = include_str!("../../ui/dashboard.html");
 const CSS: &str = include_str!("../../ui/dashboard.css");

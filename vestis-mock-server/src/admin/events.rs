@@ -22,43 +22,14 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
-use crate::AppState;
 use crate::errors::json_response;
-use crate::render::wire_time;
+use crate::state::AppState;
+use crate::wire_time::wire_time;
 
 /// How often an open stream looks for changed jobs.
 const CHECK_EVERY: Duration = Duration::from_millis(200);
 /// The longest an open stream stays silent (the counts' heartbeat).
 const HEARTBEAT: Duration = Duration::from_secs(1);
-
-/// The last requests-per-second sample: `/api/v1` requests counted since
-/// the previous sample, over the time since it (refreshed at most once a
-/// second, by whoever reads the overview).
-#[derive(Debug, Default)]
-pub(crate) struct RateSample {
-    at: Option<Instant>,
-    count: u64,
-    per_second: f64,
-}
-
-impl RateSample {
-    /// Takes `count` (the requests counted so far) at `now`: a new rate
-    /// once a second or more has passed since the last sample, else the
-    /// last rate; rounded to a tenth. A counter that went back (a reset)
-    /// counts from zero.
-    fn update(&mut self, now: Instant, count: u64) -> f64 {
-        match self.at {
-            Some(at) if now.duration_since(at) < HEARTBEAT => {}
-            Some(at) => {
-                let elapsed = now.duration_since(at).as_secs_f64();
-                self.per_second = count.saturating_sub(self.count) as f64 / elapsed;
-                (self.at, self.count) = (Some(now), count);
-            }
-            None => (self.at, self.count) = (Some(now), count),
-        }
-        (self.per_second * 10.0).round() / 10.0
-    }
-}
 
 fn requests_per_second(state: &AppState) -> f64 {
     let count = state.requests.load(Ordering::Relaxed);
@@ -162,6 +133,7 @@ pub(super) async fn events(State(state): State<AppState>) -> AxumResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::RateSample;
 
     #[test]
     fn the_rate_is_requests_over_the_time_since_the_last_sample() {

@@ -10,13 +10,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use vestis_client::ErrorCode;
 
-use crate::AppState;
+use crate::api::jobs::job_id;
+use crate::api::render::{image_base, render_job};
 use crate::config::Fixtures;
 use crate::errors::{ApiError, json_response};
 use crate::hash::token_fingerprint;
 use crate::queue::{AdminJob, ForceError, JobFilter, JobSnapshot, Outcome, State as JobState};
-use crate::render::{image_base, render_job};
-use crate::routes::job_id;
+use crate::state::AppState;
 
 /// The most jobs one page of `GET /__admin/jobs` may hold.
 const MAX_PAGE_SIZE: usize = 1000;

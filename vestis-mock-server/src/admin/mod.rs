@@ -15,7 +15,6 @@ mod jobs;
 mod openapi;
 
 pub(crate) use dashboard::home;
-pub(crate) use events::RateSample;
 
 use std::sync::atomic::Ordering;
 
@@ -28,9 +27,9 @@ use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::AppState;
 use crate::config::Faults;
 use crate::errors::{ApiError, json_response};
+use crate::state::AppState;
 
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
@@ -89,7 +88,8 @@ async fn reset(State(state): State<AppState>) -> Result<Response<Body>, ApiError
     state.limiter.clear();
     state.requests.store(0, Ordering::Relaxed);
     state.journal.clear();
-    let loaded = crate::load_fixtures(&state).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let loaded =
+        crate::state::load_fixtures(&state).map_err(|e| ApiError::invalid(e.to_string()))?;
     Ok(json_response(
         StatusCode::OK,
         &json!({"success": true, "message": "Server reset", "fixtures_loaded": loaded}),

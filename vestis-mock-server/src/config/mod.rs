@@ -11,11 +11,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use crate::fixtures::{FixtureError, Fixtures};
-pub use crate::queue::ClockMode;
+pub(crate) use crate::queue::QueueFaults;
+pub use crate::queue::{ClockMode, DurationRange};
 pub use args::Args;
-pub use duration::{
-    DurationRange, MAX_ADVANCE, MAX_DURATION, format_duration, parse_bounded, parse_duration,
-};
+pub use duration::{MAX_ADVANCE, MAX_DURATION, format_duration, parse_bounded, parse_duration};
 
 /// The most polls `X-Mock-Polls` and `--polls` accept.
 pub const MAX_POLLS: u32 = 10_000;
@@ -173,14 +172,6 @@ impl Faults {
         }
         Ok(())
     }
-}
-
-/// The queue's share of [`Faults`]: how attempts go. Nothing of HTTP.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct QueueFaults {
-    pub(crate) processing_time: DurationRange,
-    pub(crate) failure_rate: f64,
-    pub(crate) max_attempts: u32,
 }
 
 /// The HTTP share of [`Faults`]: what stands in front of `/api/v1`.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use vestis_client::JobKind;
 
 use super::{ClockMode, NewJob, Queue, Settings};
-use crate::config::{DurationRange, QueueFaults};
+use super::{DurationRange, QueueFaults};
 
 /// Runs `jobs` jobs through the queue engine on the calling thread, one
 /// after another: each create stores a pending job, and the next call

@@ -20,6 +20,7 @@ mod ids;
 mod load;
 #[cfg(test)]
 mod model;
+mod settings;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -37,10 +38,11 @@ use clock::Clock;
 pub use clock::ClockMode;
 pub use engine::queue_engine_run;
 pub(crate) use load::{LoadError, Loaded};
+pub use settings::DurationRange;
+pub(crate) use settings::QueueFaults;
 pub(crate) use store::State;
 use store::{Pacing, Rules, Store, Stored};
 
-use crate::config::QueueFaults;
 use crate::hash::stable_hash;
 
 /// A per-request override of what every attempt of a job does (`X-Mock-Outcome`).

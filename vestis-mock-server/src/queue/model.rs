@@ -30,7 +30,7 @@ use super::{
     CancelError, ClockMode, CreateError, ForceError, JobFilter, JobSnapshot, NewJob, Outcome,
     Queue, Settings,
 };
-use crate::config::{DurationRange, QueueFaults};
+use super::{DurationRange, QueueFaults};
 
 const OWNERS: [&str; 3] = ["alice", "bob", "carol"];
 /// Processing time of a job without `X-Mock-Duration`, in ms.

@@ -16,10 +16,10 @@ use std::time::{Duration, SystemTime};
 use rustc_hash::FxHashMap;
 use vestis_client::{JobId, JobKind, JobStatus};
 
+use super::QueueFaults;
 use super::clock::{Clock, ClockMode};
 use super::ids::IdSet;
 use super::{JobSnapshot, Outcome};
-use crate::config::QueueFaults;
 use crate::hash::attempt_seed;
 
 /// Internal status: `Copy`, and an index into each owner's per-status sets.

@@ -3,7 +3,7 @@
 //! reset, pause, the manual clock and poll-driven jobs.
 
 use super::*;
-use crate::config::{DurationRange, QueueFaults};
+use super::{DurationRange, QueueFaults};
 
 fn faults(ms: u64) -> QueueFaults {
     QueueFaults {

@@ -29,7 +29,7 @@ use tower::{Service, ServiceExt};
 use vestis_client::ErrorCode;
 
 use crate::errors::ApiError;
-use crate::journal::RequestBytes;
+use crate::request::RequestBytes;
 
 /// How long a request head (line and headers) may take to arrive, from
 /// its first byte or from the end of the previous answer.

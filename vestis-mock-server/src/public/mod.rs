@@ -1,15 +1,17 @@
 //! The routes outside `/api/v1` auth: images (so `<img>` tags work without
 //! credentials), the health check, and the OpenAPI document.
 
+mod image;
+mod openapi;
+
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use vestis_client::{ErrorCode, JobId};
 
-use crate::AppState;
 use crate::errors::{ApiError, json_response};
-use crate::{image, openapi};
+use crate::state::AppState;
 
 /// `GET /health`: 200 `{"status":"ok"}`.
 pub(crate) async fn health() -> Response<Body> {

@@ -1,9 +1,9 @@
 //! The `/api/v1` handlers: HTTP in, one queue call, HTTP out.
 //!
 //! Handlers parse and validate the request, call one [`Queue`] method and
-//! render its answer; the job logic lives in `queue`, the middleware in
-//! `middleware`. Request parts are taken raw (the body's bytes as
-//! `conn::read_body` kept them, the query string, the path's `String`) so
+//! render its answer; the job logic lives in `queue`, the HTTP layers in
+//! `http` and the auth in `auth`. Request parts are taken raw (the body's bytes as
+//! `http::conn::read_body` kept them, the query string, the path's `String`) so
 //! that every bad value is answered with the contract's JSON error, never
 //! axum's text.
 //!
@@ -21,31 +21,31 @@ use vestis_client::{
     CancelJobResponse, ErrorCode, JobId, JobKind, JobStatus, PageMetadata, validate_payload,
 };
 
-use crate::AppState;
+use crate::api::auth::Caller;
+use crate::api::render::{Host, ImageBase, JobJson, write_page};
 use crate::config::{MAX_POLLS, parse_duration};
 use crate::errors::{ApiError, json_bytes, json_bytes_with, json_response};
-use crate::journal::RequestBytes;
-use crate::middleware::Caller;
 use crate::queue::{CancelError, CreateError, NewJob, Outcome};
-use crate::render::{Host, ImageBase, JobJson, write_page};
+use crate::request::RequestBytes;
+use crate::state::AppState;
 
 /// The `/api/v1` routes, full paths, with the contract's JSON 404 for
 /// any other `/api/v1` path. Authentication, the rate limit and injected
 /// errors are the [`Caller`] extractor (so a wrong method is 405 before
 /// them, no token needed); latency, counting and the journal are
-/// [`Front`](crate::middleware::Front), around this router. `Front`
+/// [`Front`](crate::http::front::Front), around this router. `Front`
 /// answers a create, a list and a poll by a plain-digit id itself, with
 /// the same functions as the handlers here ([`create`], [`list`],
 /// [`poll_job`]); the router has the rest, and everything under `--latency`.
 ///
-/// The body is read whole before the router (`conn::read_body`, bounded
+/// The body is read whole before the router (`http::conn::read_body`, bounded
 /// by `--max-body`); create takes it from the request's extensions.
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/generate", post(create_job))
         .route("/api/v1/jobs", get(list_jobs))
         .route("/api/v1/jobs/{id}", get(get_job).delete(cancel_job))
-        .fallback(crate::not_found)
+        .fallback(crate::errors::not_found)
         .with_state(state)
 }
 
@@ -207,7 +207,7 @@ async fn create_job(State(state): State<AppState>, request: Request) -> Response
 }
 
 /// `POST /api/v1/generate`, for the router's handler and the front's fast
-/// route alike (see `middleware::fast_route`): the caller's checks
+/// route alike (see `http::front::fast_route`): the caller's checks
 /// ([`Caller::check`]), then the job stored (or replayed).
 pub(crate) fn create(state: &AppState, request: &Request) -> Response<Body> {
     Caller::check(request.headers(), state)
@@ -223,7 +223,7 @@ fn create_answer(
 ) -> Result<Response<Body>, ApiError> {
     let kind = selected_kind(&query_pairs(request.uri().query()))?;
     let headers = request.headers();
-    // Read whole, within --max-body, before the router (`conn::read_body`).
+    // Read whole, within --max-body, before the router (`http::conn::read_body`).
     let body = request
         .extensions()
         .get::<RequestBytes>()
@@ -330,7 +330,7 @@ async fn get_job(
 }
 
 /// `GET /api/v1/jobs/{id}` with `raw`, the path's id, taken by the front
-/// without the router (see `middleware::fast_route`): the extractors'
+/// without the router (see `http::front::fast_route`): the extractors'
 /// checks, then the same answer as [`get_job`].
 pub(crate) fn poll_job(state: &AppState, headers: &HeaderMap, raw: &str) -> Response<Body> {
     Caller::authorize(headers, state)
@@ -377,7 +377,7 @@ async fn list_jobs(State(state): State<AppState>, request: Request) -> Response<
 }
 
 /// `GET /api/v1/jobs`, for the router's handler and the front's fast route
-/// alike (see `middleware::fast_route`): the caller's checks
+/// alike (see `http::front::fast_route`): the caller's checks
 /// ([`Caller::authorize`]), then the page the query asks for.
 pub(crate) fn list(state: &AppState, request: &Request) -> Response<Body> {
     let headers = request.headers();

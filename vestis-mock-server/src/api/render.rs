@@ -14,8 +14,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use vestis_client::{Job, JobId, JobResult, JobStatus, PageMetadata, Timestamp};
 
-use crate::AppState;
 use crate::queue::JobSnapshot;
+use crate::state::AppState;
 use crate::wire_time::WireTime;
 
 /// The job as the contract shows it; `image_base` prefixes a completed job's image URL.
@@ -233,17 +233,6 @@ fn put_image_url(out: &mut Vec<u8>, base: ImageBase<'_>, id: JobId) {
     out.extend_from_slice(b"/images/");
     put_u64(out, id.0);
     out.extend_from_slice(b".png\"");
-}
-
-/// A time of the mock's clock as the wire shows it (RFC 3339, `Z`,
-/// milliseconds), written without jiff's printer.
-pub(crate) fn wire_time(t: SystemTime) -> WireTime {
-    WireTime(t)
-}
-
-/// A wire timestamp read back (fixtures), leniently as the SDK reads it.
-pub(crate) fn parse_time(s: &str) -> Option<SystemTime> {
-    s.parse::<Timestamp>().ok().map(|t| t.0)
 }
 
 #[cfg(test)]
