@@ -6,6 +6,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use vestis_client::{JobId, JobKind, JobStatus};
 
+use crate::preview::Choice;
+
 /// Generate images with the Vestis API from the terminal.
 #[derive(Debug, Parser)]
 #[command(
@@ -85,6 +87,9 @@ pub(crate) enum Command {
     Resume(ResumeArgs),
     /// Show the jobs this machine started, from the local journal.
     History(HistoryArgs),
+    /// Draw images in the terminal: jobs' (saved or downloaded) or PNG files.
+    #[command(after_help = SHOW_HELP)]
+    Show(ShowArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Check that a server honours the API contract (for backend CI; creates a few jobs).
@@ -147,6 +152,24 @@ pub(crate) struct WaitFlags {
     /// Cancel the job on the server when the wait times out.
     #[arg(long)]
     pub(crate) cancel_on_timeout: bool,
+    #[command(flatten)]
+    pub(crate) preview: PreviewFlag,
+}
+
+/// `--preview[=PROTOCOL]`: shared by the commands that end with images.
+#[derive(Debug, Clone, Copy, Args)]
+pub(crate) struct PreviewFlag {
+    /// Draw each image in the terminal (not on a pipe, nor with --json or -q); a protocol
+    /// overrides VESTIS_PREVIEW and detection.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "PROTOCOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "auto"
+    )]
+    pub(crate) preview: Option<Choice>,
 }
 
 #[derive(Debug, Args)]
@@ -288,6 +311,37 @@ pub(crate) struct CancelArgs {
 pub(crate) struct ResumeArgs {
     #[command(flatten)]
     pub(crate) wait: WaitFlags,
+}
+
+/// How `show` picks its images and protocol, shown by `show --help`.
+const SHOW_HELP: &str = "\
+An argument that names an existing file is that file; otherwise a job id:
+its image from the file this machine saved it to, else downloaded once.
+
+The protocol: --preview=PROTOCOL, else VESTIS_PREVIEW, else the best the
+terminal supports (kitty, iTerm2, sixel, or Unicode half blocks), found
+from its environment variables or by asking it (at most 250 ms, or
+VESTIS_PREVIEW_TIMEOUT). Nothing is drawn on a pipe, with --json or -q:
+one line per image is printed instead.
+
+Exit codes: 2 a file is missing or not a PNG, or a job has no image;
+5 a job is not found; 6 an image cannot be downloaded.";
+
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    /// Job ids or PNG files.
+    #[arg(required = true, value_name = "ID|FILE", value_parser = clap::value_parser!(std::ffi::OsString))]
+    pub(crate) items: Vec<std::ffi::OsString>,
+    /// The protocol (default: auto).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "PROTOCOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "auto"
+    )]
+    pub(crate) preview: Option<Choice>,
 }
 
 #[derive(Debug, Args)]

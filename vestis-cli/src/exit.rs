@@ -191,6 +191,17 @@ impl Failure {
     /// job's line kept (a failure that already combines several, such as a
     /// whole wait's, contributes its per-job lines).
     pub(crate) fn of_many(failures: Vec<Failure>, total: usize, what: &str) -> Option<Failure> {
+        Failure::of_many_named(failures, total, "jobs", what)
+    }
+
+    /// [`Failure::of_many`] for things other than jobs: `items` names them
+    /// (`"images"`: "2 of 3 images could not be shown").
+    pub(crate) fn of_many_named(
+        failures: Vec<Failure>,
+        total: usize,
+        items: &str,
+        what: &str,
+    ) -> Option<Failure> {
         let exit = failures.iter().map(|f| f.exit).max()?;
         let mut lines = Vec::new();
         for failure in failures {
@@ -205,7 +216,7 @@ impl Failure {
         }
         Some(Failure {
             exit,
-            message: format!("{} of {total} jobs {what}", lines.len()),
+            message: format!("{} of {total} {items} {what}", lines.len()),
             details: lines,
         })
     }

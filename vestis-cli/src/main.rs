@@ -14,6 +14,7 @@ mod exit;
 mod failpoint;
 mod journal;
 mod output;
+mod preview;
 mod progress;
 mod safe;
 mod signals;
@@ -93,6 +94,7 @@ async fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<()> {
         Command::Cancel(args) => commands::cancel::run(ctx, args).await,
         Command::Resume(args) => commands::resume::run(ctx, args).await,
         Command::History(args) => commands::history::run(ctx, args),
+        Command::Show(args) => commands::show::run(ctx, args).await,
         Command::Completions(_) | Command::Verify(_) | Command::Man(_) => Ok(()),
     }
 }

@@ -18,6 +18,7 @@ use crate::cli::{StrategyArg, WaitFlags};
 use crate::commands::Context;
 use crate::exit::{Exit, Failure, json_code};
 use crate::journal::{Journal, Record, RecordStatus};
+use crate::preview::DrawError;
 use crate::progress::{Mode, Progress, human_duration};
 
 /// A job that did not finish (a timeout, a lost server) as `--json` prints
@@ -318,10 +319,38 @@ impl Sink<'_> {
             }
         };
         let mut saved = None;
+        let mut image = None;
         if let Some(path) = &target.output {
             match self.save_image(&job, path).await {
-                Ok(file) => saved = file,
+                Ok(Some(file)) => {
+                    // The preview reads the file just saved (a local read,
+                    // never a second download).
+                    if self.ctx.preview().is_some() {
+                        match crate::preview::image::read_file(&file) {
+                            Ok(bytes) => image = Some(bytes),
+                            Err(e) => progress.note(&format!(
+                                "job {}: no preview: {}: {e}",
+                                job.job_id,
+                                crate::safe::path(&file)
+                            )),
+                        }
+                    }
+                    saved = Some(file);
+                }
+                Ok(None) => {}
                 Err(failure) => return (Outcome::NotCompleted(failure), Ok(())),
+            }
+        }
+        let preview = self.ctx.preview();
+        // The preview's bytes: the file just saved, else one download
+        // into memory (never a second one).
+        if let (Some(_), None, None, Some(url)) = (preview, &image, &saved, job.image_url()) {
+            match self.client.download(url).await {
+                Ok(bytes) => image = Some(bytes),
+                Err(e) => progress.note(&format!(
+                    "job {}: no preview: its image could not be downloaded from {url}: {e}",
+                    job.job_id
+                )),
             }
         }
         if let (Some(record), Some(file)) = (&mut target.record, &saved) {
@@ -330,15 +359,32 @@ impl Sink<'_> {
             record.downloaded_to = Some(std::path::absolute(file).unwrap_or_else(|_| file.clone()));
             self.save(progress, record);
         }
-        let printed = progress.suspend(|| self.print_completed(&job, saved.as_deref()));
+        let printed = progress.suspend(|| {
+            self.print_completed(&job, saved.as_deref())?;
+            if let (Some(preview), Some(bytes)) = (preview, &image) {
+                match preview.draw(bytes) {
+                    Ok(()) => {}
+                    Err(DrawError::Write(e)) => return Err(e),
+                    Err(DrawError::Image(e)) => {
+                        crate::say(&format!("job {}: no preview: {e}", job.job_id));
+                    }
+                }
+            }
+            Ok(())
+        });
         (Outcome::Completed, printed)
     }
 
-    /// Downloads a completed job's image to `path` (or `path/job-ID.png`).
+    /// Downloads a completed job's image to `path` (or `path/job-ID.png`),
+    /// streamed to disk: where it went.
     /// A failed download (exit 6) or save (exit 2: the path) fails this
     /// job's outcome, not the other jobs of a many-job wait; the journal
     /// keeps the image URL either way.
-    async fn save_image(&self, job: &Job, path: &Path) -> Result<Option<PathBuf>, Failure> {
+    async fn save_image(
+        &self,
+        job: &Job,
+        path: &Path,
+    ) -> Result<Option<PathBuf>, Failure> {
         let id = job.job_id;
         let Some(url) = job.image_url() else {
             return Ok(None);

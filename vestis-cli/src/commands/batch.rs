@@ -43,6 +43,8 @@ const PLAIN_EVERY: Duration = Duration::from_secs(10);
 /// `vestis batch`.
 pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> anyhow::Result<()> {
     let journal = ctx.journal()?;
+    // Decided before any live display starts (it may ask the terminal).
+    ctx.use_preview(&args.wait.preview)?;
     // Checked before anything is read (stdin included).
     Template::parse(&args.name).map_err(Failure::usage)?;
     let input = args.file.clone();
@@ -836,6 +838,17 @@ impl Runner<'_> {
             ))
         })?;
         crate::failpoint::hit("after-save");
+        if let Some(preview) = self.ctx.preview() {
+            // Drawn above the live display, from the bytes just saved.
+            self.progress.suspend(|| match preview.draw(&bytes) {
+                Ok(()) => Ok(()),
+                Err(crate::preview::DrawError::Write(e)) => Err(e),
+                Err(crate::preview::DrawError::Image(e)) => {
+                    crate::say(&format!("job {}: no preview: {e}", job.job_id));
+                    Ok(())
+                }
+            })?;
+        }
         let mut entry = self.entry(tag, Some(&job), "completed", None);
         entry.output = Some(path.to_string_lossy().into_owned());
         self.finish_row(tag, entry, Exit::Success)

@@ -64,6 +64,7 @@ pub(crate) async fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<()>
         }
         return Ok(());
     }
+    ctx.use_preview(&args.wait.preview)?;
     wait_for(
         ctx,
         &client,

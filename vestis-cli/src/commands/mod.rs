@@ -11,19 +11,21 @@ pub(crate) mod list;
 pub(crate) mod man;
 pub(crate) mod mock;
 pub(crate) mod resume;
+pub(crate) mod show;
 pub(crate) mod status;
 pub(crate) mod verify;
 pub(crate) mod wait;
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use vestis_client::{Client, Error, ListOptions};
 
-use crate::cli::Global;
+use crate::cli::{Global, PreviewFlag};
 use crate::commands::mock::MockServer;
 use crate::exit::{Failure, wrong_api_url as route_failure};
 use crate::journal::{Journal, fingerprint};
 use crate::output::Output;
+use crate::preview::Preview;
 use crate::progress::Mode;
 
 /// What every command works with.
@@ -36,6 +38,8 @@ pub(crate) struct Context {
     interrupt: Mutex<Option<String>>,
     /// Keeps the `--mock` server alive for the command's duration.
     mock: Option<MockServer>,
+    /// How finished images are drawn, once a command asked (`--preview`).
+    preview: OnceLock<Option<Preview>>,
 }
 
 impl Context {
@@ -75,7 +79,29 @@ impl Context {
             ),
             interrupt: Mutex::new(None),
             mock,
+            preview: OnceLock::new(),
         })
+    }
+
+    /// Decides how this command draws finished images: nothing unless
+    /// `flag` was given (and stdout is a terminal, and neither `--json` nor
+    /// `-q`). Call it before waiting: it may ask the terminal, which must
+    /// not happen under a live display.
+    ///
+    /// # Errors
+    /// `VESTIS_PREVIEW` is not a protocol name (exit 2).
+    pub(crate) fn use_preview(&self, flag: &PreviewFlag) -> Result<(), Failure> {
+        let preview = match flag.preview {
+            Some(choice) => Preview::choose(choice, self.out.json, self.mode == Mode::Quiet)?,
+            None => None,
+        };
+        let _ = self.preview.set(preview);
+        Ok(())
+    }
+
+    /// How to draw finished images, if this command draws them.
+    pub(crate) fn preview(&self) -> Option<Preview> {
+        self.preview.get().copied().flatten()
     }
 
     /// Whether the API is the bundled `--mock` server of this command.

@@ -16,6 +16,7 @@ use crate::waiting::{Report, Target, wait_for, wait_options};
 const CONCURRENT_CHECKS: usize = 8;
 
 pub(crate) async fn run(ctx: &Context, args: ResumeArgs) -> anyhow::Result<()> {
+    ctx.use_preview(&args.wait.preview)?;
     // Unfinished batches first: each runs its rows to their end.
     let (batches, batch_failures) = crate::commands::batch::resume_all(ctx, &args.wait).await;
     let result = resume_jobs(ctx, &args, batches > 0).await;

@@ -8,6 +8,7 @@ use crate::journal::Journal;
 use crate::waiting::{Report, Target, wait_for, wait_options};
 
 pub(crate) async fn run(ctx: &Context, args: WaitArgs) -> anyhow::Result<()> {
+    ctx.use_preview(&args.wait.preview)?;
     let client = ctx.client()?;
     // The journal is optional here: jobs from elsewhere are waited on all the same.
     let journal = ctx.journal().ok();

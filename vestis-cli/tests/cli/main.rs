@@ -13,6 +13,7 @@ mod journal;
 mod man;
 mod output;
 mod pipes;
+mod preview;
 mod pty;
 mod terminal;
 mod util;

@@ -79,16 +79,32 @@ fn open_pty(size: Terminal) -> (std::fs::File, std::fs::File) {
 impl OnTerminal {
     /// Starts `vestis ARGS` for `env`'s server and home on a new terminal.
     pub(crate) fn spawn(env: &Env, size: Terminal, args: &[&str]) -> OnTerminal {
-        OnTerminal::start(env, size, args, false)
+        OnTerminal::start(env, size, args, false, &[])
+    }
+
+    /// The same with more environment variables.
+    pub(crate) fn spawn_with(
+        env: &Env,
+        size: Terminal,
+        args: &[&str],
+        vars: &[(&str, &str)],
+    ) -> OnTerminal {
+        OnTerminal::start(env, size, args, false, vars)
     }
 
     /// The same with stdout a pipe (`vestis ... | jq`), stderr the terminal.
     /// The pipe is read to its end by [`OnTerminal::finish_piped`].
     pub(crate) fn spawn_piped(env: &Env, size: Terminal, args: &[&str]) -> OnTerminal {
-        OnTerminal::start(env, size, args, true)
+        OnTerminal::start(env, size, args, true, &[])
     }
 
-    fn start(env: &Env, size: Terminal, args: &[&str], piped: bool) -> OnTerminal {
+    fn start(
+        env: &Env,
+        size: Terminal,
+        args: &[&str],
+        piped: bool,
+        vars: &[(&str, &str)],
+    ) -> OnTerminal {
         let (mut controller, terminal) = open_pty(size);
         // `setsid --ctty` (util-linux) makes the terminal the command's
         // controlling terminal, as a shell does: a typed Ctrl-C then
@@ -103,6 +119,7 @@ impl OnTerminal {
             .env("VESTIS_API_URL", &env.api)
             .env("VESTIS_TOKEN", "me")
             .env("TERM", size.term)
+            .envs(vars.iter().copied())
             .current_dir(env.home.path())
             .args(args)
             .stdin(Stdio::from(terminal.try_clone().unwrap()))
@@ -141,6 +158,12 @@ impl OnTerminal {
             reader: Some(reader),
             size,
         }
+    }
+
+    /// Sends `bytes` as the terminal's own input (an answer to a query).
+    pub(crate) fn answer(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        self.keyboard.write_all(bytes).unwrap();
     }
 
     /// Types Ctrl-C on the terminal.
