@@ -43,6 +43,8 @@ pub(crate) struct Entry {
     body: Bytes,
     truncated: bool,
     status: u16,
+    /// The answer's `Content-Type`, for the HAR export (a shared clone).
+    content_type: Option<HeaderValue>,
     job_id: Option<JobId>,
     /// The transport fault done to the answer (`reset`, `slow-body=2s`), if any.
     fault: Option<Box<str>>,
@@ -116,6 +118,29 @@ impl Journal {
             .cloned()
             .collect();
         entries.iter().map(|e| render(e)).collect()
+    }
+
+    /// Every entry, oldest first, as a HAR 1.2 document
+    /// (`GET /__admin/requests.har`): the shape browser developer tools and
+    /// HAR viewers open. The journal keeps no answer bodies or timings, so
+    /// each response carries its status and content type with an unknown
+    /// size (`-1`), and timings are zero.
+    pub(crate) fn har(&self) -> Value {
+        let entries: Vec<Arc<Entry>> = self
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect();
+        json!({
+            "log": {
+                "version": "1.2",
+                "creator": {"name": "vestis-mock-server", "version": env!("CARGO_PKG_VERSION")},
+                "pages": [],
+                "entries": entries.iter().map(|e| har_entry(e)).collect::<Vec<_>>(),
+            }
+        })
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -218,6 +243,78 @@ fn render(e: &Entry) -> Value {
     })
 }
 
+/// One journal entry as a HAR 1.2 `entry`.
+fn har_entry(e: &Entry) -> Value {
+    let text = |v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
+    let mut headers: Vec<Value> = e
+        .headers
+        .iter()
+        .map(|(name, value)| json!({"name": name.as_str(), "value": text(value)}))
+        .collect();
+    if let Some(auth) = e.auth {
+        headers.push(json!({"name": header::AUTHORIZATION.as_str(), "value": auth.text()}));
+    }
+    let host = e
+        .headers
+        .iter()
+        .find(|(name, _)| *name == header::HOST)
+        .map_or_else(|| "localhost".to_owned(), |(_, v)| text(v));
+    let target = e.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let query: Vec<Value> = form_urlencoded::parse(e.uri.query().unwrap_or("").as_bytes())
+        .map(|(name, value)| json!({"name": name, "value": value}))
+        .collect();
+    let mut request = json!({
+        "method": e.method.as_str(),
+        "url": format!("http://{host}{target}"),
+        "httpVersion": "HTTP/1.1",
+        "cookies": [],
+        "headers": headers,
+        "queryString": query,
+        "headersSize": -1,
+        "bodySize": if e.truncated { -1 } else { e.body.len() as i64 },
+    });
+    if !e.body.is_empty() {
+        let mime = e
+            .headers
+            .iter()
+            .find(|(name, _)| *name == header::CONTENT_TYPE)
+            .map_or_else(|| "application/octet-stream".to_owned(), |(_, v)| text(v));
+        request["postData"] = json!({
+            "mimeType": mime,
+            "text": String::from_utf8_lossy(&e.body),
+            "params": [],
+        });
+    }
+    let status = axum::http::StatusCode::from_u16(e.status).ok();
+    let mime = e.content_type.as_ref().map(text).unwrap_or_default();
+    let mut response_headers = Vec::new();
+    if !mime.is_empty() {
+        response_headers.push(json!({"name": header::CONTENT_TYPE.as_str(), "value": mime}));
+    }
+    json!({
+        "startedDateTime": wire_time(e.time),
+        "time": 0,
+        "request": request,
+        "response": {
+            "status": e.status,
+            "statusText": status.and_then(|s| s.canonical_reason()).unwrap_or(""),
+            "httpVersion": "HTTP/1.1",
+            "cookies": [],
+            "headers": response_headers,
+            "content": {"size": -1, "mimeType": mime},
+            "redirectURL": "",
+            "headersSize": -1,
+            "bodySize": -1,
+        },
+        "cache": {},
+        "timings": {"send": 0, "wait": 0, "receive": 0},
+        "comment": match e.job_id {
+            Some(id) => format!("job {id}"),
+            None => String::new(),
+        },
+    })
+}
+
 /// The job a path names: `/api/v1/jobs/{id}`.
 ///
 /// Percent-decoded as the router decodes it, so `/api/v1/jobs/%33`, which
@@ -267,6 +364,7 @@ pub(crate) fn begin(req: &Request) -> Entry {
         body,
         truncated,
         status: 0,
+        content_type: None,
         job_id: None,
         fault: None,
     }
@@ -284,6 +382,7 @@ pub(crate) fn finish(
 ) {
     entry.time = now;
     entry.status = response.status().as_u16();
+    entry.content_type = response.headers().get(header::CONTENT_TYPE).cloned();
     entry.job_id = job_in_path(entry.uri.path()).or_else(|| {
         response
             .headers()

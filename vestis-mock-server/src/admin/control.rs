@@ -105,6 +105,17 @@ pub(super) async fn requests(
     ))
 }
 
+/// `GET /__admin/requests.har`: the whole journal as a HAR 1.2 document,
+/// served as a download (`requests.har`) for browser developer tools.
+pub(super) async fn requests_har(State(state): State<AppState>) -> Response<Body> {
+    let mut response = json_response(StatusCode::OK, &state.journal.har());
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_DISPOSITION,
+        axum::http::HeaderValue::from_static("attachment; filename=\"requests.har\""),
+    );
+    response
+}
+
 /// `DELETE /__admin/requests`: empties the journal.
 pub(super) async fn clear_requests(State(state): State<AppState>) -> Response<Body> {
     state.journal.clear();

@@ -58,6 +58,7 @@ pub(crate) fn router(state: AppState) -> Router {
             "/requests",
             get(control::requests).delete(control::clear_requests),
         )
+        .route("/requests.har", get(control::requests_har))
         .route("/openapi.json", get(openapi_json))
         .with_state(state)
 }

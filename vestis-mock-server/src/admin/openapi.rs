@@ -104,6 +104,7 @@ pub(crate) fn document() -> Value {
                         "responses": ok("{total, requests}")},
                 "delete": {"operationId": "clearRequests", "summary": "Empty the journal", "responses": ok("Cleared")}
             },
+            "/requests.har": {"get": {"operationId": "requestsHar", "summary": "The request journal, oldest first, as a HAR 1.2 document (tokens as fingerprints; no answer bodies or timings)", "responses": ok("HAR 1.2")}},
             "/openapi.json": {"get": {"operationId": "adminOpenapi", "summary": "This document", "responses": ok("OpenAPI 3")}}
         }
     })
