@@ -127,46 +127,57 @@ fn chromium() -> Result<PathBuf, Skip> {
 /// Makes sure `dir/node_modules` holds the `playwright-core` version that
 /// `dir/package-lock.json` pins, running `npm ci` (once, under a lock) if not.
 fn driver(dir: &Path) -> Result<(), Skip> {
-    if installed(dir) {
+    npm_ci(dir, "playwright-core").map_err(Skip::Unavailable)
+}
+
+/// Makes sure `dir/node_modules` holds the version of `package` that
+/// `dir/package-lock.json` pins, running `npm ci` there (once, under a
+/// lock) if not; the reason when that cannot be done.
+pub(crate) fn npm_ci(dir: &Path, package: &str) -> Result<(), String> {
+    if installed(dir, package) {
         return Ok(());
     }
-    let unavailable = Skip::Unavailable;
+    let shown = dir
+        .strip_prefix(root())
+        .unwrap_or(dir)
+        .display()
+        .to_string();
     // `npm ci` deletes node_modules first, so two at once would break each
     // other: the lock makes the second wait, then find the work done.
     let lock = File::create(dir.join(".npm-ci.lock"))
-        .map_err(|e| unavailable(format!("cannot create tests/browser/.npm-ci.lock: {e}")))?;
+        .map_err(|e| format!("cannot create {shown}/.npm-ci.lock: {e}"))?;
     lock.lock()
-        .map_err(|e| unavailable(format!("cannot lock tests/browser/.npm-ci.lock: {e}")))?;
-    if installed(dir) {
+        .map_err(|e| format!("cannot lock {shown}/.npm-ci.lock: {e}"))?;
+    if installed(dir, package) {
         return Ok(());
     }
     let output = Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
         .current_dir(dir)
         .output()
-        .map_err(|e| unavailable(format!("cannot run npm (Node.js and npm are needed): {e}")))?;
-    if !output.status.success() || !installed(dir) {
+        .map_err(|e| format!("cannot run npm (Node.js and npm are needed): {e}"))?;
+    if !output.status.success() || !installed(dir, package) {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-        return Err(unavailable(format!(
-            "`npm ci --prefix tests/browser` failed ({}): {first}",
+        return Err(format!(
+            "`npm ci --prefix {shown}` failed ({}): {first}",
             output.status
-        )));
+        ));
     }
     Ok(())
 }
 
-/// Whether the installed `playwright-core` is the locked version.
-fn installed(dir: &Path) -> bool {
+/// Whether the installed `package` is the locked version.
+fn installed(dir: &Path, package: &str) -> bool {
     let read = |path: PathBuf| -> Option<serde_json::Value> {
         serde_json::from_slice(&std::fs::read(path).ok()?).ok()
     };
     let locked = read(dir.join("package-lock.json")).and_then(|lock| {
-        lock["packages"]["node_modules/playwright-core"]["version"]
+        lock["packages"][format!("node_modules/{package}")]["version"]
             .as_str()
             .map(str::to_owned)
     });
-    let present = read(dir.join("node_modules/playwright-core/package.json"))
+    let present = read(dir.join(format!("node_modules/{package}/package.json")))
         .and_then(|package| package["version"].as_str().map(str::to_owned));
     // npm writes its hidden lockfile last: an install cut short has none.
     locked.is_some() && locked == present && dir.join("node_modules/.package-lock.json").is_file()

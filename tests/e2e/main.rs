@@ -7,6 +7,7 @@
 mod browser;
 mod browser_setup;
 mod guide_js;
+mod har;
 mod sdk;
 mod sdk_faults;
 mod util;

@@ -380,11 +380,7 @@ impl Sink<'_> {
     /// A failed download (exit 6) or save (exit 2: the path) fails this
     /// job's outcome, not the other jobs of a many-job wait; the journal
     /// keeps the image URL either way.
-    async fn save_image(
-        &self,
-        job: &Job,
-        path: &Path,
-    ) -> Result<Option<PathBuf>, Failure> {
+    async fn save_image(&self, job: &Job, path: &Path) -> Result<Option<PathBuf>, Failure> {
         let id = job.job_id;
         let Some(url) = job.image_url() else {
             return Ok(None);

@@ -692,7 +692,8 @@ impl Runner<'_> {
             }
         }
         if self.ctx.mode == Mode::Bars && !matches!(event, WaitEvent::Finished(_)) {
-            self.progress.set_max_attempts(self.client.mock_max_attempts());
+            self.progress
+                .set_max_attempts(self.client.mock_max_attempts());
             self.progress.event(id, &event);
         }
         match event {

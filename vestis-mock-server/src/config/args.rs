@@ -9,8 +9,7 @@ use bytesize::ByteSize;
 
 use super::{
     ClockMode, Config, ConfigError, DEFAULT_PROCESSING_TIME, DurationRange, FaultList, FaultOn,
-    Faults, Fixtures, MAX_CONNECTION_TIMEOUT, MAX_POLLS, REALISTIC_PROCESSING_TIME,
-    parse_duration,
+    Faults, Fixtures, MAX_CONNECTION_TIMEOUT, MAX_POLLS, REALISTIC_PROCESSING_TIME, parse_duration,
 };
 
 /// `--head-timeout` and `--body-timeout`: a duration up to an hour (0 is
