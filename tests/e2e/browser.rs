@@ -194,7 +194,7 @@ async fn the_guides_code_meets_every_transport_fault_in_chromium() {
     let mock: MockServer = server(config).await;
     let (site, site_task) = static_site().await;
     let report = run(
-        &browser,
+        browser,
         "faults.mjs",
         vec![("MOCK_URL", mock.url()), ("PAGE_URL", site)],
     )
