@@ -473,6 +473,35 @@ fn a_rate_limited_batch_fails_no_row() {
     assert_eq!(jobs_on_server(&env), 12);
 }
 
+/// The mock server's transport faults (`docs/faults.md`) on 30 % of the
+/// polls, and on creates too: every row still completes, once.
+#[test]
+fn transport_faults_on_polls_and_creates_lose_no_row_and_make_none_twice() {
+    for on in [vestis_mock_server::FaultOn::Polls, vestis_mock_server::FaultOn::All] {
+        let mut config = config(30);
+        config.faults.fault_rate = 0.3;
+        config.faults.fault_kinds = "reset,close,truncate,garbage,slow-body=100ms"
+            .parse()
+            .unwrap();
+        config.faults.fault_on = on;
+        let env = Env::start(config);
+        let file = write(env.home.path(), "rows.csv", csv_rows(12));
+        let out = env.home.path().join("out");
+        let run = batch(&env, &file, &out)
+            .args(["--concurrency", "4"])
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{on:?}: {}", texts(&run).1);
+        assert_complete(&out, 12, "faults");
+        assert_eq!(jobs_on_server(&env), 12, "{on:?}: no row made twice");
+        let stats = env.admin_get("/stats");
+        assert!(
+            stats["faults_injected_total"].as_u64().unwrap() >= 3,
+            "{on:?}: the requests were faulted: {stats}"
+        );
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn file_names_that_are_not_utf8_work() {
@@ -764,4 +793,52 @@ fn plain_output_off_a_terminal_and_nothing_with_quiet() {
     let (stdout, stderr) = texts(&quiet);
     assert!(quiet.status.success(), "{stderr}");
     assert_eq!((stdout.as_str(), stderr.as_str()), ("", ""));
+}
+
+/// SIGTERM and SIGHUP stop a batch as Ctrl-C does: the resume hint, exit
+/// 128 + the signal (143, 129), and the same command then finishes every
+/// row once.
+#[cfg(unix)]
+#[test]
+fn sigterm_and_sighup_stop_the_batch_and_say_how_to_resume() {
+    for (signal, code) in [("TERM", 143), ("HUP", 129)] {
+        let env = Env::start(vestis_mock_server::Config {
+            paused: true,
+            ..config(100)
+        });
+        let file = write(env.home.path(), "rows.csv", csv_rows(3));
+        let out = env.home.path().join("out");
+        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vestis"))
+            .env("VESTIS_HOME", env.home.path())
+            .env("VESTIS_API_URL", &env.api)
+            .env("VESTIS_TOKEN", "me")
+            .arg("batch")
+            .arg(&file)
+            .arg("-o")
+            .arg(&out)
+            .args(["--interval", "50ms"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_until("three jobs queued", || jobs_on_server(&env) == 3);
+        let sent = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let done = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&done.stderr);
+        assert_eq!(done.status.code(), Some(code), "SIG{signal}: {stderr}");
+        assert!(
+            stderr.contains("run the same command again (or `vestis resume`)"),
+            "SIG{signal}: {stderr}"
+        );
+        env.admin_post("/queue/resume");
+        let again = batch(&env, &file, &out).output().unwrap();
+        assert!(again.status.success(), "SIG{signal}: {}", texts(&again).1);
+        assert_eq!(jobs_on_server(&env), 3, "SIG{signal}");
+        assert_complete(&out, 3, signal);
+    }
 }

@@ -731,3 +731,28 @@ fn an_interlaced_png_previews_as_its_plain_twin() {
     };
     assert!(picture("interlaced.png") == picture("plain.png"));
 }
+
+#[test]
+fn a_signal_during_the_query_leaves_the_terminal_as_it_was() {
+    use rustix::termios::LocalModes;
+    let (env, _) = with_gradient();
+    for signal in ["TERM", "HUP"] {
+        let vars = [("VESTIS_PREVIEW_TIMEOUT", "3s")];
+        let run = OnTerminal::spawn_with(&env, xterm(), &["show", "gradient.png"], &vars);
+        let cooked = LocalModes::ECHO | LocalModes::ICANON;
+        run.frame_where("the query is sent, the terminal raw", |_| {
+            find(&run.raw(), QUERY).is_some() && !run.settings().local_modes.intersects(cooked)
+        });
+        run.signal(signal);
+        let (status, raw, settings) = run.finish_with_settings();
+        let screen = crate::pty::render(&raw, xterm());
+        assert!(
+            settings.local_modes.contains(cooked),
+            "SIG{signal}: the terminal was left raw ({status}):\n{screen}"
+        );
+        assert!(
+            !drew_an_image(&raw[find(&raw, QUERY).unwrap() + QUERY.len()..]),
+            "{screen}"
+        );
+    }
+}

@@ -166,13 +166,7 @@ impl OnTerminal {
         self.keyboard.write_all(bytes).unwrap();
     }
 
-    /// Types Ctrl-C on the terminal.
-    pub(crate) fn press_ctrl_c(&mut self) {
-        use std::io::Write;
-        self.keyboard.write_all(b"\x03").unwrap();
-    }
-
-    /// Sends `signal` (`TERM`, `HUP`, ...) to the command, as `kill -SIGNAL` does.
+    /// Sends the command `signal` (`TERM`, `HUP`) with kill(1).
     pub(crate) fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .arg(format!("-{signal}"))
@@ -180,6 +174,18 @@ impl OnTerminal {
             .status()
             .unwrap();
         assert!(status.success(), "kill -{signal}");
+    }
+
+    /// The terminal's settings now (those of its terminal side: Linux
+    /// answers for it on the controller).
+    pub(crate) fn settings(&self) -> rustix::termios::Termios {
+        rustix::termios::tcgetattr(&self.keyboard).unwrap()
+    }
+
+    /// Types Ctrl-C on the terminal.
+    pub(crate) fn press_ctrl_c(&mut self) {
+        use std::io::Write;
+        self.keyboard.write_all(b"\x03").unwrap();
     }
 
     /// Every byte written so far.
@@ -241,6 +247,18 @@ impl OnTerminal {
         let (status, bytes) = self.finish_raw();
         let text = piped.map(|t| t.join().unwrap()).unwrap_or_default();
         (status, bytes, text)
+    }
+
+    /// [`OnTerminal::finish_raw`], and the terminal's settings after the
+    /// command exited: what the shell gets back.
+    pub(crate) fn finish_with_settings(self) -> (ExitStatus, Vec<u8>, rustix::termios::Termios) {
+        let controller = self.keyboard.try_clone().unwrap();
+        let (status, bytes) = self.finish_raw();
+        (
+            status,
+            bytes,
+            rustix::termios::tcgetattr(&controller).unwrap(),
+        )
     }
 
     /// The same, with every byte it wrote instead of the screen.
