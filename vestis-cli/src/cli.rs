@@ -221,7 +221,8 @@ Exit codes:
   3    some rows timed out (their jobs keep running: run the command again)
   4    the server rejected the token
   6    the server could not be reached
-  130  interrupted (the jobs keep running: run the command again)";
+  130  interrupted by Ctrl-C (the jobs keep running: run the command again)
+  128+N  ended by signal N the same way (SIGHUP 129, SIGTERM 143)";
 
 /// How a batch file is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -177,6 +177,18 @@ impl Failure {
     }
 
     /// Exit 2: the user's input is wrong.
+    /// A command cut short by a terminating signal that synchronous code
+    /// (the preview's terminal query) saw first: `main` ends it on that
+    /// signal, exit 128 + its number, as if its handler had seen it.
+    pub(crate) fn signalled() -> Failure {
+        Failure::new(Exit::Signal(0), "interrupted by a signal")
+    }
+
+    /// Whether this is [`Failure::signalled`].
+    pub(crate) fn is_signalled(&self) -> bool {
+        self.exit == Exit::Signal(0)
+    }
+
     pub(crate) fn usage(message: impl Into<String>) -> Failure {
         Failure::new(Exit::Usage, message)
     }

@@ -71,16 +71,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // dropped (its spinners become plain lines, the journal is already
     // saved) and the context says how to resume.
     let signals = signals::Terminating::install()?;
+    let mut signal = std::pin::pin!(signals.recv());
+    let interrupted = |signal: signals::Caught| {
+        let message = ctx.interrupt_message();
+        let message = match signal.name {
+            "SIGINT" => message,
+            name => format!("received {name}: {message}"),
+        };
+        Err(Failure::new(Exit::Signal(signal.number), message).into())
+    };
     tokio::select! {
-        result = dispatch(&ctx, command) => result,
-        signal = signals.recv() => {
-            let message = ctx.interrupt_message();
-            let message = match signal.name {
-                "SIGINT" => message,
-                name => format!("received {name}: {message}"),
-            };
-            Err(Failure::new(Exit::Signal(signal.number), message).into())
-        }
+        result = dispatch(&ctx, command) => match result {
+            // Synchronous code saw the signal first; its handler has it.
+            Err(e) if e.downcast_ref::<Failure>().is_some_and(Failure::is_signalled) => {
+                match tokio::time::timeout(std::time::Duration::from_secs(1), signal).await {
+                    Ok(caught) => interrupted(caught),
+                    Err(_) => Err(e),
+                }
+            }
+            result => result,
+        },
+        caught = &mut signal => interrupted(caught),
     }
 }
 
@@ -131,13 +142,35 @@ fn usage_error(e: clap::Error) -> ExitCode {
         };
     }
     let text = e.to_string();
+    // The message's first paragraph on one line: a missing argument's name
+    // is on the line after "the following required arguments ...".
     let first = text
+        .split("\n\n")
+        .map(|paragraph| {
+            paragraph
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .find(|paragraph| !paragraph.is_empty())
+        .unwrap_or_else(|| "invalid arguments".to_owned());
+    let first = first.trim_start_matches("error: ");
+    // The help of the command that was typed: `Usage: vestis batch [OPTIONS] <FILE>`.
+    let command = text
         .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("invalid arguments")
-        .trim_start_matches("error: ");
-    say(&format!("vestis: {first} (see `vestis --help`)"));
+        .find_map(|l| l.trim().strip_prefix("Usage: "))
+        .map(|usage| {
+            usage
+                .split_whitespace()
+                .take_while(|w| !w.starts_with(['[', '<', '-']))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "vestis".to_owned());
+    say(&format!("vestis: {first} (see `{command} --help`)"));
     Exit::Usage.into()
 }
 

@@ -566,6 +566,7 @@ impl Client {
                 .await
                 .map_err(failed)?;
             let status = response.status().as_u16();
+            tracing::debug!(status, %url, "vestis response");
             if (300..400).contains(&status) {
                 match location(&url, response.headers()) {
                     Some(next) => {

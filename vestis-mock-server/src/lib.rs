@@ -302,7 +302,7 @@ pub async fn serve_on(
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> std::io::Result<()> {
+/// # async fn main() -> Result<(), vestis_mock_server::ServeError> {
 /// use std::time::Duration;
 /// use vestis_mock_server::config::DurationRange;
 /// use vestis_mock_server::{Config, MockServer};

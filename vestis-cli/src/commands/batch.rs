@@ -373,7 +373,7 @@ fn dry(
                 "id": row.id,
                 "kind": row.kind,
                 "prompt": row.prompt(),
-                "output": path.to_string_lossy(),
+                "output": crate::safe::path(&path),
             }))?;
         } else {
             ctx.out.human(&format!(
@@ -851,7 +851,7 @@ impl Runner<'_> {
             })?;
         }
         let mut entry = self.entry(tag, Some(&job), "completed", None);
-        entry.output = Some(path.to_string_lossy().into_owned());
+        entry.output = Some(crate::safe::path(&path));
         self.finish_row(tag, entry, Exit::Success)
     }
 

@@ -99,6 +99,9 @@ pub(crate) enum Answer {
     /// Ctrl-C was typed while the terminal was in raw mode, where it is a
     /// byte, not a signal: the command stops as Ctrl-C stops it elsewhere.
     Interrupted,
+    /// A caught terminating signal (`SIGTERM`, `SIGHUP`) cut the wait short:
+    /// the command must end on it, not go on to draw.
+    Signalled,
 }
 
 /// Asks the controlling terminal (`/dev/tty`) and reads its answer for at
@@ -160,8 +163,10 @@ pub(crate) fn query(timeout: Duration) -> Answer {
                 Ok(0) | Err(_) => break Answer::Supports(None),
                 Ok(n) => answer.extend_from_slice(&buf[..n]),
             },
-            // A caught signal (SIGTERM, SIGHUP) interrupts the wait: the
-            // terminal is restored now and the command ends as it should.
+            // A caught signal (SIGTERM, SIGHUP: the only handlers the CLI
+            // installs) interrupts the wait: the terminal is restored now
+            // and the command ends on that signal.
+            Err(rustix::io::Errno::INTR) => break Answer::Signalled,
             Err(_) => break Answer::Supports(None),
         }
     };
@@ -170,6 +175,7 @@ pub(crate) fn query(timeout: Duration) -> Answer {
         Answer::Supports(Some(protocol)) => format!("{protocol:?}"),
         Answer::Supports(None) => "no answer".to_owned(),
         Answer::Interrupted => "Ctrl-C".to_owned(),
+        Answer::Signalled => "a signal".to_owned(),
     };
     tracing::debug!(
         "terminal capability query: {said} after {} ms ({} bytes of answer)",

@@ -132,6 +132,7 @@ impl Preview {
                 Some(protocol) => protocol,
                 None => match detect::query(detect::query_timeout(&env)) {
                     detect::Answer::Supports(protocol) => protocol.unwrap_or(Protocol::Blocks),
+                    detect::Answer::Signalled => return Err(crate::exit::Failure::signalled()),
                     detect::Answer::Interrupted => {
                         return Err(crate::exit::Failure::new(
                             crate::exit::Exit::Signal(2), // SIGINT: a Ctrl-C typed during the query

@@ -477,7 +477,10 @@ fn a_rate_limited_batch_fails_no_row() {
 /// polls, and on creates too: every row still completes, once.
 #[test]
 fn transport_faults_on_polls_and_creates_lose_no_row_and_make_none_twice() {
-    for on in [vestis_mock_server::FaultOn::Polls, vestis_mock_server::FaultOn::All] {
+    for on in [
+        vestis_mock_server::FaultOn::Polls,
+        vestis_mock_server::FaultOn::All,
+    ] {
         let mut config = config(30);
         config.faults.fault_rate = 0.3;
         config.faults.fault_kinds = "reset,close,truncate,garbage,slow-body=100ms"
