@@ -308,10 +308,14 @@ fn har_entry(e: &Entry) -> Value {
         },
         "cache": {},
         "timings": {"send": 0, "wait": 0, "receive": 0},
-        "comment": match e.job_id {
-            Some(id) => format!("job {id}"),
-            None => String::new(),
+        "comment": match (e.job_id, e.fault.as_deref()) {
+            (Some(id), Some(fault)) => format!("job {id}; transport fault: {fault} (the client did not get this answer whole)"),
+            (None, Some(fault)) => format!("transport fault: {fault} (the client did not get this answer whole)"),
+            (Some(id), None) => format!("job {id}"),
+            (None, None) => String::new(),
         },
+        // HAR allows custom fields that start with an underscore.
+        "_fault": e.fault.as_deref(),
     })
 }
 
