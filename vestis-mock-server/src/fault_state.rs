@@ -3,7 +3,7 @@
 //! done (`GET /__admin/stats`). Below the state that holds it; knows
 //! nothing of HTTP.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
@@ -12,12 +12,22 @@ use vestis_client::JobId;
 
 use crate::config::transport::{Fault, Schedule};
 
+/// The schedules that run, and the jobs whose schedule has run out (so a
+/// replayed create does not arm it again); both at most `cap` jobs.
+#[derive(Debug, Default)]
+struct Schedules {
+    running: HashMap<JobId, Schedule>,
+    spent: BTreeSet<JobId>,
+}
+
 /// The faults' shared state: the jobs' schedules and the counts.
 #[derive(Debug, Default)]
 pub(crate) struct FaultState {
     /// Jobs with a schedule; a poll looks only while this is not zero.
     pub(crate) scheduled: AtomicUsize,
-    schedules: Mutex<HashMap<JobId, Schedule>>,
+    /// The last cap given to [`FaultState::schedule`] (`--max-jobs`).
+    cap: AtomicUsize,
+    schedules: Mutex<Schedules>,
     /// Faults done, by [`Fault::index`].
     counts: [AtomicU64; 6],
 }
@@ -26,21 +36,23 @@ impl FaultState {
     /// Keeps `schedule` for `job` unless it has one (an idempotent replay
     /// of the create does not start it again). At most `cap` jobs keep one.
     pub(crate) fn schedule(&self, job: JobId, schedule: Schedule, cap: usize) {
+        self.cap.store(cap, Ordering::Relaxed);
         let mut schedules = self
             .schedules
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if schedules.contains_key(&job) {
+        if schedules.running.contains_key(&job) || schedules.spent.contains(&job) {
             return;
         }
-        if schedules.len() >= cap.max(1) {
+        if schedules.running.len() >= cap.max(1) {
             // Bounded memory: the oldest ids go first (evicted jobs' too).
-            if let Some(&oldest) = schedules.keys().min() {
-                schedules.remove(&oldest);
+            if let Some(&oldest) = schedules.running.keys().min() {
+                schedules.running.remove(&oldest);
             }
         }
-        schedules.insert(job, schedule);
-        self.scheduled.store(schedules.len(), Ordering::Relaxed);
+        schedules.running.insert(job, schedule);
+        self.scheduled
+            .store(schedules.running.len(), Ordering::Relaxed);
     }
 
     /// Counts a poll of `job`: its scheduled fault, if any.
@@ -49,10 +61,17 @@ impl FaultState {
             .schedules
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let (fault, done) = schedules.get_mut(&job)?.poll();
+        let (fault, done) = schedules.running.get_mut(&job)?.poll();
         if done {
-            schedules.remove(&job);
-            self.scheduled.store(schedules.len(), Ordering::Relaxed);
+            schedules.running.remove(&job);
+            self.scheduled
+                .store(schedules.running.len(), Ordering::Relaxed);
+            // Remembered as spent, the oldest forgotten past the cap (the
+            // same bound as the running ones': `--max-jobs`).
+            schedules.spent.insert(job);
+            if schedules.spent.len() > self.cap.load(Ordering::Relaxed).max(1) {
+                schedules.spent.pop_first();
+            }
         }
         fault
     }
@@ -80,7 +99,8 @@ impl FaultState {
             .schedules
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        schedules.clear();
+        schedules.running.clear();
+        schedules.spent.clear();
         self.scheduled.store(0, Ordering::Relaxed);
         for count in &self.counts {
             count.store(0, Ordering::Relaxed);
@@ -106,7 +126,11 @@ mod tests {
         assert_eq!(
             state.scheduled.load(Ordering::Relaxed),
             2,
-            "done, forgotten"
+            "done, no longer running"
         );
+        // A replay of a create whose schedule ran out does not arm it again.
+        state.schedule(JobId(5), Schedule::parse("1:close").unwrap(), 3);
+        assert_eq!(state.poll(JobId(5)), None);
+        assert_eq!(state.scheduled.load(Ordering::Relaxed), 2);
     }
 }
