@@ -756,3 +756,70 @@ fn a_signal_during_the_query_leaves_the_terminal_as_it_was() {
         );
     }
 }
+
+/// `vestis batch --preview`: each row's saved PNG drawn once, from the
+/// file it saved (one download per row), and nothing with `--json`.
+#[test]
+fn batch_previews_each_saved_image_once() {
+    let env = Env::start(config(100));
+    std::fs::write(
+        env.home.path().join("rows.csv"),
+        "id,kind,prompt\na,chat,first\nb,chat,second\n",
+    )
+    .unwrap();
+    let args = [
+        "-v",
+        "batch",
+        "rows.csv",
+        "-o",
+        "out",
+        "--interval",
+        "50ms",
+        "--preview=kitty",
+    ];
+    let (status, raw) = OnTerminal::spawn(&env, xterm(), &args).finish_raw();
+    assert!(status.success(), "{}", String::from_utf8_lossy(&raw));
+    // The kitty pieces, one image per run of pieces ending `m=0`.
+    let mut images = Vec::new();
+    let mut data = Vec::new();
+    for piece in spans(&raw, b"\x1b_G", b"\x1b\\") {
+        let semi = piece.iter().position(|&b| b == b';').unwrap();
+        let keys = String::from_utf8(piece[..semi].to_vec()).unwrap();
+        data.extend_from_slice(&piece[semi + 1..]);
+        if keys.split(',').any(|k| k == "m=0") {
+            let png = base64::engine::general_purpose::STANDARD
+                .decode(&data)
+                .unwrap();
+            images.push(png);
+            data.clear();
+        }
+    }
+    let saved: Vec<Vec<u8>> = ["a.png", "b.png"]
+        .iter()
+        .map(|name| std::fs::read(env.home.path().join("out").join(name)).unwrap())
+        .collect();
+    assert_eq!(images.len(), 2, "one picture per row");
+    for image in &images {
+        assert!(saved.contains(image), "a picture is a saved file's bytes");
+    }
+    assert_eq!(image_downloads(&raw), 2, "one download per row");
+
+    let json = env
+        .vestis()
+        .current_dir(env.home.path())
+        .args([
+            "--json",
+            "batch",
+            "rows.csv",
+            "-o",
+            "out2",
+            "--preview=kitty",
+        ])
+        .output()
+        .unwrap();
+    assert!(json.status.success(), "{}", texts(&json).1);
+    assert!(
+        !json.stdout.windows(3).any(|w| w == b"\x1b_G"),
+        "nothing drawn with --json"
+    );
+}
