@@ -431,11 +431,13 @@ impl Progress {
 impl Drop for Progress {
     /// No spinner outlives the command: unfinished jobs get a plain line.
     fn drop(&mut self) {
-        self.stop_all();
+        // The overall line first: the plain lines below are written
+        // straight to stderr, and would land on a line still drawn.
         if let Some(bar) = self.overall.take() {
             bar.finish_and_clear();
             self.multi.remove(&bar);
         }
+        self.stop_all();
     }
 }
 
