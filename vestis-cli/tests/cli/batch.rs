@@ -48,6 +48,24 @@ fn batch(env: &Env, file: &Path, out: &Path) -> assert_cmd::Command {
     cmd
 }
 
+/// Starts `vestis batch FILE -o OUT ARGS` in the background, its stdout
+/// dropped and its stderr kept for the test to read.
+fn spawn_batch(env: &Env, file: &Path, out: &Path, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("vestis"))
+        .env("VESTIS_HOME", env.home.path())
+        .env("VESTIS_API_URL", &env.api)
+        .env("VESTIS_TOKEN", "me")
+        .arg("batch")
+        .arg(file)
+        .arg("-o")
+        .arg(out)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Every row completed once: one manifest line each, its PNG saved.
 fn assert_complete(out: &Path, rows: usize, what: &str) {
     let lines = manifest(out);
@@ -358,19 +376,12 @@ fn a_real_sigkill_mid_batch_then_resume() {
     let env = Env::start(config(400));
     let file = write(env.home.path(), "rows.csv", csv_rows(8));
     let out = env.home.path().join("out");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vestis"))
-        .env("VESTIS_HOME", env.home.path())
-        .env("VESTIS_API_URL", &env.api)
-        .env("VESTIS_TOKEN", "me")
-        .arg("batch")
-        .arg(&file)
-        .arg("-o")
-        .arg(&out)
-        .args(["--interval", "50ms", "--concurrency", "3"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_batch(
+        &env,
+        &file,
+        &out,
+        &["--interval", "50ms", "--concurrency", "3"],
+    );
     wait_until("two rows finished", || manifest(&out).len() >= 2);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -393,19 +404,12 @@ fn a_server_restarted_mid_batch_gets_the_lost_rows_again() {
     let env = Env::start(config(600));
     let file = write(env.home.path(), "rows.csv", csv_rows(8));
     let out = env.home.path().join("out");
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vestis"))
-        .env("VESTIS_HOME", env.home.path())
-        .env("VESTIS_API_URL", &env.api)
-        .env("VESTIS_TOKEN", "me")
-        .arg("batch")
-        .arg(&file)
-        .arg("-o")
-        .arg(&out)
-        .args(["--interval", "50ms", "--concurrency", "4"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_batch(
+        &env,
+        &file,
+        &out,
+        &["--interval", "50ms", "--concurrency", "4"],
+    );
     wait_until("a row finished", || !manifest(&out).is_empty());
     // The server forgets every job and key; its ids start again at 1.
     env.admin_post("/reset");
@@ -429,19 +433,12 @@ fn a_server_answering_503_for_longer_than_a_poll_budget_is_ridden_out() {
     let env = Env::start(config(200));
     let file = write(env.home.path(), "rows.csv", csv_rows(4));
     let out = env.home.path().join("out");
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vestis"))
-        .env("VESTIS_HOME", env.home.path())
-        .env("VESTIS_API_URL", &env.api)
-        .env("VESTIS_TOKEN", "me")
-        .arg("batch")
-        .arg(&file)
-        .arg("-o")
-        .arg(&out)
-        .args(["--interval", "20ms", "--concurrency", "2"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_batch(
+        &env,
+        &file,
+        &out,
+        &["--interval", "20ms", "--concurrency", "2"],
+    );
     wait_until("a row finished", || !manifest(&out).is_empty());
     // Every request fails for 13 s. The mock's 503s ask for `Retry-After:
     // 1`, so each wait polls about once a second: 13 failures in a row,
@@ -811,19 +808,7 @@ fn sigterm_and_sighup_stop_the_batch_and_say_how_to_resume() {
         });
         let file = write(env.home.path(), "rows.csv", csv_rows(3));
         let out = env.home.path().join("out");
-        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vestis"))
-            .env("VESTIS_HOME", env.home.path())
-            .env("VESTIS_API_URL", &env.api)
-            .env("VESTIS_TOKEN", "me")
-            .arg("batch")
-            .arg(&file)
-            .arg("-o")
-            .arg(&out)
-            .args(["--interval", "50ms"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = spawn_batch(&env, &file, &out, &["--interval", "50ms"]);
         wait_until("three jobs queued", || jobs_on_server(&env) == 3);
         let sent = std::process::Command::new("kill")
             .arg(format!("-{signal}"))
