@@ -10,7 +10,7 @@ use vestis_client::{
 
 use vestis_mock_server::Config;
 
-use crate::util::{client, quick, server};
+use crate::util::{client, create_chats, quick, server};
 
 #[tokio::test]
 async fn every_kind_runs_end_to_end_and_its_image_downloads() {
@@ -164,15 +164,7 @@ async fn many_jobs_at_once_each_get_an_outcome() {
     config.faults.max_attempts = 1;
     let server = server(config).await;
     let c = client(&server, "t");
-    let mut ids = Vec::new();
-    for _ in 0..120 {
-        ids.push(
-            c.create(JobKind::Chat, &ChatRequest::new("x"))
-                .await
-                .unwrap()
-                .job_id,
-        );
-    }
+    let ids = create_chats(&c, 120).await;
     let results: Vec<_> = c
         .wait_many(ids.clone(), &quick().max_in_flight(8))
         .collect()

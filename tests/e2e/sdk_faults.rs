@@ -11,7 +11,7 @@ use serde_json::Value;
 use vestis_client::{ChatRequest, Client, CreateOptions, JobKind, JobStatus};
 use vestis_mock_server::{Config, FaultOn, MockServer};
 
-use crate::util::{quick, server};
+use crate::util::{create_chats, quick, server};
 
 /// A client that gives up on a request after 500 ms, so a `stall` ends
 /// quickly as the timeout it is.
@@ -98,15 +98,7 @@ async fn wait_many_rides_through_random_faults_on_polls() {
     config.workers = 8;
     let server = server(config).await;
     let c = impatient(&server);
-    let mut ids = Vec::new();
-    for _ in 0..24 {
-        ids.push(
-            c.create(JobKind::Chat, &ChatRequest::new("x"))
-                .await
-                .unwrap()
-                .job_id,
-        );
-    }
+    let ids = create_chats(&c, 24).await;
     let results: Vec<_> = c
         .wait_many(ids.clone(), &quick().max_in_flight(8))
         .collect()

@@ -26,3 +26,17 @@ pub(crate) fn quick() -> WaitOptions {
     )
     .deadline(Duration::from_secs(20))
 }
+
+/// Creates `n` chat jobs one after another; their ids, in order.
+pub(crate) async fn create_chats(client: &Client, n: usize) -> Vec<vestis_client::JobId> {
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        let request = vestis_client::ChatRequest::new("x");
+        let created = client
+            .create(vestis_client::JobKind::Chat, &request)
+            .await
+            .unwrap();
+        ids.push(created.job_id);
+    }
+    ids
+}
