@@ -61,6 +61,32 @@ pub(crate) struct Filter {
     pub(crate) method: Option<Method>,
     pub(crate) path: Option<String>,
     pub(crate) job_id: Option<JobId>,
+    pub(crate) fault: Option<FaultFilter>,
+}
+
+/// `?fault=`: which transport faults a reader wants (`docs/faults.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FaultFilter {
+    /// Any faulted request (`?fault=any`).
+    Any,
+    /// Requests answered without a fault (`?fault=none`).
+    Unfaulted,
+    /// Requests given this fault, whatever its duration (`?fault=slow-body`
+    /// also finds `slow-body=2s`).
+    Named(&'static str),
+}
+
+impl FaultFilter {
+    fn matches(self, fault: Option<&str>) -> bool {
+        match (self, fault) {
+            (FaultFilter::Any, found) => found.is_some(),
+            (FaultFilter::Unfaulted, found) => found.is_none(),
+            (FaultFilter::Named(_), None) => false,
+            (FaultFilter::Named(name), Some(found)) => {
+                found.split_once('=').map_or(found, |(n, _)| n) == name
+            }
+        }
+    }
 }
 
 impl Filter {
@@ -68,6 +94,7 @@ impl Filter {
         self.method.as_ref().is_none_or(|m| *m == e.method)
             && self.path.as_ref().is_none_or(|p| *p == e.uri.path())
             && self.job_id.is_none_or(|id| Some(id) == e.job_id)
+            && self.fault.is_none_or(|f| f.matches(e.fault.as_deref()))
     }
 }
 

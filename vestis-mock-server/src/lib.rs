@@ -88,7 +88,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 pub use config::{
     Args, ClockMode, Config, ConfigError, DEFAULT_SLOW_BODY, DurationRange, Fault, FaultList,
-    FaultOn, Faults, Fixtures, MAX_SCHEDULE_ENTRIES, MAX_SLOW_BODY, STALL_LIMIT,
+    FaultOn, Faults, Fixtures, MAX_SCHEDULE_ENTRIES, MAX_SLOW_BODY, MIN_SLOW_BODY, STALL_LIMIT,
 };
 #[doc(hidden)]
 pub use queue::queue_engine_run;

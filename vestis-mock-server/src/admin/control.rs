@@ -9,9 +9,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::api::jobs::job_id;
+use crate::config::Fault;
 use crate::config::{MAX_ADVANCE, format_duration, parse_bounded};
 use crate::errors::{ApiError, json_response};
-use crate::journal::Filter;
+use crate::journal::{FaultFilter, Filter};
 use crate::state::AppState;
 use crate::wire_time::wire_time;
 
@@ -71,7 +72,7 @@ pub(super) async fn advance(
     ))
 }
 
-/// The journal filter from `?method=&path=&job_id=`.
+/// The journal filter from `?method=&path=&job_id=&fault=`.
 fn filter(query: Option<&str>) -> Result<Filter, ApiError> {
     let mut filter = Filter::default();
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
@@ -83,14 +84,33 @@ fn filter(query: Option<&str>) -> Result<Filter, ApiError> {
             }
             "path" => filter.path = Some(value.into_owned()),
             "job_id" => filter.job_id = Some(job_id(&value)?),
+            "fault" => filter.fault = Some(fault_filter(&value)?),
             other => {
                 return Err(ApiError::invalid(format!(
-                    "Unknown filter {other:?} (known: method, path, job_id)"
+                    "Unknown filter {other:?} (known: method, path, job_id, fault)"
                 )));
             }
         }
     }
     Ok(filter)
+}
+
+/// `?fault=`'s value: `any`, `none`, or a fault's name (a `slow-body`
+/// duration, if given, is not compared).
+fn fault_filter(value: &str) -> Result<FaultFilter, ApiError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "any" => Ok(FaultFilter::Any),
+        "none" => Ok(FaultFilter::Unfaulted),
+        _ => value
+            .parse::<Fault>()
+            .map(|fault| FaultFilter::Named(fault.name()))
+            .map_err(|_| {
+                ApiError::invalid(format!(
+                    "fault: must be any, none or one of {}, got {value:?}",
+                    Fault::NAMES.join(", ")
+                ))
+            }),
+    }
 }
 
 /// `GET /__admin/requests`: the journal, newest first, filtered.

@@ -25,6 +25,19 @@ fn body(schema: Value) -> Value {
 }
 
 /// The document.
+/// `GET /__admin/requests`'s query parameters (apart from the document's
+/// one `json!`, which would otherwise pass the macro's recursion limit).
+fn journal_filters() -> Value {
+    json!([
+        {"name": "method", "in": "query", "required": false, "schema": {"type": "string"}},
+        {"name": "path", "in": "query", "required": false, "schema": {"type": "string", "example": "/api/v1/generate"}},
+        {"name": "job_id", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_JOB_ID}},
+        {"name": "fault", "in": "query", "required": false,
+         "description": "Requests given this transport fault (slow-body: of any duration), any fault (any), or none (none)",
+         "schema": {"type": "string", "enum": ["any", "none", "reset", "close", "truncate", "garbage", "stall", "slow-body"]}}
+    ])
+}
+
 pub(crate) fn document() -> Value {
     json!({
         "openapi": "3.0.3",
@@ -96,11 +109,7 @@ pub(crate) fn document() -> Value {
                                         "responses": ok("{mode, now, advanced}")}},
             "/requests": {
                 "get": {"operationId": "requests", "summary": "The request journal, newest first",
-                        "parameters": [
-                            {"name": "method", "in": "query", "required": false, "schema": {"type": "string"}},
-                            {"name": "path", "in": "query", "required": false, "schema": {"type": "string", "example": "/api/v1/generate"}},
-                            {"name": "job_id", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_JOB_ID}}
-                        ],
+                        "parameters": journal_filters(),
                         "responses": ok("{total, requests}")},
                 "delete": {"operationId": "clearRequests", "summary": "Empty the journal", "responses": ok("Cleared")}
             },

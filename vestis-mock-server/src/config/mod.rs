@@ -17,7 +17,8 @@ pub use crate::queue::{ClockMode, DurationRange};
 pub use args::Args;
 pub use duration::{MAX_ADVANCE, MAX_DURATION, format_duration, parse_bounded, parse_duration};
 pub use transport::{
-    DEFAULT_SLOW_BODY, Fault, FaultList, FaultOn, MAX_SCHEDULE_ENTRIES, MAX_SLOW_BODY, STALL_LIMIT,
+    DEFAULT_SLOW_BODY, Fault, FaultList, FaultOn, MAX_SCHEDULE_ENTRIES, MAX_SLOW_BODY,
+    MIN_SLOW_BODY, STALL_LIMIT,
 };
 
 /// The most polls `X-Mock-Polls` and `--polls` accept.

@@ -18,6 +18,9 @@ use super::{ConfigError, MAX_POLLS, format_duration, parse_bounded};
 pub const STALL_LIMIT: Duration = Duration::from_secs(300);
 /// The longest `slow-body` duration accepted.
 pub const MAX_SLOW_BODY: Duration = Duration::from_secs(300);
+/// The shortest `slow-body` duration accepted: a body spread over no time
+/// is an ordinary answer, so `slow-body=0s` is a mistake, not a fault.
+pub const MIN_SLOW_BODY: Duration = Duration::from_millis(1);
 /// `slow-body`'s duration when none is given.
 pub const DEFAULT_SLOW_BODY: Duration = Duration::from_secs(2);
 /// The most entries one job's schedule may hold.
@@ -115,6 +118,16 @@ impl FromStr for Fault {
                     None => DEFAULT_SLOW_BODY,
                     Some(arg) => parse_bounded(arg, MAX_SLOW_BODY)?,
                 };
+                if d < MIN_SLOW_BODY {
+                    return Err(ConfigError::setting(
+                        "fault",
+                        format!(
+                            "slow-body's duration runs from {} to {}, got {s:?}",
+                            format_duration(MIN_SLOW_BODY),
+                            format_duration(MAX_SLOW_BODY)
+                        ),
+                    ));
+                }
                 return Ok(Fault::SlowBody(d));
             }
             _ => {
@@ -377,7 +390,17 @@ mod tests {
             " Slow-Body ".parse::<Fault>().unwrap(),
             Fault::SlowBody(DEFAULT_SLOW_BODY)
         );
-        for bad in ["", "explode", "reset=1s", "slow-body=6m", "slow-body=soon"] {
+        for bad in [
+            "",
+            "  ",
+            "explode",
+            "reset=1s",
+            "slow-body=6m",
+            "slow-body=soon",
+            "slow-body=0s",
+            "slow-body=0",
+            "slow-body=999us",
+        ] {
             assert!(bad.parse::<Fault>().is_err(), "{bad:?}");
         }
     }
@@ -391,7 +414,7 @@ mod tests {
         assert_eq!(list.nth(1), Fault::Garbage);
         assert_eq!(list.nth(2), Fault::SlowBody(Duration::from_secs(3)));
         assert_eq!(list.nth(3), Fault::Reset);
-        for bad in ["", " , ", "reset,reset", "reset,boom"] {
+        for bad in ["", " , ", "reset,reset", "reset,boom", "reset,slow-body=0s"] {
             assert!(bad.parse::<FaultList>().is_err(), "{bad:?}");
         }
     }

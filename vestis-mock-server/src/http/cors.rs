@@ -30,8 +30,10 @@ use tower::{Layer, Service};
 
 /// The methods a preflight allows.
 const ALLOW_METHODS: &str = "GET,POST,DELETE,PUT,PATCH,OPTIONS";
-/// The response headers a page's script may read.
-const EXPOSE_HEADERS: &str = "location,retry-after";
+/// The response headers a page's script may read: the contract's two,
+/// and every `X-Mock-*` header the mock answers with (a test in
+/// `tests/http/edges.rs` checks each one it sends is listed).
+const EXPOSE_HEADERS: &str = "location,retry-after,x-mock-max-attempts";
 /// How long a browser may cache a preflight's answer, in seconds.
 const MAX_AGE: &str = "600";
 /// The request headers an answer depends on.
@@ -227,7 +229,11 @@ mod tests {
                 Method::OPTIONS,
             ])
             .allow_headers(AllowHeaders::mirror_request())
-            .expose_headers([header::LOCATION, header::RETRY_AFTER])
+            .expose_headers([
+                header::LOCATION,
+                header::RETRY_AFTER,
+                crate::http::front::MAX_ATTEMPTS_HEADER,
+            ])
             .max_age(std::time::Duration::from_secs(600))
     }
 

@@ -94,6 +94,12 @@ pub(crate) fn choose(state: &AppState, req: &Request, http: &HttpFaults) -> Choi
     let asked = match text(&X_MOCK_FAULT) {
         Err(e) => return Choice::Invalid(e),
         Ok(None) => None,
+        Ok(Some(raw)) if raw.trim().is_empty() => {
+            return Choice::Invalid(ApiError::invalid(format!(
+                "X-Mock-Fault is empty: name a fault ({}; slow-body=DURATION), or leave the header out",
+                Fault::NAMES.join(", ")
+            )));
+        }
         Ok(Some(raw)) => match raw.parse::<Fault>() {
             Ok(fault) => Some(fault),
             Err(e) => return Choice::Invalid(ApiError::invalid(format!("X-Mock-Fault: {e}"))),

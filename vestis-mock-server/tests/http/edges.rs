@@ -63,6 +63,95 @@ async fn cors_preflight_is_answered_and_errors_carry_cors_headers() {
     );
 }
 
+/// Every header a page's script may need from an `/api/v1` answer is in
+/// `Access-Control-Expose-Headers` (else `response.headers.get()` returns
+/// `null` in a browser): `Location`, `Retry-After` and each `X-Mock-*`
+/// header, on a create, a poll, a list, a 404, a 401, a 429 and a 503.
+#[tokio::test]
+async fn every_header_a_script_reads_is_exposed() {
+    let mut config = Config::fast();
+    config.faults.rate_limit = Some(1);
+    let h = Harness::start(config).await;
+    let mut answers = Vec::new();
+    let created = h
+        .api("t", Method::POST, "/generate?chat=true")
+        .header("origin", "http://app.test")
+        .json(&json!({"prompt": "x"}))
+        .send()
+        .await
+        .unwrap();
+    let id: Value = created.headers()["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .into();
+    answers.push(("create", created));
+    for (what, token, path) in [
+        ("poll", "u", format!("/jobs/{}", id.as_str().unwrap())),
+        ("list", "v", "/jobs".to_owned()),
+        ("404", "w", "/jobs/999".to_owned()),
+        ("401", "", "/jobs".to_owned()),
+    ] {
+        let res = h
+            .api(token, Method::GET, &path)
+            .header("origin", "http://app.test")
+            .send()
+            .await
+            .unwrap();
+        answers.push((what, res));
+    }
+    // One request a second per token: token t's next ones are refused
+    // (a loaded machine may let a second pass first).
+    for _ in 0..50 {
+        let res = h
+            .api("t", Method::GET, "/jobs")
+            .header("origin", "http://app.test")
+            .send()
+            .await
+            .unwrap();
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            answers.push(("429", res));
+            break;
+        }
+    }
+    h.raw(Method::PATCH, "/__admin/config")
+        .json(&json!({"http_error_rate": 1.0, "rate_limit": null}))
+        .send()
+        .await
+        .unwrap();
+    let unavailable = h
+        .api("x", Method::GET, "/jobs")
+        .header("origin", "http://app.test")
+        .send()
+        .await
+        .unwrap();
+    answers.push(("503", unavailable));
+    let mut seen = std::collections::BTreeSet::new();
+    for (what, res) in answers {
+        let exposed: Vec<String> = res.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .split(',')
+            .map(|name| name.trim().to_ascii_lowercase())
+            .collect();
+        for name in res.headers().keys().map(|n| n.as_str()) {
+            if name.starts_with("x-mock-") || name == "location" || name == "retry-after" {
+                assert!(
+                    exposed.iter().any(|e| e == name),
+                    "{what}: {name} is not in Access-Control-Expose-Headers: {exposed:?}"
+                );
+                seen.insert(name.to_owned());
+            }
+        }
+    }
+    // The answers above carried each kind of header at least once.
+    for name in ["location", "retry-after", "x-mock-max-attempts"] {
+        assert!(seen.contains(name), "no answer carried {name}: {seen:?}");
+    }
+}
+
 #[tokio::test]
 async fn cors_origin_restricts_origins() {
     let mut config = Config::fast();

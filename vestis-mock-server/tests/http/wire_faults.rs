@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use vestis_mock_server::{Config, FaultOn};
 
-use crate::util::{Harness, json};
+use crate::util::{Harness, expect_error, json};
 
 /// How a raw exchange ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -354,6 +354,20 @@ async fn bad_fault_headers_are_400s_naming_the_header_and_do_nothing() {
         ("x-mock-fault", "explode", "/jobs", Method::GET),
         ("x-mock-fault", "slow-body=forever", "/jobs", Method::GET),
         ("x-mock-fault", "reset=2s", "/jobs", Method::GET),
+        // Empty or blank: not a fault, so not ignored either.
+        ("x-mock-fault", "", "/jobs", Method::GET),
+        ("x-mock-fault", "   ", "/jobs", Method::GET),
+        ("x-mock-fault", "", "/generate?chat=true", Method::POST),
+        // A slow body over no time, or over more than MAX_SLOW_BODY.
+        ("x-mock-fault", "slow-body=0s", "/jobs", Method::GET),
+        ("x-mock-fault", "slow-body=0", "/jobs", Method::GET),
+        ("x-mock-fault", "slow-body=5m1s", "/jobs", Method::GET),
+        (
+            "x-mock-fault-schedule",
+            "2:slow-body=0ms",
+            "/generate?chat=true",
+            Method::POST,
+        ),
         (
             "x-mock-fault-schedule",
             "3-reset",
@@ -382,7 +396,8 @@ async fn bad_fault_headers_are_400s_naming_the_header_and_do_nothing() {
             .await
             .unwrap();
         let (status, body) = json(res).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {value}");
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {value:?}: {body}");
+        assert_eq!(body["success"], false, "{body}");
         assert_eq!(body["code"], "invalid_request");
         let message = body["error"].as_str().unwrap().to_ascii_lowercase();
         assert!(message.contains(name), "{message}");
@@ -444,6 +459,8 @@ async fn fault_settings_change_at_run_time() {
         (json!({"faults": "reset,explode"}), "faults"),
         (json!({"faults": "reset,reset"}), "faults"),
         (json!({"faults": ""}), "faults"),
+        (json!({"faults": "reset,slow-body=0s"}), "faults"),
+        (json!({"faults": "slow-body=6m"}), "faults"),
         (json!({"fault_on": "images"}), "fault_on"),
     ] {
         let res = h
@@ -481,7 +498,17 @@ async fn the_flags_set_the_faults() {
     assert_eq!(config.faults.fault_rate, 0.3);
     assert_eq!(config.faults.fault_kinds.to_string(), "reset,slow-body=3s");
     assert_eq!(config.faults.fault_on, FaultOn::Polls);
-    assert!(vestis_mock_server::Args::try_parse_from(["x", "--faults", "boom"]).is_err());
+    for bad in [
+        "boom",
+        "slow-body=0s",
+        "reset,slow-body=0ms",
+        "slow-body=301s",
+    ] {
+        let parsed = vestis_mock_server::Args::try_parse_from(["x", "--faults", bad])
+            .map_err(|e| e.to_string())
+            .and_then(|args| args.config().map_err(|e| e.to_string()));
+        assert!(parsed.is_err(), "--faults {bad}");
+    }
     assert!(vestis_mock_server::Args::try_parse_from(["x", "--fault-rate", "1.5"]).is_err());
 }
 
@@ -505,4 +532,89 @@ async fn faults_hold_behind_latency_and_on_errors_too() {
     .await;
     assert_eq!(journal["requests"][0]["status"], 404);
     assert_eq!(journal["requests"][0]["fault"], "reset");
+}
+
+/// The `fault` of each journal entry `GET /__admin/requests{query}` lists.
+async fn journal_faults(h: &Harness, query: &str) -> Vec<Value> {
+    let (status, body) = json(
+        h.raw(Method::GET, &format!("/__admin/requests{query}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{query}: {body}");
+    let faults: Vec<Value> = body["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["fault"].clone())
+        .collect();
+    assert_eq!(body["total"], faults.len(), "{query}");
+    faults
+}
+
+/// `GET /__admin/requests?fault=`: the faulted requests by name (a
+/// slow-body of any duration), any fault, or none; a bad value is a 400
+/// naming the filter.
+#[tokio::test]
+async fn the_request_journal_filters_by_fault() {
+    let h = Harness::start(Config::fast()).await;
+    let id = completed_job(&h).await;
+    for header in [
+        "X-Mock-Fault: reset\r\n",
+        "X-Mock-Fault: close\r\n",
+        "X-Mock-Fault: reset\r\n",
+        "X-Mock-Fault: slow-body=50ms\r\n",
+        "",
+    ] {
+        exchange(&h, &poll(id, header)).await;
+    }
+    let all = journal_faults(&h, "").await;
+    let unfaulted = all.iter().filter(|f| f.is_null()).count();
+    assert!(
+        unfaulted >= 2,
+        "the create, its polls, the plain poll: {all:?}"
+    );
+    assert_eq!(
+        journal_faults(&h, "?fault=reset").await,
+        [json!("reset"), json!("reset")]
+    );
+    assert_eq!(journal_faults(&h, "?fault=CLOSE").await, [json!("close")]);
+    assert_eq!(
+        journal_faults(&h, "?fault=slow-body").await,
+        [json!("slow-body=50ms")],
+        "any duration"
+    );
+    assert_eq!(journal_faults(&h, "?fault=slow-body=2s").await.len(), 1);
+    assert!(journal_faults(&h, "?fault=garbage").await.is_empty());
+    assert_eq!(
+        journal_faults(&h, "?fault=any").await,
+        [
+            json!("slow-body=50ms"),
+            json!("reset"),
+            json!("close"),
+            json!("reset")
+        ],
+        "newest first"
+    );
+    let none = journal_faults(&h, "?fault=none").await;
+    assert_eq!(none.len(), unfaulted);
+    assert!(none.iter().all(Value::is_null));
+    assert_eq!(
+        journal_faults(&h, &format!("?fault=reset&job_id={id}"))
+            .await
+            .len(),
+        2,
+        "combined with the other filters"
+    );
+    for bad in ["explode", "", "slow-body=0s"] {
+        let res = h
+            .raw(Method::GET, &format!("/__admin/requests?fault={bad}"))
+            .send()
+            .await
+            .unwrap();
+        let body = expect_error(res, 400, "invalid_request").await;
+        assert!(body["error"].as_str().unwrap().contains("fault"), "{body}");
+    }
 }
