@@ -234,6 +234,56 @@ impl Failure {
     }
 }
 
+/// Several things of one kind for [`Failure::of_kinds`]: how many there
+/// were, the failures among them, and the kind's name (`("batch",
+/// "batches")`).
+pub(crate) struct Kind {
+    pub(crate) total: usize,
+    pub(crate) failures: Vec<Failure>,
+    pub(crate) names: (&'static str, &'static str),
+}
+
+impl Failure {
+    /// The combined outcome of things of several kinds (`vestis resume`:
+    /// batches, then single jobs), `None` if none failed. Each kind is
+    /// counted as its own: "1 of 2 batches and 2 of 5 jobs could not be
+    /// resumed", every failure's lines kept; a lone failure among one
+    /// thing in all is itself.
+    pub(crate) fn of_kinds(kinds: Vec<Kind>, what: &str) -> Option<Failure> {
+        let exit = kinds
+            .iter()
+            .flat_map(|k| k.failures.iter().map(|f| f.exit))
+            .max()?;
+        let everything: usize = kinds.iter().map(|k| k.total).sum();
+        let mut counts = Vec::new();
+        let mut lines = Vec::new();
+        for kind in kinds {
+            // A failure that combines several (a whole wait's) counts each.
+            let failed: usize = kind.failures.iter().map(|f| f.details.len().max(1)).sum();
+            for failure in kind.failures {
+                if failure.details.is_empty() {
+                    lines.push(failure.message);
+                } else {
+                    lines.extend(failure.details);
+                }
+            }
+            if failed > 0 {
+                let (one, many) = kind.names;
+                let name = if kind.total == 1 { one } else { many };
+                counts.push(format!("{failed} of {} {name}", kind.total));
+            }
+        }
+        if everything == 1 && lines.len() == 1 {
+            return Some(Failure::new(exit, lines.remove(0)));
+        }
+        Some(Failure {
+            exit,
+            message: format!("{} {what}", counts.join(" and ")),
+            details: lines,
+        })
+    }
+}
+
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
@@ -272,6 +322,73 @@ mod tests {
         assert_eq!(nested.exit, Exit::NotFound);
         assert_eq!(nested.details().len(), 3);
         assert!(Failure::of_many(Vec::new(), 2, "x").is_none());
+    }
+
+    #[test]
+    fn batches_and_jobs_are_counted_apart() {
+        let batch = |exit| Failure::new(exit, "3 rows: 2 completed, 1 timed out; manifest: m");
+        let jobs = Failure::of_many(
+            vec![
+                Failure::new(Exit::JobFailed, "job 1 failed"),
+                Failure::new(Exit::JobFailed, "job 2 failed"),
+            ],
+            5,
+            "did not complete",
+        )
+        .unwrap();
+        let both = Failure::of_kinds(
+            vec![
+                Kind {
+                    total: 2,
+                    failures: vec![batch(Exit::TimedOut)],
+                    names: ("batch", "batches"),
+                },
+                Kind {
+                    total: 5,
+                    failures: vec![jobs],
+                    names: ("job", "jobs"),
+                },
+            ],
+            "could not be resumed",
+        )
+        .unwrap();
+        assert_eq!(
+            both.to_string(),
+            "1 of 2 batches and 2 of 5 jobs could not be resumed"
+        );
+        assert_eq!(both.exit, Exit::TimedOut);
+        assert_eq!(both.details().len(), 3, "{:?}", both.details());
+        // One batch, no jobs: its own summary line, not "1 of 2 jobs".
+        let alone = Failure::of_kinds(
+            vec![
+                Kind {
+                    total: 1,
+                    failures: vec![batch(Exit::TimedOut)],
+                    names: ("batch", "batches"),
+                },
+                Kind {
+                    total: 0,
+                    failures: Vec::new(),
+                    names: ("job", "jobs"),
+                },
+            ],
+            "could not be resumed",
+        )
+        .unwrap();
+        assert!(alone.to_string().starts_with("3 rows: "), "{alone}");
+        let one_job = Kind {
+            total: 1,
+            failures: vec![Failure::new(Exit::NotFound, "job 7 is gone")],
+            names: ("job", "jobs"),
+        };
+        let batch_ok = Kind {
+            total: 1,
+            failures: Vec::new(),
+            names: ("batch", "batches"),
+        };
+        let mixed = Failure::of_kinds(vec![batch_ok, one_job], "could not be resumed").unwrap();
+        assert_eq!(mixed.to_string(), "1 of 1 job could not be resumed");
+        assert!(Failure::of_kinds(Vec::new(), "x").is_none());
     }
 
     #[test]

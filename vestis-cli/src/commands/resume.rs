@@ -8,7 +8,7 @@ use vestis_client::{Client, CreateOptions, Error, Timestamp};
 
 use crate::cli::ResumeArgs;
 use crate::commands::Context;
-use crate::exit::{Exit, Failure};
+use crate::exit::{Exit, Failure, Kind};
 use crate::journal::{Journal, Record, RecordStatus};
 use crate::waiting::{Report, Target, wait_for, wait_options};
 
@@ -19,19 +19,32 @@ pub(crate) async fn run(ctx: &Context, args: ResumeArgs) -> anyhow::Result<()> {
     ctx.use_preview(&args.wait.preview)?;
     // Unfinished batches first: each runs its rows to their end.
     let (batches, batch_failures) = crate::commands::batch::resume_all(ctx, &args.wait).await;
-    let result = resume_jobs(ctx, &args, batches > 0).await;
-    if batch_failures.is_empty() {
-        return result;
-    }
-    let mut failures = batch_failures;
-    let total = failures.len() + 1;
-    if let Err(e) = result {
-        failures.push(match e.downcast::<Failure>() {
-            Ok(failure) => failure,
-            Err(e) => Failure::new(Exit::of(&e), e.to_string()),
-        });
-    }
-    match Failure::of_many(failures, total, "could not be resumed") {
+    let (jobs, job_failures) = match resume_jobs(ctx, &args, batches > 0).await {
+        Ok(outcome) => outcome,
+        Err(e) if batch_failures.is_empty() => return Err(e),
+        // Set up failed (no client, no journal): one line among the batches'.
+        Err(e) => (
+            1,
+            vec![match e.downcast::<Failure>() {
+                Ok(failure) => failure,
+                Err(e) => Failure::new(Exit::of(&e), e.to_string()),
+            }],
+        ),
+    };
+    // Batches and jobs counted apart: a batch is not one job.
+    let kinds = vec![
+        Kind {
+            total: batches,
+            failures: batch_failures,
+            names: ("batch", "batches"),
+        },
+        Kind {
+            total: jobs,
+            failures: job_failures,
+            names: ("job", "jobs"),
+        },
+    ];
+    match Failure::of_kinds(kinds, "could not be resumed") {
         None => Ok(()),
         Some(failure) => Err(failure.into()),
     }
@@ -39,7 +52,12 @@ pub(crate) async fn run(ctx: &Context, args: ResumeArgs) -> anyhow::Result<()> {
 
 /// Resumes the journal's single jobs (`generate`'s and `wait`'s);
 /// `quiet_if_none` after a batch was resumed (nothing else to say then).
-async fn resume_jobs(ctx: &Context, args: &ResumeArgs, quiet_if_none: bool) -> anyhow::Result<()> {
+/// How many there were, and the failures among them.
+async fn resume_jobs(
+    ctx: &Context,
+    args: &ResumeArgs,
+    quiet_if_none: bool,
+) -> anyhow::Result<(usize, Vec<Failure>)> {
     let client = ctx.client()?;
     let journal = ctx.journal()?;
     let identity = ctx.identity();
@@ -49,14 +67,13 @@ async fn resume_jobs(ctx: &Context, args: &ResumeArgs, quiet_if_none: bool) -> a
         .filter(|r| r.api_url == ctx.api_url && r.identity == identity && r.is_resumable())
         .collect();
     if open.is_empty() {
-        if quiet_if_none {
-            return Ok(());
+        if !quiet_if_none {
+            ctx.note(&format!(
+                "Nothing to resume: every job started here for {} has finished.",
+                ctx.api_url
+            ));
         }
-        ctx.note(&format!(
-            "Nothing to resume: every job started here for {} has finished.",
-            ctx.api_url
-        ));
-        return Ok(());
+        return Ok((0, Vec::new()));
     }
     let total = open.len();
     let checked: Vec<Result<Option<Target>, Failure>> = futures::stream::iter(open)
@@ -96,10 +113,7 @@ async fn resume_jobs(ctx: &Context, args: &ResumeArgs, quiet_if_none: bool) -> a
             failures.push(e.downcast::<Failure>()?);
         }
     }
-    match Failure::of_many(failures, total, "could not be resumed") {
-        None => Ok(()),
-        Some(failure) => Err(failure.into()),
-    }
+    Ok((total, failures))
 }
 
 /// Turns one open record into a job to wait for: replays a create whose

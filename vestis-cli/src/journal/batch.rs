@@ -123,6 +123,20 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
     }
 }
 
+/// The process id the lock file `lock` holds (written by its holder), if
+/// it says one.
+fn holder(lock: &File) -> Option<u32> {
+    let mut text = String::new();
+    io::Read::read_to_string(&mut &*lock, &mut text).ok()?;
+    text.trim().parse().ok().filter(|pid| *pid > 0)
+}
+
+/// Writes this process's id into the lock file `lock` (which it holds).
+fn write_pid(lock: &File) -> io::Result<()> {
+    lock.set_len(0)?;
+    io::Write::write_all(&mut &*lock, format!("{}\n", std::process::id()).as_bytes())
+}
+
 /// The directory of the batch logs in journal directory `dir`.
 pub(crate) fn batches_dir(dir: &Path) -> PathBuf {
     dir.join("batches")
@@ -147,16 +161,15 @@ impl BatchLog {
             OpenOptions::new().read(true).write(true).create(true),
         )
         .map_err(io_err(&lock_path))?;
-        if let Err(e) = lock.try_lock() {
-            let source = match e {
-                std::fs::TryLockError::WouldBlock => io::Error::new(
-                    io::ErrorKind::WouldBlock,
-                    "another vestis is running this batch now; wait for it to end",
-                ),
-                std::fs::TryLockError::Error(e) => e,
-            };
-            return Err(io_err(&lock_path)(source));
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(JournalError::Busy { pid: holder(&lock) });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
         }
+        // Who holds it, for the message a second `vestis` prints.
+        write_pid(&lock).map_err(io_err(&lock_path))?;
         let path = dir.join(format!("{batch}.jsonl"));
         let mut file = open_private(
             &path,
@@ -362,10 +375,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let _first = BatchLog::open(dir.path(), "b").unwrap();
         let second = BatchLog::open(dir.path(), "b").unwrap_err().to_string();
+        let pid = std::process::id();
         assert!(
-            second.contains("another vestis is running this batch"),
+            second.contains(&format!(
+                "another vestis (process {pid}) is running this batch"
+            )),
             "{second}"
         );
+        assert!(second.contains(&format!("`kill {pid}`")), "{second}");
+        assert!(!second.contains("cannot use"), "{second}");
+        drop(_first);
+        let again = BatchLog::open(dir.path(), "b");
+        assert!(again.is_ok(), "free once the first is closed");
     }
 
     #[cfg(unix)]

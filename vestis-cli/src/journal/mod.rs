@@ -247,8 +247,18 @@ pub(crate) struct JobUpdate {
 /// Journal failures, each naming the file and what to do.
 #[derive(Debug)]
 pub(crate) enum JournalError {
-    Io { path: PathBuf, source: io::Error },
-    Corrupt { path: PathBuf, reason: String },
+    Io {
+        path: PathBuf,
+        source: io::Error,
+    },
+    Corrupt {
+        path: PathBuf,
+        reason: String,
+    },
+    /// Another process holds the batch's lock: `pid`, when its lock file says.
+    Busy {
+        pid: Option<u32>,
+    },
 }
 
 impl std::fmt::Display for JournalError {
@@ -265,6 +275,13 @@ impl std::fmt::Display for JournalError {
                 }
                 Ok(())
             }
+            JournalError::Busy { pid: Some(pid) } => write!(
+                f,
+                "another vestis (process {pid}) is running this batch right now, and one batch runs in one process at a time; wait for it to finish, or stop it (`kill {pid}`: its jobs keep running on the server), then run this command again to pick up where it stopped"
+            ),
+            JournalError::Busy { pid: None } => f.write_str(
+                "another vestis is running this batch right now, and one batch runs in one process at a time; wait for it to finish, or find it (`pgrep -a vestis`) and stop it (its jobs keep running on the server), then run this command again to pick up where it stopped",
+            ),
             JournalError::Corrupt { path, reason } => write!(
                 f,
                 "the job journal at {} is corrupt ({reason}); move it aside (it is kept as is) and run again to start a new one",

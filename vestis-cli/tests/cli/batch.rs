@@ -303,6 +303,70 @@ fn exit_codes_follow_the_worst_row() {
     assert_eq!(resumed.status.code(), Some(3), "{stderr}");
 }
 
+/// `vestis resume` with an unfinished batch and an unfinished single job,
+/// both timing out again: the summary counts the batch as a batch and
+/// the job as a job (it once said "2 of 2 jobs").
+#[test]
+fn resume_counts_batches_and_jobs_apart() {
+    let env = Env::start(config(60_000));
+    let slow = write(env.home.path(), "slow.csv", "kind,prompt\nchat,slow\n");
+    let out = env.home.path().join("out");
+    let run = batch(&env, &slow, &out)
+        .args(["--timeout", "300ms"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(3), "{}", texts(&run).1);
+    env.queue_jobs(1);
+    let resumed = env
+        .vestis()
+        .args(["resume", "--timeout", "300ms"])
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&resumed);
+    assert_eq!(resumed.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("1 of 1 batch and 1 of 1 job could not be resumed"),
+        "{stderr}"
+    );
+    // Each one's own line is kept above it.
+    assert!(
+        stderr.contains("1 rows: 0 completed, 1 timed out"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("of 2 jobs"), "{stderr}");
+}
+
+/// A second `vestis` on a batch that is running says who runs it (its
+/// process id) and what to do, exits 2, and sends nothing.
+#[test]
+fn a_second_vestis_on_a_running_batch_names_the_first() {
+    let env = Env::start(vestis_mock_server::Config {
+        paused: true,
+        ..config(100)
+    });
+    let file = write(env.home.path(), "rows.csv", csv_rows(2));
+    let out = env.home.path().join("out");
+    let mut first = spawn_batch(&env, &file, &out, &["--interval", "50ms"]);
+    wait_until("two jobs queued", || jobs_on_server(&env) == 2);
+    let second = batch(&env, &file, &out).output().unwrap();
+    let (_, stderr) = texts(&second);
+    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    let pid = first.id();
+    assert!(
+        stderr.contains(&format!(
+            "another vestis (process {pid}) is running this batch right now"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("`kill {pid}`")), "{stderr}");
+    assert!(stderr.contains("wait for it to finish"), "{stderr}");
+    assert!(!stderr.contains("cannot use the job journal"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert_eq!(jobs_on_server(&env), 2, "the second sent nothing");
+    env.admin_post("/queue/resume");
+    assert!(first.wait().unwrap().success());
+}
+
 /// Kills `batch` at failpoint `point`, then runs it again (`vestis resume`
 /// when `by_resume`) until it ends: one job per row, one line per row.
 fn crash_then_resume(point: &str, by_resume: bool) {
