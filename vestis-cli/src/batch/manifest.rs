@@ -47,7 +47,9 @@ pub(crate) struct Entry {
 pub(crate) struct Finished {
     pub(crate) keys: HashSet<u64>,
     pub(crate) completed: u64,
+    /// `failed` and `rejected` rows.
     pub(crate) failed: u64,
+    pub(crate) cancelled: u64,
 }
 
 /// The manifest file, open for appending.
@@ -134,10 +136,10 @@ pub(crate) fn finished(path: &Path, batch: &str) -> io::Result<Finished> {
             continue;
         };
         if done.keys.insert(key) {
-            if seen.status == "completed" {
-                done.completed += 1;
-            } else {
-                done.failed += 1;
+            match seen.status.as_str() {
+                "completed" => done.completed += 1,
+                "cancelled" => done.cancelled += 1,
+                _ => done.failed += 1,
             }
         }
     }

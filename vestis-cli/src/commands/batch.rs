@@ -37,8 +37,33 @@ use crate::journal::batch::{BatchLog, RowState, RunSettings, StoredPath, key_tex
 use crate::progress::{Mode, Progress, human_duration};
 use crate::waiting::{save_png_bytes, wait_options};
 
-/// How often the plain overall line is written when stderr is not a terminal.
+/// How often the plain overall line is written when stderr is not a
+/// terminal, unless `VESTIS_PROGRESS_EVERY` says otherwise.
 const PLAIN_EVERY: Duration = Duration::from_secs(10);
+
+/// The variable that sets [`PLAIN_EVERY`] (`30s`, `1m`, `500ms`).
+const PLAIN_EVERY_VAR: &str = "VESTIS_PROGRESS_EVERY";
+
+/// How often the plain overall line is written: `VESTIS_PROGRESS_EVERY`
+/// (a log may want it rarer, a test sooner), else [`PLAIN_EVERY`].
+///
+/// # Errors
+///
+/// The variable is set but is not a duration of at least 10ms.
+fn plain_every() -> Result<Duration, Failure> {
+    let Some(text) = std::env::var_os(PLAIN_EVERY_VAR).filter(|v| !v.is_empty()) else {
+        return Ok(PLAIN_EVERY);
+    };
+    text.to_str()
+        .and_then(|t| humantime::parse_duration(t.trim()).ok())
+        .filter(|d| *d >= Duration::from_millis(10))
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "{PLAIN_EVERY_VAR}={}: expected a duration of at least 10ms, such as 30s or 1m",
+                crate::safe::one_line(&text.to_string_lossy())
+            ))
+        })
+}
 
 /// `vestis batch`.
 pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> anyhow::Result<()> {
@@ -239,6 +264,7 @@ async fn execute(
     dry_run: bool,
 ) -> anyhow::Result<()> {
     let template = Template::parse(&settings.name).map_err(Failure::usage)?;
+    let plain_every = plain_every()?;
     let input = settings.input.path();
     let file = shown(&input);
     let checked = check(&settings, &template, &file)?;
@@ -319,8 +345,11 @@ async fn execute(
         progress: Progress::with_overall(ctx.mode),
         tally: Tally {
             total: checked.valid,
-            earlier_completed: finished.completed,
-            earlier_failed: finished.failed,
+            earlier: Earlier {
+                completed: finished.completed,
+                failed: finished.failed,
+                cancelled: finished.cancelled,
+            },
             invalid: checked.invalid,
             ..Tally::default()
         },
@@ -340,7 +369,7 @@ async fn execute(
     let rows = rows
         .filter_map(Result::ok)
         .filter(|row| !finished.keys.contains(&row_key(batch, row)));
-    runner.run(rows, settings.concurrency).await?;
+    runner.run(rows, settings.concurrency, plain_every).await?;
     drop(finished);
     runner.finish()
 }
@@ -394,31 +423,149 @@ fn dry(
     Ok(())
 }
 
-/// Counts for the overall line and the summary.
+/// Counts for the overall line and the summary: both are written from
+/// the same counts, in the same words ([`Tally::problems`]), so the live
+/// line's "failed" is the summary's "failed".
 #[derive(Debug, Default)]
 struct Tally {
+    /// Valid rows in the file.
     total: u64,
-    earlier_completed: u64,
-    earlier_failed: u64,
+    /// Invalid rows skipped (`--skip-invalid`).
     invalid: u64,
+    /// Rows finished in earlier runs, by outcome (from the manifest).
+    earlier: Earlier,
     completed: u64,
+    /// Failed jobs, and creates the server refused (`rejected`).
     failed: u64,
     cancelled: u64,
     timed_out: u64,
-    /// Rows whose image was not saved (an existing file), or that the
-    /// server or network kept from finishing: the worst exit code of each.
+    /// Rows that ended this run without a manifest line for another
+    /// reason (not created, not downloaded, an existing file): the exit
+    /// code of each, the worst of which the command exits with.
     other: Vec<Exit>,
 }
 
+/// Rows an earlier run finished, by outcome.
+#[derive(Debug, Default, Clone, Copy)]
+struct Earlier {
+    completed: u64,
+    failed: u64,
+    cancelled: u64,
+}
+
+/// How a row ended in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Completed,
+    /// The job failed, or the server refused its create.
+    Failed,
+    Cancelled,
+    TimedOut,
+    /// Not finished for this reason (no manifest line: the next run takes it up).
+    NotFinished(Exit),
+}
+
 impl Tally {
+    fn record(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Completed => self.completed += 1,
+            Outcome::Failed => self.failed += 1,
+            Outcome::Cancelled => self.cancelled += 1,
+            Outcome::TimedOut => self.timed_out += 1,
+            Outcome::NotFinished(exit) => self.other.push(exit),
+        }
+    }
+
+    /// Rows that ended, in this run or an earlier one.
     fn done(&self) -> u64 {
-        self.earlier_completed
-            + self.earlier_failed
+        self.earlier.completed + self.earlier.failed + self.earlier.cancelled + self.done_now()
+    }
+
+    /// Rows that ended in this run.
+    fn done_now(&self) -> u64 {
+        self.completed + self.failed + self.cancelled + self.timed_out + self.other.len() as u64
+    }
+
+    /// Rows with a manifest line.
+    fn in_manifest(&self) -> u64 {
+        self.earlier.completed
+            + self.earlier.failed
+            + self.earlier.cancelled
             + self.completed
             + self.failed
             + self.cancelled
-            + self.timed_out
-            + self.other.len() as u64
+    }
+
+    /// The rows that did not complete, by why, in the words both the
+    /// overall line and the summary use: `2 failed`, `1 cancelled`, `1
+    /// timed out`, `1 not finished` (only those that are not 0).
+    fn problems(&self) -> Vec<String> {
+        [
+            (self.earlier.failed + self.failed, "failed"),
+            (self.earlier.cancelled + self.cancelled, "cancelled"),
+            (self.timed_out, "timed out"),
+            (self.other.len() as u64, "not finished"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{} {what}", group(n)))
+        .collect()
+    }
+
+    /// The overall line: done, what went wrong, in flight, total, rate, ETA.
+    fn overall(&self, in_flight: usize, elapsed: Duration) -> String {
+        let elapsed = elapsed.as_secs_f64().max(0.001);
+        let rate = self.done_now() as f64 / elapsed;
+        let left = self.total.saturating_sub(self.done());
+        let eta = if rate > 0.0 && left > 0 {
+            format!(
+                ", ETA {}",
+                human_duration(Duration::from_secs_f64(left as f64 / rate))
+            )
+        } else {
+            String::new()
+        };
+        let problems = self.problems();
+        let problems = if problems.is_empty() {
+            "0 failed".to_owned()
+        } else {
+            problems.join(", ")
+        };
+        format!(
+            "{} of {} rows done ({problems}), {in_flight} in flight, {rate:.1}/s{eta}",
+            group(self.done()),
+            group(self.total),
+        )
+    }
+
+    /// The summary line, without the manifest's path.
+    fn summary(&self) -> String {
+        let mut parts = vec![format!(
+            "{} completed",
+            group(self.earlier.completed + self.completed)
+        )];
+        parts.extend(self.problems());
+        if self.invalid > 0 {
+            parts.push(format!("{} invalid, skipped", group(self.invalid)));
+        }
+        format!(
+            "{} rows: {}",
+            group(self.total + self.invalid),
+            parts.join(", ")
+        )
+    }
+
+    /// The exit code of the worst row.
+    fn worst(&self) -> Exit {
+        let mut worst = self.other.iter().copied().max().unwrap_or(Exit::Success);
+        let failed = self.earlier.failed + self.failed + self.earlier.cancelled + self.cancelled;
+        if failed > 0 {
+            worst = worst.max(Exit::JobFailed);
+        }
+        if self.timed_out > 0 {
+            worst = worst.max(Exit::TimedOut);
+        }
+        worst
     }
 }
 
@@ -467,10 +614,11 @@ impl Runner<'_> {
         &mut self,
         mut rows: impl Iterator<Item = Row>,
         concurrency: usize,
+        plain_every: Duration,
     ) -> anyhow::Result<()> {
         let mut more = true;
         let mut plain =
-            tokio::time::interval_at(tokio::time::Instant::now() + PLAIN_EVERY, PLAIN_EVERY);
+            tokio::time::interval_at(tokio::time::Instant::now() + plain_every, plain_every);
         plain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut redraw = tokio::time::interval(Duration::from_millis(250));
         loop {
@@ -503,28 +651,7 @@ impl Runner<'_> {
 
     /// The overall line: done, failed, in flight, total, rate, ETA.
     fn overall(&self) -> String {
-        let t = &self.tally;
-        let done_now = t.done() - t.earlier_completed - t.earlier_failed;
-        let elapsed = self.started.elapsed().as_secs_f64().max(0.001);
-        let rate = done_now as f64 / elapsed;
-        let left = t.total.saturating_sub(t.done());
-        let eta = if rate > 0.0 && left > 0 {
-            format!(
-                ", ETA {}",
-                human_duration(Duration::from_secs_f64(left as f64 / rate))
-            )
-        } else {
-            String::new()
-        };
-        let failed = t.earlier_failed + t.failed + t.cancelled + t.timed_out + t.other.len() as u64;
-        format!(
-            "{} of {} rows done ({} failed), {} in flight, {:.1}/s{eta}",
-            group(t.done()),
-            group(t.total),
-            group(failed),
-            self.slots.len(),
-            rate
-        )
+        self.tally.overall(self.slots.len(), self.started.elapsed())
     }
 
     /// Starts a row: re-attaches to its job if the log has one, else creates it.
@@ -565,7 +692,7 @@ impl Runner<'_> {
                 let message = format!("{}: {e}", label(&slot.row));
                 self.slots.remove(&tag);
                 self.progress.note(&format!("✘ {message}"));
-                self.tally.other.push(Exit::Usage);
+                self.tally.record(Outcome::NotFinished(Exit::Usage));
                 return Ok(());
             }
         };
@@ -653,7 +780,7 @@ impl Runner<'_> {
                 label(&slot.row)
             ));
         }
-        self.tally.other.push(Exit::Unavailable);
+        self.tally.record(Outcome::NotFinished(Exit::Unavailable));
         Ok(())
     }
 
@@ -773,10 +900,10 @@ impl Runner<'_> {
                     self.progress
                         .note(&format!("✘ {}: job {id}: {e}{hint}", label(&slot.row)));
                 }
-                match exit {
-                    Exit::TimedOut => self.tally.timed_out += 1,
-                    other => self.tally.other.push(other),
-                }
+                self.tally.record(match exit {
+                    Exit::TimedOut => Outcome::TimedOut,
+                    other => Outcome::NotFinished(other),
+                });
                 Ok(())
             }
         }
@@ -802,7 +929,7 @@ impl Runner<'_> {
                         job.job_id
                     ));
                 }
-                self.tally.other.push(Exit::Unavailable);
+                self.tally.record(Outcome::NotFinished(Exit::Unavailable));
                 return Ok(());
             }
         };
@@ -821,7 +948,7 @@ impl Runner<'_> {
                     path.display()
                 ));
             }
-            self.tally.other.push(Exit::Usage);
+            self.tally.record(Outcome::NotFinished(Exit::Usage));
             return Ok(());
         }
         self.log.row(
@@ -897,11 +1024,11 @@ impl Runner<'_> {
         if let Some(slot) = &slot {
             self.saving.remove(&slot.key);
         }
-        match exit {
-            Exit::Success => self.tally.completed += 1,
-            _ if entry.status == "cancelled" => self.tally.cancelled += 1,
-            _ => self.tally.failed += 1,
-        }
+        self.tally.record(match exit {
+            Exit::Success => Outcome::Completed,
+            _ if entry.status == "cancelled" => Outcome::Cancelled,
+            _ => Outcome::Failed,
+        });
         if exit != Exit::Success
             && let Some(slot) = slot
         {
@@ -921,48 +1048,17 @@ impl Runner<'_> {
 
     /// The summary line, and the exit code of the worst row.
     fn finish(mut self) -> anyhow::Result<()> {
-        let t = &self.tally;
         // Finished only when every row has its manifest line: a row that
         // timed out or could not be reached is left for the next run.
-        let in_manifest =
-            t.earlier_completed + t.earlier_failed + t.completed + t.failed + t.cancelled;
-        if in_manifest >= t.total {
+        if self.tally.in_manifest() >= self.tally.total {
             self.log.finished()?;
         }
-        let t = &self.tally;
-        let mut parts = vec![format!(
-            "{} completed",
-            group(t.earlier_completed + t.completed)
-        )];
-        let failed = t.earlier_failed + t.failed;
-        if failed > 0 {
-            parts.push(format!("{} failed", group(failed)));
-        }
-        if t.cancelled > 0 {
-            parts.push(format!("{} cancelled", group(t.cancelled)));
-        }
-        if t.timed_out > 0 {
-            parts.push(format!("{} timed out", group(t.timed_out)));
-        }
-        if !t.other.is_empty() {
-            parts.push(format!("{} not finished", group(t.other.len() as u64)));
-        }
-        if t.invalid > 0 {
-            parts.push(format!("{} invalid, skipped", group(t.invalid)));
-        }
         let summary = format!(
-            "{} rows: {}; manifest: {}",
-            group(t.total + t.invalid),
-            parts.join(", "),
+            "{}; manifest: {}",
+            self.tally.summary(),
             self.manifest.path().display()
         );
-        let mut worst = t.other.iter().copied().max().unwrap_or(Exit::Success);
-        if failed + t.cancelled > 0 {
-            worst = worst.max(Exit::JobFailed);
-        }
-        if t.timed_out > 0 {
-            worst = worst.max(Exit::TimedOut);
-        }
+        let worst = self.tally.worst();
         drop(self.progress);
         if worst == Exit::Success {
             self.ctx.note(&summary);
@@ -989,6 +1085,90 @@ fn group(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the overall line says went wrong: the part in parentheses.
+    fn overall_problems(line: &str) -> Vec<String> {
+        let inside = &line[line.find('(').unwrap() + 1..line.find(')').unwrap()];
+        inside.split(", ").map(str::to_owned).collect()
+    }
+
+    /// What the summary says went wrong: its parts but the completed and
+    /// invalid ones.
+    fn summary_problems(line: &str) -> Vec<String> {
+        let parts = line.split_once("rows: ").unwrap().1;
+        parts
+            .split(", ")
+            .filter(|p| !p.ends_with("completed") && !p.contains("invalid") && *p != "skipped")
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Every way a row can end (and rows an earlier run finished): the
+    /// live line's counts are the summary's, in the same words.
+    #[test]
+    fn the_overall_line_and_the_summary_count_alike() {
+        let cases: Vec<(&str, Tally, Vec<&str>)> = vec![
+            ("completed", Tally::default(), vec![]),
+            ("failed", with(Outcome::Failed), vec!["1 failed"]),
+            ("cancelled", with(Outcome::Cancelled), vec!["1 cancelled"]),
+            ("timed out", with(Outcome::TimedOut), vec!["1 timed out"]),
+            (
+                "not created (refused connection), not downloaded",
+                with(Outcome::NotFinished(Exit::Unavailable)),
+                vec!["1 not finished"],
+            ),
+            (
+                "an existing file, a payload that failed at create",
+                with(Outcome::NotFinished(Exit::Usage)),
+                vec!["1 not finished"],
+            ),
+            (
+                "earlier runs",
+                Tally {
+                    earlier: Earlier {
+                        completed: 1,
+                        failed: 2,
+                        cancelled: 3,
+                    },
+                    ..Tally::default()
+                },
+                vec!["2 failed", "3 cancelled"],
+            ),
+        ];
+        for (what, mut tally, expected) in cases {
+            tally.total = 10;
+            tally.invalid = 1;
+            tally.record(Outcome::Completed);
+            let overall = tally.overall(2, Duration::from_secs(1));
+            let summary = tally.summary();
+            let want: Vec<String> = if expected.is_empty() {
+                vec!["0 failed".to_owned()]
+            } else {
+                expected.iter().map(|s| (*s).to_owned()).collect()
+            };
+            assert_eq!(overall_problems(&overall), want, "{what}: {overall}");
+            assert_eq!(summary_problems(&summary), expected, "{what}: {summary}");
+            // Done counts every row that ended, as the summary's parts add up.
+            let done: u64 = summary
+                .split_once("rows: ")
+                .unwrap()
+                .1
+                .split(", ")
+                .filter(|p| !p.contains("invalid") && *p != "skipped")
+                .map(|p| p.split(' ').next().unwrap().parse::<u64>().unwrap())
+                .sum();
+            assert!(
+                overall.starts_with(&format!("{done} of 10 rows done")),
+                "{what}: {overall} / {summary}"
+            );
+        }
+    }
+
+    fn with(outcome: Outcome) -> Tally {
+        let mut tally = Tally::default();
+        tally.record(outcome);
+        tally
+    }
 
     #[test]
     fn counts_group_by_thousands() {

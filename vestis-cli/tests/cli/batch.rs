@@ -859,6 +859,104 @@ fn plain_output_off_a_terminal_and_nothing_with_quiet() {
     assert_eq!((stdout.as_str(), stderr.as_str()), ("", ""));
 }
 
+/// Whether `line` is a plain overall line: `N of T rows done (P), F in
+/// flight, R/s` and maybe `, ETA D`.
+fn is_overall_line(line: &str, total: usize) -> bool {
+    let Some((done, rest)) = line.split_once(&format!(" of {total} rows done (")) else {
+        return false;
+    };
+    let Some((problems, rest)) = rest.split_once("), ") else {
+        return false;
+    };
+    let Some((in_flight, rest)) = rest.split_once(" in flight, ") else {
+        return false;
+    };
+    let rate = rest.split(", ETA ").next().unwrap_or_default();
+    done.parse::<u64>().is_ok()
+        && !problems.is_empty()
+        && in_flight.parse::<u64>().is_ok()
+        && rate
+            .strip_suffix("/s")
+            .is_some_and(|r| r.parse::<f64>().is_ok())
+}
+
+/// Off a terminal, the overall line is written every
+/// `VESTIS_PROGRESS_EVERY` (10 s unless set): plain lines, no escape
+/// codes, each of the documented shape. A paused server holds the jobs
+/// until a line has come, so no timing decides the outcome.
+#[test]
+fn plain_progress_lines_come_periodically_off_a_terminal() {
+    use std::io::BufRead;
+    let env = Env::start(vestis_mock_server::Config {
+        paused: true,
+        ..config(50)
+    });
+    let file = write(env.home.path(), "rows.csv", csv_rows(3));
+    let out = env.home.path().join("out");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vestis"))
+        .env("VESTIS_HOME", env.home.path())
+        .env("VESTIS_API_URL", &env.api)
+        .env("VESTIS_TOKEN", "me")
+        .env("VESTIS_PROGRESS_EVERY", "100ms")
+        .args(["batch", "--interval", "50ms", "-o"])
+        .arg(&out)
+        .arg(&file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = std::sync::Arc::clone(&lines);
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            sink.lock().unwrap().push(line.unwrap());
+        }
+    });
+    wait_until("two overall lines with every job in flight", || {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| is_overall_line(l, 3) && l.contains(" 3 in flight"))
+            .count()
+            >= 2
+    });
+    env.admin_post("/queue/resume");
+    assert!(child.wait().unwrap().success());
+    reader.join().unwrap();
+    let lines = lines.lock().unwrap().clone();
+    let text = lines.join("\n");
+    assert!(!text.contains('\u{1b}'), "no escape codes: {text:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "0 of 3 rows done (0 failed), 3 in flight, 0.0/s"),
+        "{text}"
+    );
+    // Every line is an overall line, but the summary at the end.
+    let (summary, periodic) = lines.split_last().unwrap();
+    assert!(
+        summary.starts_with("3 rows: 3 completed; manifest: "),
+        "{text}"
+    );
+    for line in periodic {
+        assert!(
+            is_overall_line(line, 3),
+            "not an overall line: {line:?} in\n{text}"
+        );
+    }
+    // A bad value is one line and exit 2, before anything is sent.
+    let bad = batch(&env, &file, &env.home.path().join("other"))
+        .env("VESTIS_PROGRESS_EVERY", "often")
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&bad);
+    assert_eq!(bad.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("VESTIS_PROGRESS_EVERY=often"), "{stderr}");
+    assert_eq!(jobs_on_server(&env), 3);
+}
+
 /// SIGTERM and SIGHUP stop a batch as Ctrl-C does: the resume hint, exit
 /// 128 + the signal (143, 129), and the same command then finishes every
 /// row once.
