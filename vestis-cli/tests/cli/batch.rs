@@ -797,6 +797,49 @@ mod display {
         assert_complete(&env.home.path().join("out"), 3, "ctrl-c");
     }
 
+    /// Ctrl-C clears the overall line before the jobs' plain lines are
+    /// written: on the final screen each job in flight has its own row,
+    /// starting at the left edge, and no overall line is left (the plain
+    /// lines were once written onto the overall line still drawn).
+    #[test]
+    fn ctrl_c_leaves_one_plain_row_per_job_and_no_overall_line() {
+        let env = paused(200);
+        write(env.home.path(), "rows.csv", csv_rows(3));
+        let size = Terminal::xterm(100, 30);
+        let mut run = OnTerminal::spawn(
+            &env,
+            size,
+            &["batch", "rows.csv", "-o", "out", "--interval", "50ms"],
+        );
+        run.rows_where("the overall line over three queued jobs", |rows| {
+            rows.iter().any(|r| r.contains("3 in flight"))
+                && rows
+                    .iter()
+                    .filter(|r| r.contains("Waiting in queue..."))
+                    .count()
+                    == 3
+        });
+        run.press_ctrl_c();
+        let (status, bytes) = run.finish_raw();
+        let rows = render_rows(&bytes, size);
+        let screen = rows.join("\n");
+        assert_eq!(status.code(), Some(130), "{screen}");
+        assert!(
+            !rows
+                .iter()
+                .any(|r| r.contains("rows done") || r.contains(" in flight, ")),
+            "the overall line was left:\n{screen}"
+        );
+        for job in 1..=3 {
+            let row = format!("- job {job} not finished: Waiting in queue...");
+            let found: Vec<&String> = rows.iter().filter(|r| r.contains(&row)).collect();
+            assert_eq!(found.len(), 1, "job {job}:\n{screen}");
+            assert_eq!(found[0].trim_end(), row, "a row of its own:\n{screen}");
+        }
+        assert!(!screen.contains(SPINNER), "{screen}");
+        env.admin_post("/queue/resume");
+    }
+
     #[test]
     fn text_from_the_file_is_escaped() {
         let env = Env::start(config(50));
