@@ -1,5 +1,6 @@
 //! `vestis show ID|FILE...`: draws images in the terminal, a job's from
-//! the file this machine saved it to (else downloaded once, into memory)
+//! the file this machine saved it to (by `generate`, `wait` or `batch`;
+//! else downloaded once, into memory)
 //! or a PNG on disk. On a pipe, with `--json` or `-q` it draws nothing and
 //! prints one line (or JSON object) per image, so it also says where a
 //! job's image is.
@@ -139,17 +140,23 @@ fn read_png(path: &Path) -> Result<Vec<u8>, Failure> {
     image::read_file(path).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
 }
 
-/// Job `id`'s image: from the file this machine saved it to, else
-/// downloaded once from the URL the server gives now.
+/// Job `id`'s image: from the file this machine saved it to (by
+/// `generate` or `wait`, in the job journal; by `batch`, in its log),
+/// else downloaded once from the URL the server gives now.
 async fn job_image(ctx: &Context, id: JobId) -> Result<(Vec<u8>, Source), Failure> {
-    let records = ctx
-        .journal()
-        .ok()
+    let journal = ctx.journal().ok();
+    let records = journal
+        .as_ref()
         .and_then(|journal| journal.records().ok())
         .unwrap_or_default();
     let saved: Option<PathBuf> = Journal::find(&records, &ctx.api_url, id)
         .and_then(|record| record.downloaded_to)
-        .filter(|file| file.is_file());
+        .filter(|file| file.is_file())
+        .or_else(|| {
+            journal.as_ref().and_then(|journal| {
+                crate::journal::batch::saved_image(journal.dir(), &ctx.api_url, id)
+            })
+        });
     if let Some(file) = saved {
         let source = Source {
             job_id: Some(id),

@@ -303,6 +303,38 @@ pub(crate) fn parse_key(text: &str) -> Option<u64> {
     u64::from_str_radix(text, 16).ok()
 }
 
+/// The file a batch saved job `id`'s image to, for the API at `api_url`:
+/// from the batch logs in journal directory `dir`, which record each
+/// row's job id and the file its image went to (what `vestis show ID`
+/// needs; the job journal holds only `generate`'s and `wait`'s jobs).
+/// When several batches had a job `id` (a server that restarted hands
+/// ids out again), the most recently written file; `None` when no batch
+/// saved one that is still there.
+pub(crate) fn saved_image(dir: &Path, api_url: &str, id: JobId) -> Option<PathBuf> {
+    logs(dir)
+        .iter()
+        .filter_map(|log| BatchLog::read(log, |_| true).ok())
+        .filter(|state| {
+            state
+                .settings
+                .as_ref()
+                .is_some_and(|settings| settings.api_url == api_url)
+        })
+        .flat_map(|state| state.rows.into_values())
+        .filter(|row| row.job_id == Some(id))
+        .filter_map(|row| row.saving.map(|saving| saving.path()))
+        .filter_map(|path| {
+            let modified = std::fs::metadata(&path)
+                .ok()
+                .filter(std::fs::Metadata::is_file)?
+                .modified()
+                .ok();
+            Some((modified, path))
+        })
+        .max_by_key(|(modified, _)| *modified)
+        .map(|(_, path)| path)
+}
+
 /// Every batch log in journal directory `dir`.
 pub(crate) fn logs(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(batches_dir(dir)) else {

@@ -583,6 +583,42 @@ fn file_names_that_are_not_utf8_work() {
     assert!(texts(&again).1.contains("2 of 2 rows already finished"));
 }
 
+/// `vestis show JOB_ID` finds the file a batch saved that job's image to
+/// (from the batch's log), as it finds `generate`'s: the server need not
+/// know the job any more.
+#[test]
+fn show_finds_the_image_a_batch_saved() {
+    let env = Env::start(config(50));
+    let file = write(env.home.path(), "rows.csv", csv_rows(3));
+    let out = env.home.path().join("out");
+    let run = batch(&env, &file, &out).output().unwrap();
+    assert!(run.status.success(), "{}", texts(&run).1);
+    let line = manifest(&out)
+        .into_iter()
+        .find(|l| l["id"] == "r1")
+        .unwrap();
+    let job = line["job_id"].as_u64().unwrap().to_string();
+    let saved = line["output"].as_str().unwrap().to_owned();
+    // The server forgets every job: only the saved file can answer.
+    env.admin_post("/reset");
+    let shown = env
+        .vestis()
+        .args(["show", &job, "--json"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = texts(&shown);
+    assert!(shown.status.success(), "{stderr}");
+    let shown: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(shown["job_id"].to_string(), job, "{shown}");
+    assert_eq!(shown["path"], saved.as_str(), "{shown}");
+    assert!(shown["image_url"].is_null(), "not downloaded: {shown}");
+    // Once the file is gone, it is looked for on the server (which has
+    // forgotten the job): a not-found, not a stale path.
+    std::fs::remove_file(&saved).unwrap();
+    let gone = env.vestis().args(["show", &job]).output().unwrap();
+    assert_eq!(gone.status.code(), Some(5), "{}", texts(&gone).1);
+}
+
 #[test]
 fn a_dry_run_sends_nothing() {
     let env = Env::start(config(50));
