@@ -116,7 +116,16 @@ pub(crate) fn finished(path: &Path, batch: &str) -> io::Result<Finished> {
     let mut done = Finished::default();
     let file = match File::open(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(done),
+        // No folder (or a file in its place) holds no manifest: what is
+        // wrong with the folder is said where it is created.
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(done);
+        }
         Err(e) => return Err(e),
     };
     // Only a regular file holds lines (a device such as /dev/zero would be

@@ -374,7 +374,11 @@ async fn execute(
     runner.finish()
 }
 
-/// `--dry-run`: what would be created, sending nothing.
+/// `--dry-run`: what would be created, sending nothing; and what a real
+/// run would stop at: an output folder it cannot create or write into
+/// (one line), and rows whose image file exists (a line each), which a
+/// real run would not replace without `--overwrite`. Either is exit 2, as
+/// the real run's.
 fn dry(
     ctx: &Context,
     batch: &str,
@@ -389,13 +393,39 @@ fn dry(
         .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
         .map_err(|e| Failure::usage(e.render(&file)))?;
     let output = settings.output.path();
+    // What an earlier, unfinished run knows: the rows' jobs (for a
+    // `{job}` name) and the files it was saving (its own to replace).
+    let known = match ctx.journal() {
+        Ok(journal) => BatchLog::read(
+            &crate::journal::batch::batches_dir(journal.dir()).join(format!("{batch}.jsonl")),
+            |key| !finished.contains(&key),
+        )
+        .map(|state| state.rows)
+        .unwrap_or_default(),
+        Err(_) => HashMap::new(),
+    };
+    let folder = folder_problem(&output);
     let mut would = 0u64;
+    let mut exists = 0u64;
     for row in rows.filter_map(Result::ok) {
-        if finished.contains(&row_key(batch, &row)) {
+        let key = row_key(batch, &row);
+        if finished.contains(&key) {
             continue;
         }
         would += 1;
-        let path = output.join(template.render(&row, None));
+        let state = known.get(&key);
+        let job = state.and_then(|s| s.job_id);
+        let path = output.join(template.render(&row, job));
+        let ours = state
+            .and_then(|s| s.saving.as_ref())
+            .is_some_and(|saving| saving.path() == path);
+        let name_known = job.is_some() || !template.uses_job();
+        let taken = folder.is_none()
+            && !settings.overwrite
+            && name_known
+            && !ours
+            // As the real run checks it.
+            && path.exists();
         if ctx.out.json {
             ctx.out.json_line(&serde_json::json!({
                 "line": row.line,
@@ -403,6 +433,7 @@ fn dry(
                 "kind": row.kind,
                 "prompt": row.prompt(),
                 "output": crate::safe::path(&path),
+                "exists": taken,
             }))?;
         } else {
             ctx.out.human(&format!(
@@ -413,14 +444,80 @@ fn dry(
                 path.display()
             ))?;
         }
+        if taken {
+            exists += 1;
+            crate::say(&format!(
+                "vestis: {file}:{}: output: {} exists: a real run would not replace it (pass --overwrite to replace it)",
+                row.line,
+                crate::safe::path(&path)
+            ));
+        }
     }
-    ctx.note(&format!(
+    let counted = format!(
         "dry run: {} of {} rows would be created ({} already finished); nothing was sent",
         group(would),
         group(valid),
         group(valid - would)
-    ));
+    );
+    if let Some(problem) = folder {
+        crate::say(&format!("vestis: {problem}"));
+        return Err(Failure::usage(format!(
+            "{counted}; a real run would stop at once: the output folder cannot be used"
+        ))
+        .into());
+    }
+    if exists > 0 {
+        return Err(Failure::usage(format!(
+            "{counted}; {} of them would not be saved: their files exist (pass --overwrite to replace them)",
+            group(exists)
+        ))
+        .into());
+    }
+    ctx.note(&counted);
     Ok(())
+}
+
+/// Why a real run could not use `output` as its folder, if it could not:
+/// it is not a folder, it cannot be created (the nearest folder that
+/// exists above it is not one, or cannot be written into), or it cannot
+/// be written into. Tried, not guessed from permission bits (which say
+/// nothing for root, a read-only mount or `/proc`): a file is created
+/// there and removed at once.
+fn folder_problem(output: &Path) -> Option<String> {
+    let shown = crate::safe::path(output);
+    let mut existing = output;
+    while std::fs::symlink_metadata(existing).is_err() {
+        existing = existing.parent().filter(|p| !p.as_os_str().is_empty())?;
+    }
+    let creating = existing != output;
+    if !creating && !existing.is_dir() {
+        return Some(format!("the output folder {shown} is a file, not a folder"));
+    }
+    let problem = if !existing.is_dir() {
+        format!("{} is not a folder", crate::safe::path(existing))
+    } else {
+        let probe = existing.join(format!(".vestis-dry-run-{}.tmp", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+        {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&probe);
+                return None;
+            }
+            Err(e) if creating => format!(
+                "{} cannot be written into: {e}",
+                crate::safe::path(existing)
+            ),
+            Err(e) => e.to_string(),
+        }
+    };
+    Some(if creating {
+        format!("cannot create the output folder {shown}: {problem}")
+    } else {
+        format!("cannot write into the output folder {shown}: {problem}")
+    })
 }
 
 /// Counts for the overall line and the summary: both are written from

@@ -633,6 +633,128 @@ fn a_dry_run_sends_nothing() {
     assert_eq!(jobs_on_server(&env), 0);
 }
 
+/// `--dry-run` says what a real run would stop at: a row whose image
+/// file exists (a line each, exit 2, as the real run), unless
+/// `--overwrite`; an output folder that cannot be created or written
+/// into (one line, exit 2). Nothing is sent, nothing is created.
+#[test]
+fn a_dry_run_reports_existing_files_and_an_unusable_folder() {
+    let env = Env::start(config(50));
+    let file = write(env.home.path(), "rows.csv", csv_rows(3));
+    let out = env.home.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("r1.png"), "mine").unwrap();
+    let run = batch(&env, &file, &out).arg("--dry-run").output().unwrap();
+    let (stdout, stderr) = texts(&run);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stdout.lines().count(),
+        3,
+        "every row still listed: {stdout}"
+    );
+    let taken = format!(
+        "rows.csv:3: output: {} exists: a real run would not replace it (pass --overwrite to replace it)",
+        out.join("r1.png").display()
+    );
+    assert!(stderr.contains(&taken), "{stderr}");
+    assert_eq!(stderr.matches("exists: a real run").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("1 of them would not be saved: their files exist"),
+        "{stderr}"
+    );
+    // --json says it per row too.
+    let json = batch(&env, &file, &out)
+        .args(["--dry-run", "--json"])
+        .output()
+        .unwrap();
+    let rows: Vec<Value> = texts(&json)
+        .0
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let exists: Vec<bool> = rows
+        .iter()
+        .map(|r| r["exists"].as_bool().unwrap())
+        .collect();
+    assert_eq!(exists, [false, true, false]);
+    assert_eq!(json.status.code(), Some(2));
+    // With --overwrite a real run would replace it: fine.
+    let overwrite = batch(&env, &file, &out)
+        .args(["--dry-run", "--overwrite"])
+        .output()
+        .unwrap();
+    assert!(overwrite.status.success(), "{}", texts(&overwrite).1);
+    assert_eq!(std::fs::read(out.join("r1.png")).unwrap(), b"mine");
+
+    // A folder under a file cannot be created.
+    let blocker = write(env.home.path(), "a-file", "x");
+    let under = blocker.join("out");
+    let run = batch(&env, &file, &under)
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&run);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "vestis: cannot create the output folder {}: {} is not a folder",
+            under.display(),
+            blocker.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("output folder").count(),
+        2,
+        "its line, and the summary's word: {stderr}"
+    );
+    // A file given as the folder.
+    let run = batch(&env, &file, &blocker)
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&run);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is a file, not a folder"), "{stderr}");
+    // A folder nobody may write into (root included: /proc/self).
+    #[cfg(target_os = "linux")]
+    {
+        let run = batch(&env, &file, Path::new("/proc/self"))
+            .arg("--dry-run")
+            .output()
+            .unwrap();
+        let (_, stderr) = texts(&run);
+        assert_eq!(run.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("vestis: cannot write into the output folder /proc/self: "),
+            "{stderr}"
+        );
+        let run = batch(&env, &file, Path::new("/proc/self/new/out"))
+            .arg("--dry-run")
+            .output()
+            .unwrap();
+        let (_, stderr) = texts(&run);
+        assert_eq!(run.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("cannot create the output folder /proc/self/new/out: /proc/self cannot be written into"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(jobs_on_server(&env), 0, "nothing sent");
+    assert!(!under.exists() && !out.join("manifest.jsonl").exists());
+    let probes = std::fs::read_dir(&out)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("dry-run")
+        })
+        .count();
+    assert_eq!(probes, 0, "the probe file is removed");
+}
+
 #[test]
 fn stdin_and_skip_invalid() {
     let env = Env::start(config(50));
