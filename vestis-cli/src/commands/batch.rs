@@ -35,7 +35,7 @@ use crate::commands::Context;
 use crate::exit::{Exit, Failure};
 use crate::journal::batch::{BatchLog, RowState, RunSettings, StoredPath, key_text};
 use crate::progress::{Mode, Progress, human_duration};
-use crate::waiting::{save_png_bytes, wait_options};
+use crate::waiting::{StaleTemps, save_png_bytes_into, wait_options};
 
 /// How often the plain overall line is written when stderr is not a
 /// terminal, unless `VESTIS_PROGRESS_EVERY` says otherwise.
@@ -314,6 +314,7 @@ async fn execute(
         ))
     })?;
     let client = ctx.client()?;
+    let stale = StaleTemps::scan(&output);
     ctx.on_interrupt(if ctx.is_mock() {
         "stopped; the bundled mock server stopped with this command, and its jobs with it".to_owned()
     } else {
@@ -342,6 +343,8 @@ async fn execute(
         next_tag: 0,
         creates: FuturesUnordered::new(),
         downloads: FuturesUnordered::new(),
+        saves: FuturesUnordered::new(),
+        stale,
         progress: Progress::with_overall(ctx.mode),
         tally: Tally {
             total: checked.valid,
@@ -680,6 +683,9 @@ struct Slot {
 /// create timeout, which waited this long.
 type Created = (u64, Result<Result<CreateJobResponse, Error>, Duration>);
 type Downloaded = (u64, Job, Result<Vec<u8>, Error>);
+/// A save's outcome: the row, its job, the file, and the image's bytes
+/// (for the preview) or why it was not saved.
+type Saved = (u64, Job, PathBuf, std::io::Result<Vec<u8>>);
 
 struct Runner<'a> {
     ctx: &'a Context,
@@ -701,6 +707,9 @@ struct Runner<'a> {
     next_tag: u64,
     creates: FuturesUnordered<futures::future::BoxFuture<'static, Created>>,
     downloads: FuturesUnordered<futures::future::BoxFuture<'static, Downloaded>>,
+    saves: FuturesUnordered<futures::future::BoxFuture<'static, Saved>>,
+    /// Temporary files of killed saves in DIR, found by one scan.
+    stale: StaleTemps,
     progress: Progress,
     tally: Tally,
     started: Instant,
@@ -737,6 +746,9 @@ impl Runner<'_> {
                 }
                 Some((tag, job, bytes)) = self.downloads.next(), if !self.downloads.is_empty() => {
                     self.downloaded(tag, job, bytes)?;
+                }
+                Some((tag, job, path, saved)) = self.saves.next(), if !self.saves.is_empty() => {
+                    self.saved(tag, job, path, saved)?;
                 }
                 _ = redraw.tick(), if self.ctx.mode == Mode::Bars => self.progress.overall(&self.overall()),
                 _ = plain.tick(), if self.ctx.mode == Mode::Lines => {
@@ -1055,7 +1067,30 @@ impl Runner<'_> {
                 ..RowState::default()
             },
         )?;
-        save_png_bytes(&path, &bytes).map_err(|e| {
+        // Written, synced and renamed on a blocking thread: on this one,
+        // the sync held up every other row's polls and downloads.
+        self.saves.push(Box::pin(async move {
+            let target = path.clone();
+            let saved = tokio::task::spawn_blocking(move || {
+                save_png_bytes_into(&target, &bytes).map(|()| bytes)
+            })
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            (tag, job, path, saved)
+        }));
+        Ok(())
+    }
+
+    /// Row `tag`'s image is saved at `path` (or could not be): its
+    /// preview, its manifest line.
+    fn saved(
+        &mut self,
+        tag: u64,
+        job: Job,
+        path: PathBuf,
+        saved: std::io::Result<Vec<u8>>,
+    ) -> anyhow::Result<()> {
+        let bytes = saved.map_err(|e| {
             Failure::usage(format!(
                 "job {} completed but its image could not be saved to {}: {e}; run the command again once that is fixed",
                 job.job_id,
@@ -1063,6 +1098,7 @@ impl Runner<'_> {
             ))
         })?;
         crate::failpoint::hit("after-save");
+        self.stale.saved(&path);
         if let Some(preview) = self.ctx.preview() {
             // Drawn above the live display, from the bytes just saved.
             self.progress.suspend(|| match preview.draw(&bytes) {

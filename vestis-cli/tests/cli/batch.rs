@@ -402,6 +402,14 @@ fn crash_then_resume(point: &str, by_resume: bool) {
         "{point}: one job per row"
     );
     assert_complete(&out, ROWS, point);
+    // No temporary image is left (one a save killed midway left is
+    // removed when its row's image is saved again).
+    let temps: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(temps.is_empty(), "{point}: {temps:?}");
     // And nothing left to do.
     let again = batch(&env, &file, &out).output().unwrap();
     assert!(again.status.success(), "{point}");
