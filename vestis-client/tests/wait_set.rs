@@ -113,3 +113,84 @@ async fn a_stopped_wait_ends_without_finishing() {
     }
     assert_eq!(tags, [2], "the stopped wait never finished");
 }
+
+/// A 429 to a create pauses the set's polls as well (one pace for the
+/// whole set): between the refused create and its retry, after the
+/// server's `Retry-After: 1`, the set's other wait sends at most the poll
+/// already in flight and the first after the pause, not one per 20 ms
+/// interval (about 50 in that second).
+#[tokio::test]
+async fn a_429_to_a_create_pauses_the_sets_polls_too() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/generate"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "1")
+                .set_body_json(
+                    json!({"success": false, "error": "slow down", "code": "rate_limited"}),
+                ),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/generate"))
+        .respond_with(ResponseTemplate::new(202).set_body_json(
+            json!({"success": true, "job_id": 5, "status": "pending", "message": "Job created"}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/jobs/9"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(job(9, "pending")))
+        .up_to_n_times(20)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/jobs/9"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(job(9, "completed")))
+        .mount(&server)
+        .await;
+    let client = Client::builder()
+        .base_url(server.uri())
+        .token("t")
+        .build()
+        .unwrap();
+    let mut set = client.wait_set::<u32>(&options());
+    set.push(9, JobId(9));
+    // The wait is polling before the create is sent.
+    let mut polls = 0;
+    while polls < 3 {
+        if let Some((_, WaitEvent::Polled { .. })) = set.next().await {
+            polls += 1;
+        }
+    }
+    let create = tokio::spawn(set.create(
+        JobKind::Legacy,
+        &json!({}),
+        &CreateOptions::default().idempotency_key("k"),
+    ));
+    while let Some((_, event)) = set.next().await {
+        if let WaitEvent::Finished(result) = event {
+            assert!(result.is_ok(), "{result:?}");
+        }
+    }
+    assert_eq!(create.await.unwrap().unwrap().job_id, JobId(5));
+    let requests = server.received_requests().await.unwrap();
+    let posts: Vec<usize> = requests
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.method == wiremock::http::Method::POST)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(posts.len(), 2, "the 429, then the retry");
+    let during = requests[posts[0]..posts[1]]
+        .iter()
+        .filter(|r| r.url.path() == "/jobs/9")
+        .count();
+    assert!(
+        during <= 2,
+        "{during} polls were sent during the create's rate-limit pause"
+    );
+}
