@@ -213,11 +213,18 @@ Name placeholders: {id} (the row's id, or line-N), {line}, {kind}, {job} (the jo
 The manifest (DIR/manifest.jsonl, JSON Lines) gets one line per finished row.
 Run the same command again, or `vestis resume`, after a crash or Ctrl-C: finished
 rows are skipped, rows in flight re-attached, and no row is created twice.
+`vestis show JOB_ID` finds a row's image again.
+
+--dry-run also lists each row whose image file exists (not replaced without
+--overwrite) and says if DIR cannot be created or written into (exit 2).
+Off a terminal the overall line is written every 10s (VESTIS_PROGRESS_EVERY=1m
+changes it).
 
 Exit codes:
   0    every row completed
   1    some rows failed or were cancelled
-  2    invalid input (nothing was sent), or an output could not be written
+  2    invalid input (nothing was sent), an output could not be written (or
+       would not be, with --dry-run), or another vestis is running this batch
   3    some rows timed out (their jobs keep running: run the command again)
   4    the server rejected the token
   6    the server could not be reached
