@@ -599,9 +599,8 @@ fn begin_save(path: &Path) -> std::io::Result<(TempImage, std::fs::File)> {
 }
 
 /// Syncs the written temporary file (so a full disk shows now), gives it
-/// an existing file's mode, and renames it over `path`.
-/// Then removes the temporary files earlier saves of `path` left
-/// (one scan of its folder).
+/// an existing file's mode, and renames it over `path`; then removes the
+/// temporary files earlier saves of `path` left (one scan of its folder).
 fn finish_save(path: &Path, mut temp: TempImage, file: std::fs::File) -> std::io::Result<()> {
     rename_into_place(path, &mut temp, file)?;
     let dir = path
@@ -613,7 +612,6 @@ fn finish_save(path: &Path, mut temp: TempImage, file: std::fs::File) -> std::io
 }
 
 /// [`finish_save`]'s sync, mode and rename, without the scan.
-
 fn rename_into_place(
     path: &Path,
     temp: &mut TempImage,
