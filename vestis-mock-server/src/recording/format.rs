@@ -28,8 +28,11 @@
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::wire_time::parse_time;
 
 /// The value of the file's `format` field: says what kind of file it is.
 pub(crate) const FORMAT: &str = "vestis-mock-recording";
@@ -99,6 +102,47 @@ pub(crate) struct RecordedJob {
     /// Why the image could not be fetched, if it could not.
     #[serde(default)]
     pub(crate) image_error: Option<String>,
+}
+
+impl RecordedJob {
+    /// How long it waited before its first attempt: `started_at -
+    /// created_at` on the real server's clock. `None` before it started,
+    /// when a time is missing or unreadable, or when the clock went back.
+    ///
+    /// The recorder's summary and the replay's distributions both use
+    /// these three measures, so what `GET /__admin/recording` reports is
+    /// what a replay draws from.
+    pub(crate) fn queue_wait(&self) -> Option<Duration> {
+        between(&self.last.created_at, &self.last.started_at)
+    }
+
+    /// First attempt's start to the terminal state: `completed_at -
+    /// started_at` on the real server's clock, every attempt and the
+    /// waits between them included. `None` until it ended after starting.
+    pub(crate) fn processing_time(&self) -> Option<Duration> {
+        between(&self.last.started_at, &self.last.completed_at)
+    }
+
+    /// Of its attempts so far, how many failed: all of a `failed` job's,
+    /// all but the last of a `completed` one's, and, for a job still
+    /// running, each one that sent it back to `pending` (seen as
+    /// `attempts` growing). `(failed, attempts)`.
+    pub(crate) fn failed_attempts(&self) -> (u32, u32) {
+        let attempts = self.last.attempts;
+        let failed = match self.last.status.as_str() {
+            "failed" => attempts,
+            "completed" => attempts.saturating_sub(1),
+            "processing" => attempts.saturating_sub(1),
+            _ => attempts, // pending again after `attempts` tries, or cancelled before one
+        };
+        (failed, attempts)
+    }
+}
+
+fn between(from: &Option<String>, to: &Option<String>) -> Option<Duration> {
+    let from = parse_time(from.as_deref()?)?;
+    let to = parse_time(to.as_deref()?)?;
+    to.duration_since(from).ok()
 }
 
 /// A job's fields as the real server reported them at one moment.
@@ -342,6 +386,22 @@ mod tests {
         v["jobs"][0]["also_later"] = "x".into();
         fs::write(&path, v.to_string()).unwrap();
         assert_eq!(read(&path).unwrap(), sample());
+    }
+
+    #[test]
+    fn the_measures_come_from_the_real_servers_times() {
+        let mut job = sample().jobs.remove(0);
+        assert_eq!(job.queue_wait(), Some(Duration::from_secs(1)));
+        assert_eq!(job.processing_time(), Some(Duration::from_millis(2500)));
+        assert_eq!(job.failed_attempts(), (1, 2));
+        job.last.status = "failed".into();
+        assert_eq!(job.failed_attempts(), (2, 2));
+        job.last.status = "pending".into();
+        job.last.started_at = None;
+        job.last.completed_at = None;
+        assert_eq!((job.queue_wait(), job.processing_time()), (None, None));
+        job.last.started_at = Some("not a time".into());
+        assert_eq!(job.queue_wait(), None);
     }
 
     #[test]
