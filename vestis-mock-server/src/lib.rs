@@ -72,6 +72,7 @@ mod http;
 mod journal;
 mod public;
 mod queue;
+mod recording;
 mod request;
 mod serve_error;
 mod state;
