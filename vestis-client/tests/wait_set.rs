@@ -1,6 +1,7 @@
 //! `WaitSet` against wiremock: a paced create rides out a 429 and keeps
-//! its idempotency key, waits are tagged by the caller, and a stopped
-//! wait yields nothing more.
+//! its idempotency key, waits are tagged by the caller, a stopped wait
+//! yields nothing more, and the set's creates and polls share one pace
+//! (a 429 pauses them all) and one in-flight cap.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
@@ -193,4 +194,107 @@ async fn a_429_to_a_create_pauses_the_sets_polls_too() {
         during <= 2,
         "{during} polls were sent during the create's rate-limit pause"
     );
+}
+
+/// Records when each request arrived, then answers `template`.
+struct Stamped {
+    arrivals: std::sync::Arc<std::sync::Mutex<Vec<(String, std::time::Instant)>>>,
+    template: ResponseTemplate,
+}
+
+impl wiremock::Respond for Stamped {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let what = format!("{} {}", request.method, request.url.path());
+        self.arrivals
+            .lock()
+            .unwrap()
+            .push((what, std::time::Instant::now()));
+        self.template.clone()
+    }
+}
+
+/// The set's in-flight cap holds for its creates and its polls together:
+/// with a cap of 1 and every answer held 100 ms by the server, no request
+/// arrives before the one before it was answered, so arrivals are at
+/// least 100 ms apart. (Causal, not a speed: the server's hold is a
+/// lower bound on every gap whatever the machine's load.)
+#[tokio::test]
+async fn creates_and_polls_share_the_sets_in_flight_cap() {
+    let hold = Duration::from_millis(100);
+    let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stamped = |template: ResponseTemplate| Stamped {
+        arrivals: std::sync::Arc::clone(&arrivals),
+        template: template.set_delay(hold),
+    };
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/generate"))
+        .respond_with(stamped(ResponseTemplate::new(202).set_body_json(
+            json!({"success": true, "job_id": 5, "status": "pending", "message": "Job created"}),
+        )))
+        .mount(&server)
+        .await;
+    for id in [1, 2] {
+        Mock::given(method("GET"))
+            .and(path(format!("/jobs/{id}")))
+            .respond_with(stamped(
+                ResponseTemplate::new(200).set_body_json(job(id, "pending")),
+            ))
+            .up_to_n_times(4)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("/jobs/{id}")))
+            .respond_with(stamped(
+                ResponseTemplate::new(200).set_body_json(job(id, "completed")),
+            ))
+            .mount(&server)
+            .await;
+    }
+    let client = Client::builder()
+        .base_url(server.uri())
+        .token("t")
+        .build()
+        .unwrap();
+    let mut set = client.wait_set::<u64>(&options().max_in_flight(1));
+    set.push(1, JobId(1));
+    set.push(2, JobId(2));
+    let creates: Vec<_> = (0..3)
+        .map(|i| {
+            tokio::spawn(set.create(
+                JobKind::Legacy,
+                &json!({}),
+                &CreateOptions::default().idempotency_key(format!("k{i}")),
+            ))
+        })
+        .collect();
+    let mut finished = 0;
+    while let Some((_, event)) = set.next().await {
+        if let WaitEvent::Finished(result) = event {
+            assert!(result.is_ok(), "{result:?}");
+            finished += 1;
+        }
+    }
+    for create in creates {
+        assert_eq!(create.await.unwrap().unwrap().job_id, JobId(5));
+    }
+    assert_eq!(finished, 2);
+    let mut arrivals = arrivals.lock().unwrap().clone();
+    arrivals.sort_by_key(|(_, at)| *at);
+    assert_eq!(
+        arrivals
+            .iter()
+            .filter(|(what, _)| what.starts_with("POST"))
+            .count(),
+        3
+    );
+    for pair in arrivals.windows(2) {
+        let gap = pair[1].1 - pair[0].1;
+        assert!(
+            gap >= hold,
+            "{} arrived {gap:?} after {}, before it was answered: {arrivals:?}",
+            pair[1].0,
+            pair[0].0
+        );
+    }
 }
