@@ -42,6 +42,10 @@
 //! - [`config`]: flags, durations, byte sizes, fault settings (the
 //!   transport faults' names and syntax in `config::transport`); `fixtures`:
 //!   jobs loaded from a file or the admin API.
+//! - `recording`: record and replay (issue 22): the recording file's
+//!   `format`, and `replay`, a recording turned into loaded jobs, the
+//!   queue's per-type draws and kept images; below the config, above the
+//!   queue.
 //! - `queue`: the job store, its state machine, workers, the mock's clock
 //!   and its own settings; no HTTP, nothing of the config.
 //! - `journal`: the request journal; `request`: the body as read and the
@@ -89,7 +93,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 pub use config::{
     Args, ClockMode, Config, ConfigError, DEFAULT_SLOW_BODY, DurationRange, Fault, FaultList,
-    FaultOn, Faults, Fixtures, MAX_SCHEDULE_ENTRIES, MAX_SLOW_BODY, STALL_LIMIT,
+    FaultOn, Faults, Fixtures, MAX_SCHEDULE_ENTRIES, MAX_SLOW_BODY, Replay, STALL_LIMIT,
 };
 #[doc(hidden)]
 pub use queue::queue_engine_run;
@@ -155,7 +159,13 @@ impl App {
             workers: config.workers,
             clock: config.clock,
             paused: config.paused,
+            profile: config.replay.as_ref().map(Replay::profile),
         });
+        if let Some(replay) = &config.replay {
+            for line in replay.skipped() {
+                tracing::warn!(recording = %replay.path().display(), "left out of the replay: {line}");
+            }
+        }
         let workers = queue.spawn_driver();
         let state = Arc::new(Shared::new(queue, config, seed, http_faults));
         if let Err(e) = load_fixtures(&state) {

@@ -130,9 +130,13 @@ impl Shared {
     }
 }
 
-/// Loads the config's fixtures into the queue (at start and on reset);
-/// returns how many.
+/// Loads the config's fixtures, or its replay's recorded jobs, into the
+/// queue (at start and on reset); returns how many.
 pub(crate) fn load_fixtures(state: &AppState) -> Result<usize, LoadError> {
+    if let Some(replay) = &state.config.replay {
+        let jobs = replay.jobs_at(&state.config.tokens, state.queue.now());
+        return state.queue.load(jobs).map(|jobs| jobs.len());
+    }
     let fixtures = &state.config.fixtures;
     if fixtures.is_empty() {
         return Ok(0);

@@ -8,8 +8,8 @@ use std::time::Duration;
 use bytesize::ByteSize;
 
 use super::{
-    ClockMode, Config, ConfigError, DEFAULT_PROCESSING_TIME, DurationRange, FaultList, FaultOn,
-    Faults, Fixtures, MAX_CONNECTION_TIMEOUT, MAX_POLLS, REALISTIC_PROCESSING_TIME, parse_duration,
+    ClockMode, Config, ConfigError, FaultList, FaultOn, Faults, Fixtures, MAX_CONNECTION_TIMEOUT,
+    MAX_POLLS, ProcessingTime, REALISTIC_PROCESSING_TIME, Replay, parse_duration,
 };
 
 /// `--head-timeout` and `--body-timeout`: a duration up to an hour (0 is
@@ -70,10 +70,10 @@ pub struct Args {
     /// Workers processing jobs concurrently.
     #[arg(long, env = "VESTIS_MOCK_WORKERS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: u16,
-    /// How long one attempt takes: a duration or a range, e.g. `2s`, `200ms..400ms`, `2m..3m`.
-    #[arg(long, env = "VESTIS_MOCK_PROCESSING_TIME", default_value_t = DEFAULT_PROCESSING_TIME)]
-    pub processing_time: DurationRange,
-    /// The guide's realistic 2-3 minutes per attempt (overrides --processing-time).
+    /// How long one attempt takes: a duration or a range, e.g. `2s`, `200ms..400ms`, `2m..3m`, for every job type; and per type, comma-separated: `chat=300ms..600ms,flatlay=1s..2s` (other types: 3s..6s) or `2s,chat=300ms..600ms`.
+    #[arg(long, env = "VESTIS_MOCK_PROCESSING_TIME", default_value_t = ProcessingTime::default())]
+    pub processing_time: ProcessingTime,
+    /// The guide's realistic 2-3 minutes per attempt (overrides --processing-time's range for all types; per-type ranges stay).
     #[arg(long, env = "VESTIS_MOCK_REALISTIC")]
     pub realistic: bool,
     /// Probability (0..1) that an attempt fails.
@@ -152,6 +152,9 @@ pub struct Args {
     /// A JSON file of jobs to load at start and on every reset (see the README).
     #[arg(long, env = "VESTIS_MOCK_FIXTURES")]
     pub fixtures: Option<PathBuf>,
+    /// Replay a recording (see docs/record-replay.md): its jobs loaded as last seen, owned by the --token whose fingerprint recorded them; new jobs drawn per type from its waits, processing times, attempts and failures (--seed fixes the draws).
+    #[arg(long, env = "VESTIS_MOCK_REPLAY", conflicts_with = "fixtures")]
+    pub replay: Option<PathBuf>,
     /// Do not serve: probe the server at --host/--port (GET /health) and exit 0 if it answers 200, else 1.
     /// For a container's HEALTHCHECK (the image has no curl). No variable: the environment never turns the server into a probe.
     #[arg(long)]
@@ -168,8 +171,9 @@ impl Args {
     /// # Errors
     ///
     /// [`ConfigError::Fixtures`] when the fixtures file cannot be read or
-    /// holds a bad entry; [`ConfigError::InvalidSetting`] as
-    /// [`Config::validate`].
+    /// holds a bad entry; [`ConfigError::Recording`] when the `--replay`
+    /// file cannot be read or is not a recording this build reads;
+    /// [`ConfigError::InvalidSetting`] as [`Config::validate`].
     ///
     /// # Examples
     ///
@@ -187,6 +191,7 @@ impl Args {
             Some(path) => Fixtures::from_file(path)?,
             None => Fixtures::default(),
         };
+        let replay = self.replay.as_deref().map(Replay::from_file).transpose()?;
         let config = Config {
             workers: usize::from(self.workers),
             seed: self.seed,
@@ -208,8 +213,9 @@ impl Args {
                 processing_time: if self.realistic {
                     REALISTIC_PROCESSING_TIME
                 } else {
-                    self.processing_time
+                    self.processing_time.all
                 },
+                processing_time_by_type: self.processing_time.by_type,
                 failure_rate: self.failure_rate,
                 max_attempts: self.max_attempts,
                 rate_limit: self.rate_limit,
@@ -224,6 +230,7 @@ impl Args {
             journal_size: self.journal_size as usize,
             polls: self.polls,
             fixtures,
+            replay,
             head_timeout: self.head_timeout,
             body_timeout: self.body_timeout,
         };

@@ -13,9 +13,12 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::fixtures::{FixtureError, Fixtures};
 pub(crate) use crate::queue::QueueFaults;
-pub use crate::queue::{ClockMode, DurationRange};
+pub use crate::queue::{ClockMode, DurationRange, TypeTimes};
+pub use crate::recording::Replay;
 pub use args::Args;
-pub use duration::{MAX_ADVANCE, MAX_DURATION, format_duration, parse_bounded, parse_duration};
+pub use duration::{
+    MAX_ADVANCE, MAX_DURATION, ProcessingTime, format_duration, parse_bounded, parse_duration,
+};
 pub use transport::{
     DEFAULT_SLOW_BODY, Fault, FaultList, FaultOn, MAX_SCHEDULE_ENTRIES, MAX_SLOW_BODY, STALL_LIMIT,
 };
@@ -68,6 +71,15 @@ pub enum ConfigError {
     /// A bad `--fixtures` file.
     #[error(transparent)]
     Fixtures(#[from] FixtureError),
+    /// A `--replay` file that cannot be read, is not a recording, or is
+    /// of a newer format version; the message names the file and the
+    /// problem.
+    #[error("{0}")]
+    Recording(String),
+    /// Settings that cannot go together, e.g. `--replay` with
+    /// `--fixtures`.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl ConfigError {
@@ -96,8 +108,13 @@ pub const REALISTIC_PROCESSING_TIME: DurationRange = DurationRange {
 /// (`GET`/`PATCH /__admin/config`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Faults {
-    /// How long one processing attempt takes.
+    /// How long one processing attempt takes (of a type without its own
+    /// range in `processing_time_by_type`).
     pub processing_time: DurationRange,
+    /// Types whose attempts take their own range, e.g.
+    /// `"chat=300ms..600ms,flatlay=1s..2s"` in JSON; empty by default.
+    #[serde(default)]
+    pub processing_time_by_type: TypeTimes,
     /// The probability (0..=1) that an attempt fails.
     pub failure_rate: f64,
     /// Attempts before a job ends `failed` (at least 1).
@@ -126,6 +143,7 @@ impl Default for Faults {
     fn default() -> Self {
         Faults {
             processing_time: DEFAULT_PROCESSING_TIME,
+            processing_time_by_type: TypeTimes::default(),
             failure_rate: 0.0,
             max_attempts: 3,
             rate_limit: None,
@@ -178,8 +196,14 @@ impl Faults {
                 "must be at least 1 request per second",
             ));
         }
+        let slowest_type = self
+            .processing_time_by_type
+            .iter()
+            .map(|(_, r)| r.max)
+            .max();
         for (name, d) in [
             ("processing_time", self.processing_time.max),
+            ("processing_time_by_type", slowest_type.unwrap_or_default()),
             ("latency", self.latency),
         ] {
             if d > MAX_DURATION {
@@ -213,6 +237,7 @@ impl Faults {
         (
             QueueFaults {
                 processing_time: self.processing_time,
+                by_type: self.processing_time_by_type,
                 failure_rate: self.failure_rate,
                 max_attempts: self.max_attempts,
             },
@@ -232,6 +257,7 @@ impl Faults {
     pub(crate) fn join(queue: QueueFaults, http: HttpFaults) -> Faults {
         Faults {
             processing_time: queue.processing_time,
+            processing_time_by_type: queue.by_type,
             failure_rate: queue.failure_rate,
             max_attempts: queue.max_attempts,
             rate_limit: http.rate_limit,
@@ -368,6 +394,10 @@ pub struct Config {
     pub polls: Option<u32>,
     /// Jobs loaded at start and on every reset.
     pub fixtures: Fixtures,
+    /// A recording to replay (`--replay`): its jobs loaded at start and on
+    /// every reset, new jobs drawn from its per-type distributions (see
+    /// `docs/record-replay.md`). Not together with `fixtures`.
+    pub replay: Option<Replay>,
     /// How long a connection may go without a complete request head: from
     /// its accept (through protocol detection) or from the end of its last
     /// answer, until the next head has fully arrived. Past it the
@@ -403,6 +433,7 @@ impl Default for Config {
             journal_size: 1000,
             polls: None,
             fixtures: Fixtures::default(),
+            replay: None,
             head_timeout: DEFAULT_CONNECTION_TIMEOUT,
             body_timeout: DEFAULT_CONNECTION_TIMEOUT,
         }
@@ -456,10 +487,29 @@ impl Config {
     /// # Errors
     ///
     /// [`ConfigError::InvalidSetting`] for faults out of range, more
-    /// fixtures than `max_jobs`, `polls` outside `1..=MAX_POLLS`, or a
-    /// connection timeout of 0 or over [`MAX_CONNECTION_TIMEOUT`].
+    /// fixtures (or replayed jobs) than `max_jobs`, `polls` outside
+    /// `1..=MAX_POLLS`, or a connection timeout of 0 or over
+    /// [`MAX_CONNECTION_TIMEOUT`]; [`ConfigError::Conflict`] for a replay
+    /// with fixtures.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.faults.validate()?;
+        if let Some(replay) = &self.replay {
+            if !self.fixtures.is_empty() {
+                return Err(ConfigError::Conflict(
+                    "--replay and --fixtures cannot be used together: a replay loads the recording's jobs".into(),
+                ));
+            }
+            if replay.len() > self.max_jobs {
+                return Err(ConfigError::setting(
+                    "replay",
+                    format!(
+                        "holds {} jobs, more than max_jobs ({})",
+                        replay.len(),
+                        self.max_jobs
+                    ),
+                ));
+            }
+        }
         if self.fixtures.len() > self.max_jobs {
             return Err(ConfigError::setting(
                 "fixtures",

@@ -24,6 +24,8 @@ pub(crate) async fn openapi_json() -> Response<Body> {
 }
 
 /// `GET /images/{id}.png`: the PNG of a completed job, no auth; 404 otherwise.
+/// A job replayed from a recording that kept its image serves that file
+/// instead (whatever its format), read when asked.
 ///
 /// Cached by content, not by URL: ids start again at 1 after a reset or a
 /// restart, so `/images/1.png` can become another picture. The `ETag` is
@@ -39,10 +41,15 @@ pub(crate) async fn image(
     Path(file): Path<String>,
     headers: HeaderMap,
 ) -> Response<Body> {
-    let seed = file
+    let id = file
         .strip_suffix(".png")
-        .and_then(|id| id.parse::<JobId>().ok())
-        .and_then(|id| state.queue.image_seed(id));
+        .and_then(|id| id.parse::<JobId>().ok());
+    let seed = id.and_then(|id| state.queue.image_seed(id));
+    if let (Some(id), Some(_)) = (id, seed)
+        && let Some(kept) = state.config.replay.as_ref().and_then(|r| r.image(id.0))
+    {
+        return kept_image(kept).await;
+    }
     let Some(seed) = seed else {
         return ApiError::new(ErrorCode::NotFound, "Image not found").into_response();
     };
@@ -84,5 +91,33 @@ pub(crate) async fn image(
     if let Ok(etag) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, etag);
     }
+    response
+}
+
+/// A replayed job's kept image (a path checked at start to lie inside the
+/// recording's directory), with the type its extension names.
+async fn kept_image(path: &std::path::Path) -> Response<Body> {
+    let bytes = match tokio::fs::read(path).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            tracing::error!(error = %e, path = %path.display(), "kept image unreadable");
+            return ApiError::new(ErrorCode::NotFound, "Image not found").into_response();
+        }
+    };
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let kind = match extension.as_deref() {
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("webp") => "image/webp",
+        Some("gif") => "image/gif",
+        _ => "application/octet-stream",
+    };
+    let mut response = Response::new(Body::from(bytes));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
