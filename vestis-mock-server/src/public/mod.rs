@@ -96,8 +96,12 @@ pub(crate) async fn image(
 
 /// A replayed job's kept image (a path checked at start to lie inside the
 /// recording's directory), with the type its extension names.
+///
+/// Read on tokio's blocking pool, as images are drawn: a file read blocks.
 async fn kept_image(path: &std::path::Path) -> Response<Body> {
-    let bytes = match tokio::fs::read(path).await {
+    let file = path.to_owned();
+    let read = tokio::task::spawn_blocking(move || std::fs::read(file)).await;
+    let bytes = match read.map_err(std::io::Error::other).and_then(|r| r) {
         Ok(bytes) => bytes,
         Err(e) => {
             tracing::error!(error = %e, path = %path.display(), "kept image unreadable");

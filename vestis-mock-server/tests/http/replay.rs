@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use vestis_client::Timestamp;
 use vestis_mock_server::{ClockMode, Config, DurationRange, Replay};
 
+use crate::spawned::{Spawned, command};
 use crate::util::{Harness, json};
 
 /// The recordings' epoch: every recorded time is this plus an offset.
@@ -452,4 +453,177 @@ async fn per_type_processing_times_apply_to_their_types_and_patch_at_run_time() 
     let chat = h.chat("t").await;
     advance(&h, "5s").await;
     assert_eq!(took(&h.get("t", chat).await.1), 5000);
+}
+
+/// The binary refuses a `--replay` file it cannot replay before binding:
+/// one line naming the file and the problem, exit 2; and `--replay` with
+/// `--fixtures` is a usage error naming both flags.
+#[test]
+fn a_file_that_is_not_a_recording_this_build_reads_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let newer = json!({"format": "vestis-mock-recording", "version": 2, "jobs": "changed"});
+    let cases = [
+        (
+            file("notes.txt", "hello, not JSON"),
+            "is not a recording: not JSON",
+        ),
+        (
+            file("har.json", r#"{"log": {"version": "1.2"}}"#),
+            "expected \"format\": \"vestis-mock-recording\"",
+        ),
+        (
+            file(
+                "jobs.json",
+                r#"{"format": "vestis-mock-recording", "version": 1, "jobs": 7}"#,
+            ),
+            "is not a recording",
+        ),
+        (
+            file("newer.json", &newer.to_string()),
+            "format version 2, newer than this vestis-mock-server reads",
+        ),
+        (
+            dir.path().join("absent.json").to_str().unwrap().to_owned(),
+            "recording ",
+        ),
+    ];
+    for (path, says) in &cases {
+        let out = command()
+            .args(["--port", "0", "--replay", path])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{path}: {stderr}");
+        assert!(out.stdout.is_empty(), "{path}: it never listened");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("vestis-mock-server: recording "),
+            "{stderr}"
+        );
+        assert!(stderr.contains(path.as_str()), "names the file: {stderr}");
+        assert!(stderr.contains(says), "{path}: {stderr}");
+    }
+    // The variable reads the same file the same way.
+    let out = command()
+        .args(["--port", "0"])
+        .env("VESTIS_MOCK_REPLAY", &cases[3].0)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("newer"));
+
+    let good = write_recording(dir.path(), &[]);
+    let out = command()
+        .args(["--port", "0", "--replay"])
+        .arg(&good)
+        .args(["--fixtures", &cases[0].0])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--replay") && stderr.contains("--fixtures"),
+        "{stderr}"
+    );
+    // A programmatic config is refused the same way.
+    let mut config = Config::fast();
+    config.replay = Some(Replay::from_file(&good).unwrap());
+    config.fixtures =
+        vestis_mock_server::Fixtures::parse(r#"[{"token": "t", "status": "completed"}]"#).unwrap();
+    let e = config.validate().unwrap_err().to_string();
+    assert!(e.contains("--replay and --fixtures"), "{e}");
+}
+
+/// A real start: `--replay` and `--token` from the command line, the
+/// recording's jobs served, the skipped entries said on stderr, and the
+/// per-type processing time flag shown in `/__admin/config`.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_binary_replays_a_recording_and_says_what_it_left_out() {
+    let alice = fingerprint("alice").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut odd = Rec::new(2, &alice, "hologram", "completed");
+    odd.image = None;
+    let mut escaping = Rec::new(3, &alice, "chat", "completed");
+    escaping.image = Some("../../etc/passwd");
+    let path = write_recording(
+        dir.path(),
+        &[
+            Rec::new(1, &alice, "chat", "completed"),
+            odd,
+            Rec::new(4, &alice, "chat", "archived"),
+            escaping,
+        ],
+    );
+    let server = Spawned::start(
+        &[
+            "--replay",
+            path.to_str().unwrap(),
+            "--token",
+            "alice",
+            "--seed",
+            "5",
+            "--processing-time",
+            "2s,chat=300ms..600ms",
+        ],
+        &[],
+    );
+    let http = reqwest::Client::new();
+    let job: Value = http
+        .get(format!("{}/api/v1/jobs/1", server.url))
+        .bearer_auth("alice")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(job["status"], "completed", "{job}");
+    let png = http
+        .get(format!("{}/images/3.png", server.url))
+        .send()
+        .await
+        .unwrap();
+    let png = png.bytes().await.unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG"),
+        "the mock's own image, never the file"
+    );
+    let config: Value = http
+        .get(format!("{}/__admin/config", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            config["processing_time"].as_str(),
+            config["processing_time_by_type"].as_str()
+        ),
+        (Some("2s"), Some("chat=300ms..600ms"))
+    );
+    let stderr = server.stop();
+    for said in ["\"hologram\"", "\"archived\"", "\"../../etc/passwd\""] {
+        assert!(stderr.contains(said), "{said}: {stderr}");
+    }
+}
+
+#[test]
+fn help_lists_the_replay_and_per_type_processing_times() {
+    let out = command().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for said in [
+        "--replay <REPLAY>",
+        "VESTIS_MOCK_REPLAY",
+        "chat=300ms..600ms,flatlay=1s..2s",
+    ] {
+        assert!(help.contains(said), "{said}: {help}");
+    }
 }
