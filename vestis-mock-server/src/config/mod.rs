@@ -5,6 +5,7 @@
 
 mod args;
 mod duration;
+pub mod proxy;
 pub(crate) mod transport;
 
 use std::time::Duration;
@@ -16,6 +17,7 @@ pub(crate) use crate::queue::QueueFaults;
 pub use crate::queue::{ClockMode, DurationRange};
 pub use args::Args;
 pub use duration::{MAX_ADVANCE, MAX_DURATION, format_duration, parse_bounded, parse_duration};
+pub use proxy::Proxy;
 pub use transport::{
     DEFAULT_SLOW_BODY, Fault, FaultList, FaultOn, MAX_SCHEDULE_ENTRIES, MAX_SLOW_BODY, STALL_LIMIT,
 };
@@ -68,6 +70,10 @@ pub enum ConfigError {
     /// A bad `--fixtures` file.
     #[error(transparent)]
     Fixtures(#[from] FixtureError),
+    /// `--record FILE` cannot be written (or is a file that is not a
+    /// recording, which it would overwrite): checked at start.
+    #[error("--record: {0}")]
+    Record(String),
 }
 
 impl ConfigError {
@@ -377,6 +383,9 @@ pub struct Config {
     /// request is answered 400 and the connection closed. At most
     /// [`MAX_CONNECTION_TIMEOUT`].
     pub body_timeout: Duration,
+    /// `--proxy-to`: forward every `/api/v1` request to a real backend and
+    /// record its jobs ([`Proxy`]); `None` (the default) serves the local queue.
+    pub proxy: Option<Proxy>,
 }
 
 /// The default [`Config::head_timeout`] and [`Config::body_timeout`].
@@ -405,6 +414,7 @@ impl Default for Config {
             fixtures: Fixtures::default(),
             head_timeout: DEFAULT_CONNECTION_TIMEOUT,
             body_timeout: DEFAULT_CONNECTION_TIMEOUT,
+            proxy: None,
         }
     }
 }
@@ -456,8 +466,9 @@ impl Config {
     /// # Errors
     ///
     /// [`ConfigError::InvalidSetting`] for faults out of range, more
-    /// fixtures than `max_jobs`, `polls` outside `1..=MAX_POLLS`, or a
-    /// connection timeout of 0 or over [`MAX_CONNECTION_TIMEOUT`].
+    /// fixtures than `max_jobs`, `polls` outside `1..=MAX_POLLS`, a
+    /// connection timeout of 0 or over [`MAX_CONNECTION_TIMEOUT`], or a
+    /// [`Proxy`] that [`Proxy::validate`] refuses.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.faults.validate()?;
         if self.fixtures.len() > self.max_jobs {
@@ -483,6 +494,9 @@ impl Config {
                     ),
                 ));
             }
+        }
+        if let Some(proxy) = &self.proxy {
+            proxy.validate()?;
         }
         if self.polls.is_some_and(|n| !(1..=MAX_POLLS).contains(&n)) {
             return Err(ConfigError::setting(

@@ -1,0 +1,48 @@
+//! `/__admin/recording`: what the recording proxy holds (`GET`, the
+//! summary of `recording::summary`) and a save now (`POST`).
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{Response, StatusCode};
+use serde_json::json;
+use vestis_client::ErrorCode;
+
+use crate::errors::{ApiError, json_response};
+use crate::recording::summary::summary;
+use crate::state::AppState;
+
+fn not_recording() -> ApiError {
+    ApiError::new(
+        ErrorCode::Conflict,
+        "Not recording: start the server with --proxy-to URL --record FILE",
+    )
+}
+
+/// `GET /__admin/recording`: jobs per type and status, the measures'
+/// medians and 90th percentiles, failure rates and error messages; 409
+/// when the server is not proxying.
+pub(super) async fn show(State(state): State<AppState>) -> Result<Response<Body>, ApiError> {
+    let recorder = state.recorder.as_ref().ok_or_else(not_recording)?;
+    let mut body = serde_json::to_value(summary(&recorder.recording()))
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    body["file"] = json!(recorder.path().map(|p| p.display().to_string()));
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// `POST /__admin/recording`: writes the recording now; says where and
+/// how many jobs. 409 when not recording to a file.
+pub(super) async fn save(State(state): State<AppState>) -> Result<Response<Body>, ApiError> {
+    let recorder = state.recorder.clone().ok_or_else(not_recording)?;
+    if recorder.path().is_none() {
+        return Err(not_recording());
+    }
+    let saved = tokio::task::spawn_blocking(move || recorder.save())
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?
+        .ok_or_else(not_recording)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"success": true, "file": saved.path.display().to_string(), "jobs": saved.jobs}),
+    ))
+}
