@@ -16,6 +16,7 @@ use crate::config::{Config, Faults, HttpFaults};
 use crate::fault_state::FaultState;
 use crate::journal::Journal;
 use crate::queue::{LoadError, Queue};
+use crate::recording::Recorder;
 
 /// How often the dashboard's requests-per-second sample is refreshed, at most.
 const RATE_SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -46,12 +47,20 @@ pub(crate) struct Shared {
     faults_writer: Mutex<()>,
     /// Transport faults: the jobs' schedules and the counts.
     pub(crate) transport: FaultState,
+    /// `--proxy-to`: the recording proxy; `None` serves the local queue.
+    pub(crate) recorder: Option<Arc<Recorder>>,
 }
 
 impl Shared {
     /// The shared state around `queue`, with the HTTP share of the fault
     /// settings, its random draws fixed by `seed`.
-    pub(crate) fn new(queue: Queue, config: Config, seed: u64, http_faults: HttpFaults) -> Shared {
+    pub(crate) fn new(
+        queue: Queue,
+        config: Config,
+        seed: u64,
+        http_faults: HttpFaults,
+        recorder: Option<Arc<Recorder>>,
+    ) -> Shared {
         Shared {
             queue,
             journal: Journal::new(config.journal_size),
@@ -66,6 +75,7 @@ impl Shared {
             http_faults: ArcSwap::from_pointee(http_faults),
             faults_writer: Mutex::new(()),
             transport: FaultState::default(),
+            recorder,
         }
     }
 

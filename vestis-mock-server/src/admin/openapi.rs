@@ -105,6 +105,10 @@ pub(crate) fn document() -> Value {
                 "delete": {"operationId": "clearRequests", "summary": "Empty the journal", "responses": ok("Cleared")}
             },
             "/requests.har": {"get": {"operationId": "requestsHar", "summary": "The request journal, oldest first, as a HAR 1.2 document (tokens as fingerprints; no answer bodies or timings)", "responses": ok("HAR 1.2")}},
+            "/recording": {
+                "get": {"operationId": "recordingSummary", "summary": "What the recording proxy (--proxy-to) holds: source, jobs, per job type the jobs per status, queue_wait and processing_time ({samples, median_ms, p90_ms}), attempts, failed_attempts, attempt_failure_rate, job_failure_rate and errors ([{message, count}]); 409 when not proxying", "responses": ok("The summary; 409 when not recording")},
+                "post": {"operationId": "saveRecording", "summary": "Write the recording file now (atomically): {success, file, jobs}; 409 when not recording to a file (--record)", "responses": ok("Saved; 409 when not recording")}
+            },
             "/openapi.json": {"get": {"operationId": "adminOpenapi", "summary": "This document", "responses": ok("OpenAPI 3")}}
         }
     })

@@ -5,6 +5,7 @@
 
 mod args;
 mod duration;
+pub mod proxy;
 pub(crate) mod transport;
 
 use std::time::Duration;
@@ -19,6 +20,7 @@ pub use args::Args;
 pub use duration::{
     MAX_ADVANCE, MAX_DURATION, ProcessingTime, format_duration, parse_bounded, parse_duration,
 };
+pub use proxy::Proxy;
 pub use transport::{
     DEFAULT_SLOW_BODY, Fault, FaultList, FaultOn, MAX_SCHEDULE_ENTRIES, MAX_SLOW_BODY, STALL_LIMIT,
 };
@@ -80,6 +82,10 @@ pub enum ConfigError {
     /// `--fixtures`.
     #[error("{0}")]
     Conflict(String),
+    /// `--record FILE` cannot be written (or is a file that is not a
+    /// recording, which it would overwrite): checked at start.
+    #[error("--record: {0}")]
+    Record(String),
 }
 
 impl ConfigError {
@@ -407,6 +413,9 @@ pub struct Config {
     /// request is answered 400 and the connection closed. At most
     /// [`MAX_CONNECTION_TIMEOUT`].
     pub body_timeout: Duration,
+    /// `--proxy-to`: forward every `/api/v1` request to a real backend and
+    /// record its jobs ([`Proxy`]); `None` (the default) serves the local queue.
+    pub proxy: Option<Proxy>,
 }
 
 /// The default [`Config::head_timeout`] and [`Config::body_timeout`].
@@ -436,6 +445,7 @@ impl Default for Config {
             replay: None,
             head_timeout: DEFAULT_CONNECTION_TIMEOUT,
             body_timeout: DEFAULT_CONNECTION_TIMEOUT,
+            proxy: None,
         }
     }
 }
@@ -488,12 +498,18 @@ impl Config {
     ///
     /// [`ConfigError::InvalidSetting`] for faults out of range, more
     /// fixtures (or replayed jobs) than `max_jobs`, `polls` outside
-    /// `1..=MAX_POLLS`, or a connection timeout of 0 or over
-    /// [`MAX_CONNECTION_TIMEOUT`]; [`ConfigError::Conflict`] for a replay
-    /// with fixtures.
+    /// `1..=MAX_POLLS`, a connection timeout of 0 or over
+    /// [`MAX_CONNECTION_TIMEOUT`], or a [`Proxy`] that [`Proxy::validate`]
+    /// refuses; [`ConfigError::Conflict`] for a replay with fixtures or a
+    /// proxy.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.faults.validate()?;
         if let Some(replay) = &self.replay {
+            if self.proxy.is_some() {
+                return Err(ConfigError::Conflict(
+                    "--replay and --proxy-to cannot be used together: a replay serves its recording, a proxy the real API".into(),
+                ));
+            }
             if !self.fixtures.is_empty() {
                 return Err(ConfigError::Conflict(
                     "--replay and --fixtures cannot be used together: a replay loads the recording's jobs".into(),
@@ -533,6 +549,9 @@ impl Config {
                     ),
                 ));
             }
+        }
+        if let Some(proxy) = &self.proxy {
+            proxy.validate()?;
         }
         if self.polls.is_some_and(|n| !(1..=MAX_POLLS).contains(&n)) {
             return Err(ConfigError::setting(

@@ -41,6 +41,9 @@ pub(crate) async fn image(
     Path(file): Path<String>,
     headers: HeaderMap,
 ) -> Response<Body> {
+    if let Some(recorder) = &state.recorder {
+        return recorded_image(recorder, &file).await;
+    }
     let id = file
         .strip_suffix(".png")
         .and_then(|id| id.parse::<JobId>().ok());
@@ -124,4 +127,34 @@ async fn kept_image(path: &std::path::Path) -> Response<Body> {
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// `GET /images/{id}.png` behind `--proxy-to`: the real backend's image of
+/// job `id`, fetched once and kept (beside the recording, or in memory);
+/// 404 for a job not seen completed, 502 when the fetch failed.
+async fn recorded_image(recorder: &crate::recording::Recorder, file: &str) -> Response<Body> {
+    let id = file
+        .strip_suffix(".png")
+        .and_then(|id| id.parse::<JobId>().ok());
+    let kept = match id {
+        Some(id) => recorder.image(id.0).await,
+        None => None,
+    };
+    match kept {
+        None => ApiError::new(ErrorCode::NotFound, "Image not found").into_response(),
+        Some(Err(e)) => json_response(
+            StatusCode::BAD_GATEWAY,
+            &vestis_client::wire::ErrorBody::new(
+                ErrorCode::Internal,
+                format!("Bad gateway: the image could not be fetched: {e}"),
+            ),
+        ),
+        Some(Ok(png)) => {
+            let mut response = Response::new(Body::from(png));
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            response
+        }
+    }
 }

@@ -171,7 +171,6 @@ impl Replay {
     }
 
     /// The recording itself, as read (`GET /__admin/recording`'s summary).
-    #[allow(dead_code)] // until the summary route lands from the recorder's branch
     pub(crate) fn recording(&self) -> &Recording {
         &self.0.recording
     }
