@@ -16,6 +16,7 @@ mod ids;
 mod listing;
 mod localhost;
 mod openapi;
+mod proof;
 mod proxy;
 mod replay;
 #[path = "../common/binary.rs"]
