@@ -232,6 +232,25 @@ async fn recorded_jobs_load_as_last_seen_owned_by_their_tokens_with_their_images
     let (_, page) = json(h.api("alice", Method::GET, "/jobs").send().await.unwrap()).await;
     assert_eq!(page["metadata"]["total"], 5, "{page}");
 
+    // GET /__admin/recording summarises the replayed file.
+    let (status, summary) = json(
+        h.raw(Method::GET, "/__admin/recording")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(
+        (summary["replay"].as_bool(), summary["jobs"].as_u64()),
+        (Some(true), Some(6))
+    );
+    assert_eq!(summary["types"]["chat"]["jobs"], 5, "{summary}");
+    assert_eq!(
+        summary["types"]["flatlay"]["processing_time"]["median_ms"],
+        2000
+    );
+
     // Unfinished ones continue, drawn from the recorded chats (1, 5, 6:
     // each waits 1 s and runs 2 s): pending 3 waits, then runs.
     let (_, three) = h.get("alice", 3).await;

@@ -64,10 +64,12 @@ async fn a_replaying_mock_server_passes_every_check() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("recording.json");
     std::fs::write(&path, recording().to_string()).unwrap();
-    let mut config = Config::default();
-    config.replay = Some(vestis_mock_server::Replay::from_file(&path).unwrap());
-    config.seed = Some(22);
-    config.workers = 16;
+    let config = Config {
+        replay: Some(vestis_mock_server::Replay::from_file(&path).unwrap()),
+        seed: Some(22),
+        workers: 16,
+        ..Config::default()
+    };
     let server = MockServer::start(config).await.unwrap();
     let report = verify(&server.api_url()).await;
     let _ = std::fs::remove_dir_all(&dir);
