@@ -512,8 +512,10 @@ fn a_file_that_is_not_a_recording_this_build_reads_is_refused_at_start() {
         ),
     ];
     for (path, says) in &cases {
+        // With stdin closed, a server that wrongly started stops at once
+        // (exit 0) instead of hanging the test.
         let out = command()
-            .args(["--port", "0", "--replay", path])
+            .args(["--port", "0", "--stop-on-stdin-close", "--replay", path])
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
