@@ -304,6 +304,9 @@ fn open_recorder(config: &Config) -> Result<Option<Arc<Recorder>>, ConfigError> 
         .map_err(ConfigError::Record)
 }
 
+/// How long a stop waits for the images of jobs completed just before it.
+const STOP_IMAGE_FETCHES: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// [`serve_on`] with the config validated and the recorder open.
 async fn serve_prepared(
     listeners: Vec<TcpListener>,
@@ -346,6 +349,7 @@ async fn serve_prepared(
     // serving's outcome.
     drop(workers);
     if let Some(recorder) = &state.recorder {
+        recorder.fetch_due_images(STOP_IMAGE_FETCHES).await;
         match recorder.save() {
             Ok(Some(saved)) => tracing::info!(
                 "recording saved to {} ({} jobs)",

@@ -298,6 +298,17 @@ impl Recorder {
             .await;
     }
 
+    /// Fetches the images still due (completed jobs seen just before a
+    /// stop), for at most `within`: the stop's last chance to keep them.
+    pub(crate) async fn fetch_due_images(&self, within: Duration) {
+        let due: Vec<u64> = lock(&self.inner).fetch.keys().copied().collect();
+        let all = futures::stream::iter(due).for_each_concurrent(CONCURRENCY, |id| async move {
+            let _ = self.image(id).await;
+            lock(&self.inner).fetch.remove(&id);
+        });
+        let _ = tokio::time::timeout(within, all).await;
+    }
+
     /// Saves every `save_every` when something changed, until `closing`.
     pub(crate) async fn save_periodically(self: Arc<Self>, mut closing: watch::Receiver<bool>) {
         if self.path.is_none() {

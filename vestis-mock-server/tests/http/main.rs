@@ -17,6 +17,7 @@ mod listing;
 mod localhost;
 mod openapi;
 mod proxy;
+mod proxy_binary;
 #[path = "../common/binary.rs"]
 mod spawned;
 mod state;
