@@ -405,10 +405,14 @@ impl Recorder {
             .await;
         Some(match kept {
             Ok(Kept::Memory(bytes)) => Ok(bytes.clone()),
-            Ok(Kept::File(path)) => tokio::fs::read(path)
-                .await
-                .map(Bytes::from)
-                .map_err(|e| format!("cannot read the kept image: {e}")),
+            Ok(Kept::File(path)) => {
+                let path = path.clone();
+                match tokio::task::spawn_blocking(move || std::fs::read(path)).await {
+                    Ok(Ok(bytes)) => Ok(Bytes::from(bytes)),
+                    Ok(Err(e)) => Err(format!("cannot read the kept image: {e}")),
+                    Err(e) => Err(format!("cannot read the kept image: {e}")),
+                }
+            }
             Err(e) => Err(e),
         })
     }
