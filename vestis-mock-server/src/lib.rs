@@ -28,7 +28,9 @@
 //!   `front` (request count, journal, latency, the fast routes that answer
 //!   the commonest `/api/v1` requests without the router), the
 //!   transport faults: `fault` (which request gets which) and
-//!   `fault_wire` (the fault done on the connection). [`listen`]:
+//!   `fault_wire` (the fault done on the connection), and `proxy`
+//!   (`--proxy-to`: an `/api/v1` request forwarded to the real backend
+//!   through `recording`, its answer passed back). [`listen`]:
 //!   both loopbacks for `localhost`.
 //! - `api`: the `/api/v1` contract: its router, `jobs` (the handlers),
 //!   `auth` (the bearer token, rate limit and injected errors, the first
@@ -37,8 +39,12 @@
 //!   dashboard (`/__admin/ui`, from `ui/`) and its event stream.
 //!   `public`: images, health and the OpenAPI document, outside auth.
 //! - `state`: what every handler shares (queue, config, live fault
-//!   settings, journal, rate limiter, counters); `fault_state`: the
+//!   settings, journal, rate limiter, counters, the recorder); `fault_state`: the
 //!   transport faults' schedules and counts.
+//! - `recording`: record and replay (docs/record-replay.md): `format` (the
+//!   recording file), `upstream` (the real backend's HTTP client),
+//!   `recorder` (the jobs seen, their follower, the kept images, the
+//!   saves), `summary` (what a recording holds).
 //! - [`config`]: flags, durations, byte sizes, fault settings (the
 //!   transport faults' names and syntax in `config::transport`); `fixtures`:
 //!   jobs loaded from a file or the admin API.

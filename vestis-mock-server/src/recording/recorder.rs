@@ -205,6 +205,11 @@ impl Recorder {
         self.path.as_deref()
     }
 
+    /// How many jobs the recording holds (the dashboard's line).
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.inner).recording.jobs.len()
+    }
+
     /// A copy of the recording as it stands (for the summary).
     pub(crate) fn recording(&self) -> Recording {
         lock(&self.inner).recording.clone()

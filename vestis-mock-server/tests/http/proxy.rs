@@ -382,6 +382,17 @@ async fn a_save_says_where_and_how_many_and_never_writes_a_token() {
         "{summary}"
     );
     assert_eq!(summary["types"]["chat"]["job_failure_rate"], 0.0);
+
+    // The dashboard's overview names it too.
+    let (_, overview) = json(
+        h.raw(Method::GET, "/__admin/overview")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(overview["recording"]["jobs"], 1, "{overview}");
+    assert_eq!(overview["recording"]["source"], up.server.api_url());
 }
 
 #[tokio::test]
