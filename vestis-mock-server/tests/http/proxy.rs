@@ -561,3 +561,38 @@ async fn a_recording_that_cannot_be_written_is_refused_at_start() {
         "{\"mine\": true}"
     );
 }
+
+#[tokio::test]
+async fn the_headers_that_matter_come_back_and_no_others() {
+    let base = serve_once(axum::Router::new().fallback(|| async {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                ("content-type", "application/json"),
+                ("retry-after", "7"),
+                ("x-ratelimit-remaining", "0"),
+                ("ratelimit-policy", "10;w=1"),
+                ("set-cookie", "session=staging"),
+                ("x-internal-trace", "abc"),
+            ],
+            r#"{"success":false,"error":"Slow down","code":"rate_limited"}"#,
+        )
+    }))
+    .await;
+    let h = Harness::start(Config {
+        proxy: Some(Proxy::new(&base)),
+        ..Config::fast()
+    })
+    .await;
+    let res = h.api(TOKEN, Method::GET, "/jobs").send().await.unwrap();
+    let headers = res.headers().clone();
+    assert_eq!(headers["retry-after"], "7");
+    assert_eq!(headers["x-ratelimit-remaining"], "0");
+    assert_eq!(headers["ratelimit-policy"], "10;w=1");
+    assert!(!headers.contains_key("set-cookie"), "{headers:?}");
+    assert!(!headers.contains_key("x-internal-trace"), "{headers:?}");
+    // The mock's own X-Mock-Max-Attempts says nothing of the real API's jobs.
+    assert!(!headers.contains_key("x-mock-max-attempts"), "{headers:?}");
+    let body = expect_error(res, 429, "rate_limited").await;
+    assert_eq!(body["error"], "Slow down");
+}
