@@ -596,3 +596,27 @@ async fn the_headers_that_matter_come_back_and_no_others() {
     let body = expect_error(res, 429, "rate_limited").await;
     assert_eq!(body["error"], "Slow down");
 }
+
+#[tokio::test]
+async fn the_follower_stops_at_shutdown() {
+    let mut config = Config::fast();
+    // Long enough that the job is still followed when the proxy stops.
+    config.faults.processing_time = DurationRange::fixed(Duration::from_secs(30));
+    let up = upstream(config).await;
+    let h = proxy_to(&up.server, None).await;
+    h.chat(TOKEN).await;
+    let requests = || async {
+        let (_, stats) = json(up.raw(Method::GET, "/__admin/stats").send().await.unwrap()).await;
+        stats["api_requests"].as_u64().unwrap()
+    };
+    // It is being followed: the upstream sees polls it did not get from the client.
+    let before = requests().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(requests().await > before, "no follower polls");
+    h.server.shutdown().await;
+    // A poll already on the wire may still land; none starts after.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopped = requests().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(requests().await, stopped, "polls after shutdown");
+}
