@@ -620,3 +620,29 @@ async fn the_follower_stops_at_shutdown() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(requests().await, stopped, "polls after shutdown");
 }
+
+#[tokio::test]
+async fn an_existing_recording_is_continued() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("morning.json");
+    let up = upstream(Config::fast()).await;
+    let first = proxy_to(&up.server, Some(&record)).await;
+    let a = first.chat(TOKEN).await;
+    first.until_terminal(TOKEN, a).await;
+    first.server.shutdown().await;
+    let second = proxy_to(&up.server, Some(&record)).await;
+    let b = second.chat(TOKEN).await;
+    second.until_terminal(TOKEN, b).await;
+    assert_eq!(save(&second).await["jobs"], 2);
+    let recording: Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert!(job_in(&recording, a).is_some() && job_in(&recording, b).is_some());
+    // The first sitting's image is still served.
+    let res = second
+        .http
+        .get(second.url(&format!("/images/{a}.png")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
