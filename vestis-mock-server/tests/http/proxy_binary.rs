@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use vestis_mock_server::config::DurationRange;
 use vestis_mock_server::{Config, MockServer};
 
 use crate::spawned::{Spawned, command};
@@ -157,6 +158,32 @@ async fn a_kill_9_leaves_the_last_save_readable() {
             .all(|n| !n.ends_with(".tmp") || n.starts_with(".recording-")),
         "{names:?}"
     );
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_token_reaches_the_logs_even_at_trace() {
+    // Jobs long enough for the follower to poll them with the token too.
+    let mut config = Config::fast();
+    config.faults.processing_time = DurationRange::fixed(Duration::from_millis(300));
+    let upstream = MockServer::start(config).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("r.json");
+    let server = Spawned::start(
+        &[
+            "--proxy-to",
+            &upstream.api_url(),
+            "--record",
+            record.to_str().unwrap(),
+            "--follow-every",
+            "50ms",
+        ],
+        &[("RUST_LOG", "trace")],
+    );
+    finished_job(&server.url).await;
+    let logs = server.stop();
+    assert!(logs.len() > 1000, "trace logs expected: {logs}");
+    assert!(!logs.contains(TOKEN), "the token is in the logs");
 }
 
 #[test]
