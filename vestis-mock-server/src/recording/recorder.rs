@@ -632,6 +632,20 @@ mod tests {
     }
 
     #[test]
+    fn followed_jobs_are_bounded() {
+        let r = recorder();
+        for id in 1..=(MAX_FOLLOWED as u64 + 5) {
+            r.seen("tok", &json!({"job_id": id, "status": "pending"}), None);
+        }
+        assert_eq!(lock(&r.inner).follow.len(), MAX_FOLLOWED);
+        // A job past the bound is still recorded when a client sees it.
+        let mut late = job("pending", 0);
+        late["job_id"] = (MAX_FOLLOWED as u64 + 5).into();
+        r.seen("tok", &late, None);
+        assert_eq!(r.len(), 1);
+    }
+
+    #[test]
     fn a_list_shows_each_job() {
         let r = recorder();
         let mut other = job("pending", 0);
