@@ -30,6 +30,10 @@ const FLAGS = {
   publicUrl: '--public-url',
   headTimeout: '--head-timeout',
   bodyTimeout: '--body-timeout',
+  proxyTo: '--proxy-to',
+  record: '--record',
+  proxyTimeout: '--proxy-timeout',
+  followEvery: '--follow-every',
 };
 const SWITCHES = { realistic: '--realistic', paused: '--paused' };
 

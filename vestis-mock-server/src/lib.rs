@@ -28,7 +28,9 @@
 //!   `front` (request count, journal, latency, the fast routes that answer
 //!   the commonest `/api/v1` requests without the router), the
 //!   transport faults: `fault` (which request gets which) and
-//!   `fault_wire` (the fault done on the connection). [`listen`]:
+//!   `fault_wire` (the fault done on the connection), and `proxy`
+//!   (`--proxy-to`: an `/api/v1` request forwarded to the real backend
+//!   through `recording`, its answer passed back). [`listen`]:
 //!   both loopbacks for `localhost`.
 //! - `api`: the `/api/v1` contract: its router, `jobs` (the handlers),
 //!   `auth` (the bearer token, rate limit and injected errors, the first
@@ -37,7 +39,7 @@
 //!   dashboard (`/__admin/ui`, from `ui/`) and its event stream.
 //!   `public`: images, health and the OpenAPI document, outside auth.
 //! - `state`: what every handler shares (queue, config, live fault
-//!   settings, journal, rate limiter, counters); `fault_state`: the
+//!   settings, journal, rate limiter, counters, the recorder); `fault_state`: the
 //!   transport faults' schedules and counts.
 //! - `recording`'s upper half (issue 22): `recorder` (what the proxy saw,
 //!   the follower, kept images, saves), `upstream` (the real backend's
@@ -318,6 +320,9 @@ fn open_recorder(config: &Config) -> Result<Option<Arc<Recorder>>, ConfigError> 
         .map_err(ConfigError::Record)
 }
 
+/// How long a stop waits for the images of jobs completed just before it.
+const STOP_IMAGE_FETCHES: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// [`serve_on`] with the config validated and the recorder open.
 async fn serve_prepared(
     listeners: Vec<TcpListener>,
@@ -360,6 +365,7 @@ async fn serve_prepared(
     // serving's outcome.
     drop(workers);
     if let Some(recorder) = &state.recorder {
+        recorder.fetch_due_images(STOP_IMAGE_FETCHES).await;
         match recorder.save() {
             Ok(Some(saved)) => tracing::info!(
                 "recording saved to {} ({} jobs)",

@@ -302,6 +302,7 @@ impl Default for QueueFaults {
 /// | `paused` | `false` | `--paused` |
 /// | `admin` (`/__admin` routes) | `true` | `--no-admin` |
 /// | `max_jobs`, `max_body`, `journal_size` | 100 000 jobs, 10 MiB, 1 000 requests | |
+/// | `proxy` (forward to a real API, record it) | `None`: the local queue | `--proxy-to`, `--record`, `--proxy-timeout`, `--follow-every` ([`Proxy`]) |
 ///
 /// The table, checked:
 ///
@@ -316,7 +317,7 @@ impl Default for QueueFaults {
 /// assert_eq!((c.faults.failure_rate, c.faults.max_attempts), (0.0, 3));
 /// assert_eq!((c.faults.rate_limit, c.faults.http_error_rate), (None, 0.0));
 /// assert_eq!(c.faults.latency, Duration::ZERO);
-/// assert!(c.tokens.is_empty() && c.admin && !c.paused);
+/// assert!(c.tokens.is_empty() && c.admin && !c.paused && c.proxy.is_none());
 /// assert_eq!(c.clock, ClockMode::Real);
 /// assert_eq!((c.max_jobs, c.max_body, c.journal_size), (100_000, 10 * 1024 * 1024, 1000));
 /// ```

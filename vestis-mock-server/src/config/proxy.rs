@@ -125,9 +125,7 @@ impl Proxy {
         }
         Ok(())
     }
-}
 
-impl Proxy {
     /// Checks `record` before the server starts, so the binary refuses it
     /// before it binds: a directory, a file that is not a recording (which
     /// would be overwritten), or a directory where no file can be created.

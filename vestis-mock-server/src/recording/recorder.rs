@@ -205,6 +205,11 @@ impl Recorder {
         self.path.as_deref()
     }
 
+    /// How many jobs the recording holds (the dashboard's line).
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.inner).recording.jobs.len()
+    }
+
     /// A copy of the recording as it stands (for the summary).
     pub(crate) fn recording(&self) -> Recording {
         lock(&self.inner).recording.clone()
@@ -296,6 +301,17 @@ impl Recorder {
                 lock(&self.inner).fetch.remove(&id);
             })
             .await;
+    }
+
+    /// Fetches the images still due (completed jobs seen just before a
+    /// stop), for at most `within`: the stop's last chance to keep them.
+    pub(crate) async fn fetch_due_images(&self, within: Duration) {
+        let due: Vec<u64> = lock(&self.inner).fetch.keys().copied().collect();
+        let all = futures::stream::iter(due).for_each_concurrent(CONCURRENCY, |id| async move {
+            let _ = self.image(id).await;
+            lock(&self.inner).fetch.remove(&id);
+        });
+        let _ = tokio::time::timeout(within, all).await;
     }
 
     /// Saves every `save_every` when something changed, until `closing`.
@@ -394,10 +410,14 @@ impl Recorder {
             .await;
         Some(match kept {
             Ok(Kept::Memory(bytes)) => Ok(bytes.clone()),
-            Ok(Kept::File(path)) => tokio::fs::read(path)
-                .await
-                .map(Bytes::from)
-                .map_err(|e| format!("cannot read the kept image: {e}")),
+            Ok(Kept::File(path)) => {
+                let path = path.clone();
+                match tokio::task::spawn_blocking(move || std::fs::read(path)).await {
+                    Ok(Ok(bytes)) => Ok(Bytes::from(bytes)),
+                    Ok(Err(e)) => Err(format!("cannot read the kept image: {e}")),
+                    Err(e) => Err(format!("cannot read the kept image: {e}")),
+                }
+            }
             Err(e) => Err(e),
         })
     }
@@ -609,6 +629,20 @@ mod tests {
         assert_eq!(j.owner, token_fingerprint("tok"));
         let inner = lock(&r.inner);
         assert!(inner.follow.is_empty(), "a terminal job is not followed");
+    }
+
+    #[test]
+    fn followed_jobs_are_bounded() {
+        let r = recorder();
+        for id in 1..=(MAX_FOLLOWED as u64 + 5) {
+            r.seen("tok", &json!({"job_id": id, "status": "pending"}), None);
+        }
+        assert_eq!(lock(&r.inner).follow.len(), MAX_FOLLOWED);
+        // A job past the bound is still recorded when a client sees it.
+        let mut late = job("pending", 0);
+        late["job_id"] = (MAX_FOLLOWED as u64 + 5).into();
+        r.seen("tok", &late, None);
+        assert_eq!(r.len(), 1);
     }
 
     #[test]

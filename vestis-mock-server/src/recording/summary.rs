@@ -94,14 +94,8 @@ fn rate(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
 }
 
-/// What `recording` holds, per job type.
-///
-/// # Examples
-///
-/// ```ignore
-/// let s = summary(&recording);
-/// println!("chat p90: {:?} ms", s.types["chat"].processing_time.p90_ms);
-/// ```
+/// What `recording` holds, per job type (the `GET /__admin/recording`
+/// answer; a replay serves the same for the recording it loaded).
 pub(crate) fn summary(recording: &Recording) -> Summary {
     #[derive(Default)]
     struct Acc {

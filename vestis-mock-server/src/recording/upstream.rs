@@ -140,6 +140,9 @@ impl Upstream {
             .body(body);
         for name in &FORWARDED {
             for value in headers.get_all(name) {
+                let mut value = value.clone();
+                // Never printed by a debug or trace log of the client.
+                value.set_sensitive(*name == header::AUTHORIZATION);
                 request = request.header(name, value);
             }
         }

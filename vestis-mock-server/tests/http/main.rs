@@ -18,6 +18,7 @@ mod localhost;
 mod openapi;
 mod proof;
 mod proxy;
+mod proxy_binary;
 mod replay;
 #[path = "../common/binary.rs"]
 mod spawned;

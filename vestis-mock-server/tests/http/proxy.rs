@@ -382,6 +382,17 @@ async fn a_save_says_where_and_how_many_and_never_writes_a_token() {
         "{summary}"
     );
     assert_eq!(summary["types"]["chat"]["job_failure_rate"], 0.0);
+
+    // The dashboard's overview names it too.
+    let (_, overview) = json(
+        h.raw(Method::GET, "/__admin/overview")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(overview["recording"]["jobs"], 1, "{overview}");
+    assert_eq!(overview["recording"]["source"], up.server.api_url());
 }
 
 #[tokio::test]
@@ -549,4 +560,89 @@ async fn a_recording_that_cannot_be_written_is_refused_at_start() {
         std::fs::read_to_string(&not_one).unwrap(),
         "{\"mine\": true}"
     );
+}
+
+#[tokio::test]
+async fn the_headers_that_matter_come_back_and_no_others() {
+    let base = serve_once(axum::Router::new().fallback(|| async {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                ("content-type", "application/json"),
+                ("retry-after", "7"),
+                ("x-ratelimit-remaining", "0"),
+                ("ratelimit-policy", "10;w=1"),
+                ("set-cookie", "session=staging"),
+                ("x-internal-trace", "abc"),
+            ],
+            r#"{"success":false,"error":"Slow down","code":"rate_limited"}"#,
+        )
+    }))
+    .await;
+    let h = Harness::start(Config {
+        proxy: Some(Proxy::new(&base)),
+        ..Config::fast()
+    })
+    .await;
+    let res = h.api(TOKEN, Method::GET, "/jobs").send().await.unwrap();
+    let headers = res.headers().clone();
+    assert_eq!(headers["retry-after"], "7");
+    assert_eq!(headers["x-ratelimit-remaining"], "0");
+    assert_eq!(headers["ratelimit-policy"], "10;w=1");
+    assert!(!headers.contains_key("set-cookie"), "{headers:?}");
+    assert!(!headers.contains_key("x-internal-trace"), "{headers:?}");
+    // The mock's own X-Mock-Max-Attempts says nothing of the real API's jobs.
+    assert!(!headers.contains_key("x-mock-max-attempts"), "{headers:?}");
+    let body = expect_error(res, 429, "rate_limited").await;
+    assert_eq!(body["error"], "Slow down");
+}
+
+#[tokio::test]
+async fn the_follower_stops_at_shutdown() {
+    let mut config = Config::fast();
+    // Long enough that the job is still followed when the proxy stops.
+    config.faults.processing_time = DurationRange::fixed(Duration::from_secs(30));
+    let up = upstream(config).await;
+    let h = proxy_to(&up.server, None).await;
+    h.chat(TOKEN).await;
+    let requests = || async {
+        let (_, stats) = json(up.raw(Method::GET, "/__admin/stats").send().await.unwrap()).await;
+        stats["api_requests"].as_u64().unwrap()
+    };
+    // It is being followed: the upstream sees polls it did not get from the client.
+    let before = requests().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(requests().await > before, "no follower polls");
+    h.server.shutdown().await;
+    // A poll already on the wire may still land; none starts after.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopped = requests().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(requests().await, stopped, "polls after shutdown");
+}
+
+#[tokio::test]
+async fn an_existing_recording_is_continued() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("morning.json");
+    let up = upstream(Config::fast()).await;
+    let first = proxy_to(&up.server, Some(&record)).await;
+    let a = first.chat(TOKEN).await;
+    first.until_terminal(TOKEN, a).await;
+    first.server.shutdown().await;
+    let second = proxy_to(&up.server, Some(&record)).await;
+    let b = second.chat(TOKEN).await;
+    second.until_terminal(TOKEN, b).await;
+    assert_eq!(save(&second).await["jobs"], 2);
+    let recording: Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert!(job_in(&recording, a).is_some() && job_in(&recording, b).is_some());
+    // The first sitting's image is still served.
+    let res = second
+        .http
+        .get(second.url(&format!("/images/{a}.png")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
 }

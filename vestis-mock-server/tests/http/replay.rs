@@ -151,10 +151,12 @@ const PNG_BYTES: &[u8] = b"\x89PNG\r\n\x1a\nkept by the recorder";
 #[tokio::test]
 async fn recorded_jobs_load_as_last_seen_owned_by_their_tokens_with_their_images() {
     let (alice, bob) = (fingerprint("alice").await, fingerprint("bob").await);
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("recording.json.images")).unwrap();
-    std::fs::write(dir.path().join("recording.json.images/1.png"), PNG_BYTES).unwrap();
-    std::fs::write(dir.path().join("secret.txt"), "not for the web").unwrap();
+    let top = tempfile::tempdir().unwrap();
+    // The recording in its own directory; a file beside that directory.
+    let dir = top.path().join("recordings");
+    std::fs::create_dir_all(dir.join("recording.json.images")).unwrap();
+    std::fs::write(dir.join("recording.json.images/1.png"), PNG_BYTES).unwrap();
+    std::fs::write(top.path().join("secret.txt"), "not for the web").unwrap();
     let mut done = Rec::new(1, &alice, "chat", "completed");
     done.image = Some("recording.json.images/1.png");
     let mut failed = Rec::new(2, &alice, "flatlay", "failed");
@@ -167,7 +169,7 @@ async fn recorded_jobs_load_as_last_seen_owned_by_their_tokens_with_their_images
     let mut missing = Rec::new(6, &alice, "chat", "completed");
     missing.image = Some("recording.json.images/6.png");
     let jobs = [done, failed, pending, processing, bobs, missing];
-    let path = write_recording(dir.path(), &jobs);
+    let path = write_recording(&dir, &jobs);
     // A token spelled like bob's fingerprint is not bob.
     let h = Harness::start(replay_config(&path, &["alice", &bob], 1)).await;
 
