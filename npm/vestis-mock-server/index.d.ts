@@ -106,6 +106,8 @@ export interface MockServerOptions {
   proxyTimeout?: string;
   /** `--follow-every`: with `proxyTo`, how often each unfinished job is polled on the real API, e.g. `'200ms'`. */
   followEvery?: string;
+  /** `--replay`: a recording to replay as a living queue (docs/record-replay.md#replay); its jobs belong to the `tokens` whose fingerprints recorded them. Not with `fixtures` or `proxyTo`. */
+  replay?: string;
   /** The binary to run instead of the platform package's (also `VESTIS_MOCK_SERVER_BINARY`); it must know `--stop-on-stdin-close`. */
   binary?: string;
   /** Milliseconds to wait for the ready line; default 10000. */

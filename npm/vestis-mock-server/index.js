@@ -34,6 +34,7 @@ const FLAGS = {
   record: '--record',
   proxyTimeout: '--proxy-timeout',
   followEvery: '--follow-every',
+  replay: '--replay',
 };
 const SWITCHES = { realistic: '--realistic', paused: '--paused' };
 
