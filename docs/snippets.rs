@@ -12,6 +12,11 @@
 #[doc = include_str!("sdk.md")]
 struct SdkPage;
 
+/// `docs/record-replay.md`.
+#[cfg(doctest)]
+#[doc = include_str!("record-replay.md")]
+struct RecordReplayPage;
+
 /// `docs/mock-server.md`.
 #[cfg(doctest)]
 #[doc = include_str!("mock-server.md")]

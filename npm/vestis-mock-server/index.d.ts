@@ -98,6 +98,16 @@ export interface MockServerOptions {
   headTimeout?: string;
   /** `--body-timeout`: answer 400 when a request body has not fully arrived this long after its head, e.g. `'10s'` (default `'30s'`). */
   bodyTimeout?: string;
+  /** `--proxy-to`: forward every /api/v1 request to this real API and follow its jobs (docs/record-replay.md). */
+  proxyTo?: string;
+  /** `--record`: with `proxyTo`, the recording file written at start, every 5 s when changed, and on stop. */
+  record?: string;
+  /** `--proxy-timeout`: with `proxyTo`, how long a forwarded request may take, e.g. `'30s'`. */
+  proxyTimeout?: string;
+  /** `--follow-every`: with `proxyTo`, how often each unfinished job is polled on the real API, e.g. `'200ms'`. */
+  followEvery?: string;
+  /** `--replay`: a recording to replay as a living queue (docs/record-replay.md#replay); its jobs belong to the `tokens` whose fingerprints recorded them. Not with `fixtures` or `proxyTo`. */
+  replay?: string;
   /** The binary to run instead of the platform package's (also `VESTIS_MOCK_SERVER_BINARY`); it must know `--stop-on-stdin-close`. */
   binary?: string;
   /** Milliseconds to wait for the ready line; default 10000. */

@@ -30,6 +30,11 @@ const FLAGS = {
   publicUrl: '--public-url',
   headTimeout: '--head-timeout',
   bodyTimeout: '--body-timeout',
+  proxyTo: '--proxy-to',
+  record: '--record',
+  proxyTimeout: '--proxy-timeout',
+  followEvery: '--follow-every',
+  replay: '--replay',
 };
 const SWITCHES = { realistic: '--realistic', paused: '--paused' };
 

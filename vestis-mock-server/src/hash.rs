@@ -31,6 +31,21 @@ pub(crate) fn token_fingerprint(token: &str) -> String {
     format!("fp:{:016x}", stable_hash(&[token.as_bytes()]))
 }
 
+/// How a replayed job's owner begins when no `--token` maps its recorded
+/// fingerprint: `unmapped fp:0123456789abcdef`. The space keeps every
+/// bearer token out (a token never holds one), the fingerprint after it
+/// is what the admin API shows and filters by.
+pub(crate) const UNMAPPED_OWNER: &str = "unmapped ";
+
+/// The fingerprint the admin API shows for a job's owner: the token's,
+/// or, for an unmapped replayed job, the recorded one.
+pub(crate) fn owner_fingerprint(owner: &str) -> String {
+    match owner.strip_prefix(UNMAPPED_OWNER) {
+        Some(recorded) => recorded.to_owned(),
+        None => token_fingerprint(owner),
+    }
+}
+
 /// The seed of one processing attempt's draws: depends only on the server's
 /// seed, the job and the attempt number, never on timing or worker order.
 pub(crate) fn attempt_seed(seed: u64, job: u64, attempt: u32) -> u64 {

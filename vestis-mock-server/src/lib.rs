@@ -28,7 +28,9 @@
 //!   `front` (request count, journal, latency, the fast routes that answer
 //!   the commonest `/api/v1` requests without the router), the
 //!   transport faults: `fault` (which request gets which) and
-//!   `fault_wire` (the fault done on the connection). [`listen`]:
+//!   `fault_wire` (the fault done on the connection), and `proxy`
+//!   (`--proxy-to`: an `/api/v1` request forwarded to the real backend
+//!   through `recording`, its answer passed back). [`listen`]:
 //!   both loopbacks for `localhost`.
 //! - `api`: the `/api/v1` contract: its router, `jobs` (the handlers),
 //!   `auth` (the bearer token, rate limit and injected errors, the first
@@ -37,11 +39,19 @@
 //!   dashboard (`/__admin/ui`, from `ui/`) and its event stream.
 //!   `public`: images, health and the OpenAPI document, outside auth.
 //! - `state`: what every handler shares (queue, config, live fault
-//!   settings, journal, rate limiter, counters); `fault_state`: the
+//!   settings, journal, rate limiter, counters, the recorder); `fault_state`: the
 //!   transport faults' schedules and counts.
+//! - `recording`'s upper half (issue 22): `recorder` (what the proxy saw,
+//!   the follower, kept images, saves), `upstream` (the real backend's
+//!   client), `summary` (`GET /__admin/recording`); they read the
+//!   proxy's settings from the config.
 //! - [`config`]: flags, durations, byte sizes, fault settings (the
-//!   transport faults' names and syntax in `config::transport`); `fixtures`:
-//!   jobs loaded from a file or the admin API.
+//!   transport faults' names and syntax in `config::transport`, the
+//!   proxy's in `config::proxy`); `fixtures`: jobs loaded from a file or
+//!   the admin API.
+//! - `recording`'s lower half: the recording file's `format`, and
+//!   `replay`, a recording turned into loaded jobs, the queue's per-type
+//!   draws and kept images (the config holds a read [`Replay`]).
 //! - `queue`: the job store, its state machine, workers, the mock's clock
 //!   and its own settings; no HTTP, nothing of the config.
 //! - `journal`: the request journal; `request`: the body as read and the
@@ -89,13 +99,15 @@ use tokio::task::{JoinHandle, JoinSet};
 
 pub use config::{
     Args, ClockMode, Config, ConfigError, DEFAULT_SLOW_BODY, DurationRange, Fault, FaultList,
-    FaultOn, Faults, Fixtures, MAX_SCHEDULE_ENTRIES, MAX_SLOW_BODY, MIN_SLOW_BODY, STALL_LIMIT,
+    FaultOn, Faults, Fixtures, MAX_SCHEDULE_ENTRIES, MAX_SLOW_BODY, MIN_SLOW_BODY, Replay,
+    STALL_LIMIT,
 };
 #[doc(hidden)]
 pub use queue::queue_engine_run;
 pub use serve_error::ServeError;
 
 use queue::{Queue, Settings};
+use recording::Recorder;
 use state::{AppState, Shared, load_fixtures};
 
 /// The application: its router, its queue, and the workers running jobs.
@@ -134,7 +146,16 @@ impl App {
     /// may want), with fixtures that do not fit logged and left out;
     /// [`serve`] and [`MockServer::start`] refuse it instead.
     pub fn new(config: Config) -> App {
-        let (state, workers) = App::start_state(config);
+        // A recording file that cannot be written is logged here and the
+        // proxy runs without it; `serve` and `MockServer` refuse it instead.
+        let recorder = match open_recorder(&config) {
+            Ok(recorder) => recorder,
+            Err(e) => {
+                tracing::error!(error = %e, "recording proxy not started");
+                None
+            }
+        };
+        let (state, workers) = App::start_state(config, recorder);
         App {
             router: Router::new().fallback_service(http::build_service(&state)),
             state,
@@ -145,7 +166,7 @@ impl App {
     /// The shared state of a new app, its fixtures loaded and its queue's
     /// driver spawned (the set that stops it when dropped): what
     /// [`App::new`] and [`serve`] start from, before their services.
-    fn start_state(config: Config) -> (AppState, JoinSet<()>) {
+    fn start_state(config: Config, recorder: Option<Arc<Recorder>>) -> (AppState, JoinSet<()>) {
         let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
         let (queue_faults, http_faults) = config.faults.split();
         let queue = Queue::new(Settings {
@@ -155,9 +176,38 @@ impl App {
             workers: config.workers,
             clock: config.clock,
             paused: config.paused,
+            profile: config.replay.as_ref().map(Replay::profile),
         });
-        let workers = queue.spawn_driver();
-        let state = Arc::new(Shared::new(queue, config, seed, http_faults));
+        if let Some(replay) = &config.replay {
+            for line in replay.skipped() {
+                tracing::warn!(recording = %replay.path().display(), "left out of the replay: {line}");
+            }
+        }
+        let mut workers = queue.spawn_driver();
+        let state = Arc::new(Shared::new(
+            queue,
+            config,
+            seed,
+            http_faults,
+            recorder.clone(),
+        ));
+        if let Some(recorder) = recorder {
+            // The follower and the saver stop when the server closes or
+            // the set is dropped; the probe's one warning is not fatal.
+            workers.spawn(recorder.clone().follow(state.closing.subscribe()));
+            workers.spawn(
+                recorder
+                    .clone()
+                    .save_periodically(state.closing.subscribe()),
+            );
+            workers.spawn(async move {
+                if let Err(e) = recorder.upstream().probe().await {
+                    tracing::warn!(
+                        "--proxy-to: {e}; every /api/v1 request is answered 502 until it answers"
+                    );
+                }
+            });
+        }
         if let Err(e) = load_fixtures(&state) {
             tracing::error!(error = %e, "fixtures not loaded");
         }
@@ -256,8 +306,33 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     config.validate()?;
+    let recorder = open_recorder(&config)?;
+    serve_prepared(listeners, config, recorder, shutdown).await
+}
+
+/// The recording proxy `config` asks for, its file checked (and written
+/// once) now.
+fn open_recorder(config: &Config) -> Result<Option<Arc<Recorder>>, ConfigError> {
+    config
+        .proxy
+        .as_ref()
+        .map(|proxy| Recorder::open(proxy).map(Arc::new))
+        .transpose()
+        .map_err(ConfigError::Record)
+}
+
+/// How long a stop waits for the images of jobs completed just before it.
+const STOP_IMAGE_FETCHES: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// [`serve_on`] with the config validated and the recorder open.
+async fn serve_prepared(
+    listeners: Vec<TcpListener>,
+    config: Config,
+    recorder: Option<Arc<Recorder>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     // The state alone: each branch below builds the one service it runs.
-    let (state, _workers) = App::start_state(config);
+    let (state, workers) = App::start_state(config, recorder);
     if let Some(Ok(addr)) = listeners.first().map(TcpListener::local_addr) {
         let _ = state.local_addr.set(addr);
     }
@@ -287,6 +362,21 @@ pub async fn serve_on(
         )
         .await
     };
+    // The follower and the saver end; then the last save, whatever the
+    // serving's outcome.
+    drop(workers);
+    if let Some(recorder) = &state.recorder {
+        recorder.fetch_due_images(STOP_IMAGE_FETCHES).await;
+        match recorder.save() {
+            Ok(Some(saved)) => tracing::info!(
+                "recording saved to {} ({} jobs)",
+                saved.path.display(),
+                saved.jobs
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::error!("recording not saved at stop: {e}"),
+        }
+    }
     served.map_err(ServeError::Accept)
 }
 
@@ -346,12 +436,18 @@ impl MockServer {
     /// be read.
     pub fn start_on(listener: TcpListener, config: Config) -> Result<MockServer, ServeError> {
         config.validate()?;
+        let recorder = open_recorder(&config)?;
         let addr = listener.local_addr().map_err(ServeError::LocalAddr)?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, config, async move {
-            // A dropped sender stops the server as well.
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(serve_prepared(
+            vec![listener],
+            config,
+            recorder,
+            async move {
+                // A dropped sender stops the server as well.
+                let _ = stopped.await;
+            },
+        ));
         Ok(MockServer {
             addr,
             stop: Some(stop),

@@ -16,6 +16,7 @@ use crate::config::{Config, Faults, HttpFaults};
 use crate::fault_state::FaultState;
 use crate::journal::Journal;
 use crate::queue::{LoadError, Queue};
+use crate::recording::Recorder;
 
 /// How often the dashboard's requests-per-second sample is refreshed, at most.
 const RATE_SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -46,12 +47,20 @@ pub(crate) struct Shared {
     faults_writer: Mutex<()>,
     /// Transport faults: the jobs' schedules and the counts.
     pub(crate) transport: FaultState,
+    /// `--proxy-to`: the recording proxy; `None` serves the local queue.
+    pub(crate) recorder: Option<Arc<Recorder>>,
 }
 
 impl Shared {
     /// The shared state around `queue`, with the HTTP share of the fault
     /// settings, its random draws fixed by `seed`.
-    pub(crate) fn new(queue: Queue, config: Config, seed: u64, http_faults: HttpFaults) -> Shared {
+    pub(crate) fn new(
+        queue: Queue,
+        config: Config,
+        seed: u64,
+        http_faults: HttpFaults,
+        recorder: Option<Arc<Recorder>>,
+    ) -> Shared {
         Shared {
             queue,
             journal: Journal::new(config.journal_size),
@@ -66,6 +75,7 @@ impl Shared {
             http_faults: ArcSwap::from_pointee(http_faults),
             faults_writer: Mutex::new(()),
             transport: FaultState::default(),
+            recorder,
         }
     }
 
@@ -130,9 +140,13 @@ impl Shared {
     }
 }
 
-/// Loads the config's fixtures into the queue (at start and on reset);
-/// returns how many.
+/// Loads the config's fixtures, or its replay's recorded jobs, into the
+/// queue (at start and on reset); returns how many.
 pub(crate) fn load_fixtures(state: &AppState) -> Result<usize, LoadError> {
+    if let Some(replay) = &state.config.replay {
+        let jobs = replay.jobs_at(&state.config.tokens, state.queue.now());
+        return state.queue.load(jobs).map(|jobs| jobs.len());
+    }
     let fixtures = &state.config.fixtures;
     if fixtures.is_empty() {
         return Ok(0);

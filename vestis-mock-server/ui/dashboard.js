@@ -125,6 +125,9 @@ function applyOverview(o) {
   $('workers').textContent = `${o.workers.busy} / ${o.workers.idle}`;
   $('rps').textContent = String(o.requests_per_second);
   $('clock').textContent = `${o.clock.mode} clock · ${o.clock.now}`;
+  const recording = $('recording');
+  recording.hidden = !o.recording;
+  if (o.recording) recording.textContent = `recording ${o.recording.source} · ${o.recording.jobs} jobs`;
   const pause = $('pause');
   pause.textContent = o.paused ? 'Resume queue' : 'Pause queue';
   pause.dataset.paused = String(o.paused);

@@ -63,6 +63,11 @@ pub(crate) fn overview(state: &AppState) -> Value {
         "api_requests": state.requests.load(Ordering::Relaxed),
         "requests_per_second": requests_per_second(state),
         "tokens": tokens,
+        "recording": state.recorder.as_ref().map(|r| json!({
+            "source": r.upstream().base(),
+            "jobs": r.len(),
+            "file": r.path().map(|p| p.display().to_string()),
+        })),
     })
 }
 

@@ -15,7 +15,7 @@ use crate::api::query::{MAX_PAGE, last, page_number, query_pairs};
 use crate::api::render::{image_base, render_job};
 use crate::config::Fixtures;
 use crate::errors::{ApiError, json_response};
-use crate::hash::token_fingerprint;
+use crate::hash::owner_fingerprint;
 use crate::queue::{AdminJob, ForceError, JobFilter, JobSnapshot, Outcome, State as JobState};
 use crate::state::AppState;
 
@@ -29,7 +29,7 @@ fn admin_view(job: AdminJob, base: &str) -> Value {
         map.insert("owner".into(), Value::String(job.owner.to_string()));
         map.insert(
             "token_fingerprint".into(),
-            Value::String(token_fingerprint(&job.owner)),
+            Value::String(owner_fingerprint(&job.owner)),
         );
         map.insert("payload".into(), job.payload);
     }

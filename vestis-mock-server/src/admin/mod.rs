@@ -2,7 +2,8 @@
 //!
 //! They let a frontend team put the UI into any state on demand: reset the
 //! server, see and load jobs of every token, finish a job now, pause the
-//! queue, move the mock's clock, read the request journal, and read and
+//! queue, move the mock's clock, read the request journal, see and save
+//! what the recording proxy holds (`/__admin/recording`), and read and
 //! change the fault settings at run time; and watch it all live in the
 //! dashboard (`/__admin/ui`, fed by `/__admin/events`). Disabled with
 //! `--no-admin`.
@@ -13,6 +14,7 @@ mod dashboard;
 mod events;
 mod jobs;
 mod openapi;
+mod recording;
 
 pub(crate) use dashboard::home;
 
@@ -59,6 +61,7 @@ pub(crate) fn router(state: AppState) -> Router {
             get(control::requests).delete(control::clear_requests),
         )
         .route("/requests.har", get(control::requests_har))
+        .route("/recording", get(recording::show).post(recording::save))
         .route("/openapi.json", get(openapi_json))
         .with_state(state)
 }

@@ -55,6 +55,7 @@ pub(crate) fn document() -> Value {
                 "patch": {"operationId": "patchConfig", "summary": "Change some settings in one atomic update; unknown fields are refused",
                           "requestBody": body(json!({"type": "object", "properties": {
                               "processing_time": {"type": "string", "example": "2m..3m"},
+                              "processing_time_by_type": {"type": "string", "example": "chat=300ms..600ms,flatlay=1s..2s", "description": "Types with their own processing time; empty for none"},
                               "failure_rate": {"type": "number", "minimum": 0, "maximum": 1},
                               "max_attempts": {"type": "integer", "minimum": 1},
                               "rate_limit": {"type": "integer", "minimum": 1, "nullable": true},
@@ -114,6 +115,10 @@ pub(crate) fn document() -> Value {
                 "delete": {"operationId": "clearRequests", "summary": "Empty the journal", "responses": ok("Cleared")}
             },
             "/requests.har": {"get": {"operationId": "requestsHar", "summary": "The request journal, oldest first, as a HAR 1.2 document (tokens as fingerprints; no answer bodies or timings)", "responses": ok("HAR 1.2")}},
+            "/recording": {
+                "get": {"operationId": "recordingSummary", "summary": "What the recording proxy (--proxy-to) holds, or the replayed recording (--replay; with replay: true, file and skipped): source, jobs, per job type the jobs per status, queue_wait and processing_time ({samples, median_ms, p90_ms}), attempts, failed_attempts, attempt_failure_rate, job_failure_rate and errors ([{message, count}]); 409 when neither proxying nor replaying", "responses": ok("The summary; 409 when not recording")},
+                "post": {"operationId": "saveRecording", "summary": "Write the recording file now (atomically): {success, file, jobs}; 409 when not recording to a file (--record)", "responses": ok("Saved; 409 when not recording")}
+            },
             "/openapi.json": {"get": {"operationId": "adminOpenapi", "summary": "This document", "responses": ok("OpenAPI 3")}}
         }
     })

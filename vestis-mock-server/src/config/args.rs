@@ -7,15 +7,22 @@ use std::time::Duration;
 
 use bytesize::ByteSize;
 
+use super::proxy::{MAX_PROXY_DURATION, Proxy};
 use super::{
-    ClockMode, Config, ConfigError, DEFAULT_PROCESSING_TIME, DurationRange, FaultList, FaultOn,
-    Faults, Fixtures, MAX_CONNECTION_TIMEOUT, MAX_POLLS, REALISTIC_PROCESSING_TIME, parse_duration,
+    ClockMode, Config, ConfigError, FaultList, FaultOn, Faults, Fixtures, MAX_CONNECTION_TIMEOUT,
+    MAX_POLLS, ProcessingTime, REALISTIC_PROCESSING_TIME, Replay, parse_duration,
 };
 
 /// `--head-timeout` and `--body-timeout`: a duration up to an hour (0 is
 /// refused by [`Config::validate`]).
 fn parse_connection_timeout(s: &str) -> Result<Duration, ConfigError> {
     super::parse_bounded(s, MAX_CONNECTION_TIMEOUT)
+}
+
+/// `--proxy-timeout` and `--follow-every`: up to ten minutes (0 is
+/// refused by [`Proxy::validate`]).
+fn parse_proxy_duration(s: &str) -> Result<Duration, ConfigError> {
+    super::parse_bounded(s, MAX_PROXY_DURATION)
 }
 
 fn parse_rate(s: &str) -> Result<f64, ConfigError> {
@@ -70,10 +77,10 @@ pub struct Args {
     /// Workers processing jobs concurrently.
     #[arg(long, env = "VESTIS_MOCK_WORKERS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: u16,
-    /// How long one attempt takes: a duration or a range, e.g. `2s`, `200ms..400ms`, `2m..3m`.
-    #[arg(long, env = "VESTIS_MOCK_PROCESSING_TIME", default_value_t = DEFAULT_PROCESSING_TIME)]
-    pub processing_time: DurationRange,
-    /// The guide's realistic 2-3 minutes per attempt (overrides --processing-time).
+    /// How long one attempt takes: a duration or a range, e.g. `2s`, `200ms..400ms`, `2m..3m`, for every job type; and per type, comma-separated: `chat=300ms..600ms,flatlay=1s..2s` (other types: 3s..6s) or `2s,chat=300ms..600ms`.
+    #[arg(long, env = "VESTIS_MOCK_PROCESSING_TIME", default_value_t = ProcessingTime::default())]
+    pub processing_time: ProcessingTime,
+    /// The guide's realistic 2-3 minutes per attempt (overrides --processing-time's range for all types; per-type ranges stay).
     #[arg(long, env = "VESTIS_MOCK_REALISTIC")]
     pub realistic: bool,
     /// Probability (0..1) that an attempt fails.
@@ -152,6 +159,26 @@ pub struct Args {
     /// A JSON file of jobs to load at start and on every reset (see the README).
     #[arg(long, env = "VESTIS_MOCK_FIXTURES")]
     pub fixtures: Option<PathBuf>,
+    /// Replay a recording (see docs/record-replay.md): its jobs loaded as last seen, owned by the --token whose fingerprint recorded them; new jobs drawn per type from its waits, processing times, attempts and failures (--seed fixes the draws).
+    #[arg(long, env = "VESTIS_MOCK_REPLAY", conflicts_with_all = ["fixtures", "proxy_to"])]
+    pub replay: Option<PathBuf>,
+    /// Forward every /api/v1 request to this real API (e.g. https://staging.example/api/v1) instead of the local queue, and follow the jobs seen (docs/record-replay.md). X-Mock-* headers are not forwarded.
+    #[arg(long, env = "VESTIS_MOCK_PROXY_TO", value_name = "URL")]
+    pub proxy_to: Option<String>,
+    /// With --proxy-to: write what was seen to this recording file (on stop, on POST /__admin/recording, and every 5s when it changed); images go to FILE.images/.
+    #[arg(
+        long,
+        env = "VESTIS_MOCK_RECORD",
+        value_name = "FILE",
+        requires = "proxy_to"
+    )]
+    pub record: Option<PathBuf>,
+    /// With --proxy-to: how long one forwarded request may take in all before the client gets a 502 (connecting: at most 5s), e.g. `30s` (at most 10m).
+    #[arg(long, env = "VESTIS_MOCK_PROXY_TIMEOUT", default_value = "30s", value_parser = parse_proxy_duration)]
+    pub proxy_timeout: Duration,
+    /// With --proxy-to: how often each unfinished job seen is polled on the real API, e.g. `200ms` (at most 10m).
+    #[arg(long, env = "VESTIS_MOCK_FOLLOW_EVERY", default_value = "200ms", value_parser = parse_proxy_duration)]
+    pub follow_every: Duration,
     /// Do not serve: probe the server at --host/--port (GET /health) and exit 0 if it answers 200, else 1.
     /// For a container's HEALTHCHECK (the image has no curl). No variable: the environment never turns the server into a probe.
     #[arg(long)]
@@ -163,12 +190,16 @@ pub struct Args {
 }
 
 impl Args {
-    /// The server configuration these flags describe, with `--fixtures` read.
+    /// The server configuration these flags describe, with `--fixtures`
+    /// read and `--record`'s file checked ([`Proxy::check_record`]).
     ///
     /// # Errors
     ///
     /// [`ConfigError::Fixtures`] when the fixtures file cannot be read or
-    /// holds a bad entry; [`ConfigError::InvalidSetting`] as
+    /// holds a bad entry; [`ConfigError::Recording`] when the `--replay`
+    /// file cannot be read or is not a recording this build reads;
+    /// [`ConfigError::Record`] for a `--record` file that cannot be
+    /// written or is not a recording; [`ConfigError::InvalidSetting`] as
     /// [`Config::validate`].
     ///
     /// # Examples
@@ -187,6 +218,7 @@ impl Args {
             Some(path) => Fixtures::from_file(path)?,
             None => Fixtures::default(),
         };
+        let replay = self.replay.as_deref().map(Replay::from_file).transpose()?;
         let config = Config {
             workers: usize::from(self.workers),
             seed: self.seed,
@@ -208,8 +240,9 @@ impl Args {
                 processing_time: if self.realistic {
                     REALISTIC_PROCESSING_TIME
                 } else {
-                    self.processing_time
+                    self.processing_time.all
                 },
+                processing_time_by_type: self.processing_time.by_type,
                 failure_rate: self.failure_rate,
                 max_attempts: self.max_attempts,
                 rate_limit: self.rate_limit,
@@ -224,10 +257,21 @@ impl Args {
             journal_size: self.journal_size as usize,
             polls: self.polls,
             fixtures,
+            replay,
             head_timeout: self.head_timeout,
             body_timeout: self.body_timeout,
+            proxy: self.proxy_to.as_ref().map(|to| {
+                let mut proxy = Proxy::new(to);
+                proxy.record = self.record.clone();
+                proxy.timeout = self.proxy_timeout;
+                proxy.follow_every = self.follow_every;
+                proxy
+            }),
         };
         config.validate()?;
+        if let Some(proxy) = &config.proxy {
+            proxy.check_record()?;
+        }
         Ok(config)
     }
 }
@@ -278,6 +322,35 @@ mod tests {
         assert_eq!(sized("1 MB").unwrap(), 1_000_000);
         assert_eq!(sized("1048576").unwrap(), 1_048_576);
         assert!(sized("0").is_err());
+    }
+
+    #[test]
+    fn proxy_flags_build_the_proxy() {
+        let c = Args::try_parse_from([
+            "x",
+            "--proxy-to",
+            "http://127.0.0.1:9/api/v1/",
+            "--record",
+            "r.json",
+            "--follow-every",
+            "100ms",
+        ])
+        .unwrap()
+        .config()
+        .unwrap();
+        let proxy = c.proxy.unwrap();
+        assert_eq!(proxy.to, "http://127.0.0.1:9/api/v1");
+        assert_eq!(proxy.record, Some(PathBuf::from("r.json")));
+        assert_eq!(proxy.follow_every, Duration::from_millis(100));
+        assert_eq!(proxy.timeout, super::super::proxy::DEFAULT_PROXY_TIMEOUT);
+        let defaults = Args::try_parse_from(["x", "--proxy-to", "http://h"]).unwrap();
+        assert_eq!(
+            defaults.follow_every,
+            super::super::proxy::DEFAULT_FOLLOW_EVERY
+        );
+        let alone = Args::try_parse_from(["x", "--record", "r.json"]).unwrap_err();
+        assert!(alone.to_string().contains("--proxy-to"), "{alone}");
+        assert!(Args::try_parse_from(["x", "--proxy-to", "h", "--follow-every", "1h"]).is_err());
     }
 
     #[test]

@@ -7,9 +7,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use vestis_client::JobKind;
 
-use super::ConfigError;
-use crate::queue::DurationRange;
+use super::{ConfigError, DEFAULT_PROCESSING_TIME};
+use crate::queue::{DurationRange, TypeTimes};
 
 /// The longest duration a setting accepts (processing time, latency,
 /// `X-Mock-Duration`): one day.
@@ -132,6 +133,140 @@ impl<'de> Deserialize<'de> for DurationRange {
     }
 }
 
+impl FromStr for TypeTimes {
+    type Err = ConfigError;
+
+    /// `TYPE=RANGE` entries separated by commas, e.g.
+    /// `chat=300ms..600ms,flatlay=1s..2s`; the empty text is no entry.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidSetting`] for an entry without `=`, a type
+    /// the API does not have, or one named twice; a range's own errors.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut times = TypeTimes::default();
+        for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let bad = |reason: String| ConfigError::setting("processing_time_by_type", reason);
+            let (kind, range) = entry.split_once('=').ok_or_else(|| {
+                bad(format!(
+                    "{entry:?} is not TYPE=RANGE (e.g. chat=300ms..600ms)"
+                ))
+            })?;
+            let kind: JobKind = kind.trim().parse().map_err(|_| {
+                let known: Vec<&str> = JobKind::ALL.iter().map(|k| k.as_str()).collect();
+                bad(format!(
+                    "unknown job type {:?} (known: {})",
+                    kind.trim(),
+                    known.join(", ")
+                ))
+            })?;
+            if times.get(kind).is_some() {
+                return Err(bad(format!("{kind} is given twice")));
+            }
+            times.set(kind, Some(range.trim().parse()?));
+        }
+        Ok(times)
+    }
+}
+
+impl fmt::Display for TypeTimes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (kind, range)) in self.iter().enumerate() {
+            let comma = if i == 0 { "" } else { "," };
+            write!(f, "{comma}{kind}={range}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for TypeTimes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TypeTimes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// `--processing-time`'s value: a range for every type, and ranges of
+/// their own for some types, in one comma-separated list:
+/// `2s..4s,chat=300ms..600ms,flatlay=1s..2s`. Without a plain range, the
+/// other types keep [`DEFAULT_PROCESSING_TIME`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use vestis_client::JobKind;
+/// use vestis_mock_server::config::ProcessingTime;
+///
+/// let p: ProcessingTime = "chat=300ms..600ms,flatlay=1s..2s".parse().unwrap();
+/// assert_eq!(p.all.to_string(), "3s..6s");
+/// assert_eq!(p.by_type.get(JobKind::Flatlay).unwrap().min, Duration::from_secs(1));
+/// assert_eq!("2s".parse::<ProcessingTime>().unwrap().to_string(), "2s");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessingTime {
+    /// Every type without its own range.
+    pub all: DurationRange,
+    /// The types with their own.
+    pub by_type: TypeTimes,
+}
+
+impl Default for ProcessingTime {
+    fn default() -> Self {
+        ProcessingTime {
+            all: DEFAULT_PROCESSING_TIME,
+            by_type: TypeTimes::default(),
+        }
+    }
+}
+
+impl FromStr for ProcessingTime {
+    type Err = ConfigError;
+
+    /// # Errors
+    ///
+    /// As [`DurationRange`]'s and [`TypeTimes`]' parsers, and
+    /// [`ConfigError::InvalidSetting`] for two plain ranges.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (plain, typed): (Vec<&str>, Vec<&str>) = s
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .partition(|e| !e.contains('='));
+        let all = match plain.as_slice() {
+            [] => DEFAULT_PROCESSING_TIME,
+            [one] => one.parse()?,
+            _ => {
+                return Err(ConfigError::setting(
+                    "processing_time",
+                    format!("{s:?} has more than one range for all types"),
+                ));
+            }
+        };
+        Ok(ProcessingTime {
+            all,
+            by_type: typed.join(",").parse()?,
+        })
+    }
+}
+
+impl fmt::Display for ProcessingTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.all)?;
+        if !self.by_type.is_empty() {
+            write!(f, ",{}", self.by_type)?;
+        }
+        Ok(())
+    }
+}
+
 /// Serde for a `Duration` field written in [`parse_duration`]'s syntax.
 pub(crate) mod text {
     use std::time::Duration;
@@ -164,6 +299,32 @@ mod tests {
         assert_eq!(parse_duration("1 day").unwrap(), MAX_DURATION);
         assert!(parse_bounded("400days", MAX_ADVANCE).is_err());
         assert!(parse_bounded("365days", MAX_ADVANCE).is_ok());
+    }
+
+    #[test]
+    fn per_type_times_parse_print_and_refuse_nonsense() {
+        let p: ProcessingTime = "1s, chat=300ms..600ms ,flatlay=1s..2s".parse().unwrap();
+        assert_eq!(p.all, DurationRange::fixed(Duration::from_secs(1)));
+        assert_eq!(
+            p.by_type.get(JobKind::Chat),
+            Some("300ms..600ms".parse().unwrap())
+        );
+        assert_eq!(p.by_type.get(JobKind::Legacy), None);
+        assert_eq!(p.to_string(), "1s,chat=300ms..600ms,flatlay=1s..2s");
+        assert_eq!(p.to_string().parse::<ProcessingTime>().unwrap(), p);
+        for (bad, says) in [
+            ("chat=1s,chat=2s", "twice"),
+            ("dog=1s", "unknown job type \"dog\""),
+            ("chat=3s..1s", "end is shorter"),
+            ("1s,2s", "more than one range"),
+            ("chat=2d", "too long"),
+        ] {
+            let e = bad.parse::<ProcessingTime>().unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        assert!(" ".parse::<TypeTimes>().unwrap().is_empty());
+        let json = serde_json::to_value(p.by_type).unwrap();
+        assert_eq!(json, "chat=300ms..600ms,flatlay=1s..2s");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod args;
 mod duration;
+pub mod proxy;
 pub(crate) mod transport;
 
 use std::time::Duration;
@@ -13,9 +14,13 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::fixtures::{FixtureError, Fixtures};
 pub(crate) use crate::queue::QueueFaults;
-pub use crate::queue::{ClockMode, DurationRange};
+pub use crate::queue::{ClockMode, DurationRange, TypeTimes};
+pub use crate::recording::Replay;
 pub use args::Args;
-pub use duration::{MAX_ADVANCE, MAX_DURATION, format_duration, parse_bounded, parse_duration};
+pub use duration::{
+    MAX_ADVANCE, MAX_DURATION, ProcessingTime, format_duration, parse_bounded, parse_duration,
+};
+pub use proxy::Proxy;
 pub use transport::{
     DEFAULT_SLOW_BODY, Fault, FaultList, FaultOn, MAX_SCHEDULE_ENTRIES, MAX_SLOW_BODY,
     MIN_SLOW_BODY, STALL_LIMIT,
@@ -69,6 +74,19 @@ pub enum ConfigError {
     /// A bad `--fixtures` file.
     #[error(transparent)]
     Fixtures(#[from] FixtureError),
+    /// A `--replay` file that cannot be read, is not a recording, or is
+    /// of a newer format version; the message names the file and the
+    /// problem.
+    #[error("{0}")]
+    Recording(String),
+    /// Settings that cannot go together, e.g. `--replay` with
+    /// `--fixtures`.
+    #[error("{0}")]
+    Conflict(String),
+    /// `--record FILE` cannot be written (or is a file that is not a
+    /// recording, which it would overwrite): checked at start.
+    #[error("--record: {0}")]
+    Record(String),
 }
 
 impl ConfigError {
@@ -97,8 +115,13 @@ pub const REALISTIC_PROCESSING_TIME: DurationRange = DurationRange {
 /// (`GET`/`PATCH /__admin/config`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Faults {
-    /// How long one processing attempt takes.
+    /// How long one processing attempt takes (of a type without its own
+    /// range in `processing_time_by_type`).
     pub processing_time: DurationRange,
+    /// Types whose attempts take their own range, e.g.
+    /// `"chat=300ms..600ms,flatlay=1s..2s"` in JSON; empty by default.
+    #[serde(default)]
+    pub processing_time_by_type: TypeTimes,
     /// The probability (0..=1) that an attempt fails.
     pub failure_rate: f64,
     /// Attempts before a job ends `failed` (at least 1).
@@ -127,6 +150,7 @@ impl Default for Faults {
     fn default() -> Self {
         Faults {
             processing_time: DEFAULT_PROCESSING_TIME,
+            processing_time_by_type: TypeTimes::default(),
             failure_rate: 0.0,
             max_attempts: 3,
             rate_limit: None,
@@ -179,8 +203,14 @@ impl Faults {
                 "must be at least 1 request per second",
             ));
         }
+        let slowest_type = self
+            .processing_time_by_type
+            .iter()
+            .map(|(_, r)| r.max)
+            .max();
         for (name, d) in [
             ("processing_time", self.processing_time.max),
+            ("processing_time_by_type", slowest_type.unwrap_or_default()),
             ("latency", self.latency),
         ] {
             if d > MAX_DURATION {
@@ -214,6 +244,7 @@ impl Faults {
         (
             QueueFaults {
                 processing_time: self.processing_time,
+                by_type: self.processing_time_by_type,
                 failure_rate: self.failure_rate,
                 max_attempts: self.max_attempts,
             },
@@ -233,6 +264,7 @@ impl Faults {
     pub(crate) fn join(queue: QueueFaults, http: HttpFaults) -> Faults {
         Faults {
             processing_time: queue.processing_time,
+            processing_time_by_type: queue.by_type,
             failure_rate: queue.failure_rate,
             max_attempts: queue.max_attempts,
             rate_limit: http.rate_limit,
@@ -271,6 +303,7 @@ impl Default for QueueFaults {
 /// | `paused` | `false` | `--paused` |
 /// | `admin` (`/__admin` routes) | `true` | `--no-admin` |
 /// | `max_jobs`, `max_body`, `journal_size` | 100 000 jobs, 10 MiB, 1 000 requests | |
+/// | `proxy` (forward to a real API, record it) | `None`: the local queue | `--proxy-to`, `--record`, `--proxy-timeout`, `--follow-every` ([`Proxy`]) |
 ///
 /// The table, checked:
 ///
@@ -285,7 +318,7 @@ impl Default for QueueFaults {
 /// assert_eq!((c.faults.failure_rate, c.faults.max_attempts), (0.0, 3));
 /// assert_eq!((c.faults.rate_limit, c.faults.http_error_rate), (None, 0.0));
 /// assert_eq!(c.faults.latency, Duration::ZERO);
-/// assert!(c.tokens.is_empty() && c.admin && !c.paused);
+/// assert!(c.tokens.is_empty() && c.admin && !c.paused && c.proxy.is_none());
 /// assert_eq!(c.clock, ClockMode::Real);
 /// assert_eq!((c.max_jobs, c.max_body, c.journal_size), (100_000, 10 * 1024 * 1024, 1000));
 /// ```
@@ -369,6 +402,10 @@ pub struct Config {
     pub polls: Option<u32>,
     /// Jobs loaded at start and on every reset.
     pub fixtures: Fixtures,
+    /// A recording to replay (`--replay`): its jobs loaded at start and on
+    /// every reset, new jobs drawn from its per-type distributions (see
+    /// `docs/record-replay.md`). Not together with `fixtures`.
+    pub replay: Option<Replay>,
     /// How long a connection may go without a complete request head: from
     /// its accept (through protocol detection) or from the end of its last
     /// answer, until the next head has fully arrived. Past it the
@@ -378,6 +415,9 @@ pub struct Config {
     /// request is answered 400 and the connection closed. At most
     /// [`MAX_CONNECTION_TIMEOUT`].
     pub body_timeout: Duration,
+    /// `--proxy-to`: forward every `/api/v1` request to a real backend and
+    /// record its jobs ([`Proxy`]); `None` (the default) serves the local queue.
+    pub proxy: Option<Proxy>,
 }
 
 /// The default [`Config::head_timeout`] and [`Config::body_timeout`].
@@ -404,8 +444,10 @@ impl Default for Config {
             journal_size: 1000,
             polls: None,
             fixtures: Fixtures::default(),
+            replay: None,
             head_timeout: DEFAULT_CONNECTION_TIMEOUT,
             body_timeout: DEFAULT_CONNECTION_TIMEOUT,
+            proxy: None,
         }
     }
 }
@@ -457,10 +499,35 @@ impl Config {
     /// # Errors
     ///
     /// [`ConfigError::InvalidSetting`] for faults out of range, more
-    /// fixtures than `max_jobs`, `polls` outside `1..=MAX_POLLS`, or a
-    /// connection timeout of 0 or over [`MAX_CONNECTION_TIMEOUT`].
+    /// fixtures (or replayed jobs) than `max_jobs`, `polls` outside
+    /// `1..=MAX_POLLS`, a connection timeout of 0 or over
+    /// [`MAX_CONNECTION_TIMEOUT`], or a [`Proxy`] that [`Proxy::validate`]
+    /// refuses; [`ConfigError::Conflict`] for a replay with fixtures or a
+    /// proxy.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.faults.validate()?;
+        if let Some(replay) = &self.replay {
+            if self.proxy.is_some() {
+                return Err(ConfigError::Conflict(
+                    "--replay and --proxy-to cannot be used together: a replay serves its recording, a proxy the real API".into(),
+                ));
+            }
+            if !self.fixtures.is_empty() {
+                return Err(ConfigError::Conflict(
+                    "--replay and --fixtures cannot be used together: a replay loads the recording's jobs".into(),
+                ));
+            }
+            if replay.len() > self.max_jobs {
+                return Err(ConfigError::setting(
+                    "replay",
+                    format!(
+                        "holds {} jobs, more than max_jobs ({})",
+                        replay.len(),
+                        self.max_jobs
+                    ),
+                ));
+            }
+        }
         if self.fixtures.len() > self.max_jobs {
             return Err(ConfigError::setting(
                 "fixtures",
@@ -484,6 +551,9 @@ impl Config {
                     ),
                 ));
             }
+        }
+        if let Some(proxy) = &self.proxy {
+            proxy.validate()?;
         }
         if self.polls.is_some_and(|n| !(1..=MAX_POLLS).contains(&n)) {
             return Err(ConfigError::setting(

@@ -42,7 +42,9 @@ use crate::state::AppState;
 /// calls the router for the rest, and finishes the answer in
 /// [`FrontFuture`], with no boxed future, no cloned inner service and no
 /// async state machine moved per request. With `--latency`, every request
-/// goes through the router.
+/// goes through the router; with `--proxy-to`, to the real backend
+/// (`super::proxy`), behind the same latency, faults and journal. Without
+/// either, the cost of both is one test of an `Option` per request.
 #[derive(Debug, Clone)]
 pub(crate) struct Front {
     pub(crate) state: AppState,
@@ -78,12 +80,14 @@ impl Service<Request> for Front {
                         entry,
                         fault,
                         state: state.clone(),
-                        max_attempts: faults.advertised_max_attempts,
+                        max_attempts: advertised(state, &faults),
                     };
                 }
             }
         }
-        let answer = if faults.latency.is_zero() {
+        // One test of an `Option` when not proxying: the local queue's
+        // path is otherwise as it was.
+        let answer = if faults.latency.is_zero() && state.recorder.is_none() {
             match fast_route(&req) {
                 Some(route) => Either::Left(Either::Right(std::future::ready(Ok(
                     route.answer(state, &req)
@@ -94,14 +98,25 @@ impl Service<Request> for Front {
             let mut api = self.api.clone();
             let latency = faults.latency;
             let mut closing = state.closing.subscribe();
+            let proxy = state
+                .recorder
+                .clone()
+                .map(|recorder| (state.clone(), recorder));
             Either::Right(Box::pin(async move {
                 // A stop cuts the wait short: the graceful shutdown waits
                 // for answers in flight, and `--latency` may be a day.
-                tokio::select! {
-                    () = tokio::time::sleep(latency) => {}
-                    _ = closing.wait_for(|closing| *closing) => {}
+                if !latency.is_zero() {
+                    tokio::select! {
+                        () = tokio::time::sleep(latency) => {}
+                        _ = closing.wait_for(|closing| *closing) => {}
+                    }
                 }
-                api.call(req).await
+                match proxy {
+                    Some((state, recorder)) => {
+                        Ok(super::proxy::forward(state, recorder, req).await)
+                    }
+                    None => api.call(req).await,
+                }
             }) as Later)
         };
         FrontFuture {
@@ -109,8 +124,18 @@ impl Service<Request> for Front {
             entry,
             fault,
             state: state.clone(),
-            max_attempts: faults.advertised_max_attempts,
+            max_attempts: advertised(state, &faults),
         }
+    }
+}
+
+/// The `X-Mock-Max-Attempts` this answer carries: none when proxying (the
+/// local queue's setting says nothing of the real backend's jobs; a mock
+/// backend's own header is passed back instead).
+fn advertised(state: &AppState, faults: &crate::config::HttpFaults) -> Option<u32> {
+    match state.recorder {
+        None => Some(faults.advertised_max_attempts),
+        Some(_) => None,
     }
 }
 
@@ -178,7 +203,7 @@ pin_project! {
         // A transport fault for this answer (see `super::fault`).
         fault: Option<Box<super::fault::Pending>>,
         state: AppState,
-        max_attempts: u32,
+        max_attempts: Option<u32>,
     }
 }
 
@@ -199,9 +224,11 @@ impl Future for FrontFuture {
                 &response,
             );
         }
-        response
-            .headers_mut()
-            .insert(MAX_ATTEMPTS_HEADER, attempts_value(*this.max_attempts));
+        if let Some(max_attempts) = *this.max_attempts {
+            response
+                .headers_mut()
+                .insert(MAX_ATTEMPTS_HEADER, attempts_value(max_attempts));
+        }
         Poll::Ready(Ok(response))
     }
 }

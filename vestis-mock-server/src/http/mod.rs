@@ -1,7 +1,8 @@
 //! The HTTP layers around the routers, and the one service they make:
 //! the accept loop and body reader (`conn`), CORS (`cors`), the `/api/v1`
 //! front with its fast routes (`front`), the connection deadline before
-//! and outside HTTP/1 (`deadlines`), and here the stack that puts
+//! and outside HTTP/1 (`deadlines`), the recording proxy's forwarding
+//! (`proxy`, `--proxy-to`), and here the stack that puts
 //! them around the `/api/v1` router (`api`) and the rest (`public`,
 //! `admin`).
 
@@ -11,6 +12,7 @@ pub(crate) mod deadlines;
 pub(crate) mod fault;
 pub(crate) mod fault_wire;
 pub(crate) mod front;
+pub(crate) mod proxy;
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -24,6 +24,8 @@ pub(crate) async fn openapi_json() -> Response<Body> {
 }
 
 /// `GET /images/{id}.png`: the PNG of a completed job, no auth; 404 otherwise.
+/// A job replayed from a recording that kept its image serves that file
+/// instead (whatever its format), read when asked.
 ///
 /// Cached by content, not by URL: ids start again at 1 after a reset or a
 /// restart, so `/images/1.png` can become another picture. The `ETag` is
@@ -39,10 +41,18 @@ pub(crate) async fn image(
     Path(file): Path<String>,
     headers: HeaderMap,
 ) -> Response<Body> {
-    let seed = file
+    if let Some(recorder) = &state.recorder {
+        return recorded_image(recorder, &file).await;
+    }
+    let id = file
         .strip_suffix(".png")
-        .and_then(|id| id.parse::<JobId>().ok())
-        .and_then(|id| state.queue.image_seed(id));
+        .and_then(|id| id.parse::<JobId>().ok());
+    let seed = id.and_then(|id| state.queue.image_seed(id));
+    if let (Some(id), Some(_)) = (id, seed)
+        && let Some(kept) = state.config.replay.as_ref().and_then(|r| r.image(id.0))
+    {
+        return kept_image(kept).await;
+    }
     let Some(seed) = seed else {
         return ApiError::new(ErrorCode::NotFound, "Image not found").into_response();
     };
@@ -85,4 +95,66 @@ pub(crate) async fn image(
         headers.insert(header::ETAG, etag);
     }
     response
+}
+
+/// A replayed job's kept image (a path checked at start to lie inside the
+/// recording's directory), with the type its extension names.
+///
+/// Read on tokio's blocking pool, as images are drawn: a file read blocks.
+async fn kept_image(path: &std::path::Path) -> Response<Body> {
+    let file = path.to_owned();
+    let read = tokio::task::spawn_blocking(move || std::fs::read(file)).await;
+    let bytes = match read.map_err(std::io::Error::other).and_then(|r| r) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            tracing::error!(error = %e, path = %path.display(), "kept image unreadable");
+            return ApiError::new(ErrorCode::NotFound, "Image not found").into_response();
+        }
+    };
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let kind = match extension.as_deref() {
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("webp") => "image/webp",
+        Some("gif") => "image/gif",
+        _ => "application/octet-stream",
+    };
+    let mut response = Response::new(Body::from(bytes));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// `GET /images/{id}.png` behind `--proxy-to`: the real backend's image of
+/// job `id`, fetched once and kept (beside the recording, or in memory);
+/// 404 for a job not seen completed, 502 when the fetch failed.
+async fn recorded_image(recorder: &crate::recording::Recorder, file: &str) -> Response<Body> {
+    let id = file
+        .strip_suffix(".png")
+        .and_then(|id| id.parse::<JobId>().ok());
+    let kept = match id {
+        Some(id) => recorder.image(id.0).await,
+        None => None,
+    };
+    match kept {
+        None => ApiError::new(ErrorCode::NotFound, "Image not found").into_response(),
+        Some(Err(e)) => json_response(
+            StatusCode::BAD_GATEWAY,
+            &vestis_client::wire::ErrorBody::new(
+                ErrorCode::Internal,
+                format!("Bad gateway: the image could not be fetched: {e}"),
+            ),
+        ),
+        Some(Ok(png)) => {
+            let mut response = Response::new(Body::from(png));
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            response
+        }
+    }
 }

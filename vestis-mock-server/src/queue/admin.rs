@@ -11,7 +11,7 @@ use vestis_client::{JobId, JobKind};
 
 use super::store::State;
 use super::{AdminJob, ClockMode, ForceError, JobSnapshot, Queue, admin_job};
-use crate::hash::token_fingerprint;
+use crate::hash::owner_fingerprint;
 
 /// Which jobs an admin listing shows; `None` fields match every job.
 #[derive(Debug, Clone, Default)]
@@ -57,7 +57,7 @@ impl Queue {
                 if filter
                     .token
                     .as_deref()
-                    .is_some_and(|fp| token_fingerprint(owner) != fp)
+                    .is_some_and(|fp| owner_fingerprint(owner) != fp)
                 {
                     continue;
                 }
@@ -109,7 +109,7 @@ impl Queue {
                 version: store.version,
                 tokens: tokens
                     .into_iter()
-                    .map(|(owner, n)| (token_fingerprint(owner), n))
+                    .map(|(owner, n)| (owner_fingerprint(owner), n))
                     .collect(),
             }
         })

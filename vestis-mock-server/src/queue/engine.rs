@@ -39,6 +39,7 @@ pub fn queue_engine_run(jobs: u64, max_jobs: usize) -> (Duration, u64) {
         workers: 1,
         clock: ClockMode::Manual,
         paused: false,
+        profile: None,
     });
     let owner: std::sync::Arc<str> = "bench".into();
     // What a create's handler passes on: the request body's text.

@@ -62,7 +62,7 @@ impl Queue {
                 let id = job.id.map_or(store.next_id, |id| id.0);
                 let stored = stored_from(job, now);
                 loaded.push(stored.snapshot(id));
-                store.insert(id, stored, rules);
+                store.insert(id, stored, now, rules);
             }
             store.settle(now, rules);
             Ok(loaded)

@@ -20,6 +20,7 @@ mod ids;
 mod load;
 #[cfg(test)]
 mod model;
+mod profile;
 mod settings;
 mod store;
 #[cfg(test)]
@@ -38,8 +39,9 @@ use clock::Clock;
 pub use clock::ClockMode;
 pub use engine::queue_engine_run;
 pub(crate) use load::{LoadError, Loaded};
-pub use settings::DurationRange;
+pub(crate) use profile::{Profile, Trajectory};
 pub(crate) use settings::QueueFaults;
+pub use settings::{DurationRange, TypeTimes};
 pub(crate) use store::State;
 use store::{Pacing, Rules, Store, Stored};
 
@@ -147,6 +149,9 @@ pub(crate) struct Settings {
     pub(crate) workers: usize,
     pub(crate) clock: ClockMode,
     pub(crate) paused: bool,
+    /// `--replay`: new jobs of a recorded type replay a recorded job's
+    /// wait, attempts and outcome; `None` for every other mock.
+    pub(crate) profile: Option<Arc<Profile>>,
 }
 
 #[derive(Debug)]
@@ -204,11 +209,12 @@ impl Queue {
         f(&mut store, now, rules)
     }
 
-    fn rules<'a>(&self, faults: &'a QueueFaults) -> Rules<'a> {
+    fn rules<'a>(&'a self, faults: &'a QueueFaults) -> Rules<'a> {
         Rules {
             faults,
             seed: self.shared.initial.seed,
             workers: self.shared.initial.workers,
+            profile: self.shared.initial.profile.as_deref(),
         }
     }
 
@@ -326,7 +332,7 @@ impl Queue {
                 running: None,
             };
             let job = stored.snapshot(id);
-            store.insert(id, stored, rules);
+            store.insert(id, stored, now, rules);
             store.settle(now, rules);
             let created = Created {
                 job,

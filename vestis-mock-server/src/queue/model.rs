@@ -378,12 +378,14 @@ impl Harness {
                 processing_time: DurationRange::fixed(Duration::from_millis(DEFAULT_MS)),
                 failure_rate: 0.0,
                 max_attempts: setup.max_attempts,
+                by_type: Default::default(),
             },
             seed: 7,
             max_jobs: setup.max_jobs,
             workers: setup.workers,
             clock: ClockMode::Manual,
             paused: setup.paused,
+            profile: None,
         });
         let epoch = queue.now();
         Harness {

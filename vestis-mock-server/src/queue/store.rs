@@ -19,6 +19,7 @@ use vestis_client::{JobId, JobKind, JobStatus};
 use super::QueueFaults;
 use super::clock::{Clock, ClockMode};
 use super::ids::IdSet;
+use super::profile::{Profile, Trajectory};
 use super::{JobSnapshot, Outcome};
 use crate::hash::attempt_seed;
 
@@ -126,6 +127,16 @@ pub(crate) struct Rules<'a> {
     pub(crate) faults: &'a QueueFaults,
     pub(crate) seed: u64,
     pub(crate) workers: usize,
+    /// `--replay`'s trajectories; `None` (every other mock) keeps each
+    /// attempt's draw exactly as without replay.
+    pub(crate) profile: Option<&'a Profile>,
+}
+
+impl Rules<'_> {
+    /// The recorded trajectory job `id` of `kind` plays, under replay.
+    fn trajectory(&self, kind: JobKind, id: u64) -> Option<&Trajectory> {
+        self.profile?.pick(kind, self.seed, id)
+    }
 }
 
 #[derive(Debug)]
@@ -151,6 +162,10 @@ pub(crate) struct Store {
     queue: VecDeque<u64>,
     /// Attempts in progress, by due time (then id: ties end in id order).
     running: BTreeSet<(SystemTime, u64)>,
+    /// Under replay, new jobs held `pending` until their drawn queue wait
+    /// has passed, by release time; then they join `queue`. Always empty
+    /// without a replay profile.
+    held: BTreeSet<(SystemTime, u64)>,
     /// Terminal job ids, oldest first: the eviction order.
     terminal: IdSet,
     /// The due time the driver task sleeps until (`None`: it waits for a
@@ -171,6 +186,7 @@ impl Store {
             owners: TokenMap::default(),
             queue: VecDeque::new(),
             running: BTreeSet::new(),
+            held: BTreeSet::new(),
             terminal: IdSet::default(),
             driver_due: None,
         }
@@ -203,9 +219,14 @@ impl Store {
         self.jobs.get(&id).map(|job| job.snapshot(id))
     }
 
-    /// Adds a job under `id`, indexed, queued if pending and timed, and
-    /// counted as running if processing and timed.
-    pub(crate) fn insert(&mut self, id: u64, mut job: Stored, rules: Rules<'_>) {
+    /// Adds a job under `id` at `now`, indexed, queued if pending and
+    /// timed, and counted as running if processing and timed.
+    ///
+    /// Under replay, a job continues from `now`, never before: a pending
+    /// one (new, or loaded from the recording) waits its drawn queue wait
+    /// from `now`, a processing one runs its attempt from `now`. A
+    /// fixture's processing attempt runs from its `started_at`, as always.
+    pub(crate) fn insert(&mut self, id: u64, mut job: Stored, now: SystemTime, rules: Rules<'_>) {
         let owner_key = match self.owners.get_key_value(&*job.owner) {
             Some((key, _)) => Arc::clone(key),
             None => Arc::clone(&job.owner),
@@ -219,9 +240,17 @@ impl Store {
         }
         let timed = matches!(job.pacing, Pacing::Timed(_));
         match job.state {
-            State::Pending if timed => self.queue.push_back(id),
+            State::Pending if timed => match rules.trajectory(job.kind, id) {
+                Some(t) if !t.wait.is_zero() => {
+                    self.held.insert((now + t.wait, id));
+                }
+                _ => self.queue.push_back(id),
+            },
             State::Processing if timed => {
-                let start = job.started_at.unwrap_or(job.created_at);
+                let start = match rules.profile {
+                    Some(_) => now,
+                    None => job.started_at.unwrap_or(job.created_at),
+                };
                 let (duration, succeed) = draw(&job, id, rules);
                 let due = start + duration;
                 job.running = Some((due, succeed));
@@ -274,11 +303,45 @@ impl Store {
     /// then ends at its due time, and each freed worker starts the next
     /// pending job at that time. Then free workers start pending jobs now.
     pub(crate) fn settle(&mut self, now: SystemTime, rules: Rules<'_>) {
+        if rules.profile.is_some() {
+            return self.settle_replay(now, rules);
+        }
         while let Some(&(due, id)) = self.running.first()
             && due <= now
         {
             self.finish_attempt(id, due, rules);
             self.start_pending(due, rules);
+        }
+        self.start_pending(now, rules);
+    }
+
+    /// [`Store::settle`] with held jobs: their releases are events too,
+    /// played in time order with the attempts' ends (an end first on a
+    /// tie, so the freed worker is there for the released job).
+    fn settle_replay(&mut self, now: SystemTime, rules: Rules<'_>) {
+        loop {
+            let end = self.running.first().copied().filter(|e| e.0 <= now);
+            let release = self.held.first().copied().filter(|r| r.0 <= now);
+            match (end, release) {
+                (Some((due, id)), r) if r.is_none_or(|(at, _)| due <= at) => {
+                    self.finish_attempt(id, due, rules);
+                    self.running.remove(&(due, id));
+                    self.start_pending(due, rules);
+                }
+                (_, Some((at, id))) => {
+                    self.held.remove(&(at, id));
+                    // Cancelled or forced while held: nothing to start.
+                    if self
+                        .jobs
+                        .get(&id)
+                        .is_some_and(|j| j.state == State::Pending)
+                    {
+                        self.queue.push_back(id);
+                    }
+                    self.start_pending(at, rules);
+                }
+                _ => break,
+            }
         }
         self.start_pending(now, rules);
     }
@@ -290,7 +353,11 @@ impl Store {
 
     /// When the next attempt ends, if any runs.
     pub(crate) fn next_due(&self) -> Option<SystemTime> {
-        self.running.first().map(|(due, _)| *due)
+        let due = self.running.first().map(|(due, _)| *due);
+        match self.held.first() {
+            None => due,
+            Some(&(at, _)) => Some(due.map_or(at, |due| due.min(at))),
+        }
     }
 
     /// Whether the driver must be woken to see the next due time: an
@@ -343,11 +410,22 @@ impl Store {
         let Some((_, succeed)) = job.running else {
             return;
         };
+        // Under replay, the recorded job says when failing stops and
+        // with which words (unless `X-Mock-Outcome` took the draw over).
+        let replayed = match job.outcome {
+            None => rules.trajectory(job.kind, id),
+            Some(_) => None,
+        };
+        let last = match replayed {
+            Some(t) => t.is_last(job.attempts),
+            None => job.attempts >= rules.faults.max_attempts,
+        };
         if succeed {
             job.error = None;
             self.transition(id, State::Completed, at);
-        } else if job.attempts >= rules.faults.max_attempts {
-            job.error = Some(failure_message(job.attempts).into());
+        } else if last {
+            let error = replayed.and_then(|t| t.error.clone());
+            job.error = Some(error.unwrap_or_else(|| failure_message(job.attempts).into()));
             self.transition(id, State::Failed, at);
         } else {
             self.transition(id, State::Pending, at);
@@ -404,10 +482,19 @@ impl Store {
 /// with a single processing time and no failure rate (the default rate
 /// is 0) or an `X-Mock-Outcome`.
 fn draw(job: &Stored, id: u64, rules: Rules<'_>) -> (Duration, bool) {
+    if let Some(t) = rules.trajectory(job.kind, id) {
+        return draw_replayed(job, t);
+    }
     // Seeded on first use: the draws come from the same sequence either way.
     let seeded = || fastrand::Rng::with_seed(attempt_seed(rules.seed, id, job.attempts));
     let mut rng = None;
-    let range = rules.faults.processing_time;
+    let by_type = &rules.faults.by_type;
+    let range = match by_type.is_empty() {
+        true => rules.faults.processing_time,
+        false => by_type
+            .get(job.kind)
+            .unwrap_or(rules.faults.processing_time),
+    };
     let duration = match job.pacing {
         Pacing::Timed(Some(fixed)) => fixed,
         // `sample` draws nothing for a single duration.
@@ -419,6 +506,22 @@ fn draw(job: &Stored, id: u64, rules: Rules<'_>) -> (Duration, bool) {
         Some(Outcome::Fail) => false,
         None if rules.faults.failure_rate <= 0.0 => true,
         None => rng.get_or_insert_with(seeded).f64() >= rules.faults.failure_rate,
+    };
+    (duration, succeed)
+}
+
+/// An attempt of a replayed job: its share of the recorded processing
+/// time and the recorded outcome, unless `X-Mock-Duration` or
+/// `X-Mock-Outcome` says otherwise (they override the draw, as always).
+fn draw_replayed(job: &Stored, t: &Trajectory) -> (Duration, bool) {
+    let duration = match job.pacing {
+        Pacing::Timed(Some(fixed)) => fixed,
+        _ => t.attempt_time(job.attempts),
+    };
+    let succeed = match job.outcome {
+        Some(Outcome::Complete) => true,
+        Some(Outcome::Fail) => false,
+        None => t.succeeds(job.attempts),
     };
     (duration, succeed)
 }

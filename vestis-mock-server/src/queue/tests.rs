@@ -20,6 +20,7 @@ fn settings(faults: QueueFaults, seed: u64, max_jobs: usize, workers: usize) -> 
         workers,
         clock: ClockMode::Real,
         paused: false,
+        profile: None,
     }
 }
 

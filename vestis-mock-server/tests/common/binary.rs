@@ -88,6 +88,17 @@ impl Spawned {
         (status.code(), rest)
     }
 
+    /// What it printed on stderr so far.
+    pub(crate) fn logs(&self) -> String {
+        std::fs::read_to_string(self.stderr.path()).unwrap_or_default()
+    }
+
+    /// Kills it with SIGKILL (nothing of it runs after) and waits.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Kills the server; returns its stdout's first line and all its stderr.
     pub(crate) fn stop(mut self) -> String {
         let _ = self.child.kill();

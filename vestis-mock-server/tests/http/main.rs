@@ -16,6 +16,10 @@ mod ids;
 mod listing;
 mod localhost;
 mod openapi;
+mod proof;
+mod proxy;
+mod proxy_binary;
+mod replay;
 #[path = "../common/binary.rs"]
 mod spawned;
 mod state;

@@ -164,7 +164,7 @@ async fn the_admin_document_matches_the_served_admin_routes() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["servers"][0]["url"], "/__admin");
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 21, "{:?}", paths.keys());
+    assert_eq!(paths.len(), 22, "{:?}", paths.keys());
     served_operations(paths, |method, path| {
         h.raw(method, &format!("/__admin{}", path.replace("{id}", "1")))
     })

@@ -1,0 +1,193 @@
+//! `--proxy-to URL [--record FILE]`: the settings of the recording proxy,
+//! which forwards `/api/v1` to a real backend, follows the jobs it sees and
+//! keeps what it saw (docs/record-replay.md).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::ConfigError;
+
+/// How long a proxied request may take, connection included, by default
+/// (`--proxy-timeout`).
+pub const DEFAULT_PROXY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long connecting to the real backend may take (TCP and TLS), for
+/// every proxied request, poll of a followed job and image fetch.
+pub const PROXY_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a followed job is polled by default (`--follow-every`).
+pub const DEFAULT_FOLLOW_EVERY: Duration = Duration::from_millis(200);
+/// How often the recording is saved when something changed, by default:
+/// a `kill -9` loses at most this much.
+pub const DEFAULT_SAVE_EVERY: Duration = Duration::from_secs(5);
+/// The largest `--follow-every` and `--proxy-timeout`.
+pub const MAX_PROXY_DURATION: Duration = Duration::from_secs(600);
+
+/// The recording proxy's settings ([`Config::proxy`](super::Config::proxy)).
+///
+/// `#[non_exhaustive]`: start from [`Proxy::new`] and assign the fields.
+///
+/// # Examples
+///
+/// A recording proxy in front of another server, saving to a file:
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), vestis_mock_server::ServeError> {
+/// use vestis_mock_server::config::Proxy;
+/// use vestis_mock_server::{Config, MockServer};
+///
+/// let mut proxy = Proxy::new("https://staging.example/api/v1");
+/// proxy.record = Some("recording.json".into());
+/// let config = Config { proxy: Some(proxy), ..Config::default() };
+/// let server = MockServer::start(config).await?;
+/// // ... clients use server.api_url(); the recording is saved on shutdown.
+/// server.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Proxy {
+    /// The real API's base URL, `http(s)://HOST[:PORT]/PATH` (usually
+    /// ending in `/api/v1`); a trailing `/` is dropped.
+    pub to: String,
+    /// Where the recording is written (`--record`); `None` keeps it in
+    /// memory only (the proxy still follows jobs and keeps images).
+    pub record: Option<PathBuf>,
+    /// How long a proxied request may take in all (default
+    /// [`DEFAULT_PROXY_TIMEOUT`]); past it the client gets a 502.
+    pub timeout: Duration,
+    /// How often an unfinished job is polled on the real server (default
+    /// [`DEFAULT_FOLLOW_EVERY`]).
+    pub follow_every: Duration,
+    /// How often the recording is saved when it changed (default
+    /// [`DEFAULT_SAVE_EVERY`]; not a flag).
+    pub save_every: Duration,
+}
+
+impl Proxy {
+    /// Forwarding to `to`, nothing written, the default timings.
+    pub fn new(to: impl Into<String>) -> Proxy {
+        Proxy {
+            to: to.into().trim_end_matches('/').to_owned(),
+            record: None,
+            timeout: DEFAULT_PROXY_TIMEOUT,
+            follow_every: DEFAULT_FOLLOW_EVERY,
+            save_every: DEFAULT_SAVE_EVERY,
+        }
+    }
+
+    /// Checks the URL and the timings.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidSetting`] naming `proxy_to` for a URL that is
+    /// not `http://` or `https://` (or `https://` in a build without TLS),
+    /// or carries a query, a fragment or credentials; naming the timing
+    /// that is 0 or over [`MAX_PROXY_DURATION`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |reason: String| ConfigError::setting("proxy_to", reason);
+        let url = reqwest::Url::parse(&self.to).map_err(|e| {
+            bad(format!(
+                "must be a URL like https://staging.example/api/v1: {e}"
+            ))
+        })?;
+        match url.scheme() {
+            "http" => {}
+            "https" if cfg!(any(feature = "rustls-aws-lc", feature = "rustls-ring")) => {}
+            "https" => {
+                return Err(bad(
+                    "is https://, but this build has no TLS (build with the `rustls` feature)"
+                        .into(),
+                ));
+            }
+            other => return Err(bad(format!("must be http:// or https://, not {other}://"))),
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("must not have a query or a fragment".into()));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad(
+                "must not carry credentials (clients send their own bearer token)".into(),
+            ));
+        }
+        for (name, value) in [
+            ("proxy_timeout", self.timeout),
+            ("follow_every", self.follow_every),
+            ("save_every", self.save_every),
+        ] {
+            if value.is_zero() || value > MAX_PROXY_DURATION {
+                return Err(ConfigError::setting(
+                    name,
+                    format!(
+                        "must be more than 0 and at most {}s",
+                        MAX_PROXY_DURATION.as_secs()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks `record` before the server starts, so the binary refuses it
+    /// before it binds: a directory, a file that is not a recording (which
+    /// would be overwritten), or a directory where no file can be created.
+    /// The recorder checks again when it opens (and writes the file once).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Record`] naming the file and the problem.
+    pub fn check_record(&self) -> Result<(), ConfigError> {
+        let Some(path) = &self.record else {
+            return Ok(());
+        };
+        let refuse = |why: String| ConfigError::Record(format!("{}: {why}", path.display()));
+        if path.is_dir() {
+            return Err(refuse("is a directory".into()));
+        }
+        if path.exists() {
+            let text = std::fs::read(path).map_err(|e| refuse(e.to_string()))?;
+            let kind = serde_json::from_slice::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v.get("format").and_then(|f| f.as_str()).map(str::to_owned));
+            if kind.as_deref() != Some("vestis-mock-recording") {
+                return Err(refuse(
+                    "exists and is not a recording; refusing to overwrite it (choose another file)"
+                        .into(),
+                ));
+            }
+        }
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        tempfile::tempfile_in(dir)
+            .map(drop)
+            .map_err(|e| refuse(format!("cannot write in {}: {e}", dir.display())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked() {
+        assert!(Proxy::new("http://127.0.0.1:1/api/v1/").validate().is_ok());
+        assert_eq!(Proxy::new("http://h/api/v1/").to, "http://h/api/v1");
+        for (url, says) in [
+            ("staging", "must be a URL"),
+            ("ftp://h/api/v1", "not ftp://"),
+            ("http://h/api/v1?x=1", "query"),
+            ("http://u:p@h/api/v1", "credentials"),
+        ] {
+            let e = Proxy::new(url).validate().unwrap_err().to_string();
+            assert!(e.starts_with("proxy_to ") && e.contains(says), "{url}: {e}");
+        }
+        let mut p = Proxy::new("http://h");
+        p.follow_every = Duration::ZERO;
+        assert!(
+            p.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("follow_every")
+        );
+    }
+}

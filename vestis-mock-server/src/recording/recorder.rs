@@ -1,0 +1,661 @@
+//! The recording proxy's memory: every job seen through `--proxy-to`,
+//! each distinct state it was seen in, the follower that polls unfinished
+//! jobs on the real backend until they end, the images kept, and the saves
+//! of the recording file (at start, every few seconds when it changed, on
+//! `POST /__admin/recording` and at stop).
+//!
+//! Owners' tokens live here in memory only, for as long as their job is
+//! followed or its image fetched; the recording holds their fingerprints.
+//!
+//! Bounded: one follower task and one saver task whatever the number of
+//! jobs, at most [`CONCURRENCY`] requests to the backend at once, at most
+//! [`MAX_FOLLOWED`] jobs followed, at most [`MAX_IMAGES_IN_MEMORY`] images
+//! in memory without `--record`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use axum::body::Bytes;
+use futures::StreamExt as _;
+use serde_json::Value;
+use tokio::sync::{OnceCell, watch};
+
+use super::format::{self, Observation, RecordedJob, Recording, RecordingError, Snapshot};
+use super::upstream::Upstream;
+use crate::config::Proxy;
+use crate::hash::token_fingerprint;
+use crate::wire_time::wire_time;
+
+/// Requests to the real backend at once, for polls and image fetches.
+pub(crate) const CONCURRENCY: usize = 16;
+/// Jobs followed at once; a job seen past it is recorded when a client
+/// sees it, not polled by the proxy (a warning says so, once).
+pub(crate) const MAX_FOLLOWED: usize = 10_000;
+/// Images kept in memory without `--record`; past it the oldest is
+/// dropped and fetched again if asked for.
+pub(crate) const MAX_IMAGES_IN_MEMORY: usize = 1_000;
+
+/// Where an image is kept.
+#[derive(Debug, Clone)]
+enum Kept {
+    Memory(Bytes),
+    File(PathBuf),
+}
+
+/// A job the follower polls, with its owner's token (memory only).
+#[derive(Debug)]
+struct Followed {
+    token: Arc<str>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    recording: Recording,
+    /// Job id to its index in `recording.jobs`.
+    index: HashMap<u64, usize>,
+    /// Unfinished jobs to poll.
+    follow: BTreeMap<u64, Followed>,
+    /// Completed jobs whose image the follower fetches, with the owner's token.
+    fetch: BTreeMap<u64, Arc<str>>,
+    /// A create's payload, until the job is first seen whole.
+    payloads: HashMap<u64, Value>,
+    /// Bumped on every change; `saved` is the version last written.
+    version: u64,
+    saved: u64,
+    warned_full: bool,
+}
+
+/// What a save wrote.
+#[derive(Debug)]
+pub(crate) struct Saved {
+    pub(crate) path: PathBuf,
+    pub(crate) jobs: usize,
+}
+
+/// The recording proxy's state (one per server, in `Shared`).
+#[derive(Debug)]
+pub(crate) struct Recorder {
+    upstream: Upstream,
+    path: Option<PathBuf>,
+    follow_every: Duration,
+    save_every: Duration,
+    inner: Mutex<Inner>,
+    images: Mutex<BTreeMap<u64, Arc<OnceCell<Kept>>>>,
+    /// Serialises the file's writes, so an older copy never lands last.
+    writing: Mutex<()>,
+}
+
+/// Now on the recording mock's clock (RFC 3339, milliseconds).
+fn now() -> String {
+    wire_time(SystemTime::now())
+        .fixed()
+        .map(|text| String::from_utf8_lossy(&text).into_owned())
+        .unwrap_or_default()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn is_terminal(status: &str) -> bool {
+    matches!(status, "completed" | "failed" | "cancelled")
+}
+
+/// A status's place among the states with the same `attempts`, to refuse
+/// an older answer that arrives after a newer one: attempt N runs
+/// (`processing`, N), then fails back to `pending` (still N) or ends.
+fn rank(status: &str) -> u8 {
+    match status {
+        "processing" => 0,
+        "pending" => 1,
+        _ => 2,
+    }
+}
+
+/// The job id, type and state of a job object as the contract writes it;
+/// `None` for anything less than a whole job (a create's answer).
+fn read_job(job: &Value) -> Option<(u64, String, Snapshot)> {
+    let id = job.get("job_id")?.as_u64()?;
+    let status = job.get("status")?.as_str()?.to_owned();
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    let created_at = Some(text(job.get("created_at"))?);
+    let result = job.get("result");
+    let snapshot = Snapshot {
+        status,
+        attempts: job
+            .get("attempts")
+            .and_then(Value::as_u64)
+            .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+        created_at,
+        started_at: text(job.get("started_at")),
+        completed_at: text(job.get("completed_at")),
+        error: text(job.get("error")),
+        image_url: text(result.and_then(|r| r.get("image_url"))),
+        message: text(result.and_then(|r| r.get("message"))),
+    };
+    let job_type = text(job.get("job_type")).unwrap_or_else(|| "legacy".to_owned());
+    Some((id, job_type, snapshot))
+}
+
+impl Recorder {
+    /// The recorder for `proxy`: with `proxy.record`, continues the file
+    /// if it is a recording already, starts an empty one if there is none,
+    /// and writes it once at once (so a path that cannot be written is
+    /// refused at start, not at the first save).
+    ///
+    /// # Errors
+    ///
+    /// A sentence naming the file and the problem: not a recording (it
+    /// would be overwritten), a newer version, or not writable.
+    pub(crate) fn open(proxy: &Proxy) -> Result<Recorder, String> {
+        let upstream = Upstream::new(proxy)?;
+        let source = upstream.base().to_owned();
+        let recording = match &proxy.record {
+            Some(path) if path.exists() => {
+                let mut recording = format::read(path).map_err(|e| match e {
+                    RecordingError::NotARecording { .. } => {
+                        format!("{e}; refusing to overwrite it (choose another file)")
+                    }
+                    other => other.to_string(),
+                })?;
+                recording.source = source;
+                recording
+            }
+            _ => Recording::new(source, now()),
+        };
+        let index = recording
+            .jobs
+            .iter()
+            .enumerate()
+            .map(|(i, job)| (job.job_id, i))
+            .collect();
+        let recorder = Recorder {
+            upstream,
+            path: proxy.record.clone(),
+            follow_every: proxy.follow_every,
+            save_every: proxy.save_every,
+            inner: Mutex::new(Inner {
+                recording,
+                index,
+                follow: BTreeMap::new(),
+                fetch: BTreeMap::new(),
+                payloads: HashMap::new(),
+                version: 0,
+                saved: 0,
+                warned_full: false,
+            }),
+            images: Mutex::new(BTreeMap::new()),
+            writing: Mutex::new(()),
+        };
+        if recorder.path.is_some() {
+            recorder.save().map_err(|e| e.to_string())?;
+        }
+        Ok(recorder)
+    }
+
+    /// The real backend.
+    pub(crate) fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+
+    /// The recording file, when recording to one.
+    pub(crate) fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// How many jobs the recording holds (the dashboard's line).
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.inner).recording.jobs.len()
+    }
+
+    /// A copy of the recording as it stands (for the summary).
+    pub(crate) fn recording(&self) -> Recording {
+        lock(&self.inner).recording.clone()
+    }
+
+    /// Takes in what a client's answer showed (`token`'s): every whole job
+    /// in it (a poll's job, a list's `jobs`), or the id a create or a
+    /// cancel answered with (then followed, with the create's `payload`).
+    pub(crate) fn seen(&self, token: &str, answer: &Value, payload: Option<Value>) {
+        let token: Arc<str> = Arc::from(token);
+        let mut inner = lock(&self.inner);
+        if let Some(jobs) = answer.get("jobs").and_then(Value::as_array) {
+            for job in jobs {
+                if let Some((id, job_type, snapshot)) = read_job(job) {
+                    inner.observe(&token, id, job_type, snapshot);
+                }
+            }
+        } else if let Some((id, job_type, snapshot)) = read_job(answer) {
+            inner.observe(&token, id, job_type, snapshot);
+        } else if let Some(id) = answer.get("job_id").and_then(Value::as_u64) {
+            if let Some(payload) = payload
+                && !inner.index.contains_key(&id)
+            {
+                inner.payloads.insert(id, payload);
+            }
+            let done = inner
+                .index
+                .get(&id)
+                .is_some_and(|&i| is_terminal(&inner.recording.jobs[i].last.status));
+            if !done {
+                inner.follow_job(id, &token);
+            }
+        }
+    }
+
+    /// Polls every unfinished job seen, every `follow_every`, until each
+    /// is terminal, and fetches each completed job's image; ends when
+    /// `closing` turns true.
+    pub(crate) async fn follow(self: Arc<Self>, mut closing: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(self.follow_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = closing.wait_for(|c| *c) => return,
+            }
+            tokio::select! {
+                () = self.follow_once() => {}
+                _ = closing.wait_for(|c| *c) => return,
+            }
+        }
+    }
+
+    /// One round: a poll of each followed job, a fetch of each image due.
+    async fn follow_once(&self) {
+        let (polls, fetches): (Vec<_>, Vec<_>) = {
+            let inner = lock(&self.inner);
+            (
+                inner
+                    .follow
+                    .iter()
+                    .map(|(id, f)| (*id, f.token.clone()))
+                    .collect(),
+                inner.fetch.keys().copied().collect(),
+            )
+        };
+        futures::stream::iter(polls)
+            .for_each_concurrent(CONCURRENCY, |(id, token)| async move {
+                match self.upstream.poll(id, &token).await {
+                    Ok(answer) if answer.status == 200 => {
+                        if let Ok(job) = serde_json::from_slice::<Value>(&answer.body) {
+                            self.seen(&token, &job, None);
+                        }
+                    }
+                    // Gone (evicted, or the token's access ended): nothing more to see.
+                    Ok(answer) if matches!(answer.status, 401 | 403 | 404) => {
+                        lock(&self.inner).follow.remove(&id);
+                    }
+                    // 429, 5xx, no answer: the next round tries again.
+                    _ => {}
+                }
+            })
+            .await;
+        futures::stream::iter(fetches)
+            .for_each_concurrent(CONCURRENCY, |id| async move {
+                // Failed or not, once: the error is in the recording, and
+                // the image route tries again when asked.
+                let _ = self.image(id).await;
+                lock(&self.inner).fetch.remove(&id);
+            })
+            .await;
+    }
+
+    /// Fetches the images still due (completed jobs seen just before a
+    /// stop), for at most `within`: the stop's last chance to keep them.
+    pub(crate) async fn fetch_due_images(&self, within: Duration) {
+        let due: Vec<u64> = lock(&self.inner).fetch.keys().copied().collect();
+        let all = futures::stream::iter(due).for_each_concurrent(CONCURRENCY, |id| async move {
+            let _ = self.image(id).await;
+            lock(&self.inner).fetch.remove(&id);
+        });
+        let _ = tokio::time::timeout(within, all).await;
+    }
+
+    /// Saves every `save_every` when something changed, until `closing`.
+    pub(crate) async fn save_periodically(self: Arc<Self>, mut closing: watch::Receiver<bool>) {
+        if self.path.is_none() {
+            return;
+        }
+        let mut tick = tokio::time::interval(self.save_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = closing.wait_for(|c| *c) => return,
+            }
+            if !self.changed() {
+                continue;
+            }
+            let me = self.clone();
+            match tokio::task::spawn_blocking(move || me.save()).await {
+                Ok(Ok(_)) => failing = false,
+                Ok(Err(e)) if !failing => {
+                    failing = true;
+                    tracing::warn!("recording not saved: {e}");
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether something changed since the last save.
+    pub(crate) fn changed(&self) -> bool {
+        let inner = lock(&self.inner);
+        inner.version != inner.saved
+    }
+
+    /// Writes the recording now (atomically); `Ok(None)` when not
+    /// recording to a file. Blocking: file I/O and an fsync.
+    ///
+    /// # Errors
+    ///
+    /// [`RecordingError::Io`] when the file cannot be written.
+    pub(crate) fn save(&self) -> Result<Option<Saved>, RecordingError> {
+        let Some(path) = &self.path else {
+            return Ok(None);
+        };
+        let _writing = lock(&self.writing);
+        let (copy, version) = {
+            let mut inner = lock(&self.inner);
+            inner.recording.saved_at = now();
+            (inner.recording.clone(), inner.version)
+        };
+        format::write(path, &copy)?;
+        let mut inner = lock(&self.inner);
+        inner.saved = inner.saved.max(version);
+        Ok(Some(Saved {
+            path: path.clone(),
+            jobs: copy.jobs.len(),
+        }))
+    }
+
+    /// The kept image of job `id`: fetched once from the real backend (the
+    /// first caller fetches, the others wait for it), then served from the
+    /// file beside the recording or from memory. `None` when the job is
+    /// unknown or not completed with an image.
+    ///
+    /// # Errors
+    ///
+    /// Why the fetch or the read failed (a later call tries again).
+    pub(crate) async fn image(&self, id: u64) -> Option<Result<Bytes, String>> {
+        let (url, kept_file) = {
+            let inner = lock(&self.inner);
+            let job = &inner.recording.jobs[*inner.index.get(&id)?];
+            let url = job.last.image_url.clone()?;
+            let file = job
+                .image
+                .as_ref()
+                .and_then(|rel| self.path.as_ref().map(|p| dir_of(p).join(rel)));
+            (url, file)
+        };
+        let cell = {
+            let mut images = lock(&self.images);
+            let cell = images.entry(id).or_default().clone();
+            if images.len() > MAX_IMAGES_IN_MEMORY && self.path.is_none() {
+                images.pop_first();
+            }
+            cell
+        };
+        let kept = cell
+            .get_or_try_init(|| async {
+                if let Some(file) = kept_file.filter(|f| f.is_file()) {
+                    return Ok(Kept::File(file));
+                }
+                self.fetch_image(id, &url).await
+            })
+            .await;
+        Some(match kept {
+            Ok(Kept::Memory(bytes)) => Ok(bytes.clone()),
+            Ok(Kept::File(path)) => {
+                let path = path.clone();
+                match tokio::task::spawn_blocking(move || std::fs::read(path)).await {
+                    Ok(Ok(bytes)) => Ok(Bytes::from(bytes)),
+                    Ok(Err(e)) => Err(format!("cannot read the kept image: {e}")),
+                    Err(e) => Err(format!("cannot read the kept image: {e}")),
+                }
+            }
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn fetch_image(&self, id: u64, url: &str) -> Result<Kept, String> {
+        let token = lock(&self.inner).fetch.get(&id).cloned();
+        let fetched = self.upstream.image(url, token.as_deref()).await;
+        let kept = match (fetched, &self.path) {
+            (Ok(bytes), Some(path)) => {
+                let (dir, rel) = image_place(path, id);
+                let file = dir_of(path).join(&rel);
+                let write = {
+                    let file = file.clone();
+                    tokio::task::spawn_blocking(move || write_image(&dir, &file, &bytes))
+                };
+                match write.await {
+                    Ok(Ok(())) => Ok((Kept::File(file), Some(rel))),
+                    Ok(Err(e)) => Err(format!("cannot keep the image: {e}")),
+                    Err(e) => Err(format!("cannot keep the image: {e}")),
+                }
+            }
+            (Ok(bytes), None) => Ok((Kept::Memory(bytes), None)),
+            (Err(e), _) => Err(e),
+        };
+        let mut inner = lock(&self.inner);
+        let Some(&i) = inner.index.get(&id) else {
+            return kept.map(|(k, _)| k);
+        };
+        let job = &mut inner.recording.jobs[i];
+        match &kept {
+            Ok((_, rel)) => {
+                job.image = rel.clone();
+                job.image_error = None;
+            }
+            Err(e) => job.image_error = Some(e.clone()),
+        }
+        inner.version += 1;
+        kept.map(|(k, _)| k)
+    }
+}
+
+impl Inner {
+    /// Records one sighting of job `id`: a new observation only when its
+    /// state changed, never an older state after a newer one, never a
+    /// change after a terminal state.
+    fn observe(&mut self, token: &Arc<str>, id: u64, job_type: String, snapshot: Snapshot) {
+        let terminal = is_terminal(&snapshot.status);
+        let completed_with_image = snapshot.status == "completed" && snapshot.image_url.is_some();
+        match self.index.get(&id) {
+            Some(&i) => {
+                let job = &mut self.recording.jobs[i];
+                let last = &job.last;
+                let older = snapshot.attempts < last.attempts
+                    || (snapshot.attempts == last.attempts
+                        && rank(&snapshot.status) < rank(&last.status));
+                if *last == snapshot || is_terminal(&last.status) || older {
+                    if is_terminal(&last.status) {
+                        self.follow.remove(&id);
+                    }
+                    return;
+                }
+                job.observations.push(Observation {
+                    seen_at: now(),
+                    snapshot: snapshot.clone(),
+                });
+                job.last = snapshot;
+            }
+            None => {
+                self.index.insert(id, self.recording.jobs.len());
+                let payload = self.payloads.remove(&id);
+                self.recording.jobs.push(RecordedJob {
+                    job_id: id,
+                    owner: token_fingerprint(token),
+                    job_type,
+                    payload,
+                    observations: vec![Observation {
+                        seen_at: now(),
+                        snapshot: snapshot.clone(),
+                    }],
+                    last: snapshot,
+                    image: None,
+                    image_error: None,
+                });
+            }
+        }
+        self.version += 1;
+        if terminal {
+            self.follow.remove(&id);
+            if completed_with_image {
+                self.fetch.insert(id, token.clone());
+            }
+        } else {
+            self.follow_job(id, token);
+        }
+    }
+
+    fn follow_job(&mut self, id: u64, token: &Arc<str>) {
+        if self.follow.contains_key(&id) {
+            return;
+        }
+        if self.follow.len() >= MAX_FOLLOWED {
+            if !self.warned_full {
+                self.warned_full = true;
+                tracing::warn!(
+                    "recording proxy: {MAX_FOLLOWED} jobs followed already; job {id} and later ones are recorded only as clients see them"
+                );
+            }
+            return;
+        }
+        self.follow.insert(
+            id,
+            Followed {
+                token: token.clone(),
+            },
+        );
+    }
+}
+
+/// The directory relative paths in a recording start from.
+fn dir_of(recording: &Path) -> PathBuf {
+    match recording.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The images directory and job `id`'s image path relative to the
+/// recording's directory: `recording.json.images/7.png`.
+fn image_place(recording: &Path, id: u64) -> (PathBuf, String) {
+    let dir = format::images_dir(recording);
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (dir, format!("{name}/{id}.png"))
+}
+
+/// Writes `bytes` to `file` in `dir` atomically (as the recording).
+fn write_image(dir: &Path, file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".image-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(file).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn recorder() -> Recorder {
+        Recorder::open(&Proxy::new("http://127.0.0.1:9/api/v1")).unwrap()
+    }
+
+    fn job(status: &str, attempts: u32) -> Value {
+        json!({"job_id": 5, "job_type": "chat", "status": status, "attempts": attempts,
+               "created_at": "2026-12-06T10:00:00.000Z", "started_at": null,
+               "completed_at": null, "error": null})
+    }
+
+    #[test]
+    fn a_state_is_stored_once_and_never_goes_back() {
+        let r = recorder();
+        r.seen(
+            "tok",
+            &json!({"success": true, "job_id": 5, "status": "pending"}),
+            Some(json!({"prompt": "p"})),
+        );
+        assert!(
+            r.recording().jobs.is_empty(),
+            "a create's answer is not a whole job"
+        );
+        for answer in [
+            job("pending", 0),
+            job("pending", 0),
+            job("processing", 1),
+            job("pending", 0),
+            job("processing", 1),
+            job("pending", 1),
+            job("completed", 2),
+            job("processing", 2),
+        ] {
+            r.seen("tok", &answer, None);
+        }
+        let rec = r.recording();
+        let j = &rec.jobs[0];
+        let seen: Vec<(&str, u32)> = j
+            .observations
+            .iter()
+            .map(|o| (o.snapshot.status.as_str(), o.snapshot.attempts))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("pending", 0),
+                ("processing", 1),
+                ("pending", 1),
+                ("completed", 2)
+            ]
+        );
+        assert_eq!(j.last, j.observations.last().unwrap().snapshot);
+        assert_eq!(j.payload, Some(json!({"prompt": "p"})));
+        assert_eq!(j.owner, token_fingerprint("tok"));
+        let inner = lock(&r.inner);
+        assert!(inner.follow.is_empty(), "a terminal job is not followed");
+    }
+
+    #[test]
+    fn followed_jobs_are_bounded() {
+        let r = recorder();
+        for id in 1..=(MAX_FOLLOWED as u64 + 5) {
+            r.seen("tok", &json!({"job_id": id, "status": "pending"}), None);
+        }
+        assert_eq!(lock(&r.inner).follow.len(), MAX_FOLLOWED);
+        // A job past the bound is still recorded when a client sees it.
+        let mut late = job("pending", 0);
+        late["job_id"] = (MAX_FOLLOWED as u64 + 5).into();
+        r.seen("tok", &late, None);
+        assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn a_list_shows_each_job() {
+        let r = recorder();
+        let mut other = job("pending", 0);
+        other["job_id"] = 6.into();
+        r.seen(
+            "tok",
+            &json!({"jobs": [job("processing", 1), other], "metadata": {}}),
+            None,
+        );
+        assert_eq!(r.recording().jobs.len(), 2);
+        assert_eq!(lock(&r.inner).follow.len(), 2);
+    }
+}

@@ -1,0 +1,648 @@
+//! The recording proxy (`--proxy-to`, `--record`), in-process: an
+//! "upstream" mock server on 127.0.0.1:0 with the proxying one in front of
+//! it; small axum servers where the upstream must misbehave (a redirect,
+//! an oversized answer).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use vestis_mock_server::config::{DurationRange, Proxy};
+use vestis_mock_server::{Config, MockServer};
+
+use crate::util::{Harness, expect_error, json};
+
+const TOKEN: &str = "secret-token-7f3a9c";
+
+/// A proxying mock in front of `upstream`, polling followed jobs every
+/// 50 ms, recording to `record` when given.
+pub(crate) async fn proxy_to(upstream: &MockServer, record: Option<&Path>) -> Harness {
+    let mut proxy = Proxy::new(upstream.api_url());
+    proxy.record = record.map(Path::to_owned);
+    proxy.follow_every = Duration::from_millis(50);
+    proxy.save_every = Duration::from_millis(200);
+    Harness::start(Config {
+        proxy: Some(proxy),
+        ..Config::fast()
+    })
+    .await
+}
+
+async fn upstream(config: Config) -> Harness {
+    Harness::start(config).await
+}
+
+/// `GET /__admin/requests` of `h`, newest first.
+async fn journal(h: &Harness) -> Vec<Value> {
+    let (_, body) = json(
+        h.raw(Method::GET, "/__admin/requests")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    body["requests"].as_array().unwrap().clone()
+}
+
+/// Reads the recording at `path` until `done` says it holds what a test
+/// waits for (10 s at most).
+async fn recording_until(path: &Path, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..200 {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && let Ok(value) = serde_json::from_str::<Value>(&text)
+            && done(&value)
+        {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the recording at {} never got there", path.display());
+}
+
+/// Saves now through the admin route; returns its answer.
+async fn save(h: &Harness) -> Value {
+    let (status, body) = json(
+        h.raw(Method::POST, "/__admin/recording")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+fn job_in(recording: &Value, id: u64) -> Option<&Value> {
+    recording["jobs"]
+        .as_array()?
+        .iter()
+        .find(|j| j["job_id"] == id)
+}
+
+#[tokio::test]
+async fn every_route_and_header_is_forwarded_and_answered_unchanged() {
+    let up = upstream(Config {
+        paused: true,
+        faults: vestis_mock_server::Faults {
+            rate_limit: Some(1000),
+            ..Config::fast().faults
+        },
+        ..Config::fast()
+    })
+    .await;
+    let h = proxy_to(&up.server, None).await;
+
+    // Create: 202, the Location, the body, the headers that matter.
+    let res = h
+        .api(TOKEN, Method::POST, "/generate?chat=true")
+        .header("Idempotency-Key", "key-1")
+        .header("X-Mock-Outcome", "fail")
+        .json(&json!({"prompt": "a red dress"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        res.headers()["x-mock-max-attempts"],
+        "3",
+        "the upstream's own header"
+    );
+    let (_, created) = json(res).await;
+    let id = created["job_id"].as_u64().unwrap();
+    assert_eq!(location, format!("/api/v1/jobs/{id}"));
+    assert_eq!(created["message"], "Job queued for processing");
+
+    // The upstream got the method, path, query, body and the three headers;
+    // no X-Mock-* header.
+    let seen = journal(&up).await;
+    let create = seen.iter().find(|e| e["method"] == "POST").unwrap();
+    assert_eq!(create["path"], "/api/v1/generate");
+    assert_eq!(create["query"], "chat=true");
+    assert_eq!(create["body"], json!({"prompt": "a red dress"}));
+    let headers = create["headers"].as_object().unwrap();
+    assert_eq!(headers["idempotency-key"], "key-1");
+    assert!(
+        headers["content-type"]
+            .as_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert!(
+        headers["authorization"]
+            .as_str()
+            .unwrap()
+            .starts_with("Bearer fp:")
+    );
+    assert!(
+        !headers.keys().any(|k| k.starts_with("x-mock")),
+        "{headers:?}"
+    );
+
+    // The same key again: the upstream's idempotent answer, same job.
+    let (_, again) = json(
+        h.api(TOKEN, Method::POST, "/generate?chat=true")
+            .header("Idempotency-Key", "key-1")
+            .json(&json!({"prompt": "a red dress"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(again["job_id"], id);
+
+    // Poll, list with its query, cancel: the upstream's answers.
+    let (status, job) = h.get(TOKEN, id).await;
+    assert_eq!(
+        (status, job["status"].as_str()),
+        (StatusCode::OK, Some("pending"))
+    );
+    let (direct_status, direct) = up.get(TOKEN, id).await;
+    assert_eq!((status, &job), (direct_status, &direct));
+    let (status, page) = json(
+        h.api(TOKEN, Method::GET, "/jobs?page_size=1")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["metadata"]["page_size"], 1);
+    let (status, cancelled) = json(
+        h.api(TOKEN, Method::DELETE, &format!("/jobs/{id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, cancelled["status"].as_str()),
+        (StatusCode::OK, Some("cancelled"))
+    );
+
+    // The upstream's errors, as they are: 404, 401 with its challenge, 409.
+    h.api_error(TOKEN, Method::GET, "/jobs/999999", 404, "not_found")
+        .await;
+    let res = h.raw(Method::GET, "/api/v1/jobs").send().await.unwrap();
+    assert!(res.headers().contains_key("www-authenticate"));
+    expect_error(res, 401, "unauthorized").await;
+    h.api_error(
+        TOKEN,
+        Method::DELETE,
+        &format!("/jobs/{id}"),
+        409,
+        "conflict",
+    )
+    .await;
+
+    // A 429 keeps its Retry-After.
+    let limited = upstream(Config {
+        faults: vestis_mock_server::Faults {
+            rate_limit: Some(1),
+            ..Config::fast().faults
+        },
+        ..Config::fast()
+    })
+    .await;
+    let hl = proxy_to(&limited.server, None).await;
+    let mut saw_429 = false;
+    for _ in 0..5 {
+        let res = hl.api(TOKEN, Method::GET, "/jobs").send().await.unwrap();
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(res.headers().contains_key("retry-after"));
+            expect_error(res, 429, "rate_limited").await;
+            saw_429 = true;
+            break;
+        }
+    }
+    assert!(saw_429, "the upstream's rate limit reached the client");
+}
+
+#[tokio::test]
+async fn the_journal_and_the_har_show_the_proxied_answers() {
+    let up = upstream(Config::fast()).await;
+    let h = proxy_to(&up.server, None).await;
+    let id = h.chat(TOKEN).await;
+    h.api_error(TOKEN, Method::GET, "/jobs/424242", 404, "not_found")
+        .await;
+    let seen = journal(&h).await;
+    assert_eq!(seen[0]["status"], 404);
+    assert_eq!(seen[1]["status"], 202);
+    assert_eq!(seen[1]["job_id"], id);
+    let (status, har) = json(
+        h.raw(Method::GET, "/__admin/requests.har")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let entries = har["log"]["entries"].as_array().unwrap();
+    let statuses: Vec<&Value> = entries.iter().map(|e| &e["response"]["status"]).collect();
+    assert_eq!(statuses, [&json!(202), &json!(404)]);
+}
+
+#[tokio::test]
+async fn image_urls_point_at_the_mock_and_the_kept_copy_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("staging.json");
+    let up = upstream(Config::fast()).await;
+    let h = proxy_to(&up.server, Some(&record)).await;
+    let id = h.chat(TOKEN).await;
+    let job = h.until_terminal(TOKEN, id).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    let url = job["result"]["image_url"].as_str().unwrap().to_owned();
+    assert_eq!(url, format!("{}/images/{id}.png", h.server.url()));
+    let original = up
+        .http
+        .get(up.url(&format!("/images/{id}.png")))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let served = h.http.get(&url).send().await.unwrap();
+    assert_eq!(served.status(), StatusCode::OK);
+    assert_eq!(served.headers()["content-type"], "image/png");
+    assert_eq!(served.bytes().await.unwrap(), original);
+
+    // Kept beside the recording, named in it; served with the upstream gone.
+    let saved = recording_until(&record, |_| true).await;
+    drop(saved);
+    save(&h).await;
+    let recording: Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    let entry = job_in(&recording, id).unwrap();
+    assert_eq!(entry["image"], format!("staging.json.images/{id}.png"));
+    assert_eq!(
+        std::fs::read(dir.path().join(entry["image"].as_str().unwrap())).unwrap(),
+        original
+    );
+    up.server.shutdown().await;
+    let again = h.http.get(&url).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.bytes().await.unwrap(), original);
+    // An image the recording never saw is the contract's 404.
+    let missing = h.http.get(h.url("/images/999.png")).send().await.unwrap();
+    expect_error(missing, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn a_job_the_client_stopped_polling_is_followed_to_its_end_each_state_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("r.json");
+    let mut config = Config::fast();
+    config.faults.processing_time = DurationRange::fixed(Duration::from_millis(300));
+    let up = upstream(config).await;
+    let h = proxy_to(&up.server, Some(&record)).await;
+    let id = h.chat(TOKEN).await;
+    // The client never polls; the proxy does, and saves on its own.
+    let recording = recording_until(&record, |r| {
+        job_in(r, id)
+            .is_some_and(|j| matches!(j["last"]["status"].as_str(), Some("completed" | "failed")))
+    })
+    .await;
+    let job = job_in(&recording, id).unwrap();
+    let observations = job["observations"].as_array().unwrap();
+    assert!(observations.len() >= 2, "{job:#}");
+    // Each state once: no two observations in a row alike (seen_at aside).
+    let state = |o: &Value| {
+        let mut o = o.clone();
+        o.as_object_mut().unwrap().remove("seen_at");
+        o
+    };
+    for pair in observations.windows(2) {
+        assert_ne!(state(&pair[0]), state(&pair[1]), "{job:#}");
+    }
+    assert_eq!(state(observations.last().unwrap()), job["last"]);
+    // The real server's times, as it wrote them.
+    let direct = up.until_terminal(TOKEN, id).await;
+    assert_eq!(job["last"]["created_at"], direct["created_at"]);
+    assert_eq!(job["last"]["completed_at"], direct["completed_at"]);
+    assert_eq!(job["payload"], json!({"prompt": "a red dress"}));
+    assert_eq!(job["job_type"], "chat");
+}
+
+#[tokio::test]
+async fn jobs_seen_only_in_a_list_are_followed_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("r.json");
+    let mut config = Config::fast();
+    config.faults.processing_time = DurationRange::fixed(Duration::from_millis(200));
+    let up = upstream(config).await;
+    // Made on the upstream directly: the proxy learns of it from a list.
+    let id = up.chat(TOKEN).await;
+    let h = proxy_to(&up.server, Some(&record)).await;
+    let (status, _) = json(h.api(TOKEN, Method::GET, "/jobs").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let recording = recording_until(&record, |r| {
+        job_in(r, id).is_some_and(|j| j["last"]["status"] == "completed")
+    })
+    .await;
+    assert_eq!(job_in(&recording, id).unwrap()["payload"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_save_says_where_and_how_many_and_never_writes_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("r.json");
+    let up = upstream(Config::fast()).await;
+    let h = proxy_to(&up.server, Some(&record)).await;
+    let id = h.chat(TOKEN).await;
+    h.until_terminal(TOKEN, id).await;
+    let answer = save(&h).await;
+    assert_eq!(answer["file"], record.display().to_string());
+    assert_eq!(answer["jobs"], 1);
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert!(!text.contains(TOKEN), "the token is in the file");
+    let recording: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(recording["format"], "vestis-mock-recording");
+    assert_eq!(recording["source"], up.server.api_url());
+    let owner = job_in(&recording, id).unwrap()["owner"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(owner.starts_with("fp:") && owner.len() == 19, "{owner}");
+
+    // The summary of what it holds.
+    let (status, summary) = json(
+        h.raw(Method::GET, "/__admin/recording")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(summary["jobs"], 1);
+    assert_eq!(summary["types"]["chat"]["statuses"]["completed"], 1);
+    assert!(
+        summary["types"]["chat"]["processing_time"]["median_ms"].is_u64(),
+        "{summary}"
+    );
+    assert_eq!(summary["types"]["chat"]["job_failure_rate"], 0.0);
+
+    // The dashboard's overview names it too.
+    let (_, overview) = json(
+        h.raw(Method::GET, "/__admin/overview")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(overview["recording"]["jobs"], 1, "{overview}");
+    assert_eq!(overview["recording"]["source"], up.server.api_url());
+}
+
+#[tokio::test]
+async fn the_recording_is_saved_periodically_when_it_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("r.json");
+    let up = upstream(Config::fast()).await;
+    let mut proxy = Proxy::new(up.server.api_url());
+    proxy.record = Some(record.clone());
+    proxy.follow_every = Duration::from_millis(50);
+    proxy.save_every = Duration::from_millis(200);
+    let h = Harness::start(Config {
+        proxy: Some(proxy),
+        ..Config::fast()
+    })
+    .await;
+    // Written once at start, empty.
+    let start: Value = serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert_eq!(start["jobs"], json!([]));
+    let id = h.chat(TOKEN).await;
+    // No POST, no stop: the periodic save brings it to the file.
+    recording_until(&record, |r| {
+        job_in(r, id).is_some_and(|j| j["last"]["status"] == "completed")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_save_without_a_recording_file_is_a_conflict() {
+    let up = upstream(Config::fast()).await;
+    let h = proxy_to(&up.server, None).await;
+    let res = h
+        .raw(Method::POST, "/__admin/recording")
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, 409, "conflict").await;
+    // Without --record the summary still works (the recording is in memory).
+    let (status, _) = json(
+        h.raw(Method::GET, "/__admin/recording")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // A mock that is not proxying has no recording at all.
+    let res = up
+        .raw(Method::GET, "/__admin/recording")
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, 409, "conflict").await;
+}
+
+/// A port nothing listens on.
+async fn closed_port() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_a_502_naming_it_and_the_cause() {
+    let port = closed_port().await;
+    let mut proxy = Proxy::new(format!("http://127.0.0.1:{port}/api/v1"));
+    proxy.follow_every = Duration::from_millis(50);
+    let h = Harness::start(Config {
+        proxy: Some(proxy),
+        ..Config::fast()
+    })
+    .await;
+    let res = h.api(TOKEN, Method::GET, "/jobs").send().await.unwrap();
+    let body = expect_error(res, 502, "internal").await;
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("http://127.0.0.1:{port}/api/v1")),
+        "{message}"
+    );
+    assert!(message.contains("connection refused"), "{message}");
+}
+
+/// A one-route axum server answering every request with `answer`.
+async fn serve_once(answer: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, answer).await });
+    format!("http://{addr}/api/v1")
+}
+
+#[tokio::test]
+async fn a_redirecting_upstream_is_not_followed() {
+    let target = upstream(Config::fast()).await;
+    let to = format!("{}/api/v1/jobs", target.server.url());
+    let base = serve_once(axum::Router::new().fallback(move || {
+        let to = to.clone();
+        async move { axum::response::Redirect::temporary(&to) }
+    }))
+    .await;
+    let h = Harness::start(Config {
+        proxy: Some(Proxy::new(&base)),
+        ..Config::fast()
+    })
+    .await;
+    let res = h.api(TOKEN, Method::GET, "/jobs").send().await.unwrap();
+    let body = expect_error(res, 502, "internal").await;
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.contains("redirect (HTTP 307)") && message.contains(&base),
+        "{message}"
+    );
+    assert!(
+        journal(&target).await.is_empty(),
+        "the redirect was followed"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_upstream_answer_is_bounded() {
+    let base = serve_once(axum::Router::new().fallback(|| async {
+        // 5 MiB of JSON, over the 4 MiB cap; sent without a length.
+        let chunk = axum::body::Bytes::from(vec![b' '; 64 * 1024]);
+        let chunks =
+            futures::stream::iter((0..80).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+        axum::body::Body::from_stream(chunks)
+    }))
+    .await;
+    let h = Harness::start(Config {
+        proxy: Some(Proxy::new(&base)),
+        ..Config::fast()
+    })
+    .await;
+    let res = h.api(TOKEN, Method::GET, "/jobs").send().await.unwrap();
+    let body = expect_error(res, 502, "internal").await;
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("over 4194304 bytes"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_recording_that_cannot_be_written_is_refused_at_start() {
+    let up = upstream(Config::fast()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let not_one = dir.path().join("notes.json");
+    std::fs::write(&not_one, "{\"mine\": true}").unwrap();
+    for path in [PathBuf::from("/nonexistent-dir/r.json"), not_one.clone()] {
+        let mut proxy = Proxy::new(up.server.api_url());
+        proxy.record = Some(path.clone());
+        let e = MockServer::start(Config {
+            proxy: Some(proxy),
+            ..Config::fast()
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("--record: ") && e.contains(&*path.to_string_lossy()),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&not_one).unwrap(),
+        "{\"mine\": true}"
+    );
+}
+
+#[tokio::test]
+async fn the_headers_that_matter_come_back_and_no_others() {
+    let base = serve_once(axum::Router::new().fallback(|| async {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                ("content-type", "application/json"),
+                ("retry-after", "7"),
+                ("x-ratelimit-remaining", "0"),
+                ("ratelimit-policy", "10;w=1"),
+                ("set-cookie", "session=staging"),
+                ("x-internal-trace", "abc"),
+            ],
+            r#"{"success":false,"error":"Slow down","code":"rate_limited"}"#,
+        )
+    }))
+    .await;
+    let h = Harness::start(Config {
+        proxy: Some(Proxy::new(&base)),
+        ..Config::fast()
+    })
+    .await;
+    let res = h.api(TOKEN, Method::GET, "/jobs").send().await.unwrap();
+    let headers = res.headers().clone();
+    assert_eq!(headers["retry-after"], "7");
+    assert_eq!(headers["x-ratelimit-remaining"], "0");
+    assert_eq!(headers["ratelimit-policy"], "10;w=1");
+    assert!(!headers.contains_key("set-cookie"), "{headers:?}");
+    assert!(!headers.contains_key("x-internal-trace"), "{headers:?}");
+    // The mock's own X-Mock-Max-Attempts says nothing of the real API's jobs.
+    assert!(!headers.contains_key("x-mock-max-attempts"), "{headers:?}");
+    let body = expect_error(res, 429, "rate_limited").await;
+    assert_eq!(body["error"], "Slow down");
+}
+
+#[tokio::test]
+async fn the_follower_stops_at_shutdown() {
+    let mut config = Config::fast();
+    // Long enough that the job is still followed when the proxy stops.
+    config.faults.processing_time = DurationRange::fixed(Duration::from_secs(30));
+    let up = upstream(config).await;
+    let h = proxy_to(&up.server, None).await;
+    h.chat(TOKEN).await;
+    let requests = || async {
+        let (_, stats) = json(up.raw(Method::GET, "/__admin/stats").send().await.unwrap()).await;
+        stats["api_requests"].as_u64().unwrap()
+    };
+    // It is being followed: the upstream sees polls it did not get from the client.
+    let before = requests().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(requests().await > before, "no follower polls");
+    h.server.shutdown().await;
+    // A poll already on the wire may still land; none starts after.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopped = requests().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(requests().await, stopped, "polls after shutdown");
+}
+
+#[tokio::test]
+async fn an_existing_recording_is_continued() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("morning.json");
+    let up = upstream(Config::fast()).await;
+    let first = proxy_to(&up.server, Some(&record)).await;
+    let a = first.chat(TOKEN).await;
+    first.until_terminal(TOKEN, a).await;
+    first.server.shutdown().await;
+    let second = proxy_to(&up.server, Some(&record)).await;
+    let b = second.chat(TOKEN).await;
+    second.until_terminal(TOKEN, b).await;
+    assert_eq!(save(&second).await["jobs"], 2);
+    let recording: Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert!(job_in(&recording, a).is_some() && job_in(&recording, b).is_some());
+    // The first sitting's image is still served.
+    let res = second
+        .http
+        .get(second.url(&format!("/images/{a}.png")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}

@@ -1,0 +1,265 @@
+//! The recording proxy as the binary runs it: the saves at SIGTERM and
+//! SIGINT, a `kill -9` that leaves the last save readable, the start's
+//! warning for an unreachable backend, and the flags refused before start.
+
+use std::io::{Read as _, Write as _};
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use vestis_mock_server::config::DurationRange;
+use vestis_mock_server::{Config, MockServer};
+
+use crate::spawned::{Spawned, command};
+
+const TOKEN: &str = "binary-secret-9d2e";
+
+/// The binary proxying to `upstream`, recording to `record`.
+fn recorder(upstream: &MockServer, record: &Path) -> Spawned {
+    Spawned::start(
+        &[
+            "--proxy-to",
+            &upstream.api_url(),
+            "--record",
+            record.to_str().unwrap(),
+            "--follow-every",
+            "50ms",
+        ],
+        &[],
+    )
+}
+
+/// Creates a chat job through `url` and polls it there until terminal.
+async fn finished_job(url: &str) -> u64 {
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("{url}/api/v1/generate?chat=true"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"prompt": "a coat"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["job_id"].as_u64().unwrap();
+    for _ in 0..500 {
+        let job: Value = http
+            .get(format!("{url}/api/v1/jobs/{id}"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if job["status"] == "completed" {
+            return id;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("job {id} never completed");
+}
+
+/// The recording's text, checked to be one and to hold no token (waiting
+/// a little for the first write, which follows the "listening" line).
+fn read(record: &Path) -> Value {
+    for _ in 0..100 {
+        if record.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let text = std::fs::read_to_string(record).unwrap();
+    assert!(!text.contains(TOKEN), "the token is in the file");
+    let value: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(value["format"], "vestis-mock-recording");
+    value
+}
+
+fn statuses(recording: &Value) -> Vec<(u64, String)> {
+    recording["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["job_id"].as_u64().unwrap(),
+                j["last"]["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_and_sigint_save_the_recording() {
+    let upstream = MockServer::start(Config::fast()).await.unwrap();
+    for signal in ["-TERM", "-INT"] {
+        let dir = tempfile::tempdir().unwrap();
+        let record = dir.path().join("r.json");
+        let mut server = recorder(&upstream, &record);
+        // Written once at start, empty: the periodic save (every 5 s) has
+        // nothing to add before the signal.
+        assert_eq!(read(&record)["jobs"], json!([]));
+        let id = finished_job(&server.url).await;
+        server.signal(signal);
+        assert_eq!(server.wait().0, Some(0), "{signal}");
+        assert_eq!(
+            statuses(&read(&record)),
+            [(id, "completed".to_owned())],
+            "{signal}"
+        );
+        let image = dir.path().join(format!("r.json.images/{id}.png"));
+        assert!(image.is_file(), "{signal}: no {}", image.display());
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_9_leaves_the_last_save_readable() {
+    let upstream = MockServer::start(Config::fast()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("r.json");
+    let mut server = recorder(&upstream, &record);
+    let first = finished_job(&server.url).await;
+    let http = reqwest::Client::new();
+    let saved: Value = http
+        .request(Method::POST, format!("{}/__admin/recording", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(saved["jobs"], 1, "{saved}");
+    // Keep it busy with more, then kill it mid-way.
+    let url = server.url.clone();
+    let more = tokio::spawn(async move {
+        for _ in 0..20 {
+            finished_job(&url).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.kill();
+    more.abort();
+    let recording = read(&record);
+    assert!(statuses(&recording).contains(&(first, "completed".to_owned())));
+    // No temporary file left that a reader could take for it.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("r.json") || n.ends_with(".tmp"))
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.ends_with(".tmp") || n.starts_with(".recording-")),
+        "{names:?}"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_token_reaches_the_logs_even_at_trace() {
+    // Jobs long enough for the follower to poll them with the token too.
+    let mut config = Config::fast();
+    config.faults.processing_time = DurationRange::fixed(Duration::from_millis(300));
+    let upstream = MockServer::start(config).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("r.json");
+    let server = Spawned::start(
+        &[
+            "--proxy-to",
+            &upstream.api_url(),
+            "--record",
+            record.to_str().unwrap(),
+            "--follow-every",
+            "50ms",
+        ],
+        &[("RUST_LOG", "trace")],
+    );
+    finished_job(&server.url).await;
+    let logs = server.stop();
+    assert!(logs.len() > 1000, "trace logs expected: {logs}");
+    assert!(!logs.contains(TOKEN), "the token is in the logs");
+}
+
+#[test]
+fn an_unreachable_backend_is_one_warning_at_start_not_fatal() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let to = format!("http://127.0.0.1:{port}/api/v1");
+    let server = Spawned::start(&["--proxy-to", &to], &[]);
+    let mut logs = String::new();
+    for _ in 0..200 {
+        logs = server.logs();
+        if logs.contains("connection refused") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Still serving: a request is the 502.
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .write_all(b"GET /api/v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
+    let out = server.stop();
+    let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{out}");
+    assert!(
+        warnings[0].contains(&to) && warnings[0].contains("502"),
+        "{out}"
+    );
+}
+
+#[test]
+fn record_without_proxy_to_and_an_unwritable_record_exit_2() {
+    let out = command().args(["--record", "r.json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--proxy-to"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.json");
+    std::fs::write(&notes, "[1, 2]").unwrap();
+    for (record, says) in [
+        (
+            "/nonexistent-dir/r.json".to_owned(),
+            "cannot write in /nonexistent-dir",
+        ),
+        (notes.to_str().unwrap().to_owned(), "not a recording"),
+        (dir.path().to_str().unwrap().to_owned(), "is a directory"),
+    ] {
+        let out = command()
+            .args([
+                "--port",
+                "0",
+                "--proxy-to",
+                "http://127.0.0.1:9/api/v1",
+                "--record",
+                &record,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{record}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("--record: ") && stderr.contains(says),
+            "{stderr}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "it must not have started: {:?}",
+            out.stdout
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "[1, 2]");
+}
