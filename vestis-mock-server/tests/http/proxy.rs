@@ -293,12 +293,33 @@ async fn image_urls_point_at_the_mock_and_the_kept_copy_is_served() {
 async fn a_job_the_client_stopped_polling_is_followed_to_its_end_each_state_once() {
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("r.json");
+    // A manual clock: the job stands still until the test moves it, so the
+    // follower sees it unfinished however slow the box is.
     let mut config = Config::fast();
-    config.faults.processing_time = DurationRange::fixed(Duration::from_millis(300));
+    config.clock = vestis_mock_server::config::ClockMode::Manual;
+    config.faults.processing_time = DurationRange::fixed(Duration::from_secs(1));
     let up = upstream(config).await;
     let h = proxy_to(&up.server, Some(&record)).await;
     let id = h.chat(TOKEN).await;
     // The client never polls; the proxy does, and saves on its own.
+    recording_until(&record, |r| {
+        job_in(r, id).is_some_and(|j| {
+            j["observations"].as_array().is_some_and(|o| {
+                o.iter()
+                    .any(|o| matches!(o["status"].as_str(), Some("pending" | "processing")))
+            })
+        })
+    })
+    .await;
+    let (status, body) = json(
+        up.raw(Method::POST, "/__admin/clock/advance")
+            .json(&json!({"by": "10s"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let recording = recording_until(&record, |r| {
         job_in(r, id)
             .is_some_and(|j| matches!(j["last"]["status"].as_str(), Some("completed" | "failed")))
@@ -611,13 +632,29 @@ async fn the_follower_stops_at_shutdown() {
     };
     // It is being followed: the upstream sees polls it did not get from the client.
     let before = requests().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(requests().await > before, "no follower polls");
+    let mut followed = false;
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if requests().await > before {
+            followed = true;
+            break;
+        }
+    }
+    assert!(followed, "no follower polls");
     h.server.shutdown().await;
-    // A poll already on the wire may still land; none starts after.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let stopped = requests().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A poll already on the wire may still land (the upstream counts it when
+    // it answers): let it settle, then watch for any growth over many follow
+    // periods (50 ms each); a follower still running would add one per period.
+    let mut stopped = requests().await;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = requests().await;
+        if now == stopped {
+            break;
+        }
+        stopped = now;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(requests().await, stopped, "polls after shutdown");
 }
 
