@@ -27,7 +27,7 @@
 
 use std::fs;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -290,6 +290,34 @@ pub(crate) fn images_dir(recording: &Path) -> PathBuf {
     let mut name = recording.as_os_str().to_owned();
     name.push(".images");
     PathBuf::from(name)
+}
+
+/// The kept image's file, when `rel` names a file inside `dir`: relative,
+/// no `..`, and still inside once symbolic links are resolved. `Err` says
+/// why not.
+///
+/// The one check for an image a recording names: the replay serves only
+/// such files, and the recorder continuing a recording keeps only such
+/// entries (a hand-edited `"image": "../../.ssh/id_rsa"` is never read).
+pub(crate) fn kept_image(dir: &Path, rel: &str) -> Result<PathBuf, &'static str> {
+    let path = Path::new(rel);
+    let plain = path
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if !plain || rel.is_empty() {
+        return Err("is not a plain path inside the recording's directory");
+    }
+    let file = dir.join(path);
+    let (Ok(file), Ok(dir)) = (file.canonicalize(), dir.canonicalize()) else {
+        return Err("is missing");
+    };
+    if !file.starts_with(&dir) {
+        return Err("leads out of the recording's directory");
+    }
+    if !file.is_file() {
+        return Err("is not a file");
+    }
+    Ok(file)
 }
 
 #[cfg(test)]

@@ -161,6 +161,7 @@ impl Recorder {
                     other => other.to_string(),
                 })?;
                 recording.source = source;
+                drop_unsafe_images(&mut recording, path);
                 recording
             }
             _ => Recording::new(source, now()),
@@ -386,10 +387,13 @@ impl Recorder {
             let inner = lock(&self.inner);
             let job = &inner.recording.jobs[*inner.index.get(&id)?];
             let url = job.last.image_url.clone()?;
-            let file = job
-                .image
-                .as_ref()
-                .and_then(|rel| self.path.as_ref().map(|p| dir_of(p).join(rel)));
+            // Checked again here: the file may have been swapped for a
+            // symbolic link since the start.
+            let file = job.image.as_ref().and_then(|rel| {
+                self.path
+                    .as_ref()
+                    .and_then(|p| format::kept_image(&dir_of(p), rel).ok())
+            });
             (url, file)
         };
         let cell = {
@@ -537,6 +541,30 @@ impl Inner {
 }
 
 /// The directory relative paths in a recording start from.
+/// Forgets each kept image a continued recording names that is not a
+/// plain file inside its directory (see [`format::kept_image`]): such an
+/// entry is never served, and a request for its image fetches it from
+/// the backend again. One warning says how many and the first.
+fn drop_unsafe_images(recording: &mut Recording, path: &Path) {
+    let dir = dir_of(path);
+    let mut dropped = Vec::new();
+    for job in &mut recording.jobs {
+        if let Some(rel) = &job.image
+            && let Err(why) = format::kept_image(&dir, rel)
+        {
+            dropped.push(format!("job {}: image {rel:?} {why}", job.job_id));
+            job.image = None;
+        }
+    }
+    if let Some(first) = dropped.first() {
+        tracing::warn!(
+            "{}: {} kept image(s) ignored (fetched from the backend again when asked), first {first}",
+            path.display(),
+            dropped.len()
+        );
+    }
+}
+
 fn dir_of(recording: &Path) -> PathBuf {
     match recording.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),

@@ -19,13 +19,13 @@
 //!   job's `image_url` serves the mock's own generated image instead.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use vestis_client::{JobId, JobKind, JobStatus};
 
-use super::format::{self, RecordedJob, Recording};
+use super::format::{self, RecordedJob, Recording, kept_image};
 use crate::hash::{UNMAPPED_OWNER, token_fingerprint};
 use crate::queue::{Loaded, MAX_JOB_ID, Profile, State, Trajectory};
 use crate::wire_time::parse_time;
@@ -293,30 +293,6 @@ fn trajectory(job: &RecordedJob, state: State) -> Option<Trajectory> {
             .filter(|e| failed && !e.trim().is_empty())
             .map(Box::from),
     })
-}
-
-/// The kept image's file, when `rel` names a file inside `dir`: relative,
-/// no `..`, and still inside once symbolic links are resolved. `Err` says
-/// why not.
-fn kept_image(dir: &Path, rel: &str) -> Result<PathBuf, &'static str> {
-    let path = Path::new(rel);
-    let plain = path
-        .components()
-        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
-    if !plain || rel.is_empty() {
-        return Err("is not a plain path inside the recording's directory");
-    }
-    let file = dir.join(path);
-    let (Ok(file), Ok(dir)) = (file.canonicalize(), dir.canonicalize()) else {
-        return Err("is missing");
-    };
-    if !file.starts_with(&dir) {
-        return Err("leads out of the recording's directory");
-    }
-    if !file.is_file() {
-        return Err("is not a file");
-    }
-    Ok(file)
 }
 
 #[cfg(test)]

@@ -683,3 +683,60 @@ async fn an_existing_recording_is_continued() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_continued_recording_never_serves_a_file_outside_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("id_rsa");
+    std::fs::write(&secret, b"TOP-SECRET-KEY").unwrap();
+    let rec_dir = dir.path().join("rec");
+    std::fs::create_dir(&rec_dir).unwrap();
+    let record = rec_dir.join("r.json");
+    let up = upstream(Config::fast()).await;
+    let first = proxy_to(&up.server, Some(&record)).await;
+    let (a, b) = (first.chat(TOKEN).await, first.chat(TOKEN).await);
+    for id in [a, b] {
+        first.until_terminal(TOKEN, id).await;
+        let res = first
+            .http
+            .get(first.url(&format!("/images/{id}.png")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    save(&first).await;
+    first.server.shutdown().await;
+    // A hand-edited (or hostile) recording: job a's image leads out.
+    let mut recording: Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    for job in recording["jobs"].as_array_mut().unwrap() {
+        if job["job_id"] == a {
+            job["image"] = json!("../id_rsa");
+        }
+    }
+    std::fs::write(&record, serde_json::to_vec(&recording).unwrap()).unwrap();
+    let second = proxy_to(&up.server, Some(&record)).await;
+    // Job b's kept image swapped for a link to the secret after the start.
+    let kept_b = rec_dir.join(format!("r.json.images/{b}.png"));
+    std::fs::remove_file(&kept_b).unwrap();
+    std::os::unix::fs::symlink(&secret, &kept_b).unwrap();
+    for id in [a, b] {
+        let res = second
+            .http
+            .get(second.url(&format!("/images/{id}.png")))
+            .send()
+            .await
+            .unwrap();
+        let body = res.bytes().await.unwrap();
+        assert!(
+            !body.windows(14).any(|w| w == b"TOP-SECRET-KEY"),
+            "job {id}: the secret was served"
+        );
+    }
+    // The entry leading out is not written back either.
+    save(&second).await;
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert!(!text.contains("../id_rsa"), "{text}");
+}
