@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::ConfigError;
+use crate::recording::format::RecordingError;
 
 /// How long a proxied request may take, connection included, by default
 /// (`--proxy-timeout`).
@@ -127,9 +128,14 @@ impl Proxy {
     }
 
     /// Checks `record` before the server starts, so the binary refuses it
-    /// before it binds: a directory, a file that is not a recording (which
-    /// would be overwritten), or a directory where no file can be created.
-    /// The recorder checks again when it opens (and writes the file once).
+    /// before it binds (and before its "listening" line): a directory, a
+    /// file that is not a whole recording this build reads (not JSON,
+    /// another `format`, a newer `version`, a field missing or of the
+    /// wrong type: it would be overwritten or misread), a recording of
+    /// another backend (its `source` is not [`Proxy::to`]: job ids of two
+    /// backends would collide), or a directory where no file can be
+    /// created. A missing file is a new recording. The file is read by
+    /// the same code the recorder opens it with, which checks again.
     ///
     /// # Errors
     ///
@@ -143,15 +149,20 @@ impl Proxy {
             return Err(refuse("is a directory".into()));
         }
         if path.exists() {
-            let text = std::fs::read(path).map_err(|e| refuse(e.to_string()))?;
-            let kind = serde_json::from_slice::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v.get("format").and_then(|f| f.as_str()).map(str::to_owned));
-            if kind.as_deref() != Some("vestis-mock-recording") {
-                return Err(refuse(
-                    "exists and is not a recording; refusing to overwrite it (choose another file)"
-                        .into(),
-                ));
+            let recording = crate::recording::format::read(path).map_err(|e| {
+                ConfigError::Record(match e {
+                    RecordingError::NotARecording { .. } => {
+                        format!("{e}; refusing to overwrite it (choose another file)")
+                    }
+                    other => other.to_string(),
+                })
+            })?;
+            let source = recording.source.trim_end_matches('/');
+            if source != self.to {
+                return Err(refuse(format!(
+                    "is a recording of {source}, not of --proxy-to {}; continuing it would mix the jobs of two backends (choose another file)",
+                    self.to
+                )));
             }
         }
         let dir = match path.parent() {

@@ -160,7 +160,13 @@ impl Recorder {
                     }
                     other => other.to_string(),
                 })?;
-                recording.source = source;
+                let recorded = recording.source.trim_end_matches('/');
+                if recorded != source {
+                    return Err(format!(
+                        "{}: is a recording of {recorded}, not of --proxy-to {source}; continuing it would mix the jobs of two backends (choose another file)",
+                        path.display()
+                    ));
+                }
                 drop_unsafe_images(&mut recording, path);
                 recording
             }

@@ -263,3 +263,75 @@ fn record_without_proxy_to_and_an_unwritable_record_exit_2() {
     }
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), "[1, 2]");
 }
+
+#[test]
+fn a_record_file_it_cannot_continue_is_refused_before_the_ready_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let to = "http://127.0.0.1:9/api/v1";
+    let job = json!({
+        "job_id": 1, "owner": "fp:0123456789abcdef", "job_type": "chat",
+        "last": {"status": "pending", "attempts": 0, "created_at": "2026-12-06T00:00:00.000Z",
+                 "started_at": null, "completed_at": null},
+        "observations": []
+    });
+    let recording = |version: Value, source: &str, jobs: Value| {
+        json!({
+            "format": "vestis-mock-recording", "version": version, "source": source,
+            "started_at": "2026-12-06T00:00:00.000Z", "saved_at": "2026-12-06T00:00:00.000Z",
+            "jobs": jobs
+        })
+    };
+    let mut missing_field = job.clone();
+    missing_field.as_object_mut().unwrap().remove("owner");
+    let mut bad_type = job.clone();
+    bad_type["job_id"] = json!("one");
+    for (name, content, says) in [
+        ("newer.json", recording(json!(99), to, json!([])), "newer"),
+        (
+            "missing.json",
+            recording(json!(1), to, json!([missing_field])),
+            "owner",
+        ),
+        (
+            "types.json",
+            recording(json!(1), to, json!([bad_type])),
+            "not a recording",
+        ),
+        (
+            "other.json",
+            recording(json!(1), "http://other.example/api/v1", json!([job])),
+            "http://other.example/api/v1",
+        ),
+    ] {
+        let path = dir.path().join(name);
+        let text = serde_json::to_string(&content).unwrap();
+        std::fs::write(&path, &text).unwrap();
+        let out = command()
+            .args([
+                "--port",
+                "0",
+                "--proxy-to",
+                to,
+                "--record",
+                path.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{name}: {stderr}");
+        assert!(
+            stderr.contains("--record: ") && stderr.contains(says),
+            "{name}: {stderr}"
+        );
+        if name == "other.json" {
+            assert!(stderr.contains(to), "{stderr}");
+        }
+        assert!(
+            out.stdout.is_empty(),
+            "{name}: it must not have started: {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "{name}");
+    }
+}
