@@ -43,6 +43,12 @@ pub(crate) async fn forward(
         .unwrap_or_default();
     let target = parts.uri.path_and_query().map_or("", |pq| pq.as_str());
     let rest = target.strip_prefix("/api/v1").unwrap_or(target);
+    if let Err(why) = stays_under_base(parts.uri.path(), rest) {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &ErrorBody::new(ErrorCode::InvalidRequest, why),
+        );
+    }
     let answer = match recorder
         .upstream()
         .send(parts.method.clone(), rest, &parts.headers, body.clone())
@@ -88,6 +94,28 @@ pub(crate) async fn forward(
         headers.insert(header::LOCATION, local);
     }
     response
+}
+
+/// Refuses a path that the URL parser would move out of the backend's
+/// base: a `.` or `..` segment, percent-encoded or not (`%2e%2e`), or a
+/// backslash (a separator in `http(s)` URLs). `/api/v1/../../internal/x`
+/// would otherwise reach `https://staging/internal/x` with the caller's
+/// `Authorization`. `rest` is what follows `/api/v1` (with the query); it
+/// must start a new segment.
+fn stays_under_base(path: &str, rest: &str) -> Result<(), String> {
+    let dot_segment = path.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    });
+    if dot_segment || path.contains('\\') || path.to_ascii_lowercase().contains("%5c") {
+        return Err(format!(
+            "The path {path:?} has a '.' or '..' segment or a backslash; the proxy forwards only plain paths under /api/v1"
+        ));
+    }
+    if !(rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')) {
+        return Err(format!("The path {path:?} is not under /api/v1"));
+    }
+    Ok(())
 }
 
 /// The 502 for a backend that gave no usable answer.
@@ -157,6 +185,26 @@ fn replace_once(text: &[u8], old: &[u8], new: &[u8]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn only_plain_paths_under_the_base_are_forwarded() {
+        for ok in ["/api/v1/jobs/7", "/api/v1/jobs", "/api/v1/a.b/..c"] {
+            let rest = ok.strip_prefix("/api/v1").unwrap();
+            assert!(stays_under_base(ok, rest).is_ok(), "{ok}");
+        }
+        for bad in [
+            "/api/v1/../../internal/x",
+            "/api/v1/%2e%2e/internal",
+            "/api/v1/%2E./x",
+            "/api/v1/./jobs",
+            "/api/v1/..%5cinternal",
+            "/api/v1/..\\internal",
+        ] {
+            let rest = bad.strip_prefix("/api/v1").unwrap();
+            assert!(stays_under_base(bad, rest).is_err(), "{bad}");
+        }
+        assert!(stays_under_base("/api/v1x", "x").is_err());
+    }
 
     #[test]
     fn image_urls_are_rewritten_in_place() {

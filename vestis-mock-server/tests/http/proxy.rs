@@ -740,3 +740,40 @@ async fn a_continued_recording_never_serves_a_file_outside_its_directory() {
     let text = std::fs::read_to_string(&record).unwrap();
     assert!(!text.contains("../id_rsa"), "{text}");
 }
+
+#[tokio::test]
+async fn a_path_leading_out_of_the_base_is_refused_not_forwarded() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let up = upstream(Config::fast()).await;
+    let h = proxy_to(&up.server, None).await;
+    let addr = h.server.addr();
+    // Raw requests: an HTTP client would resolve the dots before sending.
+    for path in [
+        // Each resolves to the upstream's /api/v1/jobs (a 200 there, with
+        // the token): out of the base and back in, so it shows in its journal.
+        "/api/v1/../v1/jobs",
+        "/api/v1/%2e%2e/%2E%2E/api/v1/jobs",
+        "/api/v1/jobs/../../../api/v1/jobs",
+        "/api/v1/./jobs",
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{path}: {answer}");
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let error: Value =
+            serde_json::from_str(body).unwrap_or_else(|_| panic!("{path}: {answer}"));
+        assert_eq!(error["success"], false, "{path}: {body}");
+        assert_eq!(error["code"], "invalid_request", "{path}: {body}");
+    }
+    // Only the proxy's start probe (no token: 401) reached the upstream.
+    let seen = journal(&up).await;
+    assert!(
+        seen.iter().all(|e| e["status"] == 401),
+        "forwarded: {seen:#?}"
+    );
+}
