@@ -170,14 +170,15 @@ pub struct Args {
         long,
         env = "VESTIS_MOCK_RECORD",
         value_name = "FILE",
-        requires = "proxy_to"
+        requires = "proxy_to",
+        conflicts_with = "replay"
     )]
     pub record: Option<PathBuf>,
     /// With --proxy-to: how long one forwarded request may take in all before the client gets a 502 (connecting: at most 5s), e.g. `30s` (at most 10m).
-    #[arg(long, env = "VESTIS_MOCK_PROXY_TIMEOUT", default_value = "30s", value_parser = parse_proxy_duration)]
+    #[arg(long, env = "VESTIS_MOCK_PROXY_TIMEOUT", requires = "proxy_to", conflicts_with = "replay", default_value = "30s", value_parser = parse_proxy_duration)]
     pub proxy_timeout: Duration,
     /// With --proxy-to: how often each unfinished job seen is polled on the real API, e.g. `200ms` (at most 10m).
-    #[arg(long, env = "VESTIS_MOCK_FOLLOW_EVERY", default_value = "200ms", value_parser = parse_proxy_duration)]
+    #[arg(long, env = "VESTIS_MOCK_FOLLOW_EVERY", requires = "proxy_to", conflicts_with = "replay", default_value = "200ms", value_parser = parse_proxy_duration)]
     pub follow_every: Duration,
     /// Do not serve: probe the server at --host/--port (GET /health) and exit 0 if it answers 200, else 1.
     /// For a container's HEALTHCHECK (the image has no curl). No variable: the environment never turns the server into a probe.

@@ -335,3 +335,36 @@ fn a_record_file_it_cannot_continue_is_refused_before_the_ready_line() {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "{name}");
     }
 }
+
+#[test]
+fn the_recording_flags_are_refused_with_replay_or_without_proxy_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let replay = dir.path().join("replay.json");
+    let recording = json!({
+        "format": "vestis-mock-recording", "version": 1, "source": "http://h/api/v1",
+        "started_at": "2026-12-06T00:00:00.000Z", "saved_at": "2026-12-06T00:00:00.000Z",
+        "jobs": []
+    });
+    std::fs::write(&replay, recording.to_string()).unwrap();
+    let record = dir.path().join("r.json");
+    let record = record.to_str().unwrap();
+    for (flag, value) in [
+        ("--record", record),
+        ("--follow-every", "1s"),
+        ("--proxy-timeout", "5s"),
+    ] {
+        let with_replay = ["--replay", replay.to_str().unwrap()];
+        for (others, says) in [(&with_replay[..], "--replay"), (&[][..], "--proxy-to")] {
+            let out = command()
+                .args(["--port", "0", flag, value])
+                .args(others)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{flag} {others:?}: {stderr}");
+            assert!(stderr.contains(says) && stderr.contains(flag), "{stderr}");
+            assert!(out.stdout.is_empty(), "{flag} {others:?}: it started");
+        }
+    }
+    assert!(!Path::new(record).exists());
+}
