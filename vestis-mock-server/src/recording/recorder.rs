@@ -65,6 +65,9 @@ struct Inner {
     version: u64,
     saved: u64,
     warned_full: bool,
+    /// Whether the warning for a job id reused by the backend (another
+    /// `created_at`) was given.
+    warned_reused: bool,
 }
 
 /// What a save wrote.
@@ -192,6 +195,7 @@ impl Recorder {
                 version: 0,
                 saved: 0,
                 warned_full: false,
+                warned_reused: false,
             }),
             images: Mutex::new(BTreeMap::new()),
             writing: Mutex::new(()),
@@ -480,6 +484,23 @@ impl Inner {
             Some(&i) => {
                 let job = &mut self.recording.jobs[i];
                 let last = &job.last;
+                // Same id, another creation time: another job (the backend's
+                // ids restarted). Not mixed into the recorded one; said once.
+                if last.created_at.is_some()
+                    && snapshot.created_at.is_some()
+                    && last.created_at != snapshot.created_at
+                {
+                    if !self.warned_reused {
+                        self.warned_reused = true;
+                        tracing::warn!(
+                            "job {id}: the backend shows it created at {}, the recording at {}: its job ids restarted; such jobs are not recorded (record into a new file)",
+                            snapshot.created_at.as_deref().unwrap_or_default(),
+                            last.created_at.as_deref().unwrap_or_default()
+                        );
+                    }
+                    self.follow.remove(&id);
+                    return;
+                }
                 let older = snapshot.attempts < last.attempts
                     || (snapshot.attempts == last.attempts
                         && rank(&snapshot.status) < rank(&last.status));
