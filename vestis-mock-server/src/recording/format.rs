@@ -292,6 +292,21 @@ pub(crate) fn images_dir(recording: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// `url` without its query and fragment: what a recording, an error text
+/// or a log may hold of an image URL. A presigned CDN URL carries its
+/// credentials in the query (`?X-Amz-Signature=...`); the full URL stays in
+/// the recorder's memory for the fetch only.
+pub(crate) fn without_query(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            parsed.set_query(None);
+            parsed.set_fragment(None);
+            parsed.to_string()
+        }
+        Err(_) => url.split(['?', '#']).next().unwrap_or_default().to_owned(),
+    }
+}
+
 /// The kept image's file, when `rel` names a file inside `dir`: relative,
 /// no `..`, and still inside once symbolic links are resolved. `Err` says
 /// why not.

@@ -68,6 +68,9 @@ struct Inner {
     /// Whether the warning for a job id reused by the backend (another
     /// `created_at`) was given.
     warned_reused: bool,
+    /// Each job's full image URL as the backend last gave it (query
+    /// included), for the fetch; never written.
+    image_urls: HashMap<u64, String>,
 }
 
 /// What a save wrote.
@@ -196,6 +199,7 @@ impl Recorder {
                 saved: 0,
                 warned_full: false,
                 warned_reused: false,
+                image_urls: HashMap::new(),
             }),
             images: Mutex::new(BTreeMap::new()),
             writing: Mutex::new(()),
@@ -397,6 +401,7 @@ impl Recorder {
             let inner = lock(&self.inner);
             let job = &inner.recording.jobs[*inner.index.get(&id)?];
             let url = job.last.image_url.clone()?;
+            let url = inner.image_urls.get(&id).cloned().unwrap_or(url);
             // Checked again here: the file may have been swapped for a
             // symbolic link since the start.
             let file = job.image.as_ref().and_then(|rel| {
@@ -477,7 +482,13 @@ impl Inner {
     /// Records one sighting of job `id`: a new observation only when its
     /// state changed, never an older state after a newer one, never a
     /// change after a terminal state.
-    fn observe(&mut self, token: &Arc<str>, id: u64, job_type: String, snapshot: Snapshot) {
+    fn observe(&mut self, token: &Arc<str>, id: u64, job_type: String, mut snapshot: Snapshot) {
+        // The recording keeps the image URL without its query (presigned
+        // credentials); the full one stays here for the fetch.
+        if let Some(full) = snapshot.image_url.take() {
+            snapshot.image_url = Some(format::without_query(&full));
+            self.image_urls.insert(id, full);
+        }
         let terminal = is_terminal(&snapshot.status);
         let completed_with_image = snapshot.status == "completed" && snapshot.image_url.is_some();
         match self.index.get(&id) {

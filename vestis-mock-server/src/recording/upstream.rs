@@ -173,7 +173,11 @@ impl Upstream {
             .await
             .map_err(|e| e.to_string())?;
         if answer.status != 200 {
-            return Err(format!("{url} answered HTTP {}", answer.status));
+            return Err(format!(
+                "{} answered HTTP {}",
+                super::format::without_query(url),
+                answer.status
+            ));
         }
         Ok(answer.body)
     }
@@ -197,7 +201,8 @@ impl Upstream {
     ) -> Result<Answer, UpstreamError> {
         let transport = |e: reqwest::Error| UpstreamError::Transport {
             base: self.base.clone(),
-            cause: self.cause(&e),
+            // Without the URL: an image's may carry credentials in its query.
+            cause: self.cause(&e.without_url()),
         };
         let bad = |cause: String| UpstreamError::BadAnswer {
             base: self.base.clone(),

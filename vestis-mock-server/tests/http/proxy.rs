@@ -777,3 +777,49 @@ async fn a_path_leading_out_of_the_base_is_refused_not_forwarded() {
         "forwarded: {seen:#?}"
     );
 }
+
+#[tokio::test]
+async fn no_image_url_query_reaches_the_recording() {
+    // A presigned CDN URL (on a closed port: the fetch fails too, so the
+    // error text is written as well).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let cdn = format!("http://{}/cdn/7.png", closed.local_addr().unwrap());
+    drop(closed);
+    let image_url = format!("{cdn}?X-Amz-Signature=SIGSECRET#frag");
+    let job = json!({
+        "job_id": 7, "job_type": "chat", "status": "completed", "attempts": 1,
+        "created_at": "2026-12-06T00:00:00.000Z", "started_at": "2026-12-06T00:00:01.000Z",
+        "completed_at": "2026-12-06T00:00:02.000Z",
+        "result": {"image_url": image_url, "message": "ok"}
+    });
+    let base = serve_once(axum::Router::new().fallback(move || {
+        let job = job.clone();
+        async move { axum::Json(job) }
+    }))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("r.json");
+    let mut proxy = Proxy::new(&base);
+    proxy.record = Some(record.clone());
+    proxy.save_every = Duration::from_millis(200);
+    let h = Harness::start(Config {
+        proxy: Some(proxy),
+        ..Config::fast()
+    })
+    .await;
+    let (status, _) = json(h.api(TOKEN, Method::GET, "/jobs/7").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    // Asking for the image makes the proxy fetch it (and fail).
+    let res = h.http.get(h.url("/images/7.png")).send().await.unwrap();
+    assert!(!res.status().is_success());
+    let recording = recording_until(&record, |r| {
+        job_in(r, 7).is_some_and(|j| j["image_error"].is_string())
+    })
+    .await;
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert!(
+        !text.contains("SIGSECRET") && !text.contains("frag"),
+        "{text}"
+    );
+    assert_eq!(job_in(&recording, 7).unwrap()["last"]["image_url"], cdn);
+}
