@@ -344,6 +344,7 @@ async fn execute(
         creates: FuturesUnordered::new(),
         downloads: FuturesUnordered::new(),
         saves: FuturesUnordered::new(),
+        in_flight: HashSet::new(),
         stale,
         progress: Progress::with_overall(ctx.mode),
         tally: Tally {
@@ -708,6 +709,9 @@ struct Runner<'a> {
     creates: FuturesUnordered<futures::future::BoxFuture<'static, Created>>,
     downloads: FuturesUnordered<futures::future::BoxFuture<'static, Downloaded>>,
     saves: FuturesUnordered<futures::future::BoxFuture<'static, Saved>>,
+    /// The files being saved now (on blocking threads): they exist for
+    /// any other row that renders the same name, as they will in a moment.
+    in_flight: HashSet<PathBuf>,
     /// Temporary files of killed saves in DIR, found by one scan.
     stale: StaleTemps,
     progress: Progress,
@@ -1047,7 +1051,8 @@ impl Runner<'_> {
         let ours = self
             .known_saving(slot.key)
             .is_some_and(|saving| *saving == path);
-        if path.exists() && !self.overwrite && !ours {
+        let taken = self.in_flight.contains(&path) || (path.exists() && !ours);
+        if taken && !self.overwrite {
             let slot = self.slots.remove(&tag);
             if let Some(slot) = slot {
                 self.progress.note(&format!(
@@ -1067,6 +1072,7 @@ impl Runner<'_> {
                 ..RowState::default()
             },
         )?;
+        self.in_flight.insert(path.clone());
         // Written, synced and renamed on a blocking thread: on this one,
         // the sync held up every other row's polls and downloads.
         self.saves.push(Box::pin(async move {
@@ -1090,6 +1096,7 @@ impl Runner<'_> {
         path: PathBuf,
         saved: std::io::Result<Vec<u8>>,
     ) -> anyhow::Result<()> {
+        self.in_flight.remove(&path);
         let bytes = saved.map_err(|e| {
             Failure::usage(format!(
                 "job {} completed but its image could not be saved to {}: {e}; run the command again once that is fixed",
