@@ -73,7 +73,7 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> anyhow::Result<()> {
     // Checked before anything is read (stdin included).
     Template::parse(&args.name).map_err(Failure::usage)?;
     let input = args.file.clone();
-    let output = std::path::absolute(&args.output).unwrap_or_else(|_| args.output.clone());
+    let output = normalised(&args.output);
     let batch = batch_id(ctx, &input, &output);
     let read_from = materialise(
         &input,
@@ -148,7 +148,7 @@ fn batch_id(ctx: &Context, input: &Path, output: &Path) -> String {
     let input = if input == Path::new("-") {
         input.to_owned()
     } else {
-        std::path::absolute(input).unwrap_or_else(|_| input.to_owned())
+        normalised(input)
     };
     let mut bytes = Vec::new();
     for part in [
@@ -161,6 +161,38 @@ fn batch_id(ctx: &Context, input: &Path, output: &Path) -> String {
         bytes.push(0);
     }
     key_text(fingerprint_bytes(&bytes))
+}
+
+/// `path` as one spelling of its place, so `out`, `out/`, `./out` and
+/// `/abs/out` are one batch: absolute, without `.`, `..` or a trailing
+/// slash, its longest existing part with symlinks resolved.
+fn normalised(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let mut lexical = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                lexical.pop();
+            }
+            other => lexical.push(other),
+        }
+    }
+    let mut missing = Vec::new();
+    let mut existing = lexical.as_path();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            return missing.iter().rev().fold(real, |p, name| p.join(name));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_owned());
+                existing = parent;
+            }
+            _ => return lexical,
+        }
+    }
 }
 
 /// A row's key: its batch, identity (id, else line) and content. Also its

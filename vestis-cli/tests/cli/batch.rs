@@ -1201,3 +1201,35 @@ fn sigterm_and_sighup_stop_the_batch_and_say_how_to_resume() {
         assert_complete(&out, 3, signal);
     }
 }
+
+/// `-o out/`, `-o ./out` and `-o /abs/out` (and the file's spellings) are
+/// one batch: run again under another spelling, nothing is sent.
+#[test]
+fn spellings_of_one_folder_and_file_are_one_batch() {
+    let env = Env::start(config(50));
+    let file = write(env.home.path(), "rows.csv", csv_rows(3));
+    let first = batch(&env, &file, &env.home.path().join("out/"))
+        .output()
+        .unwrap();
+    assert!(first.status.success(), "{}", texts(&first).1);
+    assert_eq!(jobs_on_server(&env), 3);
+    for (input, out) in [
+        ("./rows.csv", "./out"),
+        ("rows.csv", "out/."),
+        ("x/../rows.csv", "out//"),
+    ] {
+        std::fs::create_dir_all(env.home.path().join("x")).unwrap();
+        let again = batch(&env, Path::new(input), Path::new(out))
+            .current_dir(env.home.path())
+            .output()
+            .unwrap();
+        let (_, stderr) = texts(&again);
+        assert!(again.status.success(), "{input} -o {out}: {stderr}");
+        assert!(
+            stderr.contains("3 of 3 rows already finished"),
+            "{input} -o {out}: {stderr}"
+        );
+    }
+    assert_eq!(jobs_on_server(&env), 3, "nothing sent twice");
+    assert_eq!(manifest(&env.home.path().join("out")).len(), 3);
+}
