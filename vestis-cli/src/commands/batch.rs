@@ -523,7 +523,11 @@ fn folder_problem(output: &Path) -> Option<String> {
     let shown = crate::safe::path(output);
     let mut existing = output;
     while std::fs::symlink_metadata(existing).is_err() {
-        existing = existing.parent().filter(|p| !p.as_os_str().is_empty())?;
+        // A relative path's last parent is "": the current folder.
+        existing = match existing.parent()? {
+            p if p.as_os_str().is_empty() => Path::new("."),
+            p => p,
+        };
     }
     let creating = existing != output;
     if !creating && !existing.is_dir() {

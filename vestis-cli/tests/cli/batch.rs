@@ -1233,3 +1233,34 @@ fn spellings_of_one_folder_and_file_are_one_batch() {
     assert_eq!(jobs_on_server(&env), 3, "nothing sent twice");
     assert_eq!(manifest(&env.home.path().join("out")).len(), 3);
 }
+
+/// A relative `-o` whose folders do not exist is probed in the current
+/// folder: here one deleted under the process (so the path stays
+/// relative), which a real run could not write into.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_dry_run_probes_the_current_folder_for_a_relative_new_folder() {
+    let env = Env::start(config(50));
+    let file = write(env.home.path(), "rows.csv", csv_rows(1));
+    let gone = env.home.path().join("gone");
+    std::fs::create_dir_all(&gone).unwrap();
+    let run = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"cd "$1" && rmdir "$1" && exec "$2" batch "$3" -o out/sub --dry-run"#)
+        .arg("sh")
+        .arg(&gone)
+        .arg(assert_cmd::cargo::cargo_bin("vestis"))
+        .arg(&file)
+        .env("VESTIS_HOME", env.home.path())
+        .env("VESTIS_API_URL", &env.api)
+        .env("VESTIS_TOKEN", "me")
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&run);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot create the output folder out/sub: . cannot be written into"),
+        "{stderr}"
+    );
+    assert_eq!(jobs_on_server(&env), 0);
+}
