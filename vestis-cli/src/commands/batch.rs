@@ -73,7 +73,9 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> anyhow::Result<()> {
     // Checked before anything is read (stdin included).
     Template::parse(&args.name).map_err(Failure::usage)?;
     let input = args.file.clone();
-    let output = normalised(&args.output);
+    // As written (made absolute and cleaned), for messages; its real
+    // place, symlinks resolved, only in the batch's identity.
+    let output = cleaned(&args.output);
     let batch = batch_id(ctx, &input, &output);
     let read_from = materialise(
         &input,
@@ -155,7 +157,7 @@ fn batch_id(ctx: &Context, input: &Path, output: &Path) -> String {
         ctx.api_url.as_bytes(),
         ctx.identity().as_bytes(),
         input.as_os_str().as_encoded_bytes(),
-        output.as_os_str().as_encoded_bytes(),
+        normalised(output).as_os_str().as_encoded_bytes(),
     ] {
         bytes.extend_from_slice(part);
         bytes.push(0);
@@ -164,21 +166,10 @@ fn batch_id(ctx: &Context, input: &Path, output: &Path) -> String {
 }
 
 /// `path` as one spelling of its place, so `out`, `out/`, `./out` and
-/// `/abs/out` are one batch: absolute, without `.`, `..` or a trailing
-/// slash, its longest existing part with symlinks resolved.
+/// `/abs/out` are one batch: [`cleaned`], its longest existing part with
+/// symlinks resolved.
 fn normalised(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-    let mut lexical = PathBuf::new();
-    for part in absolute.components() {
-        match part {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                lexical.pop();
-            }
-            other => lexical.push(other),
-        }
-    }
+    let lexical = cleaned(path);
     let mut missing = Vec::new();
     let mut existing = lexical.as_path();
     loop {
@@ -194,6 +185,27 @@ fn normalised(path: &Path) -> PathBuf {
         }
     }
 }
+
+/// `path` made absolute, without `.`, `..` or a trailing slash (`..`
+/// taken lexically, as the shell's `cd` does).
+fn cleaned(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let mut lexical = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                lexical.pop();
+            }
+            other => lexical.push(other),
+        }
+    }
+    lexical
+}
+
+/// How long creates go unanswered before the server is probed.
+const UNANSWERED: Duration = Duration::from_secs(1);
 
 /// A row's key: its batch, identity (id, else line) and content. Also its
 /// idempotency key's second half.
@@ -339,6 +351,7 @@ async fn execute(
     let mut log = BatchLog::open(journal.dir(), batch)?;
     let known = BatchLog::read(log.path(), |key| !finished.keys.contains(&key))?;
     log.run(&settings)?;
+    let manifest_new = std::fs::symlink_metadata(&manifest_path).is_err();
     let manifest = Manifest::open(&manifest_path).map_err(|e| {
         Failure::usage(format!(
             "cannot open the manifest {}: {e}",
@@ -369,6 +382,7 @@ async fn execute(
         create_timeout: flags.timeout,
         log,
         manifest,
+        manifest_new,
         known: known.rows,
         saving: HashMap::new(),
         slots: HashMap::new(),
@@ -377,6 +391,9 @@ async fn execute(
         downloads: FuturesUnordered::new(),
         saves: FuturesUnordered::new(),
         in_flight: HashSet::new(),
+        answered: Instant::now(),
+        probe: None,
+        unreachable: None,
         stale,
         progress: Progress::with_overall(ctx.mode),
         tally: Tally {
@@ -735,6 +752,8 @@ struct Runner<'a> {
     create_timeout: Duration,
     log: BatchLog,
     manifest: Manifest,
+    /// This run created the manifest: removed at the end if no row got a line.
+    manifest_new: bool,
     /// What the batch log knows of unfinished rows (job ids to re-attach to).
     known: HashMap<u64, RowState>,
     /// Where earlier runs were saving unfinished rows' images: theirs to replace.
@@ -748,6 +767,13 @@ struct Runner<'a> {
     /// The files being saved now (on blocking threads): they exist for
     /// any other row that renders the same name, as they will in a moment.
     in_flight: HashSet<PathBuf>,
+    /// When the server last answered a create (or a probe), any answer.
+    answered: Instant,
+    /// A request that tells whether the server can be reached at all,
+    /// sent while creates go unanswered (their retries hide why).
+    probe: Option<futures::future::BoxFuture<'static, Option<String>>>,
+    /// Why the server cannot be reached, as the last probe found.
+    unreachable: Option<String>,
     /// Temporary files of killed saves in DIR, found by one scan.
     stale: StaleTemps,
     progress: Progress,
@@ -767,6 +793,8 @@ impl Runner<'_> {
             tokio::time::interval_at(tokio::time::Instant::now() + plain_every, plain_every);
         plain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut redraw = tokio::time::interval(Duration::from_millis(250));
+        let mut check = tokio::time::interval(UNANSWERED);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             while more && self.slots.len() < concurrency {
                 match rows.next() {
@@ -790,6 +818,15 @@ impl Runner<'_> {
                 Some((tag, job, path, saved)) = self.saves.next(), if !self.saves.is_empty() => {
                     self.saved(tag, job, path, saved)?;
                 }
+                Some(unreachable) = async { self.probe.as_mut()?.await.into() }, if self.probe.is_some() => {
+                    self.probe = None;
+                    self.probed(unreachable);
+                }
+                _ = check.tick(), if self.probe.is_none() && !self.creates.is_empty() => {
+                    if self.answered.elapsed() >= UNANSWERED {
+                        self.start_probe();
+                    }
+                }
                 _ = redraw.tick(), if self.ctx.mode == Mode::Bars => self.progress.overall(&self.overall()),
                 _ = plain.tick(), if self.ctx.mode == Mode::Lines => {
                     crate::say(&self.overall());
@@ -798,9 +835,53 @@ impl Runner<'_> {
         }
     }
 
-    /// The overall line: done, failed, in flight, total, rate, ETA.
+    /// The overall line: done, failed, in flight, total, rate, ETA; and
+    /// why the server cannot be reached, while it cannot.
     fn overall(&self) -> String {
-        self.tally.overall(self.slots.len(), self.started.elapsed())
+        let line = self.tally.overall(self.slots.len(), self.started.elapsed());
+        match &self.unreachable {
+            Some(why) => format!("{line}; {why}: retrying"),
+            None => line,
+        }
+    }
+
+    /// Asks the server for a job that cannot exist: any HTTP answer means
+    /// it can be reached; a transport error says why not.
+    fn start_probe(&mut self) {
+        let client = self.client.clone();
+        let limit = self.create_timeout.min(UNANSWERED * 4);
+        self.probe = Some(Box::pin(async move {
+            match tokio::time::timeout(limit, client.get(JobId(0))).await {
+                Err(_) => Some(format!(
+                    "{} does not answer (nothing within {})",
+                    crate::safe::one_line(client.base_url()),
+                    crate::progress::human_duration(limit)
+                )),
+                Ok(Err(Error::Transport(e))) => Some(e.to_string()),
+                Ok(_) => None,
+            }
+        }));
+    }
+
+    /// A probe's finding: said once when the server becomes unreachable
+    /// (or the reason changes), and once when it answers again.
+    fn probed(&mut self, unreachable: Option<String>) {
+        match &unreachable {
+            None => {
+                self.answered = Instant::now();
+                if self.unreachable.is_some() {
+                    self.progress.note("the server answers again");
+                }
+            }
+            Some(why) if self.unreachable.as_ref() != Some(why) => {
+                self.progress.note(&format!(
+                    "{why}: creates are retried until --timeout ({})",
+                    crate::progress::human_duration(self.create_timeout)
+                ));
+            }
+            Some(_) => {}
+        }
+        self.unreachable = unreachable;
     }
 
     /// Starts a row: re-attaches to its job if the log has one, else creates it.
@@ -883,9 +964,17 @@ impl Runner<'_> {
             Ok(created) => created,
             Err(waited) => {
                 let waited = crate::progress::human_duration(waited);
-                return self.not_created(tag, &format!("no answer within {waited}"));
+                let why = match &self.unreachable {
+                    Some(why) => format!("{why}, for {waited}"),
+                    None => format!("no answer within {waited}"),
+                };
+                return self.not_created(tag, &why);
             }
         };
+        if !matches!(&created, Err(Error::Transport(_))) {
+            self.answered = Instant::now();
+            self.unreachable = None;
+        }
         match created {
             Ok(created) => {
                 crate::failpoint::hit("after-create");
@@ -1229,11 +1318,16 @@ impl Runner<'_> {
         if self.tally.in_manifest() >= self.tally.total {
             self.log.finished()?;
         }
-        let summary = format!(
-            "{}; manifest: {}",
-            self.tally.summary(),
-            self.manifest.path().display()
-        );
+        let path = self.manifest.path();
+        let empty = std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
+        let summary = if self.manifest_new && empty && std::fs::remove_file(path).is_ok() {
+            format!(
+                "{}; no manifest written (no row finished)",
+                self.tally.summary()
+            )
+        } else {
+            format!("{}; manifest: {}", self.tally.summary(), path.display())
+        };
         let worst = self.tally.worst();
         drop(self.progress);
         if worst == Exit::Success {

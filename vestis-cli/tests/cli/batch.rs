@@ -1264,3 +1264,55 @@ fn a_dry_run_probes_the_current_folder_for_a_relative_new_folder() {
     );
     assert_eq!(jobs_on_server(&env), 0);
 }
+
+/// A server that refuses connections is said to be unreachable while the
+/// batch retries (not counted as progress), and each row's message names
+/// the refused connection, not a silent wait.
+#[test]
+fn an_unreachable_server_is_named_while_retrying_and_in_each_row() {
+    let env = Env::start(config(50));
+    let file = write(env.home.path(), "rows.csv", csv_rows(2));
+    let out = env.home.path().join("out");
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let run = batch(&env, &file, &out)
+        .env("VESTIS_API_URL", format!("http://{closed}"))
+        .env("VESTIS_PROGRESS_EVERY", "500ms")
+        .args(["--timeout", "4s"])
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&run);
+    assert_eq!(run.status.code(), Some(6), "{stderr}");
+    let notice = format!("cannot connect to {closed}: connection refused");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains(&notice) && l.contains("creates are retried until --timeout (4s)")),
+        "a notice while retrying: {stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("in flight") && l.contains(&notice) && l.ends_with(": retrying")),
+        "the overall line says it: {stderr}"
+    );
+    assert!(!stderr.contains("no answer within"), "{stderr}");
+    for id in ["r0", "r1"] {
+        assert!(
+            stderr.lines().any(|l| l.contains(&format!("row \"{id}\""))
+                && l.contains(&notice)
+                && l.contains("for 4s")),
+            "{id}: {stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("2 rows: 0 completed, 2 not finished; no manifest written"),
+        "{stderr}"
+    );
+    assert!(
+        !out.join("manifest.jsonl").exists(),
+        "no empty manifest left"
+    );
+}
