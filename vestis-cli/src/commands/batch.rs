@@ -77,6 +77,9 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> anyhow::Result<()> {
     // place, symlinks resolved, only in the batch's identity.
     let output = cleaned(&args.output);
     let batch = batch_id(ctx, &input, &output);
+    if args.forget {
+        return forget(ctx, journal.dir(), &batch, &input, &output);
+    }
     let read_from = materialise(
         &input,
         &crate::journal::batch::batches_dir(journal.dir()).join(format!("{batch}.input")),
@@ -102,6 +105,51 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> anyhow::Result<()> {
         skip_invalid: args.skip_invalid,
     };
     execute(ctx, &batch, settings, &args.wait, args.dry_run).await
+}
+
+/// `vestis batch FILE -o DIR --forget`: drops the batch's log (and its
+/// copy of stdin) from the journal, so `vestis resume` no longer runs it;
+/// what it saved in DIR stays. The batch's lock is taken first: a batch
+/// that is running is not forgotten under it.
+fn forget(
+    ctx: &Context,
+    journal: &Path,
+    batch: &str,
+    input: &Path,
+    output: &Path,
+) -> anyhow::Result<()> {
+    let dir = crate::journal::batch::batches_dir(journal);
+    let log_path = dir.join(format!("{batch}.jsonl"));
+    let what = format!(
+        "the batch of {} into {}",
+        shown(input),
+        crate::safe::path(output)
+    );
+    if !log_path.exists() {
+        return Err(Failure::usage(format!(
+            "{what} is not in the journal (for {} and this token): nothing to forget",
+            ctx.api_url
+        ))
+        .into());
+    }
+    let log = BatchLog::open(journal, batch)?;
+    for path in [log_path, dir.join(format!("{batch}.input"))] {
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(
+                    Failure::usage(format!("cannot remove {}: {e}", path.display())).into(),
+                );
+            }
+        }
+    }
+    drop(log);
+    let _ = std::fs::remove_file(dir.join(format!("{batch}.lock")));
+    ctx.note(&format!(
+        "Forgot {what}: `vestis resume` will not run it; its images and manifest are left as they are."
+    ));
+    Ok(())
 }
 
 /// Runs every unfinished batch this machine started on the current API
@@ -133,11 +181,30 @@ pub(crate) async fn resume_all(ctx: &Context, wait: &WaitFlags) -> (usize, Vec<F
             shown(&settings.input.path()),
             settings.output.path().display()
         ));
+        let what = format!(
+            "the batch of {} into {}",
+            shown(&settings.input.path()),
+            settings.output.path().display()
+        );
+        let forget = format!(
+            "vestis batch {} -o {} --forget",
+            settings.input.path().display(),
+            settings.output.path().display()
+        );
         if let Err(e) = execute(ctx, &batch, settings, wait, false).await {
-            match e.downcast::<Failure>() {
-                Ok(failure) => failures.push(failure),
-                Err(e) => failures.push(Failure::new(Exit::of(&e), e.to_string())),
-            }
+            let failure = match e.downcast::<Failure>() {
+                Ok(failure) => failure,
+                Err(e) => Failure::new(Exit::of(&e), e.to_string()),
+            };
+            // Under its own header, before the next batch's: at the end,
+            // after every header, it read as the last batch's.
+            crate::say(&format!("vestis: {failure}"));
+            failures.push(Failure::new(
+                failure.exit,
+                format!(
+                    "{what}: not finished (its summary is above); to stop resuming it: {forget}"
+                ),
+            ));
         }
     }
     (resumed, failures)

@@ -1316,3 +1316,87 @@ fn an_unreachable_server_is_named_while_retrying_and_in_each_row() {
         "no empty manifest left"
     );
 }
+
+/// `vestis resume` prints each failing batch's summary under its own
+/// header (not after the next one's), says how to stop resuming it, and
+/// `vestis batch FILE -o DIR --forget` drops it: resume no longer runs it.
+#[test]
+fn resume_reports_each_batch_under_its_header_and_forget_drops_one() {
+    let env = Env::start(config(60_000));
+    let mut files = Vec::new();
+    for name in ["a", "b"] {
+        let file = write(
+            env.home.path(),
+            &format!("{name}.csv"),
+            format!("kind,prompt\nchat,slow {name}\n"),
+        );
+        let out = env.home.path().join(format!("out-{name}"));
+        let run = batch(&env, &file, &out)
+            .args(["--timeout", "300ms"])
+            .output()
+            .unwrap();
+        assert_eq!(run.status.code(), Some(3), "{}", texts(&run).1);
+        files.push((file, out));
+    }
+    let resumed = env
+        .vestis()
+        .args(["resume", "--timeout", "300ms"])
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&resumed);
+    assert_eq!(resumed.status.code(), Some(3), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    let headers: Vec<usize> = (0..lines.len())
+        .filter(|i| lines[*i].starts_with("Resuming the batch of "))
+        .collect();
+    assert_eq!(headers.len(), 2, "{stderr}");
+    for (n, start) in headers.iter().enumerate() {
+        let end = headers.get(n + 1).copied().unwrap_or(lines.len());
+        let own = &lines[*start..end];
+        assert!(
+            own.iter()
+                .any(|l| l.starts_with("vestis: 1 rows: 0 completed, 1 timed out")),
+            "batch {n}'s summary under its own header: {stderr}"
+        );
+    }
+    assert!(stderr.contains("2 of 2 batches"), "{stderr}");
+    assert!(stderr.contains("--forget"), "{stderr}");
+
+    let (file, out) = &files[0];
+    let forget = env
+        .vestis()
+        .arg("batch")
+        .arg(file)
+        .arg("-o")
+        .arg(out)
+        .arg("--forget")
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&forget);
+    assert!(forget.status.success(), "{stderr}");
+    assert!(stderr.contains("Forgot the batch of"), "{stderr}");
+    let again = env
+        .vestis()
+        .args(["resume", "--timeout", "300ms"])
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&again);
+    assert_eq!(
+        stderr.matches("Resuming the batch of ").count(),
+        1,
+        "only the batch not forgotten: {stderr}"
+    );
+    assert!(!stderr.contains("a.csv"), "{stderr}");
+    // Forgetting it twice: nothing to forget, exit 2.
+    let twice = env
+        .vestis()
+        .arg("batch")
+        .arg(file)
+        .arg("-o")
+        .arg(out)
+        .arg("--forget")
+        .output()
+        .unwrap();
+    assert_eq!(twice.status.code(), Some(2), "{}", texts(&twice).1);
+    assert!(texts(&twice).1.contains("nothing to forget"));
+}
