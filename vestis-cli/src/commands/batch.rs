@@ -271,8 +271,12 @@ fn cleaned(path: &Path) -> PathBuf {
     lexical
 }
 
-/// How long creates go unanswered before the server is probed.
+/// How long creates go unanswered before the server is probed (and how
+/// often, while it cannot be reached).
 const UNANSWERED: Duration = Duration::from_secs(1);
+
+/// How long after a probe found the server before the next one.
+const REACHABLE_AGAIN: Duration = Duration::from_secs(30);
 
 /// A row's key: its batch, identity (id, else line) and content. Also its
 /// idempotency key's second half.
@@ -461,6 +465,7 @@ async fn execute(
         answered: Instant::now(),
         probe: None,
         unreachable: None,
+        next_probe: Instant::now(),
         stale,
         progress: Progress::with_overall(ctx.mode),
         tally: Tally {
@@ -841,6 +846,9 @@ struct Runner<'a> {
     probe: Option<futures::future::BoxFuture<'static, Option<String>>>,
     /// Why the server cannot be reached, as the last probe found.
     unreachable: Option<String>,
+    /// No probe before this: soon while the server cannot be reached,
+    /// long after it answered one (creates held back by a 429 pause).
+    next_probe: Instant,
     /// Temporary files of killed saves in DIR, found by one scan.
     stale: StaleTemps,
     progress: Progress,
@@ -890,7 +898,7 @@ impl Runner<'_> {
                     self.probed(unreachable);
                 }
                 _ = check.tick(), if self.probe.is_none() && !self.creates.is_empty() => {
-                    if self.answered.elapsed() >= UNANSWERED {
+                    if self.answered.elapsed() >= UNANSWERED && Instant::now() >= self.next_probe {
                         self.start_probe();
                     }
                 }
@@ -933,6 +941,12 @@ impl Runner<'_> {
     /// A probe's finding: said once when the server becomes unreachable
     /// (or the reason changes), and once when it answers again.
     fn probed(&mut self, unreachable: Option<String>) {
+        self.next_probe = Instant::now()
+            + if unreachable.is_some() {
+                UNANSWERED
+            } else {
+                REACHABLE_AGAIN
+            };
         match &unreachable {
             None => {
                 self.answered = Instant::now();
