@@ -269,6 +269,10 @@ pub(crate) struct BatchArgs {
     /// Validate and print what would be created, sending nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
+    /// Drop this batch (FILE into DIR) from the journal, sending nothing:
+    /// `vestis resume` no longer picks it up. Its images and manifest stay.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub(crate) forget: bool,
     #[command(flatten)]
     pub(crate) wait: WaitFlags,
 }

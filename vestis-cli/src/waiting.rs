@@ -462,7 +462,7 @@ enum SaveError {
 }
 
 /// The temporary file an image is written to before it is renamed into
-/// place, `.NAME.PID.tmp` beside it: removed when dropped unless kept, so
+/// place, `.NAME.PID-N.tmp` beside it (N counts this process's saves): removed when dropped unless kept, so
 /// no failure (a full disk, a broken download, a rename refused) leaves
 /// one behind. Only a process killed mid-save does; the next save of the
 /// same name removes those of processes that are gone.
@@ -567,7 +567,8 @@ impl StaleTemps {
     }
 }
 
-/// A temporary file's name, `.NAME.PID.tmp`, as its `.NAME.` and PID.
+/// A temporary file's name, `.NAME.PID-N.tmp` (or an older version's
+/// `.NAME.PID.tmp`), as its `.NAME.` and PID.
 fn stale_parts(name: &[u8]) -> Option<(&[u8], u32)> {
     let rest = name.strip_suffix(b".tmp")?;
     let dot = rest.iter().rposition(|b| *b == b'.')?;
@@ -575,9 +576,30 @@ fn stale_parts(name: &[u8]) -> Option<(&[u8], u32)> {
     if !prefix.starts_with(b".") || prefix.len() < 3 {
         return None;
     }
-    let pid = std::str::from_utf8(pid).ok()?.parse().ok()?;
-    Some((prefix, pid))
+    Some((prefix, temp_pid(pid)?))
 }
+
+/// The process id in the `PID` or `PID-N` part of a temporary file's name.
+fn temp_pid(part: &[u8]) -> Option<u32> {
+    let pid = match part.iter().position(|b| *b == b'-') {
+        Some(dash) => {
+            let (pid, count) = part.split_at(dash);
+            if count.len() < 2 || !count[1..].iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            pid
+        }
+        None => part,
+    };
+    if pid.is_empty() || !pid.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(pid).ok()?.parse().ok()
+}
+
+/// Saves begun by this process, numbering their temporary files: two
+/// saves of one name at once (two rows of a batch) must not share one.
+static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The temporary file a save writes into, in `path`'s directory (created
 /// if missing).
@@ -588,7 +610,8 @@ fn begin_save(path: &Path) -> std::io::Result<(TempImage, std::fs::File)> {
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let (mut name, suffix) = temp_name_parts(path);
-    name.push(std::process::id().to_string());
+    let count = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    name.push(format!("{}-{count}", std::process::id()));
     name.push(suffix);
     let temp = TempImage {
         path: dir.join(name),
@@ -647,8 +670,7 @@ fn remove_stale_temps(dir: &Path, path: &Path) {
             .as_encoded_bytes()
             .strip_prefix(prefix)
             .and_then(|rest| rest.strip_suffix(suffix.as_bytes()))
-            .and_then(|pid| std::str::from_utf8(pid).ok())
-            .and_then(|pid| pid.parse::<u32>().ok());
+            .and_then(temp_pid);
         if let Some(pid) = pid
             && pid != std::process::id()
             && !Path::new(&format!("/proc/{pid}")).exists()
@@ -680,11 +702,18 @@ mod tests {
             Some((&b".r1.png."[..], 4242))
         );
         assert_eq!(stale_parts(b".a.b.c.7.tmp"), Some((&b".a.b.c."[..], 7)));
+        assert_eq!(
+            stale_parts(b".r1.png.4242-17.tmp"),
+            Some((&b".r1.png."[..], 4242))
+        );
         for not in [
             &b"r1.png"[..],
             b"r1.png.42.tmp",
             b".r1.png.tmp",
             b".r1.png.x42.tmp",
+            b".r1.png.42-.tmp",
+            b".r1.png.-4.tmp",
+            b".r1.png.42-x.tmp",
             b"..42.tmp",
             b".42.tmp",
         ] {
@@ -693,6 +722,36 @@ mod tests {
         // The prefix is what a save of the same name computes.
         let (prefix, _) = temp_name_parts(Path::new("/out/r1.png"));
         assert_eq!(prefix.as_encoded_bytes(), b".r1.png.");
+    }
+
+    /// Two saves of one name at once (two rows of a batch on blocking
+    /// threads) each write their own temporary file: both succeed, and the
+    /// file is one of the two images, whole.
+    #[test]
+    fn saves_of_one_name_at_once_do_not_share_a_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("same.png");
+        let a = vec![b'a'; 256 * 1024];
+        let b = vec![b'b'; 256 * 1024];
+        for _ in 0..50 {
+            let barrier = std::sync::Barrier::new(2);
+            std::thread::scope(|s| {
+                let saves = [&a, &b].map(|bytes| {
+                    let (path, barrier) = (&path, &barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        save_png_bytes_into(path, bytes)
+                    })
+                });
+                for save in saves {
+                    save.join().unwrap().unwrap();
+                }
+            });
+            let saved = std::fs::read(&path).unwrap();
+            assert!(saved == a || saved == b, "bytes of both saves mixed");
+        }
+        let left = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(left, 1, "no temporary file left");
     }
 
     #[cfg(target_os = "linux")]

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, bail};
-use vestis_bench::stats::{Table, mib, ratio, thousands};
+use vestis_bench::stats::{Table, median, mib, ratio, thousands};
 
 use super::{Arm, Suite};
 
@@ -62,6 +62,16 @@ fn measured(program: &Path, args: &[&str], env: &[(&str, &Path)]) -> anyhow::Res
         peak_rss: rss_kib * 1024.0,
         cpu: user + sys,
     })
+}
+
+/// Each measure's median over several runs of one side.
+fn median_usage(runs: &[Usage]) -> Usage {
+    let of = |f: fn(&Usage) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
+    Usage {
+        wall: of(|u| u.wall),
+        peak_rss: of(|u| u.peak_rss),
+        cpu: of(|u| u.cpu),
+    }
 }
 
 /// A JSON Lines file of `n` legacy rows.
@@ -144,30 +154,39 @@ pub(crate) async fn run(suite: &mut Suite) -> anyhow::Result<Table> {
         &["measure", "vestis batch", "baseline", "ratio", "target"],
     );
 
-    // The SDK program and the CLI over the same rows, each on a fresh server.
+    // The SDK program and the CLI over the same rows, each on a fresh
+    // server and in a fresh process, alternated `--runs` times; the
+    // medians are compared, so a burst of load on the shared machine
+    // moves one run of each side, not one side.
     let file = rows(dir.path(), small)?;
-    let sdk = {
+    let (mut sdk_runs, mut cli_runs) = (Vec::new(), Vec::new());
+    for run in 0..suite.runs.max(1) {
         let server = suite.start(Arm::Vestis, &mock)?;
         let api = format!("{}/api/v1", server.base);
-        measured(
+        let sdk_out = dir.path().join(format!("sdk-out-{run}"));
+        sdk_runs.push(measured(
             &suite.bin("bench-sdk-batch"),
             &[
                 &api,
                 "batch",
                 file.to_str().context("path")?,
-                dir.path().join("sdk-out").to_str().context("path")?,
+                sdk_out.to_str().context("path")?,
                 "64",
                 "100",
             ],
             &[],
-        )?
-    };
-    let out = dir.path().join("out-small");
-    let (cli, jobs) = cli_batch(suite, &mock, &file, &out, "64").await?;
-    check_complete(suite, &out, small, "10k batch")?;
-    suite.check(jobs == small as u64, || {
-        format!("{jobs} jobs on the server for {small} rows")
-    });
+        )?);
+        drop(server);
+        let out = dir.path().join(format!("out-small-{run}"));
+        let (usage, jobs) = cli_batch(suite, &mock, &file, &out, "64").await?;
+        check_complete(suite, &out, small, "10k batch")?;
+        suite.check(jobs == small as u64, || {
+            format!("{jobs} jobs on the server for {small} rows")
+        });
+        cli_runs.push(usage);
+    }
+    let sdk = median_usage(&sdk_runs);
+    let cli = median_usage(&cli_runs);
     let secs = |v: f64| format!("{v:.2} s");
     table.row(vec![
         format!("wall time, {} rows", thousands(small as f64)),

@@ -173,6 +173,58 @@ impl RowError {
     }
 }
 
+/// The CSV reader's input, passed through, its bytes kept in a
+/// [`LineMap`]: the csv crate's own line numbers run one short after a
+/// CRLF (a record's position is taken before the `\n` of the previous
+/// record's `\r\n` is read).
+struct Counted<R> {
+    inner: R,
+    lines: std::sync::Arc<std::sync::Mutex<LineMap>>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.lines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .bytes
+            .extend(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// The bytes read since the last record began (a record and the reader's
+/// buffer ahead of it), and how many lines ended before them.
+#[derive(Debug, Default)]
+struct LineMap {
+    /// The file offset of `bytes[0]`.
+    base: u64,
+    /// Newlines before `base`.
+    newlines: u64,
+    bytes: std::collections::VecDeque<u8>,
+}
+
+impl LineMap {
+    /// The 1-based line of the record whose read began at byte `at`: past
+    /// the line ends the reader skips first (the `\n` of a `\r\n`, blank
+    /// lines). Forgets the bytes before `at`.
+    fn line_at(&mut self, at: u64) -> u64 {
+        let drop = usize::try_from(at.saturating_sub(self.base))
+            .unwrap_or(usize::MAX)
+            .min(self.bytes.len());
+        self.newlines += self.bytes.drain(..drop).filter(|b| *b == b'\n').count() as u64;
+        self.base += drop as u64;
+        let skipped = self
+            .bytes
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .filter(|b| **b == b'\n')
+            .count() as u64;
+        1 + self.newlines + skipped
+    }
+}
+
 /// The rows of a file, in order, each valid or not; file-wide problems
 /// (empty, header only, unknown columns) are errors on line 0 or 1.
 pub(crate) struct Rows {
@@ -185,9 +237,11 @@ pub(crate) struct Rows {
 
 enum Source {
     Csv {
-        reader: csv::Reader<BufReader<File>>,
+        reader: csv::Reader<Counted<BufReader<File>>>,
         header: Vec<String>,
         record: csv::ByteRecord,
+        /// What the reader has read, for each record's line.
+        lines: std::sync::Arc<std::sync::Mutex<LineMap>>,
     },
     Jsonl {
         reader: BufReader<File>,
@@ -216,10 +270,14 @@ impl Rows {
                 buf: Vec::new(),
             },
             Format::Csv => {
+                let lines = std::sync::Arc::default();
                 let mut reader = csv::ReaderBuilder::new()
                     .has_headers(false)
                     .flexible(true)
-                    .from_reader(BufReader::new(file));
+                    .from_reader(Counted {
+                        inner: BufReader::new(file),
+                        lines: std::sync::Arc::clone(&lines),
+                    });
                 let mut raw = csv::ByteRecord::new();
                 match reader.read_byte_record(&mut raw) {
                     Ok(true) => {}
@@ -237,6 +295,7 @@ impl Rows {
                         reader,
                         header,
                         record: csv::ByteRecord::new(),
+                        lines,
                     },
                     Err(e) => return Ok(Err(e)),
                 }
@@ -261,14 +320,18 @@ impl Rows {
                 reader,
                 header,
                 record,
+                lines,
             } => {
                 let read = reader.read_byte_record(record);
-                let line = record.position().map_or(0, csv::Position::line);
+                let mut lines = lines
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
                 match read {
                     Ok(false) => None,
                     Ok(true) => Some(csv_row(header, record, line, kind)),
                     Err(e) => {
-                        let line = e.position().map_or(line, csv::Position::line);
+                        let line = e.position().map_or(line, |p| lines.line_at(p.byte()));
                         // An I/O error cannot be read past; a bad record can.
                         if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                             self.done = true;
@@ -721,6 +784,30 @@ mod tests {
         assert_eq!(got[0].prompt(), Some("red, long\nand flowing"));
         assert_eq!((got[0].line, got[1].line), (2, 4));
         assert_eq!(got[1].id.as_deref(), Some("b"));
+    }
+
+    /// CRLF and LF files number their rows alike: plain rows, a quoted
+    /// newline inside a field, blank lines, and a row in error.
+    #[test]
+    fn crlf_and_lf_files_give_the_same_line_numbers() {
+        let lf = "id,kind,prompt\na,chat,one\nb,chat,\"two\nlines\"\n\nc,chat,three\nd,chat,\ne,chat,five\n";
+        let crlf = lf.replace('\n', "\r\n");
+        let lines = |text: &str| -> Vec<(u64, bool)> {
+            rows(text.as_bytes(), Format::Csv, None)
+                .into_iter()
+                .map(|r| match r {
+                    Ok(row) => (row.line, true),
+                    Err(e) => (e.line, false),
+                })
+                .collect()
+        };
+        let expected = vec![(2, true), (3, true), (6, true), (7, false), (8, true)];
+        assert_eq!(lines(lf), expected, "LF");
+        assert_eq!(lines(&crlf), expected, "CRLF");
+        assert_eq!(
+            errors(b"id,kind,prompt\r\na,chat,\r\n", Format::Csv),
+            ["f:2: prompt: required for chat jobs"]
+        );
     }
 
     #[test]

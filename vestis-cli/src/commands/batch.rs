@@ -73,8 +73,13 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> anyhow::Result<()> {
     // Checked before anything is read (stdin included).
     Template::parse(&args.name).map_err(Failure::usage)?;
     let input = args.file.clone();
-    let output = std::path::absolute(&args.output).unwrap_or_else(|_| args.output.clone());
+    // As written (made absolute and cleaned), for messages; its real
+    // place, symlinks resolved, only in the batch's identity.
+    let output = cleaned(&args.output);
     let batch = batch_id(ctx, &input, &output);
+    if args.forget {
+        return forget(ctx, journal.dir(), &batch, &input, &output);
+    }
     let read_from = materialise(
         &input,
         &crate::journal::batch::batches_dir(journal.dir()).join(format!("{batch}.input")),
@@ -100,6 +105,51 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> anyhow::Result<()> {
         skip_invalid: args.skip_invalid,
     };
     execute(ctx, &batch, settings, &args.wait, args.dry_run).await
+}
+
+/// `vestis batch FILE -o DIR --forget`: drops the batch's log (and its
+/// copy of stdin) from the journal, so `vestis resume` no longer runs it;
+/// what it saved in DIR stays. The batch's lock is taken first: a batch
+/// that is running is not forgotten under it.
+fn forget(
+    ctx: &Context,
+    journal: &Path,
+    batch: &str,
+    input: &Path,
+    output: &Path,
+) -> anyhow::Result<()> {
+    let dir = crate::journal::batch::batches_dir(journal);
+    let log_path = dir.join(format!("{batch}.jsonl"));
+    let what = format!(
+        "the batch of {} into {}",
+        shown(input),
+        crate::safe::path(output)
+    );
+    if !log_path.exists() {
+        return Err(Failure::usage(format!(
+            "{what} is not in the journal (for {} and this token): nothing to forget",
+            ctx.api_url
+        ))
+        .into());
+    }
+    let log = BatchLog::open(journal, batch)?;
+    for path in [log_path, dir.join(format!("{batch}.input"))] {
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(
+                    Failure::usage(format!("cannot remove {}: {e}", path.display())).into(),
+                );
+            }
+        }
+    }
+    drop(log);
+    let _ = std::fs::remove_file(dir.join(format!("{batch}.lock")));
+    ctx.note(&format!(
+        "Forgot {what}: `vestis resume` will not run it; its images and manifest are left as they are."
+    ));
+    Ok(())
 }
 
 /// Runs every unfinished batch this machine started on the current API
@@ -131,11 +181,30 @@ pub(crate) async fn resume_all(ctx: &Context, wait: &WaitFlags) -> (usize, Vec<F
             shown(&settings.input.path()),
             settings.output.path().display()
         ));
+        let what = format!(
+            "the batch of {} into {}",
+            shown(&settings.input.path()),
+            settings.output.path().display()
+        );
+        let forget = format!(
+            "vestis batch {} -o {} --forget",
+            settings.input.path().display(),
+            settings.output.path().display()
+        );
         if let Err(e) = execute(ctx, &batch, settings, wait, false).await {
-            match e.downcast::<Failure>() {
-                Ok(failure) => failures.push(failure),
-                Err(e) => failures.push(Failure::new(Exit::of(&e), e.to_string())),
-            }
+            let failure = match e.downcast::<Failure>() {
+                Ok(failure) => failure,
+                Err(e) => Failure::new(Exit::of(&e), e.to_string()),
+            };
+            // Under its own header, before the next batch's: at the end,
+            // after every header, it read as the last batch's.
+            crate::say(&format!("vestis: {failure}"));
+            failures.push(Failure::new(
+                failure.exit,
+                format!(
+                    "{what}: not finished (its summary is above); to stop resuming it: {forget}"
+                ),
+            ));
         }
     }
     (resumed, failures)
@@ -148,20 +217,66 @@ fn batch_id(ctx: &Context, input: &Path, output: &Path) -> String {
     let input = if input == Path::new("-") {
         input.to_owned()
     } else {
-        std::path::absolute(input).unwrap_or_else(|_| input.to_owned())
+        normalised(input)
     };
     let mut bytes = Vec::new();
     for part in [
         ctx.api_url.as_bytes(),
         ctx.identity().as_bytes(),
         input.as_os_str().as_encoded_bytes(),
-        output.as_os_str().as_encoded_bytes(),
+        normalised(output).as_os_str().as_encoded_bytes(),
     ] {
         bytes.extend_from_slice(part);
         bytes.push(0);
     }
     key_text(fingerprint_bytes(&bytes))
 }
+
+/// `path` as one spelling of its place, so `out`, `out/`, `./out` and
+/// `/abs/out` are one batch: [`cleaned`], its longest existing part with
+/// symlinks resolved.
+fn normalised(path: &Path) -> PathBuf {
+    let lexical = cleaned(path);
+    let mut missing = Vec::new();
+    let mut existing = lexical.as_path();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            return missing.iter().rev().fold(real, |p, name| p.join(name));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_owned());
+                existing = parent;
+            }
+            _ => return lexical,
+        }
+    }
+}
+
+/// `path` made absolute, without `.`, `..` or a trailing slash (`..`
+/// taken lexically, as the shell's `cd` does).
+fn cleaned(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let mut lexical = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                lexical.pop();
+            }
+            other => lexical.push(other),
+        }
+    }
+    lexical
+}
+
+/// How long creates go unanswered before the server is probed (and how
+/// often, while it cannot be reached).
+const UNANSWERED: Duration = Duration::from_secs(1);
+
+/// How long after a probe found the server before the next one.
+const REACHABLE_AGAIN: Duration = Duration::from_secs(30);
 
 /// A row's key: its batch, identity (id, else line) and content. Also its
 /// idempotency key's second half.
@@ -307,6 +422,7 @@ async fn execute(
     let mut log = BatchLog::open(journal.dir(), batch)?;
     let known = BatchLog::read(log.path(), |key| !finished.keys.contains(&key))?;
     log.run(&settings)?;
+    let manifest_new = std::fs::symlink_metadata(&manifest_path).is_err();
     let manifest = Manifest::open(&manifest_path).map_err(|e| {
         Failure::usage(format!(
             "cannot open the manifest {}: {e}",
@@ -337,6 +453,7 @@ async fn execute(
         create_timeout: flags.timeout,
         log,
         manifest,
+        manifest_new,
         known: known.rows,
         saving: HashMap::new(),
         slots: HashMap::new(),
@@ -344,6 +461,11 @@ async fn execute(
         creates: FuturesUnordered::new(),
         downloads: FuturesUnordered::new(),
         saves: FuturesUnordered::new(),
+        in_flight: HashSet::new(),
+        answered: Instant::now(),
+        probe: None,
+        unreachable: None,
+        next_probe: Instant::now(),
         stale,
         progress: Progress::with_overall(ctx.mode),
         tally: Tally {
@@ -490,7 +612,11 @@ fn folder_problem(output: &Path) -> Option<String> {
     let shown = crate::safe::path(output);
     let mut existing = output;
     while std::fs::symlink_metadata(existing).is_err() {
-        existing = existing.parent().filter(|p| !p.as_os_str().is_empty())?;
+        // A relative path's last parent is "": the current folder.
+        existing = match existing.parent()? {
+            p if p.as_os_str().is_empty() => Path::new("."),
+            p => p,
+        };
     }
     let creating = existing != output;
     if !creating && !existing.is_dir() {
@@ -698,6 +824,8 @@ struct Runner<'a> {
     create_timeout: Duration,
     log: BatchLog,
     manifest: Manifest,
+    /// This run created the manifest: removed at the end if no row got a line.
+    manifest_new: bool,
     /// What the batch log knows of unfinished rows (job ids to re-attach to).
     known: HashMap<u64, RowState>,
     /// Where earlier runs were saving unfinished rows' images: theirs to replace.
@@ -708,6 +836,19 @@ struct Runner<'a> {
     creates: FuturesUnordered<futures::future::BoxFuture<'static, Created>>,
     downloads: FuturesUnordered<futures::future::BoxFuture<'static, Downloaded>>,
     saves: FuturesUnordered<futures::future::BoxFuture<'static, Saved>>,
+    /// The files being saved now (on blocking threads): they exist for
+    /// any other row that renders the same name, as they will in a moment.
+    in_flight: HashSet<PathBuf>,
+    /// When the server last answered a create (or a probe), any answer.
+    answered: Instant,
+    /// A request that tells whether the server can be reached at all,
+    /// sent while creates go unanswered (their retries hide why).
+    probe: Option<futures::future::BoxFuture<'static, Option<String>>>,
+    /// Why the server cannot be reached, as the last probe found.
+    unreachable: Option<String>,
+    /// No probe before this: soon while the server cannot be reached,
+    /// long after it answered one (creates held back by a 429 pause).
+    next_probe: Instant,
     /// Temporary files of killed saves in DIR, found by one scan.
     stale: StaleTemps,
     progress: Progress,
@@ -727,6 +868,8 @@ impl Runner<'_> {
             tokio::time::interval_at(tokio::time::Instant::now() + plain_every, plain_every);
         plain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut redraw = tokio::time::interval(Duration::from_millis(250));
+        let mut check = tokio::time::interval(UNANSWERED);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             while more && self.slots.len() < concurrency {
                 match rows.next() {
@@ -750,6 +893,15 @@ impl Runner<'_> {
                 Some((tag, job, path, saved)) = self.saves.next(), if !self.saves.is_empty() => {
                     self.saved(tag, job, path, saved)?;
                 }
+                Some(unreachable) = async { self.probe.as_mut()?.await.into() }, if self.probe.is_some() => {
+                    self.probe = None;
+                    self.probed(unreachable);
+                }
+                _ = check.tick(), if self.probe.is_none() && !self.creates.is_empty() => {
+                    if self.answered.elapsed() >= UNANSWERED && Instant::now() >= self.next_probe {
+                        self.start_probe();
+                    }
+                }
                 _ = redraw.tick(), if self.ctx.mode == Mode::Bars => self.progress.overall(&self.overall()),
                 _ = plain.tick(), if self.ctx.mode == Mode::Lines => {
                     crate::say(&self.overall());
@@ -758,9 +910,59 @@ impl Runner<'_> {
         }
     }
 
-    /// The overall line: done, failed, in flight, total, rate, ETA.
+    /// The overall line: done, failed, in flight, total, rate, ETA; and
+    /// why the server cannot be reached, while it cannot.
     fn overall(&self) -> String {
-        self.tally.overall(self.slots.len(), self.started.elapsed())
+        let line = self.tally.overall(self.slots.len(), self.started.elapsed());
+        match &self.unreachable {
+            Some(why) => format!("{line}; {why}: retrying"),
+            None => line,
+        }
+    }
+
+    /// Asks the server for a job that cannot exist: any HTTP answer means
+    /// it can be reached; a transport error says why not.
+    fn start_probe(&mut self) {
+        let client = self.client.clone();
+        let limit = self.create_timeout.min(UNANSWERED * 4);
+        self.probe = Some(Box::pin(async move {
+            match tokio::time::timeout(limit, client.get(JobId(0))).await {
+                Err(_) => Some(format!(
+                    "{} does not answer (nothing within {})",
+                    crate::safe::one_line(client.base_url()),
+                    crate::progress::human_duration(limit)
+                )),
+                Ok(Err(Error::Transport(e))) => Some(e.to_string()),
+                Ok(_) => None,
+            }
+        }));
+    }
+
+    /// A probe's finding: said once when the server becomes unreachable
+    /// (or the reason changes), and once when it answers again.
+    fn probed(&mut self, unreachable: Option<String>) {
+        self.next_probe = Instant::now()
+            + if unreachable.is_some() {
+                UNANSWERED
+            } else {
+                REACHABLE_AGAIN
+            };
+        match &unreachable {
+            None => {
+                self.answered = Instant::now();
+                if self.unreachable.is_some() {
+                    self.progress.note("the server answers again");
+                }
+            }
+            Some(why) if self.unreachable.as_ref() != Some(why) => {
+                self.progress.note(&format!(
+                    "{why}: creates are retried until --timeout ({})",
+                    crate::progress::human_duration(self.create_timeout)
+                ));
+            }
+            Some(_) => {}
+        }
+        self.unreachable = unreachable;
     }
 
     /// Starts a row: re-attaches to its job if the log has one, else creates it.
@@ -843,9 +1045,17 @@ impl Runner<'_> {
             Ok(created) => created,
             Err(waited) => {
                 let waited = crate::progress::human_duration(waited);
-                return self.not_created(tag, &format!("no answer within {waited}"));
+                let why = match &self.unreachable {
+                    Some(why) => format!("{why}, for {waited}"),
+                    None => format!("no answer within {waited}"),
+                };
+                return self.not_created(tag, &why);
             }
         };
+        if !matches!(&created, Err(Error::Transport(_))) {
+            self.answered = Instant::now();
+            self.unreachable = None;
+        }
         match created {
             Ok(created) => {
                 crate::failpoint::hit("after-create");
@@ -1047,7 +1257,8 @@ impl Runner<'_> {
         let ours = self
             .known_saving(slot.key)
             .is_some_and(|saving| *saving == path);
-        if path.exists() && !self.overwrite && !ours {
+        let taken = self.in_flight.contains(&path) || (path.exists() && !ours);
+        if taken && !self.overwrite {
             let slot = self.slots.remove(&tag);
             if let Some(slot) = slot {
                 self.progress.note(&format!(
@@ -1067,6 +1278,7 @@ impl Runner<'_> {
                 ..RowState::default()
             },
         )?;
+        self.in_flight.insert(path.clone());
         // Written, synced and renamed on a blocking thread: on this one,
         // the sync held up every other row's polls and downloads.
         self.saves.push(Box::pin(async move {
@@ -1090,6 +1302,7 @@ impl Runner<'_> {
         path: PathBuf,
         saved: std::io::Result<Vec<u8>>,
     ) -> anyhow::Result<()> {
+        self.in_flight.remove(&path);
         let bytes = saved.map_err(|e| {
             Failure::usage(format!(
                 "job {} completed but its image could not be saved to {}: {e}; run the command again once that is fixed",
@@ -1186,11 +1399,16 @@ impl Runner<'_> {
         if self.tally.in_manifest() >= self.tally.total {
             self.log.finished()?;
         }
-        let summary = format!(
-            "{}; manifest: {}",
-            self.tally.summary(),
-            self.manifest.path().display()
-        );
+        let path = self.manifest.path();
+        let empty = std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
+        let summary = if self.manifest_new && empty && std::fs::remove_file(path).is_ok() {
+            format!(
+                "{}; no manifest written (no row finished)",
+                self.tally.summary()
+            )
+        } else {
+            format!("{}; manifest: {}", self.tally.summary(), path.display())
+        };
         let worst = self.tally.worst();
         drop(self.progress);
         if worst == Exit::Success {

@@ -1201,3 +1201,202 @@ fn sigterm_and_sighup_stop_the_batch_and_say_how_to_resume() {
         assert_complete(&out, 3, signal);
     }
 }
+
+/// `-o out/`, `-o ./out` and `-o /abs/out` (and the file's spellings) are
+/// one batch: run again under another spelling, nothing is sent.
+#[test]
+fn spellings_of_one_folder_and_file_are_one_batch() {
+    let env = Env::start(config(50));
+    let file = write(env.home.path(), "rows.csv", csv_rows(3));
+    let first = batch(&env, &file, &env.home.path().join("out/"))
+        .output()
+        .unwrap();
+    assert!(first.status.success(), "{}", texts(&first).1);
+    assert_eq!(jobs_on_server(&env), 3);
+    for (input, out) in [
+        ("./rows.csv", "./out"),
+        ("rows.csv", "out/."),
+        ("x/../rows.csv", "out//"),
+    ] {
+        std::fs::create_dir_all(env.home.path().join("x")).unwrap();
+        let again = batch(&env, Path::new(input), Path::new(out))
+            .current_dir(env.home.path())
+            .output()
+            .unwrap();
+        let (_, stderr) = texts(&again);
+        assert!(again.status.success(), "{input} -o {out}: {stderr}");
+        assert!(
+            stderr.contains("3 of 3 rows already finished"),
+            "{input} -o {out}: {stderr}"
+        );
+    }
+    assert_eq!(jobs_on_server(&env), 3, "nothing sent twice");
+    assert_eq!(manifest(&env.home.path().join("out")).len(), 3);
+}
+
+/// A relative `-o` whose folders do not exist is probed in the current
+/// folder: here one deleted under the process (so the path stays
+/// relative), which a real run could not write into.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_dry_run_probes_the_current_folder_for_a_relative_new_folder() {
+    let env = Env::start(config(50));
+    let file = write(env.home.path(), "rows.csv", csv_rows(1));
+    let gone = env.home.path().join("gone");
+    std::fs::create_dir_all(&gone).unwrap();
+    let run = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"cd "$1" && rmdir "$1" && exec "$2" batch "$3" -o out/sub --dry-run"#)
+        .arg("sh")
+        .arg(&gone)
+        .arg(assert_cmd::cargo::cargo_bin("vestis"))
+        .arg(&file)
+        .env("VESTIS_HOME", env.home.path())
+        .env("VESTIS_API_URL", &env.api)
+        .env("VESTIS_TOKEN", "me")
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&run);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot create the output folder out/sub: . cannot be written into"),
+        "{stderr}"
+    );
+    assert_eq!(jobs_on_server(&env), 0);
+}
+
+/// A server that refuses connections is said to be unreachable while the
+/// batch retries (not counted as progress), and each row's message names
+/// the refused connection, not a silent wait.
+#[test]
+fn an_unreachable_server_is_named_while_retrying_and_in_each_row() {
+    let env = Env::start(config(50));
+    let file = write(env.home.path(), "rows.csv", csv_rows(2));
+    let out = env.home.path().join("out");
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let run = batch(&env, &file, &out)
+        .env("VESTIS_API_URL", format!("http://{closed}"))
+        .env("VESTIS_PROGRESS_EVERY", "500ms")
+        .args(["--timeout", "4s"])
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&run);
+    assert_eq!(run.status.code(), Some(6), "{stderr}");
+    let notice = format!("cannot connect to {closed}: connection refused");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains(&notice) && l.contains("creates are retried until --timeout (4s)")),
+        "a notice while retrying: {stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("in flight") && l.contains(&notice) && l.ends_with(": retrying")),
+        "the overall line says it: {stderr}"
+    );
+    assert!(!stderr.contains("no answer within"), "{stderr}");
+    for id in ["r0", "r1"] {
+        assert!(
+            stderr.lines().any(|l| l.contains(&format!("row \"{id}\""))
+                && l.contains(&notice)
+                && l.contains("for 4s")),
+            "{id}: {stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("2 rows: 0 completed, 2 not finished; no manifest written"),
+        "{stderr}"
+    );
+    assert!(
+        !out.join("manifest.jsonl").exists(),
+        "no empty manifest left"
+    );
+}
+
+/// `vestis resume` prints each failing batch's summary under its own
+/// header (not after the next one's), says how to stop resuming it, and
+/// `vestis batch FILE -o DIR --forget` drops it: resume no longer runs it.
+#[test]
+fn resume_reports_each_batch_under_its_header_and_forget_drops_one() {
+    let env = Env::start(config(60_000));
+    let mut files = Vec::new();
+    for name in ["a", "b"] {
+        let file = write(
+            env.home.path(),
+            &format!("{name}.csv"),
+            format!("kind,prompt\nchat,slow {name}\n"),
+        );
+        let out = env.home.path().join(format!("out-{name}"));
+        let run = batch(&env, &file, &out)
+            .args(["--timeout", "300ms"])
+            .output()
+            .unwrap();
+        assert_eq!(run.status.code(), Some(3), "{}", texts(&run).1);
+        files.push((file, out));
+    }
+    let resumed = env
+        .vestis()
+        .args(["resume", "--timeout", "300ms"])
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&resumed);
+    assert_eq!(resumed.status.code(), Some(3), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    let headers: Vec<usize> = (0..lines.len())
+        .filter(|i| lines[*i].starts_with("Resuming the batch of "))
+        .collect();
+    assert_eq!(headers.len(), 2, "{stderr}");
+    for (n, start) in headers.iter().enumerate() {
+        let end = headers.get(n + 1).copied().unwrap_or(lines.len());
+        let own = &lines[*start..end];
+        assert!(
+            own.iter()
+                .any(|l| l.starts_with("vestis: 1 rows: 0 completed, 1 timed out")),
+            "batch {n}'s summary under its own header: {stderr}"
+        );
+    }
+    assert!(stderr.contains("2 of 2 batches"), "{stderr}");
+    assert!(stderr.contains("--forget"), "{stderr}");
+
+    let (file, out) = &files[0];
+    let forget = env
+        .vestis()
+        .arg("batch")
+        .arg(file)
+        .arg("-o")
+        .arg(out)
+        .arg("--forget")
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&forget);
+    assert!(forget.status.success(), "{stderr}");
+    assert!(stderr.contains("Forgot the batch of"), "{stderr}");
+    let again = env
+        .vestis()
+        .args(["resume", "--timeout", "300ms"])
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&again);
+    assert_eq!(
+        stderr.matches("Resuming the batch of ").count(),
+        1,
+        "only the batch not forgotten: {stderr}"
+    );
+    assert!(!stderr.contains("a.csv"), "{stderr}");
+    // Forgetting it twice: nothing to forget, exit 2.
+    let twice = env
+        .vestis()
+        .arg("batch")
+        .arg(file)
+        .arg("-o")
+        .arg(out)
+        .arg("--forget")
+        .output()
+        .unwrap();
+    assert_eq!(twice.status.code(), Some(2), "{}", texts(&twice).1);
+    assert!(texts(&twice).1.contains("nothing to forget"));
+}
