@@ -84,10 +84,16 @@ impl Proxy {
     /// or carries a query, a fragment or credentials; naming the timing
     /// that is 0 or over [`MAX_PROXY_DURATION`].
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |reason: String| ConfigError::setting("proxy_to", reason);
+        // Named by their flags: the binary is where these are mostly met.
+        let bad = |reason: String| ConfigError::setting("--proxy-to", reason);
         let url = reqwest::Url::parse(&self.to).map_err(|e| {
+            let why = if self.to.contains("://") {
+                e.to_string()
+            } else {
+                "missing http:// or https://".to_owned()
+            };
             bad(format!(
-                "must be a URL like https://staging.example/api/v1: {e}"
+                "must be a URL like https://staging.example/api/v1: {why}"
             ))
         })?;
         match url.scheme() {
@@ -110,8 +116,8 @@ impl Proxy {
             ));
         }
         for (name, value) in [
-            ("proxy_timeout", self.timeout),
-            ("follow_every", self.follow_every),
+            ("--proxy-timeout", self.timeout),
+            ("--follow-every", self.follow_every),
             ("save_every", self.save_every),
         ] {
             if value.is_zero() || value > MAX_PROXY_DURATION {
@@ -184,13 +190,16 @@ mod tests {
         assert!(Proxy::new("http://127.0.0.1:1/api/v1/").validate().is_ok());
         assert_eq!(Proxy::new("http://h/api/v1/").to, "http://h/api/v1");
         for (url, says) in [
-            ("staging", "must be a URL"),
+            ("staging", "missing http:// or https://"),
             ("ftp://h/api/v1", "not ftp://"),
             ("http://h/api/v1?x=1", "query"),
             ("http://u:p@h/api/v1", "credentials"),
         ] {
             let e = Proxy::new(url).validate().unwrap_err().to_string();
-            assert!(e.starts_with("proxy_to ") && e.contains(says), "{url}: {e}");
+            assert!(
+                e.starts_with("--proxy-to ") && e.contains(says),
+                "{url}: {e}"
+            );
         }
         let mut p = Proxy::new("http://h");
         p.follow_every = Duration::ZERO;
@@ -198,7 +207,7 @@ mod tests {
             p.validate()
                 .unwrap_err()
                 .to_string()
-                .contains("follow_every")
+                .contains("--follow-every")
         );
     }
 }
