@@ -106,6 +106,7 @@ impl Replay {
         let mut images = HashMap::new();
         let mut profile = Profile::default();
         let mut seen = HashSet::new();
+        let mut loaded = Vec::with_capacity(recording.jobs.len());
         for (entry, job) in recording.jobs.iter().enumerate() {
             let job = match replay_job(job) {
                 Ok(j) if !seen.insert(j.id) => {
@@ -133,7 +134,18 @@ impl Replay {
                 }
             }
             jobs.push(job);
+            loaded.push(entry);
         }
+        // The summary describes what is replayed: the skipped entries are
+        // listed apart (`skipped`), not counted.
+        let mut recording = recording;
+        let all = std::mem::take(&mut recording.jobs);
+        recording.jobs = all
+            .into_iter()
+            .enumerate()
+            .filter(|(entry, _)| loaded.binary_search(entry).is_ok())
+            .map(|(_, job)| job)
+            .collect();
         let latest = jobs
             .iter()
             .flat_map(|j| j.times.iter().flatten())
@@ -170,7 +182,8 @@ impl Replay {
         &self.0.skipped
     }
 
-    /// The recording itself, as read (`GET /__admin/recording`'s summary).
+    /// The recording as read, its loaded jobs only (`GET
+    /// /__admin/recording`'s summary; the skipped ones are in [`Replay::skipped`]).
     pub(crate) fn recording(&self) -> &Recording {
         &self.0.recording
     }

@@ -650,3 +650,26 @@ fn help_lists_the_replay_and_per_type_processing_times() {
         assert!(help.contains(said), "{said}: {help}");
     }
 }
+
+#[tokio::test]
+async fn the_summary_counts_only_the_loaded_jobs_and_lists_the_skipped() {
+    let alice = fingerprint("alice").await;
+    let dir = tempfile::tempdir().unwrap();
+    let chat = Rec::new(1, &alice, "chat", "completed");
+    let twice = Rec::new(1, &alice, "chat", "failed");
+    let unknown = Rec::new(2, &alice, "kangaroo", "completed");
+    let path = write_recording(dir.path(), &[chat, twice, unknown]);
+    let h = Harness::start(replay_config(&path, &["alice"], 1)).await;
+    let (status, summary) = json(
+        h.raw(Method::GET, "/__admin/recording")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(summary["jobs"], 1, "{summary}");
+    assert_eq!(summary["types"]["chat"]["jobs"], 1, "{summary}");
+    assert!(summary["types"].get("kangaroo").is_none(), "{summary}");
+    assert_eq!(summary["skipped"].as_array().unwrap().len(), 2, "{summary}");
+}
