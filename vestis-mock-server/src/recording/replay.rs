@@ -107,6 +107,7 @@ impl Replay {
         let mut profile = Profile::default();
         let mut seen = HashSet::new();
         let mut loaded = Vec::with_capacity(recording.jobs.len());
+        let mut missing_folders = std::collections::BTreeMap::new();
         for (entry, job) in recording.jobs.iter().enumerate() {
             let job = match replay_job(job) {
                 Ok(j) if !seen.insert(j.id) => {
@@ -123,9 +124,17 @@ impl Replay {
                 profile.add(job.kind, t);
             }
             if let Some(rel) = &recording.jobs[entry].image {
+                let folder = Path::new(rel).parent().map(|f| dir.join(f));
                 match kept_image(&dir, rel) {
                     Ok(file) => {
                         images.insert(job.id, file);
+                    }
+                    // A whole images folder missing (copied without it):
+                    // one line for the folder, not one per job.
+                    Err(_) if folder.as_ref().is_some_and(|f| !f.exists()) => {
+                        if let Some(f) = folder {
+                            *missing_folders.entry(f).or_insert(0usize) += 1;
+                        }
                     }
                     Err(why) => skipped.push(format!(
                         "job {}: image {rel:?} {why}; the mock's generated image is served instead",
@@ -135,6 +144,12 @@ impl Replay {
             }
             jobs.push(job);
             loaded.push(entry);
+        }
+        for (folder, n) in missing_folders {
+            skipped.push(format!(
+                "images folder {} is missing: the mock's generated image is served instead for {n} job(s)",
+                folder.display()
+            ));
         }
         // The summary describes what is replayed: the skipped entries are
         // listed apart (`skipped`), not counted.

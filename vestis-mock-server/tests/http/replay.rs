@@ -673,3 +673,38 @@ async fn the_summary_counts_only_the_loaded_jobs_and_lists_the_skipped() {
     assert!(summary["types"].get("kangaroo").is_none(), "{summary}");
     assert_eq!(summary["skipped"].as_array().unwrap().len(), 2, "{summary}");
 }
+
+#[tokio::test]
+async fn a_missing_images_folder_is_one_line_not_one_per_job() {
+    let alice = fingerprint("alice").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut jobs = Vec::new();
+    for id in 1..=3 {
+        let mut done = Rec::new(id, &alice, "chat", "completed");
+        done.image = Some(
+            [
+                "gone.images/1.png",
+                "gone.images/2.png",
+                "gone.images/3.png",
+            ][id as usize - 1],
+        );
+        jobs.push(done);
+    }
+    let path = write_recording(dir.path(), &jobs);
+    let h = Harness::start(replay_config(&path, &["alice"], 1)).await;
+    let (_, summary) = json(
+        h.raw(Method::GET, "/__admin/recording")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let skipped = summary["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{summary}");
+    let line = skipped[0].as_str().unwrap();
+    assert!(
+        line.contains("gone.images") && line.contains("3 job"),
+        "{line}"
+    );
+    assert_eq!(summary["jobs"], 3, "{summary}");
+}
