@@ -201,10 +201,12 @@ impl App {
                     .save_periodically(state.closing.subscribe()),
             );
             workers.spawn(async move {
-                if let Err(e) = recorder.upstream().probe().await {
-                    tracing::warn!(
+                match recorder.upstream().probe().await {
+                    Ok(None) => {}
+                    Ok(Some(hint)) => tracing::warn!("--proxy-to: {hint}"),
+                    Err(e) => tracing::warn!(
                         "--proxy-to: {e}; every /api/v1 request is answered 502 until it answers"
-                    );
+                    ),
                 }
             });
         }

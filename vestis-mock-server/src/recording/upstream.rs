@@ -183,15 +183,27 @@ impl Upstream {
     }
 
     /// Whether the backend answers at all (any status will do): the
-    /// start's probe.
-    pub(crate) async fn probe(&self) -> Result<(), UpstreamError> {
-        self.answer(self.client.get(format!("{}/jobs", self.base)), MAX_ANSWER)
+    /// start's probe. `Ok(Some(hint))` when it answered 404 "Route not
+    /// found", the sign of a base URL missing its `/api/v1`.
+    pub(crate) async fn probe(&self) -> Result<Option<String>, UpstreamError> {
+        match self
+            .answer(self.client.get(format!("{}/jobs", self.base)), MAX_ANSWER)
             .await
-            .map(drop)
-            .or_else(|e| match e {
-                UpstreamError::BadAnswer { .. } => Ok(()),
-                transport => Err(transport),
-            })
+        {
+            Ok(answer)
+                if answer.status == 404
+                    && String::from_utf8_lossy(&answer.body)
+                        .to_ascii_lowercase()
+                        .contains("route not found") =>
+            {
+                Ok(Some(format!(
+                    "{}/jobs answered 404 \"Route not found\": does the URL miss the API's path (e.g. {}/api/v1)?",
+                    self.base, self.base
+                )))
+            }
+            Ok(_) | Err(UpstreamError::BadAnswer { .. }) => Ok(None),
+            Err(transport) => Err(transport),
+        }
     }
 
     async fn answer(

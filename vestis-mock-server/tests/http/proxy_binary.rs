@@ -368,3 +368,27 @@ fn the_recording_flags_are_refused_with_replay_or_without_proxy_to() {
     }
     assert!(!Path::new(record).exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_to_without_the_api_path_is_one_warning_suggesting_it() {
+    let upstream = MockServer::start(Config::fast()).await.unwrap();
+    // The server's root, not its /api/v1: /jobs there is "Route not found".
+    let root = upstream.url().to_string();
+    let root = root.trim_end_matches('/');
+    let server = Spawned::start(&["--proxy-to", root], &[]);
+    let mut logs = String::new();
+    for _ in 0..250 {
+        logs = server.logs();
+        if logs.contains("Route not found") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let out = server.stop();
+    let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "{out}");
+    assert!(
+        warnings[0].contains("Route not found") && warnings[0].contains(&format!("{root}/api/v1")),
+        "{out}"
+    );
+}
