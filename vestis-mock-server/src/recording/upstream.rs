@@ -260,15 +260,37 @@ impl Upstream {
             || lower.contains("tls")
             || lower.contains("handshake")
         {
-            format!("TLS: {detail}")
+            format!("TLS handshake failed: {}", innermost(e))
         } else if lower.contains("connection refused") {
             "connection refused".to_owned()
+        } else if lower.contains("dns")
+            || lower.contains("lookup")
+            || lower.contains("resolve")
+            || lower.contains("name or service not known")
+        {
+            let host = reqwest::Url::parse(&self.base)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default();
+            format!("DNS lookup failed for {host}")
         } else if e.is_connect() {
-            format!("cannot connect: {detail}")
+            format!("cannot connect: {}", innermost(e))
         } else {
             detail
         }
     }
+}
+
+/// The innermost cause of `e` (the OS's or the TLS library's words), not
+/// the wrappers that repeat the URL.
+fn innermost(e: &dyn std::error::Error) -> String {
+    let mut last = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        last = s.to_string();
+        source = s.source();
+    }
+    last
 }
 
 /// An error and its sources, innermost last, without repeats.

@@ -823,3 +823,20 @@ async fn no_image_url_query_reaches_the_recording() {
     );
     assert_eq!(job_in(&recording, 7).unwrap()["last"]["image_url"], cdn);
 }
+
+#[tokio::test]
+async fn a_backend_whose_name_does_not_resolve_is_a_short_502() {
+    // `.invalid` never resolves (RFC 2606).
+    let h = Harness::start(Config {
+        proxy: Some(Proxy::new("http://backend.invalid/api/v1")),
+        ..Config::fast()
+    })
+    .await;
+    let res = h.api(TOKEN, Method::GET, "/jobs").send().await.unwrap();
+    let body = expect_error(res, 502, "internal").await;
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.ends_with("did not answer: DNS lookup failed for backend.invalid"),
+        "{message}"
+    );
+}
