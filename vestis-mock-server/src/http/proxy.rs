@@ -62,6 +62,13 @@ pub(crate) async fn forward(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer);
+    // The backend rate-limited this token: the follower waits too (the
+    // client's own requests still go through as they come).
+    if let Some(token) = token
+        && let Some(pause) = crate::recording::recorder::backoff(answer.status, &answer.headers)
+    {
+        recorder.pause(token, pause);
+    }
     let mut out = answer.body;
     if (200..300).contains(&answer.status)
         && let Some(token) = token

@@ -28,6 +28,7 @@
 use std::fs;
 use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -54,8 +55,36 @@ pub(crate) struct Recording {
     pub(crate) started_at: String,
     /// When this copy was written, on the recording mock's clock.
     pub(crate) saved_at: String,
-    /// Every job seen, in the order first seen.
-    pub(crate) jobs: Vec<RecordedJob>,
+    /// Every job seen, in the order first seen. Shared, not owned: a
+    /// copy of the recording (a save's, the summary's) copies pointers,
+    /// not payloads and observations, and the recorder changes a job in
+    /// place (`Arc::make_mut`) unless a copy still holds it.
+    #[serde(with = "shared_jobs")]
+    pub(crate) jobs: Vec<Arc<RecordedJob>>,
+}
+
+/// `jobs` as a plain JSON array of jobs: the `Arc` is memory only (no
+/// serde `rc` feature needed, and the file is the same).
+mod shared_jobs {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::RecordedJob;
+
+    pub(super) fn serialize<S: Serializer>(
+        jobs: &[Arc<RecordedJob>],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(jobs.iter().map(|job| &**job))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Arc<RecordedJob>>, D::Error> {
+        let jobs = Vec::<RecordedJob>::deserialize(deserializer)?;
+        Ok(jobs.into_iter().map(Arc::new).collect())
+    }
 }
 
 impl Recording {
@@ -354,7 +383,7 @@ mod tests {
             "https://staging.example/api/v1".into(),
             "2026-12-06T09:59:00.000Z".into(),
         );
-        r.jobs.push(RecordedJob {
+        r.jobs.push(Arc::new(RecordedJob {
             job_id: 7,
             owner: "fp:0123456789abcdef".into(),
             job_type: "chat".into(),
@@ -366,7 +395,7 @@ mod tests {
             }],
             image: Some("r.json.images/7.png".into()),
             image_error: None,
-        });
+        }));
         r
     }
 
@@ -433,7 +462,7 @@ mod tests {
 
     #[test]
     fn the_measures_come_from_the_real_servers_times() {
-        let mut job = sample().jobs.remove(0);
+        let mut job = (*sample().jobs.remove(0)).clone();
         assert_eq!(job.queue_wait(), Some(Duration::from_secs(1)));
         assert_eq!(job.processing_time(), Some(Duration::from_millis(2500)));
         assert_eq!(job.failed_attempts(), (1, 2));

@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use tokio::time::Instant;
+
 use axum::body::Bytes;
 use futures::StreamExt as _;
 use serde_json::Value;
@@ -48,6 +50,39 @@ enum Kept {
 #[derive(Debug)]
 struct Followed {
     token: Arc<str>,
+    /// When the job was last seen, by a client's answer through the proxy
+    /// or by the follower's own poll: the follower polls it again only
+    /// `follow_every` after that, so a job its client polls anyway costs
+    /// the backend nothing more.
+    seen: Instant,
+}
+
+/// The shortest pause of the follower's polls for a token the backend
+/// rate-limited, whatever its `Retry-After` says (`0` included).
+pub(crate) const MIN_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest such pause, whatever its `Retry-After` says.
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// The pause after a 429 without a readable `Retry-After` (the HTTP-date
+/// form included).
+pub(crate) const DEFAULT_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How long the follower leaves `token`'s jobs alone after the backend
+/// answered `status` with `headers`: a 429 (its `Retry-After`, else
+/// [`DEFAULT_BACKOFF`]) or a 503 with a `Retry-After`, bounded to
+/// [`MIN_BACKOFF`]..=[`MAX_BACKOFF`]; `None` for any other answer.
+pub(crate) fn backoff(status: u16, headers: &axum::http::HeaderMap) -> Option<Duration> {
+    let retry_after = headers
+        .get(axum::http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(MAX_BACKOFF.as_secs_f64())));
+    let pause = match (status, retry_after) {
+        (429, Some(d)) | (503, Some(d)) => d,
+        (429, None) => DEFAULT_BACKOFF,
+        _ => return None,
+    };
+    Some(pause.clamp(MIN_BACKOFF, MAX_BACKOFF))
 }
 
 #[derive(Debug)]
@@ -57,6 +92,10 @@ struct Inner {
     index: HashMap<u64, usize>,
     /// Unfinished jobs to poll.
     follow: BTreeMap<u64, Followed>,
+    /// Tokens (by fingerprint) the backend rate-limited, and until when
+    /// the follower leaves their jobs alone; expired entries are dropped
+    /// each round.
+    paused: HashMap<String, Instant>,
     /// Completed jobs whose image the follower fetches, with the owner's token.
     fetch: BTreeMap<u64, Arc<str>>,
     /// A create's payload, until the job is first seen whole.
@@ -193,6 +232,7 @@ impl Recorder {
                 recording,
                 index,
                 follow: BTreeMap::new(),
+                paused: HashMap::new(),
                 fetch: BTreeMap::new(),
                 payloads: HashMap::new(),
                 version: 0,
@@ -225,7 +265,9 @@ impl Recorder {
         lock(&self.inner).recording.jobs.len()
     }
 
-    /// A copy of the recording as it stands (for the summary).
+    /// A copy of the recording as it stands (for the summary): the jobs
+    /// are shared (`Arc`), so the lock is held for a copy of pointers, not
+    /// of payloads and observations.
     pub(crate) fn recording(&self) -> Recording {
         lock(&self.inner).recording.clone()
     }
@@ -278,14 +320,43 @@ impl Recorder {
         }
     }
 
-    /// One round: a poll of each followed job, a fetch of each image due.
+    /// Pauses the follower's polls of `token`'s jobs for `pause` (a 429
+    /// or a 503 with `Retry-After`, see [`backoff`]); a longer pause
+    /// already running stays.
+    pub(crate) fn pause(&self, token: &str, pause: Duration) {
+        let until = Instant::now() + pause;
+        let mut inner = lock(&self.inner);
+        let entry = inner
+            .paused
+            .entry(token_fingerprint(token))
+            .or_insert(until);
+        *entry = (*entry).max(until);
+    }
+
+    /// Whether the follower leaves `token`'s jobs alone now.
+    fn is_paused(&self, token: &str) -> bool {
+        let inner = lock(&self.inner);
+        if inner.paused.is_empty() {
+            return false;
+        }
+        inner
+            .paused
+            .get(&token_fingerprint(token))
+            .is_some_and(|until| *until > Instant::now())
+    }
+
+    /// One round: a poll of each followed job not seen for `follow_every`
+    /// whose owner is not paused, a fetch of each image due.
     async fn follow_once(&self) {
+        let now = Instant::now();
         let (polls, fetches): (Vec<_>, Vec<_>) = {
-            let inner = lock(&self.inner);
+            let mut inner = lock(&self.inner);
+            inner.paused.retain(|_, until| *until > now);
             (
                 inner
                     .follow
                     .iter()
+                    .filter(|(_, f)| now.duration_since(f.seen) >= self.follow_every)
                     .map(|(id, f)| (*id, f.token.clone()))
                     .collect(),
                 inner.fetch.keys().copied().collect(),
@@ -293,6 +364,11 @@ impl Recorder {
         };
         futures::stream::iter(polls)
             .for_each_concurrent(CONCURRENCY, |(id, token)| async move {
+                // Checked per poll: another poll of this round may have
+                // been told to wait.
+                if self.is_paused(&token) {
+                    return;
+                }
                 match self.upstream.poll(id, &token).await {
                     Ok(answer) if answer.status == 200 => {
                         if let Ok(job) = serde_json::from_slice::<Value>(&answer.body) {
@@ -303,7 +379,14 @@ impl Recorder {
                     Ok(answer) if matches!(answer.status, 401 | 403 | 404) => {
                         lock(&self.inner).follow.remove(&id);
                     }
-                    // 429, 5xx, no answer: the next round tries again.
+                    // Rate-limited: none of this token's jobs until the
+                    // backend said (bounded).
+                    Ok(answer) if backoff(answer.status, &answer.headers).is_some() => {
+                        if let Some(pause) = backoff(answer.status, &answer.headers) {
+                            self.pause(&token, pause);
+                        }
+                    }
+                    // 5xx, no answer: the next round tries again.
                     _ => {}
                 }
             })
@@ -465,13 +548,18 @@ impl Recorder {
         let Some(&i) = inner.index.get(&id) else {
             return kept.map(|(k, _)| k);
         };
-        let job = &mut inner.recording.jobs[i];
+        let job = Arc::make_mut(&mut inner.recording.jobs[i]);
         match &kept {
             Ok((_, rel)) => {
                 job.image = rel.clone();
                 job.image_error = None;
             }
             Err(e) => job.image_error = Some(e.clone()),
+        }
+        // Kept in a file: the full URL (and its presigned query) is no
+        // longer needed; in memory it is, for a fetch after an eviction.
+        if matches!(kept, Ok((Kept::File(_), _))) {
+            inner.image_urls.remove(&id);
         }
         inner.version += 1;
         kept.map(|(k, _)| k)
@@ -483,6 +571,10 @@ impl Inner {
     /// state changed, never an older state after a newer one, never a
     /// change after a terminal state.
     fn observe(&mut self, token: &Arc<str>, id: u64, job_type: String, mut snapshot: Snapshot) {
+        // Seen now, new or not: the follower waits `follow_every` from here.
+        if let Some(followed) = self.follow.get_mut(&id) {
+            followed.seen = Instant::now();
+        }
         // The recording keeps the image URL without its query (presigned
         // credentials); the full one stays here for the fetch.
         if let Some(full) = snapshot.image_url.take() {
@@ -493,8 +585,7 @@ impl Inner {
         let completed_with_image = snapshot.status == "completed" && snapshot.image_url.is_some();
         match self.index.get(&id) {
             Some(&i) => {
-                let job = &mut self.recording.jobs[i];
-                let last = &job.last;
+                let last = &self.recording.jobs[i].last;
                 // Same id, another creation time: another job (the backend's
                 // ids restarted). Not mixed into the recorded one; said once.
                 if last.created_at.is_some()
@@ -504,7 +595,7 @@ impl Inner {
                     if !self.warned_reused {
                         self.warned_reused = true;
                         tracing::warn!(
-                            "job {id}: the backend shows it created at {}, the recording at {}: its job ids restarted; such jobs are not recorded (record into a new file)",
+                            "job {id}: the backend shows a job created at {} under an id the recording holds for the job created at {}: the backend's job ids restarted. The recording keeps the job it holds; this one, and every later job on an id the recording holds, is not recorded (record into a new file to keep them)",
                             snapshot.created_at.as_deref().unwrap_or_default(),
                             last.created_at.as_deref().unwrap_or_default()
                         );
@@ -521,6 +612,8 @@ impl Inner {
                     }
                     return;
                 }
+                // Copied only when a save or a summary holds the job now.
+                let job = Arc::make_mut(&mut self.recording.jobs[i]);
                 job.observations.push(Observation {
                     seen_at: now(),
                     snapshot: snapshot.clone(),
@@ -530,7 +623,7 @@ impl Inner {
             None => {
                 self.index.insert(id, self.recording.jobs.len());
                 let payload = self.payloads.remove(&id);
-                self.recording.jobs.push(RecordedJob {
+                self.recording.jobs.push(Arc::new(RecordedJob {
                     job_id: id,
                     owner: token_fingerprint(token),
                     job_type,
@@ -542,7 +635,7 @@ impl Inner {
                     last: snapshot,
                     image: None,
                     image_error: None,
-                });
+                }));
             }
         }
         self.version += 1;
@@ -557,7 +650,8 @@ impl Inner {
     }
 
     fn follow_job(&mut self, id: u64, token: &Arc<str>) {
-        if self.follow.contains_key(&id) {
+        if let Some(followed) = self.follow.get_mut(&id) {
+            followed.seen = Instant::now();
             return;
         }
         if self.follow.len() >= MAX_FOLLOWED {
@@ -573,6 +667,7 @@ impl Inner {
             id,
             Followed {
                 token: token.clone(),
+                seen: Instant::now(),
             },
         );
     }
@@ -591,7 +686,7 @@ fn drop_unsafe_images(recording: &mut Recording, path: &Path) {
             && let Err(why) = format::kept_image(&dir, rel)
         {
             dropped.push(format!("job {}: image {rel:?} {why}", job.job_id));
-            job.image = None;
+            Arc::make_mut(job).image = None;
         }
     }
     if let Some(first) = dropped.first() {
@@ -695,6 +790,152 @@ mod tests {
         assert_eq!(j.owner, token_fingerprint("tok"));
         let inner = lock(&r.inner);
         assert!(inner.follow.is_empty(), "a terminal job is not followed");
+    }
+
+    /// What `f` logs at `WARN` and above, one line each.
+    fn warnings(f: impl FnOnce()) -> Vec<String> {
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                lock(&self.0).extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8(lock(&buffer.0).clone()).unwrap();
+        text.lines().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn a_reused_job_id_keeps_the_recorded_job_and_says_which_once() {
+        let r = recorder();
+        r.seen("tok", &job("processing", 1), Some(json!({"prompt": "p"})));
+        let kept = r.recording().jobs[0].clone();
+        // The backend restarted: job 5 is another job now, created later.
+        let mut other = job("pending", 0);
+        other["created_at"] = "2026-12-07T08:00:00.000Z".into();
+        other["job_type"] = "flatlay".into();
+        let mut other_done = other.clone();
+        other_done["status"] = "completed".into();
+        other_done["attempts"] = 1.into();
+        let said = warnings(|| {
+            r.seen("tok", &other, None);
+            r.seen("tok", &other_done, None);
+        });
+        let rec = r.recording();
+        assert_eq!(rec.jobs.len(), 1, "one entry per job id");
+        assert_eq!(*rec.jobs[0], *kept, "the recorded job, untouched");
+        assert_eq!(rec.jobs[0].job_type, "chat");
+        assert!(
+            !lock(&r.inner).follow.contains_key(&5),
+            "the new job is not followed"
+        );
+        assert_eq!(said.len(), 1, "said once: {said:?}");
+        for what in [
+            "job 5",
+            "created at 2026-12-07T08:00:00.000Z",
+            "the job created at 2026-12-06T10:00:00.000Z",
+            "The recording keeps the job it holds",
+            "is not recorded",
+        ] {
+            assert!(said[0].contains(what), "{what}: {}", said[0]);
+        }
+    }
+
+    #[test]
+    fn a_copy_of_the_recording_shares_the_jobs() {
+        let r = recorder();
+        let mut six = job("pending", 0);
+        six["job_id"] = 6.into();
+        r.seen("tok", &json!({"jobs": [job("pending", 0), six]}), None);
+        let copy = r.recording();
+        {
+            let inner = lock(&r.inner);
+            for (a, b) in copy.jobs.iter().zip(&inner.recording.jobs) {
+                assert!(Arc::ptr_eq(a, b), "job {} was copied", a.job_id);
+            }
+        }
+        // A change while a copy holds the jobs copies that job only; the
+        // copy keeps what it saw.
+        r.seen("tok", &job("processing", 1), None);
+        {
+            let inner = lock(&r.inner);
+            assert!(!Arc::ptr_eq(&copy.jobs[0], &inner.recording.jobs[0]));
+            assert!(Arc::ptr_eq(&copy.jobs[1], &inner.recording.jobs[1]));
+            assert_eq!(inner.recording.jobs[0].last.status, "processing");
+        }
+        assert_eq!(copy.jobs[0].last.status, "pending");
+        drop(copy);
+        // With no copy held, a change is made in place.
+        let before = Arc::as_ptr(&lock(&r.inner).recording.jobs[0]);
+        r.seen("tok", &job("completed", 1), None);
+        assert_eq!(Arc::as_ptr(&lock(&r.inner).recording.jobs[0]), before);
+    }
+
+    #[test]
+    fn backoffs_follow_retry_after_within_bounds() {
+        use axum::http::{HeaderMap, HeaderValue};
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("retry-after", HeaderValue::from_str(v).unwrap());
+            h
+        };
+        let none = HeaderMap::new();
+        assert_eq!(backoff(429, &with("2")), Some(Duration::from_secs(2)));
+        assert_eq!(backoff(503, &with("7")), Some(Duration::from_secs(7)));
+        assert_eq!(backoff(429, &none), Some(DEFAULT_BACKOFF));
+        assert_eq!(backoff(429, &with("0")), Some(MIN_BACKOFF));
+        assert_eq!(backoff(429, &with("86400")), Some(MAX_BACKOFF));
+        assert_eq!(
+            backoff(429, &with("Wed, 21 Oct 2015 07:28:00 GMT")),
+            Some(DEFAULT_BACKOFF)
+        );
+        assert_eq!(backoff(503, &none), None);
+        assert_eq!(backoff(500, &with("3")), None);
+        assert_eq!(backoff(200, &none), None);
+    }
+
+    #[tokio::test]
+    async fn a_terminal_job_whose_image_is_kept_leaves_no_follower_state() {
+        let app = axum::Router::new().route(
+            "/i/5.png",
+            axum::routing::get(|| async { &b"\x89PNG fake"[..] }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let dir = tempfile::tempdir().unwrap();
+        let mut proxy = Proxy::new(format!("http://127.0.0.1:{port}/api/v1"));
+        proxy.record = Some(dir.path().join("r.json"));
+        let r = Recorder::open(&proxy).unwrap();
+        r.seen("tok", &job("processing", 1), None);
+        let mut done = job("completed", 1);
+        done["result"] =
+            json!({"image_url": format!("http://127.0.0.1:{port}/i/5.png?sig=secret")});
+        r.seen("tok", &done, None);
+        {
+            let inner = lock(&r.inner);
+            assert!(inner.follow.is_empty());
+            assert!(inner.image_urls.contains_key(&5), "kept for the fetch");
+        }
+        assert!(r.image(5).await.unwrap().is_ok());
+        let inner = lock(&r.inner);
+        assert!(inner.follow.is_empty() && inner.paused.is_empty());
+        assert!(
+            !inner.image_urls.contains_key(&5),
+            "the full URL outlived the kept file"
+        );
     }
 
     #[test]

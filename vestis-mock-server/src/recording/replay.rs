@@ -359,7 +359,7 @@ mod tests {
 
     fn recording(jobs: Vec<RecordedJob>) -> Recording {
         let mut r = Recording::new("https://staging.example/api/v1".into(), "x".into());
-        r.jobs = jobs;
+        r.jobs = jobs.into_iter().map(Arc::new).collect();
         r
     }
 

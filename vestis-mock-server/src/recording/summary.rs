@@ -222,17 +222,23 @@ mod tests {
     fn percentiles_rates_and_messages() {
         let mut r = Recording::new("http://h/api/v1".into(), "t".into());
         for (i, ms) in (100..=1000).step_by(100).enumerate() {
-            r.jobs.push(job(
+            r.jobs.push(std::sync::Arc::new(job(
                 i as u64,
                 "chat",
                 "completed",
                 2,
                 ms as u64 % 1000,
                 None,
-            ));
+            )));
         }
-        r.jobs
-            .push(job(20, "flatlay", "failed", 2, 0, Some("boom")));
+        r.jobs.push(std::sync::Arc::new(job(
+            20,
+            "flatlay",
+            "failed",
+            2,
+            0,
+            Some("boom"),
+        )));
         let s = summary(&r);
         let chat = &s.types["chat"];
         assert_eq!(chat.jobs, 10);
