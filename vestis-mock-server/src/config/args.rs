@@ -180,6 +180,15 @@ pub struct Args {
     /// With --proxy-to: how often each unfinished job seen is polled on the real API, e.g. `200ms` (at most 10m).
     #[arg(long, env = "VESTIS_MOCK_FOLLOW_EVERY", requires = "proxy_to", conflicts_with = "replay", default_value = "200ms", value_parser = parse_proxy_duration)]
     pub follow_every: Duration,
+    /// With --proxy-to: also trust the certificate authorities in this PEM file (one or more certificates) for an https:// backend behind a private CA; the system's roots stay trusted.
+    #[arg(
+        long,
+        env = "VESTIS_MOCK_PROXY_CA_CERT",
+        value_name = "FILE",
+        requires = "proxy_to",
+        conflicts_with = "replay"
+    )]
+    pub proxy_ca_cert: Option<PathBuf>,
     /// Do not serve: probe the server at --host/--port (GET /health) and exit 0 if it answers 200, else 1.
     /// For a container's HEALTHCHECK (the image has no curl). No variable: the environment never turns the server into a probe.
     #[arg(long)]
@@ -266,11 +275,13 @@ impl Args {
                 proxy.record = self.record.clone();
                 proxy.timeout = self.proxy_timeout;
                 proxy.follow_every = self.follow_every;
+                proxy.ca_cert = self.proxy_ca_cert.clone();
                 proxy
             }),
         };
         config.validate()?;
         if let Some(proxy) = &config.proxy {
+            proxy.check_ca_cert()?;
             proxy.check_record()?;
         }
         Ok(config)

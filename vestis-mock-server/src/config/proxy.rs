@@ -61,6 +61,11 @@ pub struct Proxy {
     /// How often the recording is saved when it changed (default
     /// [`DEFAULT_SAVE_EVERY`]; not a flag).
     pub save_every: Duration,
+    /// A PEM file of one or more certificate authorities to trust for an
+    /// `https://` backend (`--proxy-ca-cert`), e.g. a staging server's
+    /// private CA: trusted in addition to the system's roots, never
+    /// instead of them. `None`: the system's roots only.
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl Proxy {
@@ -72,6 +77,7 @@ impl Proxy {
             timeout: DEFAULT_PROXY_TIMEOUT,
             follow_every: DEFAULT_FOLLOW_EVERY,
             save_every: DEFAULT_SAVE_EVERY,
+            ca_cert: None,
         }
     }
 
@@ -133,6 +139,78 @@ impl Proxy {
         Ok(())
     }
 
+    /// Checks `ca_cert` before the server starts, so the binary refuses it
+    /// before its "listening" line: the file must be readable, hold one or
+    /// more PEM certificates (`-----BEGIN CERTIFICATE-----`), and each
+    /// must be usable as a root. Reads it again each time.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidSetting`] naming `--proxy-ca-cert`, the file
+    /// and the problem; also when this build has no TLS.
+    pub fn check_ca_cert(&self) -> Result<(), ConfigError> {
+        #[cfg(any(feature = "rustls-aws-lc", feature = "rustls-ring"))]
+        {
+            let certs = self.ca_certs()?;
+            if let Some(path) = &self.ca_cert {
+                crate::recording::upstream::install_provider();
+                reqwest::Client::builder()
+                    .tls_certs_merge(certs)
+                    .build()
+                    .map_err(|e| {
+                        ca_refused(
+                            path,
+                            format!(
+                                "holds a certificate that cannot be a root: {}",
+                                crate::recording::upstream::innermost(&e)
+                            ),
+                        )
+                    })?;
+            }
+            Ok(())
+        }
+        #[cfg(not(any(feature = "rustls-aws-lc", feature = "rustls-ring")))]
+        match &self.ca_cert {
+            Some(path) => Err(ca_refused(
+                path,
+                "cannot be used: this build has no TLS (build with the `rustls` feature)".into(),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The certificates of `ca_cert` (none without it).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidSetting`] naming `--proxy-ca-cert`: the file
+    /// cannot be read, has a broken PEM block, or holds no certificate.
+    #[cfg(any(feature = "rustls-aws-lc", feature = "rustls-ring"))]
+    pub(crate) fn ca_certs(&self) -> Result<Vec<reqwest::Certificate>, ConfigError> {
+        let Some(path) = &self.ca_cert else {
+            return Ok(Vec::new());
+        };
+        let pem =
+            std::fs::read(path).map_err(|e| ca_refused(path, format!("cannot be read: {e}")))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            ca_refused(
+                path,
+                format!(
+                    "is not a PEM certificate file: {}",
+                    crate::recording::upstream::innermost(&e)
+                ),
+            )
+        })?;
+        if certs.is_empty() {
+            return Err(ca_refused(
+                path,
+                "holds no certificate (expected one or more -----BEGIN CERTIFICATE----- blocks)"
+                    .into(),
+            ));
+        }
+        Ok(certs)
+    }
+
     /// Checks `record` before the server starts, so the binary refuses it
     /// before it binds (and before its "listening" line): a directory, a
     /// file that is not a whole recording this build reads (not JSON,
@@ -179,6 +257,11 @@ impl Proxy {
             .map(drop)
             .map_err(|e| refuse(format!("cannot write in {}: {e}", dir.display())))
     }
+}
+
+/// `--proxy-ca-cert FILE: why`.
+fn ca_refused(path: &std::path::Path, why: String) -> ConfigError {
+    ConfigError::setting("--proxy-ca-cert", format!("{}: {why}", path.display()))
 }
 
 #[cfg(test)]

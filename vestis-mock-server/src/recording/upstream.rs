@@ -94,7 +94,11 @@ impl Upstream {
     /// When reqwest cannot build a client (no TLS backend loadable).
     pub(crate) fn new(proxy: &Proxy) -> Result<Upstream, String> {
         install_provider();
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder();
+        // A private CA (`--proxy-ca-cert`), on top of the system's roots.
+        #[cfg(any(feature = "rustls-aws-lc", feature = "rustls-ring"))]
+        let builder = builder.tls_certs_merge(proxy.ca_certs().map_err(|e| e.to_string())?);
+        let client = builder
             .connect_timeout(PROXY_CONNECT_TIMEOUT)
             .timeout(proxy.timeout)
             // The contract has no redirects; one from the backend is
@@ -256,6 +260,8 @@ impl Upstream {
         let lower = detail.to_ascii_lowercase();
         if e.is_timeout() {
             format!("timed out after {}s", self.timeout.as_secs_f64())
+        } else if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
+            "TLS handshake failed: the backend's certificate is not trusted (unknown issuer; for a private CA, pass --proxy-ca-cert FILE)".to_owned()
         } else if lower.contains("certificate")
             || lower.contains("tls")
             || lower.contains("handshake")
@@ -283,7 +289,7 @@ impl Upstream {
 
 /// The innermost cause of `e` (the OS's or the TLS library's words), not
 /// the wrappers that repeat the URL.
-fn innermost(e: &dyn std::error::Error) -> String {
+pub(crate) fn innermost(e: &dyn std::error::Error) -> String {
     let mut last = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -309,7 +315,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 
 /// Makes ring the process's rustls provider under `rustls-ring` (unless
 /// one is installed); reqwest brings aws-lc-rs itself otherwise.
-fn install_provider() {
+pub(crate) fn install_provider() {
     #[cfg(all(feature = "rustls-ring", not(feature = "rustls-aws-lc")))]
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -19,6 +19,7 @@ mod openapi;
 mod proof;
 mod proxy;
 mod proxy_binary;
+mod proxy_tls;
 mod replay;
 #[path = "../common/binary.rs"]
 mod spawned;
