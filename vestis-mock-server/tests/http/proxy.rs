@@ -840,3 +840,129 @@ async fn a_backend_whose_name_does_not_resolve_is_a_short_502() {
         "{message}"
     );
 }
+
+/// A fake backend that counts its `GET /jobs/1` (clients' and the
+/// follower's alike) and answers them with `poll`; `POST /generate`
+/// creates job 1. Returns its base URL and the count.
+async fn counting_backend(
+    poll: fn() -> axum::response::Response,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let polls = Arc::new(AtomicUsize::new(0));
+    let counted = polls.clone();
+    let app = axum::Router::new()
+        .route(
+            "/api/v1/generate",
+            axum::routing::post(|| async {
+                (
+                    axum::http::StatusCode::ACCEPTED,
+                    axum::Json(json!({"success": true, "job_id": 1, "status": "pending"})),
+                )
+            }),
+        )
+        .route(
+            "/api/v1/jobs/1",
+            axum::routing::get(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async move { poll() }
+            }),
+        );
+    (serve_once(app).await, polls)
+}
+
+fn processing() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    axum::Json(json!({
+        "job_id": 1, "job_type": "chat", "status": "processing", "attempts": 1,
+        "created_at": "2026-12-06T10:00:00.000Z", "started_at": "2026-12-06T10:00:00.100Z",
+        "completed_at": null, "error": null
+    }))
+    .into_response()
+}
+
+fn rate_limited() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        [("retry-after", "2")],
+        axum::Json(json!({"success": false, "error": "Rate limit exceeded"})),
+    )
+        .into_response()
+}
+
+/// Waits (10 s at most) until `count` is at least `n`; returns it.
+async fn count_reaches(count: &std::sync::atomic::AtomicUsize, n: usize) -> usize {
+    for _ in 0..200 {
+        let now = count.load(std::sync::atomic::Ordering::SeqCst);
+        if now >= n {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the count stayed below {n}");
+}
+
+#[tokio::test]
+async fn a_job_its_client_polls_is_not_polled_again_by_the_follower() {
+    use std::sync::atomic::Ordering;
+    let (api, polls) = counting_backend(processing).await;
+    let mut proxy = Proxy::new(api);
+    proxy.follow_every = Duration::from_secs(1);
+    let h = Harness::start(Config {
+        proxy: Some(proxy),
+        ..Config::fast()
+    })
+    .await;
+    let res = h.api(TOKEN, Method::POST, "/generate").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    // The client polls every 50 ms for 2.5 s: each of its polls is an
+    // observation, so the follower (every 1 s) has nothing to add.
+    let mut client_polls = 0;
+    for _ in 0..50 {
+        let res = h.api(TOKEN, Method::GET, "/jobs/1").send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        client_polls += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        polls.load(Ordering::SeqCst),
+        client_polls,
+        "the follower polled a job its client was polling"
+    );
+    // The client stops: the follower takes over.
+    count_reaches(&polls, client_polls + 1).await;
+}
+
+#[tokio::test]
+async fn a_rate_limited_backend_pauses_the_follower_for_its_retry_after() {
+    use std::sync::atomic::Ordering;
+    let (api, polls) = counting_backend(rate_limited).await;
+    let mut proxy = Proxy::new(api);
+    proxy.follow_every = Duration::from_millis(50);
+    let h = Harness::start(Config {
+        proxy: Some(proxy),
+        ..Config::fast()
+    })
+    .await;
+    let res = h.api(TOKEN, Method::POST, "/generate").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    // The follower's first poll is told "Retry-After: 2".
+    count_reaches(&polls, 1).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        polls.load(Ordering::SeqCst),
+        1,
+        "the follower polled again within the backend's Retry-After"
+    );
+    // The client's own requests still go through as they come, and get
+    // the backend's 429 and its Retry-After.
+    for n in 2..=3 {
+        let res = h.api(TOKEN, Method::GET, "/jobs/1").send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()["retry-after"], "2");
+        assert_eq!(polls.load(Ordering::SeqCst), n);
+    }
+    // Once the pause is over, the follower polls again.
+    count_reaches(&polls, 4).await;
+}
