@@ -95,10 +95,31 @@ async fn reset(State(state): State<AppState>) -> Result<Response<Body>, ApiError
     state.transport.clear();
     let loaded =
         crate::state::load_fixtures(&state).map_err(|e| ApiError::invalid(e.to_string()))?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"success": true, "message": "Server reset", "fixtures_loaded": loaded}),
-    ))
+    // Says what was reloaded: the recording's jobs under `--replay` (no
+    // fixtures there), the kept recording under `--proxy-to`.
+    let body = if let Some(replay) = &state.config.replay {
+        let file = replay.path().display().to_string();
+        json!({
+            "success": true,
+            "message": format!("Server reset: the recording {file} reloaded with {loaded} jobs"),
+            "fixtures_loaded": 0,
+            "recording": {"file": file, "jobs_loaded": loaded},
+        })
+    } else if let Some(recorder) = &state.recorder {
+        let jobs = recorder.len();
+        json!({
+            "success": true,
+            "message": format!("Server reset; the recording ({jobs} jobs) is kept and recording goes on, and nothing was sent to the real backend"),
+            "fixtures_loaded": loaded,
+            "recording": {
+                "file": recorder.path().map(|p| p.display().to_string()),
+                "jobs_kept": jobs,
+            },
+        })
+    } else {
+        json!({"success": true, "message": "Server reset", "fixtures_loaded": loaded})
+    };
+    Ok(json_response(StatusCode::OK, &body))
 }
 
 /// Counters for tests and benchmarks: how many `/api/v1` requests were

@@ -210,7 +210,23 @@ fn create_answer(
     if let Ok(location) = HeaderValue::from_maybe_shared(Bytes::from(location)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
+    replayed_max_attempts(state, created.job.kind, &mut response);
     Ok(response)
+}
+
+/// Under `--replay`, an answer about one job of `kind` says the most
+/// attempts the recording shows for that type as `X-Mock-Max-Attempts`
+/// (the front adds the mock's own setting to every other answer and
+/// leaves this one). One test of an `Option` otherwise.
+fn replayed_max_attempts(state: &AppState, kind: JobKind, response: &mut Response<Body>) {
+    if let Some(replay) = &state.config.replay
+        && let Some(n) = replay.max_attempts(kind)
+    {
+        response.headers_mut().insert(
+            crate::http::front::MAX_ATTEMPTS_HEADER,
+            HeaderValue::from(n),
+        );
+    }
 }
 
 /// Whether JSON `text` has no whitespace outside its strings (a client's
@@ -310,7 +326,9 @@ fn job_answer(
     // Room for a completed job with a long image URL, in one allocation.
     let mut body = Vec::with_capacity(512);
     JobJson { snap: &snap, base }.write(&mut body);
-    Ok(json_bytes(StatusCode::OK, body))
+    let mut response = json_bytes(StatusCode::OK, body);
+    replayed_max_attempts(state, snap.kind, &mut response);
+    Ok(response)
 }
 
 /// The router's `GET /api/v1/jobs` (under `--latency`): [`list`].
@@ -394,10 +412,12 @@ fn cancel_answer(state: &AppState, owner: &str, raw: &str) -> Result<Response<Bo
             format!("Only pending jobs can be cancelled; this job is {status}"),
         ),
     })?;
-    Ok(json_response(
+    let mut response = json_response(
         StatusCode::OK,
         &CancelJobResponse::new(snap.id, "Job cancelled"),
-    ))
+    );
+    replayed_max_attempts(state, snap.kind, &mut response);
+    Ok(response)
 }
 
 #[cfg(test)]

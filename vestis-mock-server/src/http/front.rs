@@ -224,10 +224,14 @@ impl Future for FrontFuture {
                 &response,
             );
         }
+        // `entry`, not `insert`: the same one lookup, and a replayed job's
+        // answer keeps the value its handler set (its type's recorded
+        // attempts).
         if let Some(max_attempts) = *this.max_attempts {
             response
                 .headers_mut()
-                .insert(MAX_ATTEMPTS_HEADER, attempts_value(max_attempts));
+                .entry(MAX_ATTEMPTS_HEADER)
+                .or_insert_with(|| attempts_value(max_attempts));
         }
         Poll::Ready(Ok(response))
     }

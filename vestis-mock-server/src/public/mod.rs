@@ -4,7 +4,7 @@
 mod image;
 mod openapi;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use axum::response::IntoResponse;
@@ -42,7 +42,7 @@ pub(crate) async fn image(
     headers: HeaderMap,
 ) -> Response<Body> {
     if let Some(recorder) = &state.recorder {
-        return recorded_image(recorder, &file).await;
+        return recorded_image(recorder, &file, &headers).await;
     }
     let id = file
         .strip_suffix(".png")
@@ -51,23 +51,14 @@ pub(crate) async fn image(
     if let (Some(id), Some(_)) = (id, seed)
         && let Some(kept) = state.config.replay.as_ref().and_then(|r| r.image(id.0))
     {
-        return kept_image(kept).await;
+        return kept_image(kept, &headers).await;
     }
     let Some(seed) = seed else {
         return ApiError::new(ErrorCode::NotFound, "Image not found").into_response();
     };
     let etag = format!("\"{seed:016x}\"");
-    let fresh = headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|tag| tag.trim().trim_start_matches("W/"))
-        .any(|tag| tag == etag || tag == "*");
-    let mut response = if fresh {
-        let mut response = Response::new(Body::empty());
-        *response.status_mut() = StatusCode::NOT_MODIFIED;
-        response
+    let mut response = if is_fresh(&headers, &etag) {
+        not_modified()
     } else {
         match tokio::task::spawn_blocking(move || image::render(seed)).await {
             Ok(Ok(png)) => {
@@ -97,11 +88,55 @@ pub(crate) async fn image(
     response
 }
 
+/// Whether the client's `If-None-Match` names `etag` (or `*`): then a
+/// `304` with no body will do.
+fn is_fresh(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == etag || tag == "*")
+}
+
+fn not_modified() -> Response<Body> {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::NOT_MODIFIED;
+    response
+}
+
+/// A kept image's answer (a proxied or a replayed one): its `ETag` is a
+/// hash of its bytes (a kept file can be replaced between runs, and ids
+/// start again), with `Cache-Control: no-cache` as the mock's own images,
+/// and a `304` with no body when the client has it already.
+fn kept_answer(bytes: Bytes, kind: &'static str, headers: &HeaderMap) -> Response<Body> {
+    let etag = format!(
+        "\"k{:016x}\"",
+        crate::hash::stable_hash(&[b"kept image", &bytes])
+    );
+    let mut response = if is_fresh(headers, &etag) {
+        not_modified()
+    } else {
+        let mut response = Response::new(Body::from(bytes));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+        response
+    };
+    let out = response.headers_mut();
+    out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(etag) = HeaderValue::from_str(&etag) {
+        out.insert(header::ETAG, etag);
+    }
+    response
+}
+
 /// A replayed job's kept image (a path checked at start to lie inside the
 /// recording's directory), with the type its extension names.
 ///
 /// Read on tokio's blocking pool, as images are drawn: a file read blocks.
-async fn kept_image(path: &std::path::Path) -> Response<Body> {
+async fn kept_image(path: &std::path::Path, headers: &HeaderMap) -> Response<Body> {
     let file = path.to_owned();
     let read = tokio::task::spawn_blocking(move || std::fs::read(file)).await;
     let bytes = match read.map_err(std::io::Error::other).and_then(|r| r) {
@@ -122,17 +157,17 @@ async fn kept_image(path: &std::path::Path) -> Response<Body> {
         Some("gif") => "image/gif",
         _ => "application/octet-stream",
     };
-    let mut response = Response::new(Body::from(bytes));
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    kept_answer(Bytes::from(bytes), kind, headers)
 }
 
 /// `GET /images/{id}.png` behind `--proxy-to`: the real backend's image of
 /// job `id`, fetched once and kept (beside the recording, or in memory);
 /// 404 for a job not seen completed, 502 when the fetch failed.
-async fn recorded_image(recorder: &crate::recording::Recorder, file: &str) -> Response<Body> {
+async fn recorded_image(
+    recorder: &crate::recording::Recorder,
+    file: &str,
+    headers: &HeaderMap,
+) -> Response<Body> {
     let id = file
         .strip_suffix(".png")
         .and_then(|id| id.parse::<JobId>().ok());
@@ -149,12 +184,6 @@ async fn recorded_image(recorder: &crate::recording::Recorder, file: &str) -> Re
                 format!("Bad gateway: the image could not be fetched: {e}"),
             ),
         ),
-        Some(Ok(png)) => {
-            let mut response = Response::new(Body::from(png));
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            response
-        }
+        Some(Ok(png)) => kept_answer(png, "image/png", headers),
     }
 }

@@ -63,6 +63,8 @@ struct Inner {
     skipped: Vec<String>,
     /// The latest recorded time: what "now" is mapped to on load.
     latest: Option<SystemTime>,
+    /// Per job type, the most attempts a loaded job of it shows.
+    max_attempts: Vec<(JobKind, u32)>,
 }
 
 /// One recorded job, checked, before its owner and times are settled.
@@ -166,7 +168,15 @@ impl Replay {
             .flat_map(|j| j.times.iter().flatten())
             .max()
             .copied();
+        let mut max_attempts: Vec<(JobKind, u32)> = Vec::new();
+        for job in jobs.iter().filter(|j| j.attempts > 0) {
+            match max_attempts.iter_mut().find(|(kind, _)| *kind == job.kind) {
+                Some((_, most)) => *most = (*most).max(job.attempts),
+                None => max_attempts.push((job.kind, job.attempts)),
+            }
+        }
         Replay(Arc::new(Inner {
+            max_attempts,
             path: path.to_owned(),
             recording,
             jobs,
@@ -201,6 +211,17 @@ impl Replay {
     /// /__admin/recording`'s summary; the skipped ones are in [`Replay::skipped`]).
     pub(crate) fn recording(&self) -> &Recording {
         &self.0.recording
+    }
+
+    /// The most attempts a recorded job of `kind` took (the answers'
+    /// `X-Mock-Max-Attempts` for that type): `None` for a type the
+    /// recording has no started job of (the mock's `max_attempts` then).
+    pub(crate) fn max_attempts(&self, kind: JobKind) -> Option<u32> {
+        self.0
+            .max_attempts
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, n)| *n)
     }
 
     /// The per-type trajectories new jobs are drawn from.

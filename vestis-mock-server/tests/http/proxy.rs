@@ -914,7 +914,11 @@ async fn a_job_its_client_polls_is_not_polled_again_by_the_follower() {
         ..Config::fast()
     })
     .await;
-    let res = h.api(TOKEN, Method::POST, "/generate").send().await.unwrap();
+    let res = h
+        .api(TOKEN, Method::POST, "/generate")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     // The client polls every 50 ms for 2.5 s: each of its polls is an
     // observation, so the follower (every 1 s) has nothing to add.
@@ -945,7 +949,11 @@ async fn a_rate_limited_backend_pauses_the_follower_for_its_retry_after() {
         ..Config::fast()
     })
     .await;
-    let res = h.api(TOKEN, Method::POST, "/generate").send().await.unwrap();
+    let res = h
+        .api(TOKEN, Method::POST, "/generate")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     // The follower's first poll is told "Retry-After: 2".
     count_reaches(&polls, 1).await;
@@ -965,4 +973,45 @@ async fn a_rate_limited_backend_pauses_the_follower_for_its_retry_after() {
     }
     // Once the pause is over, the follower polls again.
     count_reaches(&polls, 4).await;
+}
+
+#[tokio::test]
+async fn a_proxied_image_carries_an_etag_and_answers_304_when_the_client_has_it() {
+    let up = upstream(Config::fast()).await;
+    let h = proxy_to(&up.server, None).await;
+    let id = h.chat(TOKEN).await;
+    let job = h.until_terminal(TOKEN, id).await;
+    let url = job["result"]["image_url"].as_str().unwrap().to_owned();
+    let first = h.http.get(&url).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(first.headers()["cache-control"], "no-cache");
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    let bytes = first.bytes().await.unwrap();
+    assert!(!bytes.is_empty());
+    for tag in [
+        etag.clone(),
+        format!("W/{etag}"),
+        format!("\"other\", {etag}"),
+    ] {
+        let again = h
+            .http
+            .get(&url)
+            .header("If-None-Match", &tag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{tag}");
+        assert_eq!(again.headers()["etag"], etag.as_str());
+        assert!(again.bytes().await.unwrap().is_empty());
+    }
+    let stale = h
+        .http
+        .get(&url)
+        .header("If-None-Match", "\"other\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::OK);
+    assert_eq!(stale.bytes().await.unwrap(), bytes);
 }

@@ -708,3 +708,124 @@ async fn a_missing_images_folder_is_one_line_not_one_per_job() {
     );
     assert_eq!(summary["jobs"], 3, "{summary}");
 }
+
+#[tokio::test]
+async fn x_mock_max_attempts_is_the_most_attempts_recorded_for_the_jobs_type() {
+    let alice = fingerprint("alice").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut jobs = Vec::new();
+    for (id, status, attempts) in [(1, "completed", 1), (2, "failed", 4), (3, "completed", 2)] {
+        let mut job = Rec::new(id, &alice, "chat", status);
+        job.attempts = attempts;
+        job.error = (status == "failed").then_some("GPU out of memory");
+        jobs.push(job);
+    }
+    let path = write_recording(dir.path(), &jobs);
+    let mut config = replay_config(&path, &["alice"], 7);
+    config.faults.max_attempts = 5;
+    let h = Harness::start(config).await;
+    let header = |res: &reqwest::Response| {
+        res.headers()["x-mock-max-attempts"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    // A recorded chat job, and a new one: chat's recorded most, 4.
+    let res = h.api("alice", Method::GET, "/jobs/1").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(header(&res), "4", "a poll of a recorded chat job");
+    let res = h
+        .api("alice", Method::POST, "/generate?chat=true")
+        .json(&json!({"prompt": "a wool coat"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    assert_eq!(header(&res), "4", "a new chat job");
+    let (_, created) = json(res).await;
+    let id = created["job_id"].as_u64().unwrap();
+    let res = h
+        .api("alice", Method::GET, &format!("/jobs/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&res), "4", "a poll of the new chat job");
+    // A type the recording has none of, and answers about no one job:
+    // the mock's own setting.
+    let res = h
+        .api("alice", Method::POST, "/generate")
+        .json(&json!({"prompt": "a wool coat"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    assert_eq!(header(&res), "5", "an unrecorded type");
+    let res = h.api("alice", Method::GET, "/jobs").send().await.unwrap();
+    assert_eq!(header(&res), "5", "a list");
+}
+
+#[tokio::test]
+async fn a_replayed_kept_image_carries_an_etag_and_answers_304() {
+    let alice = fingerprint("alice").await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("recording.json.images")).unwrap();
+    std::fs::write(dir.path().join("recording.json.images/1.png"), PNG_BYTES).unwrap();
+    let mut done = Rec::new(1, &alice, "chat", "completed");
+    done.image = Some("recording.json.images/1.png");
+    let path = write_recording(dir.path(), &[done]);
+    let h = Harness::start(replay_config(&path, &["alice"], 1)).await;
+    let first = h.http.get(h.url("/images/1.png")).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(first.headers()["cache-control"], "no-cache");
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(&first.bytes().await.unwrap()[..], PNG_BYTES);
+    let again = h
+        .http
+        .get(h.url("/images/1.png"))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()["etag"], etag.as_str());
+    assert!(again.bytes().await.unwrap().is_empty());
+    // Another picture under the same path is another tag.
+    std::fs::write(dir.path().join("recording.json.images/1.png"), b"other").unwrap();
+    let changed = h
+        .http
+        .get(h.url("/images/1.png"))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert_ne!(changed.headers()["etag"], etag.as_str());
+}
+
+#[tokio::test]
+async fn a_reset_says_the_recording_was_reloaded_and_with_how_many_jobs() {
+    let alice = fingerprint("alice").await;
+    let dir = tempfile::tempdir().unwrap();
+    let jobs: Vec<Rec> = (1..=3)
+        .map(|id| Rec::new(id, &alice, "chat", "completed"))
+        .collect();
+    let path = write_recording(dir.path(), &jobs);
+    let h = Harness::start(replay_config(&path, &["alice"], 1)).await;
+    h.chat("alice").await;
+    let (status, body) = post(&h, "/__admin/reset", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["fixtures_loaded"], 0, "{body}");
+    assert_eq!(body["recording"]["jobs_loaded"], 3, "{body}");
+    assert_eq!(
+        body["recording"]["file"],
+        path.display().to_string(),
+        "{body}"
+    );
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("recording") && message.contains("reloaded with 3 jobs"),
+        "{message}"
+    );
+    let (_, list) = json(h.api("alice", Method::GET, "/jobs").send().await.unwrap()).await;
+    assert_eq!(list["metadata"]["total"], 3, "{list}");
+}
