@@ -106,6 +106,8 @@ export interface MockServerOptions {
   proxyTimeout?: string;
   /** `--follow-every`: with `proxyTo`, how often each unfinished job is polled on the real API, e.g. `'200ms'`. */
   followEvery?: string;
+  /** `--proxy-ca-cert`: with `proxyTo`, a PEM file of CA certificates to trust for an `https://` backend behind a private CA, on top of the system's roots. */
+  proxyCaCert?: string;
   /** `--replay`: a recording to replay as a living queue (docs/record-replay.md#replay); its jobs belong to the `tokens` whose fingerprints recorded them. Not with `fixtures` or `proxyTo`. */
   replay?: string;
   /** The binary to run instead of the platform package's (also `VESTIS_MOCK_SERVER_BINARY`); it must know `--stop-on-stdin-close`. */

@@ -34,6 +34,7 @@ const FLAGS = {
   record: '--record',
   proxyTimeout: '--proxy-timeout',
   followEvery: '--follow-every',
+  proxyCaCert: '--proxy-ca-cert',
   replay: '--replay',
 };
 const SWITCHES = { realistic: '--realistic', paused: '--paused' };

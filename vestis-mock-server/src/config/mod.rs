@@ -303,7 +303,7 @@ impl Default for QueueFaults {
 /// | `paused` | `false` | `--paused` |
 /// | `admin` (`/__admin` routes) | `true` | `--no-admin` |
 /// | `max_jobs`, `max_body`, `journal_size` | 100 000 jobs, 10 MiB, 1 000 requests | |
-/// | `proxy` (forward to a real API, record it) | `None`: the local queue | `--proxy-to`, `--record`, `--proxy-timeout`, `--follow-every` ([`Proxy`]) |
+/// | `proxy` (forward to a real API, record it) | `None`: the local queue | `--proxy-to`, `--record`, `--proxy-timeout`, `--follow-every`, `--proxy-ca-cert` ([`Proxy`]) |
 ///
 /// The table, checked:
 ///
