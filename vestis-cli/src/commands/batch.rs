@@ -27,14 +27,14 @@ use vestis_client::{
     WaitSet,
 };
 
-use crate::batch::input::{Format, Row, Rows, fingerprint_bytes, materialise};
-use crate::batch::manifest::{self, Entry, Manifest};
+use crate::batch::input::{Format, Row, Rows, fingerprint_bytes, images_folder, materialise};
+use crate::batch::manifest::{self, Ended, Entry, Finished, Manifest};
 use crate::batch::names::Template;
 use crate::cli::{BatchArgs, FormatArg, WaitFlags};
 use crate::commands::Context;
 use crate::exit::{Exit, Failure};
 use crate::journal::batch::{BatchLog, RowState, RunSettings, StoredPath, key_text};
-use crate::progress::{Mode, Progress, human_duration};
+use crate::progress::{Mode, Overall, Progress, RowLabel};
 use crate::waiting::{StaleTemps, save_png_bytes_into, wait_options};
 
 /// How often the plain overall line is written when stderr is not a
@@ -310,13 +310,28 @@ fn label(row: &Row) -> String {
 struct Checked {
     valid: u64,
     invalid: u64,
+    /// Valid rows an earlier run finished, by outcome: of this file's rows
+    /// only (the manifest also has the rows edited since).
+    earlier: Earlier,
 }
 
-/// The first pass: every row checked, every bad one listed.
-fn check(settings: &RunSettings, template: &Template, file: &str) -> anyhow::Result<Checked> {
+/// The first pass: every row checked, every bad one listed, and the
+/// valid ones an earlier run `finished` counted.
+fn check(
+    settings: &RunSettings,
+    template: &Template,
+    file: &str,
+    batch: &str,
+    finished: &Finished,
+) -> anyhow::Result<Checked> {
     let read_from = settings.read_from.path();
-    let rows = match Rows::open(&read_from, settings.format, settings.kind)
-        .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
+    let rows = match Rows::open(
+        &read_from,
+        settings.format,
+        settings.kind,
+        &images_folder(&settings.input.path()),
+    )
+    .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
     {
         Ok(rows) => rows,
         Err(e) => {
@@ -328,6 +343,7 @@ fn check(settings: &RunSettings, template: &Template, file: &str) -> anyhow::Res
     let mut checked = Checked {
         valid: 0,
         invalid: 0,
+        earlier: Earlier::default(),
     };
     for row in rows {
         let problem = match row {
@@ -355,6 +371,7 @@ fn check(settings: &RunSettings, template: &Template, file: &str) -> anyhow::Res
                         row.line
                     ))
                 } else {
+                    checked.earlier.count(finished.get(row_key(batch, &row)));
                     None
                 }
             }
@@ -382,7 +399,15 @@ async fn execute(
     let plain_every = plain_every()?;
     let input = settings.input.path();
     let file = shown(&input);
-    let checked = check(&settings, &template, &file)?;
+    let output = settings.output.path();
+    let manifest_path = output.join("manifest.jsonl");
+    let finished = manifest::finished(&manifest_path, batch).map_err(|e| {
+        Failure::usage(format!(
+            "cannot read the manifest {}: {e}",
+            manifest_path.display()
+        ))
+    })?;
+    let checked = check(&settings, &template, &file, batch, &finished)?;
     if checked.invalid > 0 && !settings.skip_invalid {
         return Err(Failure::usage(format!(
             "{} of {} rows in {file} are invalid; nothing was sent (fix them, or pass --skip-invalid to send the others)",
@@ -394,23 +419,8 @@ async fn execute(
     if checked.valid == 0 {
         return Err(Failure::usage(format!("{file}: no rows to send; nothing was sent")).into());
     }
-    let output = settings.output.path();
-    let manifest_path = output.join("manifest.jsonl");
-    let finished = manifest::finished(&manifest_path, batch).map_err(|e| {
-        Failure::usage(format!(
-            "cannot read the manifest {}: {e}",
-            manifest_path.display()
-        ))
-    })?;
     if dry_run {
-        return dry(
-            ctx,
-            batch,
-            &settings,
-            &template,
-            &finished.keys,
-            checked.valid,
-        );
+        return dry(ctx, batch, &settings, &template, &finished, checked.valid);
     }
     std::fs::create_dir_all(&output).map_err(|e| {
         Failure::usage(format!(
@@ -420,7 +430,7 @@ async fn execute(
     })?;
     let journal = ctx.journal()?;
     let mut log = BatchLog::open(journal.dir(), batch)?;
-    let known = BatchLog::read(log.path(), |key| !finished.keys.contains(&key))?;
+    let known = BatchLog::read(log.path(), |key| !finished.contains(key))?;
     log.run(&settings)?;
     let manifest_new = std::fs::symlink_metadata(&manifest_path).is_err();
     let manifest = Manifest::open(&manifest_path).map_err(|e| {
@@ -470,17 +480,17 @@ async fn execute(
         progress: Progress::with_overall(ctx.mode),
         tally: Tally {
             total: checked.valid,
-            earlier: Earlier {
-                completed: finished.completed,
-                failed: finished.failed,
-                cancelled: finished.cancelled,
-            },
+            earlier: checked.earlier,
             invalid: checked.invalid,
             ..Tally::default()
         },
         started: Instant::now(),
+        file_name: input
+            .file_name()
+            .map_or_else(|| file.clone(), |name| name.to_string_lossy().into_owned()),
+        reattached: HashSet::new(),
     };
-    let skipped = finished.keys.len() as u64;
+    let skipped = runner.tally.skipped();
     if skipped > 0 {
         ctx.note(&format!(
             "{} of {} rows already finished in an earlier run: skipping them",
@@ -488,12 +498,17 @@ async fn execute(
             group(checked.valid)
         ));
     }
-    let rows = Rows::open(&settings.read_from.path(), settings.format, settings.kind)
-        .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
-        .map_err(|e| Failure::usage(e.render(&file)))?;
+    let rows = Rows::open(
+        &settings.read_from.path(),
+        settings.format,
+        settings.kind,
+        &images_folder(&settings.input.path()),
+    )
+    .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
+    .map_err(|e| Failure::usage(e.render(&file)))?;
     let rows = rows
         .filter_map(Result::ok)
-        .filter(|row| !finished.keys.contains(&row_key(batch, row)));
+        .filter(|row| !finished.contains(row_key(batch, row)));
     runner.run(rows, settings.concurrency, plain_every).await?;
     drop(finished);
     runner.finish()
@@ -509,21 +524,26 @@ fn dry(
     batch: &str,
     settings: &RunSettings,
     template: &Template,
-    finished: &HashSet<u64>,
+    finished: &Finished,
     valid: u64,
 ) -> anyhow::Result<()> {
     let input = settings.input.path();
     let file = shown(&input);
-    let rows = Rows::open(&settings.read_from.path(), settings.format, settings.kind)
-        .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
-        .map_err(|e| Failure::usage(e.render(&file)))?;
+    let rows = Rows::open(
+        &settings.read_from.path(),
+        settings.format,
+        settings.kind,
+        &images_folder(&settings.input.path()),
+    )
+    .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
+    .map_err(|e| Failure::usage(e.render(&file)))?;
     let output = settings.output.path();
     // What an earlier, unfinished run knows: the rows' jobs (for a
     // `{job}` name) and the files it was saving (its own to replace).
     let known = match ctx.journal() {
         Ok(journal) => BatchLog::read(
             &crate::journal::batch::batches_dir(journal.dir()).join(format!("{batch}.jsonl")),
-            |key| !finished.contains(&key),
+            |key| !finished.contains(key),
         )
         .map(|state| state.rows)
         .unwrap_or_default(),
@@ -534,7 +554,7 @@ fn dry(
     let mut exists = 0u64;
     for row in rows.filter_map(Result::ok) {
         let key = row_key(batch, &row);
-        if finished.contains(&key) {
+        if finished.contains(key) {
             continue;
         }
         would += 1;
@@ -551,18 +571,31 @@ fn dry(
             && !ours
             // As the real run checks it.
             && path.exists();
+        // Local images as resolved (from the input's folder), so a dry
+        // run shows which file each row would send.
+        let images: Vec<String> = row
+            .images()
+            .iter()
+            .map(|i| crate::safe::path(Path::new(i)))
+            .collect();
         if ctx.out.json {
             ctx.out.json_line(&serde_json::json!({
                 "line": row.line,
                 "id": row.id,
                 "kind": row.kind,
                 "prompt": row.prompt(),
+                "images": images,
                 "output": crate::safe::path(&path),
                 "exists": taken,
             }))?;
         } else {
+            let with = if images.is_empty() {
+                String::new()
+            } else {
+                format!(" with {}", images.join(", "))
+            };
             ctx.out.human(&format!(
-                "{}: {} {:?} -> {}",
+                "{}: {} {:?}{with} -> {}",
                 label(&row),
                 row.kind,
                 row.prompt().unwrap_or_default(),
@@ -669,6 +702,10 @@ struct Tally {
     /// reason (not created, not downloaded, an existing file): the exit
     /// code of each, the worst of which the command exits with.
     other: Vec<Exit>,
+    /// Rows of this run whose jobs had ended before it began (re-attached
+    /// after a crash, never seen running): counted as done, not in the
+    /// rate, which they would make look as if they took no time at all.
+    ended_before: u64,
 }
 
 /// Rows an earlier run finished, by outcome.
@@ -677,6 +714,18 @@ struct Earlier {
     completed: u64,
     failed: u64,
     cancelled: u64,
+}
+
+impl Earlier {
+    /// Counts a row of the file, if an earlier run finished it.
+    fn count(&mut self, ended: Option<Ended>) {
+        match ended {
+            Some(Ended::Completed) => self.completed += 1,
+            Some(Ended::Failed) => self.failed += 1,
+            Some(Ended::Cancelled) => self.cancelled += 1,
+            None => {}
+        }
+    }
 }
 
 /// How a row ended in this run.
@@ -704,7 +753,17 @@ impl Tally {
 
     /// Rows that ended, in this run or an earlier one.
     fn done(&self) -> u64 {
-        self.earlier.completed + self.earlier.failed + self.earlier.cancelled + self.done_now()
+        self.skipped() + self.done_now()
+    }
+
+    /// Rows an earlier run finished (their manifest lines): skipped now.
+    fn skipped(&self) -> u64 {
+        self.earlier.completed + self.earlier.failed + self.earlier.cancelled
+    }
+
+    /// A row of this run whose job had ended before it began.
+    fn ended_before(&mut self) {
+        self.ended_before += 1;
     }
 
     /// Rows that ended in this run.
@@ -738,30 +797,30 @@ impl Tally {
         .collect()
     }
 
-    /// The overall line: done, what went wrong, in flight, total, rate, ETA.
-    fn overall(&self, in_flight: usize, elapsed: Duration) -> String {
+    /// The overall line's facts after `elapsed` of this run: done (in
+    /// any run), what went wrong, in flight, total; the rate of this run
+    /// only (rows it finished over its own time: rows skipped, and jobs
+    /// that had ended before it, took none of it); the time left at that
+    /// rate for the rows left.
+    fn overall(&self, in_flight: usize, elapsed: Duration) -> Overall {
         let elapsed = elapsed.as_secs_f64().max(0.001);
-        let rate = self.done_now() as f64 / elapsed;
+        let rate = self.done_now().saturating_sub(self.ended_before) as f64 / elapsed;
         let left = self.total.saturating_sub(self.done());
-        let eta = if rate > 0.0 && left > 0 {
-            format!(
-                ", ETA {}",
-                human_duration(Duration::from_secs_f64(left as f64 / rate))
-            )
-        } else {
-            String::new()
-        };
-        let problems = self.problems();
-        let problems = if problems.is_empty() {
-            "0 failed".to_owned()
-        } else {
-            problems.join(", ")
-        };
-        format!(
-            "{} of {} rows done ({problems}), {in_flight} in flight, {rate:.1}/s{eta}",
-            group(self.done()),
-            group(self.total),
-        )
+        let eta = (rate > 0.0 && left > 0)
+            .then(|| Duration::try_from_secs_f64(left as f64 / rate).ok())
+            .flatten();
+        let not_completed = self
+            .done()
+            .saturating_sub(self.earlier.completed + self.completed);
+        Overall {
+            done: group(self.done()),
+            total: group(self.total),
+            problems: self.problems(),
+            not_completed: group(not_completed),
+            in_flight,
+            rate,
+            eta,
+        }
     }
 
     /// The summary line, without the manifest's path.
@@ -774,8 +833,12 @@ impl Tally {
         if self.invalid > 0 {
             parts.push(format!("{} invalid, skipped", group(self.invalid)));
         }
+        let earlier = match self.skipped() {
+            0 => String::new(),
+            n => format!("; {} finished in an earlier run (skipped)", group(n)),
+        };
         format!(
-            "{} rows: {}",
+            "{} rows: {}{earlier}",
             group(self.total + self.invalid),
             parts.join(", ")
         )
@@ -854,6 +917,11 @@ struct Runner<'a> {
     progress: Progress,
     tally: Tally,
     started: Instant,
+    /// The input's file name, naming rows without an `id` on their live lines.
+    file_name: String,
+    /// Rows re-attached to a job an earlier run created, until it is seen
+    /// running: one that ends unseen had ended before this run.
+    reattached: HashSet<u64>,
 }
 
 impl Runner<'_> {
@@ -902,7 +970,7 @@ impl Runner<'_> {
                         self.start_probe();
                     }
                 }
-                _ = redraw.tick(), if self.ctx.mode == Mode::Bars => self.progress.overall(&self.overall()),
+                _ = redraw.tick(), if self.ctx.mode == Mode::Bars => self.draw_overall(),
                 _ = plain.tick(), if self.ctx.mode == Mode::Lines => {
                     crate::say(&self.overall());
                 }
@@ -914,10 +982,21 @@ impl Runner<'_> {
     /// why the server cannot be reached, while it cannot.
     fn overall(&self) -> String {
         let line = self.tally.overall(self.slots.len(), self.started.elapsed());
-        match &self.unreachable {
-            Some(why) => format!("{line}; {why}: retrying"),
-            None => line,
-        }
+        format!("{}{}", line.full(), self.unreachable_note())
+    }
+
+    /// The overall line on the terminal, as wide as it allows.
+    fn draw_overall(&self) {
+        let line = self.tally.overall(self.slots.len(), self.started.elapsed());
+        self.progress.overall(&line, &self.unreachable_note());
+    }
+
+    /// `; WHY: retrying` while the server cannot be reached.
+    fn unreachable_note(&self) -> String {
+        self.unreachable
+            .as_ref()
+            .map(|why| format!("; {why}: retrying"))
+            .unwrap_or_default()
     }
 
     /// Asks the server for a job that cannot exist: any HTTP answer means
@@ -986,7 +1065,10 @@ impl Runner<'_> {
             },
         );
         match known.job_id {
-            Some(id) => self.attach(tag, id),
+            Some(id) => {
+                self.reattached.insert(tag);
+                self.attach(tag, id);
+            }
             None => self.create(tag)?,
         }
         Ok(())
@@ -1029,7 +1111,12 @@ impl Runner<'_> {
         slot.submitted_at.get_or_insert_with(Timestamp::now);
         slot.stop = Some(self.set.push(tag, id));
         if self.ctx.mode == Mode::Bars {
-            self.progress.start(id, "Looking up the job...");
+            let row = RowLabel {
+                id: slot.row.id.clone(),
+                file: self.file_name.clone(),
+                line: slot.row.line,
+            };
+            self.progress.start_row(id, row, "Looking up the job...");
         }
     }
 
@@ -1118,6 +1205,9 @@ impl Runner<'_> {
             }
             _ => None,
         };
+        if seen.is_some_and(|job| !job.status.is_terminal()) {
+            self.reattached.remove(&tag);
+        }
         if let Some(job) = seen {
             match slot.created_at {
                 None => {
@@ -1177,6 +1267,10 @@ impl Runner<'_> {
     fn finished(&mut self, tag: u64, id: JobId, result: Result<Job, Error>) -> anyhow::Result<()> {
         if self.ctx.mode == Mode::Bars {
             self.progress.forget(id);
+        }
+        let ended_before = self.reattached.remove(&tag);
+        if ended_before && !matches!(result, Err(Error::NotFound(_))) {
+            self.tally.ended_before();
         }
         match result {
             Ok(job) => {
@@ -1446,12 +1540,18 @@ mod tests {
     /// What the summary says went wrong: its parts but the completed and
     /// invalid ones.
     fn summary_problems(line: &str) -> Vec<String> {
-        let parts = line.split_once("rows: ").unwrap().1;
+        let parts = summary_parts(line);
         parts
             .split(", ")
             .filter(|p| !p.ends_with("completed") && !p.contains("invalid") && *p != "skipped")
             .map(str::to_owned)
             .collect()
+    }
+
+    /// The summary's counts, without what it says of earlier runs.
+    fn summary_parts(line: &str) -> &str {
+        let parts = line.split_once("rows: ").unwrap().1;
+        parts.split(';').next().unwrap()
     }
 
     /// Every way a row can end (and rows an earlier run finished): the
@@ -1490,7 +1590,7 @@ mod tests {
             tally.total = 10;
             tally.invalid = 1;
             tally.record(Outcome::Completed);
-            let overall = tally.overall(2, Duration::from_secs(1));
+            let overall = tally.overall(2, Duration::from_secs(1)).full();
             let summary = tally.summary();
             let want: Vec<String> = if expected.is_empty() {
                 vec!["0 failed".to_owned()]
@@ -1500,10 +1600,7 @@ mod tests {
             assert_eq!(overall_problems(&overall), want, "{what}: {overall}");
             assert_eq!(summary_problems(&summary), expected, "{what}: {summary}");
             // Done counts every row that ended, as the summary's parts add up.
-            let done: u64 = summary
-                .split_once("rows: ")
-                .unwrap()
-                .1
+            let done: u64 = summary_parts(&summary)
                 .split(", ")
                 .filter(|p| !p.contains("invalid") && *p != "skipped")
                 .map(|p| p.split(' ').next().unwrap().parse::<u64>().unwrap())
@@ -1513,6 +1610,108 @@ mod tests {
                 "{what}: {overall} / {summary}"
             );
         }
+    }
+
+    /// A run that resumes a batch: 90 of 100 rows finished earlier
+    /// (skipped), 5 finished in this run's 10 seconds. The rate is this
+    /// run's (0.5/s, not 9.5/s), the ETA the 5 rows left at that rate, and
+    /// the summary says how many were skipped.
+    #[test]
+    fn a_resumed_run_counts_its_own_rate_and_says_what_it_skipped() {
+        let mut tally = Tally {
+            total: 100,
+            earlier: Earlier {
+                completed: 88,
+                failed: 2,
+                cancelled: 0,
+            },
+            ..Tally::default()
+        };
+        for _ in 0..5 {
+            tally.record(Outcome::Completed);
+        }
+        let overall = tally.overall(5, Duration::from_secs(10));
+        assert_eq!(
+            overall.full(),
+            "95 of 100 rows done (2 failed), 5 in flight, 0.5/s, ETA 10s"
+        );
+        assert_eq!(
+            tally.summary(),
+            "100 rows: 93 completed, 2 failed; 90 finished in an earlier run (skipped)"
+        );
+        // Re-attached jobs that had ended before this run began count as
+        // done, but took none of its time: 2 more rows done, the rate
+        // still 5 rows in 10 s, the 3 left take 6 s.
+        for _ in 0..2 {
+            tally.record(Outcome::Completed);
+            tally.ended_before();
+        }
+        let overall = tally.overall(3, Duration::from_secs(10));
+        assert_eq!(
+            overall.full(),
+            "97 of 100 rows done (2 failed), 3 in flight, 0.5/s, ETA 6s"
+        );
+        // A first run says nothing of earlier ones.
+        let mut first = Tally {
+            total: 2,
+            ..Tally::default()
+        };
+        first.record(Outcome::Completed);
+        assert_eq!(first.summary(), "2 rows: 1 completed");
+    }
+
+    /// The overall line's narrower forms keep done of total, what went
+    /// wrong, in flight and the ETA; none is wider than its room.
+    #[test]
+    fn the_overall_line_narrows_with_the_terminal() {
+        let mut tally = Tally {
+            total: 1000,
+            ..Tally::default()
+        };
+        for _ in 0..9 {
+            tally.record(Outcome::Completed);
+        }
+        for _ in 0..2 {
+            tally.record(Outcome::Failed);
+        }
+        tally.record(Outcome::TimedOut);
+        let overall = tally.overall(64, Duration::from_secs(6));
+        let at = |room: usize| overall.fit("", room);
+        assert_eq!(
+            at(80),
+            "12 of 1 000 rows done (2 failed, 1 timed out), 64 in flight, 2.0/s, ETA 8m 14s"
+        );
+        assert_eq!(
+            at(64),
+            "12/1 000 done (2 failed, 1 timed out), 64 in flight, ETA 8m 14s"
+        );
+        assert_eq!(at(37), "12/1 000 ✔ 3 ✘ 64 ⟳ ETA 8m 14s");
+        assert_eq!(at(22), "12/1 000 3✘ 64⟳ 8m 14s");
+        assert_eq!(at(21), "12/1 000 3✘ 64⟳");
+        assert_eq!(at(10), "12/1 000 …");
+        for room in 0..100 {
+            assert!(
+                console::measure_text_width(&at(room)) <= room,
+                "{room}: {}",
+                at(room)
+            );
+        }
+        // Why the server cannot be reached: whole after a narrower form
+        // rather than cut after a wider one; cut when nothing else fits.
+        let note = "; cannot connect to 127.0.0.1:9: connection refused: retrying";
+        assert_eq!(
+            overall.fit(note, 100),
+            format!("12/1 000 ✔ 3 ✘ 64 ⟳ ETA 8m 14s{note}")
+        );
+        assert_eq!(
+            overall.fit(note, 50),
+            "12/1 000 ✔ 3 ✘ 64 ⟳ ETA 8m 14s; cannot connect to…"
+        );
+        // A control character or a wide one in the cause stays safe and
+        // is measured by the columns it takes.
+        let odd = overall.fit("; 日本\u{1b}[2J", 40);
+        assert!(!odd.contains('\u{1b}'), "{odd}");
+        assert!(console::measure_text_width(&odd) <= 40, "{odd}");
     }
 
     fn with(outcome: Outcome) -> Tally {
