@@ -209,6 +209,7 @@ pub(crate) struct GenerateArgs {
 const BATCH_HELP: &str = "\
 Name placeholders: {id} (the row's id, or line-N), {line}, {kind}, {job} (the job id),
 {slug} (the prompt, filesystem-safe, at most 40 characters).
+A row's relative image path is read from FILE's folder (stdin: the current folder).
 
 The manifest (DIR/manifest.jsonl, JSON Lines) gets one line per finished row.
 Run the same command again, or `vestis resume`, after a crash or Ctrl-C: finished

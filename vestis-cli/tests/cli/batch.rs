@@ -257,6 +257,11 @@ fn a_finished_batch_run_again_sends_nothing_and_an_edited_row_is_a_new_row() {
         ),
         "{stderr}"
     );
+    // Not finished, so `vestis resume` takes it up (the old r4's line made
+    // it look finished: 5 of 5 rows in the manifest).
+    let resume = env.vestis().arg("resume").output().unwrap();
+    let (_, stderr) = texts(&resume);
+    assert!(stderr.contains("Resuming the batch of"), "{stderr}");
     assert_eq!(jobs_on_server(&env), 6, "the edited row was sent, once");
     let with_overwrite = batch(&env, &file, &out)
         .arg("--overwrite")
