@@ -281,7 +281,6 @@ fn a_finished_batch_run_again_sends_nothing_and_an_edited_row_is_a_new_row() {
 /// in this run's rate (no ETA until a row of this run ends).
 #[test]
 fn a_resumed_batch_says_what_it_skipped_and_rates_only_this_run() {
-    use std::io::BufRead;
     let env = Env::start(config(50));
     let file = write(env.home.path(), "rows.csv", csv_rows(3));
     let out = env.home.path().join("out");
@@ -289,34 +288,10 @@ fn a_resumed_batch_says_what_it_skipped_and_rates_only_this_run() {
     assert!(first.status.success(), "{}", texts(&first).1);
     std::fs::write(&file, csv_rows(5)).unwrap();
     env.admin_post("/queue/pause");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vestis"))
-        .env("VESTIS_HOME", env.home.path())
-        .env("VESTIS_API_URL", &env.api)
-        .env("VESTIS_TOKEN", "me")
-        .env("VESTIS_PROGRESS_EVERY", "100ms")
-        .args(["batch", "--interval", "50ms", "-o"])
-        .arg(&out)
-        .arg(&file)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let sink = std::sync::Arc::clone(&lines);
-    let reader = std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines() {
-            sink.lock().unwrap().push(line.unwrap());
-        }
-    });
-    let held = "3 of 5 rows done (0 failed), 2 in flight, 0.0/s";
-    wait_until("an overall line with the new rows held", || {
-        lines.lock().unwrap().iter().any(|l| l == held)
-    });
+    let run = PlainRun::spawn(&env, &file, &out);
+    run.wait_for_line("3 of 5 rows done (0 failed), 2 in flight, 0.0/s");
     env.admin_post("/queue/resume");
-    assert!(child.wait().unwrap().success());
-    reader.join().unwrap();
-    let text = lines.lock().unwrap().join("\n");
+    let text = run.finish();
     assert!(text.contains("3 of 5 rows already finished"), "{text}");
     assert!(
         text.contains("5 rows: 5 completed; 3 finished in an earlier run (skipped); manifest: "),
@@ -324,6 +299,97 @@ fn a_resumed_batch_says_what_it_skipped_and_rates_only_this_run() {
     );
     assert_complete(&out, 5, "resumed");
     assert_eq!(jobs_on_server(&env), 5);
+}
+
+/// After a crash, jobs that ended while nothing watched them are counted
+/// done when the batch re-attaches to them, but not in this run's rate:
+/// they took none of its time (they made it hundreds a second, with an
+/// ETA of nothing, while a new row had not even started).
+#[test]
+fn jobs_that_ended_before_a_resume_are_not_in_its_rate() {
+    let env = Env::start(config(50));
+    let file = write(env.home.path(), "rows.csv", csv_rows(2));
+    let out = env.home.path().join("out");
+    let crashed = batch(&env, &file, &out)
+        .env("VESTIS_FAILPOINT", "after-record:2")
+        .output()
+        .unwrap();
+    assert_eq!(crashed.status.code(), None, "{}", texts(&crashed).1);
+    wait_until("both jobs completed on the server", || {
+        let jobs = env.admin_get("/jobs")["jobs"].clone();
+        jobs.as_array()
+            .is_some_and(|jobs| jobs.len() == 2 && jobs.iter().all(|j| j["status"] == "completed"))
+    });
+    std::fs::write(&file, csv_rows(3)).unwrap();
+    env.admin_post("/queue/pause");
+    let run = PlainRun::spawn(&env, &file, &out);
+    run.wait_for_line("2 of 3 rows done (0 failed), 1 in flight, 0.0/s");
+    env.admin_post("/queue/resume");
+    let text = run.finish();
+    assert!(text.contains("3 rows: 3 completed; manifest: "), "{text}");
+    assert_complete(&out, 3, "re-attached");
+    assert_eq!(jobs_on_server(&env), 3);
+}
+
+/// `vestis batch FILE -o OUT` off a terminal, its plain overall lines
+/// every 100ms, its stderr collected line by line as it comes.
+struct PlainRun {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl PlainRun {
+    fn spawn(env: &Env, file: &Path, out: &Path) -> PlainRun {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vestis"))
+            .env("VESTIS_HOME", env.home.path())
+            .env("VESTIS_API_URL", &env.api)
+            .env("VESTIS_TOKEN", "me")
+            .env("VESTIS_PROGRESS_EVERY", "100ms")
+            .args(["batch", "--interval", "50ms", "-o"])
+            .arg(out)
+            .arg(file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let sink = std::sync::Arc::clone(&lines);
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                sink.lock().unwrap().push(line.unwrap());
+            }
+        });
+        PlainRun {
+            child,
+            lines,
+            reader,
+        }
+    }
+
+    /// Waits for a line that is exactly `line`.
+    fn wait_for_line(&self, line: &str) {
+        let start = Instant::now();
+        while !self.lines.lock().unwrap().iter().any(|l| l == line) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "never {line:?} in:\n{}",
+                self.lines.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for a successful exit: everything it wrote on stderr.
+    fn finish(mut self) -> String {
+        let status = self.child.wait().unwrap();
+        self.reader.join().unwrap();
+        let text = self.lines.lock().unwrap().join("\n");
+        assert!(status.success(), "{text}");
+        text
+    }
 }
 
 /// A row's relative `image` is read from the input file's folder, not
