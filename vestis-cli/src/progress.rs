@@ -277,7 +277,7 @@ impl Overall {
 /// A row's name on its job's line: its `id` (escaped, cut to `room`
 /// columns with `…`), else `FILE:LINE` with the file's name cut and the
 /// line kept. `None` when not even a few columns are left for it.
-pub(crate) fn row_name(id: Option<&str>, file: &str, line: u64, room: usize) -> Option<String> {
+fn row_name(id: Option<&str>, file: &str, line: u64, room: usize) -> Option<String> {
     let room = room.min(MAX_ROW_NAME);
     if room < 4 {
         return None;

@@ -1,7 +1,10 @@
 //! The manifest, `DIR/manifest.jsonl`: one JSON line per finished row,
-//! appended and fsynced as each row finishes (as the journal writes its
-//! lines), so whatever stops the batch, every line in it is true and
-//! whole. It is also the batch's record of what is finished: a later run
+//! appended as each row finishes and fsynced in groups (the lines written
+//! while one sync runs share the next, as a database commits in groups),
+//! so whatever stops the batch, every line in it is true and whole. A
+//! line is in the kernel's cache once written (a killed process loses
+//! none); the sync is for a machine that loses power, and runs off the
+//! loop that drives the rows' polls, which a sync per row held up. It is also the batch's record of what is finished: a later run
 //! reads it back and skips those rows. Several batches may share a DIR:
 //! each line names its batch.
 
@@ -9,11 +12,12 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use vestis_client::{JobId, JobKind, Timestamp};
 
-use crate::journal::{append_synced, cut_torn_tail};
+use crate::journal::{append_line, cut_torn_tail};
 
 /// One finished row, as written.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,6 +96,10 @@ impl Finished {
 pub(crate) struct Manifest {
     path: PathBuf,
     file: File,
+    /// The same open file, for the sync running on a blocking thread.
+    syncer: Arc<File>,
+    /// Lines were written since the last sync began.
+    unsynced: bool,
 }
 
 /// Only what a run needs to know from a line.
@@ -120,7 +128,9 @@ impl Manifest {
         }
         Ok(Manifest {
             path: path.to_owned(),
+            syncer: Arc::new(file.try_clone()?),
             file,
+            unsynced: false,
         })
     }
 
@@ -128,15 +138,42 @@ impl Manifest {
         &self.path
     }
 
-    /// Appends `entry` as one line and fsyncs it.
+    /// Appends `entry` as one line; [`Manifest::start_sync`] syncs it.
     ///
     /// # Errors
     ///
-    /// The write or sync failed (a full disk, a removed folder).
+    /// The write failed (a full disk, a removed folder).
     pub(crate) fn append(&mut self, entry: &Entry) -> io::Result<()> {
         let mut line = serde_json::to_vec(entry).map_err(io::Error::other)?;
         line.push(b'\n');
-        append_synced(&mut self.file, &line)
+        append_line(&mut self.file, &line)?;
+        self.unsynced = true;
+        Ok(())
+    }
+
+    /// The sync of every line written so far, to run on a blocking
+    /// thread; `None` if there is nothing to sync. Lines appended while
+    /// it runs wait for the next.
+    pub(crate) fn start_sync(
+        &mut self,
+    ) -> Option<impl FnOnce() -> io::Result<()> + Send + 'static> {
+        if !std::mem::take(&mut self.unsynced) {
+            return None;
+        }
+        let file = Arc::clone(&self.syncer);
+        Some(move || file.sync_data())
+    }
+
+    /// Syncs every line written so far, here and now (at the end of a run).
+    ///
+    /// # Errors
+    ///
+    /// The sync failed (a full disk).
+    pub(crate) fn sync(&mut self) -> io::Result<()> {
+        match self.start_sync() {
+            Some(sync) => sync(),
+            None => Ok(()),
+        }
     }
 }
 

@@ -3,8 +3,8 @@
 //!
 //! Two passes over the file, one row in memory at a time: the first checks
 //! every row and lists every bad one (nothing is sent if any is bad, unless
-//! `--skip-invalid`); the second creates jobs, at most `--concurrency` in
-//! flight, and waits for them through the SDK's [`WaitSet`] (one in-flight
+//! `--skip-invalid`); the second creates jobs, at most `--concurrency` (or
+//! `--jobs-in-flight`) in flight, and waits for them through the SDK's [`WaitSet`] (one in-flight
 //! cap and one 429 pause for creates and polls alike).
 //!
 //! Exactly once: each row's create carries an idempotency key derived from
@@ -102,6 +102,7 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> anyhow::Result<()> {
         name: args.name.clone(),
         overwrite: args.overwrite,
         concurrency: usize::from(args.concurrency),
+        jobs_in_flight: args.jobs_in_flight.map(|n| n as usize),
         skip_invalid: args.skip_invalid,
     };
     execute(ctx, &batch, settings, &args.wait, args.dry_run).await
@@ -463,14 +464,17 @@ async fn execute(
         create_timeout: flags.timeout,
         log,
         manifest,
+        manifest_sync: None,
         manifest_new,
         known: known.rows,
         saving: HashMap::new(),
         slots: HashMap::new(),
+        finishing: 0,
         next_tag: 0,
         creates: FuturesUnordered::new(),
         downloads: FuturesUnordered::new(),
         saves: FuturesUnordered::new(),
+        savers: std::sync::Arc::new(tokio::sync::Semaphore::new(2)),
         in_flight: HashSet::new(),
         answered: Instant::now(),
         probe: None,
@@ -509,7 +513,10 @@ async fn execute(
     let rows = rows
         .filter_map(Result::ok)
         .filter(|row| !finished.contains(row_key(batch, row)));
-    runner.run(rows, settings.concurrency, plain_every).await?;
+    let jobs = settings.jobs_in_flight.unwrap_or(settings.concurrency);
+    runner
+        .run(rows, jobs, settings.concurrency, plain_every)
+        .await?;
     drop(finished);
     runner.finish()
 }
@@ -866,6 +873,9 @@ struct Slot {
     created_at: Option<Timestamp>,
     submitted_at: Option<Timestamp>,
     stop: Option<StopWait>,
+    /// Its job is finished on the server; its image is being downloaded
+    /// or saved, or its manifest line written. No longer in flight.
+    finishing: bool,
 }
 
 /// A create's outcome: the server's answer, or (`Err`) none within the
@@ -887,18 +897,25 @@ struct Runner<'a> {
     create_timeout: Duration,
     log: BatchLog,
     manifest: Manifest,
+    /// The manifest's sync running on a blocking thread, if one is.
+    manifest_sync: Option<futures::future::BoxFuture<'static, std::io::Result<()>>>,
     /// This run created the manifest: removed at the end if no row got a line.
     manifest_new: bool,
     /// What the batch log knows of unfinished rows (job ids to re-attach to).
     known: HashMap<u64, RowState>,
     /// Where earlier runs were saving unfinished rows' images: theirs to replace.
     saving: HashMap<u64, PathBuf>,
-    /// Rows in flight by tag (a row that is created again gets a new tag).
+    /// Rows started and not yet ended, by tag (a row that is created
+    /// again gets a new tag): in flight, or finishing.
     slots: HashMap<u64, Slot>,
+    /// How many of `slots` are finishing (their job is no longer in flight).
+    finishing: usize,
     next_tag: u64,
     creates: FuturesUnordered<futures::future::BoxFuture<'static, Created>>,
     downloads: FuturesUnordered<futures::future::BoxFuture<'static, Downloaded>>,
     saves: FuturesUnordered<futures::future::BoxFuture<'static, Saved>>,
+    /// Turns for the saves (see [`Runner::downloaded`]).
+    savers: std::sync::Arc<tokio::sync::Semaphore>,
     /// The files being saved now (on blocking threads): they exist for
     /// any other row that renders the same name, as they will in a moment.
     in_flight: HashSet<PathBuf>,
@@ -928,6 +945,7 @@ impl Runner<'_> {
     async fn run(
         &mut self,
         mut rows: impl Iterator<Item = Row>,
+        jobs: usize,
         concurrency: usize,
         plain_every: Duration,
     ) -> anyhow::Result<()> {
@@ -939,16 +957,38 @@ impl Runner<'_> {
         let mut check = tokio::time::interval(UNANSWERED);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            while more && self.slots.len() < concurrency {
+            // At most `jobs` in flight (--jobs-in-flight, else
+            // --concurrency). A row whose job has finished no longer
+            // counts: the next row's job is created at once, not after the
+            // image is downloaded and saved. Finishing rows are bounded by
+            // --concurrency (each may hold an image in memory).
+            while more && self.in_flight() < jobs && self.finishing < concurrency {
                 match rows.next() {
                     Some(row) => self.start(row)?,
                     None => more = false,
                 }
             }
             if self.slots.is_empty() && !more {
-                return Ok(());
+                if let Some(sync) = self.manifest_sync.take() {
+                    self.manifest_synced(sync.await)?;
+                }
+                let synced = self.manifest.sync();
+                return self.manifest_synced(synced);
+            }
+            if self.manifest_sync.is_none()
+                && let Some(sync) = self.manifest.start_sync()
+            {
+                self.manifest_sync = Some(Box::pin(async move {
+                    tokio::task::spawn_blocking(sync)
+                        .await
+                        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+                }));
             }
             tokio::select! {
+                Some(synced) = async { self.manifest_sync.as_mut()?.await.into() }, if self.manifest_sync.is_some() => {
+                    self.manifest_sync = None;
+                    self.manifest_synced(synced)?;
+                }
                 Some((tag, created)) = self.creates.next(), if !self.creates.is_empty() => {
                     self.created(tag, created)?;
                 }
@@ -978,16 +1018,44 @@ impl Runner<'_> {
         }
     }
 
+    /// A sync of the manifest ended: an error ends the batch, as a
+    /// failed write does.
+    fn manifest_synced(&self, synced: std::io::Result<()>) -> anyhow::Result<()> {
+        synced.map_err(|e| self.manifest_error(&e).into())
+    }
+
+    fn manifest_error(&self, e: &std::io::Error) -> Failure {
+        Failure::usage(format!(
+            "cannot write the manifest {}: {e}; run the command again once that is fixed",
+            self.manifest.path().display()
+        ))
+    }
+
+    /// Rows whose job is in flight: created (or being created) and not
+    /// yet seen finished.
+    fn in_flight(&self) -> usize {
+        self.slots.len() - self.finishing
+    }
+
+    /// Removes row `tag`'s slot (the row ended, or is started again).
+    fn take(&mut self, tag: u64) -> Option<Slot> {
+        let slot = self.slots.remove(&tag)?;
+        if slot.finishing {
+            self.finishing -= 1;
+        }
+        Some(slot)
+    }
+
     /// The overall line: done, failed, in flight, total, rate, ETA; and
     /// why the server cannot be reached, while it cannot.
     fn overall(&self) -> String {
-        let line = self.tally.overall(self.slots.len(), self.started.elapsed());
+        let line = self.tally.overall(self.in_flight(), self.started.elapsed());
         format!("{}{}", line.full(), self.unreachable_note())
     }
 
     /// The overall line on the terminal, as wide as it allows.
     fn draw_overall(&self) {
-        let line = self.tally.overall(self.slots.len(), self.started.elapsed());
+        let line = self.tally.overall(self.in_flight(), self.started.elapsed());
         self.progress.overall(&line, &self.unreachable_note());
     }
 
@@ -1062,6 +1130,7 @@ impl Runner<'_> {
                 created_at: known.job_created_at,
                 submitted_at: None,
                 stop: None,
+                finishing: false,
             },
         );
         match known.job_id {
@@ -1083,7 +1152,7 @@ impl Runner<'_> {
             Ok(payload) => payload,
             Err(e) => {
                 let message = format!("{}: {e}", label(&slot.row));
-                self.slots.remove(&tag);
+                self.take(tag);
                 self.progress.note(&format!("✘ {message}"));
                 self.tally.record(Outcome::NotFinished(Exit::Usage));
                 return Ok(());
@@ -1180,7 +1249,7 @@ impl Runner<'_> {
 
     /// A row whose create got no usable answer: left for the next run.
     fn not_created(&mut self, tag: u64, why: &str) -> anyhow::Result<()> {
-        if let Some(slot) = self.slots.remove(&tag) {
+        if let Some(slot) = self.take(tag) {
             self.progress.note(&format!(
                 "✘ {}: could not be created ({why}); run the command again to retry it",
                 label(&slot.row)
@@ -1246,7 +1315,7 @@ impl Runner<'_> {
     /// its key (a server that lost the job lost the key with it).
     fn lost(&mut self, tag: u64, id: JobId, why: &str) -> anyhow::Result<()> {
         self.progress.forget(id);
-        let Some(mut slot) = self.slots.remove(&tag) else {
+        let Some(mut slot) = self.take(tag) else {
             return Ok(());
         };
         if let Some(stop) = slot.stop.take() {
@@ -1280,6 +1349,12 @@ impl Runner<'_> {
                 }
                 let url = job.image_url().unwrap_or_default().to_owned();
                 let client = self.client.clone();
+                if let Some(slot) = self.slots.get_mut(&tag)
+                    && !slot.finishing
+                {
+                    slot.finishing = true;
+                    self.finishing += 1;
+                }
                 crate::failpoint::hit("before-download");
                 self.downloads.push(Box::pin(async move {
                     let bytes = client.download(&url).await;
@@ -1304,7 +1379,7 @@ impl Runner<'_> {
                 // Not finished (timed out, unreachable): no manifest line, so
                 // the next run re-attaches to the job.
                 let exit = Exit::of_client(&e);
-                if let Some(slot) = self.slots.remove(&tag) {
+                if let Some(slot) = self.take(tag) {
                     let hint = if matches!(e, Error::TimedOut { .. }) && !self.ctx.is_mock() {
                         "; it keeps running: run the command again to wait for it"
                     } else {
@@ -1334,7 +1409,7 @@ impl Runner<'_> {
         let bytes = match bytes {
             Ok(bytes) => bytes,
             Err(e) => {
-                let slot = self.slots.remove(&tag);
+                let slot = self.take(tag);
                 if let Some(slot) = slot {
                     self.progress.note(&format!(
                         "✘ {}: job {} completed but its image could not be downloaded ({e}); run the command again to retry",
@@ -1353,7 +1428,7 @@ impl Runner<'_> {
             .is_some_and(|saving| *saving == path);
         let taken = self.in_flight.contains(&path) || (path.exists() && !ours);
         if taken && !self.overwrite {
-            let slot = self.slots.remove(&tag);
+            let slot = self.take(tag);
             if let Some(slot) = slot {
                 self.progress.note(&format!(
                     "✘ {}: job {} completed, but {} exists: not replaced (pass --overwrite to replace it, then run the command again)",
@@ -1375,8 +1450,13 @@ impl Runner<'_> {
         self.in_flight.insert(path.clone());
         // Written, synced and renamed on a blocking thread: on this one,
         // the sync held up every other row's polls and downloads.
+        // Two at a time: saves into one folder take its lock (create,
+        // rename), and dozens at once spent more time spinning on it than
+        // writing; two still overlap one's sync with the other's write.
+        let savers = std::sync::Arc::clone(&self.savers);
         self.saves.push(Box::pin(async move {
             let target = path.clone();
+            let _turn = savers.acquire_owned().await;
             let saved = tokio::task::spawn_blocking(move || {
                 save_png_bytes_into(&target, &bytes).map(|()| bytes)
             })
@@ -1450,17 +1530,14 @@ impl Runner<'_> {
 
     /// Writes a finished row's manifest line (and `--json` line) and frees its slot.
     fn finish_row(&mut self, tag: u64, entry: Entry, exit: Exit) -> anyhow::Result<()> {
-        self.manifest.append(&entry).map_err(|e| {
-            Failure::usage(format!(
-                "cannot write the manifest {}: {e}; run the command again once that is fixed",
-                self.manifest.path().display()
-            ))
-        })?;
+        self.manifest
+            .append(&entry)
+            .map_err(|e| self.manifest_error(&e))?;
         crate::failpoint::hit("after-manifest");
         if self.ctx.out.json {
             self.progress.suspend(|| self.ctx.out.json_line(&entry))?;
         }
-        let slot = self.slots.remove(&tag);
+        let slot = self.take(tag);
         if let Some(slot) = &slot {
             self.saving.remove(&slot.key);
         }

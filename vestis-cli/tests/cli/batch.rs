@@ -593,6 +593,36 @@ fn a_second_vestis_on_a_running_batch_names_the_first() {
     assert!(first.wait().unwrap().success());
 }
 
+/// `-j N` caps the jobs in flight at N, `--jobs-in-flight M` at M: a
+/// paused server holds every job, and the batch creates that many and no
+/// more while it polls them; once the queue runs, every row completes.
+#[test]
+fn jobs_in_flight_are_capped_by_concurrency_or_jobs_in_flight() {
+    for (args, cap) in [
+        (&["-j", "2"][..], 2),
+        (&["-j", "2", "--jobs-in-flight", "5"][..], 5),
+    ] {
+        let env = Env::start(vestis_mock_server::Config {
+            paused: true,
+            ..config(20)
+        });
+        let file = write(env.home.path(), "rows.csv", csv_rows(8));
+        let out = env.home.path().join("out");
+        let mut child = spawn_batch(&env, &file, &out, &[&["--interval", "50ms"], args].concat());
+        wait_until("the first jobs queued", || jobs_on_server(&env) >= cap);
+        // Several poll rounds: none of them makes room for another create.
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(jobs_on_server(&env), cap, "{args:?}");
+        env.admin_post("/queue/resume");
+        let status = child.wait().unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert!(status.success(), "{args:?}: {stderr}");
+        assert_complete(&out, 8, &format!("{args:?}"));
+        assert_eq!(jobs_on_server(&env), 8, "{args:?}");
+    }
+}
+
 /// Kills `batch` at failpoint `point`, then runs it again (`vestis resume`
 /// when `by_resume`) until it ends: one job per row, one line per row.
 fn crash_then_resume(point: &str, by_resume: bool) {
