@@ -209,6 +209,7 @@ pub(crate) struct GenerateArgs {
 const BATCH_HELP: &str = "\
 Name placeholders: {id} (the row's id, or line-N), {line}, {kind}, {job} (the job id),
 {slug} (the prompt, filesystem-safe, at most 40 characters).
+A row's relative image path is read from FILE's folder (stdin: the current folder).
 
 The manifest (DIR/manifest.jsonl, JSON Lines) gets one line per finished row.
 Run the same command again, or `vestis resume`, after a crash or Ctrl-C: finished
@@ -260,9 +261,16 @@ pub(crate) struct BatchArgs {
     /// Replace existing files in DIR (otherwise a row whose file exists is not saved).
     #[arg(long)]
     pub(crate) overwrite: bool,
-    /// At most this many jobs in flight at once.
+    /// At most this many jobs in flight, and requests sent, at once.
     #[arg(long, short = 'j', default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub(crate) concurrency: u16,
+    /// At most this many jobs in flight (created, not yet seen finished),
+    /// while --concurrency still caps the requests sent at once [default:
+    /// --concurrency]. Set it higher when jobs finish faster than the poll
+    /// interval: the server then has the next rows' jobs when one ends
+    /// between two polls.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub(crate) jobs_in_flight: Option<u32>,
     /// List invalid rows, then send the valid ones (instead of sending nothing).
     #[arg(long)]
     pub(crate) skip_invalid: bool,

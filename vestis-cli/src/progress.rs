@@ -178,6 +178,133 @@ struct Live {
     message: String,
 }
 
+/// Columns a row's name may take on its job's line at most, however wide
+/// the terminal: a long `id` is cut there, and the status keeps the rest.
+const MAX_ROW_NAME: usize = 32;
+
+/// The separator between a row's name and its job (`sku-1 · job 12`).
+const ROW_JOB: &str = " · ";
+
+/// The overall line's facts, written as wide as the screen allows (see
+/// [`Overall::fit`]): from `1 of 3 rows done (0 failed), 2 in flight,
+/// 0.4/s, ETA 5s` down to `1/3 0✘ 2⟳`. Counts are already grouped
+/// (`1 000`); `problems` are the summary's words (`2 failed`, `1 timed out`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Overall {
+    pub(crate) done: String,
+    pub(crate) total: String,
+    /// What went wrong, in words; empty when nothing did.
+    pub(crate) problems: Vec<String>,
+    /// Every row that ended without completing, as one count.
+    pub(crate) not_completed: String,
+    pub(crate) in_flight: usize,
+    /// Rows finished per second in this run.
+    pub(crate) rate: f64,
+    pub(crate) eta: Option<Duration>,
+}
+
+impl Overall {
+    /// The widest form: every fact in words, as plain lines write it.
+    pub(crate) fn full(&self) -> String {
+        self.forms()[0].clone()
+    }
+
+    /// Each form, widest first. Each drops the least useful thing the one
+    /// before it kept: the rate and the word "rows", then the words for
+    /// marks (✔ done, ✘ not completed, ⟳ in flight), then the spaces and
+    /// "ETA". Done of total, what went wrong, in flight and the time left
+    /// stay to the last but one; the last drops the time left, which cut
+    /// short would mislead (`8m 1…`).
+    fn forms(&self) -> [String; 5] {
+        let problems = if self.problems.is_empty() {
+            "0 failed".to_owned()
+        } else {
+            self.problems.join(", ")
+        };
+        let eta = self.eta.map(human_duration);
+        let (done, total, bad, flying) =
+            (&self.done, &self.total, &self.not_completed, self.in_flight);
+        let with = |prefix: &str| {
+            eta.as_ref()
+                .map(|eta| format!("{prefix}{eta}"))
+                .unwrap_or_default()
+        };
+        [
+            format!(
+                "{done} of {total} rows done ({problems}), {flying} in flight, {:.1}/s{}",
+                self.rate,
+                with(", ETA ")
+            ),
+            format!(
+                "{done}/{total} done ({problems}), {flying} in flight{}",
+                with(", ETA ")
+            ),
+            format!("{done}/{total} ✔ {bad} ✘ {flying} ⟳{}", with(" ETA ")),
+            format!("{done}/{total} {bad}✘ {flying}⟳{}", with(" ")),
+            format!("{done}/{total} {bad}✘ {flying}⟳"),
+        ]
+    }
+
+    /// The widest form that fits `room` columns, then as much of `note`
+    /// (why the server cannot be reached) as fits after it. A note that
+    /// fits whole after a narrower form wins over a wider form without
+    /// it: it is the one thing on the line that is not a number. Never
+    /// wider than `room` (the narrowest form is cut with `…` last).
+    pub(crate) fn fit(&self, note: &str, room: usize) -> String {
+        let width = console::measure_text_width;
+        let note = crate::safe::one_line(note);
+        let forms = self.forms();
+        if !note.is_empty()
+            && let Some(form) = forms.iter().find(|f| width(f) + width(&note) <= room)
+        {
+            return format!("{form}{note}");
+        }
+        let Some(form) = forms.iter().find(|f| width(f) <= room) else {
+            if room == 0 {
+                return String::new();
+            }
+            return console::truncate_str(&forms[4], room, "…").into_owned();
+        };
+        // A few columns of a cause say nothing: the note only if a word fits.
+        let left = room - width(form);
+        if note.is_empty() || left < 12 {
+            return form.clone();
+        }
+        format!("{form}{}", console::truncate_str(&note, left, "…"))
+    }
+}
+
+/// A row's name on its job's line: its `id` (escaped, cut to `room`
+/// columns with `…`), else `FILE:LINE` with the file's name cut and the
+/// line kept. `None` when not even a few columns are left for it.
+fn row_name(id: Option<&str>, file: &str, line: u64, room: usize) -> Option<String> {
+    let room = room.min(MAX_ROW_NAME);
+    if room < 4 {
+        return None;
+    }
+    Some(match id {
+        Some(id) => console::truncate_str(&crate::safe::one_line(id), room, "…").into_owned(),
+        None => {
+            let line = format!(":{line}");
+            let keep = room.saturating_sub(line.len());
+            if keep < 2 {
+                return None;
+            }
+            let file = crate::safe::one_line(file);
+            format!("{}{line}", console::truncate_str(&file, keep, "…"))
+        }
+    })
+}
+
+/// How a batch names a job's row on its line (see [`row_name`]).
+#[derive(Debug, Clone)]
+pub(crate) struct RowLabel {
+    pub(crate) id: Option<String>,
+    /// The input's file name (`<stdin>` for `-`).
+    pub(crate) file: String,
+    pub(crate) line: u64,
+}
+
 /// Progress for one or many jobs.
 pub(crate) struct Progress {
     mode: Mode,
@@ -189,6 +316,8 @@ pub(crate) struct Progress {
     bounded: bool,
     /// The server's maximum attempts per job, when it says (see [`attempt_label`]).
     max_attempts: Option<u32>,
+    /// The rows of a batch's jobs, named on their lines (see [`row_name`]).
+    rows: HashMap<JobId, RowLabel>,
 }
 
 impl Progress {
@@ -211,6 +340,7 @@ impl Progress {
             overall: None,
             bounded: false,
             max_attempts: None,
+            rows: HashMap::new(),
         }
     }
 
@@ -232,17 +362,26 @@ impl Progress {
         progress
     }
 
-    /// Sets the overall line (on a terminal; elsewhere the caller prints it now and then).
-    pub(crate) fn overall(&self, text: &str) {
+    /// Sets the overall line, in the widest form the terminal's width
+    /// allows, then `note` (on a terminal; elsewhere the caller prints
+    /// [`Overall::full`] now and then).
+    pub(crate) fn overall(&self, overall: &Overall, note: &str) {
         if let Some(bar) = &self.overall {
-            let room = usize::from(live_width());
-            bar.set_message(fit(&crate::safe::one_line(text), "", room));
+            bar.set_message(overall.fit(note, usize::from(live_width())));
         }
+    }
+
+    /// Starts job `id` of a batch's row: its line names the row too
+    /// (`sku-1 · job 12 Waiting in queue... 3s`).
+    pub(crate) fn start_row(&mut self, id: JobId, row: RowLabel, message: &str) {
+        self.rows.insert(id, row);
+        self.start(id, message);
     }
 
     /// Takes job `id`'s spinner away without a line: for a batch, whose
     /// overall line counts the jobs that ended.
     pub(crate) fn forget(&mut self, id: JobId) {
+        self.rows.remove(&id);
         if let Some(live) = self.live.remove(&id) {
             self.retire(&live.bar);
         }
@@ -267,7 +406,7 @@ impl Progress {
         // `show` cuts the message to the live width, with an ellipsis.
         // The elapsed time in whole seconds, by the CLI's one duration
         // printer (indicatif's own `{elapsed}` writes `1m`, not `1m 5s`).
-        ProgressStyle::with_template("{spinner:.cyan} job {prefix:.bold} {msg} {waited:.dim}")
+        ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} {msg} {waited:.dim}")
             .map(|style| {
                 style.with_key("waited", |state: &ProgressState, w: &mut dyn fmt::Write| {
                     let whole = Duration::from_secs(state.elapsed().as_secs());
@@ -322,21 +461,36 @@ impl Progress {
         if !self.live.contains_key(&id) && !self.has_room() {
             return;
         }
+        let columns = usize::from(live_width());
+        // The spinner, "job", the id, the spaces, the elapsed time ("59s", "59m 59s").
+        let fixed = 2 + 4 + id.to_string().len() + 1 + 1 + 7;
+        let room = columns.saturating_sub(fixed);
+        // A batch row's name takes at most half what the status has left.
+        let name = self.rows.get(&id).and_then(|row| {
+            let room = room.saturating_sub(console::measure_text_width(ROW_JOB)) / 2;
+            row_name(row.id.as_deref(), &row.file, row.line, room)
+        });
+        let room = match &name {
+            Some(name) => room.saturating_sub(
+                console::measure_text_width(name) + console::measure_text_width(ROW_JOB),
+            ),
+            None => room,
+        };
         let multi = &self.multi;
         let live = self.live.entry(id).or_insert_with(|| {
             let bar = multi.add(ProgressBar::new_spinner());
             bar.set_style(Progress::spinner_style());
-            bar.set_prefix(id.to_string());
             bar.enable_steady_tick(Duration::from_millis(100));
             Live {
                 bar,
                 message: String::new(),
             }
         });
-        let columns = usize::from(live_width());
-        // The spinner, "job", the id, the spaces, the elapsed time ("59s", "59m 59s").
-        let fixed = 2 + 4 + id.to_string().len() + 1 + 1 + 7;
-        let room = columns.saturating_sub(fixed);
+        // Set each time: the name's room changes with the terminal's width.
+        live.bar.set_prefix(match &name {
+            Some(name) => format!("{name}{ROW_JOB}job {id}"),
+            None => format!("job {id}"),
+        });
         // Server text (a retry's cause) stays on its one line, escaped.
         let text = crate::safe::one_line(text);
         live.message = format!("{text}{suffix}");
@@ -392,6 +546,7 @@ impl Progress {
         let (mark, text) = outcome_text(result);
         match self.mode {
             Mode::Bars => {
+                self.rows.remove(&id);
                 if let Some(live) = self.live.remove(&id) {
                     self.retire(&live.bar);
                 }
@@ -423,7 +578,14 @@ impl Progress {
             self.retire(&job.bar);
         }
         for (id, job) in live {
-            crate::say(&format!("- job {id} not finished: {}", job.message));
+            // Named as on its live line: the row, then the job.
+            let row = self
+                .rows
+                .get(&id)
+                .and_then(|row| row_name(row.id.as_deref(), &row.file, row.line, MAX_ROW_NAME))
+                .map(|name| format!("{name}{ROW_JOB}"))
+                .unwrap_or_default();
+            crate::say(&format!("- {row}job {id} not finished: {}", job.message));
         }
     }
 }

@@ -4,6 +4,7 @@
 //! identity) or a [`RowError`] (`FILE:LINE: field: reason`), so a file is
 //! validated and then run in two passes that never hold more than one row.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -96,7 +97,9 @@ struct RowFields {
     model_id: Option<String>,
     background_id: Option<String>,
     products: Vec<String>,
-    images: Vec<String>,
+    /// As resolved by [`image_path`]: URLs as written, files from the
+    /// input's folder.
+    images: Vec<OsString>,
     payload: Option<Value>,
 }
 
@@ -119,6 +122,12 @@ impl Row {
                 .and_then(|p| p.get("prompt"))
                 .and_then(Value::as_str)
         })
+    }
+
+    /// The row's images: URLs and `data:` URIs as written, local files as
+    /// resolved from the input's folder (see [`image_path`]).
+    pub(crate) fn images(&self) -> &[OsString] {
+        &self.fields.images
     }
 
     /// How the batch knows this row across runs: its `id`, else its line.
@@ -230,6 +239,8 @@ impl LineMap {
 pub(crate) struct Rows {
     source: Source,
     kind: Option<JobKind>,
+    /// Where the rows' relative image paths start (see [`images_folder`]).
+    images_from: PathBuf,
     /// Rows yielded so far, valid or not.
     pub(crate) seen: u64,
     done: bool,
@@ -251,7 +262,9 @@ enum Source {
 }
 
 impl Rows {
-    /// Opens `path` in `format`; `kind` is `--kind` (rows without a `kind` take it).
+    /// Opens `path` in `format`; `kind` is `--kind` (rows without a `kind`
+    /// take it); a row's relative image paths are read from `images_from`
+    /// (the input's folder, [`images_folder`]), not from the current one.
     ///
     /// # Errors
     ///
@@ -261,6 +274,7 @@ impl Rows {
         path: &Path,
         format: Format,
         kind: Option<JobKind>,
+        images_from: &Path,
     ) -> io::Result<Result<Rows, RowError>> {
         let file = File::open(path)?;
         let source = match format {
@@ -304,6 +318,7 @@ impl Rows {
         Ok(Ok(Rows {
             source,
             kind,
+            images_from: images_from.to_owned(),
             seen: 0,
             done: false,
         }))
@@ -315,6 +330,7 @@ impl Rows {
             return None;
         }
         let kind = self.kind;
+        let images_from = self.images_from.as_path();
         let row = match &mut self.source {
             Source::Csv {
                 reader,
@@ -329,7 +345,7 @@ impl Rows {
                 let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
                 match read {
                     Ok(false) => None,
-                    Ok(true) => Some(csv_row(header, record, line, kind)),
+                    Ok(true) => Some(csv_row(header, record, line, kind, images_from)),
                     Err(e) => {
                         let line = e.position().map_or(line, |p| lines.line_at(p.byte()));
                         // An I/O error cannot be read past; a bad record can.
@@ -352,7 +368,7 @@ impl Rows {
                         if text.iter().all(u8::is_ascii_whitespace) {
                             continue;
                         }
-                        break Some(json_row(text, *line, kind));
+                        break Some(json_row(text, *line, kind, images_from));
                     }
                     Err(e) => {
                         self.done = true;
@@ -453,6 +469,7 @@ fn csv_row(
     record: &csv::ByteRecord,
     line: u64,
     kind: Option<JobKind>,
+    images_from: &Path,
 ) -> Result<Row, RowError> {
     if record.as_slice().len() > MAX_ROW_BYTES {
         return Err(RowError::new(line, "row", too_long()));
@@ -478,11 +495,16 @@ fn csv_row(
         values.push((name, Value::String(text.to_owned())));
     }
     let content = fingerprint_bytes(record.as_slice());
-    build_row(values, line, kind, content)
+    build_row(values, line, kind, content, images_from)
 }
 
 /// One JSON Lines line as a row.
-fn json_row(text: &[u8], line: u64, kind: Option<JobKind>) -> Result<Row, RowError> {
+fn json_row(
+    text: &[u8],
+    line: u64,
+    kind: Option<JobKind>,
+    images_from: &Path,
+) -> Result<Row, RowError> {
     let value: Value = serde_json::from_slice(text).map_err(|e| {
         let reason = if e.is_syntax() && std::str::from_utf8(text).is_err() {
             "is not valid UTF-8".to_owned()
@@ -509,7 +531,7 @@ fn json_row(text: &[u8], line: u64, kind: Option<JobKind>) -> Result<Row, RowErr
         };
         values.push((*name, value));
     }
-    build_row(values, line, kind, fingerprint_bytes(text))
+    build_row(values, line, kind, fingerprint_bytes(text), images_from)
 }
 
 fn json_type(value: &Value) -> &'static str {
@@ -572,6 +594,7 @@ fn build_row(
     line: u64,
     default_kind: Option<JobKind>,
     content: u64,
+    images_from: &Path,
 ) -> Result<Row, RowError> {
     let mut fields = RowFields::default();
     let mut id = None;
@@ -597,7 +620,13 @@ fn build_row(
             "model_id" => fields.model_id = Some(text(value, line, "model_id")?),
             "background_id" => fields.background_id = Some(text(value, line, "background_id")?),
             "product" => list(value, line, "product", &mut fields.products)?,
-            "image" => list(value, line, "image", &mut fields.images)?,
+            "image" => {
+                let mut images = Vec::new();
+                list(value, line, "image", &mut images)?;
+                fields
+                    .images
+                    .extend(images.iter().map(|i| image_path(i, images_from)));
+            }
             "payload" => {
                 let payload = match value {
                     Value::String(s) => serde_json::from_str(s).map_err(|e| {
@@ -723,6 +752,39 @@ fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Line> {
     }
 }
 
+/// The folder a batch's relative image paths start from: the input
+/// file's own (as written: `data/rows.csv` gives `data`), or the current
+/// one for stdin (`-`) and a file in it. A spreadsheet names its images
+/// beside itself, wherever the command is run from.
+pub(crate) fn images_folder(input: &Path) -> PathBuf {
+    if input == Path::new("-") {
+        return PathBuf::new();
+    }
+    input.parent().map(Path::to_owned).unwrap_or_default()
+}
+
+/// A row's `image` as the file (or URL) it names: a URL or `data:` URI
+/// and an absolute path as written; a relative path under `folder`
+/// (without its `./` parts, so `./shoes/1.png` in `data` reads as
+/// `data/shoes/1.png` in messages).
+fn image_path(image: &str, folder: &Path) -> OsString {
+    let lower = image.to_ascii_lowercase();
+    let path = Path::new(image);
+    if ["http://", "https://", "data:"]
+        .iter()
+        .any(|scheme| lower.starts_with(scheme))
+        || path.is_absolute()
+    {
+        return OsString::from(image);
+    }
+    let mut resolved = folder.to_owned();
+    resolved.extend(
+        path.components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir)),
+    );
+    resolved.into_os_string()
+}
+
 /// FNV-1a over bytes (the journal's fingerprint, for row contents).
 pub(crate) fn fingerprint_bytes(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -759,7 +821,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("in");
         std::fs::write(&path, text).unwrap();
-        match Rows::open(&path, format, kind).unwrap() {
+        match Rows::open(&path, format, kind, Path::new("")).unwrap() {
             Ok(rows) => rows.collect(),
             Err(e) => vec![Err(e)],
         }
@@ -863,6 +925,56 @@ mod tests {
             errors(&long, Format::Jsonl),
             ["f:1: row: longer than 1 MiB (the limit for one row; images go in files or URLs)"]
         );
+    }
+
+    /// Relative image paths start at the input's folder; absolute paths
+    /// and URLs are kept as written; stdin's start at the current folder.
+    #[test]
+    fn relative_images_are_read_from_the_input_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(data.join("shoes")).unwrap();
+        std::fs::write(data.join("shoes/1.png"), b"png").unwrap();
+        let input = data.join("rows.csv");
+        let absolute = data.join("shoes/1.png");
+        std::fs::write(
+            &input,
+            format!(
+                "id,kind,prompt,image\n\
+                 a,chat,x,shoes/1.png\n\
+                 b,chat,x,./shoes/1.png\n\
+                 c,chat,x,{}\n\
+                 d,chat,x,HTTPS://example.com/shoes/1.png\n\
+                 e,chat,x,shoes/2.png\n",
+                absolute.display()
+            ),
+        )
+        .unwrap();
+        let got: Vec<Result<Row, RowError>> =
+            Rows::open(&input, Format::Csv, None, &images_folder(&input))
+                .unwrap()
+                .unwrap()
+                .collect();
+        let images = |i: usize| got[i].as_ref().unwrap().images().to_vec();
+        assert_eq!(images(0), [absolute.clone().into_os_string()]);
+        assert_eq!(images(1), [absolute.clone().into_os_string()]);
+        assert_eq!(images(2), [absolute.into_os_string()]);
+        assert_eq!(
+            images(3),
+            [OsString::from("HTTPS://example.com/shoes/1.png")]
+        );
+        // The error names the file where it was looked for.
+        let missing = data.join("shoes/2.png");
+        assert_eq!(
+            got[4].as_ref().unwrap_err().render("f"),
+            format!(
+                "f:6: image: cannot read image {}: No such file or directory (os error 2)",
+                missing.display()
+            )
+        );
+        assert_eq!(images_folder(Path::new("-")), PathBuf::new());
+        assert_eq!(images_folder(Path::new("rows.csv")), PathBuf::new());
+        assert_eq!(images_folder(Path::new("data/rows.csv")), Path::new("data"));
     }
 
     #[test]

@@ -1,19 +1,23 @@
 //! The manifest, `DIR/manifest.jsonl`: one JSON line per finished row,
-//! appended and fsynced as each row finishes (as the journal writes its
-//! lines), so whatever stops the batch, every line in it is true and
-//! whole. It is also the batch's record of what is finished: a later run
+//! appended as each row finishes and fsynced in groups (the lines written
+//! while one sync runs share the next, as a database commits in groups),
+//! so whatever stops the batch, every line in it is true and whole. A
+//! line is in the kernel's cache once written (a killed process loses
+//! none); the sync is for a machine that loses power, and runs off the
+//! loop that drives the rows' polls, which a sync per row held up. It is also the batch's record of what is finished: a later run
 //! reads it back and skips those rows. Several batches may share a DIR:
 //! each line names its batch.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use vestis_client::{JobId, JobKind, Timestamp};
 
-use crate::journal::{append_synced, cut_torn_tail};
+use crate::journal::{append_line, cut_torn_tail};
 
 /// One finished row, as written.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,20 +40,55 @@ pub(crate) struct Entry {
     /// When this machine first saw the job (its create answered, or re-attached).
     pub(crate) submitted_at: Option<Timestamp>,
     pub(crate) finished_at: Timestamp,
-    /// Seconds from `submitted_at` to the end (this machine's clock).
+    /// Seconds from `submitted_at` to the end (this machine's clock),
+    /// written to the millisecond.
+    #[serde(serialize_with = "to_the_millisecond")]
     pub(crate) seconds: Option<f64>,
-    /// The server's processing time of the last attempt, in seconds.
+    /// The server's processing time of the last attempt, in seconds,
+    /// written to the millisecond.
+    #[serde(serialize_with = "to_the_millisecond")]
     pub(crate) run_seconds: Option<f64>,
 }
 
-/// Rows finished in earlier runs, by outcome.
+/// Seconds as a JSON number to the millisecond (`3.38`, not
+/// `3.380418377`): neither clock is finer than that in any way that
+/// matters to a row, and a reader compares the numbers by eye.
+fn to_the_millisecond<S: serde::Serializer>(
+    seconds: &Option<f64>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match seconds {
+        Some(s) => serializer.serialize_f64((s * 1000.0).round() / 1000.0),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// How a finished row ended, as its manifest line says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    Completed,
+    /// `failed` and `rejected` rows.
+    Failed,
+    Cancelled,
+}
+
+/// Rows finished in earlier runs, by key. Rows the file no longer has
+/// (edited since) may be among them: a run counts only its file's rows.
 #[derive(Debug, Default)]
 pub(crate) struct Finished {
-    pub(crate) keys: HashSet<u64>,
-    pub(crate) completed: u64,
-    /// `failed` and `rejected` rows.
-    pub(crate) failed: u64,
-    pub(crate) cancelled: u64,
+    rows: HashMap<u64, Ended>,
+}
+
+impl Finished {
+    /// How row `key` ended, if an earlier run finished it.
+    pub(crate) fn get(&self, key: u64) -> Option<Ended> {
+        self.rows.get(&key).copied()
+    }
+
+    /// Whether an earlier run finished row `key`.
+    pub(crate) fn contains(&self, key: u64) -> bool {
+        self.rows.contains_key(&key)
+    }
 }
 
 /// The manifest file, open for appending.
@@ -57,6 +96,10 @@ pub(crate) struct Finished {
 pub(crate) struct Manifest {
     path: PathBuf,
     file: File,
+    /// The same open file, for the sync running on a blocking thread.
+    syncer: Arc<File>,
+    /// Lines were written since the last sync began.
+    unsynced: bool,
 }
 
 /// Only what a run needs to know from a line.
@@ -85,7 +128,9 @@ impl Manifest {
         }
         Ok(Manifest {
             path: path.to_owned(),
+            syncer: Arc::new(file.try_clone()?),
             file,
+            unsynced: false,
         })
     }
 
@@ -93,15 +138,42 @@ impl Manifest {
         &self.path
     }
 
-    /// Appends `entry` as one line and fsyncs it.
+    /// Appends `entry` as one line; [`Manifest::start_sync`] syncs it.
     ///
     /// # Errors
     ///
-    /// The write or sync failed (a full disk, a removed folder).
+    /// The write failed (a full disk, a removed folder).
     pub(crate) fn append(&mut self, entry: &Entry) -> io::Result<()> {
         let mut line = serde_json::to_vec(entry).map_err(io::Error::other)?;
         line.push(b'\n');
-        append_synced(&mut self.file, &line)
+        append_line(&mut self.file, &line)?;
+        self.unsynced = true;
+        Ok(())
+    }
+
+    /// The sync of every line written so far, to run on a blocking
+    /// thread; `None` if there is nothing to sync. Lines appended while
+    /// it runs wait for the next.
+    pub(crate) fn start_sync(
+        &mut self,
+    ) -> Option<impl FnOnce() -> io::Result<()> + Send + 'static> {
+        if !std::mem::take(&mut self.unsynced) {
+            return None;
+        }
+        let file = Arc::clone(&self.syncer);
+        Some(move || file.sync_data())
+    }
+
+    /// Syncs every line written so far, here and now (at the end of a run).
+    ///
+    /// # Errors
+    ///
+    /// The sync failed (a full disk).
+    pub(crate) fn sync(&mut self) -> io::Result<()> {
+        match self.start_sync() {
+            Some(sync) => sync(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -144,13 +216,46 @@ pub(crate) fn finished(path: &Path, batch: &str) -> io::Result<Finished> {
         let Some(key) = crate::journal::batch::parse_key(&seen.row) else {
             continue;
         };
-        if done.keys.insert(key) {
-            match seen.status.as_str() {
-                "completed" => done.completed += 1,
-                "cancelled" => done.cancelled += 1,
-                _ => done.failed += 1,
-            }
-        }
+        done.rows.entry(key).or_insert(match seen.status.as_str() {
+            "completed" => Ended::Completed,
+            "cancelled" => Ended::Cancelled,
+            _ => Ended::Failed,
+        });
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seconds: Option<f64>, run_seconds: Option<f64>) -> Entry {
+        Entry {
+            batch: "b".to_owned(),
+            row: "r".to_owned(),
+            id: None,
+            line: 2,
+            kind: JobKind::Chat,
+            job_id: None,
+            status: "completed".to_owned(),
+            output: None,
+            error: None,
+            submitted_at: None,
+            finished_at: "2026-12-05T21:34:19.212Z".parse().unwrap(),
+            seconds,
+            run_seconds,
+        }
+    }
+
+    #[test]
+    fn timings_are_written_to_the_millisecond_as_numbers() {
+        let line = serde_json::to_value(entry(Some(3.380_418_377), Some(0.000_4))).unwrap();
+        assert_eq!(line["seconds"], serde_json::json!(3.38));
+        assert_eq!(line["run_seconds"], serde_json::json!(0.0));
+        let line = serde_json::to_string(&entry(Some(12.345_678_9), None)).unwrap();
+        assert!(
+            line.contains("\"seconds\":12.346,\"run_seconds\":null"),
+            "{line}"
+        );
+    }
 }

@@ -3,8 +3,8 @@
 //!
 //! Two passes over the file, one row in memory at a time: the first checks
 //! every row and lists every bad one (nothing is sent if any is bad, unless
-//! `--skip-invalid`); the second creates jobs, at most `--concurrency` in
-//! flight, and waits for them through the SDK's [`WaitSet`] (one in-flight
+//! `--skip-invalid`); the second creates jobs, at most `--concurrency` (or
+//! `--jobs-in-flight`) in flight, and waits for them through the SDK's [`WaitSet`] (one in-flight
 //! cap and one 429 pause for creates and polls alike).
 //!
 //! Exactly once: each row's create carries an idempotency key derived from
@@ -27,14 +27,14 @@ use vestis_client::{
     WaitSet,
 };
 
-use crate::batch::input::{Format, Row, Rows, fingerprint_bytes, materialise};
-use crate::batch::manifest::{self, Entry, Manifest};
+use crate::batch::input::{Format, Row, Rows, fingerprint_bytes, images_folder, materialise};
+use crate::batch::manifest::{self, Ended, Entry, Finished, Manifest};
 use crate::batch::names::Template;
 use crate::cli::{BatchArgs, FormatArg, WaitFlags};
 use crate::commands::Context;
 use crate::exit::{Exit, Failure};
 use crate::journal::batch::{BatchLog, RowState, RunSettings, StoredPath, key_text};
-use crate::progress::{Mode, Progress, human_duration};
+use crate::progress::{Mode, Overall, Progress, RowLabel};
 use crate::waiting::{StaleTemps, save_png_bytes_into, wait_options};
 
 /// How often the plain overall line is written when stderr is not a
@@ -102,6 +102,7 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> anyhow::Result<()> {
         name: args.name.clone(),
         overwrite: args.overwrite,
         concurrency: usize::from(args.concurrency),
+        jobs_in_flight: args.jobs_in_flight.map(|n| n as usize),
         skip_invalid: args.skip_invalid,
     };
     execute(ctx, &batch, settings, &args.wait, args.dry_run).await
@@ -310,13 +311,28 @@ fn label(row: &Row) -> String {
 struct Checked {
     valid: u64,
     invalid: u64,
+    /// Valid rows an earlier run finished, by outcome: of this file's rows
+    /// only (the manifest also has the rows edited since).
+    earlier: Earlier,
 }
 
-/// The first pass: every row checked, every bad one listed.
-fn check(settings: &RunSettings, template: &Template, file: &str) -> anyhow::Result<Checked> {
+/// The first pass: every row checked, every bad one listed, and the
+/// valid ones an earlier run `finished` counted.
+fn check(
+    settings: &RunSettings,
+    template: &Template,
+    file: &str,
+    batch: &str,
+    finished: &Finished,
+) -> anyhow::Result<Checked> {
     let read_from = settings.read_from.path();
-    let rows = match Rows::open(&read_from, settings.format, settings.kind)
-        .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
+    let rows = match Rows::open(
+        &read_from,
+        settings.format,
+        settings.kind,
+        &images_folder(&settings.input.path()),
+    )
+    .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
     {
         Ok(rows) => rows,
         Err(e) => {
@@ -328,6 +344,7 @@ fn check(settings: &RunSettings, template: &Template, file: &str) -> anyhow::Res
     let mut checked = Checked {
         valid: 0,
         invalid: 0,
+        earlier: Earlier::default(),
     };
     for row in rows {
         let problem = match row {
@@ -355,6 +372,7 @@ fn check(settings: &RunSettings, template: &Template, file: &str) -> anyhow::Res
                         row.line
                     ))
                 } else {
+                    checked.earlier.count(finished.get(row_key(batch, &row)));
                     None
                 }
             }
@@ -382,7 +400,15 @@ async fn execute(
     let plain_every = plain_every()?;
     let input = settings.input.path();
     let file = shown(&input);
-    let checked = check(&settings, &template, &file)?;
+    let output = settings.output.path();
+    let manifest_path = output.join("manifest.jsonl");
+    let finished = manifest::finished(&manifest_path, batch).map_err(|e| {
+        Failure::usage(format!(
+            "cannot read the manifest {}: {e}",
+            manifest_path.display()
+        ))
+    })?;
+    let checked = check(&settings, &template, &file, batch, &finished)?;
     if checked.invalid > 0 && !settings.skip_invalid {
         return Err(Failure::usage(format!(
             "{} of {} rows in {file} are invalid; nothing was sent (fix them, or pass --skip-invalid to send the others)",
@@ -394,23 +420,8 @@ async fn execute(
     if checked.valid == 0 {
         return Err(Failure::usage(format!("{file}: no rows to send; nothing was sent")).into());
     }
-    let output = settings.output.path();
-    let manifest_path = output.join("manifest.jsonl");
-    let finished = manifest::finished(&manifest_path, batch).map_err(|e| {
-        Failure::usage(format!(
-            "cannot read the manifest {}: {e}",
-            manifest_path.display()
-        ))
-    })?;
     if dry_run {
-        return dry(
-            ctx,
-            batch,
-            &settings,
-            &template,
-            &finished.keys,
-            checked.valid,
-        );
+        return dry(ctx, batch, &settings, &template, &finished, checked.valid);
     }
     std::fs::create_dir_all(&output).map_err(|e| {
         Failure::usage(format!(
@@ -420,7 +431,7 @@ async fn execute(
     })?;
     let journal = ctx.journal()?;
     let mut log = BatchLog::open(journal.dir(), batch)?;
-    let known = BatchLog::read(log.path(), |key| !finished.keys.contains(&key))?;
+    let known = BatchLog::read(log.path(), |key| !finished.contains(key))?;
     log.run(&settings)?;
     let manifest_new = std::fs::symlink_metadata(&manifest_path).is_err();
     let manifest = Manifest::open(&manifest_path).map_err(|e| {
@@ -453,14 +464,17 @@ async fn execute(
         create_timeout: flags.timeout,
         log,
         manifest,
+        manifest_sync: None,
         manifest_new,
         known: known.rows,
         saving: HashMap::new(),
         slots: HashMap::new(),
+        finishing: 0,
         next_tag: 0,
         creates: FuturesUnordered::new(),
         downloads: FuturesUnordered::new(),
         saves: FuturesUnordered::new(),
+        savers: std::sync::Arc::new(tokio::sync::Semaphore::new(2)),
         in_flight: HashSet::new(),
         answered: Instant::now(),
         probe: None,
@@ -470,17 +484,17 @@ async fn execute(
         progress: Progress::with_overall(ctx.mode),
         tally: Tally {
             total: checked.valid,
-            earlier: Earlier {
-                completed: finished.completed,
-                failed: finished.failed,
-                cancelled: finished.cancelled,
-            },
+            earlier: checked.earlier,
             invalid: checked.invalid,
             ..Tally::default()
         },
         started: Instant::now(),
+        file_name: input
+            .file_name()
+            .map_or_else(|| file.clone(), |name| name.to_string_lossy().into_owned()),
+        reattached: HashSet::new(),
     };
-    let skipped = finished.keys.len() as u64;
+    let skipped = runner.tally.skipped();
     if skipped > 0 {
         ctx.note(&format!(
             "{} of {} rows already finished in an earlier run: skipping them",
@@ -488,13 +502,21 @@ async fn execute(
             group(checked.valid)
         ));
     }
-    let rows = Rows::open(&settings.read_from.path(), settings.format, settings.kind)
-        .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
-        .map_err(|e| Failure::usage(e.render(&file)))?;
+    let rows = Rows::open(
+        &settings.read_from.path(),
+        settings.format,
+        settings.kind,
+        &images_folder(&settings.input.path()),
+    )
+    .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
+    .map_err(|e| Failure::usage(e.render(&file)))?;
     let rows = rows
         .filter_map(Result::ok)
-        .filter(|row| !finished.keys.contains(&row_key(batch, row)));
-    runner.run(rows, settings.concurrency, plain_every).await?;
+        .filter(|row| !finished.contains(row_key(batch, row)));
+    let jobs = settings.jobs_in_flight.unwrap_or(settings.concurrency);
+    runner
+        .run(rows, jobs, settings.concurrency, plain_every)
+        .await?;
     drop(finished);
     runner.finish()
 }
@@ -509,21 +531,26 @@ fn dry(
     batch: &str,
     settings: &RunSettings,
     template: &Template,
-    finished: &HashSet<u64>,
+    finished: &Finished,
     valid: u64,
 ) -> anyhow::Result<()> {
     let input = settings.input.path();
     let file = shown(&input);
-    let rows = Rows::open(&settings.read_from.path(), settings.format, settings.kind)
-        .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
-        .map_err(|e| Failure::usage(e.render(&file)))?;
+    let rows = Rows::open(
+        &settings.read_from.path(),
+        settings.format,
+        settings.kind,
+        &images_folder(&settings.input.path()),
+    )
+    .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
+    .map_err(|e| Failure::usage(e.render(&file)))?;
     let output = settings.output.path();
     // What an earlier, unfinished run knows: the rows' jobs (for a
     // `{job}` name) and the files it was saving (its own to replace).
     let known = match ctx.journal() {
         Ok(journal) => BatchLog::read(
             &crate::journal::batch::batches_dir(journal.dir()).join(format!("{batch}.jsonl")),
-            |key| !finished.contains(&key),
+            |key| !finished.contains(key),
         )
         .map(|state| state.rows)
         .unwrap_or_default(),
@@ -534,7 +561,7 @@ fn dry(
     let mut exists = 0u64;
     for row in rows.filter_map(Result::ok) {
         let key = row_key(batch, &row);
-        if finished.contains(&key) {
+        if finished.contains(key) {
             continue;
         }
         would += 1;
@@ -551,18 +578,31 @@ fn dry(
             && !ours
             // As the real run checks it.
             && path.exists();
+        // Local images as resolved (from the input's folder), so a dry
+        // run shows which file each row would send.
+        let images: Vec<String> = row
+            .images()
+            .iter()
+            .map(|i| crate::safe::path(Path::new(i)))
+            .collect();
         if ctx.out.json {
             ctx.out.json_line(&serde_json::json!({
                 "line": row.line,
                 "id": row.id,
                 "kind": row.kind,
                 "prompt": row.prompt(),
+                "images": images,
                 "output": crate::safe::path(&path),
                 "exists": taken,
             }))?;
         } else {
+            let with = if images.is_empty() {
+                String::new()
+            } else {
+                format!(" with {}", images.join(", "))
+            };
             ctx.out.human(&format!(
-                "{}: {} {:?} -> {}",
+                "{}: {} {:?}{with} -> {}",
                 label(&row),
                 row.kind,
                 row.prompt().unwrap_or_default(),
@@ -669,6 +709,10 @@ struct Tally {
     /// reason (not created, not downloaded, an existing file): the exit
     /// code of each, the worst of which the command exits with.
     other: Vec<Exit>,
+    /// Rows of this run whose jobs had ended before it began (re-attached
+    /// after a crash, never seen running): counted as done, not in the
+    /// rate, which they would make look as if they took no time at all.
+    ended_before: u64,
 }
 
 /// Rows an earlier run finished, by outcome.
@@ -677,6 +721,18 @@ struct Earlier {
     completed: u64,
     failed: u64,
     cancelled: u64,
+}
+
+impl Earlier {
+    /// Counts a row of the file, if an earlier run finished it.
+    fn count(&mut self, ended: Option<Ended>) {
+        match ended {
+            Some(Ended::Completed) => self.completed += 1,
+            Some(Ended::Failed) => self.failed += 1,
+            Some(Ended::Cancelled) => self.cancelled += 1,
+            None => {}
+        }
+    }
 }
 
 /// How a row ended in this run.
@@ -704,7 +760,17 @@ impl Tally {
 
     /// Rows that ended, in this run or an earlier one.
     fn done(&self) -> u64 {
-        self.earlier.completed + self.earlier.failed + self.earlier.cancelled + self.done_now()
+        self.skipped() + self.done_now()
+    }
+
+    /// Rows an earlier run finished (their manifest lines): skipped now.
+    fn skipped(&self) -> u64 {
+        self.earlier.completed + self.earlier.failed + self.earlier.cancelled
+    }
+
+    /// A row of this run whose job had ended before it began.
+    fn ended_before(&mut self) {
+        self.ended_before += 1;
     }
 
     /// Rows that ended in this run.
@@ -738,30 +804,30 @@ impl Tally {
         .collect()
     }
 
-    /// The overall line: done, what went wrong, in flight, total, rate, ETA.
-    fn overall(&self, in_flight: usize, elapsed: Duration) -> String {
+    /// The overall line's facts after `elapsed` of this run: done (in
+    /// any run), what went wrong, in flight, total; the rate of this run
+    /// only (rows it finished over its own time: rows skipped, and jobs
+    /// that had ended before it, took none of it); the time left at that
+    /// rate for the rows left.
+    fn overall(&self, in_flight: usize, elapsed: Duration) -> Overall {
         let elapsed = elapsed.as_secs_f64().max(0.001);
-        let rate = self.done_now() as f64 / elapsed;
+        let rate = self.done_now().saturating_sub(self.ended_before) as f64 / elapsed;
         let left = self.total.saturating_sub(self.done());
-        let eta = if rate > 0.0 && left > 0 {
-            format!(
-                ", ETA {}",
-                human_duration(Duration::from_secs_f64(left as f64 / rate))
-            )
-        } else {
-            String::new()
-        };
-        let problems = self.problems();
-        let problems = if problems.is_empty() {
-            "0 failed".to_owned()
-        } else {
-            problems.join(", ")
-        };
-        format!(
-            "{} of {} rows done ({problems}), {in_flight} in flight, {rate:.1}/s{eta}",
-            group(self.done()),
-            group(self.total),
-        )
+        let eta = (rate > 0.0 && left > 0)
+            .then(|| Duration::try_from_secs_f64(left as f64 / rate).ok())
+            .flatten();
+        let not_completed = self
+            .done()
+            .saturating_sub(self.earlier.completed + self.completed);
+        Overall {
+            done: group(self.done()),
+            total: group(self.total),
+            problems: self.problems(),
+            not_completed: group(not_completed),
+            in_flight,
+            rate,
+            eta,
+        }
     }
 
     /// The summary line, without the manifest's path.
@@ -774,8 +840,12 @@ impl Tally {
         if self.invalid > 0 {
             parts.push(format!("{} invalid, skipped", group(self.invalid)));
         }
+        let earlier = match self.skipped() {
+            0 => String::new(),
+            n => format!("; {} finished in an earlier run (skipped)", group(n)),
+        };
         format!(
-            "{} rows: {}",
+            "{} rows: {}{earlier}",
             group(self.total + self.invalid),
             parts.join(", ")
         )
@@ -803,6 +873,9 @@ struct Slot {
     created_at: Option<Timestamp>,
     submitted_at: Option<Timestamp>,
     stop: Option<StopWait>,
+    /// Its job is finished on the server; its image is being downloaded
+    /// or saved, or its manifest line written. No longer in flight.
+    finishing: bool,
 }
 
 /// A create's outcome: the server's answer, or (`Err`) none within the
@@ -824,18 +897,25 @@ struct Runner<'a> {
     create_timeout: Duration,
     log: BatchLog,
     manifest: Manifest,
+    /// The manifest's sync running on a blocking thread, if one is.
+    manifest_sync: Option<futures::future::BoxFuture<'static, std::io::Result<()>>>,
     /// This run created the manifest: removed at the end if no row got a line.
     manifest_new: bool,
     /// What the batch log knows of unfinished rows (job ids to re-attach to).
     known: HashMap<u64, RowState>,
     /// Where earlier runs were saving unfinished rows' images: theirs to replace.
     saving: HashMap<u64, PathBuf>,
-    /// Rows in flight by tag (a row that is created again gets a new tag).
+    /// Rows started and not yet ended, by tag (a row that is created
+    /// again gets a new tag): in flight, or finishing.
     slots: HashMap<u64, Slot>,
+    /// How many of `slots` are finishing (their job is no longer in flight).
+    finishing: usize,
     next_tag: u64,
     creates: FuturesUnordered<futures::future::BoxFuture<'static, Created>>,
     downloads: FuturesUnordered<futures::future::BoxFuture<'static, Downloaded>>,
     saves: FuturesUnordered<futures::future::BoxFuture<'static, Saved>>,
+    /// Turns for the saves (see [`Runner::downloaded`]).
+    savers: std::sync::Arc<tokio::sync::Semaphore>,
     /// The files being saved now (on blocking threads): they exist for
     /// any other row that renders the same name, as they will in a moment.
     in_flight: HashSet<PathBuf>,
@@ -854,12 +934,18 @@ struct Runner<'a> {
     progress: Progress,
     tally: Tally,
     started: Instant,
+    /// The input's file name, naming rows without an `id` on their live lines.
+    file_name: String,
+    /// Rows re-attached to a job an earlier run created, until it is seen
+    /// running: one that ends unseen had ended before this run.
+    reattached: HashSet<u64>,
 }
 
 impl Runner<'_> {
     async fn run(
         &mut self,
         mut rows: impl Iterator<Item = Row>,
+        jobs: usize,
         concurrency: usize,
         plain_every: Duration,
     ) -> anyhow::Result<()> {
@@ -871,16 +957,38 @@ impl Runner<'_> {
         let mut check = tokio::time::interval(UNANSWERED);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            while more && self.slots.len() < concurrency {
+            // At most `jobs` in flight (--jobs-in-flight, else
+            // --concurrency). A row whose job has finished no longer
+            // counts: the next row's job is created at once, not after the
+            // image is downloaded and saved. Finishing rows are bounded by
+            // --concurrency (each may hold an image in memory).
+            while more && self.in_flight() < jobs && self.finishing < concurrency {
                 match rows.next() {
                     Some(row) => self.start(row)?,
                     None => more = false,
                 }
             }
             if self.slots.is_empty() && !more {
-                return Ok(());
+                if let Some(sync) = self.manifest_sync.take() {
+                    self.manifest_synced(sync.await)?;
+                }
+                let synced = self.manifest.sync();
+                return self.manifest_synced(synced);
+            }
+            if self.manifest_sync.is_none()
+                && let Some(sync) = self.manifest.start_sync()
+            {
+                self.manifest_sync = Some(Box::pin(async move {
+                    tokio::task::spawn_blocking(sync)
+                        .await
+                        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+                }));
             }
             tokio::select! {
+                Some(synced) = async { self.manifest_sync.as_mut()?.await.into() }, if self.manifest_sync.is_some() => {
+                    self.manifest_sync = None;
+                    self.manifest_synced(synced)?;
+                }
                 Some((tag, created)) = self.creates.next(), if !self.creates.is_empty() => {
                     self.created(tag, created)?;
                 }
@@ -902,7 +1010,7 @@ impl Runner<'_> {
                         self.start_probe();
                     }
                 }
-                _ = redraw.tick(), if self.ctx.mode == Mode::Bars => self.progress.overall(&self.overall()),
+                _ = redraw.tick(), if self.ctx.mode == Mode::Bars => self.draw_overall(),
                 _ = plain.tick(), if self.ctx.mode == Mode::Lines => {
                     crate::say(&self.overall());
                 }
@@ -910,14 +1018,53 @@ impl Runner<'_> {
         }
     }
 
+    /// A sync of the manifest ended: an error ends the batch, as a
+    /// failed write does.
+    fn manifest_synced(&self, synced: std::io::Result<()>) -> anyhow::Result<()> {
+        synced.map_err(|e| self.manifest_error(&e).into())
+    }
+
+    fn manifest_error(&self, e: &std::io::Error) -> Failure {
+        Failure::usage(format!(
+            "cannot write the manifest {}: {e}; run the command again once that is fixed",
+            self.manifest.path().display()
+        ))
+    }
+
+    /// Rows whose job is in flight: created (or being created) and not
+    /// yet seen finished.
+    fn in_flight(&self) -> usize {
+        self.slots.len() - self.finishing
+    }
+
+    /// Removes row `tag`'s slot (the row ended, or is started again).
+    fn take(&mut self, tag: u64) -> Option<Slot> {
+        let slot = self.slots.remove(&tag)?;
+        if slot.finishing {
+            self.finishing -= 1;
+        }
+        Some(slot)
+    }
+
     /// The overall line: done, failed, in flight, total, rate, ETA; and
     /// why the server cannot be reached, while it cannot.
     fn overall(&self) -> String {
-        let line = self.tally.overall(self.slots.len(), self.started.elapsed());
-        match &self.unreachable {
-            Some(why) => format!("{line}; {why}: retrying"),
-            None => line,
-        }
+        let line = self.tally.overall(self.in_flight(), self.started.elapsed());
+        format!("{}{}", line.full(), self.unreachable_note())
+    }
+
+    /// The overall line on the terminal, as wide as it allows.
+    fn draw_overall(&self) {
+        let line = self.tally.overall(self.in_flight(), self.started.elapsed());
+        self.progress.overall(&line, &self.unreachable_note());
+    }
+
+    /// `; WHY: retrying` while the server cannot be reached.
+    fn unreachable_note(&self) -> String {
+        self.unreachable
+            .as_ref()
+            .map(|why| format!("; {why}: retrying"))
+            .unwrap_or_default()
     }
 
     /// Asks the server for a job that cannot exist: any HTTP answer means
@@ -983,10 +1130,14 @@ impl Runner<'_> {
                 created_at: known.job_created_at,
                 submitted_at: None,
                 stop: None,
+                finishing: false,
             },
         );
         match known.job_id {
-            Some(id) => self.attach(tag, id),
+            Some(id) => {
+                self.reattached.insert(tag);
+                self.attach(tag, id);
+            }
             None => self.create(tag)?,
         }
         Ok(())
@@ -1001,7 +1152,7 @@ impl Runner<'_> {
             Ok(payload) => payload,
             Err(e) => {
                 let message = format!("{}: {e}", label(&slot.row));
-                self.slots.remove(&tag);
+                self.take(tag);
                 self.progress.note(&format!("✘ {message}"));
                 self.tally.record(Outcome::NotFinished(Exit::Usage));
                 return Ok(());
@@ -1029,7 +1180,12 @@ impl Runner<'_> {
         slot.submitted_at.get_or_insert_with(Timestamp::now);
         slot.stop = Some(self.set.push(tag, id));
         if self.ctx.mode == Mode::Bars {
-            self.progress.start(id, "Looking up the job...");
+            let row = RowLabel {
+                id: slot.row.id.clone(),
+                file: self.file_name.clone(),
+                line: slot.row.line,
+            };
+            self.progress.start_row(id, row, "Looking up the job...");
         }
     }
 
@@ -1093,7 +1249,7 @@ impl Runner<'_> {
 
     /// A row whose create got no usable answer: left for the next run.
     fn not_created(&mut self, tag: u64, why: &str) -> anyhow::Result<()> {
-        if let Some(slot) = self.slots.remove(&tag) {
+        if let Some(slot) = self.take(tag) {
             self.progress.note(&format!(
                 "✘ {}: could not be created ({why}); run the command again to retry it",
                 label(&slot.row)
@@ -1118,6 +1274,9 @@ impl Runner<'_> {
             }
             _ => None,
         };
+        if seen.is_some_and(|job| !job.status.is_terminal()) {
+            self.reattached.remove(&tag);
+        }
         if let Some(job) = seen {
             match slot.created_at {
                 None => {
@@ -1156,7 +1315,7 @@ impl Runner<'_> {
     /// its key (a server that lost the job lost the key with it).
     fn lost(&mut self, tag: u64, id: JobId, why: &str) -> anyhow::Result<()> {
         self.progress.forget(id);
-        let Some(mut slot) = self.slots.remove(&tag) else {
+        let Some(mut slot) = self.take(tag) else {
             return Ok(());
         };
         if let Some(stop) = slot.stop.take() {
@@ -1178,6 +1337,10 @@ impl Runner<'_> {
         if self.ctx.mode == Mode::Bars {
             self.progress.forget(id);
         }
+        let ended_before = self.reattached.remove(&tag);
+        if ended_before && !matches!(result, Err(Error::NotFound(_))) {
+            self.tally.ended_before();
+        }
         match result {
             Ok(job) => {
                 if job.image_url().is_none() {
@@ -1186,6 +1349,12 @@ impl Runner<'_> {
                 }
                 let url = job.image_url().unwrap_or_default().to_owned();
                 let client = self.client.clone();
+                if let Some(slot) = self.slots.get_mut(&tag)
+                    && !slot.finishing
+                {
+                    slot.finishing = true;
+                    self.finishing += 1;
+                }
                 crate::failpoint::hit("before-download");
                 self.downloads.push(Box::pin(async move {
                     let bytes = client.download(&url).await;
@@ -1210,7 +1379,7 @@ impl Runner<'_> {
                 // Not finished (timed out, unreachable): no manifest line, so
                 // the next run re-attaches to the job.
                 let exit = Exit::of_client(&e);
-                if let Some(slot) = self.slots.remove(&tag) {
+                if let Some(slot) = self.take(tag) {
                     let hint = if matches!(e, Error::TimedOut { .. }) && !self.ctx.is_mock() {
                         "; it keeps running: run the command again to wait for it"
                     } else {
@@ -1240,7 +1409,7 @@ impl Runner<'_> {
         let bytes = match bytes {
             Ok(bytes) => bytes,
             Err(e) => {
-                let slot = self.slots.remove(&tag);
+                let slot = self.take(tag);
                 if let Some(slot) = slot {
                     self.progress.note(&format!(
                         "✘ {}: job {} completed but its image could not be downloaded ({e}); run the command again to retry",
@@ -1259,7 +1428,7 @@ impl Runner<'_> {
             .is_some_and(|saving| *saving == path);
         let taken = self.in_flight.contains(&path) || (path.exists() && !ours);
         if taken && !self.overwrite {
-            let slot = self.slots.remove(&tag);
+            let slot = self.take(tag);
             if let Some(slot) = slot {
                 self.progress.note(&format!(
                     "✘ {}: job {} completed, but {} exists: not replaced (pass --overwrite to replace it, then run the command again)",
@@ -1281,8 +1450,13 @@ impl Runner<'_> {
         self.in_flight.insert(path.clone());
         // Written, synced and renamed on a blocking thread: on this one,
         // the sync held up every other row's polls and downloads.
+        // Two at a time: saves into one folder take its lock (create,
+        // rename), and dozens at once spent more time spinning on it than
+        // writing; two still overlap one's sync with the other's write.
+        let savers = std::sync::Arc::clone(&self.savers);
         self.saves.push(Box::pin(async move {
             let target = path.clone();
+            let _turn = savers.acquire_owned().await;
             let saved = tokio::task::spawn_blocking(move || {
                 save_png_bytes_into(&target, &bytes).map(|()| bytes)
             })
@@ -1356,17 +1530,14 @@ impl Runner<'_> {
 
     /// Writes a finished row's manifest line (and `--json` line) and frees its slot.
     fn finish_row(&mut self, tag: u64, entry: Entry, exit: Exit) -> anyhow::Result<()> {
-        self.manifest.append(&entry).map_err(|e| {
-            Failure::usage(format!(
-                "cannot write the manifest {}: {e}; run the command again once that is fixed",
-                self.manifest.path().display()
-            ))
-        })?;
+        self.manifest
+            .append(&entry)
+            .map_err(|e| self.manifest_error(&e))?;
         crate::failpoint::hit("after-manifest");
         if self.ctx.out.json {
             self.progress.suspend(|| self.ctx.out.json_line(&entry))?;
         }
-        let slot = self.slots.remove(&tag);
+        let slot = self.take(tag);
         if let Some(slot) = &slot {
             self.saving.remove(&slot.key);
         }
@@ -1446,12 +1617,18 @@ mod tests {
     /// What the summary says went wrong: its parts but the completed and
     /// invalid ones.
     fn summary_problems(line: &str) -> Vec<String> {
-        let parts = line.split_once("rows: ").unwrap().1;
+        let parts = summary_parts(line);
         parts
             .split(", ")
             .filter(|p| !p.ends_with("completed") && !p.contains("invalid") && *p != "skipped")
             .map(str::to_owned)
             .collect()
+    }
+
+    /// The summary's counts, without what it says of earlier runs.
+    fn summary_parts(line: &str) -> &str {
+        let parts = line.split_once("rows: ").unwrap().1;
+        parts.split(';').next().unwrap()
     }
 
     /// Every way a row can end (and rows an earlier run finished): the
@@ -1490,7 +1667,7 @@ mod tests {
             tally.total = 10;
             tally.invalid = 1;
             tally.record(Outcome::Completed);
-            let overall = tally.overall(2, Duration::from_secs(1));
+            let overall = tally.overall(2, Duration::from_secs(1)).full();
             let summary = tally.summary();
             let want: Vec<String> = if expected.is_empty() {
                 vec!["0 failed".to_owned()]
@@ -1500,10 +1677,7 @@ mod tests {
             assert_eq!(overall_problems(&overall), want, "{what}: {overall}");
             assert_eq!(summary_problems(&summary), expected, "{what}: {summary}");
             // Done counts every row that ended, as the summary's parts add up.
-            let done: u64 = summary
-                .split_once("rows: ")
-                .unwrap()
-                .1
+            let done: u64 = summary_parts(&summary)
                 .split(", ")
                 .filter(|p| !p.contains("invalid") && *p != "skipped")
                 .map(|p| p.split(' ').next().unwrap().parse::<u64>().unwrap())
@@ -1513,6 +1687,108 @@ mod tests {
                 "{what}: {overall} / {summary}"
             );
         }
+    }
+
+    /// A run that resumes a batch: 90 of 100 rows finished earlier
+    /// (skipped), 5 finished in this run's 10 seconds. The rate is this
+    /// run's (0.5/s, not 9.5/s), the ETA the 5 rows left at that rate, and
+    /// the summary says how many were skipped.
+    #[test]
+    fn a_resumed_run_counts_its_own_rate_and_says_what_it_skipped() {
+        let mut tally = Tally {
+            total: 100,
+            earlier: Earlier {
+                completed: 88,
+                failed: 2,
+                cancelled: 0,
+            },
+            ..Tally::default()
+        };
+        for _ in 0..5 {
+            tally.record(Outcome::Completed);
+        }
+        let overall = tally.overall(5, Duration::from_secs(10));
+        assert_eq!(
+            overall.full(),
+            "95 of 100 rows done (2 failed), 5 in flight, 0.5/s, ETA 10s"
+        );
+        assert_eq!(
+            tally.summary(),
+            "100 rows: 93 completed, 2 failed; 90 finished in an earlier run (skipped)"
+        );
+        // Re-attached jobs that had ended before this run began count as
+        // done, but took none of its time: 2 more rows done, the rate
+        // still 5 rows in 10 s, the 3 left take 6 s.
+        for _ in 0..2 {
+            tally.record(Outcome::Completed);
+            tally.ended_before();
+        }
+        let overall = tally.overall(3, Duration::from_secs(10));
+        assert_eq!(
+            overall.full(),
+            "97 of 100 rows done (2 failed), 3 in flight, 0.5/s, ETA 6s"
+        );
+        // A first run says nothing of earlier ones.
+        let mut first = Tally {
+            total: 2,
+            ..Tally::default()
+        };
+        first.record(Outcome::Completed);
+        assert_eq!(first.summary(), "2 rows: 1 completed");
+    }
+
+    /// The overall line's narrower forms keep done of total, what went
+    /// wrong, in flight and the ETA; none is wider than its room.
+    #[test]
+    fn the_overall_line_narrows_with_the_terminal() {
+        let mut tally = Tally {
+            total: 1000,
+            ..Tally::default()
+        };
+        for _ in 0..9 {
+            tally.record(Outcome::Completed);
+        }
+        for _ in 0..2 {
+            tally.record(Outcome::Failed);
+        }
+        tally.record(Outcome::TimedOut);
+        let overall = tally.overall(64, Duration::from_secs(6));
+        let at = |room: usize| overall.fit("", room);
+        assert_eq!(
+            at(80),
+            "12 of 1 000 rows done (2 failed, 1 timed out), 64 in flight, 2.0/s, ETA 8m 14s"
+        );
+        assert_eq!(
+            at(64),
+            "12/1 000 done (2 failed, 1 timed out), 64 in flight, ETA 8m 14s"
+        );
+        assert_eq!(at(37), "12/1 000 ✔ 3 ✘ 64 ⟳ ETA 8m 14s");
+        assert_eq!(at(22), "12/1 000 3✘ 64⟳ 8m 14s");
+        assert_eq!(at(21), "12/1 000 3✘ 64⟳");
+        assert_eq!(at(10), "12/1 000 …");
+        for room in 0..100 {
+            assert!(
+                console::measure_text_width(&at(room)) <= room,
+                "{room}: {}",
+                at(room)
+            );
+        }
+        // Why the server cannot be reached: whole after a narrower form
+        // rather than cut after a wider one; cut when nothing else fits.
+        let note = "; cannot connect to 127.0.0.1:9: connection refused: retrying";
+        assert_eq!(
+            overall.fit(note, 100),
+            format!("12/1 000 ✔ 3 ✘ 64 ⟳ ETA 8m 14s{note}")
+        );
+        assert_eq!(
+            overall.fit(note, 50),
+            "12/1 000 ✔ 3 ✘ 64 ⟳ ETA 8m 14s; cannot connect to…"
+        );
+        // A control character or a wide one in the cause stays safe and
+        // is measured by the columns it takes.
+        let odd = overall.fit("; 日本\u{1b}[2J", 40);
+        assert!(!odd.contains('\u{1b}'), "{odd}");
+        assert!(console::measure_text_width(&odd) <= 40, "{odd}");
     }
 
     fn with(outcome: Outcome) -> Tally {

@@ -73,6 +73,9 @@ pub(crate) struct RunSettings {
     pub(crate) name: String,
     pub(crate) overwrite: bool,
     pub(crate) concurrency: usize,
+    /// `--jobs-in-flight` (absent: `concurrency`, and in logs of earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) jobs_in_flight: Option<usize>,
     pub(crate) skip_invalid: bool,
 }
 

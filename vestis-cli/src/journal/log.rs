@@ -266,7 +266,7 @@ fn parse(path: &Path, text: &str) -> Result<Vec<Record>, JournalError> {
 /// `fsync`s it: the one way every journal file (the job log, a batch's
 /// log, a batch's manifest) takes a line. The `journal-write` failpoint
 /// tears it: half the line on disk, then the process dies.
-pub(crate) fn append_synced(file: &mut File, line: &[u8]) -> io::Result<()> {
+fn append_synced(file: &mut File, line: &[u8]) -> io::Result<()> {
     append_line(file, line)?;
     file.sync_data()
 }

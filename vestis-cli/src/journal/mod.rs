@@ -14,7 +14,7 @@ pub(crate) mod batch;
 mod log;
 mod path;
 
-pub(crate) use log::{append_line, append_synced, cut_torn_tail, open_private};
+pub(crate) use log::{append_line, cut_torn_tail, open_private};
 
 use std::io;
 use std::path::PathBuf;

@@ -78,6 +78,14 @@ fn assert_complete(out: &Path, rows: usize, what: &str) {
     assert_eq!(ids.len(), rows, "{what}: {lines:#?}");
     for line in &lines {
         assert_eq!(line["status"], "completed", "{what}: {line}");
+        // Timings are numbers to the millisecond (they had 9+ decimals).
+        for timing in ["seconds", "run_seconds"] {
+            let seconds = line[timing].as_f64().unwrap();
+            let text = line[timing].to_string();
+            let decimals = text.split_once('.').map_or(0, |(_, d)| d.len());
+            assert!(decimals <= 3, "{what}: {timing} {text} in {line}");
+            assert!(seconds >= 0.0, "{what}: {line}");
+        }
         let png = std::fs::read(line["output"].as_str().unwrap()).unwrap();
         assert!(png.starts_with(b"\x89PNG"), "{what}");
     }
@@ -227,6 +235,10 @@ fn a_finished_batch_run_again_sends_nothing_and_an_edited_row_is_a_new_row() {
     let (_, stderr) = texts(&again);
     assert!(again.status.success(), "{stderr}");
     assert!(stderr.contains("5 of 5 rows already finished"), "{stderr}");
+    assert!(
+        stderr.contains("5 rows: 5 completed; 5 finished in an earlier run (skipped); manifest: "),
+        "{stderr}"
+    );
     assert_eq!(jobs_on_server(&env), 5, "nothing sent twice");
     assert_eq!(manifest(&out).len(), 5);
 
@@ -237,6 +249,19 @@ fn a_finished_batch_run_again_sends_nothing_and_an_edited_row_is_a_new_row() {
     let (_, stderr) = texts(&changed);
     assert_eq!(changed.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("r4.png exists: not replaced"), "{stderr}");
+    // The old r4's manifest line is not a row of this file: 4 skipped, not 5.
+    assert!(stderr.contains("4 of 5 rows already finished"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "5 rows: 4 completed, 1 not finished; 4 finished in an earlier run (skipped)"
+        ),
+        "{stderr}"
+    );
+    // Not finished, so `vestis resume` takes it up (the old r4's line made
+    // it look finished: 5 of 5 rows in the manifest).
+    let resume = env.vestis().arg("resume").output().unwrap();
+    let (_, stderr) = texts(&resume);
+    assert!(stderr.contains("Resuming the batch of"), "{stderr}");
     assert_eq!(jobs_on_server(&env), 6, "the edited row was sent, once");
     let with_overwrite = batch(&env, &file, &out)
         .arg("--overwrite")
@@ -249,6 +274,207 @@ fn a_finished_batch_run_again_sends_nothing_and_an_edited_row_is_a_new_row() {
     );
     assert_eq!(jobs_on_server(&env), 6, "its key found the same job");
     assert_eq!(manifest(&out).len(), 6);
+}
+
+/// Running a batch again after rows were added: the rows finished before
+/// are skipped and said to be; the overall line counts them done but not
+/// in this run's rate (no ETA until a row of this run ends).
+#[test]
+fn a_resumed_batch_says_what_it_skipped_and_rates_only_this_run() {
+    let env = Env::start(config(50));
+    let file = write(env.home.path(), "rows.csv", csv_rows(3));
+    let out = env.home.path().join("out");
+    let first = batch(&env, &file, &out).output().unwrap();
+    assert!(first.status.success(), "{}", texts(&first).1);
+    std::fs::write(&file, csv_rows(5)).unwrap();
+    env.admin_post("/queue/pause");
+    let run = PlainRun::spawn(&env, &file, &out);
+    run.wait_for_line("3 of 5 rows done (0 failed), 2 in flight, 0.0/s");
+    env.admin_post("/queue/resume");
+    let text = run.finish();
+    assert!(text.contains("3 of 5 rows already finished"), "{text}");
+    assert!(
+        text.contains("5 rows: 5 completed; 3 finished in an earlier run (skipped); manifest: "),
+        "{text}"
+    );
+    assert_complete(&out, 5, "resumed");
+    assert_eq!(jobs_on_server(&env), 5);
+}
+
+/// After a crash, jobs that ended while nothing watched them are counted
+/// done when the batch re-attaches to them, but not in this run's rate:
+/// they took none of its time (they made it hundreds a second, with an
+/// ETA of nothing, while a new row had not even started).
+#[test]
+fn jobs_that_ended_before_a_resume_are_not_in_its_rate() {
+    let env = Env::start(config(50));
+    let file = write(env.home.path(), "rows.csv", csv_rows(2));
+    let out = env.home.path().join("out");
+    let crashed = batch(&env, &file, &out)
+        .env("VESTIS_FAILPOINT", "after-record:2")
+        .output()
+        .unwrap();
+    assert_eq!(crashed.status.code(), None, "{}", texts(&crashed).1);
+    wait_until("both jobs completed on the server", || {
+        let jobs = env.admin_get("/jobs")["jobs"].clone();
+        jobs.as_array()
+            .is_some_and(|jobs| jobs.len() == 2 && jobs.iter().all(|j| j["status"] == "completed"))
+    });
+    std::fs::write(&file, csv_rows(3)).unwrap();
+    env.admin_post("/queue/pause");
+    let run = PlainRun::spawn(&env, &file, &out);
+    run.wait_for_line("2 of 3 rows done (0 failed), 1 in flight, 0.0/s");
+    env.admin_post("/queue/resume");
+    let text = run.finish();
+    assert!(text.contains("3 rows: 3 completed; manifest: "), "{text}");
+    assert_complete(&out, 3, "re-attached");
+    assert_eq!(jobs_on_server(&env), 3);
+}
+
+/// `vestis batch FILE -o OUT` off a terminal, its plain overall lines
+/// every 100ms, its stderr collected line by line as it comes.
+struct PlainRun {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl PlainRun {
+    fn spawn(env: &Env, file: &Path, out: &Path) -> PlainRun {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vestis"))
+            .env("VESTIS_HOME", env.home.path())
+            .env("VESTIS_API_URL", &env.api)
+            .env("VESTIS_TOKEN", "me")
+            .env("VESTIS_PROGRESS_EVERY", "100ms")
+            .args(["batch", "--interval", "50ms", "-o"])
+            .arg(out)
+            .arg(file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let sink = std::sync::Arc::clone(&lines);
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                sink.lock().unwrap().push(line.unwrap());
+            }
+        });
+        PlainRun {
+            child,
+            lines,
+            reader,
+        }
+    }
+
+    /// Waits for a line that is exactly `line`.
+    fn wait_for_line(&self, line: &str) {
+        let start = Instant::now();
+        while !self.lines.lock().unwrap().iter().any(|l| l == line) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "never {line:?} in:\n{}",
+                self.lines.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for a successful exit: everything it wrote on stderr.
+    fn finish(mut self) -> String {
+        let status = self.child.wait().unwrap();
+        self.reader.join().unwrap();
+        let text = self.lines.lock().unwrap().join("\n");
+        assert!(status.success(), "{text}");
+        text
+    }
+}
+
+/// A row's relative `image` is read from the input file's folder, not
+/// the current one: `data/rows.csv` naming `shoes/1.png` sends
+/// `data/shoes/1.png`, wherever the command runs; errors and `--dry-run`
+/// show the path as resolved; stdin's rows start at the current folder.
+#[test]
+fn relative_images_are_read_from_the_input_folder() {
+    let env = Env::start(config(50));
+    let home = env.home.path();
+    let data = home.join("data");
+    let elsewhere = home.join("elsewhere");
+    std::fs::create_dir_all(data.join("shoes")).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let png = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli/fixtures/interlaced-64.png"),
+    )
+    .unwrap();
+    std::fs::write(data.join("shoes/1.png"), &png).unwrap();
+    let absolute = data.join("shoes/1.png");
+    let rows = format!(
+        "id,kind,prompt,image\nrel,chat,a shoe,shoes/1.png\nabs,chat,a shoe,{}\n",
+        absolute.display()
+    );
+    write(&data, "rows.csv", &rows);
+    let in_elsewhere = |args: &[&str]| {
+        let mut cmd = env.vestis();
+        cmd.current_dir(&elsewhere)
+            .args(["batch", "../data/rows.csv"]);
+        cmd.args(args).args(["--interval", "50ms"]);
+        cmd.output().unwrap()
+    };
+
+    let dry = in_elsewhere(&["-o", "out", "--dry-run"]);
+    let (stdout, stderr) = texts(&dry);
+    assert!(dry.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("row \"rel\" (line 2): chat \"a shoe\" with ../data/shoes/1.png -> "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("with {} -> ", absolute.display())),
+        "absolute paths as written: {stdout}"
+    );
+    let json = in_elsewhere(&["-o", "out", "--dry-run", "--json"]);
+    let first: Value = serde_json::from_str(texts(&json).0.lines().next().unwrap()).unwrap();
+    assert_eq!(first["images"], json!(["../data/shoes/1.png"]));
+
+    let run = in_elsewhere(&["-o", "out"]);
+    assert!(run.status.success(), "{}", texts(&run).1);
+    assert_complete(&elsewhere.join("out"), 2, "images from the input's folder");
+
+    // A missing image is named where it was looked for.
+    write(
+        &data,
+        "bad.csv",
+        "id,kind,prompt,image\nx,chat,a shoe,shoes/2.png\n",
+    );
+    let bad = env
+        .vestis()
+        .current_dir(&elsewhere)
+        .args(["batch", "../data/bad.csv", "-o", "out2"])
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&bad);
+    assert_eq!(bad.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "../data/bad.csv:2: image: cannot read image ../data/shoes/2.png: No such file"
+        ),
+        "{stderr}"
+    );
+
+    // stdin: from the current folder.
+    let piped = env
+        .vestis()
+        .current_dir(&data)
+        .args(["batch", "-", "--dry-run", "-o", "out3"])
+        .write_stdin("id,kind,prompt,image\nrel,chat,a shoe,shoes/1.png\n")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = texts(&piped);
+    assert!(piped.status.success(), "{stderr}");
+    assert!(stdout.contains("with shoes/1.png -> "), "{stdout}");
+    assert_eq!(jobs_on_server(&env), 2);
 }
 
 #[test]
@@ -365,6 +591,36 @@ fn a_second_vestis_on_a_running_batch_names_the_first() {
     assert_eq!(jobs_on_server(&env), 2, "the second sent nothing");
     env.admin_post("/queue/resume");
     assert!(first.wait().unwrap().success());
+}
+
+/// `-j N` caps the jobs in flight at N, `--jobs-in-flight M` at M: a
+/// paused server holds every job, and the batch creates that many and no
+/// more while it polls them; once the queue runs, every row completes.
+#[test]
+fn jobs_in_flight_are_capped_by_concurrency_or_jobs_in_flight() {
+    for (args, cap) in [
+        (&["-j", "2"][..], 2),
+        (&["-j", "2", "--jobs-in-flight", "5"][..], 5),
+    ] {
+        let env = Env::start(vestis_mock_server::Config {
+            paused: true,
+            ..config(20)
+        });
+        let file = write(env.home.path(), "rows.csv", csv_rows(8));
+        let out = env.home.path().join("out");
+        let mut child = spawn_batch(&env, &file, &out, &[&["--interval", "50ms"], args].concat());
+        wait_until("the first jobs queued", || jobs_on_server(&env) >= cap);
+        // Several poll rounds: none of them makes room for another create.
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(jobs_on_server(&env), cap, "{args:?}");
+        env.admin_post("/queue/resume");
+        let status = child.wait().unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert!(status.success(), "{args:?}: {stderr}");
+        assert_complete(&out, 8, &format!("{args:?}"));
+        assert_eq!(jobs_on_server(&env), 8, "{args:?}");
+    }
 }
 
 /// Kills `batch` at failpoint `point`, then runs it again (`vestis resume`
@@ -914,13 +1170,17 @@ mod display {
             size,
             &["batch", "rows.csv", "-o", "out", "--interval", "50ms"],
         );
+        // Each job's line names its row; its status is cut to make room.
         let rows = run.rows_where("three queued jobs", |rows| {
-            rows.iter().filter(|r| r.contains("Waiting")).count() == 3
+            rows.iter()
+                .filter(|r| r.contains(" · job ") && r.contains("Wait"))
+                .count()
+                == 3
         });
-        // The overall line is cut to the width, with an ellipsis, on one row.
-        let overall: Vec<&String> = rows.iter().filter(|r| r.contains("rows done")).collect();
+        // The overall line takes a shorter form that fits, on one row.
+        let overall: Vec<&String> = rows.iter().filter(|r| r.starts_with("0/3 ")).collect();
         assert_eq!(overall.len(), 1, "{rows:#?}");
-        assert!(overall[0].ends_with('…'), "{rows:#?}");
+        assert_eq!(overall[0].trim_end(), "0/3 ✔ 0 ✘ 3 ⟳", "{rows:#?}");
         env.admin_post("/queue/resume");
         let (status, screen) = run.finish();
         assert!(status.success(), "{screen}");
@@ -996,14 +1256,139 @@ mod display {
                 .any(|r| r.contains("rows done") || r.contains(" in flight, ")),
             "the overall line was left:\n{screen}"
         );
+        // Each names its row and its job, as its live line did.
         for job in 1..=3 {
-            let row = format!("- job {job} not finished: Waiting in queue...");
+            let row = format!(" · job {job} not finished: Waiting in queue...");
             let found: Vec<&String> = rows.iter().filter(|r| r.contains(&row)).collect();
             assert_eq!(found.len(), 1, "job {job}:\n{screen}");
-            assert_eq!(found[0].trim_end(), row, "a row of its own:\n{screen}");
+            let id = found[0]
+                .trim_end()
+                .strip_prefix("- ")
+                .and_then(|r| r.strip_suffix(&row));
+            assert!(
+                id.is_some_and(|id| ["r0", "r1", "r2"].contains(&id)),
+                "a row of its own:\n{screen}"
+            );
         }
         assert!(!screen.contains(SPINNER), "{screen}");
         env.admin_post("/queue/resume");
+    }
+
+    /// One chat row done at once and two legacy rows held for minutes:
+    /// the overall line has done, in flight and an ETA to show.
+    fn one_done_two_waiting() -> Env {
+        let mut config = config(50);
+        config.faults.processing_time_by_type = "chat=50ms,legacy=120s".parse().unwrap();
+        Env::start(config)
+    }
+
+    const ONE_DONE_TWO_WAITING: &str = "id,kind,prompt\n\
+        a,chat,quick\n\
+        b,legacy,slow\n\
+        c,legacy,slow\n";
+
+    /// The overall line at `size`, once one row is done and two are in
+    /// flight with an ETA: the rows of that screen (stopped by Ctrl-C).
+    fn overall_at(size: Terminal) -> Vec<String> {
+        let env = one_done_two_waiting();
+        write(env.home.path(), "rows.csv", ONE_DONE_TWO_WAITING);
+        let mut run = OnTerminal::spawn(
+            &env,
+            size,
+            &["batch", "rows.csv", "-o", "out", "--interval", "50ms"],
+        );
+        let rows = run.rows_where("one row done, two in flight, an ETA", |rows| {
+            rows.iter()
+                .any(|r| r.starts_with("1/3 ") && r.contains('2'))
+                && rows.iter().filter(|r| r.contains(" job ")).count() == 2
+        });
+        run.press_ctrl_c();
+        let (status, _) = run.finish();
+        assert_eq!(status.code(), Some(130));
+        rows
+    }
+
+    /// The overall line of `rows` and the row after it.
+    fn overall_row(rows: &[String]) -> (String, String) {
+        let at = rows.iter().position(|r| r.starts_with("1/3 ")).unwrap();
+        (
+            rows[at].trim_end().to_owned(),
+            rows.get(at + 1).cloned().unwrap_or_default(),
+        )
+    }
+
+    /// Whether `text` is a duration as the CLI writes one (`5s`, `2m 3s`).
+    fn is_duration(text: &str) -> bool {
+        !text.is_empty()
+            && text.split(' ').all(|part| {
+                ["ms", "s", "m", "h"].iter().any(|unit| {
+                    part.strip_suffix(unit)
+                        .is_some_and(|n| !n.is_empty() && n.parse::<f64>().is_ok())
+                })
+            })
+    }
+
+    /// At 40 columns the overall line drops the rate and the words for
+    /// marks, and keeps done of total, failed, in flight and the ETA,
+    /// whole on its row (it was cut at the edge, losing all four).
+    #[test]
+    fn at_40_columns_the_overall_line_keeps_its_counts_and_eta() {
+        let rows = overall_at(Terminal::xterm(40, 20));
+        let (overall, next) = overall_row(&rows);
+        let eta = overall.strip_prefix("1/3 ✔ 0 ✘ 2 ⟳ ETA ");
+        assert!(eta.is_some_and(is_duration), "{overall:?} in {rows:#?}");
+        // The next row is a job's own, not the line's wrapped end.
+        assert!(next.contains(" job "), "{rows:#?}");
+    }
+
+    /// At 24 columns: the narrowest form with its ETA.
+    #[test]
+    fn at_24_columns_the_overall_line_is_its_narrowest_form() {
+        let rows = overall_at(Terminal::xterm(24, 20));
+        let (overall, next) = overall_row(&rows);
+        let eta = overall.strip_prefix("1/3 0✘ 2⟳ ");
+        assert!(eta.is_some_and(is_duration), "{overall:?} in {rows:#?}");
+        assert!(next.contains(" job "), "{rows:#?}");
+    }
+
+    /// Each job in flight names its row: the `id` (escaped, cut to its
+    /// room by display width), or `FILE:LINE` for a row without one.
+    #[test]
+    fn each_job_in_flight_names_its_row() {
+        let env = paused(200);
+        write(
+            env.home.path(),
+            "rows.csv",
+            "id,kind,prompt\n\
+             sku-1,chat,one\n\
+             ,chat,two\n\
+             日本\u{1b}[2J語-a-very-long-product-identifier-that-goes-on,chat,three\n",
+        );
+        let run = OnTerminal::spawn(
+            &env,
+            Terminal::xterm(100, 20),
+            &["batch", "rows.csv", "-o", "out", "--interval", "50ms"],
+        );
+        let rows = run.rows_where("three queued jobs", |rows| {
+            rows.iter()
+                .filter(|r| r.contains("Waiting in queue..."))
+                .count()
+                == 3
+        });
+        let named = |name: &str| {
+            rows.iter().any(|r| {
+                r.split_once(&format!("{name} · job "))
+                    .and_then(|(_, rest)| rest.split_once(" Waiting in queue..."))
+                    .is_some_and(|(job, _)| job.parse::<u64>().is_ok())
+            })
+        };
+        assert!(named("sku-1"), "{rows:#?}");
+        assert!(named("rows.csv:3"), "{rows:#?}");
+        // Cut to 32 columns, the wide characters counted as two each.
+        assert!(named("日本\\u{1b}[2J語-a-very-long-pro…"), "{rows:#?}");
+        env.admin_post("/queue/resume");
+        let (status, screen) = run.finish();
+        assert!(status.success(), "{screen}");
     }
 
     #[test]
