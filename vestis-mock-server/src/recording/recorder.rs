@@ -306,7 +306,13 @@ impl Recorder {
     /// is terminal, and fetches each completed job's image; ends when
     /// `closing` turns true.
     pub(crate) async fn follow(self: Arc<Self>, mut closing: watch::Receiver<bool>) {
-        let mut tick = tokio::time::interval(self.follow_every);
+        // Rounds four times as often as a job is due (each round polls
+        // only the jobs not seen for `follow_every`), so a job nobody else
+        // polls is polled every 1 to 1.25 `follow_every`.
+        let round = (self.follow_every / 4)
+            .max(Duration::from_millis(10))
+            .min(self.follow_every);
+        let mut tick = tokio::time::interval(round);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -377,7 +383,10 @@ impl Recorder {
                     }
                     // Gone (evicted, or the token's access ended): nothing more to see.
                     Ok(answer) if matches!(answer.status, 401 | 403 | 404) => {
-                        lock(&self.inner).follow.remove(&id);
+                        let mut inner = lock(&self.inner);
+                        inner.follow.remove(&id);
+                        // A create's payload for a job never seen whole.
+                        inner.payloads.remove(&id);
                     }
                     // Rate-limited: none of this token's jobs until the
                     // backend said (bounded).

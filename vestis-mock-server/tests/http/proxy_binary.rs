@@ -352,6 +352,7 @@ fn the_recording_flags_are_refused_with_replay_or_without_proxy_to() {
         ("--record", record),
         ("--follow-every", "1s"),
         ("--proxy-timeout", "5s"),
+        ("--proxy-ca-cert", "ca.pem"),
     ] {
         let with_replay = ["--replay", replay.to_str().unwrap()];
         for (others, says) in [(&with_replay[..], "--replay"), (&[][..], "--proxy-to")] {

@@ -201,6 +201,15 @@ async fn without_the_ca_every_request_is_a_502_saying_the_certificate_is_untrust
 }
 
 #[test]
+fn help_lists_the_ca_flag() {
+    let out = crate::spawned::command().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for said in ["--proxy-ca-cert <FILE>", "VESTIS_MOCK_PROXY_CA_CERT"] {
+        assert!(help.contains(said), "{said}: {help}");
+    }
+}
+
+#[test]
 fn a_ca_file_that_is_not_one_is_refused_before_the_ready_line() {
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("empty.pem");
