@@ -97,23 +97,30 @@ async fn reset(State(state): State<AppState>) -> Result<Response<Body>, ApiError
         crate::state::load_fixtures(&state).map_err(|e| ApiError::invalid(e.to_string()))?;
     // Says what was reloaded: the recording's jobs under `--replay` (no
     // fixtures there), the kept recording under `--proxy-to`.
+    let jobs = |n: usize| {
+        if n == 1 {
+            "1 job".to_owned()
+        } else {
+            format!("{n} jobs")
+        }
+    };
     let body = if let Some(replay) = &state.config.replay {
         let file = replay.path().display().to_string();
         json!({
             "success": true,
-            "message": format!("Server reset: the recording {file} reloaded with {loaded} jobs"),
+            "message": format!("Server reset: the recording {file} reloaded with {}", jobs(loaded)),
             "fixtures_loaded": 0,
             "recording": {"file": file, "jobs_loaded": loaded},
         })
     } else if let Some(recorder) = &state.recorder {
-        let jobs = recorder.len();
+        let kept = recorder.len();
         json!({
             "success": true,
-            "message": format!("Server reset; the recording ({jobs} jobs) is kept and recording goes on, and nothing was sent to the real backend"),
+            "message": format!("Server reset; the recording ({}) is kept and recording goes on, and nothing was sent to the real backend", jobs(kept)),
             "fixtures_loaded": loaded,
             "recording": {
                 "file": recorder.path().map(|p| p.display().to_string()),
-                "jobs_kept": jobs,
+                "jobs_kept": kept,
             },
         })
     } else {

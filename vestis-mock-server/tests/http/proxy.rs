@@ -1015,3 +1015,28 @@ async fn a_proxied_image_carries_an_etag_and_answers_304_when_the_client_has_it(
     assert_eq!(stale.status(), StatusCode::OK);
     assert_eq!(stale.bytes().await.unwrap(), bytes);
 }
+
+#[tokio::test]
+async fn a_reset_of_a_proxying_mock_says_the_recording_is_kept() {
+    let up = upstream(Config::fast()).await;
+    let h = proxy_to(&up.server, None).await;
+    let id = h.chat(TOKEN).await;
+    h.until_terminal(TOKEN, id).await;
+    let (status, body) = json(h.raw(Method::POST, "/__admin/reset").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["recording"]["jobs_kept"], 1, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("the recording (1 job) is kept")
+            && message.contains("nothing was sent to the real backend"),
+        "{message}"
+    );
+    let (_, summary) = json(
+        h.raw(Method::GET, "/__admin/recording")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(summary["jobs"], 1, "{summary}");
+}
