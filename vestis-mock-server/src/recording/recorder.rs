@@ -358,15 +358,20 @@ impl Recorder {
         let (polls, fetches): (Vec<_>, Vec<_>) = {
             let mut inner = lock(&self.inner);
             inner.paused.retain(|_, until| *until > now);
-            (
-                inner
-                    .follow
-                    .iter()
-                    .filter(|(_, f)| now.duration_since(f.seen) >= self.follow_every)
-                    .map(|(id, f)| (*id, f.token.clone()))
-                    .collect(),
-                inner.fetch.keys().copied().collect(),
-            )
+            let follow_every = self.follow_every;
+            // A poll counts as seeing the job whatever it answers: a job
+            // the backend fails on (5xx, no answer) is tried again
+            // `follow_every` later, not on the next round.
+            let polls = inner
+                .follow
+                .iter_mut()
+                .filter(|(_, f)| now.duration_since(f.seen) >= follow_every)
+                .map(|(id, f)| {
+                    f.seen = now;
+                    (*id, f.token.clone())
+                })
+                .collect();
+            (polls, inner.fetch.keys().copied().collect())
         };
         futures::stream::iter(polls)
             .for_each_concurrent(CONCURRENCY, |(id, token)| async move {

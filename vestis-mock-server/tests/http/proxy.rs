@@ -938,6 +938,39 @@ async fn a_job_its_client_polls_is_not_polled_again_by_the_follower() {
     count_reaches(&polls, client_polls + 1).await;
 }
 
+fn failing() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(json!({"success": false, "error": "boom"})),
+    )
+        .into_response()
+}
+
+#[tokio::test]
+async fn a_failing_backend_is_polled_no_more_than_every_follow_every() {
+    use std::sync::atomic::Ordering;
+    let (api, polls) = counting_backend(failing).await;
+    let mut proxy = Proxy::new(api);
+    proxy.follow_every = Duration::from_millis(200);
+    let h = Harness::start(Config {
+        proxy: Some(proxy),
+        ..Config::fast()
+    })
+    .await;
+    let res = h
+        .api(TOKEN, Method::POST, "/generate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    count_reaches(&polls, 1).await;
+    // One poll per 200 ms at most, answered 500 or not: 1 s holds 6.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let n = polls.load(Ordering::SeqCst);
+    assert!(n <= 6, "{n} polls of a failing job in 1 s");
+}
+
 #[tokio::test]
 async fn a_rate_limited_backend_pauses_the_follower_for_its_retry_after() {
     use std::sync::atomic::Ordering;
