@@ -104,6 +104,7 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> anyhow::Result<()> {
         concurrency: usize::from(args.concurrency),
         jobs_in_flight: args.jobs_in_flight.map(|n| n as usize),
         skip_invalid: args.skip_invalid,
+        started_in: std::env::current_dir().ok().map(|dir| StoredPath::of(&dir)),
     };
     execute(ctx, &batch, settings, &args.wait, args.dry_run).await
 }
@@ -189,7 +190,7 @@ pub(crate) async fn resume_all(ctx: &Context, wait: &WaitFlags) -> (usize, Vec<F
         );
         let forget = format!(
             "vestis batch {} -o {} --forget",
-            settings.input.path().display(),
+            settings.as_started(&settings.input.path()).display(),
             settings.output.path().display()
         );
         if let Err(e) = execute(ctx, &batch, settings, wait, false).await {
@@ -325,12 +326,12 @@ fn check(
     batch: &str,
     finished: &Finished,
 ) -> anyhow::Result<Checked> {
-    let read_from = settings.read_from.path();
+    let read_from = settings.as_started(&settings.read_from.path());
     let rows = match Rows::open(
         &read_from,
         settings.format,
         settings.kind,
-        &images_folder(&settings.input.path()),
+        &settings.as_started(&images_folder(&settings.input.path())),
     )
     .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
     {
@@ -503,10 +504,10 @@ async fn execute(
         ));
     }
     let rows = Rows::open(
-        &settings.read_from.path(),
+        &settings.as_started(&settings.read_from.path()),
         settings.format,
         settings.kind,
-        &images_folder(&settings.input.path()),
+        &settings.as_started(&images_folder(&settings.input.path())),
     )
     .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
     .map_err(|e| Failure::usage(e.render(&file)))?;
@@ -537,10 +538,10 @@ fn dry(
     let input = settings.input.path();
     let file = shown(&input);
     let rows = Rows::open(
-        &settings.read_from.path(),
+        &settings.as_started(&settings.read_from.path()),
         settings.format,
         settings.kind,
-        &images_folder(&settings.input.path()),
+        &settings.as_started(&images_folder(&settings.input.path())),
     )
     .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
     .map_err(|e| Failure::usage(e.render(&file)))?;
