@@ -104,6 +104,7 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> anyhow::Result<()> {
         concurrency: usize::from(args.concurrency),
         jobs_in_flight: args.jobs_in_flight.map(|n| n as usize),
         skip_invalid: args.skip_invalid,
+        started_in: std::env::current_dir().ok().map(|dir| StoredPath::of(&dir)),
     };
     execute(ctx, &batch, settings, &args.wait, args.dry_run).await
 }
@@ -189,7 +190,7 @@ pub(crate) async fn resume_all(ctx: &Context, wait: &WaitFlags) -> (usize, Vec<F
         );
         let forget = format!(
             "vestis batch {} -o {} --forget",
-            settings.input.path().display(),
+            settings.as_started(&settings.input.path()).display(),
             settings.output.path().display()
         );
         if let Err(e) = execute(ctx, &batch, settings, wait, false).await {
@@ -325,15 +326,7 @@ fn check(
     batch: &str,
     finished: &Finished,
 ) -> anyhow::Result<Checked> {
-    let read_from = settings.read_from.path();
-    let rows = match Rows::open(
-        &read_from,
-        settings.format,
-        settings.kind,
-        &images_folder(&settings.input.path()),
-    )
-    .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
-    {
+    let rows = match open_rows(settings, file)? {
         Ok(rows) => rows,
         Err(e) => {
             return Err(Failure::usage(format!("{}; nothing was sent", e.render(file))).into());
@@ -386,6 +379,25 @@ fn check(
         }
     }
     Ok(checked)
+}
+
+/// The batch's rows, read from where it was started (its relative image
+/// paths too); `Err` inside for a CSV header that cannot be used.
+///
+/// # Errors
+///
+/// The file cannot be read: exit 2 naming it as `file`.
+fn open_rows(
+    settings: &RunSettings,
+    file: &str,
+) -> Result<Result<Rows, crate::batch::input::RowError>, Failure> {
+    Rows::open(
+        &settings.as_started(&settings.read_from.path()),
+        settings.format,
+        settings.kind,
+        &settings.as_started(&images_folder(&settings.input.path())),
+    )
+    .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))
 }
 
 /// Validates, then (unless `dry_run`) runs the batch to its end.
@@ -502,14 +514,7 @@ async fn execute(
             group(checked.valid)
         ));
     }
-    let rows = Rows::open(
-        &settings.read_from.path(),
-        settings.format,
-        settings.kind,
-        &images_folder(&settings.input.path()),
-    )
-    .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
-    .map_err(|e| Failure::usage(e.render(&file)))?;
+    let rows = open_rows(&settings, &file)?.map_err(|e| Failure::usage(e.render(&file)))?;
     let rows = rows
         .filter_map(Result::ok)
         .filter(|row| !finished.contains(row_key(batch, row)));
@@ -536,14 +541,7 @@ fn dry(
 ) -> anyhow::Result<()> {
     let input = settings.input.path();
     let file = shown(&input);
-    let rows = Rows::open(
-        &settings.read_from.path(),
-        settings.format,
-        settings.kind,
-        &images_folder(&settings.input.path()),
-    )
-    .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?
-    .map_err(|e| Failure::usage(e.render(&file)))?;
+    let rows = open_rows(settings, &file)?.map_err(|e| Failure::usage(e.render(&file)))?;
     let output = settings.output.path();
     // What an earlier, unfinished run knows: the rows' jobs (for a
     // `{job}` name) and the files it was saving (its own to replace).

@@ -77,6 +77,30 @@ pub(crate) struct RunSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) jobs_in_flight: Option<usize>,
     pub(crate) skip_invalid: bool,
+    /// The folder the batch was started in: its relative paths (the
+    /// file, its rows' images) are from there, wherever `vestis resume`
+    /// runs (absent in logs of earlier versions: the current folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) started_in: Option<StoredPath>,
+}
+
+impl RunSettings {
+    /// `path`, relative to the folder the batch was started in, as this
+    /// process opens it: joined to that folder when this process runs in
+    /// another one; as it is otherwise (so messages keep it short), and
+    /// `-` (stdin, read from the journal's copy) as it is.
+    pub(crate) fn as_started(&self, path: &Path) -> PathBuf {
+        match &self.started_in {
+            Some(dir)
+                if path.is_relative()
+                    && path != Path::new("-")
+                    && std::env::current_dir().ok().as_deref() != Some(dir.path().as_path()) =>
+            {
+                dir.path().join(path)
+            }
+            _ => path.to_owned(),
+        }
+    }
 }
 
 /// What the log knows of one row the manifest does not have yet.

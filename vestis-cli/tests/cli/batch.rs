@@ -593,6 +593,57 @@ fn a_second_vestis_on_a_running_batch_names_the_first() {
     assert!(first.wait().unwrap().success());
 }
 
+/// A batch started with relative paths (the file, its images, DIR) and
+/// stopped is finished by `vestis resume` run from another folder: the
+/// paths are read from where the batch was started.
+#[test]
+fn vestis_resume_from_another_folder_reads_the_paths_from_where_the_batch_began() {
+    let env = Env::start(config(50));
+    let home = env.home.path();
+    let data = home.join("data");
+    let elsewhere = home.join("elsewhere");
+    std::fs::create_dir_all(data.join("shoes")).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let png = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli/fixtures/interlaced-64.png"),
+    )
+    .unwrap();
+    std::fs::write(data.join("shoes/1.png"), &png).unwrap();
+    write(
+        &data,
+        "rows.csv",
+        "id,kind,prompt,image\nr0,chat,a shoe,shoes/1.png\nr1,chat,a boot,\nr2,chat,a hat,shoes/1.png\n",
+    );
+    let crashed = env
+        .vestis()
+        .current_dir(&data)
+        .args([
+            "batch",
+            "rows.csv",
+            "-o",
+            "out",
+            "-j",
+            "1",
+            "--interval",
+            "50ms",
+        ])
+        .env("VESTIS_FAILPOINT", "after-record:2")
+        .output()
+        .unwrap();
+    assert_eq!(crashed.status.code(), None, "{}", texts(&crashed).1);
+    let resumed = env
+        .vestis()
+        .current_dir(&elsewhere)
+        .args(["resume", "--interval", "50ms"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = texts(&resumed);
+    assert!(resumed.status.success(), "{stdout}{stderr}");
+    assert_complete(&data.join("out"), 3, "resumed from another folder");
+    assert!(!elsewhere.join("out").exists());
+    assert_eq!(jobs_on_server(&env), 3);
+}
+
 /// `-j N` caps the jobs in flight at N, `--jobs-in-flight M` at M: a
 /// paused server holds every job, and the batch creates that many and no
 /// more while it polls them; once the queue runs, every row completes.
