@@ -261,11 +261,12 @@ pub(crate) struct BatchArgs {
     /// Replace existing files in DIR (otherwise a row whose file exists is not saved).
     #[arg(long)]
     pub(crate) overwrite: bool,
-    /// At most this many jobs in flight, and requests sent, at once.
+    /// At most this many jobs in flight, creates and polls sent at once,
+    /// and images downloading.
     #[arg(long, short = 'j', default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub(crate) concurrency: u16,
     /// At most this many jobs in flight (created, not yet seen finished),
-    /// while --concurrency still caps the requests sent at once [default:
+    /// while --concurrency still caps the creates, polls and downloads [default:
     /// --concurrency]. Set it higher when jobs finish faster than the poll
     /// interval: the server then has the next rows' jobs when one ends
     /// between two polls.

@@ -130,7 +130,10 @@ impl Manifest {
             path: path.to_owned(),
             syncer: Arc::new(file.try_clone()?),
             file,
-            unsynced: false,
+            // Lines an earlier run wrote may be unsynced (it was stopped
+            // between two syncs): this run syncs them before it can mark
+            // the batch finished, even if it writes none of its own.
+            unsynced: len > 0,
         })
     }
 

@@ -18,6 +18,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -273,6 +274,11 @@ fn cleaned(path: &Path) -> PathBuf {
     lexical
 }
 
+/// How many images are saved at once: saves into one folder take its
+/// lock (create, rename), and dozens at once spent more time spinning on
+/// it than writing; two still overlap one's sync with the other's write.
+const SAVERS: usize = 2;
+
 /// How long creates go unanswered before the server is probed (and how
 /// often, while it cannot be reached).
 const UNANSWERED: Duration = Duration::from_secs(1);
@@ -332,8 +338,7 @@ fn check(
             return Err(Failure::usage(format!("{}; nothing was sent", e.render(file))).into());
         }
     };
-    let mut ids: HashSet<u64> = HashSet::new();
-    let mut names: HashMap<u64, u64> = HashMap::new();
+    let mut repeats = Repeats::default();
     let mut checked = Checked {
         valid: 0,
         invalid: 0,
@@ -342,33 +347,21 @@ fn check(
     for row in rows {
         let problem = match row {
             Err(e) => Some(e.render(file)),
-            Ok(row) => {
-                let id_taken = row
-                    .id
-                    .as_ref()
-                    .is_some_and(|id| !ids.insert(fingerprint_bytes(id.as_bytes())));
-                let name = template.render(&row, None);
-                let name_taken = if template.uses_job() {
-                    None
-                } else {
-                    names.insert(fingerprint_bytes(name.as_bytes()), row.line)
-                };
-                if id_taken {
-                    Some(format!(
-                        "{file}:{}: id: {:?} is the id of an earlier row",
-                        row.line,
-                        row.id.as_deref().unwrap_or_default()
-                    ))
-                } else if let Some(earlier) = name_taken {
-                    Some(format!(
-                        "{file}:{}: name: {name:?} is also the image of line {earlier} (use {{id}} or {{line}} in --name)",
-                        row.line
-                    ))
-                } else {
+            Ok(row) => match repeats.of(&row, template) {
+                Some(Repeat::Id) => Some(format!(
+                    "{file}:{}: id: {:?} is the id of an earlier row",
+                    row.line,
+                    row.id.as_deref().unwrap_or_default()
+                )),
+                Some(Repeat::Name { name, earlier }) => Some(format!(
+                    "{file}:{}: name: {name:?} is also the image of line {earlier} (use {{id}} or {{line}} in --name)",
+                    row.line
+                )),
+                None => {
                     checked.earlier.count(finished.get(row_key(batch, &row)));
                     None
                 }
-            }
+            },
         };
         match problem {
             Some(line) => {
@@ -381,6 +374,54 @@ fn check(
     Ok(checked)
 }
 
+/// How a row repeats an earlier one, which makes it invalid.
+enum Repeat {
+    /// Its `id` is an earlier row's.
+    Id,
+    /// Its image's file name is that of the row on line `earlier`.
+    Name { name: String, earlier: u64 },
+}
+
+/// The ids and image names of the rows seen so far: the first pass lists
+/// the rows that repeat one, the second leaves the same rows out (read in
+/// the same order, they repeat the same ones), so a row the check called
+/// invalid is never sent, `--skip-invalid` or not.
+#[derive(Default)]
+struct Repeats {
+    ids: HashSet<u64>,
+    /// By name, the line of the last row with it.
+    names: HashMap<u64, u64>,
+}
+
+impl Repeats {
+    /// Whether `row` repeats an earlier row (and notes it as seen).
+    fn of(&mut self, row: &Row, template: &Template) -> Option<Repeat> {
+        let id_taken = row
+            .id
+            .as_ref()
+            .is_some_and(|id| !self.ids.insert(fingerprint_bytes(id.as_bytes())));
+        let name = template.render(row, None);
+        let name_taken = if template.uses_job() {
+            None
+        } else {
+            self.names
+                .insert(fingerprint_bytes(name.as_bytes()), row.line)
+        };
+        if id_taken {
+            Some(Repeat::Id)
+        } else {
+            name_taken.map(|earlier| Repeat::Name { name, earlier })
+        }
+    }
+}
+
+/// The rows the first pass found valid, in order.
+fn valid_rows(rows: Rows, template: &Template) -> impl Iterator<Item = Row> + use<'_> {
+    let mut repeats = Repeats::default();
+    rows.filter_map(Result::ok)
+        .filter(move |row| repeats.of(row, template).is_none())
+}
+
 /// The batch's rows, read from where it was started (its relative image
 /// paths too); `Err` inside for a CSV header that cannot be used.
 ///
@@ -391,13 +432,22 @@ fn open_rows(
     settings: &RunSettings,
     file: &str,
 ) -> Result<Result<Rows, crate::batch::input::RowError>, Failure> {
+    let read_from = settings.as_started(&settings.read_from.path());
     Rows::open(
-        &settings.as_started(&settings.read_from.path()),
+        &read_from,
         settings.format,
         settings.kind,
         &settings.as_started(&images_folder(&settings.input.path())),
     )
-    .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))
+    .map_err(|e| {
+        // Resumed from another folder: the path it was read from.
+        let file = if read_from == settings.read_from.path() {
+            file.to_owned()
+        } else {
+            crate::safe::path(&read_from)
+        };
+        Failure::usage(format!("cannot read {file}: {e}"))
+    })
 }
 
 /// Validates, then (unless `dry_run`) runs the batch to its end.
@@ -462,7 +512,7 @@ async fn execute(
     let mut runner = Runner {
         ctx,
         batch,
-        template,
+        template: template.clone(),
         overwrite: settings.overwrite,
         output,
         client: client.clone(),
@@ -486,7 +536,8 @@ async fn execute(
         creates: FuturesUnordered::new(),
         downloads: FuturesUnordered::new(),
         saves: FuturesUnordered::new(),
-        savers: std::sync::Arc::new(tokio::sync::Semaphore::new(2)),
+        savers: Arc::new(tokio::sync::Semaphore::new(SAVERS)),
+        downloaders: Arc::new(tokio::sync::Semaphore::new(settings.concurrency.max(1))),
         in_flight: HashSet::new(),
         answered: Instant::now(),
         probe: None,
@@ -501,9 +552,10 @@ async fn execute(
             ..Tally::default()
         },
         started: Instant::now(),
-        file_name: input
-            .file_name()
-            .map_or_else(|| file.clone(), |name| name.to_string_lossy().into_owned()),
+        file_name: match input.file_name() {
+            Some(name) if input != Path::new("-") => name.to_string_lossy().into_owned(),
+            _ => file.clone(),
+        },
         reattached: HashSet::new(),
     };
     let skipped = runner.tally.skipped();
@@ -515,12 +567,14 @@ async fn execute(
         ));
     }
     let rows = open_rows(&settings, &file)?.map_err(|e| Failure::usage(e.render(&file)))?;
-    let rows = rows
-        .filter_map(Result::ok)
-        .filter(|row| !finished.contains(row_key(batch, row)));
-    let jobs = settings.jobs_in_flight.unwrap_or(settings.concurrency);
+    let rows = valid_rows(rows, &template).filter(|row| !finished.contains(row_key(batch, row)));
+    // At least 1 each, whatever a hand-edited log says: 0 would start nothing.
+    let jobs = settings
+        .jobs_in_flight
+        .unwrap_or(settings.concurrency)
+        .max(1);
     runner
-        .run(rows, jobs, settings.concurrency, plain_every)
+        .run(rows, jobs, settings.concurrency.max(1), plain_every)
         .await?;
     drop(finished);
     runner.finish()
@@ -557,7 +611,7 @@ fn dry(
     let folder = folder_problem(&output);
     let mut would = 0u64;
     let mut exists = 0u64;
-    for row in rows.filter_map(Result::ok) {
+    for row in valid_rows(rows, template) {
         let key = row_key(batch, &row);
         if finished.contains(key) {
             continue;
@@ -620,7 +674,7 @@ fn dry(
         "dry run: {} of {} rows would be created ({} already finished); nothing was sent",
         group(would),
         group(valid),
-        group(valid - would)
+        group(valid.saturating_sub(would))
     );
     if let Some(problem) = folder {
         crate::say(&format!("vestis: {problem}"));
@@ -879,7 +933,10 @@ struct Slot {
 /// A create's outcome: the server's answer, or (`Err`) none within the
 /// create timeout, which waited this long.
 type Created = (u64, Result<Result<CreateJobResponse, Error>, Duration>);
-type Downloaded = (u64, Job, Result<Vec<u8>, Error>);
+/// A download's outcome, with the turn it holds until its image is saved.
+type Downloaded = (u64, Job, Result<Vec<u8>, Error>, Turn);
+/// A turn of [`Runner::downloaders`] (`None` only if it were closed, which it never is).
+type Turn = Option<tokio::sync::OwnedSemaphorePermit>;
 /// A save's outcome: the row, its job, the file, and the image's bytes
 /// (for the preview) or why it was not saved.
 type Saved = (u64, Job, PathBuf, std::io::Result<Vec<u8>>);
@@ -913,7 +970,10 @@ struct Runner<'a> {
     downloads: FuturesUnordered<futures::future::BoxFuture<'static, Downloaded>>,
     saves: FuturesUnordered<futures::future::BoxFuture<'static, Saved>>,
     /// Turns for the saves (see [`Runner::downloaded`]).
-    savers: std::sync::Arc<tokio::sync::Semaphore>,
+    savers: Arc<tokio::sync::Semaphore>,
+    /// Turns for the downloads, each held until its image is saved:
+    /// --concurrency of them, so that many images at most are in memory.
+    downloaders: Arc<tokio::sync::Semaphore>,
     /// The files being saved now (on blocking threads): they exist for
     /// any other row that renders the same name, as they will in a moment.
     in_flight: HashSet<PathBuf>,
@@ -958,9 +1018,11 @@ impl Runner<'_> {
             // At most `jobs` in flight (--jobs-in-flight, else
             // --concurrency). A row whose job has finished no longer
             // counts: the next row's job is created at once, not after the
-            // image is downloaded and saved. Finishing rows are bounded by
-            // --concurrency (each may hold an image in memory).
-            while more && self.in_flight() < jobs && self.finishing < concurrency {
+            // image is downloaded and saved. Of the finishing rows, at most
+            // --concurrency hold an image (`downloaders`); the others wait
+            // for a turn holding only their job, and no new row starts
+            // while `jobs` of them wait (downloads that cannot keep up).
+            while more && self.in_flight() < jobs && self.finishing < concurrency + jobs {
                 match rows.next() {
                     Some(row) => self.start(row)?,
                     None => more = false,
@@ -993,8 +1055,8 @@ impl Runner<'_> {
                 Some((tag, event)) = self.set.next(), if !self.set.is_empty() => {
                     self.event(tag, event)?;
                 }
-                Some((tag, job, bytes)) = self.downloads.next(), if !self.downloads.is_empty() => {
-                    self.downloaded(tag, job, bytes)?;
+                Some((tag, job, bytes, turn)) = self.downloads.next(), if !self.downloads.is_empty() => {
+                    self.downloaded(tag, job, bytes, turn)?;
                 }
                 Some((tag, job, path, saved)) = self.saves.next(), if !self.saves.is_empty() => {
                     self.saved(tag, job, path, saved)?;
@@ -1327,6 +1389,7 @@ impl Runner<'_> {
         self.next_tag += 1;
         slot.job = None;
         slot.created_at = None;
+        slot.finishing = false;
         self.slots.insert(new_tag, slot);
         self.create(new_tag)
     }
@@ -1354,9 +1417,12 @@ impl Runner<'_> {
                     self.finishing += 1;
                 }
                 crate::failpoint::hit("before-download");
+                let downloaders = Arc::clone(&self.downloaders);
                 self.downloads.push(Box::pin(async move {
+                    // Waiting for a turn holds only the job, never an image.
+                    let turn = downloaders.acquire_owned().await.ok();
                     let bytes = client.download(&url).await;
-                    (tag, job, bytes)
+                    (tag, job, bytes, turn)
                 }));
                 Ok(())
             }
@@ -1400,6 +1466,7 @@ impl Runner<'_> {
         tag: u64,
         job: Job,
         bytes: Result<Vec<u8>, Error>,
+        turn: Turn,
     ) -> anyhow::Result<()> {
         let Some(slot) = self.slots.get(&tag) else {
             return Ok(());
@@ -1448,18 +1515,19 @@ impl Runner<'_> {
         self.in_flight.insert(path.clone());
         // Written, synced and renamed on a blocking thread: on this one,
         // the sync held up every other row's polls and downloads.
-        // Two at a time: saves into one folder take its lock (create,
-        // rename), and dozens at once spent more time spinning on it than
-        // writing; two still overlap one's sync with the other's write.
-        let savers = std::sync::Arc::clone(&self.savers);
+        // SAVERS at a time.
+        let savers = Arc::clone(&self.savers);
         self.saves.push(Box::pin(async move {
             let target = path.clone();
-            let _turn = savers.acquire_owned().await;
+            let _saver = savers.acquire_owned().await;
             let saved = tokio::task::spawn_blocking(move || {
                 save_png_bytes_into(&target, &bytes).map(|()| bytes)
             })
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            // The download's turn ends with its save: at most --concurrency
+            // images are held, downloading, waiting to be saved or saving.
+            drop(turn);
             (tag, job, path, saved)
         }));
         Ok(())

@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -644,6 +645,70 @@ fn vestis_resume_from_another_folder_reads_the_paths_from_where_the_batch_began(
     assert_eq!(jobs_on_server(&env), 3);
 }
 
+/// A row's job stops counting against `-j` once it is seen finished: with
+/// `-j 1` and the first row's image slow to download, the second row's
+/// job is created while that download still runs, not after it.
+#[test]
+fn a_finished_job_frees_its_place_while_its_image_downloads() {
+    use crate::edges::{Reply, completed_job, raw_server};
+    const SLOW: Duration = Duration::from_secs(3);
+    let origin = Arc::new(std::sync::OnceLock::<String>::new());
+    // Each request as it arrived: its method and path, and when.
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<(String, Instant)>::new()));
+    let api = {
+        let origin = Arc::clone(&origin);
+        let seen = Arc::clone(&seen);
+        raw_server(move |method, path| {
+            let origin = origin.get().cloned().unwrap_or_default();
+            let mut seen = seen.lock().unwrap();
+            seen.push((format!("{method} {path}"), Instant::now()));
+            let creates = seen.iter().filter(|(r, _)| r.starts_with("POST")).count();
+            match (method, path) {
+                ("POST", _) => Reply::Json(
+                    202,
+                    json!({"success": true, "job_id": creates, "status": "pending", "message": "queued"})
+                        .to_string(),
+                ),
+                ("GET", "/api/v1/jobs/1") => {
+                    Reply::Json(200, completed_job(1, &format!("{origin}/img/1.png")))
+                }
+                ("GET", "/api/v1/jobs/2") => {
+                    Reply::Json(200, completed_job(2, &format!("{origin}/img/2.png")))
+                }
+                ("GET", "/img/1.png") => Reply::After(SLOW, Box::new(Reply::Png(200))),
+                ("GET", "/img/2.png") => Reply::Png(200),
+                _ => Reply::Json(404, json!({"success": false, "error": "no"}).to_string()),
+            }
+        })
+    };
+    origin.set(api.clone()).unwrap();
+    let env = Env::start(config(50));
+    let file = write(env.home.path(), "rows.csv", csv_rows(2));
+    let out = env.home.path().join("out");
+    let run = batch(&env, &file, &out)
+        .env("VESTIS_API_URL", format!("{api}/api/v1"))
+        .args(["-j", "1"])
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&run);
+    assert!(run.status.success(), "{stderr}");
+    assert_complete(&out, 2, "a slow image");
+    let seen = seen.lock().unwrap();
+    let at = |request: &str| {
+        seen.iter()
+            .filter(|(r, _)| r == request)
+            .map(|(_, t)| *t)
+            .nth(if request.starts_with("POST") { 1 } else { 0 })
+            .unwrap_or_else(|| panic!("no {request}: {seen:?}"))
+    };
+    let second_create = at("POST /api/v1/generate?chat=true");
+    let slow_image_answered = at("GET /img/1.png") + SLOW;
+    assert!(
+        second_create < slow_image_answered,
+        "the second row was created only after the first row's image arrived: {seen:?}"
+    );
+}
+
 /// `-j N` caps the jobs in flight at N, `--jobs-in-flight M` at M: a
 /// paused server holds every job, and the batch creates that many and no
 /// more while it polls them; once the queue runs, every row completes.
@@ -1098,6 +1163,47 @@ fn stdin_and_skip_invalid() {
         "{stderr}"
     );
     assert_eq!(jobs_on_server(&env), 2);
+}
+
+/// A row the check calls invalid because it repeats an earlier row's id
+/// is never sent with `--skip-invalid`, nor counted; `--dry-run` counts
+/// it out the same way.
+#[test]
+fn skip_invalid_never_sends_a_row_that_repeats_an_earlier_id() {
+    let env = Env::start(config(50));
+    let file = write(
+        env.home.path(),
+        "rows.csv",
+        "id,kind,prompt\na,chat,first\nb,chat,second\na,chat,third\n",
+    );
+    let out = env.home.path().join("out");
+    let dry = batch(&env, &file, &out)
+        .args(["--skip-invalid", "--dry-run", "--name", "{line}.png"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = texts(&dry);
+    assert!(dry.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("2 of 2 rows would be created (0 already finished)"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("third"), "{stdout}");
+    let run = batch(&env, &file, &out)
+        .args(["--skip-invalid", "--name", "{line}.png"])
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&run);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("rows.csv:4: id: \"a\" is the id of an earlier row"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("3 rows: 2 completed, 1 invalid, skipped"),
+        "{stderr}"
+    );
+    assert_eq!(jobs_on_server(&env), 2);
+    assert_eq!(manifest(&out).len(), 2);
 }
 
 #[test]

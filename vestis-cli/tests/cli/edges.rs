@@ -19,7 +19,7 @@ use crate::util::{Env, config, texts};
 
 /// An answer of the raw server.
 #[derive(Clone)]
-enum Reply {
+pub(crate) enum Reply {
     /// A JSON body with this status.
     Json(u16, String),
     /// A 301 to this URL.
@@ -30,11 +30,13 @@ enum Reply {
     Png(u64),
     /// A 200 that promises `n` bytes, sends a few and hangs up.
     Cut(u64),
+    /// This answer, after this long.
+    After(Duration, Box<Reply>),
 }
 
 /// A minimal HTTP/1.1 server: each request answered by `route(method,
 /// path)`, then the connection closed. Its origin (`http://127.0.0.1:N`).
-fn raw_server(route: impl Fn(&str, &str) -> Reply + Send + Sync + 'static) -> String {
+pub(crate) fn raw_server(route: impl Fn(&str, &str) -> Reply + Send + Sync + 'static) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let origin = format!("http://{}", listener.local_addr().unwrap());
     let route = Arc::new(route);
@@ -74,7 +76,12 @@ fn serve(stream: TcpStream, route: &dyn Fn(&str, &str) -> Reply) -> std::io::Res
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
     let mut out = stream;
-    match route(&method, &path) {
+    let mut reply = route(&method, &path);
+    while let Reply::After(delay, then) = reply {
+        std::thread::sleep(delay);
+        reply = *then;
+    }
+    match reply {
         Reply::Json(status, body) => write!(
             out,
             "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -109,6 +116,7 @@ fn serve(stream: TcpStream, route: &dyn Fn(&str, &str) -> Reply) -> std::io::Res
             }
             Ok(())
         }
+        Reply::After(..) => unreachable!("waited out above"),
         Reply::Cut(size) => {
             write!(
                 out,
@@ -120,7 +128,7 @@ fn serve(stream: TcpStream, route: &dyn Fn(&str, &str) -> Reply) -> std::io::Res
 }
 
 /// A completed job `id` whose image is at `image_url`, as the API sends it.
-fn completed_job(id: u64, image_url: &str) -> String {
+pub(crate) fn completed_job(id: u64, image_url: &str) -> String {
     serde_json::json!({
         "job_id": id, "status": "completed", "job_type": "chat",
         "created_at": "2026-11-28T10:00:00.000Z",
