@@ -1188,7 +1188,9 @@ impl Runner<'_> {
                 key,
                 job: None,
                 created_at: known.job_created_at,
-                submitted_at: None,
+                // When an earlier run's create was answered: `seconds`
+                // spans the runs, not only this one's re-attach.
+                submitted_at: known.submitted_at,
                 stop: None,
                 finishing: false,
             },
@@ -1275,16 +1277,21 @@ impl Runner<'_> {
         match created {
             Ok(created) => {
                 crate::failpoint::hit("after-create");
+                let answered = Timestamp::now();
                 self.log.row(
                     slot.key,
                     RowState {
                         job_id: Some(created.job_id),
+                        submitted_at: Some(answered),
                         ..RowState::default()
                     },
                 )?;
                 crate::failpoint::hit("after-record");
                 if let Some(slot) = self.slots.get_mut(&tag) {
                     slot.created_at = None;
+                    // This job's create (a row created again after the
+                    // server lost its job starts over, as its log does).
+                    slot.submitted_at = Some(answered);
                 }
                 self.attach(tag, created.job_id);
                 Ok(())

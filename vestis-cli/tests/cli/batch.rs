@@ -332,6 +332,47 @@ fn jobs_that_ended_before_a_resume_are_not_in_its_rate() {
     assert_eq!(jobs_on_server(&env), 3);
 }
 
+/// A row picked up again after a crash keeps the first run's
+/// `submitted_at` (when this machine's create was answered, from the
+/// batch log), so its `seconds` spans both runs and is at least the
+/// server's `run_seconds` (it was the re-attaching run's few ms).
+#[test]
+fn a_reattached_row_keeps_the_first_runs_submitted_at() {
+    let env = Env::start(config(400));
+    let file = write(env.home.path(), "rows.csv", csv_rows(1));
+    let out = env.home.path().join("out");
+    let crashed = batch(&env, &file, &out)
+        .env("VESTIS_FAILPOINT", "after-record:1")
+        .output()
+        .unwrap();
+    let crashed_at = std::time::SystemTime::now();
+    assert_eq!(crashed.status.code(), None, "{}", texts(&crashed).1);
+    wait_until("the job completed on the server", || {
+        env.admin_get("/jobs")["jobs"][0]["status"] == "completed"
+    });
+    let resumed = batch(&env, &file, &out).output().unwrap();
+    assert!(resumed.status.success(), "{}", texts(&resumed).1);
+    let lines = manifest(&out);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    let line = &lines[0];
+    let submitted = line["submitted_at"].as_str().unwrap();
+    let seconds = line["seconds"].as_f64().unwrap();
+    let run_seconds = line["run_seconds"].as_f64().unwrap();
+    assert!(run_seconds >= 0.3, "{line}");
+    assert!(seconds >= run_seconds, "seconds spans both runs: {line}");
+    // Answered in the first run, before it was killed.
+    assert!(
+        parse_time(submitted) <= crashed_at,
+        "submitted_at {submitted} is the first run's: {line}"
+    );
+    assert_complete(&out, 1, "re-attached");
+}
+
+/// An RFC 3339 time as the manifest and the server write it.
+fn parse_time(text: &str) -> std::time::SystemTime {
+    text.parse::<vestis_client::Timestamp>().unwrap().0
+}
+
 /// `vestis batch FILE -o OUT` off a terminal, its plain overall lines
 /// every 100ms, its stderr collected line by line as it comes.
 struct PlainRun {
