@@ -1406,6 +1406,36 @@ mod display {
         );
     }
 
+    /// A row without an `id` is named `FILE:LINE` on its live line, a
+    /// file name byte that is not UTF-8 written `\xE9` (it was `�`).
+    #[cfg(unix)]
+    #[test]
+    fn a_file_name_that_is_not_utf8_labels_rows_escaped() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let env = paused(300);
+        std::fs::write(
+            env.home.path().join(OsStr::from_bytes(b"caf\xe9.csv")),
+            "kind,prompt\nchat,x\n",
+        )
+        .unwrap();
+        let args: Vec<&OsStr> = vec![
+            OsStr::new("batch"),
+            OsStr::from_bytes(b"caf\xe9.csv"),
+            OsStr::new("-o"),
+            OsStr::new("out"),
+            OsStr::new("--interval"),
+            OsStr::new("50ms"),
+        ];
+        let run = OnTerminal::spawn_os(&env, Terminal::xterm(100, 30), &args);
+        let frame = run.frame_where("the row's live line", |s| s.contains("Waiting in queue..."));
+        assert!(frame.contains("caf\\xE9.csv:2"), "{frame}");
+        assert!(!frame.contains('\u{fffd}'), "{frame}");
+        env.admin_post("/queue/resume");
+        let (status, screen) = run.finish();
+        assert!(status.success(), "{screen}");
+    }
+
     #[test]
     fn sixty_four_in_flight_fit_the_screen() {
         let env = paused(200);
