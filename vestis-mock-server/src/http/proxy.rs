@@ -78,9 +78,11 @@ pub(crate) async fn forward(
         let payload = is_create
             .then(|| serde_json::from_slice::<Value>(&body).ok())
             .flatten();
-        recorder.seen(token, &value, payload);
+        // A job refused as another one on a recorded id keeps the
+        // backend's URL: this mock's `/images/{id}.png` is the recorded job's.
+        let refused = recorder.seen(token, &value, payload);
         let base = image_base(&state, &parts.headers);
-        if let Some(rewritten) = rewrite_image_urls(&out, value, &base) {
+        if let Some(rewritten) = rewrite_image_urls(&out, value, &base, &refused) {
             out = rewritten;
         }
     }
@@ -134,15 +136,19 @@ fn bad_gateway(e: &UpstreamError) -> Response<Body> {
 }
 
 /// `body` with each job's `result.image_url` pointing at this mock
-/// (`{base}/images/{job_id}.png`); `None` when there is none to change.
+/// (`{base}/images/{job_id}.png`), but for the jobs in `keep` (their URL
+/// stays the backend's); `None` when there is none to change.
 ///
 /// The URLs are replaced in the bytes as they came, so everything else in
 /// the answer stays byte for byte; only when a URL is not found there as
 /// plain JSON text is the whole answer written again from `value`.
-fn rewrite_image_urls(body: &Bytes, mut value: Value, base: &str) -> Option<Bytes> {
+fn rewrite_image_urls(body: &Bytes, mut value: Value, base: &str, keep: &[u64]) -> Option<Bytes> {
     let mut changes: Vec<(String, String)> = Vec::new();
     let mut rewrite = |job: &mut Value| {
-        let id = job.get("job_id").and_then(Value::as_u64);
+        let id = job
+            .get("job_id")
+            .and_then(Value::as_u64)
+            .filter(|id| !keep.contains(id));
         if let (Some(id), Some(url)) = (
             id,
             job.get_mut("result")
@@ -217,7 +223,7 @@ mod tests {
     fn image_urls_are_rewritten_in_place() {
         let body = br#"{"job_id":7,"status":"completed","result":{"image_url":"https://s.example/i/7.png","message":"ok"}}"#;
         let value: Value = serde_json::from_slice(body).unwrap();
-        let out = rewrite_image_urls(&Bytes::from_static(body), value, "http://m:1").unwrap();
+        let out = rewrite_image_urls(&Bytes::from_static(body), value, "http://m:1", &[]).unwrap();
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
             r#"{"job_id":7,"status":"completed","result":{"image_url":"http://m:1/images/7.png","message":"ok"}}"#
@@ -225,7 +231,7 @@ mod tests {
         // Escaped slashes: not found as text, so written again, still right.
         let escaped = br#"{"jobs":[{"job_id":8,"result":{"image_url":"https:\/\/s\/8.png"}}]}"#;
         let value: Value = serde_json::from_slice(escaped).unwrap();
-        let out = rewrite_image_urls(&Bytes::from_static(escaped), value, "http://m").unwrap();
+        let out = rewrite_image_urls(&Bytes::from_static(escaped), value, "http://m", &[]).unwrap();
         let back: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(
             back,
@@ -233,6 +239,6 @@ mod tests {
         );
         let pending = br#"{"job_id":9,"status":"pending"}"#;
         let value: Value = serde_json::from_slice(pending).unwrap();
-        assert!(rewrite_image_urls(&Bytes::from_static(pending), value, "http://m").is_none());
+        assert!(rewrite_image_urls(&Bytes::from_static(pending), value, "http://m", &[]).is_none());
     }
 }

@@ -55,6 +55,23 @@ struct Followed {
     /// `follow_every` after that, so a job its client polls anyway costs
     /// the backend nothing more.
     seen: Instant,
+    /// Polls in a row that failed (5xx, a 503 without `Retry-After`, no
+    /// answer): each doubles the wait before the next, up to
+    /// [`MAX_FAILURE_BACKOFF`]; a good answer sets it back to 0.
+    failures: u32,
+}
+
+/// The longest wait between two polls of a followed job whose polls keep
+/// failing: 2,000 jobs against a backend that is down cost it at most
+/// 2,000 requests a minute, not one each per `--follow-every`.
+pub(crate) const MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(60);
+
+/// How long after its last poll a followed job is due again, after
+/// `failures` failed polls in a row: `follow_every`, doubled per failure,
+/// at most [`MAX_FAILURE_BACKOFF`] (or `follow_every` if that is longer).
+fn poll_interval(follow_every: Duration, failures: u32) -> Duration {
+    let doubled = follow_every.saturating_mul(1u32 << failures.min(16));
+    doubled.min(MAX_FAILURE_BACKOFF.max(follow_every))
 }
 
 /// The shortest pause of the follower's polls for a token the backend
@@ -275,23 +292,28 @@ impl Recorder {
     /// Takes in what a client's answer showed (`token`'s): every whole job
     /// in it (a poll's job, a list's `jobs`), or the id a create or a
     /// cancel answered with (then followed, with the create's `payload`).
-    pub(crate) fn seen(&self, token: &str, answer: &Value, payload: Option<Value>) {
+    ///
+    /// Returns the ids of the jobs refused as another job on an id the
+    /// recording holds (the backend's ids restarted): their answers must
+    /// keep the backend's `image_url`, since this mock's `/images/{id}.png`
+    /// serves the recorded job's image.
+    pub(crate) fn seen(&self, token: &str, answer: &Value, payload: Option<Value>) -> Vec<u64> {
         let token: Arc<str> = Arc::from(token);
         let mut inner = lock(&self.inner);
+        let mut refused = Vec::new();
         if let Some(jobs) = answer.get("jobs").and_then(Value::as_array) {
             for job in jobs {
-                if let Some((id, job_type, snapshot)) = read_job(job) {
-                    inner.observe(&token, id, job_type, snapshot);
+                if let Some((id, job_type, snapshot)) = read_job(job)
+                    && !inner.observe(&token, id, job_type, snapshot)
+                {
+                    refused.push(id);
                 }
             }
         } else if let Some((id, job_type, snapshot)) = read_job(answer) {
-            inner.observe(&token, id, job_type, snapshot);
-        } else if let Some(id) = answer.get("job_id").and_then(Value::as_u64) {
-            if let Some(payload) = payload
-                && !inner.index.contains_key(&id)
-            {
-                inner.payloads.insert(id, payload);
+            if !inner.observe(&token, id, job_type, snapshot) {
+                refused.push(id);
             }
+        } else if let Some(id) = answer.get("job_id").and_then(Value::as_u64) {
             let done = inner
                 .index
                 .get(&id)
@@ -299,7 +321,16 @@ impl Recorder {
             if !done {
                 inner.follow_job(id, &token);
             }
+            // Kept only for a job followed (a job past MAX_FOLLOWED would
+            // leave its payload here for ever when no client polls it).
+            if let Some(payload) = payload
+                && !inner.index.contains_key(&id)
+                && inner.follow.contains_key(&id)
+            {
+                inner.payloads.insert(id, payload);
+            }
         }
+        refused
     }
 
     /// Polls every unfinished job seen, every `follow_every`, until each
@@ -359,13 +390,15 @@ impl Recorder {
             let mut inner = lock(&self.inner);
             inner.paused.retain(|_, until| *until > now);
             let follow_every = self.follow_every;
-            // A poll counts as seeing the job whatever it answers: a job
-            // the backend fails on (5xx, no answer) is tried again
-            // `follow_every` later, not on the next round.
+            // A poll counts as seeing the job whatever it answers; a job
+            // whose polls fail waits twice as long after each failure (see
+            // `poll_interval`), so a backend that is down is not stormed.
             let polls = inner
                 .follow
                 .iter_mut()
-                .filter(|(_, f)| now.duration_since(f.seen) >= follow_every)
+                .filter(|(_, f)| {
+                    now.duration_since(f.seen) >= poll_interval(follow_every, f.failures)
+                })
                 .map(|(id, f)| {
                     f.seen = now;
                     (*id, f.token.clone())
@@ -400,8 +433,13 @@ impl Recorder {
                             self.pause(&token, pause);
                         }
                     }
-                    // 5xx, no answer: the next round tries again.
-                    _ => {}
+                    // 5xx, a 503 without `Retry-After`, no answer: tried
+                    // again after a longer wait each time.
+                    _ => {
+                        if let Some(f) = lock(&self.inner).follow.get_mut(&id) {
+                            f.failures = f.failures.saturating_add(1);
+                        }
+                    }
                 }
             })
             .await;
@@ -584,10 +622,43 @@ impl Inner {
     /// Records one sighting of job `id`: a new observation only when its
     /// state changed, never an older state after a newer one, never a
     /// change after a terminal state.
-    fn observe(&mut self, token: &Arc<str>, id: u64, job_type: String, mut snapshot: Snapshot) {
+    ///
+    /// Returns `false` when the job is refused: another job (another
+    /// `created_at`) on an id the recording holds.
+    fn observe(
+        &mut self,
+        token: &Arc<str>,
+        id: u64,
+        job_type: String,
+        mut snapshot: Snapshot,
+    ) -> bool {
+        // Checked before anything is touched: the recorded job, its image
+        // URL and its follower stay as they are.
+        if let Some(&i) = self.index.get(&id) {
+            let last = &self.recording.jobs[i].last;
+            // Same id, another creation time: another job (the backend's
+            // ids restarted). Not mixed into the recorded one; said once.
+            if last.created_at.is_some()
+                && snapshot.created_at.is_some()
+                && last.created_at != snapshot.created_at
+            {
+                if !self.warned_reused {
+                    self.warned_reused = true;
+                    tracing::warn!(
+                        "job {id}: the backend shows a job created at {} under an id the recording holds for the job created at {}: the backend's job ids restarted. The recording keeps the job it holds; this one, and every later job on an id the recording holds, is not recorded (record into a new file to keep them)",
+                        snapshot.created_at.as_deref().unwrap_or_default(),
+                        last.created_at.as_deref().unwrap_or_default()
+                    );
+                }
+                self.follow.remove(&id);
+                self.payloads.remove(&id);
+                return false;
+            }
+        }
         // Seen now, new or not: the follower waits `follow_every` from here.
         if let Some(followed) = self.follow.get_mut(&id) {
             followed.seen = Instant::now();
+            followed.failures = 0;
         }
         // The recording keeps the image URL without its query (presigned
         // credentials); the full one stays here for the fetch.
@@ -600,23 +671,6 @@ impl Inner {
         match self.index.get(&id) {
             Some(&i) => {
                 let last = &self.recording.jobs[i].last;
-                // Same id, another creation time: another job (the backend's
-                // ids restarted). Not mixed into the recorded one; said once.
-                if last.created_at.is_some()
-                    && snapshot.created_at.is_some()
-                    && last.created_at != snapshot.created_at
-                {
-                    if !self.warned_reused {
-                        self.warned_reused = true;
-                        tracing::warn!(
-                            "job {id}: the backend shows a job created at {} under an id the recording holds for the job created at {}: the backend's job ids restarted. The recording keeps the job it holds; this one, and every later job on an id the recording holds, is not recorded (record into a new file to keep them)",
-                            snapshot.created_at.as_deref().unwrap_or_default(),
-                            last.created_at.as_deref().unwrap_or_default()
-                        );
-                    }
-                    self.follow.remove(&id);
-                    return;
-                }
                 let older = snapshot.attempts < last.attempts
                     || (snapshot.attempts == last.attempts
                         && rank(&snapshot.status) < rank(&last.status));
@@ -624,7 +678,7 @@ impl Inner {
                     if is_terminal(&last.status) {
                         self.follow.remove(&id);
                     }
-                    return;
+                    return true;
                 }
                 // Copied only when a save or a summary holds the job now.
                 let job = Arc::make_mut(&mut self.recording.jobs[i]);
@@ -661,6 +715,7 @@ impl Inner {
         } else {
             self.follow_job(id, token);
         }
+        true
     }
 
     fn follow_job(&mut self, id: u64, token: &Arc<str>) {
@@ -682,6 +737,7 @@ impl Inner {
             Followed {
                 token: token.clone(),
                 seen: Instant::now(),
+                failures: 0,
             },
         );
     }
@@ -843,10 +899,15 @@ mod tests {
         let mut other_done = other.clone();
         other_done["status"] = "completed".into();
         other_done["attempts"] = 1.into();
+        other_done["result"] = json!({"image_url": "http://b/i/new.png"});
         let said = warnings(|| {
-            r.seen("tok", &other, None);
-            r.seen("tok", &other_done, None);
+            assert_eq!(r.seen("tok", &other, None), [5]);
+            assert_eq!(r.seen("tok", &other_done, None), [5]);
         });
+        assert!(
+            !lock(&r.inner).image_urls.contains_key(&5),
+            "the new job's image URL taken for the recorded job's"
+        );
         let rec = r.recording();
         assert_eq!(rec.jobs.len(), 1, "one entry per job id");
         assert_eq!(*rec.jobs[0], *kept, "the recorded job, untouched");
@@ -956,9 +1017,21 @@ mod tests {
     fn followed_jobs_are_bounded() {
         let r = recorder();
         for id in 1..=(MAX_FOLLOWED as u64 + 5) {
-            r.seen("tok", &json!({"job_id": id, "status": "pending"}), None);
+            r.seen(
+                "tok",
+                &json!({"job_id": id, "status": "pending"}),
+                Some(json!({"prompt": "p"})),
+            );
         }
-        assert_eq!(lock(&r.inner).follow.len(), MAX_FOLLOWED);
+        {
+            let inner = lock(&r.inner);
+            assert_eq!(inner.follow.len(), MAX_FOLLOWED);
+            assert_eq!(
+                inner.payloads.len(),
+                MAX_FOLLOWED,
+                "a payload kept for a job nobody follows"
+            );
+        }
         // A job past the bound is still recorded when a client sees it.
         let mut late = job("pending", 0);
         late["job_id"] = (MAX_FOLLOWED as u64 + 5).into();

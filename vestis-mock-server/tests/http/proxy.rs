@@ -1073,3 +1073,155 @@ async fn a_reset_of_a_proxying_mock_says_the_recording_is_kept() {
     .await;
     assert_eq!(summary["jobs"], 1, "{summary}");
 }
+
+#[tokio::test]
+async fn a_new_job_on_a_recorded_id_keeps_the_backends_image_url_and_the_kept_image() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // Job 5, completed with an image; after `restarted`, the backend's
+    // ids started again and job 5 is another job with another image.
+    let restarted = Arc::new(AtomicBool::new(false));
+    let flag = restarted.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let here = origin.clone();
+    let app = axum::Router::new()
+        .route(
+            "/api/v1/jobs/5",
+            axum::routing::get(move || {
+                let new = flag.load(Ordering::SeqCst);
+                let (created, image) = if new {
+                    ("2026-12-07T08:00:00.000Z", "new.png")
+                } else {
+                    ("2026-12-06T10:00:00.000Z", "old.png")
+                };
+                let body = json!({
+                    "job_id": 5, "job_type": "chat", "status": "completed", "attempts": 1,
+                    "created_at": created, "started_at": created, "completed_at": created,
+                    "error": null,
+                    "result": {"image_url": format!("{here}/i/{image}?sig=s"), "message": "ok"}
+                });
+                async move { axum::Json(body) }
+            }),
+        )
+        .route(
+            "/i/old.png",
+            axum::routing::get(|| async { &b"\x89PNG old"[..] }),
+        )
+        .route(
+            "/i/new.png",
+            axum::routing::get(|| async { &b"\x89PNG new"[..] }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("r.json");
+    let mut proxy = Proxy::new(format!("{origin}/api/v1"));
+    proxy.record = Some(record.clone());
+    proxy.follow_every = Duration::from_millis(50);
+    proxy.save_every = Duration::from_millis(100);
+    let h = Harness::start(Config {
+        proxy: Some(proxy),
+        ..Config::fast()
+    })
+    .await;
+    let (status, old) = json(h.api(TOKEN, Method::GET, "/jobs/5").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(old["result"]["image_url"], h.url("/images/5.png"));
+    let recording = recording_until(&record, |r| {
+        job_in(r, 5).is_some_and(|j| j["image"].is_string())
+    })
+    .await;
+    let kept = dir
+        .path()
+        .join(job_in(&recording, 5).unwrap()["image"].as_str().unwrap());
+    assert_eq!(std::fs::read(&kept).unwrap(), b"\x89PNG old");
+
+    restarted.store(true, Ordering::SeqCst);
+    let (status, new) = json(h.api(TOKEN, Method::GET, "/jobs/5").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        new["result"]["image_url"],
+        format!("{origin}/i/new.png?sig=s"),
+        "the new job's image is the backend's, not the recorded job's"
+    );
+    let served = h.http.get(h.url("/images/5.png")).send().await.unwrap();
+    assert_eq!(served.status(), StatusCode::OK);
+    assert_eq!(&served.bytes().await.unwrap()[..], b"\x89PNG old");
+    save(&h).await;
+    assert_eq!(std::fs::read(&kept).unwrap(), b"\x89PNG old");
+    let recording: Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert_eq!(
+        job_in(&recording, 5).unwrap()["last"]["created_at"],
+        "2026-12-06T10:00:00.000Z"
+    );
+}
+
+#[tokio::test]
+async fn a_job_whose_polls_fail_is_polled_less_and_less_then_as_usual_again() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let down = Arc::new(AtomicBool::new(true));
+    let polls = Arc::new(AtomicUsize::new(0));
+    let (is_down, counted) = (down.clone(), polls.clone());
+    let app = axum::Router::new()
+        .route(
+            "/api/v1/generate",
+            axum::routing::post(|| async {
+                (
+                    axum::http::StatusCode::ACCEPTED,
+                    axum::Json(json!({"success": true, "job_id": 1, "status": "pending"})),
+                )
+            }),
+        )
+        .route(
+            "/api/v1/jobs/1",
+            axum::routing::get(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let answer = if is_down.load(Ordering::SeqCst) {
+                    use axum::response::IntoResponse;
+                    (
+                        axum::http::StatusCode::BAD_GATEWAY,
+                        axum::Json(json!({"success": false, "error": "down"})),
+                    )
+                        .into_response()
+                } else {
+                    processing()
+                };
+                async move { answer }
+            }),
+        );
+    let api = serve_once(app).await;
+    let mut proxy = Proxy::new(api);
+    proxy.follow_every = Duration::from_millis(100);
+    let h = Harness::start(Config {
+        proxy: Some(proxy),
+        ..Config::fast()
+    })
+    .await;
+    let res = h
+        .api(TOKEN, Method::POST, "/generate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    // Polls at 0.1, 0.3, 0.7, 1.5, 3.1 s after the create (each wait twice
+    // the last): in 3 s, at most 5 (a late round only delays them). At a
+    // fixed 100 ms it would be 20 or more.
+    count_reaches(&polls, 1).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let n = polls.load(Ordering::SeqCst);
+    assert!(n <= 5, "{n} polls of a failing job in 3 s");
+    // The backend answers again: once a poll gets through, the job is
+    // polled every --follow-every again (30 in 3 s; still backing off, at
+    // most 2).
+    down.store(false, Ordering::SeqCst);
+    let back = count_reaches(&polls, n + 1).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = polls.load(Ordering::SeqCst);
+    assert!(
+        after >= back + 5,
+        "{} polls in 3 s after the backend came back",
+        after - back
+    );
+}
