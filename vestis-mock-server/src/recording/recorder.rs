@@ -79,21 +79,35 @@ fn poll_interval(follow_every: Duration, failures: u32) -> Duration {
 pub(crate) const MIN_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest such pause, whatever its `Retry-After` says.
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(300);
-/// The pause after a 429 without a readable `Retry-After` (the HTTP-date
-/// form included).
+/// The pause after a 429 without a readable `Retry-After`.
 pub(crate) const DEFAULT_BACKOFF: Duration = Duration::from_secs(5);
 
 /// How long the follower leaves `token`'s jobs alone after the backend
 /// answered `status` with `headers`: a 429 (its `Retry-After`, else
 /// [`DEFAULT_BACKOFF`]) or a 503 with a `Retry-After`, bounded to
 /// [`MIN_BACKOFF`]..=[`MAX_BACKOFF`]; `None` for any other answer.
+/// `Retry-After` is read in both of its forms (RFC 9110 §10.2.3): seconds,
+/// or an HTTP date (the wait until then on this machine's clock; a date
+/// passed is [`MIN_BACKOFF`]).
 pub(crate) fn backoff(status: u16, headers: &axum::http::HeaderMap) -> Option<Duration> {
     let retry_after = headers
         .get(axum::http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(|s| Duration::from_secs_f64(s.min(MAX_BACKOFF.as_secs_f64())));
+        .map(str::trim)
+        .and_then(|v| {
+            let seconds = v
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(|s| Duration::from_secs_f64(s.min(MAX_BACKOFF.as_secs_f64())));
+            seconds.or_else(|| {
+                let when = httpdate::parse_http_date(v).ok()?;
+                Some(
+                    when.duration_since(SystemTime::now())
+                        .unwrap_or(Duration::ZERO),
+                )
+            })
+        });
     let pause = match (status, retry_after) {
         (429, Some(d)) | (503, Some(d)) => d,
         (429, None) => DEFAULT_BACKOFF,
@@ -972,10 +986,23 @@ mod tests {
         assert_eq!(backoff(429, &none), Some(DEFAULT_BACKOFF));
         assert_eq!(backoff(429, &with("0")), Some(MIN_BACKOFF));
         assert_eq!(backoff(429, &with("86400")), Some(MAX_BACKOFF));
+        // An HTTP date: the wait until then; one passed is the shortest.
         assert_eq!(
             backoff(429, &with("Wed, 21 Oct 2015 07:28:00 GMT")),
-            Some(DEFAULT_BACKOFF)
+            Some(MIN_BACKOFF)
         );
+        let in_a_minute = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(60));
+        for status in [429, 503] {
+            let pause = backoff(status, &with(&in_a_minute)).unwrap();
+            assert!(
+                (Duration::from_secs(58)..=Duration::from_secs(60)).contains(&pause),
+                "{status}: {pause:?}"
+            );
+        }
+        let in_a_day = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(86_400));
+        assert_eq!(backoff(503, &with(&in_a_day)), Some(MAX_BACKOFF));
+        assert_eq!(backoff(429, &with("soon")), Some(DEFAULT_BACKOFF));
+        assert_eq!(backoff(503, &with("soon")), None);
         assert_eq!(backoff(503, &none), None);
         assert_eq!(backoff(500, &with("3")), None);
         assert_eq!(backoff(200, &none), None);
