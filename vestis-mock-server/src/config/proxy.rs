@@ -19,6 +19,9 @@ pub const DEFAULT_FOLLOW_EVERY: Duration = Duration::from_millis(200);
 /// How often the recording is saved when something changed, by default:
 /// a `kill -9` loses at most this much.
 pub const DEFAULT_SAVE_EVERY: Duration = Duration::from_secs(5);
+/// The smallest `--follow-every`: the follower's round is a quarter of
+/// it, at least 10 ms, so a shorter one would poll in a busy loop.
+pub const MIN_FOLLOW_EVERY: Duration = Duration::from_millis(10);
 /// The largest `--follow-every` and `--proxy-timeout`.
 pub const MAX_PROXY_DURATION: Duration = Duration::from_secs(600);
 
@@ -88,7 +91,8 @@ impl Proxy {
     /// [`ConfigError::InvalidSetting`] naming `proxy_to` for a URL that is
     /// not `http://` or `https://` (or `https://` in a build without TLS),
     /// or carries a query, a fragment or credentials; naming the timing
-    /// that is 0 or over [`MAX_PROXY_DURATION`].
+    /// that is 0 or over [`MAX_PROXY_DURATION`], or `--follow-every` under
+    /// [`MIN_FOLLOW_EVERY`].
     pub fn validate(&self) -> Result<(), ConfigError> {
         // Named by their flags: the binary is where these are mostly met.
         let bad = |reason: String| ConfigError::setting("--proxy-to", reason);
@@ -136,22 +140,45 @@ impl Proxy {
                 ));
             }
         }
+        if self.follow_every < MIN_FOLLOW_EVERY {
+            return Err(ConfigError::setting(
+                "--follow-every",
+                format!(
+                    "must be at least {}ms (a shorter one polls in a busy loop)",
+                    MIN_FOLLOW_EVERY.as_millis()
+                ),
+            ));
+        }
         Ok(())
     }
 
     /// Checks `ca_cert` before the server starts, so the binary refuses it
     /// before its "listening" line: the file must be readable, hold one or
     /// more PEM certificates (`-----BEGIN CERTIFICATE-----`), and each
-    /// must be usable as a root. Reads it again each time.
+    /// must be usable as a root. Reads it again each time. A private key
+    /// in the same file is not an error (only its certificates are read);
+    /// the server warns about it once at start.
     ///
     /// # Errors
     ///
     /// [`ConfigError::InvalidSetting`] naming `--proxy-ca-cert`, the file
     /// and the problem; also when this build has no TLS.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vestis_mock_server::config::Proxy;
+    ///
+    /// let mut proxy = Proxy::new("https://staging.example/api/v1");
+    /// assert!(proxy.check_ca_cert().is_ok(), "no CA file: nothing to check");
+    /// proxy.ca_cert = Some("/no/such/ca.pem".into());
+    /// let refused = proxy.check_ca_cert().unwrap_err().to_string();
+    /// assert!(refused.contains("--proxy-ca-cert") && refused.contains("/no/such/ca.pem"));
+    /// ```
     pub fn check_ca_cert(&self) -> Result<(), ConfigError> {
         #[cfg(any(feature = "rustls-aws-lc", feature = "rustls-ring"))]
         {
-            let certs = self.ca_certs()?;
+            let (certs, _) = self.ca_certs()?;
             if let Some(path) = &self.ca_cert {
                 crate::recording::upstream::install_provider();
                 reqwest::Client::builder()
@@ -179,16 +206,17 @@ impl Proxy {
         }
     }
 
-    /// The certificates of `ca_cert` (none without it).
+    /// The certificates of `ca_cert` (none without it), and whether the
+    /// file holds a private key too (a PEM `... PRIVATE KEY` block).
     ///
     /// # Errors
     ///
     /// [`ConfigError::InvalidSetting`] naming `--proxy-ca-cert`: the file
     /// cannot be read, has a broken PEM block, or holds no certificate.
     #[cfg(any(feature = "rustls-aws-lc", feature = "rustls-ring"))]
-    pub(crate) fn ca_certs(&self) -> Result<Vec<reqwest::Certificate>, ConfigError> {
+    pub(crate) fn ca_certs(&self) -> Result<(Vec<reqwest::Certificate>, bool), ConfigError> {
         let Some(path) = &self.ca_cert else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), false));
         };
         let pem =
             std::fs::read(path).map_err(|e| ca_refused(path, format!("cannot be read: {e}")))?;
@@ -208,7 +236,10 @@ impl Proxy {
                     .into(),
             ));
         }
-        Ok(certs)
+        let has_key = pem
+            .windows(b" PRIVATE KEY-----".len())
+            .any(|w| w == b" PRIVATE KEY-----");
+        Ok((certs, has_key))
     }
 
     /// Checks `record` before the server starts, so the binary refuses it
@@ -292,5 +323,13 @@ mod tests {
                 .to_string()
                 .contains("--follow-every")
         );
+        p.follow_every = Duration::from_millis(9);
+        let e = p.validate().unwrap_err().to_string();
+        assert!(
+            e.starts_with("--follow-every ") && e.contains("at least 10ms"),
+            "{e}"
+        );
+        p.follow_every = MIN_FOLLOW_EVERY;
+        assert!(p.validate().is_ok());
     }
 }

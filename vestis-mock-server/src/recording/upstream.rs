@@ -97,7 +97,16 @@ impl Upstream {
         let builder = reqwest::Client::builder();
         // A private CA (`--proxy-ca-cert`), on top of the system's roots.
         #[cfg(any(feature = "rustls-aws-lc", feature = "rustls-ring"))]
-        let builder = builder.tls_certs_merge(proxy.ca_certs().map_err(|e| e.to_string())?);
+        let builder = {
+            let (certs, has_key) = proxy.ca_certs().map_err(|e| e.to_string())?;
+            if has_key && let Some(path) = &proxy.ca_cert {
+                tracing::warn!(
+                    "{} also holds a private key; only its certificates are read",
+                    path.display()
+                );
+            }
+            builder.tls_certs_merge(certs)
+        };
         let client = builder
             .connect_timeout(PROXY_CONNECT_TIMEOUT)
             .timeout(proxy.timeout)

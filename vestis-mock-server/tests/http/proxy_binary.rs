@@ -393,3 +393,25 @@ async fn a_proxy_to_without_the_api_path_is_one_warning_suggesting_it() {
         "{out}"
     );
 }
+
+#[test]
+fn a_follow_every_under_10ms_is_refused_naming_the_flag() {
+    let out = command()
+        .args([
+            "--port",
+            "0",
+            "--proxy-to",
+            "http://127.0.0.1:9/api/v1",
+            "--follow-every",
+            "5ms",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--follow-every") && stderr.contains("at least 10ms"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "it must not have started");
+}

@@ -249,3 +249,43 @@ fn a_ca_file_that_is_not_one_is_refused_before_the_ready_line() {
         assert!(out.stdout.is_empty(), "it must not have started");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_file_with_a_private_key_is_used_with_one_warning() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let cert = ca.self_signed(&key).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ca-and-key.pem");
+    std::fs::write(&file, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
+    let file = file.to_str().unwrap();
+    let server = crate::spawned::Spawned::start(
+        &[
+            "--proxy-to",
+            "https://127.0.0.1:9/api/v1",
+            "--proxy-ca-cert",
+            file,
+        ],
+        &[],
+    );
+    let mut logs = String::new();
+    for _ in 0..250 {
+        logs = server.logs();
+        if logs.contains("private key") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let out = server.stop();
+    let said: Vec<&str> = logs.lines().filter(|l| l.contains("private key")).collect();
+    assert_eq!(said.len(), 1, "{out}");
+    assert!(
+        said[0].contains("WARN")
+            && said[0].contains(&format!(
+                "{file} also holds a private key; only its certificates are read"
+            )),
+        "{out}"
+    );
+}
