@@ -95,8 +95,9 @@ async fn reset(State(state): State<AppState>) -> Result<Response<Body>, ApiError
     state.transport.clear();
     let loaded =
         crate::state::load_fixtures(&state).map_err(|e| ApiError::invalid(e.to_string()))?;
-    // Says what was reloaded: the recording's jobs under `--replay` (no
-    // fixtures there), the kept recording under `--proxy-to`.
+    // Says what was restored: under `--replay` the recording's jobs as
+    // loaded at start (the file is not read again; no fixtures there),
+    // under `--proxy-to` that the recording is kept.
     let jobs = |n: usize| {
         if n == 1 {
             "1 job".to_owned()
@@ -108,7 +109,7 @@ async fn reset(State(state): State<AppState>) -> Result<Response<Body>, ApiError
         let file = replay.path().display().to_string();
         json!({
             "success": true,
-            "message": format!("Server reset: the recording {file} reloaded with {}", jobs(loaded)),
+            "message": format!("Server reset: {} restored from the recording {file} loaded at start", jobs(loaded)),
             "fixtures_loaded": 0,
             "recording": {"file": file, "jobs_loaded": loaded},
         })

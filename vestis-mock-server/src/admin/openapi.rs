@@ -48,7 +48,7 @@ pub(crate) fn document() -> Value {
         },
         "servers": [{"url": "/__admin"}],
         "paths": {
-            "/reset": {"post": {"operationId": "reset", "summary": "Forget every job, key and journal entry; restore settings, clock and pause; reload fixtures (under --replay, the recording: the answer names it and its jobs_loaded)", "responses": ok("Reset")}},
+            "/reset": {"post": {"operationId": "reset", "summary": "Forget every job, key and journal entry; restore settings, clock and pause; reload fixtures (under --replay, the recording's jobs restored from the copy loaded at start, the file not read again: the answer names it and its jobs_loaded)", "responses": ok("Reset")}},
             "/stats": {"get": {"operationId": "stats", "summary": "api_requests, jobs_stored, journal_entries, faults_injected (transport faults done, by name: reset, close, truncate, garbage, stall, slow-body) and faults_injected_total", "responses": ok("Counters")}},
             "/config": {
                 "get": {"operationId": "getConfig", "summary": "The fault settings", "responses": ok("Settings")},

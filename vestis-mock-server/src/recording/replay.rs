@@ -170,9 +170,17 @@ impl Replay {
             .copied();
         let mut max_attempts: Vec<(JobKind, u32)> = Vec::new();
         for job in jobs.iter().filter(|j| j.attempts > 0) {
+            // A loaded `pending` job that already ran runs once more
+            // here: its attempts end one above the recorded count, and
+            // the header must not show fewer than a poll of it will.
+            let attempts = if job.state == State::Pending {
+                job.attempts.saturating_add(1)
+            } else {
+                job.attempts
+            };
             match max_attempts.iter_mut().find(|(kind, _)| *kind == job.kind) {
-                Some((_, most)) => *most = (*most).max(job.attempts),
-                None => max_attempts.push((job.kind, job.attempts)),
+                Some((_, most)) => *most = (*most).max(attempts),
+                None => max_attempts.push((job.kind, attempts)),
             }
         }
         Replay(Arc::new(Inner {
@@ -401,6 +409,20 @@ mod tests {
         }
         // Only what is loaded feeds the draws.
         assert_eq!(replay.profile().of(JobKind::Chat).len(), 1);
+    }
+
+    #[test]
+    fn a_pending_job_that_ran_counts_its_next_attempt_in_the_max() {
+        let replay = Replay::from_recording(
+            Path::new("r.json"),
+            recording(vec![
+                recorded(1, "chat", "completed", 2),
+                recorded(2, "chat", "pending", 2),
+                recorded(3, "flatlay", "processing", 1),
+            ]),
+        );
+        assert_eq!(replay.max_attempts(JobKind::Chat), Some(3));
+        assert_eq!(replay.max_attempts(JobKind::Flatlay), Some(1));
     }
 
     #[test]

@@ -803,7 +803,7 @@ async fn a_replayed_kept_image_carries_an_etag_and_answers_304() {
 }
 
 #[tokio::test]
-async fn a_reset_says_the_recording_was_reloaded_and_with_how_many_jobs() {
+async fn a_reset_says_the_recording_loaded_at_start_was_restored_and_with_how_many_jobs() {
     let alice = fingerprint("alice").await;
     let dir = tempfile::tempdir().unwrap();
     let jobs: Vec<Rec> = (1..=3)
@@ -823,7 +823,9 @@ async fn a_reset_says_the_recording_was_reloaded_and_with_how_many_jobs() {
     );
     let message = body["message"].as_str().unwrap();
     assert!(
-        message.contains("recording") && message.contains("reloaded with 3 jobs"),
+        message.contains("3 jobs restored from the recording")
+            && message.ends_with("loaded at start")
+            && !message.contains("reloaded"),
         "{message}"
     );
     let (_, list) = json(h.api("alice", Method::GET, "/jobs").send().await.unwrap()).await;
