@@ -4,6 +4,8 @@
 mod image;
 mod openapi;
 
+use std::sync::Arc;
+
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
@@ -49,9 +51,10 @@ pub(crate) async fn image(
         .and_then(|id| id.parse::<JobId>().ok());
     let seed = id.and_then(|id| state.queue.image_seed(id));
     if let (Some(id), Some(_)) = (id, seed)
-        && let Some(kept) = state.config.replay.as_ref().and_then(|r| r.image(id.0))
+        && let Some(replay) = state.config.replay.as_ref()
+        && let Some(kept) = replay.image(id.0)
     {
-        return kept_image(kept, &headers).await;
+        return kept_image(replay, id.0, kept, &headers).await;
     }
     let Some(seed) = seed else {
         return ApiError::new(ErrorCode::NotFound, "Image not found").into_response();
@@ -106,27 +109,42 @@ fn not_modified() -> Response<Body> {
     response
 }
 
-/// A kept image's answer (a proxied or a replayed one): its `ETag` is a
-/// hash of its bytes (a kept file can be replaced between runs, and ids
-/// start again), with `Cache-Control: no-cache` as the mock's own images,
-/// and a `304` with no body when the client has it already.
-fn kept_answer(bytes: Bytes, kind: &'static str, headers: &HeaderMap) -> Response<Body> {
-    let etag = format!(
+/// A kept image's `ETag` (a proxied or a replayed one): a hash of its
+/// bytes, since a kept file can be replaced between runs, and ids start
+/// again. Up to 32 MiB to hash: each kept image's is computed once, off
+/// the async workers, and kept with it.
+pub(crate) fn kept_etag(bytes: &[u8]) -> Arc<str> {
+    format!(
         "\"k{:016x}\"",
-        crate::hash::stable_hash(&[b"kept image", &bytes])
-    );
-    let mut response = if is_fresh(headers, &etag) {
+        crate::hash::stable_hash(&[b"kept image", bytes])
+    )
+    .into()
+}
+
+/// A kept image's answer, with its `etag` ([`kept_etag`]) and
+/// `Cache-Control: no-cache` as the mock's own images, and a `304` with no
+/// body when the client has it already (then `bytes` may be `None`).
+fn kept_answer(
+    bytes: Option<Bytes>,
+    etag: &str,
+    kind: &'static str,
+    headers: &HeaderMap,
+) -> Response<Body> {
+    let mut response = if is_fresh(headers, etag) {
         not_modified()
-    } else {
+    } else if let Some(bytes) = bytes {
         let mut response = Response::new(Body::from(bytes));
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
         response
+    } else {
+        // Not reached: callers pass the bytes unless the client has them.
+        return ApiError::new(ErrorCode::Internal, "Could not read the image").into_response();
     };
     let out = response.headers_mut();
     out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if let Ok(etag) = HeaderValue::from_str(&etag) {
+    if let Ok(etag) = HeaderValue::from_str(etag) {
         out.insert(header::ETAG, etag);
     }
     response
@@ -136,28 +154,57 @@ fn kept_answer(bytes: Bytes, kind: &'static str, headers: &HeaderMap) -> Respons
 /// recording's directory), with the type its extension names.
 ///
 /// Read on tokio's blocking pool, as images are drawn: a file read blocks.
-async fn kept_image(path: &std::path::Path, headers: &HeaderMap) -> Response<Body> {
+/// Its `ETag` is computed there on the first read and kept while the
+/// file's length and modification time stay; a request that has the image
+/// already is then a `304` after a `stat`, without a read.
+async fn kept_image(
+    replay: &crate::recording::Replay,
+    id: u64,
+    path: &std::path::Path,
+    headers: &HeaderMap,
+) -> Response<Body> {
+    let kind = kind_of(path);
+    let known = replay.image_etag(id);
     let file = path.to_owned();
-    let read = tokio::task::spawn_blocking(move || std::fs::read(file)).await;
-    let bytes = match read.map_err(std::io::Error::other).and_then(|r| r) {
-        Ok(bytes) => bytes,
+    let asked = headers.clone();
+    let read = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+        let meta = std::fs::metadata(&file)?;
+        let stamp = (meta.len(), meta.modified().ok());
+        let known = known.filter(|(at, _)| *at == stamp).map(|(_, etag)| etag);
+        if let Some(etag) = &known
+            && is_fresh(&asked, etag)
+        {
+            return Ok((None, stamp, etag.clone()));
+        }
+        let bytes = std::fs::read(&file)?;
+        let etag = known.unwrap_or_else(|| kept_etag(&bytes));
+        Ok((Some(Bytes::from(bytes)), stamp, etag))
+    })
+    .await;
+    let (bytes, stamp, etag) = match read.map_err(std::io::Error::other).and_then(|r| r) {
+        Ok(read) => read,
         Err(e) => {
             tracing::error!(error = %e, path = %path.display(), "kept image unreadable");
             return ApiError::new(ErrorCode::NotFound, "Image not found").into_response();
         }
     };
+    replay.keep_etag(id, stamp, etag.clone());
+    kept_answer(bytes, &etag, kind, headers)
+}
+
+/// The type a kept image's extension names.
+fn kind_of(path: &std::path::Path) -> &'static str {
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
-    let kind = match extension.as_deref() {
+    match extension.as_deref() {
         Some("png") => "image/png",
         Some("jpg" | "jpeg") => "image/jpeg",
         Some("webp") => "image/webp",
         Some("gif") => "image/gif",
         _ => "application/octet-stream",
-    };
-    kept_answer(Bytes::from(bytes), kind, headers)
+    }
 }
 
 /// `GET /images/{id}.png` behind `--proxy-to`: the real backend's image of
@@ -184,6 +231,6 @@ async fn recorded_image(
                 format!("Bad gateway: the image could not be fetched: {e}"),
             ),
         ),
-        Some(Ok(png)) => kept_answer(png, "image/png", headers),
+        Some(Ok(kept)) => kept_answer(Some(kept.bytes), &kept.etag, "image/png", headers),
     }
 }

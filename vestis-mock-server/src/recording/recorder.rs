@@ -39,11 +39,20 @@ pub(crate) const MAX_FOLLOWED: usize = 10_000;
 /// dropped and fetched again if asked for.
 pub(crate) const MAX_IMAGES_IN_MEMORY: usize = 1_000;
 
-/// Where an image is kept.
-#[derive(Debug, Clone)]
+/// Where an image is kept, with its `ETag` (computed once: hashing up to
+/// 32 MiB per request would cost every request, `304`s included).
+#[derive(Debug)]
 enum Kept {
-    Memory(Bytes),
-    File(PathBuf),
+    Memory(Bytes, Arc<str>),
+    /// The `ETag` is computed on the first read of a file found kept.
+    File(PathBuf, std::sync::OnceLock<Arc<str>>),
+}
+
+/// A kept image as served: its bytes and its `ETag`.
+#[derive(Debug, Clone)]
+pub(crate) struct KeptImage {
+    pub(crate) bytes: Bytes,
+    pub(crate) etag: Arc<str>,
 }
 
 /// A job the follower polls, with its owner's token (memory only).
@@ -539,26 +548,20 @@ impl Recorder {
 
     /// The kept image of job `id`: fetched once from the real backend (the
     /// first caller fetches, the others wait for it), then served from the
-    /// file beside the recording or from memory. `None` when the job is
-    /// unknown or not completed with an image.
+    /// file beside the recording or from memory, with its `ETag` computed
+    /// once. `None` when the job is unknown or not completed with an image.
     ///
     /// # Errors
     ///
     /// Why the fetch or the read failed (a later call tries again).
-    pub(crate) async fn image(&self, id: u64) -> Option<Result<Bytes, String>> {
-        let (url, kept_file) = {
+    pub(crate) async fn image(&self, id: u64) -> Option<Result<KeptImage, String>> {
+        // Only copies under the lock; the file checks come after it.
+        let (url, kept_rel) = {
             let inner = lock(&self.inner);
             let job = &inner.recording.jobs[*inner.index.get(&id)?];
             let url = job.last.image_url.clone()?;
             let url = inner.image_urls.get(&id).cloned().unwrap_or(url);
-            // Checked again here: the file may have been swapped for a
-            // symbolic link since the start.
-            let file = job.image.as_ref().and_then(|rel| {
-                self.path
-                    .as_ref()
-                    .and_then(|p| format::kept_image(&dir_of(p), rel).ok())
-            });
-            (url, file)
+            (url, job.image.clone())
         };
         let cell = {
             let mut images = lock(&self.images);
@@ -570,18 +573,45 @@ impl Recorder {
         };
         let kept = cell
             .get_or_try_init(|| async {
-                if let Some(file) = kept_file.filter(|f| f.is_file()) {
-                    return Ok(Kept::File(file));
+                // Checked again here, once: the file may have been swapped
+                // for a symbolic link since the start. Blocking: on the pool.
+                let dir = self.path.as_deref().map(dir_of);
+                let found = tokio::task::spawn_blocking(move || {
+                    let (dir, rel) = (dir?, kept_rel?);
+                    format::kept_image(&dir, &rel).ok().filter(|f| f.is_file())
+                })
+                .await
+                .ok()
+                .flatten();
+                if let Some(file) = found {
+                    return Ok(Kept::File(file, std::sync::OnceLock::new()));
                 }
                 self.fetch_image(id, &url).await
             })
             .await;
         Some(match kept {
-            Ok(Kept::Memory(bytes)) => Ok(bytes.clone()),
-            Ok(Kept::File(path)) => {
+            Ok(Kept::Memory(bytes, etag)) => Ok(KeptImage {
+                bytes: bytes.clone(),
+                etag: etag.clone(),
+            }),
+            Ok(Kept::File(path, etag)) => {
                 let path = path.clone();
-                match tokio::task::spawn_blocking(move || std::fs::read(path)).await {
-                    Ok(Ok(bytes)) => Ok(Bytes::from(bytes)),
+                let known = etag.get().cloned();
+                let read = tokio::task::spawn_blocking(move || {
+                    std::fs::read(path).map(|bytes| {
+                        let etag = known.unwrap_or_else(|| crate::public::kept_etag(&bytes));
+                        (bytes, etag)
+                    })
+                })
+                .await;
+                match read {
+                    Ok(Ok((bytes, tag))) => {
+                        let tag = etag.get_or_init(|| tag).clone();
+                        Ok(KeptImage {
+                            bytes: Bytes::from(bytes),
+                            etag: tag,
+                        })
+                    }
                     Ok(Err(e)) => Err(format!("cannot read the kept image: {e}")),
                     Err(e) => Err(format!("cannot read the kept image: {e}")),
                 }
@@ -599,15 +629,23 @@ impl Recorder {
                 let file = dir_of(path).join(&rel);
                 let write = {
                     let file = file.clone();
-                    tokio::task::spawn_blocking(move || write_image(&dir, &file, &bytes))
+                    tokio::task::spawn_blocking(move || {
+                        write_image(&dir, &file, &bytes).map(|()| crate::public::kept_etag(&bytes))
+                    })
                 };
                 match write.await {
-                    Ok(Ok(())) => Ok((Kept::File(file), Some(rel))),
+                    Ok(Ok(etag)) => Ok((Kept::File(file, etag.into()), Some(rel))),
                     Ok(Err(e)) => Err(format!("cannot keep the image: {e}")),
                     Err(e) => Err(format!("cannot keep the image: {e}")),
                 }
             }
-            (Ok(bytes), None) => Ok((Kept::Memory(bytes), None)),
+            (Ok(bytes), None) => {
+                let hashed = bytes.clone();
+                match tokio::task::spawn_blocking(move || crate::public::kept_etag(&hashed)).await {
+                    Ok(etag) => Ok((Kept::Memory(bytes, etag), None)),
+                    Err(e) => Err(format!("cannot keep the image: {e}")),
+                }
+            }
             (Err(e), _) => Err(e),
         };
         let mut inner = lock(&self.inner);
@@ -624,7 +662,7 @@ impl Recorder {
         }
         // Kept in a file: the full URL (and its presigned query) is no
         // longer needed; in memory it is, for a fetch after an eviction.
-        if matches!(kept, Ok((Kept::File(_), _))) {
+        if matches!(kept, Ok((Kept::File(..), _))) {
             inner.image_urls.remove(&id);
         }
         inner.version += 1;

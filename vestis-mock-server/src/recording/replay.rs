@@ -65,7 +65,16 @@ struct Inner {
     latest: Option<SystemTime>,
     /// Per job type, the most attempts a loaded job of it shows.
     max_attempts: Vec<(JobKind, u32)>,
+    /// Each kept image's `ETag` once computed, with the file's stamp then
+    /// (a hash of up to 32 MiB is not redone per request; a `304` then
+    /// needs a `stat`, not a read).
+    etags: std::sync::Mutex<HashMap<u64, (FileStamp, Arc<str>)>>,
 }
+
+/// A kept file's length and modification time: while both stay, its
+/// `ETag` is not computed again (another picture under the same path is
+/// another stamp, so another tag).
+pub(crate) type FileStamp = (u64, Option<SystemTime>);
 
 /// One recorded job, checked, before its owner and times are settled.
 #[derive(Debug)]
@@ -185,6 +194,7 @@ impl Replay {
         }
         Replay(Arc::new(Inner {
             max_attempts,
+            etags: std::sync::Mutex::default(),
             path: path.to_owned(),
             recording,
             jobs,
@@ -240,6 +250,27 @@ impl Replay {
     /// The kept image of recorded job `id`, if it has a usable one.
     pub(crate) fn image(&self, id: u64) -> Option<&Path> {
         self.0.images.get(&id).map(PathBuf::as_path)
+    }
+
+    /// Job `id`'s kept image's `ETag` and the file's stamp it was
+    /// computed at, once [`Replay::keep_etag`] stored them.
+    pub(crate) fn image_etag(&self, id: u64) -> Option<(FileStamp, Arc<str>)> {
+        let etags = self
+            .0
+            .etags
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        etags.get(&id).cloned()
+    }
+
+    /// Stores job `id`'s kept image's `ETag` (computed from its bytes)
+    /// and the file's stamp when read.
+    pub(crate) fn keep_etag(&self, id: u64, stamp: FileStamp, etag: Arc<str>) {
+        self.0
+            .etags
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id, (stamp, etag));
     }
 
     /// The recorded jobs to load now: owned by the `tokens` whose

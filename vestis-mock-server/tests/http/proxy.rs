@@ -1228,3 +1228,33 @@ async fn a_job_whose_polls_fail_is_polled_less_and_less_then_as_usual_again() {
         after - back
     );
 }
+
+#[tokio::test]
+async fn a_kept_images_etag_is_computed_once_not_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("r.json");
+    let up = upstream(Config::fast()).await;
+    let h = proxy_to(&up.server, Some(&record)).await;
+    let id = h.chat(TOKEN).await;
+    let job = h.until_terminal(TOKEN, id).await;
+    let url = job["result"]["image_url"].as_str().unwrap().to_owned();
+    let first = h.http.get(&url).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let bytes = first.bytes().await.unwrap();
+    // The kept file's bytes change behind the proxy's back: a tag hashed
+    // per request would change too; the one computed when it was kept
+    // does not (the bytes are read, not hashed, per request).
+    let kept = dir.path().join(format!("r.json.images/{id}.png"));
+    assert_eq!(std::fs::read(&kept).unwrap(), bytes);
+    std::fs::write(&kept, vec![b'x'; bytes.len()]).unwrap();
+    let again = h
+        .http
+        .get(&url)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()["etag"], etag.as_str());
+}

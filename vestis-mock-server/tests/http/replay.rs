@@ -803,6 +803,41 @@ async fn a_replayed_kept_image_carries_an_etag_and_answers_304() {
 }
 
 #[tokio::test]
+async fn a_replayed_kept_images_etag_is_computed_once_while_the_file_stays() {
+    let alice = fingerprint("alice").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("recording.json.images/1.png");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, PNG_BYTES).unwrap();
+    let mut done = Rec::new(1, &alice, "chat", "completed");
+    done.image = Some("recording.json.images/1.png");
+    let path = write_recording(dir.path(), &[done]);
+    let h = Harness::start(replay_config(&path, &["alice"], 1)).await;
+    let first = h.http.get(h.url("/images/1.png")).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    // Other bytes, same length and modification time: the tag kept from
+    // the first read stands (a per-request hash would see the change).
+    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+    std::fs::write(&file, vec![b'x'; PNG_BYTES.len()]).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    let again = h
+        .http
+        .get(h.url("/images/1.png"))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()["etag"], etag.as_str());
+}
+
+#[tokio::test]
 async fn a_reset_says_the_recording_loaded_at_start_was_restored_and_with_how_many_jobs() {
     let alice = fingerprint("alice").await;
     let dir = tempfile::tempdir().unwrap();
