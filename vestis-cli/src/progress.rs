@@ -27,6 +27,10 @@ use vestis_client::{Error, Job, JobId, JobStatus, WaitEvent};
 /// id, elapsed time), so it would wrap and be redrawn wrong: plain lines.
 const MIN_LIVE_WIDTH: u16 = 20;
 
+/// How often a command with live lines cuts them anew ([`Progress::refit`]):
+/// a resized window's lines are redrawn to its width within this.
+pub(crate) const REFIT_EVERY: Duration = Duration::from_millis(250);
+
 /// Columns the live area leaves free at the right edge. indicatif pads
 /// every live line to the width it is given and relies on the terminal's
 /// wrap to reach the next line, which leaves the cursor at the edge: the

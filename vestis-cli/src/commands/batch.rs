@@ -1021,7 +1021,7 @@ impl Runner<'_> {
         let mut plain =
             tokio::time::interval_at(tokio::time::Instant::now() + plain_every, plain_every);
         plain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut redraw = tokio::time::interval(Duration::from_millis(250));
+        let mut redraw = tokio::time::interval(crate::progress::REFIT_EVERY);
         let mut check = tokio::time::interval(UNANSWERED);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
