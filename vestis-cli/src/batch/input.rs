@@ -891,7 +891,7 @@ mod tests {
             errors(b"kind,prompt\nchat,x,extra\nchat\n", Format::Csv),
             [
                 "f:2: row: has 3 fields, the header has 2",
-                "f:3: row: has 1 fields, the header has 2"
+                "f:3: row: has 1 field, the header has 2"
             ]
         );
         assert_eq!(
