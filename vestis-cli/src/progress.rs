@@ -343,6 +343,12 @@ pub(crate) struct Progress {
     hidden: BTreeMap<JobId, Said>,
     /// `… and 3 more in flight`, under the spinners while any are hidden.
     more: Option<ProgressBar>,
+    /// Jobs in flight by the overall line's last count: those without a
+    /// spinner (hidden, or still being created) are counted under them.
+    in_flight: usize,
+    /// Spinners of jobs that ended, taken off with the next overall line
+    /// (see [`Progress::overall`]).
+    ended: Vec<ProgressBar>,
     /// The server's maximum attempts per job, when it says (see [`attempt_label`]).
     max_attempts: Option<u32>,
     /// The rows of a batch's jobs, named on their lines (see [`row_name`]).
@@ -370,6 +376,8 @@ impl Progress {
             bounded: false,
             hidden: BTreeMap::new(),
             more: None,
+            in_flight: 0,
+            ended: Vec::new(),
             max_attempts: None,
             rows: HashMap::new(),
         }
@@ -401,6 +409,12 @@ impl Progress {
     pub(crate) fn overall(&mut self, overall: &Overall, note: &str) {
         if let Some(bar) = &self.overall {
             bar.set_message(overall.fit(note, usize::from(live_width())));
+            self.in_flight = overall.in_flight;
+            // Spinners of jobs that ended go only now, after the counts:
+            // the redraw their going asks for shows the new counts too.
+            for bar in std::mem::take(&mut self.ended) {
+                self.retire(&bar);
+            }
             self.refit();
         }
     }
@@ -434,7 +448,13 @@ impl Progress {
         self.rows.remove(&id);
         self.hidden.remove(&id);
         if let Some(live) = self.live.remove(&id) {
-            self.retire(&live.bar);
+            if self.overall.is_some() {
+                // Stopped now, taken off with the next counts.
+                live.bar.disable_steady_tick();
+                self.ended.push(live.bar);
+            } else {
+                self.retire(&live.bar);
+            }
         }
         self.arrange();
     }
@@ -457,12 +477,18 @@ impl Progress {
 
     /// Gives spinners to as many jobs as the screen has rows for (the
     /// lowest job ids first), takes them from the newest jobs past that,
-    /// and counts the jobs left without one on a line under the spinners.
+    /// and counts the jobs in flight left without one (those, and rows
+    /// whose create is under way) on a line under the spinners, so that
+    /// the spinners and that line add up to the overall line's count.
     fn arrange(&mut self) {
         if self.mode != Mode::Bars {
             return;
         }
-        let room = self.spinner_rows(self.live.len() + self.hidden.len());
+        // Jobs in flight: those with a line, and any more the overall line
+        // counts (rows whose create is still under way have no job yet).
+        let jobs = self.live.len() + self.hidden.len();
+        let in_flight = jobs.max(self.in_flight);
+        let room = self.spinner_rows(in_flight).min(jobs);
         while self.live.len() > room {
             let Some(&newest) = self.live.keys().max() else {
                 break;
@@ -478,7 +504,7 @@ impl Progress {
             };
             self.add_spinner(id, said);
         }
-        match (self.hidden.len(), &self.more) {
+        match (in_flight - self.live.len(), &self.more) {
             (0, None) => {}
             (0, Some(more)) => {
                 self.retire(more);
@@ -706,6 +732,9 @@ impl Progress {
     fn stop_all(&mut self) {
         if let Some(more) = self.more.take() {
             self.retire(&more);
+        }
+        for bar in std::mem::take(&mut self.ended) {
+            self.retire(&bar);
         }
         let mut live: BTreeMap<JobId, Said> = std::mem::take(&mut self.hidden);
         for (id, job) in self.live.drain() {

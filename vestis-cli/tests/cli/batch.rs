@@ -1309,6 +1309,13 @@ mod display {
             .position(|r| r.contains("Waiting in queue..."))
             .unwrap();
         assert!(overall < first, "{rows:#?}");
+        // The rest are counted under them: together, the 64 in flight.
+        run.rows_where("the spinners and the count add up to 64", |rows| {
+            let spinners = rows.iter().filter(|r| r.starts_with(SPINNER)).count();
+            let count = format!("… and {} more in flight", 64 - spinners);
+            rows.iter().any(|r| r.contains("64 in flight"))
+                && rows.iter().any(|r| r.trim_end() == count)
+        });
         env.admin_post("/queue/resume");
         let (status, bytes) = run.finish_raw();
         let screen = render_rows(&bytes, size).join("\n");
@@ -1571,6 +1578,13 @@ mod display {
             console::measure_text_width(line.trim_end()) <= 37,
             "{rows:#?}"
         );
+        // No create is answered: four rows in flight without a job, which
+        // the line under the (no) spinners counts as the overall line does.
+        run.rows_where("the rows being created counted", |rows| {
+            rows.iter()
+                .any(|r| r.trim_end() == "… and 4 more in flight")
+                && !rows.iter().any(|r| r.starts_with(SPINNER))
+        });
         run.press_ctrl_c();
         let (status, screen) = run.finish();
         assert_eq!(status.code(), Some(130), "{screen}");
@@ -1622,9 +1636,12 @@ mod display {
                 "16",
             ],
         );
-        let rows = run.rows_where("16 in flight, some counted", |rows| {
+        // Once every create is answered: the overall line, 5 spinners,
+        // the count and the cursor's row. While creates are under way,
+        // rows without a job yet are counted under the spinners too.
+        let rows = run.rows_where("16 in flight, 11 counted", |rows| {
             rows.iter().any(|r| r.contains("16 in flight"))
-                && rows.iter().any(|r| r.starts_with("… and "))
+                && rows.iter().filter(|r| r.starts_with(SPINNER)).count() == 5
         });
         let spinners = rows.iter().filter(|r| r.starts_with(SPINNER)).count();
         let more = rows.iter().find(|r| r.starts_with("… and ")).unwrap();
