@@ -241,6 +241,10 @@ pub(crate) struct Kind {
     pub(crate) total: usize,
     pub(crate) failures: Vec<Failure>,
     pub(crate) names: (&'static str, &'static str),
+    /// Counted even when it is the lone failure: its own error was
+    /// printed already (a batch's, under its header), so the last line
+    /// is the count, not that error again.
+    pub(crate) always_counted: bool,
 }
 
 impl Failure {
@@ -248,13 +252,16 @@ impl Failure {
     /// batches, then single jobs), `None` if none failed. Each kind is
     /// counted as its own: "1 of 2 batches and 2 of 5 jobs could not be
     /// resumed", every failure's lines kept; a lone failure among one
-    /// thing in all is itself.
+    /// thing in all is itself (unless its kind is `always_counted`).
     pub(crate) fn of_kinds(kinds: Vec<Kind>, what: &str) -> Option<Failure> {
         let exit = kinds
             .iter()
             .flat_map(|k| k.failures.iter().map(|f| f.exit))
             .max()?;
         let everything: usize = kinds.iter().map(|k| k.total).sum();
+        let counted = kinds
+            .iter()
+            .any(|k| k.always_counted && !k.failures.is_empty());
         let mut counts = Vec::new();
         let mut lines = Vec::new();
         for kind in kinds {
@@ -273,7 +280,7 @@ impl Failure {
                 counts.push(format!("{failed} of {} {name}", kind.total));
             }
         }
-        if everything == 1 && lines.len() == 1 {
+        if everything == 1 && lines.len() == 1 && !counted {
             return Some(Failure::new(exit, lines.remove(0)));
         }
         Some(Failure {
@@ -342,11 +349,13 @@ mod tests {
                     total: 2,
                     failures: vec![batch(Exit::TimedOut)],
                     names: ("batch", "batches"),
+                    always_counted: true,
                 },
                 Kind {
                     total: 5,
                     failures: vec![jobs],
                     names: ("job", "jobs"),
+                    always_counted: false,
                 },
             ],
             "could not be resumed",
@@ -358,36 +367,51 @@ mod tests {
         );
         assert_eq!(both.exit, Exit::TimedOut);
         assert_eq!(both.details().len(), 3, "{:?}", both.details());
-        // One batch, no jobs: its own summary line, not "1 of 2 jobs".
+        // One batch, no jobs: counted as a batch (its own line was
+        // printed under its header), not "1 of 2 jobs" nor its line again.
         let alone = Failure::of_kinds(
             vec![
                 Kind {
                     total: 1,
                     failures: vec![batch(Exit::TimedOut)],
                     names: ("batch", "batches"),
+                    always_counted: true,
                 },
                 Kind {
                     total: 0,
                     failures: Vec::new(),
                     names: ("job", "jobs"),
+                    always_counted: false,
                 },
             ],
             "could not be resumed",
         )
         .unwrap();
-        assert!(alone.to_string().starts_with("3 rows: "), "{alone}");
+        assert_eq!(alone.to_string(), "1 of 1 batch could not be resumed");
+        assert_eq!(alone.details().len(), 1, "{:?}", alone.details());
         let one_job = Kind {
             total: 1,
             failures: vec![Failure::new(Exit::NotFound, "job 7 is gone")],
             names: ("job", "jobs"),
+            always_counted: false,
         };
         let batch_ok = Kind {
             total: 1,
             failures: Vec::new(),
             names: ("batch", "batches"),
+            always_counted: true,
         };
         let mixed = Failure::of_kinds(vec![batch_ok, one_job], "could not be resumed").unwrap();
         assert_eq!(mixed.to_string(), "1 of 1 job could not be resumed");
+        // A lone job among nothing else is its own line.
+        let lone = Kind {
+            total: 1,
+            failures: vec![Failure::new(Exit::NotFound, "job 7 is gone")],
+            names: ("job", "jobs"),
+            always_counted: false,
+        };
+        let lone = Failure::of_kinds(vec![lone], "could not be resumed").unwrap();
+        assert_eq!(lone.to_string(), "job 7 is gone");
         assert!(Failure::of_kinds(Vec::new(), "x").is_none());
     }
 

@@ -107,7 +107,7 @@ pub(crate) async fn run(ctx: &Context, args: BatchArgs) -> anyhow::Result<()> {
         skip_invalid: args.skip_invalid,
         started_in: std::env::current_dir().ok().map(|dir| StoredPath::of(&dir)),
     };
-    execute(ctx, &batch, settings, &args.wait, args.dry_run).await
+    execute(ctx, &batch, settings, &args.wait, args.dry_run, &mut false).await
 }
 
 /// `vestis batch FILE -o DIR --forget`: drops the batch's log (and its
@@ -141,9 +141,11 @@ fn forget(
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
-                return Err(
-                    Failure::usage(format!("cannot remove {}: {e}", path.display())).into(),
-                );
+                return Err(Failure::usage(format!(
+                    "cannot remove {}: {e}",
+                    crate::safe::path(&path)
+                ))
+                .into());
             }
         }
     }
@@ -179,22 +181,25 @@ pub(crate) async fn resume_all(ctx: &Context, wait: &WaitFlags) -> (usize, Vec<F
             continue;
         };
         resumed += 1;
-        ctx.note(&format!(
-            "Resuming the batch of {} into {}...",
-            shown(&settings.input.path()),
-            settings.output.path().display()
-        ));
+        // The file as this process reads it: relative to the folder the
+        // batch began in, joined to it when `resume` runs elsewhere.
         let what = format!(
             "the batch of {} into {}",
-            shown(&settings.input.path()),
-            settings.output.path().display()
+            shown(&settings.as_started(&settings.input.path())),
+            crate::safe::path(&settings.output.path())
         );
+        ctx.note(&format!("Resuming {what}..."));
         let forget = format!(
             "vestis batch {} -o {} --forget",
-            settings.as_started(&settings.input.path()).display(),
-            settings.output.path().display()
+            crate::safe::path(&settings.as_started(&settings.input.path())),
+            crate::safe::path(&settings.output.path())
         );
-        if let Err(e) = execute(ctx, &batch, settings, wait, false).await {
+        let mut summarised = false;
+        if let Err(e) = execute(ctx, &batch, settings, wait, false, &mut summarised).await {
+            let busy = match e.downcast_ref::<crate::journal::JournalError>() {
+                Some(crate::journal::JournalError::Busy { pid }) => Some(*pid),
+                _ => None,
+            };
             let failure = match e.downcast::<Failure>() {
                 Ok(failure) => failure,
                 Err(e) => Failure::new(Exit::of(&e), e.to_string()),
@@ -202,12 +207,22 @@ pub(crate) async fn resume_all(ctx: &Context, wait: &WaitFlags) -> (usize, Vec<F
             // Under its own header, before the next batch's: at the end,
             // after every header, it read as the last batch's.
             crate::say(&format!("vestis: {failure}"));
-            failures.push(Failure::new(
-                failure.exit,
-                format!(
+            let outcome = match busy {
+                // Running elsewhere: it needs no forgetting, only its turn.
+                Some(Some(pid)) => format!(
+                    "{what}: not resumed: another vestis (process {pid}) is running it; wait for it to finish, or stop it (`kill {pid}`), then run `vestis resume` again"
+                ),
+                Some(None) => format!(
+                    "{what}: not resumed: another vestis is running it; wait for it to finish, or stop it (`pgrep -a vestis`), then run `vestis resume` again"
+                ),
+                None if summarised => format!(
                     "{what}: not finished (its summary is above); to stop resuming it: {forget}"
                 ),
-            ));
+                None => format!(
+                    "{what}: not finished (the error is above); to stop resuming it: {forget}"
+                ),
+            };
+            failures.push(Failure::new(failure.exit, outcome));
         }
     }
     (resumed, failures)
@@ -297,12 +312,14 @@ fn idempotency_key(batch: &str, key: u64) -> String {
     format!("vestis-batch-{batch}-{}", key_text(key))
 }
 
-/// A path as the user wrote it, for messages (`<stdin>` for `-`).
+/// A path as the user wrote it, for messages (`<stdin>` for `-`), as
+/// every path is shown: a byte that is not UTF-8 as `\xE9`
+/// ([`crate::safe::path`]).
 fn shown(path: &Path) -> String {
     if path == Path::new("-") {
         "<stdin>".to_owned()
     } else {
-        path.display().to_string()
+        crate::safe::path(path)
     }
 }
 
@@ -450,13 +467,16 @@ fn open_rows(
     })
 }
 
-/// Validates, then (unless `dry_run`) runs the batch to its end.
+/// Validates, then (unless `dry_run`) runs the batch to its end;
+/// `summarised` is set once the error returned is, or comes after, the
+/// batch's summary line (`vestis resume` says where to look).
 async fn execute(
     ctx: &Context,
     batch: &str,
     settings: RunSettings,
     flags: &WaitFlags,
     dry_run: bool,
+    summarised: &mut bool,
 ) -> anyhow::Result<()> {
     let template = Template::parse(&settings.name).map_err(Failure::usage)?;
     let plain_every = plain_every()?;
@@ -467,7 +487,7 @@ async fn execute(
     let finished = manifest::finished(&manifest_path, batch).map_err(|e| {
         Failure::usage(format!(
             "cannot read the manifest {}: {e}",
-            manifest_path.display()
+            crate::safe::path(&manifest_path)
         ))
     })?;
     let checked = check(&settings, &template, &file, batch, &finished)?;
@@ -486,10 +506,14 @@ async fn execute(
         return dry(ctx, batch, &settings, &template, &finished, checked.valid);
     }
     std::fs::create_dir_all(&output).map_err(|e| {
-        Failure::usage(format!(
-            "cannot create the output folder {}: {e}",
-            output.display()
-        ))
+        // In the words of `--dry-run` (which names the folder that
+        // cannot be written into), when it finds the cause.
+        Failure::usage(folder_problem(&output).unwrap_or_else(|| {
+            format!(
+                "cannot create the output folder {}: {e}",
+                crate::safe::path(&output)
+            )
+        }))
     })?;
     let journal = ctx.journal()?;
     let mut log = BatchLog::open(journal.dir(), batch)?;
@@ -499,7 +523,7 @@ async fn execute(
     let manifest = Manifest::open(&manifest_path).map_err(|e| {
         Failure::usage(format!(
             "cannot open the manifest {}: {e}",
-            manifest_path.display()
+            crate::safe::path(&manifest_path)
         ))
     })?;
     let client = ctx.client()?;
@@ -553,15 +577,18 @@ async fn execute(
         },
         started: Instant::now(),
         file_name: match input.file_name() {
-            Some(name) if input != Path::new("-") => name.to_string_lossy().into_owned(),
+            Some(name) if input != Path::new("-") => crate::safe::path(Path::new(name)),
             _ => file.clone(),
         },
         reattached: HashSet::new(),
     };
     let skipped = runner.tally.skipped();
     if skipped > 0 {
+        // Of the valid rows, as the summary counts them (invalid ones
+        // are never sent, so never finished).
+        let valid = if checked.invalid > 0 { " valid" } else { "" };
         ctx.note(&format!(
-            "{} of {} rows already finished in an earlier run: skipping them",
+            "{} of {}{valid} rows already finished in an earlier run: skipping them",
             group(skipped),
             group(checked.valid)
         ));
@@ -573,11 +600,15 @@ async fn execute(
         .jobs_in_flight
         .unwrap_or(settings.concurrency)
         .max(1);
-    runner
+    let ran = runner
         .run(rows, jobs, settings.concurrency.max(1), plain_every)
-        .await?;
+        .await;
     drop(finished);
-    runner.finish()
+    *summarised = true;
+    match ran {
+        Ok(()) => runner.finish(),
+        Err(e) => Err(runner.stop(e)),
+    }
 }
 
 /// `--dry-run`: what would be created, sending nothing; and what a real
@@ -658,7 +689,7 @@ fn dry(
                 label(&row),
                 row.kind,
                 row.prompt().unwrap_or_default(),
-                path.display()
+                crate::safe::path(&path)
             ))?;
         }
         if taken {
@@ -774,6 +805,9 @@ struct Tally {
     /// after a crash, never seen running): counted as done, not in the
     /// rate, which they would make look as if they took no time at all.
     ended_before: u64,
+    /// Rows left when the batch stopped at an error (a full disk): in
+    /// flight or never started; not finished, for the next run.
+    stopped: u64,
 }
 
 /// Rows an earlier run finished, by outcome.
@@ -857,7 +891,7 @@ impl Tally {
             (self.earlier.failed + self.failed, "failed"),
             (self.earlier.cancelled + self.cancelled, "cancelled"),
             (self.timed_out, "timed out"),
-            (self.other.len() as u64, "not finished"),
+            (self.other.len() as u64 + self.stopped, "not finished"),
         ]
         .into_iter()
         .filter(|(n, _)| *n > 0)
@@ -903,6 +937,12 @@ impl Tally {
         }
         let earlier = match self.skipped() {
             0 => String::new(),
+            // Of the valid rows (`total`): the count above has the invalid too.
+            n if self.invalid > 0 => format!(
+                "; {} of the {} valid rows finished in an earlier run (skipped)",
+                group(n),
+                group(self.total)
+            ),
             n => format!("; {} finished in an earlier run (skipped)", group(n)),
         };
         format!(
@@ -1103,7 +1143,7 @@ impl Runner<'_> {
     fn manifest_error(&self, e: &std::io::Error) -> Failure {
         Failure::usage(format!(
             "cannot write the manifest {}: {e}; run the command again once that is fixed",
-            self.manifest.path().display()
+            crate::safe::path(self.manifest.path())
         ))
     }
 
@@ -1205,7 +1245,9 @@ impl Runner<'_> {
                 key,
                 job: None,
                 created_at: known.job_created_at,
-                submitted_at: None,
+                // When an earlier run's create was answered: `seconds`
+                // spans the runs, not only this one's re-attach.
+                submitted_at: known.submitted_at,
                 stop: None,
                 finishing: false,
             },
@@ -1295,16 +1337,21 @@ impl Runner<'_> {
         match created {
             Ok(created) => {
                 crate::failpoint::hit("after-create");
+                let answered = Timestamp::now();
                 self.log.row(
                     slot.key,
                     RowState {
                         job_id: Some(created.job_id),
+                        submitted_at: Some(answered),
                         ..RowState::default()
                     },
                 )?;
                 crate::failpoint::hit("after-record");
                 if let Some(slot) = self.slots.get_mut(&tag) {
                     slot.created_at = None;
+                    // This job's create (a row created again after the
+                    // server lost its job starts over, as its log does).
+                    slot.submitted_at = Some(answered);
                 }
                 self.attach(tag, created.job_id, status_message(&created.status));
                 Ok(())
@@ -1519,7 +1566,7 @@ impl Runner<'_> {
                     "✘ {}: job {} completed, but {} exists: not replaced (pass --overwrite to replace it, then run the command again)",
                     label(&slot.row),
                     job.job_id,
-                    path.display()
+                    crate::safe::path(&path)
                 ));
             }
             self.tally.record(Outcome::NotFinished(Exit::Usage));
@@ -1563,13 +1610,22 @@ impl Runner<'_> {
         saved: std::io::Result<Vec<u8>>,
     ) -> anyhow::Result<()> {
         self.in_flight.remove(&path);
-        let bytes = saved.map_err(|e| {
-            Failure::usage(format!(
-                "job {} completed but its image could not be saved to {}: {e}; run the command again once that is fixed",
-                job.job_id,
-                path.display()
-            ))
-        })?;
+        let bytes = match saved {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                // Named as every row is; its job stays in the log, so the
+                // next run saves its image without creating it again.
+                let row = self.take(tag).map(|slot| label(&slot.row));
+                self.tally.record(Outcome::NotFinished(Exit::Usage));
+                return Err(Failure::usage(format!(
+                    "{}: job {} completed but its image could not be saved to {}: {e}; run the command again once that is fixed",
+                    row.unwrap_or_else(|| "a row".to_owned()),
+                    job.job_id,
+                    crate::safe::path(&path)
+                ))
+                .into());
+            }
+        };
         crate::failpoint::hit("after-save");
         self.stale.saved(&path);
         if let Some(preview) = self.ctx.preview() {
@@ -1649,6 +1705,46 @@ impl Runner<'_> {
         Ok(())
     }
 
+    /// The batch stopped at `error` (a full disk, a folder gone, a
+    /// refused token): each row whose job completed but which is not
+    /// finished is named, the summary line (the rows left counted as not
+    /// finished) is printed, and `error` is returned for the last line.
+    fn stop(mut self, error: anyhow::Error) -> anyhow::Error {
+        let mut left: Vec<&Slot> = self.slots.values().filter(|s| s.finishing).collect();
+        left.sort_by_key(|slot| slot.row.line);
+        for slot in left {
+            let job = slot.job.map(|j| format!("job {j} ")).unwrap_or_default();
+            self.progress.note(&format!(
+                "✘ {}: {job}completed, but the batch stopped before the row was finished: the same command finishes it (its job is not created again)",
+                label(&slot.row)
+            ));
+        }
+        self.tally.stopped = self.tally.total.saturating_sub(self.tally.done());
+        let summary = self.summary();
+        drop(self.progress);
+        crate::say(&format!("vestis: {summary}"));
+        error
+    }
+
+    /// The summary line with where the manifest is (or that none was
+    /// written).
+    fn summary(&self) -> String {
+        let path = self.manifest.path();
+        let empty = std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
+        if self.manifest_new && empty && std::fs::remove_file(path).is_ok() {
+            format!(
+                "{}; no manifest written (no row finished)",
+                self.tally.summary()
+            )
+        } else {
+            format!(
+                "{}; manifest: {}",
+                self.tally.summary(),
+                crate::safe::path(path)
+            )
+        }
+    }
+
     /// The summary line, and the exit code of the worst row.
     fn finish(mut self) -> anyhow::Result<()> {
         // Finished only when every row has its manifest line: a row that
@@ -1656,16 +1752,7 @@ impl Runner<'_> {
         if self.tally.in_manifest() >= self.tally.total {
             self.log.finished()?;
         }
-        let path = self.manifest.path();
-        let empty = std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
-        let summary = if self.manifest_new && empty && std::fs::remove_file(path).is_ok() {
-            format!(
-                "{}; no manifest written (no row finished)",
-                self.tally.summary()
-            )
-        } else {
-            format!("{}; manifest: {}", self.tally.summary(), path.display())
-        };
+        let summary = self.summary();
         let worst = self.tally.worst();
         drop(self.progress);
         if worst == Exit::Success {

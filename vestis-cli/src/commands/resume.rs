@@ -37,11 +37,13 @@ pub(crate) async fn run(ctx: &Context, args: ResumeArgs) -> anyhow::Result<()> {
             total: batches,
             failures: batch_failures,
             names: ("batch", "batches"),
+            always_counted: true,
         },
         Kind {
             total: jobs,
             failures: job_failures,
             names: ("job", "jobs"),
+            always_counted: false,
         },
     ];
     match Failure::of_kinds(kinds, "could not be resumed") {

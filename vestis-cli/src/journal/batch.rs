@@ -108,6 +108,12 @@ impl RunSettings {
 pub(crate) struct RowState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) job_id: Option<JobId>,
+    /// When this machine's create of `job_id` was answered (on the job
+    /// id's line): a run that re-attaches to the job writes it as the
+    /// row's `submitted_at`, so `seconds` spans every run. Absent in logs
+    /// of earlier versions (the re-attaching run's time is used then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) submitted_at: Option<Timestamp>,
     /// The server's `created_at` of the job, pinned at first sight: a
     /// server that restarted reuses ids, never creation times.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -300,6 +306,9 @@ impl BatchLog {
                     if update.job_id.is_some() {
                         entry.job_id = update.job_id;
                     }
+                    if update.submitted_at.is_some() {
+                        entry.submitted_at = update.submitted_at;
+                    }
                     if update.job_created_at.is_some() {
                         entry.job_created_at = update.job_created_at;
                     }
@@ -389,6 +398,7 @@ mod tests {
             1,
             RowState {
                 job_id: Some(JobId(7)),
+                submitted_at: Some(created),
                 ..RowState::default()
             },
         )
@@ -427,6 +437,18 @@ mod tests {
             state.rows[&1].job_created_at.map(|t| t.to_string()),
             Some(created.to_string())
         );
+        assert_eq!(state.rows[&1].submitted_at, Some(created));
+    }
+
+    /// A job id line of an earlier version (no `submitted_at`) still reads.
+    #[test]
+    fn a_row_line_without_submitted_at_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.jsonl");
+        std::fs::write(&path, "{\"row\":\"0000000000000001\",\"job_id\":7}\n").unwrap();
+        let state = BatchLog::read(&path, |_| true).unwrap();
+        assert_eq!(state.rows[&1].job_id, Some(JobId(7)));
+        assert_eq!(state.rows[&1].submitted_at, None);
     }
 
     #[test]

@@ -332,6 +332,47 @@ fn jobs_that_ended_before_a_resume_are_not_in_its_rate() {
     assert_eq!(jobs_on_server(&env), 3);
 }
 
+/// A row picked up again after a crash keeps the first run's
+/// `submitted_at` (when this machine's create was answered, from the
+/// batch log), so its `seconds` spans both runs and is at least the
+/// server's `run_seconds` (it was the re-attaching run's few ms).
+#[test]
+fn a_reattached_row_keeps_the_first_runs_submitted_at() {
+    let env = Env::start(config(400));
+    let file = write(env.home.path(), "rows.csv", csv_rows(1));
+    let out = env.home.path().join("out");
+    let crashed = batch(&env, &file, &out)
+        .env("VESTIS_FAILPOINT", "after-record:1")
+        .output()
+        .unwrap();
+    let crashed_at = std::time::SystemTime::now();
+    assert_eq!(crashed.status.code(), None, "{}", texts(&crashed).1);
+    wait_until("the job completed on the server", || {
+        env.admin_get("/jobs")["jobs"][0]["status"] == "completed"
+    });
+    let resumed = batch(&env, &file, &out).output().unwrap();
+    assert!(resumed.status.success(), "{}", texts(&resumed).1);
+    let lines = manifest(&out);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    let line = &lines[0];
+    let submitted = line["submitted_at"].as_str().unwrap();
+    let seconds = line["seconds"].as_f64().unwrap();
+    let run_seconds = line["run_seconds"].as_f64().unwrap();
+    assert!(run_seconds >= 0.3, "{line}");
+    assert!(seconds >= run_seconds, "seconds spans both runs: {line}");
+    // Answered in the first run, before it was killed.
+    assert!(
+        parse_time(submitted) <= crashed_at,
+        "submitted_at {submitted} is the first run's: {line}"
+    );
+    assert_complete(&out, 1, "re-attached");
+}
+
+/// An RFC 3339 time as the manifest and the server write it.
+fn parse_time(text: &str) -> std::time::SystemTime {
+    text.parse::<vestis_client::Timestamp>().unwrap().0
+}
+
 /// `vestis batch FILE -o OUT` off a terminal, its plain overall lines
 /// every 100ms, its stderr collected line by line as it comes.
 struct PlainRun {
@@ -963,6 +1004,48 @@ fn file_names_that_are_not_utf8_work() {
     assert!(texts(&again).1.contains("2 of 2 rows already finished"));
 }
 
+/// A folder and file names that are not UTF-8 show their bytes as
+/// `\xE9` in every message (the summary's manifest, `--dry-run`'s lines,
+/// a bad row's `FILE:LINE`), never as `\u{fffd}`.
+#[cfg(unix)]
+#[test]
+fn paths_that_are_not_utf8_show_escaped_in_every_message() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::start(config(50));
+    let dir = env.home.path().join(std::ffi::OsStr::from_bytes(b"r\xe9s"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let shown = format!("{}/r\\xE9s", env.home.path().display());
+    let file = dir.join(std::ffi::OsStr::from_bytes(b"caf\xe9.csv"));
+    std::fs::write(&file, csv_rows(2)).unwrap();
+    let out = dir.join(std::ffi::OsStr::from_bytes(b"\xffout"));
+    let dry = batch(&env, &file, &out).arg("--dry-run").output().unwrap();
+    let (dry_stdout, dry_stderr) = texts(&dry);
+    assert!(dry.status.success(), "{dry_stderr}");
+    assert!(
+        dry_stdout.contains(&format!("-> {shown}/\\xFFout/r0.png")),
+        "{dry_stdout}"
+    );
+    let run = batch(&env, &file, &out).output().unwrap();
+    let (stdout, stderr) = texts(&run);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("manifest: {shown}/\\xFFout/manifest.jsonl")),
+        "{stderr}"
+    );
+    let bad = dir.join(std::ffi::OsStr::from_bytes(b"bad\xe9.csv"));
+    std::fs::write(&bad, "id,kind,prompt\nr0,nope,x\n").unwrap();
+    let invalid = batch(&env, &bad, &out).output().unwrap();
+    let (_, bad_stderr) = texts(&invalid);
+    assert_eq!(invalid.status.code(), Some(2), "{bad_stderr}");
+    assert!(
+        bad_stderr.contains(&format!("vestis: {shown}/bad\\xE9.csv:2: kind: ")),
+        "{bad_stderr}"
+    );
+    for text in [&dry_stdout, &dry_stderr, &stdout, &stderr, &bad_stderr] {
+        assert!(!text.contains('\u{fffd}'), "{text}");
+    }
+}
+
 /// `vestis show JOB_ID` finds the file a batch saved that job's image to
 /// (from the batch's log), as it finds `generate`'s: the server need not
 /// know the job any more.
@@ -1165,6 +1248,65 @@ fn stdin_and_skip_invalid() {
     assert_eq!(jobs_on_server(&env), 2);
 }
 
+/// With `--skip-invalid`, a run after a finished one counts the rows an
+/// earlier run finished of the valid rows, in its note and its summary
+/// alike (it said "5 of 5 rows" and then "6 rows: ...; 5 finished").
+#[test]
+fn skip_invalid_counts_earlier_rows_of_the_valid_ones() {
+    let env = Env::start(config(50));
+    let mut text = csv_rows(2);
+    text.push_str("r9,nope,x\n");
+    let file = write(env.home.path(), "rows.csv", text);
+    let out = env.home.path().join("out");
+    let first = batch(&env, &file, &out)
+        .arg("--skip-invalid")
+        .output()
+        .unwrap();
+    assert!(first.status.success(), "{}", texts(&first).1);
+    let again = batch(&env, &file, &out)
+        .arg("--skip-invalid")
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&again);
+    assert!(again.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("2 of 2 valid rows already finished in an earlier run: skipping them"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "3 rows: 2 completed, 1 invalid, skipped; 2 of the 2 valid rows finished in an earlier run (skipped); manifest: "
+        ),
+        "{stderr}"
+    );
+    assert_eq!(jobs_on_server(&env), 2);
+}
+
+/// A real run that cannot create its folder says so in the words of
+/// `--dry-run` (which names the folder in the way), not in the OS's alone.
+#[test]
+fn a_real_run_names_an_unusable_folder_as_the_dry_run_does() {
+    let env = Env::start(config(50));
+    let file = write(env.home.path(), "rows.csv", csv_rows(1));
+    let blocker = write(env.home.path(), "a-file", "x");
+    let mut cases = vec![blocker.join("out")];
+    #[cfg(target_os = "linux")]
+    cases.push(PathBuf::from("/proc/self/new/out"));
+    for out in cases {
+        let dry = batch(&env, &file, &out).arg("--dry-run").output().unwrap();
+        let (_, dry_stderr) = texts(&dry);
+        let said = dry_stderr
+            .lines()
+            .find(|l| l.starts_with("vestis: cannot create the output folder "))
+            .unwrap_or_else(|| panic!("{dry_stderr}"));
+        let real = batch(&env, &file, &out).output().unwrap();
+        let (_, stderr) = texts(&real);
+        assert_eq!(real.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.lines().last(), Some(said), "{stderr}");
+    }
+    assert_eq!(jobs_on_server(&env), 0);
+}
+
 /// A row the check calls invalid because it repeats an earlier row's id
 /// is never sent with `--skip-invalid`, nor counted; `--dry-run` counts
 /// it out the same way.
@@ -1262,6 +1404,36 @@ mod display {
             !screen.contains("in flight"),
             "the overall line was left:\n{screen}"
         );
+    }
+
+    /// A row without an `id` is named `FILE:LINE` on its live line, a
+    /// file name byte that is not UTF-8 written `\xE9` (it was `�`).
+    #[cfg(unix)]
+    #[test]
+    fn a_file_name_that_is_not_utf8_labels_rows_escaped() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let env = paused(300);
+        std::fs::write(
+            env.home.path().join(OsStr::from_bytes(b"caf\xe9.csv")),
+            "kind,prompt\nchat,x\n",
+        )
+        .unwrap();
+        let args: Vec<&OsStr> = vec![
+            OsStr::new("batch"),
+            OsStr::from_bytes(b"caf\xe9.csv"),
+            OsStr::new("-o"),
+            OsStr::new("out"),
+            OsStr::new("--interval"),
+            OsStr::new("50ms"),
+        ];
+        let run = OnTerminal::spawn_os(&env, Terminal::xterm(100, 30), &args);
+        let frame = run.frame_where("the row's live line", |s| s.contains("Waiting in queue..."));
+        assert!(frame.contains("caf\\xE9.csv:2"), "{frame}");
+        assert!(!frame.contains('\u{fffd}'), "{frame}");
+        env.admin_post("/queue/resume");
+        let (status, screen) = run.finish();
+        assert!(status.success(), "{screen}");
     }
 
     #[test]
@@ -1813,7 +1985,68 @@ fn a_full_disk_stops_the_batch_and_the_same_command_finishes_it() {
     assert_eq!(full.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("cannot write the manifest"), "{stderr}");
     assert!(stderr.contains("No space left on device"), "{stderr}");
+    // The summary first, every row counted, then the error.
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines.len() >= 2, "{stderr}");
+    assert!(
+        lines.last().unwrap().contains("cannot write the manifest"),
+        "{stderr}"
+    );
+    assert!(
+        lines[lines.len() - 2]
+            .starts_with("vestis: 3 rows: 0 completed, 3 not finished; manifest: "),
+        "{stderr}"
+    );
     std::fs::remove_file(out.join("manifest.jsonl")).unwrap();
+    let again = batch(&env, &file, &out).output().unwrap();
+    assert!(again.status.success(), "{}", texts(&again).1);
+    assert_complete(&out, 3, "full disk");
+    assert_eq!(jobs_on_server(&env), 3, "no row made twice");
+}
+
+/// A full disk while an image is saved (DIR a full tmpfs): the error
+/// names the row as every row's message does, the summary line (what is
+/// unfinished counted) comes before it, exit 2; once there is room the
+/// same command finishes every row, none made twice.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_names_the_row_and_prints_the_summary_first() {
+    let Some(disk) = crate::edges::FullDisk::mount_sized("2m") else {
+        return;
+    };
+    let env = Env::start(config(50));
+    let file = write(env.home.path(), "rows.csv", csv_rows(3));
+    let out = disk.path().to_owned();
+    let full = batch(&env, &file, &out).args(["-j", "1"]).output().unwrap();
+    let (_, stderr) = texts(&full);
+    assert_eq!(full.status.code(), Some(2), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines.len() >= 2, "{stderr}");
+    // Whichever row met the full disk first (a small image may fit in
+    // the last page left), named as every row's message names it.
+    let last = lines.last().unwrap();
+    assert!(last.starts_with("vestis: row \"r"), "{stderr}");
+    assert!(
+        last.contains(&format!(
+            "completed but its image could not be saved to {}/r",
+            out.display()
+        )),
+        "{stderr}"
+    );
+    assert!(last.contains("No space left on device"), "{stderr}");
+    // Every row counted: completed (if one fit) and not finished.
+    let summary = lines[lines.len() - 2];
+    let counts = summary
+        .strip_prefix("vestis: 3 rows: ")
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let completed: u64 = counts.split(' ').next().unwrap().parse().unwrap();
+    assert_eq!(
+        counts,
+        format!("{completed} completed, {} not finished", 3 - completed),
+        "{stderr}"
+    );
+    disk.make_room();
     let again = batch(&env, &file, &out).output().unwrap();
     assert!(again.status.success(), "{}", texts(&again).1);
     assert_complete(&out, 3, "full disk");
@@ -2087,6 +2320,107 @@ fn an_unreachable_server_is_named_while_retrying_and_in_each_row() {
     assert!(
         !out.join("manifest.jsonl").exists(),
         "no empty manifest left"
+    );
+}
+
+/// `vestis resume` with a batch another `vestis` is running: its header
+/// shows the file it reads (joined to the folder the batch began in), it
+/// says to wait for or stop that process (not `--forget`, and not "its
+/// summary is above": none was printed), and the last line counts the
+/// batch even when it is the only one.
+#[test]
+fn resume_of_a_busy_batch_says_to_wait_and_counts_it() {
+    let env = Env::start(vestis_mock_server::Config {
+        paused: true,
+        ..config(100)
+    });
+    let data = env.home.path().join("data");
+    let elsewhere = env.home.path().join("elsewhere");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    write(&data, "ids.csv", csv_rows(2));
+    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("vestis"))
+        .current_dir(&data)
+        .env("VESTIS_HOME", env.home.path())
+        .env("VESTIS_API_URL", &env.api)
+        .env("VESTIS_TOKEN", "me")
+        .args(["batch", "ids.csv", "-o", "out", "--interval", "50ms"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("two jobs queued", || jobs_on_server(&env) == 2);
+    let resumed = env
+        .vestis()
+        .current_dir(&elsewhere)
+        .arg("resume")
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&resumed);
+    assert_eq!(resumed.status.code(), Some(2), "{stderr}");
+    let pid = first.id();
+    let what = format!(
+        "the batch of {} into {}",
+        data.join("ids.csv").display(),
+        data.join("out").display()
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines[0], format!("Resuming {what}..."), "{stderr}");
+    assert!(
+        lines[1].starts_with(&format!(
+            "vestis: another vestis (process {pid}) is running this batch"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "vestis: {what}: not resumed: another vestis (process {pid}) is running it; wait for it to finish, or stop it (`kill {pid}`), then run `vestis resume` again"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("--forget"), "{stderr}");
+    assert!(!stderr.contains("summary is above"), "{stderr}");
+    assert_eq!(
+        lines.last(),
+        Some(&"vestis: 1 of 1 batch could not be resumed"),
+        "{stderr}"
+    );
+    env.admin_post("/queue/resume");
+    assert!(first.wait().unwrap().success());
+}
+
+/// A single batch that `vestis resume` cannot finish (its row times out
+/// again): its summary under its header, then the line that counts it.
+#[test]
+fn resume_counts_a_single_unfinished_batch() {
+    let env = Env::start(config(60_000));
+    let slow = write(env.home.path(), "slow.csv", "kind,prompt\nchat,slow\n");
+    let out = env.home.path().join("out");
+    let run = batch(&env, &slow, &out)
+        .args(["--timeout", "300ms"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(3), "{}", texts(&run).1);
+    let resumed = env
+        .vestis()
+        .args(["resume", "--timeout", "300ms"])
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&resumed);
+    assert_eq!(resumed.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("vestis: 1 rows: 0 completed, 1 timed out"),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .contains(": not finished (its summary is above); to stop resuming it: vestis batch "),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.lines().last(),
+        Some("vestis: 1 of 1 batch could not be resumed"),
+        "{stderr}"
     );
 }
 

@@ -292,17 +292,23 @@ fn o_keeps_an_existing_files_mode_and_replaces_a_symlink_not_its_target() {
 
 // --- Disk full ------------------------------------------------------------
 
-/// A 64 KiB tmpfs mounted on a fresh directory, filled to the last byte;
+/// A tmpfs (64 KiB unless told) mounted on a fresh directory, filled to the last byte;
 /// `None` (with the reason printed) where mounting is not allowed.
-struct FullDisk {
+pub(crate) struct FullDisk {
     dir: tempfile::TempDir,
 }
 
 impl FullDisk {
-    fn mount() -> Option<FullDisk> {
+    pub(crate) fn mount() -> Option<FullDisk> {
+        FullDisk::mount_sized("64k")
+    }
+
+    /// The same, of `size` (`64k`, `1m`): room for several images once
+    /// [`FullDisk::make_room`] is called.
+    pub(crate) fn mount_sized(size: &str) -> Option<FullDisk> {
         let dir = tempfile::tempdir().unwrap();
         let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(dir.path())
             .output();
         match mounted {
@@ -319,11 +325,11 @@ impl FullDisk {
         Some(FullDisk { dir })
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    fn make_room(&self) {
+    pub(crate) fn make_room(&self) {
         std::fs::remove_file(self.path().join("filler")).unwrap();
     }
 }

@@ -108,10 +108,15 @@ impl OnTerminal {
         OnTerminal::start(env, size, args, true, &[])
     }
 
-    fn start(
+    /// The same with arguments that need not be UTF-8 (file names).
+    pub(crate) fn spawn_os(env: &Env, size: Terminal, args: &[&std::ffi::OsStr]) -> OnTerminal {
+        OnTerminal::start(env, size, args, false, &[])
+    }
+
+    fn start<A: AsRef<std::ffi::OsStr>>(
         env: &Env,
         size: Terminal,
-        args: &[&str],
+        args: &[A],
         piped: bool,
         vars: &[(&str, &str)],
     ) -> OnTerminal {
