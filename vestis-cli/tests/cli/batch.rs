@@ -2409,7 +2409,7 @@ fn resume_counts_a_single_unfinished_batch() {
     let (_, stderr) = texts(&resumed);
     assert_eq!(resumed.status.code(), Some(3), "{stderr}");
     assert!(
-        stderr.contains("vestis: 1 rows: 0 completed, 1 timed out"),
+        stderr.contains("vestis: 1 row: 0 completed, 1 timed out"),
         "{stderr}"
     );
     assert!(
