@@ -12,7 +12,7 @@
 //! is done. On exit (or Ctrl-C) no spinner is left behind: a job still
 //! running gets a plain line saying where it was.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +26,10 @@ use vestis_client::{Error, Job, JobId, JobStatus, WaitEvent};
 /// Narrower than this, a spinner line cannot fit its fixed parts (mark, job
 /// id, elapsed time), so it would wrap and be redrawn wrong: plain lines.
 const MIN_LIVE_WIDTH: u16 = 20;
+
+/// How often a command with live lines cuts them anew ([`Progress::refit`]):
+/// a resized window's lines are redrawn to its width within this.
+pub(crate) const REFIT_EVERY: Duration = Duration::from_millis(250);
 
 /// Columns the live area leaves free at the right edge. indicatif pads
 /// every live line to the width it is given and relies on the terminal's
@@ -171,11 +175,25 @@ pub(crate) fn attempt_label(attempts: u32, max: Option<u32>) -> String {
     }
 }
 
-/// One job's live spinner and what it says now (kept for the line that
-/// replaces it if the wait stops before the job ends).
+/// One job's live spinner and what it says now, whole (cut anew to each
+/// width the terminal takes, and kept for the line that replaces it if the
+/// wait stops before the job ends).
 struct Live {
     bar: ProgressBar,
-    message: String,
+    said: Said,
+}
+
+/// What a job's line says, whole: its status (or retry), then its attempt.
+#[derive(Clone, Default)]
+struct Said {
+    text: String,
+    suffix: String,
+}
+
+impl fmt::Display for Said {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.text, self.suffix)
+    }
 }
 
 /// Columns a row's name may take on its job's line at most, however wide
@@ -221,7 +239,10 @@ impl Overall {
         } else {
             self.problems.join(", ")
         };
-        let eta = self.eta.map(human_duration);
+        // Whole seconds, rounded up: a time left that switched between
+        // `9s` and `12.2s` from one redraw to the next would flicker.
+        let eta = self.eta.map(|eta| human_duration(whole_seconds(eta)));
+        let rows = if self.total == "1" { "row" } else { "rows" };
         let (done, total, bad, flying) =
             (&self.done, &self.total, &self.not_completed, self.in_flight);
         let with = |prefix: &str| {
@@ -231,7 +252,7 @@ impl Overall {
         };
         [
             format!(
-                "{done} of {total} rows done ({problems}), {flying} in flight, {:.1}/s{}",
+                "{done} of {total} {rows} done ({problems}), {flying} in flight, {:.1}/s{}",
                 self.rate,
                 with(", ETA ")
             ),
@@ -245,34 +266,36 @@ impl Overall {
         ]
     }
 
-    /// The widest form that fits `room` columns, then as much of `note`
-    /// (why the server cannot be reached) as fits after it. A note that
-    /// fits whole after a narrower form wins over a wider form without
-    /// it: it is the one thing on the line that is not a number. Never
-    /// wider than `room` (the narrowest form is cut with `…` last).
+    /// The widest form that fits `room` columns, then `note` (why the
+    /// server cannot be reached) after it: whole after the widest form it
+    /// fits whole after, else cut with `…` after the widest form that
+    /// leaves it [`MIN_NOTE`] columns, else left out. It is the one thing
+    /// on the line that is not a number, so it wins over a wider form.
+    /// Never wider than `room` (the narrowest form is cut with `…` last).
     pub(crate) fn fit(&self, note: &str, room: usize) -> String {
         let width = console::measure_text_width;
         let note = crate::safe::one_line(note);
         let forms = self.forms();
-        if !note.is_empty()
-            && let Some(form) = forms.iter().find(|f| width(f) + width(&note) <= room)
-        {
-            return format!("{form}{note}");
-        }
-        let Some(form) = forms.iter().find(|f| width(f) <= room) else {
-            if room == 0 {
-                return String::new();
+        if !note.is_empty() {
+            if let Some(form) = forms.iter().find(|f| width(f) + width(&note) <= room) {
+                return format!("{form}{note}");
             }
-            return console::truncate_str(&forms[4], room, "…").into_owned();
-        };
-        // A few columns of a cause say nothing: the note only if a word fits.
-        let left = room - width(form);
-        if note.is_empty() || left < 12 {
-            return form.clone();
+            if let Some(form) = forms.iter().find(|f| width(f) + MIN_NOTE <= room) {
+                let left = room - width(form);
+                return format!("{form}{}", console::truncate_str(&note, left, "…"));
+            }
         }
-        format!("{form}{}", console::truncate_str(&note, left, "…"))
+        match forms.iter().find(|f| width(f) <= room) {
+            Some(form) => form.clone(),
+            None if room == 0 => String::new(),
+            None => console::truncate_str(&forms[4], room, "…").into_owned(),
+        }
     }
 }
+
+/// Columns the overall line's note must have at least to be shown cut:
+/// fewer say nothing (`; cannot c…`).
+const MIN_NOTE: usize = 12;
 
 /// A row's name on its job's line: its `id` (escaped, cut to `room`
 /// columns with `…`), else `FILE:LINE` with the file's name cut and the
@@ -312,8 +335,20 @@ pub(crate) struct Progress {
     live: HashMap<JobId, Live>,
     /// A line above the spinners summing up many jobs (`vestis batch`).
     overall: Option<ProgressBar>,
-    /// Jobs beyond the screen's height get no spinner (see [`Progress::show`]).
+    /// Jobs beyond the screen's height get no spinner, and are counted
+    /// on a line under the spinners instead (see [`Progress::arrange`]).
     bounded: bool,
+    /// Jobs with no spinner for want of rows, and what each says now:
+    /// given one, in job order, as rows free up.
+    hidden: BTreeMap<JobId, Said>,
+    /// `… and 3 more in flight`, under the spinners while any are hidden.
+    more: Option<ProgressBar>,
+    /// Jobs in flight by the overall line's last count: those without a
+    /// spinner (hidden, or still being created) are counted under them.
+    in_flight: usize,
+    /// Spinners of jobs that ended, taken off with the next overall line
+    /// (see [`Progress::overall`]).
+    ended: Vec<ProgressBar>,
     /// The server's maximum attempts per job, when it says (see [`attempt_label`]).
     max_attempts: Option<u32>,
     /// The rows of a batch's jobs, named on their lines (see [`row_name`]).
@@ -339,6 +374,10 @@ impl Progress {
             live: HashMap::new(),
             overall: None,
             bounded: false,
+            hidden: BTreeMap::new(),
+            more: None,
+            in_flight: 0,
+            ended: Vec::new(),
             max_attempts: None,
             rows: HashMap::new(),
         }
@@ -364,11 +403,36 @@ impl Progress {
 
     /// Sets the overall line, in the widest form the terminal's width
     /// allows, then `note` (on a terminal; elsewhere the caller prints
-    /// [`Overall::full`] now and then).
-    pub(crate) fn overall(&self, overall: &Overall, note: &str) {
+    /// [`Overall::full`] now and then). Every job's line is cut anew too
+    /// ([`Progress::refit`]): the caller calls this on a steady tick and
+    /// whenever its counts change, so both are drawn from one moment.
+    pub(crate) fn overall(&mut self, overall: &Overall, note: &str) {
         if let Some(bar) = &self.overall {
             bar.set_message(overall.fit(note, usize::from(live_width())));
+            self.in_flight = overall.in_flight;
+            // Spinners of jobs that ended go only now, after the counts:
+            // the redraw their going asks for shows the new counts too.
+            for bar in std::mem::take(&mut self.ended) {
+                self.retire(&bar);
+            }
+            self.refit();
         }
+    }
+
+    /// Cuts every job's line anew to the terminal's width now (it may
+    /// have changed since: a window made narrower would wrap lines cut for
+    /// the old width, and the redraws would then leave broken rows behind;
+    /// one made wider would keep them short) and to the room its elapsed
+    /// time now takes, and gives hidden jobs a spinner as rows free up.
+    pub(crate) fn refit(&mut self) {
+        if self.mode != Mode::Bars {
+            return;
+        }
+        let ids: Vec<JobId> = self.live.keys().copied().collect();
+        for id in ids {
+            self.draw_line(id);
+        }
+        self.arrange();
     }
 
     /// Starts job `id` of a batch's row: its line names the row too
@@ -382,19 +446,97 @@ impl Progress {
     /// overall line counts the jobs that ended.
     pub(crate) fn forget(&mut self, id: JobId) {
         self.rows.remove(&id);
+        self.hidden.remove(&id);
         if let Some(live) = self.live.remove(&id) {
-            self.retire(&live.bar);
+            if self.overall.is_some() {
+                // Stopped now, taken off with the next counts.
+                live.bar.disable_steady_tick();
+                self.ended.push(live.bar);
+            } else {
+                self.retire(&live.bar);
+            }
+        }
+        self.arrange();
+    }
+
+    /// How many spinners the screen has rows for, with `jobs` in flight:
+    /// the overall line and a row for the cursor stay within the screen,
+    /// and, if not every job gets a spinner, the line counting the rest.
+    fn spinner_rows(&self, jobs: usize) -> usize {
+        if !self.bounded {
+            return jobs;
+        }
+        let rows = usize::from(console::Term::stderr().size().0);
+        let free = rows.saturating_sub(2);
+        if jobs <= free {
+            jobs
+        } else {
+            free.saturating_sub(1)
         }
     }
 
-    /// Whether a new spinner still fits: the overall line, the spinners,
-    /// and a row for the cursor stay within the screen.
-    fn has_room(&self) -> bool {
-        if !self.bounded {
-            return true;
+    /// Gives spinners to as many jobs as the screen has rows for (the
+    /// lowest job ids first), takes them from the newest jobs past that,
+    /// and counts the jobs in flight left without one (those, and rows
+    /// whose create is under way) on a line under the spinners, so that
+    /// the spinners and that line add up to the overall line's count.
+    fn arrange(&mut self) {
+        if self.mode != Mode::Bars {
+            return;
         }
-        let rows = usize::from(console::Term::stderr().size().0);
-        self.live.len() + 2 < rows
+        // Jobs in flight: those with a line, and any more the overall line
+        // counts (rows whose create is still under way have no job yet).
+        let jobs = self.live.len() + self.hidden.len();
+        let in_flight = jobs.max(self.in_flight);
+        let room = self.spinner_rows(in_flight).min(jobs);
+        while self.live.len() > room {
+            let Some(&newest) = self.live.keys().max() else {
+                break;
+            };
+            if let Some(live) = self.live.remove(&newest) {
+                self.retire(&live.bar);
+                self.hidden.insert(newest, live.said);
+            }
+        }
+        while self.live.len() < room {
+            let Some((id, said)) = self.hidden.pop_first() else {
+                break;
+            };
+            self.add_spinner(id, said);
+        }
+        match (in_flight - self.live.len(), &self.more) {
+            (0, None) => {}
+            (0, Some(more)) => {
+                self.retire(more);
+                self.more = None;
+            }
+            (n, _) => {
+                let text = format!("… and {n} more in flight");
+                let line = console::truncate_str(&text, usize::from(live_width()), "…");
+                let more = self.more.get_or_insert_with(|| {
+                    let bar = self.multi.add(ProgressBar::new_spinner());
+                    bar.set_style(
+                        ProgressStyle::with_template("{msg:.dim}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    bar
+                });
+                more.set_message(line.into_owned());
+            }
+        }
+    }
+
+    /// Adds job `id`'s spinner (above the line counting hidden jobs), then
+    /// draws its line.
+    fn add_spinner(&mut self, id: JobId, said: Said) {
+        let bar = match &self.more {
+            Some(more) => self.multi.insert_before(more, ProgressBar::new_spinner()),
+            None => self.multi.add(ProgressBar::new_spinner()),
+        };
+        bar.set_style(Progress::spinner_style());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        self.live.insert(id, Live { bar, said });
+        self.draw_line(id);
     }
 
     /// Sets the server's maximum attempts per job, shown as `attempt 2/3`.
@@ -454,16 +596,42 @@ impl Progress {
         }
     }
 
-    /// Sets job `id`'s live message, adding its spinner if it has none:
-    /// `text` then `suffix` (the attempt), cut to the terminal's width
-    /// with an ellipsis in `text`, so the attempt always shows.
+    /// Sets job `id`'s live message, adding its spinner if it has none
+    /// and the screen has a row for it (else it is counted as hidden).
     fn show(&mut self, id: JobId, text: &str, suffix: &str) {
-        if !self.live.contains_key(&id) && !self.has_room() {
-            return;
+        // Server text (a retry's cause) stays on its one line, escaped.
+        let said = Said {
+            text: crate::safe::one_line(text).into_owned(),
+            suffix: suffix.to_owned(),
+        };
+        if let Some(live) = self.live.get_mut(&id) {
+            live.said = said;
+            self.draw_line(id);
+        } else {
+            self.hidden.insert(id, said);
+            self.arrange();
         }
+    }
+
+    /// Cuts job `id`'s line to the live width: `text` then `suffix` (the
+    /// attempt), with an ellipsis in `text`, so the attempt always shows;
+    /// a batch row's name before the job, in at most half the room.
+    fn draw_line(&self, id: JobId) {
+        let Some(live) = self.live.get(&id) else {
+            return;
+        };
         let columns = usize::from(live_width());
-        // The spinner, "job", the id, the spaces, the elapsed time ("59s", "59m 59s").
-        let fixed = 2 + 4 + id.to_string().len() + 1 + 1 + 7;
+        // The elapsed time's room: what it will take by the next refit,
+        // when a caller refits on a tick (a batch); else the widest it
+        // takes within an hour (`59m 59s`).
+        let waited = if self.bounded {
+            let next = Duration::from_secs(live.bar.elapsed().as_secs() + 1);
+            console::measure_text_width(&human_duration(next))
+        } else {
+            7
+        };
+        // The spinner, "job", the id, the spaces, the elapsed time.
+        let fixed = 2 + 4 + id.to_string().len() + 1 + 1 + waited;
         let room = columns.saturating_sub(fixed);
         // A batch row's name takes at most half what the status has left.
         let name = self.rows.get(&id).and_then(|row| {
@@ -476,25 +644,18 @@ impl Progress {
             ),
             None => room,
         };
-        let multi = &self.multi;
-        let live = self.live.entry(id).or_insert_with(|| {
-            let bar = multi.add(ProgressBar::new_spinner());
-            bar.set_style(Progress::spinner_style());
-            bar.enable_steady_tick(Duration::from_millis(100));
-            Live {
-                bar,
-                message: String::new(),
-            }
-        });
-        // Set each time: the name's room changes with the terminal's width.
-        live.bar.set_prefix(match &name {
+        let prefix = match &name {
             Some(name) => format!("{name}{ROW_JOB}job {id}"),
             None => format!("job {id}"),
-        });
-        // Server text (a retry's cause) stays on its one line, escaped.
-        let text = crate::safe::one_line(text);
-        live.message = format!("{text}{suffix}");
-        live.bar.set_message(fit(&text, suffix, room));
+        };
+        let message = fit(&live.said.text, &live.said.suffix, room);
+        // Set only when changed: each set asks for a redraw.
+        if live.bar.prefix() != prefix {
+            live.bar.set_prefix(prefix);
+        }
+        if live.bar.message() != message {
+            live.bar.set_message(message);
+        }
     }
 
     /// Shows that job `id` exists and is being watched.
@@ -546,10 +707,7 @@ impl Progress {
         let (mark, text) = outcome_text(result);
         match self.mode {
             Mode::Bars => {
-                self.rows.remove(&id);
-                if let Some(live) = self.live.remove(&id) {
-                    self.retire(&live.bar);
-                }
+                self.forget(id);
                 self.job_note(&format!("{mark} job {id} {text}"));
             }
             // In line mode the status line already said it, except for errors.
@@ -572,12 +730,19 @@ impl Progress {
     /// Replaces every spinner still live with a plain line saying where its
     /// job was when the wait stopped (Ctrl-C, a closed stdout, an error).
     fn stop_all(&mut self) {
-        let mut live: Vec<(JobId, Live)> = self.live.drain().collect();
-        live.sort_by_key(|(id, _)| *id);
-        for (_, job) in &live {
-            self.retire(&job.bar);
+        if let Some(more) = self.more.take() {
+            self.retire(&more);
         }
-        for (id, job) in live {
+        for bar in std::mem::take(&mut self.ended) {
+            self.retire(&bar);
+        }
+        let mut live: BTreeMap<JobId, Said> = std::mem::take(&mut self.hidden);
+        for (id, job) in self.live.drain() {
+            job.bar.finish_and_clear();
+            self.multi.remove(&job.bar);
+            live.insert(id, job.said);
+        }
+        for (id, said) in live {
             // Named as on its live line: the row, then the job.
             let row = self
                 .rows
@@ -585,7 +750,7 @@ impl Progress {
                 .and_then(|row| row_name(row.id.as_deref(), &row.file, row.line, MAX_ROW_NAME))
                 .map(|name| format!("{name}{ROW_JOB}"))
                 .unwrap_or_default();
-            crate::say(&format!("- {row}job {id} not finished: {}", job.message));
+            crate::say(&format!("- {row}job {id} not finished: {said}"));
         }
     }
 }
@@ -648,6 +813,12 @@ fn outcome_text(result: &Result<Job, Error>) -> (&'static str, String) {
     }
 }
 
+/// `d` rounded up to whole seconds (`0.2s` is `1s`: some time is left).
+fn whole_seconds(d: Duration) -> Duration {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    Duration::from_secs(secs)
+}
+
 /// `1.5s`, `2m 3s`: short and readable, at most two units. The CLI's one
 /// duration printer: every duration a person reads (a job's `took`, a
 /// retry's delay, a timeout, the spinner's elapsed time) goes through it.
@@ -702,6 +873,75 @@ mod tests {
         assert_eq!(fit(text, " (attempt 2/3)", 25), "Generating… (attempt 2/3)");
         assert_eq!(fit(text, " (attempt 2/3)", 10), "Generatin…");
         assert_eq!(fit(text, "", 0), "");
+    }
+
+    fn four_in_flight(eta: Option<Duration>) -> Overall {
+        Overall {
+            done: "0".to_owned(),
+            total: "4".to_owned(),
+            problems: Vec::new(),
+            not_completed: "0".to_owned(),
+            in_flight: 4,
+            rate: 0.0,
+            eta,
+        }
+    }
+
+    /// Why the server cannot be reached stays on the overall line at every
+    /// width with room for the narrowest form and a few words of it: whole
+    /// if it fits whole after some form, else cut with `…`.
+    #[test]
+    fn the_unreachable_note_survives_every_width_it_fits() {
+        let overall = four_in_flight(None);
+        let note = "; cannot connect to 127.0.0.1:9: connection refused: retrying";
+        let width = console::measure_text_width;
+        let narrowest = width(&overall.forms()[4]);
+        for room in 20..=120 {
+            let line = overall.fit(note, room);
+            assert!(width(&line) <= room, "{room}: {line}");
+            if narrowest + MIN_NOTE > room {
+                continue;
+            }
+            let whole = overall
+                .forms()
+                .iter()
+                .any(|f| width(f) + width(note) <= room);
+            if whole {
+                assert!(line.ends_with(note), "{room}: {line}");
+            } else {
+                assert!(line.contains("; cannot c"), "{room}: {line}");
+                assert!(line.ends_with('…'), "{room}: {line}");
+            }
+        }
+        // The widths the trial saw it vanish at.
+        assert!(overall.fit(note, 57).contains("; cannot"));
+        assert!(overall.fit(note, 37).contains("; cannot"));
+    }
+
+    /// The time left is whole seconds (rounded up), never `12.2s`.
+    #[test]
+    fn the_eta_is_whole_seconds() {
+        for (ms, want) in [
+            (12_200, "ETA 13s"),
+            (9_000, "ETA 9s"),
+            (300, "ETA 1s"),
+            (65_500, "ETA 1m 6s"),
+            (7_200_000, "ETA 2h 0m"),
+        ] {
+            let line = four_in_flight(Some(Duration::from_millis(ms))).full();
+            assert!(line.ends_with(want), "{ms}ms: {line}");
+        }
+    }
+
+    #[test]
+    fn one_row_is_a_row() {
+        let mut overall = four_in_flight(None);
+        overall.total = "1".to_owned();
+        assert!(
+            overall.full().starts_with("0 of 1 row done"),
+            "{}",
+            overall.full()
+        );
     }
 
     #[test]

@@ -128,9 +128,16 @@ pub(crate) async fn wait_for(
     // Ctrl-C is handled in `main`, which drops this future; dropping
     // `progress` stops the spinners where they are.
     let mut closed = std::pin::pin!(crate::output::stdout_closed());
+    // The spinners' lines are cut anew now and then: the window may have
+    // been resized since (see `Progress::refit`).
+    let mut refit = tokio::time::interval(crate::progress::REFIT_EVERY);
     while open > 0 {
         let next = tokio::select! {
             next = events.next() => next,
+            _ = refit.tick(), if ctx.mode == Mode::Bars => {
+                progress.refit();
+                continue;
+            }
             // Nobody reads the results any more: end now, as a write would.
             () = &mut closed => {
                 let gone = std::io::Error::from(std::io::ErrorKind::BrokenPipe);

@@ -413,11 +413,17 @@ fn bytesize_text(bytes: usize) -> String {
     format!("{} MiB", bytes / (1024 * 1024))
 }
 
+/// `has 1 field, the header has 2`: a row's fields against the header's.
+fn fields_mismatch(len: u64, expected: u64) -> String {
+    let fields = if len == 1 { "field" } else { "fields" };
+    format!("has {len} {fields}, the header has {expected}")
+}
+
 fn csv_reason(e: &csv::Error) -> String {
     match e.kind() {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
-        } => format!("has {len} fields, the header has {expected_len}"),
+        } => fields_mismatch(*len, *expected_len),
         csv::ErrorKind::Io(e) => format!("cannot read: {e}"),
         _ => e.to_string(),
     }
@@ -478,11 +484,7 @@ fn csv_row(
         return Err(RowError::new(
             line,
             "row",
-            format!(
-                "has {} fields, the header has {}",
-                record.len(),
-                header.len()
-            ),
+            fields_mismatch(record.len() as u64, header.len() as u64),
         ));
     }
     let mut values: Vec<(&str, Value)> = Vec::new();
@@ -889,7 +891,7 @@ mod tests {
             errors(b"kind,prompt\nchat,x,extra\nchat\n", Format::Csv),
             [
                 "f:2: row: has 3 fields, the header has 2",
-                "f:3: row: has 1 fields, the header has 2"
+                "f:3: row: has 1 field, the header has 2"
             ]
         );
         assert_eq!(

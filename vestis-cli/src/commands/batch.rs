@@ -35,7 +35,7 @@ use crate::cli::{BatchArgs, FormatArg, WaitFlags};
 use crate::commands::Context;
 use crate::exit::{Exit, Failure};
 use crate::journal::batch::{BatchLog, RowState, RunSettings, StoredPath, key_text};
-use crate::progress::{Mode, Overall, Progress, RowLabel};
+use crate::progress::{Mode, Overall, Progress, RowLabel, status_message};
 use crate::waiting::{StaleTemps, save_png_bytes_into, wait_options};
 
 /// How often the plain overall line is written when stderr is not a
@@ -772,6 +772,15 @@ fn folder_problem(output: &Path) -> Option<String> {
     })
 }
 
+/// What a job's line says when a run re-attaches to it (its row was in
+/// flight when an earlier run stopped), until its first poll answers.
+const REATTACHED: &str = "Re-attached, checking its status...";
+
+/// `row` for one, `rows` for any other count (`1 row`, `0 rows`).
+fn rows_word(n: u64) -> &'static str {
+    if n == 1 { "row" } else { "rows" }
+}
+
 /// Counts for the overall line and the summary: both are written from
 /// the same counts, in the same words ([`Tally::problems`]), so the live
 /// line's "failed" is the summary's "failed".
@@ -937,8 +946,9 @@ impl Tally {
             n => format!("; {} finished in an earlier run (skipped)", group(n)),
         };
         format!(
-            "{} rows: {}{earlier}",
+            "{} {}: {}{earlier}",
             group(self.total + self.invalid),
+            rows_word(self.total + self.invalid),
             parts.join(", ")
         )
     }
@@ -1051,7 +1061,7 @@ impl Runner<'_> {
         let mut plain =
             tokio::time::interval_at(tokio::time::Instant::now() + plain_every, plain_every);
         plain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut redraw = tokio::time::interval(Duration::from_millis(250));
+        let mut redraw = tokio::time::interval(crate::progress::REFIT_EVERY);
         let mut check = tokio::time::interval(UNANSWERED);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -1110,10 +1120,16 @@ impl Runner<'_> {
                         self.start_probe();
                     }
                 }
-                _ = redraw.tick(), if self.ctx.mode == Mode::Bars => self.draw_overall(),
+                _ = redraw.tick(), if self.ctx.mode == Mode::Bars => {}
                 _ = plain.tick(), if self.ctx.mode == Mode::Lines => {
                     crate::say(&self.overall());
                 }
+            }
+            // After every event, not only on the tick: the overall line's
+            // counts then change with the jobs' lines, not up to a tick
+            // later (the draw target limits how often either is drawn).
+            if self.ctx.mode == Mode::Bars {
+                self.draw_overall();
             }
         }
     }
@@ -1153,8 +1169,9 @@ impl Runner<'_> {
         format!("{}{}", line.full(), self.unreachable_note())
     }
 
-    /// The overall line on the terminal, as wide as it allows.
-    fn draw_overall(&self) {
+    /// The overall line on the terminal, as wide as it allows, and the
+    /// jobs' lines cut anew to the terminal's width.
+    fn draw_overall(&mut self) {
         let line = self.tally.overall(self.in_flight(), self.started.elapsed());
         self.progress.overall(&line, &self.unreachable_note());
     }
@@ -1238,7 +1255,8 @@ impl Runner<'_> {
         match known.job_id {
             Some(id) => {
                 self.reattached.insert(tag);
-                self.attach(tag, id);
+                // Its status is not known until its first poll answers.
+                self.attach(tag, id, REATTACHED);
             }
             None => self.create(tag)?,
         }
@@ -1274,7 +1292,9 @@ impl Runner<'_> {
         Ok(())
     }
 
-    fn attach(&mut self, tag: u64, id: JobId) {
+    /// Watches row `tag`'s job `id`; its line says `status` until its
+    /// first poll answers.
+    fn attach(&mut self, tag: u64, id: JobId, status: &str) {
         let Some(slot) = self.slots.get_mut(&tag) else {
             return;
         };
@@ -1287,7 +1307,7 @@ impl Runner<'_> {
                 file: self.file_name.clone(),
                 line: slot.row.line,
             };
-            self.progress.start_row(id, row, "Looking up the job...");
+            self.progress.start_row(id, row, status);
         }
     }
 
@@ -1333,7 +1353,7 @@ impl Runner<'_> {
                     // server lost its job starts over, as its log does).
                     slot.submitted_at = Some(answered);
                 }
-                self.attach(tag, created.job_id);
+                self.attach(tag, created.job_id, status_message(&created.status));
                 Ok(())
             }
             // The server refused this row: it would refuse it again.

@@ -126,7 +126,7 @@ fn bad_files_are_listed_line_by_line_and_nothing_is_sent() {
             b"kind,prompt\nchat,a\nchat,b,c\nchat\n".to_vec(),
             vec![
                 "ragged.csv:3: row: has 3 fields, the header has 2",
-                "ragged.csv:4: row: has 1 fields, the header has 2",
+                "ragged.csv:4: row: has 1 field, the header has 2",
             ],
         ),
         (
@@ -556,7 +556,7 @@ fn exit_codes_follow_the_worst_row() {
     let (_, stderr) = texts(&run);
     assert_eq!(run.status.code(), Some(3), "{stderr}");
     assert!(
-        stderr.contains("1 rows: 0 completed, 1 timed out"),
+        stderr.contains("1 row: 0 completed, 1 timed out"),
         "{stderr}"
     );
     assert!(manifest(&out).is_empty());
@@ -598,7 +598,7 @@ fn resume_counts_batches_and_jobs_apart() {
     );
     // Each one's own line is kept above it.
     assert!(
-        stderr.contains("1 rows: 0 completed, 1 timed out"),
+        stderr.contains("1 row: 0 completed, 1 timed out"),
         "{stderr}"
     );
     assert!(!stderr.contains("of 2 jobs"), "{stderr}");
@@ -1388,7 +1388,7 @@ mod display {
             &["batch", "rows.csv", "-o", "out", "--interval", "50ms"],
         );
         let frame = run.frame_where("the overall line and a queued job", |s| {
-            s.contains("0 of 1 rows done (0 failed), 1 in flight")
+            s.contains("0 of 1 row done (0 failed), 1 in flight")
                 && s.contains("Waiting in queue...")
         });
         assert!(frame.contains(SPINNER), "{frame}");
@@ -1396,7 +1396,7 @@ mod display {
         let (status, screen) = run.finish();
         assert!(status.success(), "{screen}");
         assert!(
-            screen.contains("1 rows: 1 completed; manifest: "),
+            screen.contains("1 row: 1 completed; manifest: "),
             "{screen}"
         );
         assert!(!screen.contains(SPINNER), "a spinner was left:\n{screen}");
@@ -1481,6 +1481,13 @@ mod display {
             .position(|r| r.contains("Waiting in queue..."))
             .unwrap();
         assert!(overall < first, "{rows:#?}");
+        // The rest are counted under them: together, the 64 in flight.
+        run.rows_where("the spinners and the count add up to 64", |rows| {
+            let spinners = rows.iter().filter(|r| r.starts_with(SPINNER)).count();
+            let count = format!("… and {} more in flight", 64 - spinners);
+            rows.iter().any(|r| r.contains("64 in flight"))
+                && rows.iter().any(|r| r.trim_end() == count)
+        });
         env.admin_post("/queue/resume");
         let (status, bytes) = run.finish_raw();
         let screen = render_rows(&bytes, size).join("\n");
@@ -1603,6 +1610,227 @@ mod display {
         env.admin_post("/queue/resume");
     }
 
+    /// The rows under the last overall line that starts with `overall`:
+    /// the live area's job rows (blank rows trimmed off the end).
+    fn live_rows<'a>(rows: &'a [String], overall: &str) -> Option<&'a [String]> {
+        let at = rows.iter().rposition(|r| r.starts_with(overall))?;
+        let mut live = &rows[at + 1..];
+        while let [rest @ .., last] = live
+            && last.trim().is_empty()
+        {
+            live = rest;
+        }
+        Some(live)
+    }
+
+    /// Whether each of `rows` is one job's whole line: it starts with a
+    /// spinner (a wrapped line's end, or a stale line, does not) and
+    /// ends with its elapsed time.
+    fn whole_job_lines(rows: &[String], jobs: usize) -> bool {
+        rows.len() == jobs
+            && rows.iter().all(|r| {
+                r.starts_with(SPINNER) && r.contains(" · job ") && r.trim_end().ends_with('s')
+            })
+    }
+
+    /// A window made narrower, then wider, while jobs wait: every job's
+    /// line is cut anew to each width (they kept the width they were cut
+    /// for and wrapped, or stayed short), and Ctrl-C after it leaves
+    /// nothing live behind.
+    #[test]
+    fn job_lines_are_cut_anew_when_the_window_is_resized() {
+        let env = paused(200);
+        write(env.home.path(), "rows.csv", csv_rows(3));
+        let wide = Terminal::xterm(100, 20);
+        let mut run = OnTerminal::spawn(
+            &env,
+            wide,
+            &["batch", "rows.csv", "-o", "out", "--interval", "50ms"],
+        );
+        run.rows_where("three queued jobs", |rows| {
+            live_rows(rows, "0 of 3 rows done").is_some_and(|live| whole_job_lines(live, 3))
+                && rows
+                    .iter()
+                    .filter(|r| r.contains("Waiting in queue... "))
+                    .count()
+                    == 3
+        });
+        run.resize(Terminal::xterm(30, 20));
+        let narrow = run.rows_where("three job lines cut to 30 columns", |rows| {
+            live_rows(rows, "0/3 ✔ 0 ✘ 3 ⟳").is_some_and(|live| {
+                whole_job_lines(live, 3) && live.iter().all(|r| r.contains("Wait"))
+            })
+        });
+        let live = live_rows(&narrow, "0/3 ").unwrap();
+        assert!(
+            live.iter().all(|r| !r.contains("Waiting in queue...")),
+            "cut to the width: {narrow:#?}"
+        );
+        run.resize(wide);
+        run.rows_where("three job lines whole again at 100 columns", |rows| {
+            live_rows(rows, "0 of 3 rows done").is_some_and(|live| {
+                whole_job_lines(live, 3) && live.iter().all(|r| r.contains("Waiting in queue... "))
+            })
+        });
+        run.resize(Terminal::xterm(40, 20));
+        run.rows_where("three job lines at 40 columns", |rows| {
+            live_rows(rows, "0/3 done (0 failed), 3 in flight")
+                .is_some_and(|live| whole_job_lines(live, 3))
+        });
+        run.press_ctrl_c();
+        let (status, rows) = run.finish_rows();
+        let screen = rows.join("\n");
+        assert_eq!(status.code(), Some(130), "{screen}");
+        assert!(!screen.contains(SPINNER), "a live line was left:\n{screen}");
+        assert!(
+            !rows
+                .iter()
+                .any(|r| r.contains("⟳") || r.contains("rows done")),
+            "the overall line was left:\n{screen}"
+        );
+        // A plain line may wrap (it is not redrawn): read as written.
+        let text = rows.concat();
+        for job in 1..=3 {
+            let row = format!(" · job {job} not finished: Waiting in queue...");
+            assert_eq!(text.matches(&row).count(), 1, "job {job}:\n{screen}");
+        }
+        env.admin_post("/queue/resume");
+    }
+
+    /// A new job's line says what the docs' statuses say (the create's
+    /// `pending`: `Waiting in queue...`), never a status no doc mentions.
+    #[test]
+    fn a_new_job_reads_as_queued() {
+        let env = paused(200);
+        write(env.home.path(), "rows.csv", csv_rows(2));
+        let run = OnTerminal::spawn(
+            &env,
+            Terminal::xterm(100, 20),
+            // Polled rarely: the line the create left stays a while.
+            &["batch", "rows.csv", "-o", "out", "--interval", "5s"],
+        );
+        run.frame_where("two queued jobs", |s| {
+            s.matches("Waiting in queue...").count() == 2
+        });
+        env.admin_post("/queue/resume");
+        let (status, bytes) = run.finish_raw();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(status.success(), "{text}");
+        assert!(!text.contains("Looking up"), "{text}");
+    }
+
+    /// Why the server cannot be reached stays on the overall line at 40
+    /// columns, cut with `…` after a narrower form (it was dropped).
+    #[test]
+    fn at_40_columns_the_overall_line_keeps_why_it_retries() {
+        let env = paused(200);
+        write(env.home.path(), "rows.csv", csv_rows(4));
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap()
+        };
+        let api = format!("http://{closed}");
+        let size = Terminal::xterm(40, 20);
+        let mut run = OnTerminal::spawn_with(
+            &env,
+            size,
+            &["batch", "rows.csv", "-o", "out", "--timeout", "1m"],
+            &[("VESTIS_API_URL", &api)],
+        );
+        let rows = run.rows_where("the overall line with why it retries", |rows| {
+            rows.iter()
+                .any(|r| r.starts_with("0/4 ") && r.contains("; cannot"))
+        });
+        let line = rows.iter().find(|r| r.starts_with("0/4 ")).unwrap();
+        assert!(
+            line.trim_end().ends_with('…') || line.trim_end().ends_with(": retrying"),
+            "{rows:#?}"
+        );
+        assert!(
+            console::measure_text_width(line.trim_end()) <= 37,
+            "{rows:#?}"
+        );
+        // No create is answered: four rows in flight without a job, which
+        // the line under the (no) spinners counts as the overall line does.
+        run.rows_where("the rows being created counted", |rows| {
+            rows.iter()
+                .any(|r| r.trim_end() == "… and 4 more in flight")
+                && !rows.iter().any(|r| r.starts_with(SPINNER))
+        });
+        run.press_ctrl_c();
+        let (status, screen) = run.finish();
+        assert_eq!(status.code(), Some(130), "{screen}");
+    }
+
+    /// At 24 columns a job's line uses the width it has (it left a
+    /// quarter of it empty, cutting the status early).
+    #[test]
+    fn at_24_columns_a_job_line_uses_its_width() {
+        let env = paused(200);
+        write(env.home.path(), "rows.csv", csv_rows(1));
+        let run = OnTerminal::spawn(
+            &env,
+            Terminal::xterm(24, 20),
+            &["batch", "rows.csv", "-o", "out", "--interval", "50ms"],
+        );
+        let rows = run.rows_where("a queued job", |rows| {
+            rows.iter()
+                .any(|r| r.starts_with(SPINNER) && r.contains("job 1 Wait"))
+        });
+        let line = rows.iter().find(|r| r.contains("job 1 Wait")).unwrap();
+        // 21 usable columns; the elapsed time may be a column short of
+        // the room kept for it by the next redraw.
+        let used = console::measure_text_width(line.trim_end());
+        assert!((20..=21).contains(&used), "{used}: {rows:#?}");
+        env.admin_post("/queue/resume");
+        let (status, screen) = run.finish();
+        assert!(status.success(), "{screen}");
+    }
+
+    /// In a window 8 rows high, 16 jobs in flight: as many spinners as
+    /// fit, then a line counting the rest, all on the screen.
+    #[test]
+    fn a_short_window_counts_the_jobs_it_cannot_show() {
+        let env = paused(200);
+        write(env.home.path(), "rows.csv", csv_rows(16));
+        let size = Terminal::xterm(100, 8);
+        let run = OnTerminal::spawn(
+            &env,
+            size,
+            &[
+                "batch",
+                "rows.csv",
+                "-o",
+                "out",
+                "--interval",
+                "50ms",
+                "-j",
+                "16",
+            ],
+        );
+        // Once every create is answered: the overall line, 5 spinners,
+        // the count and the cursor's row. While creates are under way,
+        // rows without a job yet are counted under the spinners too.
+        let rows = run.rows_where("16 in flight, 11 counted", |rows| {
+            rows.iter().any(|r| r.contains("16 in flight"))
+                && rows.iter().filter(|r| r.starts_with(SPINNER)).count() == 5
+        });
+        let spinners = rows.iter().filter(|r| r.starts_with(SPINNER)).count();
+        let more = rows.iter().find(|r| r.starts_with("… and ")).unwrap();
+        assert_eq!(
+            more.trim_end(),
+            format!("… and {} more in flight", 16 - spinners),
+            "{rows:#?}"
+        );
+        // The overall line, the spinners, the count and the cursor's row.
+        assert_eq!(spinners, 8 - 3, "{rows:#?}");
+        env.admin_post("/queue/resume");
+        let (status, screen) = run.finish();
+        assert!(status.success(), "{screen}");
+        assert!(screen.contains("16 rows: 16 completed"), "{screen}");
+        assert!(!screen.contains("more in flight"), "{screen}");
+    }
+
     /// One chat row done at once and two legacy rows held for minutes:
     /// the overall line has done, in flight and an ETA to show.
     fn one_done_two_waiting() -> Env {
@@ -1670,12 +1898,15 @@ mod display {
         assert!(next.contains(" job "), "{rows:#?}");
     }
 
-    /// At 24 columns: the narrowest form with its ETA.
+    /// At 24 columns: a narrow form with its ETA, whole (the marks'
+    /// spaced form if the ETA is short enough, else the narrowest).
     #[test]
-    fn at_24_columns_the_overall_line_is_its_narrowest_form() {
+    fn at_24_columns_the_overall_line_is_a_narrow_form() {
         let rows = overall_at(Terminal::xterm(24, 20));
         let (overall, next) = overall_row(&rows);
-        let eta = overall.strip_prefix("1/3 0✘ 2⟳ ");
+        let eta = overall
+            .strip_prefix("1/3 ✔ 0 ✘ 2 ⟳ ETA ")
+            .or_else(|| overall.strip_prefix("1/3 0✘ 2⟳ "));
         assert!(eta.is_some_and(is_duration), "{overall:?} in {rows:#?}");
         assert!(next.contains(" job "), "{rows:#?}");
     }
@@ -2178,7 +2409,7 @@ fn resume_counts_a_single_unfinished_batch() {
     let (_, stderr) = texts(&resumed);
     assert_eq!(resumed.status.code(), Some(3), "{stderr}");
     assert!(
-        stderr.contains("vestis: 1 rows: 0 completed, 1 timed out"),
+        stderr.contains("vestis: 1 row: 0 completed, 1 timed out"),
         "{stderr}"
     );
     assert!(
@@ -2231,7 +2462,7 @@ fn resume_reports_each_batch_under_its_header_and_forget_drops_one() {
         let own = &lines[*start..end];
         assert!(
             own.iter()
-                .any(|l| l.starts_with("vestis: 1 rows: 0 completed, 1 timed out")),
+                .any(|l| l.starts_with("vestis: 1 row: 0 completed, 1 timed out")),
             "batch {n}'s summary under its own header: {stderr}"
         );
     }

@@ -51,6 +51,9 @@ pub(crate) struct OnTerminal {
     bytes: Arc<Mutex<Vec<u8>>>,
     reader: Option<std::thread::JoinHandle<()>>,
     size: Terminal,
+    /// Each later size the window was given, and how many bytes had come
+    /// before it: the emulator is resized at the same point.
+    resized: Vec<(usize, Terminal)>,
 }
 
 /// Opens a pseudo-terminal of `size`: the controller, and the device path
@@ -66,14 +69,21 @@ fn open_pty(size: Terminal) -> (std::fs::File, std::fs::File) {
         Mode::empty(),
     )
     .unwrap();
+    set_size(&controller, size);
+    (controller.into(), terminal.into())
+}
+
+/// Gives the terminal of `controller` the size `size`. Linux sends the
+/// terminal's foreground process group SIGWINCH when the size changes, as
+/// a terminal emulator's window resize does.
+fn set_size(controller: impl rustix::fd::AsFd, size: Terminal) {
     let winsize = Winsize {
         ws_row: size.rows,
         ws_col: size.columns,
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
-    rustix::termios::tcsetwinsize(&controller, winsize).unwrap();
-    (controller.into(), terminal.into())
+    rustix::termios::tcsetwinsize(controller, winsize).unwrap();
 }
 
 impl OnTerminal {
@@ -162,7 +172,38 @@ impl OnTerminal {
             bytes,
             reader: Some(reader),
             size,
+            resized: Vec::new(),
         }
+    }
+
+    /// Resizes the window to `size` while the command runs (as `tmux
+    /// resize-window` does): what comes after is drawn at the new size.
+    pub(crate) fn resize(&mut self, size: Terminal) {
+        let offset = self.bytes.lock().unwrap().len();
+        self.resized.push((offset, size));
+        set_size(&self.keyboard, size);
+    }
+
+    /// The emulator after every byte so far, resized where the window was.
+    fn emulated(&self, bytes: &[u8]) -> vt100::Parser {
+        let or = |n: u16, default: u16| NonZeroU16::new(n).or(NonZeroU16::new(default));
+        let size = self.size;
+        let mut parser =
+            vt100::Parser::new(or(size.rows, 24).unwrap(), or(size.columns, 80).unwrap(), 0);
+        let mut done = 0;
+        for &(offset, size) in &self.resized {
+            let offset = offset.min(bytes.len());
+            parser.process(&bytes[done..offset]);
+            done = offset;
+            parser.set_size(or(size.rows, 24).unwrap(), or(size.columns, 80).unwrap());
+        }
+        parser.process(&bytes[done..]);
+        parser
+    }
+
+    /// The window's size now.
+    fn now(&self) -> Terminal {
+        self.resized.last().map_or(self.size, |&(_, size)| size)
     }
 
     /// Sends `bytes` as the terminal's own input (an answer to a query).
@@ -200,7 +241,7 @@ impl OnTerminal {
 
     /// The screen as it is now: all bytes so far through the emulator.
     pub(crate) fn screen(&self) -> String {
-        render(&self.raw(), self.size)
+        self.emulated(&self.raw()).screen().contents()
     }
 
     /// Waits until the screen satisfies `ready` (a state, not a time), and
@@ -224,7 +265,7 @@ impl OnTerminal {
     pub(crate) fn rows_where(&self, what: &str, ready: impl Fn(&[String]) -> bool) -> Vec<String> {
         let start = Instant::now();
         loop {
-            let rows = render_rows(&self.raw(), self.size);
+            let rows = self.rows_now();
             if ready(&rows) {
                 return rows;
             }
@@ -237,12 +278,24 @@ impl OnTerminal {
         }
     }
 
+    /// The screen's rows now, one string each (a wrapped line is two).
+    pub(crate) fn rows_now(&self) -> Vec<String> {
+        let columns = self.now().columns.max(1);
+        let parser = self.emulated(&self.raw());
+        parser.screen().rows(0, columns).collect()
+    }
+
     /// Waits for the command to exit and for its last byte: its exit
     /// status and the final screen.
-    pub(crate) fn finish(self) -> (ExitStatus, String) {
-        let size = self.size;
-        let (status, bytes) = self.finish_raw();
-        (status, render(&bytes, size))
+    pub(crate) fn finish(mut self) -> (ExitStatus, String) {
+        let status = self.wait_exit();
+        (status, self.screen())
+    }
+
+    /// The same, with the final screen's rows (a wrapped line is two).
+    pub(crate) fn finish_rows(mut self) -> (ExitStatus, Vec<String>) {
+        let status = self.wait_exit();
+        (status, self.rows_now())
     }
 
     /// The same for [`OnTerminal::spawn_piped`]: the status, every byte on
@@ -268,6 +321,12 @@ impl OnTerminal {
 
     /// The same, with every byte it wrote instead of the screen.
     pub(crate) fn finish_raw(mut self) -> (ExitStatus, Vec<u8>) {
+        let status = self.wait_exit();
+        (status, self.raw())
+    }
+
+    /// Waits for the command to exit and for its last byte.
+    fn wait_exit(&mut self) -> ExitStatus {
         let start = Instant::now();
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -282,7 +341,7 @@ impl OnTerminal {
         if let Some(reader) = self.reader.take() {
             reader.join().unwrap();
         }
-        (status, self.raw())
+        status
     }
 }
 

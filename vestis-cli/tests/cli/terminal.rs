@@ -220,6 +220,40 @@ fn ctrl_c_on_a_40_column_terminal_leaves_no_spinner() {
     ctrl_c_on(Terminal::xterm(40, 24));
 }
 
+/// `vestis wait`'s spinners are cut anew when the window is resized
+/// while no job changes: narrower, no line wraps (each row of the live
+/// area starts with a spinner); wider, the status is whole again.
+#[test]
+fn a_resized_window_gets_its_spinner_lines_cut_anew() {
+    let env = Env::start(config(1000));
+    let (a, b) = (job(&env, "60s", false), job(&env, "60s", false));
+    let wide = Terminal::xterm(100, 24);
+    let mut run = OnTerminal::spawn(&env, wide, &["wait", &a, &b]);
+    let whole = |rows: &[String]| {
+        rows.iter()
+            .filter(|r| r.starts_with(SPINNER) && r.contains("Generating your image... "))
+            .count()
+            == 2
+    };
+    run.rows_where("both jobs are processing", whole);
+    run.resize(Terminal::xterm(30, 24));
+    run.rows_where("two spinner lines cut to 30 columns", |rows| {
+        let live: Vec<&String> = rows.iter().filter(|r| !r.trim().is_empty()).collect();
+        live.len() == 2
+            && live.iter().all(|r| {
+                r.starts_with(SPINNER)
+                    && r.contains("Generat")
+                    && !r.contains("Generating your image")
+            })
+    });
+    run.resize(wide);
+    run.rows_where("both whole again at 100 columns", whole);
+    run.press_ctrl_c();
+    let (status, screen) = run.finish();
+    assert_eq!(status.code(), Some(130), "{screen}");
+    assert!(!has_spinner(&screen), "a spinner was left:\n{screen}");
+}
+
 /// `signal` sent while `args` (a command that waits for two 60 s jobs)
 /// shows both spinners: it ends as Ctrl-C does, with 128 + the signal's
 /// number, each job's plain line, the hint to re-attach, no spinner left.
