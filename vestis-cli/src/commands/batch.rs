@@ -189,8 +189,11 @@ pub(crate) async fn resume_all(ctx: &Context, wait: &WaitFlags) -> (usize, Vec<F
             crate::safe::path(&settings.output.path())
         );
         ctx.note(&format!("Resuming {what}..."));
+        // With the batch's API URL: a batch is known by it, and a hint
+        // run without the `--api-url` this `resume` was given finds none.
         let forget = format!(
-            "vestis batch {} -o {} --forget",
+            "vestis --api-url {} batch {} -o {} --forget",
+            crate::safe::one_line(&settings.api_url),
             crate::safe::path(&settings.as_started(&settings.input.path())),
             crate::safe::path(&settings.output.path())
         );

@@ -2413,8 +2413,10 @@ fn resume_counts_a_single_unfinished_batch() {
         "{stderr}"
     );
     assert!(
-        stderr
-            .contains(": not finished (its summary is above); to stop resuming it: vestis batch "),
+        stderr.contains(&format!(
+            ": not finished (its summary is above); to stop resuming it: vestis --api-url {} batch ",
+            env.api
+        )),
         "{stderr}"
     );
     assert_eq!(
@@ -2467,16 +2469,24 @@ fn resume_reports_each_batch_under_its_header_and_forget_drops_one() {
         );
     }
     assert!(stderr.contains("2 of 2 batches"), "{stderr}");
-    assert!(stderr.contains("--forget"), "{stderr}");
-
+    // The hint as printed, run where VESTIS_API_URL names another server:
+    // its --api-url finds the batch.
     let (file, out) = &files[0];
+    let hint = lines
+        .iter()
+        .find_map(|l| {
+            l.split_once("to stop resuming it: ")
+                .filter(|_| l.contains(&format!("{}", file.display())))
+        })
+        .map(|(_, command)| command.to_owned())
+        .unwrap_or_else(|| panic!("no --forget hint for a.csv: {stderr}"));
+    let words: Vec<&str> = hint.split(' ').collect();
+    assert_eq!(words[0], "vestis", "{hint}");
+    assert!(hint.ends_with(" --forget"), "{hint}");
     let forget = env
         .vestis()
-        .arg("batch")
-        .arg(file)
-        .arg("-o")
-        .arg(out)
-        .arg("--forget")
+        .env("VESTIS_API_URL", "http://127.0.0.1:9/api/v1")
+        .args(&words[1..])
         .output()
         .unwrap();
     let (_, stderr) = texts(&forget);
