@@ -222,10 +222,9 @@ fn replayed_max_attempts(state: &AppState, kind: JobKind, response: &mut Respons
     if let Some(replay) = &state.config.replay
         && let Some(n) = replay.max_attempts(kind)
     {
-        response.headers_mut().insert(
-            crate::http::front::MAX_ATTEMPTS_HEADER,
-            HeaderValue::from(n),
-        );
+        response
+            .headers_mut()
+            .insert(crate::api::MAX_ATTEMPTS_HEADER, HeaderValue::from(n));
     }
 }
 

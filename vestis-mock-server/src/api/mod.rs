@@ -13,6 +13,13 @@ use axum::routing::{get, post};
 
 use crate::state::AppState;
 
+/// The mock's `X-Mock-Max-Attempts`, on every `/api/v1` answer: the
+/// contract has no field for it, and a client that shows `attempt 2/3`
+/// needs the 3. A `HeaderName` constant: inserting by `&str` parsed the
+/// name again on every answer.
+pub(crate) const MAX_ATTEMPTS_HEADER: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("x-mock-max-attempts");
+
 /// The `/api/v1` routes, full paths, with the contract's JSON 404 for
 /// any other `/api/v1` path. Every handler's first step is
 /// [`Caller::authorize`](auth::Caller::authorize) (the token, the rate

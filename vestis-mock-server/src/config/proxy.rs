@@ -180,7 +180,7 @@ impl Proxy {
         {
             let (certs, _) = self.ca_certs()?;
             if let Some(path) = &self.ca_cert {
-                crate::recording::upstream::install_provider();
+                install_provider();
                 reqwest::Client::builder()
                     .tls_certs_merge(certs)
                     .build()
@@ -189,7 +189,7 @@ impl Proxy {
                             path,
                             format!(
                                 "holds a certificate that cannot be a root: {}",
-                                crate::recording::upstream::innermost(&e)
+                                innermost(&e)
                             ),
                         )
                     })?;
@@ -223,10 +223,7 @@ impl Proxy {
         let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
             ca_refused(
                 path,
-                format!(
-                    "is not a PEM certificate file: {}",
-                    crate::recording::upstream::innermost(&e)
-                ),
+                format!("is not a PEM certificate file: {}", innermost(&e)),
             )
         })?;
         if certs.is_empty() {
@@ -293,6 +290,27 @@ impl Proxy {
 /// `--proxy-ca-cert FILE: why`.
 fn ca_refused(path: &std::path::Path, why: String) -> ConfigError {
     ConfigError::setting("--proxy-ca-cert", format!("{}: {why}", path.display()))
+}
+
+/// The innermost cause of `e` (the OS's or the TLS library's words), not
+/// the wrappers that repeat the URL.
+pub(crate) fn innermost(e: &dyn std::error::Error) -> String {
+    let mut last = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        last = s.to_string();
+        source = s.source();
+    }
+    last
+}
+
+/// Makes ring the process's rustls provider under `rustls-ring` (unless
+/// one is installed); reqwest brings aws-lc-rs itself otherwise.
+pub(crate) fn install_provider() {
+    #[cfg(all(feature = "rustls-ring", not(feature = "rustls-aws-lc")))]
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
 }
 
 #[cfg(test)]

@@ -232,7 +232,7 @@ mod tests {
             .expose_headers([
                 header::LOCATION,
                 header::RETRY_AFTER,
-                crate::http::front::MAX_ATTEMPTS_HEADER,
+                crate::api::MAX_ATTEMPTS_HEADER,
             ])
             .max_age(std::time::Duration::from_secs(600))
     }

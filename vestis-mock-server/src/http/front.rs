@@ -35,7 +35,7 @@ use crate::state::AppState;
 /// What stands in front of the whole `/api/v1` router (matched or not):
 /// counts the request, records it in the journal when that is on, adds
 /// the configured latency, and says how many attempts a job gets
-/// ([`MAX_ATTEMPTS_HEADER`]).
+/// ([`MAX_ATTEMPTS_HEADER`](crate::api::MAX_ATTEMPTS_HEADER)).
 ///
 /// A hand-written service rather than a `from_fn` layer: with no latency
 /// configured (the usual case) it answers a [`FastRoute`] itself and
@@ -230,7 +230,7 @@ impl Future for FrontFuture {
         if let Some(max_attempts) = *this.max_attempts {
             response
                 .headers_mut()
-                .entry(MAX_ATTEMPTS_HEADER)
+                .entry(crate::api::MAX_ATTEMPTS_HEADER)
                 .or_insert_with(|| attempts_value(max_attempts));
         }
         Poll::Ready(Ok(response))
@@ -247,13 +247,6 @@ fn attempts_value(max_attempts: u32) -> header::HeaderValue {
         None => header::HeaderValue::from(max_attempts),
     }
 }
-
-/// The mock's `X-Mock-Max-Attempts`, on every `/api/v1` answer: the
-/// contract has no field for it, and a client that shows `attempt 2/3`
-/// needs the 3. A `HeaderName` constant: inserting by `&str` parsed the
-/// name again on every answer.
-pub(crate) const MAX_ATTEMPTS_HEADER: header::HeaderName =
-    header::HeaderName::from_static("x-mock-max-attempts");
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, Method, header};
 
 use crate::config::Proxy;
-use crate::config::proxy::PROXY_CONNECT_TIMEOUT;
+use crate::config::proxy::{PROXY_CONNECT_TIMEOUT, innermost, install_provider};
 
 /// The largest `/api/v1` answer read from the real backend: a page of
 /// jobs is a few kilobytes; past this the client gets a 502.
@@ -296,18 +296,6 @@ impl Upstream {
     }
 }
 
-/// The innermost cause of `e` (the OS's or the TLS library's words), not
-/// the wrappers that repeat the URL.
-pub(crate) fn innermost(e: &dyn std::error::Error) -> String {
-    let mut last = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        last = s.to_string();
-        source = s.source();
-    }
-    last
-}
-
 /// An error and its sources, innermost last, without repeats.
 fn chain(e: &dyn std::error::Error) -> String {
     let mut parts: Vec<String> = vec![e.to_string()];
@@ -320,13 +308,4 @@ fn chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     parts.join(": ")
-}
-
-/// Makes ring the process's rustls provider under `rustls-ring` (unless
-/// one is installed); reqwest brings aws-lc-rs itself otherwise.
-pub(crate) fn install_provider() {
-    #[cfg(all(feature = "rustls-ring", not(feature = "rustls-aws-lc")))]
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
 }
