@@ -591,9 +591,10 @@ async fn execute(
         // are never sent, so never finished).
         let valid = if checked.invalid > 0 { " valid" } else { "" };
         ctx.note(&format!(
-            "{} of {}{valid} rows already finished in an earlier run: skipping them",
+            "{} of {}{valid} {} already finished in an earlier run: skipping them",
             group(skipped),
-            group(checked.valid)
+            group(checked.valid),
+            rows_word(checked.valid)
         ));
     }
     let rows = open_rows(&settings, &file)?.map_err(|e| Failure::usage(e.render(&file)))?;
@@ -705,9 +706,10 @@ fn dry(
         }
     }
     let counted = format!(
-        "dry run: {} of {} rows would be created ({} already finished); nothing was sent",
+        "dry run: {} of {} {} would be created ({} already finished); nothing was sent",
         group(would),
         group(valid),
+        rows_word(valid),
         group(valid.saturating_sub(would))
     );
     if let Some(problem) = folder {
@@ -942,9 +944,10 @@ impl Tally {
             0 => String::new(),
             // Of the valid rows (`total`): the count above has the invalid too.
             n if self.invalid > 0 => format!(
-                "; {} of the {} valid rows finished in an earlier run (skipped)",
+                "; {} of the {} valid {} finished in an earlier run (skipped)",
                 group(n),
-                group(self.total)
+                group(self.total),
+                rows_word(self.total)
             ),
             n => format!("; {} finished in an earlier run (skipped)", group(n)),
         };
