@@ -101,3 +101,95 @@ async fn the_journal_exports_as_valid_har_1_2() {
     assert_eq!(validate(&broken)["valid"], false);
     mock.shutdown().await;
 }
+
+/// Sends a create, a poll and a list as `token` to `url` (a mock's base
+/// URL); the created job's id.
+async fn traffic(http: &reqwest::Client, url: &str, token: &str) -> u64 {
+    let created: Value = http
+        .post(format!("{url}/api/v1/generate?chat=true"))
+        .bearer_auth(token)
+        .json(&json!({"prompt": "a linen dress"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["job_id"].as_u64().unwrap();
+    for path in [
+        format!("/api/v1/jobs/{id}"),
+        "/api/v1/jobs?page=1".to_owned(),
+    ] {
+        let res = http
+            .get(format!("{url}{path}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+    }
+    id
+}
+
+/// The HAR export in the other modes ("in every mode", issue 22): a mock
+/// recording another through `--proxy-to`, and one replaying what it
+/// recorded. Both exports pass the HAR 1.2 schema and hold no token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_har_export_is_valid_when_proxying_and_replaying() {
+    if std::env::var("VESTIS_SKIP_NODE").as_deref() == Ok("1") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("recording.json");
+    let backend = server(Config::fast()).await;
+    let mut proxy = vestis_mock_server::config::Proxy::new(backend.api_url());
+    proxy.record = Some(file.clone());
+    let proxying = server(Config {
+        proxy: Some(proxy),
+        ..Config::fast()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let exported = |mock: &vestis_mock_server::MockServer| {
+        let url = mock.url();
+        let http = http.clone();
+        async move {
+            let res = http
+                .get(format!("{url}/__admin/requests.har"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+
+    traffic(&http, &proxying.url(), "secret-token").await;
+    let har = exported(&proxying).await;
+    assert!(!har.to_string().contains("secret-token"), "{har}");
+    assert_eq!(har["log"]["entries"].as_array().unwrap().len(), 3, "{har}");
+    let report = validate(&har);
+    assert_eq!(report["valid"], true, "proxying: {report}");
+    let saved = http
+        .post(format!("{}/__admin/recording", proxying.url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(saved.status().is_success(), "{}", saved.status());
+    proxying.shutdown().await;
+    backend.shutdown().await;
+
+    let replaying = server(Config {
+        replay: Some(vestis_mock_server::Replay::from_file(&file).unwrap()),
+        tokens: vec!["secret-token".to_owned()],
+        ..Config::fast()
+    })
+    .await;
+    traffic(&http, &replaying.url(), "secret-token").await;
+    let har = exported(&replaying).await;
+    assert!(!har.to_string().contains("secret-token"), "{har}");
+    assert_eq!(har["log"]["entries"].as_array().unwrap().len(), 3, "{har}");
+    let report = validate(&har);
+    assert_eq!(report["valid"], true, "replaying: {report}");
+    replaying.shutdown().await;
+}
