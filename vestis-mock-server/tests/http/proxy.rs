@@ -845,7 +845,7 @@ async fn a_backend_whose_name_does_not_resolve_is_a_short_502() {
 /// follower's alike) and answers them with `poll`; `POST /generate`
 /// creates job 1. Returns its base URL and the count.
 async fn counting_backend(
-    poll: fn() -> axum::response::Response,
+    poll: impl Fn() -> axum::response::Response + Clone + Send + Sync + 'static,
 ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -865,10 +865,35 @@ async fn counting_backend(
             "/api/v1/jobs/1",
             axum::routing::get(move || {
                 counted.fetch_add(1, Ordering::SeqCst);
-                async move { poll() }
+                let answer = poll();
+                async move { answer }
             }),
         );
     (serve_once(app).await, polls)
+}
+
+/// A proxying mock following job 1 of a [`counting_backend`] answering
+/// its polls with `poll`, every `follow_every`; the job created through
+/// it, and the backend's poll count.
+async fn following_one(
+    poll: impl Fn() -> axum::response::Response + Clone + Send + Sync + 'static,
+    follow_every: Duration,
+) -> (Harness, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let (api, polls) = counting_backend(poll).await;
+    let mut proxy = Proxy::new(api);
+    proxy.follow_every = follow_every;
+    let h = Harness::start(Config {
+        proxy: Some(proxy),
+        ..Config::fast()
+    })
+    .await;
+    let res = h
+        .api(TOKEN, Method::POST, "/generate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    (h, polls)
 }
 
 fn processing() -> axum::response::Response {
@@ -906,22 +931,9 @@ async fn count_reaches(count: &std::sync::atomic::AtomicUsize, n: usize) -> usiz
 #[tokio::test]
 async fn a_job_its_client_polls_is_not_polled_again_by_the_follower() {
     use std::sync::atomic::Ordering;
-    let (api, polls) = counting_backend(processing).await;
-    let mut proxy = Proxy::new(api);
     // Far longer than the client's pauses, however slow a loaded machine
     // runs them: the count below is exact.
-    proxy.follow_every = Duration::from_secs(5);
-    let h = Harness::start(Config {
-        proxy: Some(proxy),
-        ..Config::fast()
-    })
-    .await;
-    let res = h
-        .api(TOKEN, Method::POST, "/generate")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let (h, polls) = following_one(processing, Duration::from_secs(5)).await;
     // The client polls every 50 ms for 2.5 s: each of its polls is an
     // observation, so the follower (every 5 s) has nothing to add.
     let mut client_polls = 0;
@@ -952,20 +964,7 @@ fn failing() -> axum::response::Response {
 #[tokio::test]
 async fn a_failing_backend_is_polled_no_more_than_every_follow_every() {
     use std::sync::atomic::Ordering;
-    let (api, polls) = counting_backend(failing).await;
-    let mut proxy = Proxy::new(api);
-    proxy.follow_every = Duration::from_millis(200);
-    let h = Harness::start(Config {
-        proxy: Some(proxy),
-        ..Config::fast()
-    })
-    .await;
-    let res = h
-        .api(TOKEN, Method::POST, "/generate")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let (_h, polls) = following_one(failing, Duration::from_millis(200)).await;
     count_reaches(&polls, 1).await;
     // One poll per 200 ms at most, answered 500 or not: 1 s holds 6.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -976,20 +975,7 @@ async fn a_failing_backend_is_polled_no_more_than_every_follow_every() {
 #[tokio::test]
 async fn a_rate_limited_backend_pauses_the_follower_for_its_retry_after() {
     use std::sync::atomic::Ordering;
-    let (api, polls) = counting_backend(rate_limited).await;
-    let mut proxy = Proxy::new(api);
-    proxy.follow_every = Duration::from_millis(50);
-    let h = Harness::start(Config {
-        proxy: Some(proxy),
-        ..Config::fast()
-    })
-    .await;
-    let res = h
-        .api(TOKEN, Method::POST, "/generate")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let (h, polls) = following_one(rate_limited, Duration::from_millis(50)).await;
     // The follower's first poll is told "Retry-After: 5"; 1 s later (well
     // inside it, however slow the machine) it has not polled again.
     count_reaches(&polls, 1).await;
@@ -1163,51 +1149,22 @@ async fn a_new_job_on_a_recorded_id_keeps_the_backends_image_url_and_the_kept_im
 #[tokio::test]
 async fn a_job_whose_polls_fail_is_polled_less_and_less_then_as_usual_again() {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, Ordering};
     let down = Arc::new(AtomicBool::new(true));
-    let polls = Arc::new(AtomicUsize::new(0));
-    let (is_down, counted) = (down.clone(), polls.clone());
-    let app = axum::Router::new()
-        .route(
-            "/api/v1/generate",
-            axum::routing::post(|| async {
-                (
-                    axum::http::StatusCode::ACCEPTED,
-                    axum::Json(json!({"success": true, "job_id": 1, "status": "pending"})),
-                )
-            }),
-        )
-        .route(
-            "/api/v1/jobs/1",
-            axum::routing::get(move || {
-                counted.fetch_add(1, Ordering::SeqCst);
-                let answer = if is_down.load(Ordering::SeqCst) {
-                    use axum::response::IntoResponse;
-                    (
-                        axum::http::StatusCode::BAD_GATEWAY,
-                        axum::Json(json!({"success": false, "error": "down"})),
-                    )
-                        .into_response()
-                } else {
-                    processing()
-                };
-                async move { answer }
-            }),
-        );
-    let api = serve_once(app).await;
-    let mut proxy = Proxy::new(api);
-    proxy.follow_every = Duration::from_millis(100);
-    let h = Harness::start(Config {
-        proxy: Some(proxy),
-        ..Config::fast()
-    })
-    .await;
-    let res = h
-        .api(TOKEN, Method::POST, "/generate")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let is_down = down.clone();
+    let answer = move || {
+        if is_down.load(Ordering::SeqCst) {
+            use axum::response::IntoResponse;
+            (
+                axum::http::StatusCode::BAD_GATEWAY,
+                axum::Json(json!({"success": false, "error": "down"})),
+            )
+                .into_response()
+        } else {
+            processing()
+        }
+    };
+    let (_h, polls) = following_one(answer, Duration::from_millis(100)).await;
     // Polls at 0.1, 0.3, 0.7, 1.5, 3.1 s after the create (each wait twice
     // the last): in 3 s, at most 5 (a late round only delays them). At a
     // fixed 100 ms it would be 20 or more.
