@@ -1378,23 +1378,32 @@ mod display {
         })
     }
 
+    /// `vestis batch rows.csv -o out --interval 50ms EXTRA` on a terminal of `size`.
+    fn batch_on(env: &Env, size: Terminal, extra: &[&str]) -> OnTerminal {
+        let mut args = vec!["batch", "rows.csv", "-o", "out", "--interval", "50ms"];
+        args.extend_from_slice(extra);
+        OnTerminal::spawn(env, size, &args)
+    }
+
+    /// Lets the paused queue run and waits for the batch to succeed: its final screen.
+    fn resume_and_finish(env: &Env, run: OnTerminal) -> String {
+        env.admin_post("/queue/resume");
+        let (status, screen) = run.finish();
+        assert!(status.success(), "{screen}");
+        screen
+    }
+
     #[test]
     fn one_job_shows_the_overall_line_and_its_spinner_then_the_summary() {
         let env = paused(300);
         write(env.home.path(), "rows.csv", csv_rows(1));
-        let run = OnTerminal::spawn(
-            &env,
-            Terminal::xterm(100, 30),
-            &["batch", "rows.csv", "-o", "out", "--interval", "50ms"],
-        );
+        let run = batch_on(&env, Terminal::xterm(100, 30), &[]);
         let frame = run.frame_where("the overall line and a queued job", |s| {
             s.contains("0 of 1 row done (0 failed), 1 in flight")
                 && s.contains("Waiting in queue...")
         });
         assert!(frame.contains(SPINNER), "{frame}");
-        env.admin_post("/queue/resume");
-        let (status, screen) = run.finish();
-        assert!(status.success(), "{screen}");
+        let screen = resume_and_finish(&env, run);
         assert!(
             screen.contains("1 row: 1 completed; manifest: "),
             "{screen}"
@@ -1431,9 +1440,7 @@ mod display {
         let frame = run.frame_where("the row's live line", |s| s.contains("Waiting in queue..."));
         assert!(frame.contains("caf\\xE9.csv:2"), "{frame}");
         assert!(!frame.contains('\u{fffd}'), "{frame}");
-        env.admin_post("/queue/resume");
-        let (status, screen) = run.finish();
-        assert!(status.success(), "{screen}");
+        resume_and_finish(&env, run);
     }
 
     #[test]
@@ -1441,20 +1448,7 @@ mod display {
         let env = paused(200);
         write(env.home.path(), "rows.csv", csv_rows(64));
         let size = Terminal::xterm(100, 20);
-        let run = OnTerminal::spawn(
-            &env,
-            size,
-            &[
-                "batch",
-                "rows.csv",
-                "-o",
-                "out",
-                "--interval",
-                "50ms",
-                "-j",
-                "64",
-            ],
-        );
+        let run = batch_on(&env, size, &["-j", "64"]);
         let rows = run.rows_where("64 jobs in flight", |rows| {
             rows.iter().any(|r| r.contains("64 in flight"))
                 && rows
@@ -1501,11 +1495,7 @@ mod display {
         let env = paused(200);
         write(env.home.path(), "rows.csv", csv_rows(3));
         let size = Terminal::xterm(30, 20);
-        let run = OnTerminal::spawn(
-            &env,
-            size,
-            &["batch", "rows.csv", "-o", "out", "--interval", "50ms"],
-        );
+        let run = batch_on(&env, size, &[]);
         // Each job's line names its row; its status is cut to make room.
         let rows = run.rows_where("three queued jobs", |rows| {
             rows.iter()
@@ -1517,9 +1507,7 @@ mod display {
         let overall: Vec<&String> = rows.iter().filter(|r| r.starts_with("0/3 ")).collect();
         assert_eq!(overall.len(), 1, "{rows:#?}");
         assert_eq!(overall[0].trim_end(), "0/3 ✔ 0 ✘ 3 ⟳", "{rows:#?}");
-        env.admin_post("/queue/resume");
-        let (status, screen) = run.finish();
-        assert!(status.success(), "{screen}");
+        let screen = resume_and_finish(&env, run);
         assert!(!screen.contains(SPINNER), "{screen}");
     }
 
@@ -1527,11 +1515,7 @@ mod display {
     fn ctrl_c_stops_waiting_and_says_how_to_resume() {
         let env = paused(200);
         write(env.home.path(), "rows.csv", csv_rows(3));
-        let mut run = OnTerminal::spawn(
-            &env,
-            Terminal::xterm(120, 30),
-            &["batch", "rows.csv", "-o", "out", "--interval", "50ms"],
-        );
+        let mut run = batch_on(&env, Terminal::xterm(120, 30), &[]);
         run.frame_where("three queued jobs", |s| {
             s.matches("Waiting in queue...").count() == 3
         });
@@ -1568,11 +1552,7 @@ mod display {
         let env = paused(200);
         write(env.home.path(), "rows.csv", csv_rows(3));
         let size = Terminal::xterm(100, 30);
-        let mut run = OnTerminal::spawn(
-            &env,
-            size,
-            &["batch", "rows.csv", "-o", "out", "--interval", "50ms"],
-        );
+        let mut run = batch_on(&env, size, &[]);
         run.rows_where("the overall line over three queued jobs", |rows| {
             rows.iter().any(|r| r.contains("3 in flight"))
                 && rows
@@ -1642,11 +1622,7 @@ mod display {
         let env = paused(200);
         write(env.home.path(), "rows.csv", csv_rows(3));
         let wide = Terminal::xterm(100, 20);
-        let mut run = OnTerminal::spawn(
-            &env,
-            wide,
-            &["batch", "rows.csv", "-o", "out", "--interval", "50ms"],
-        );
+        let mut run = batch_on(&env, wide, &[]);
         run.rows_where("three queued jobs", |rows| {
             live_rows(rows, "0 of 3 rows done").is_some_and(|live| whole_job_lines(live, 3))
                 && rows
@@ -1768,11 +1744,7 @@ mod display {
     fn at_24_columns_a_job_line_uses_its_width() {
         let env = paused(200);
         write(env.home.path(), "rows.csv", csv_rows(1));
-        let run = OnTerminal::spawn(
-            &env,
-            Terminal::xterm(24, 20),
-            &["batch", "rows.csv", "-o", "out", "--interval", "50ms"],
-        );
+        let run = batch_on(&env, Terminal::xterm(24, 20), &[]);
         let rows = run.rows_where("a queued job", |rows| {
             rows.iter()
                 .any(|r| r.starts_with(SPINNER) && r.contains("job 1 Wait"))
@@ -1782,9 +1754,7 @@ mod display {
         // the room kept for it by the next redraw.
         let used = console::measure_text_width(line.trim_end());
         assert!((20..=21).contains(&used), "{used}: {rows:#?}");
-        env.admin_post("/queue/resume");
-        let (status, screen) = run.finish();
-        assert!(status.success(), "{screen}");
+        resume_and_finish(&env, run);
     }
 
     /// In a window 8 rows high, 16 jobs in flight: as many spinners as
@@ -1794,20 +1764,7 @@ mod display {
         let env = paused(200);
         write(env.home.path(), "rows.csv", csv_rows(16));
         let size = Terminal::xterm(100, 8);
-        let run = OnTerminal::spawn(
-            &env,
-            size,
-            &[
-                "batch",
-                "rows.csv",
-                "-o",
-                "out",
-                "--interval",
-                "50ms",
-                "-j",
-                "16",
-            ],
-        );
+        let run = batch_on(&env, size, &["-j", "16"]);
         // Once every create is answered: the overall line, 5 spinners,
         // the count and the cursor's row. While creates are under way,
         // rows without a job yet are counted under the spinners too.
@@ -1824,9 +1781,7 @@ mod display {
         );
         // The overall line, the spinners, the count and the cursor's row.
         assert_eq!(spinners, 8 - 3, "{rows:#?}");
-        env.admin_post("/queue/resume");
-        let (status, screen) = run.finish();
-        assert!(status.success(), "{screen}");
+        let screen = resume_and_finish(&env, run);
         assert!(screen.contains("16 rows: 16 completed"), "{screen}");
         assert!(!screen.contains("more in flight"), "{screen}");
     }
@@ -1849,11 +1804,7 @@ mod display {
     fn overall_at(size: Terminal) -> Vec<String> {
         let env = one_done_two_waiting();
         write(env.home.path(), "rows.csv", ONE_DONE_TWO_WAITING);
-        let mut run = OnTerminal::spawn(
-            &env,
-            size,
-            &["batch", "rows.csv", "-o", "out", "--interval", "50ms"],
-        );
+        let mut run = batch_on(&env, size, &[]);
         let rows = run.rows_where("one row done, two in flight, an ETA", |rows| {
             rows.iter()
                 .any(|r| r.starts_with("1/3 ") && r.contains('2'))
@@ -1924,11 +1875,7 @@ mod display {
              ,chat,two\n\
              日本\u{1b}[2J語-a-very-long-product-identifier-that-goes-on,chat,three\n",
         );
-        let run = OnTerminal::spawn(
-            &env,
-            Terminal::xterm(100, 20),
-            &["batch", "rows.csv", "-o", "out", "--interval", "50ms"],
-        );
+        let run = batch_on(&env, Terminal::xterm(100, 20), &[]);
         let rows = run.rows_where("three queued jobs", |rows| {
             rows.iter()
                 .filter(|r| r.contains("Waiting in queue..."))
@@ -1946,9 +1893,7 @@ mod display {
         assert!(named("rows.csv:3"), "{rows:#?}");
         // Cut to 32 columns, the wide characters counted as two each.
         assert!(named("日本\\u{1b}[2J語-a-very-long-pro…"), "{rows:#?}");
-        env.admin_post("/queue/resume");
-        let (status, screen) = run.finish();
-        assert!(status.success(), "{screen}");
+        resume_and_finish(&env, run);
     }
 
     #[test]
