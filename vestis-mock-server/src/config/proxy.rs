@@ -295,13 +295,14 @@ fn ca_refused(path: &std::path::Path, why: String) -> ConfigError {
 /// The innermost cause of `e` (the OS's or the TLS library's words), not
 /// the wrappers that repeat the URL.
 pub(crate) fn innermost(e: &dyn std::error::Error) -> String {
-    let mut last = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        last = s.to_string();
-        source = s.source();
-    }
-    last
+    causes(e).last().unwrap_or(e).to_string()
+}
+
+/// `e`, then each of its sources in turn.
+pub(crate) fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'a),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'a)> {
+    std::iter::successors(Some(e), |e| e.source())
 }
 
 /// Makes ring the process's rustls provider under `rustls-ring` (unless

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, Method, header};
 
 use crate::config::Proxy;
-use crate::config::proxy::{PROXY_CONNECT_TIMEOUT, innermost, install_provider};
+use crate::config::proxy::{PROXY_CONNECT_TIMEOUT, causes, innermost, install_provider};
 
 /// The largest `/api/v1` answer read from the real backend: a page of
 /// jobs is a few kilobytes; past this the client gets a 502.
@@ -298,14 +298,11 @@ impl Upstream {
 
 /// An error and its sources, innermost last, without repeats.
 fn chain(e: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
+    let mut parts: Vec<String> = Vec::new();
+    for text in causes(e).map(ToString::to_string) {
         if !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
-        source = s.source();
     }
     parts.join(": ")
 }
