@@ -880,12 +880,7 @@ impl Tally {
 
     /// Rows with a manifest line.
     fn in_manifest(&self) -> u64 {
-        self.earlier.completed
-            + self.earlier.failed
-            + self.earlier.cancelled
-            + self.completed
-            + self.failed
-            + self.cancelled
+        self.skipped() + self.completed + self.failed + self.cancelled
     }
 
     /// The rows that did not complete, by why, in the words both the
