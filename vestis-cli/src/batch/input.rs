@@ -770,13 +770,8 @@ pub(crate) fn images_folder(input: &Path) -> PathBuf {
 /// (without its `./` parts, so `./shoes/1.png` in `data` reads as
 /// `data/shoes/1.png` in messages).
 fn image_path(image: &str, folder: &Path) -> OsString {
-    let lower = image.to_ascii_lowercase();
     let path = Path::new(image);
-    if ["http://", "https://", "data:"]
-        .iter()
-        .any(|scheme| lower.starts_with(scheme))
-        || path.is_absolute()
-    {
+    if crate::commands::generate::is_remote_image(image) || path.is_absolute() {
         return OsString::from(image);
     }
     let mut resolved = folder.to_owned();

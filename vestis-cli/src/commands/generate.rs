@@ -234,17 +234,23 @@ impl<I: AsRef<std::ffi::OsStr>> Fields<'_, I> {
     }
 }
 
+/// Whether an image argument is sent as written (an `http://` or
+/// `https://` URL, or a `data:` URI, in any case) rather than read from a
+/// file: one rule for `generate --image` and a batch row's `image`.
+pub(crate) fn is_remote_image(text: &str) -> bool {
+    let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
+    ["http://", "https://", "data:"]
+        .iter()
+        .any(|scheme| lower.starts_with(scheme))
+}
+
 /// A URL or `data:` URI as is; a local file (any name Linux allows) as a
 /// `data:` URI, or with [`Images::Check`] only checked to be a file.
 fn image_reference(arg: &std::ffi::OsStr, images: Images) -> anyhow::Result<String> {
-    if let Some(text) = arg.to_str() {
-        let lower = text.to_ascii_lowercase();
-        if lower.starts_with("http://")
-            || lower.starts_with("https://")
-            || lower.starts_with("data:")
-        {
-            return Ok(text.to_owned());
-        }
+    if let Some(text) = arg.to_str()
+        && is_remote_image(text)
+    {
+        return Ok(text.to_owned());
     }
     let file = Path::new(arg);
     let unreadable = |reason: String| {
